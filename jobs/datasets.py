@@ -1,0 +1,127 @@
+"""Dataset declarations, read from ``config/datasets.toml``.
+
+A dataset is data, not code: where its raw files are, how to read them, which
+columns are the id, the text and the gold label, its classes, the LF pack and
+the expectation thresholds. Adding a dataset means adding a table to the config
+file; a typo there fails here, naming the dataset and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import ConfigError
+from jobs.settings import Settings
+
+SUPPORTED_FORMATS = ("csv", "json")
+
+
+@dataclass(frozen=True)
+class ExpectationConfig:
+    """Thresholds for the candidate-labels suite (see ``expectations/labels_suite.py``).
+
+    ``min_coverage``: share of rows that must receive a label (not -1).
+    ``class_share``: per class name, the [min, max] share among labeled rows.
+    """
+
+    min_coverage: float = 0.0
+    class_share: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One dataset as declared in the config file. See ``config/datasets.toml``."""
+
+    name: str
+    source_path: str
+    format: str
+    id_column: str
+    text_column: str
+    classes: tuple[str, ...]
+    lf_pack: str
+    description: str = ""
+    gold_column: str | None = None
+    gold_values: dict[str, str] = field(default_factory=dict)
+    label_model: str = "majority_vote"
+    read_options: dict[str, str] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
+
+    def source_glob(self, settings: Settings) -> str:
+        """Absolute path (glob allowed) of the raw source files."""
+        path = Path(self.source_path)
+        return str(path if path.is_absolute() else settings.data_root / path)
+
+    def class_index(self, class_name: str) -> int:
+        return self.classes.index(class_name)
+
+
+def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
+    required = ("source_path", "format", "id_column", "text_column", "classes", "lf_pack")
+    missing = [key for key in required if key not in raw]
+    if missing:
+        raise ConfigError(f"dataset {name!r}: missing required keys {missing}")
+    if raw["format"] not in SUPPORTED_FORMATS:
+        raise ConfigError(
+            f"dataset {name!r}: format {raw['format']!r} not one of {SUPPORTED_FORMATS}"
+        )
+    classes = tuple(raw["classes"])
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ConfigError(f"dataset {name!r}: classes must be 2 or more distinct names, got {classes}")
+    gold_values = {str(k): str(v) for k, v in raw.get("gold_values", {}).items()}
+    unknown = sorted(set(gold_values.values()) - set(classes))
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: gold_values map to unknown classes {unknown}")
+    exp_raw = dict(raw.get("expectations", {}))
+    share = {str(k): (float(v[0]), float(v[1])) for k, v in exp_raw.get("class_share", {}).items()}
+    unknown = sorted(set(share) - set(classes))
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
+    known = set(required) | {
+        "description", "gold_column", "gold_values", "label_model", "read_options",
+        "columns", "expectations",
+    }
+    extra = sorted(set(raw) - known)
+    if extra:
+        raise ConfigError(f"dataset {name!r}: unknown keys {extra}")
+    return DatasetConfig(
+        name=name,
+        source_path=raw["source_path"],
+        format=raw["format"],
+        id_column=raw["id_column"],
+        text_column=raw["text_column"],
+        classes=classes,
+        lf_pack=raw["lf_pack"],
+        description=raw.get("description", ""),
+        gold_column=raw.get("gold_column"),
+        gold_values=gold_values,
+        label_model=raw.get("label_model", "majority_vote"),
+        read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
+        columns=tuple(raw.get("columns", ())),
+        expectations=ExpectationConfig(
+            min_coverage=float(exp_raw.get("min_coverage", 0.0)), class_share=share
+        ),
+    )
+
+
+def load_datasets(config_path: Path) -> dict[str, DatasetConfig]:
+    """Parse every ``[datasets.NAME]`` table of the config file."""
+    if not config_path.exists():
+        raise ConfigError(f"datasets config {config_path} does not exist")
+    with config_path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    return {name: _dataset_from_toml(name, body) for name, body in raw.get("datasets", {}).items()}
+
+
+def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:
+    """The dataset called ``name``; the error lists the declared ones."""
+    settings = settings or Settings.from_env()
+    datasets = load_datasets(settings.config_path)
+    if name not in datasets:
+        raise ConfigError(
+            f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(datasets)}"
+        )
+    return datasets[name]

@@ -1,0 +1,40 @@
+"""Project exception types.
+
+Every error raised at a job boundary is a ``LabellakeError`` whose message names
+the thing that went wrong (the dataset, table, LF, row id or expectation), so a
+failed Airflow task log says what to fix without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LabellakeError(Exception):
+    """Base class for every error labellake raises on purpose."""
+
+
+class ConfigError(LabellakeError):
+    """The dataset config or an environment setting is missing or wrong."""
+
+
+class SetupError(LabellakeError):
+    """The machine is not set up (e.g. the Delta jars were never resolved)."""
+
+
+class StageOrderError(LabellakeError):
+    """A stage ran before the stage it depends on finished for the same run."""
+
+
+class LFDefinitionError(LabellakeError):
+    """An LF or LF pack is malformed (bad name, duplicate name, bad label)."""
+
+
+class ValidationFailed(LabellakeError):
+    """Blocking expectations failed; the labels table was left untouched.
+
+    ``failures`` holds one dict per failed expectation with its name, column,
+    observed value and threshold, as also written to the runs table.
+    """
+
+    def __init__(self, message: str, failures: list[dict[str, object]]):
+        super().__init__(message)
+        self.failures = failures

@@ -1,0 +1,66 @@
+"""The Spark configuration every labellake session uses, without importing Spark.
+
+Kept free of ``pyspark`` imports so the Airflow DAG can hand the same jars and
+settings to ``spark-submit`` (through the Spark provider) that
+:func:`jobs.spark_session.get_spark` uses in-process: one definition of "a
+Delta-enabled labellake session" for the CLI, the tests and the DAG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jobs.errors import SetupError
+from jobs.settings import Settings
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+JAR_MANIFEST = "manifest.json"
+
+
+def delta_jars(settings: Settings) -> list[str]:
+    """Absolute paths of the cached Delta jars, in a stable order.
+
+    Raises :class:`SetupError` when set-up has not resolved them yet, because a
+    session without them fails much later with an obscure ``ClassNotFound``.
+    """
+    manifest = settings.jar_cache / JAR_MANIFEST
+    if not manifest.exists():
+        raise SetupError(
+            f"Delta jars not found in {settings.jar_cache}; run `make setup` "
+            "(or `python -m jobs.setup_jars`) once while Maven Central is reachable"
+        )
+    names: list[str] = json.loads(manifest.read_text())["jars"]
+    paths = [settings.jar_cache / name for name in names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SetupError(f"Delta jar cache {settings.jar_cache} is incomplete, missing: {missing}")
+    return [str(p) for p in paths]
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties for a Delta-enabled session (jars excluded, see :func:`delta_jars`).
+
+    Shuffle partitions default to a small number because the default (200)
+    makes every tiny aggregate on a 2-core machine pay for 200 tasks; override
+    with ``LABELLAKE_SHUFFLE_PARTITIONS`` on a cluster.
+    """
+    import os
+
+    warehouse = Path(settings.home) / "_warehouse"
+    return {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.shuffle.partitions": os.environ.get("LABELLAKE_SHUFFLE_PARTITIONS", "8"),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.ui.enabled": os.environ.get("LABELLAKE_SPARK_UI", "false"),
+        # labellake logs one line per stage; the console bar garbles task logs.
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        # Keep tables readable by delta-rs (deltalake): no deletion vectors.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(warehouse),
+    }

@@ -1,0 +1,48 @@
+"""The one place a SparkSession is made.
+
+Every job, the CLI and the tests call :func:`get_spark`. It returns the active
+session when there is one (under ``spark-submit`` the JVM and its classpath
+already exist, set up by the DAG from the same :mod:`jobs.spark_conf`), and
+otherwise builds a Delta-enabled session from the cached jars, so no session
+ever needs the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from jobs.settings import Settings
+from jobs.spark_conf import delta_jars, spark_conf
+
+log = logging.getLogger(__name__)
+
+
+def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> SparkSession:
+    """Return the active SparkSession, or build a Delta-enabled one.
+
+    ``PYSPARK_PYTHON`` is pinned to the running interpreter because Spark's
+    Python workers otherwise start the system ``python3``, which lacks the
+    project's packages (pandas, pyarrow) and fails only when a Python LF runs.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    settings = settings or Settings.from_env()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName(app_name)
+        .config("spark.jars", ",".join(delta_jars(settings)))
+        .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
+    )
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LABELLAKE_SPARK_LOG_LEVEL", "WARN"))
+    log.info("Spark %s session on %s", spark.version, settings.spark_master)
+    return spark

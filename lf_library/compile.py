@@ -1,0 +1,106 @@
+"""Where a declarative LF becomes a Spark column expression.
+
+Each LF compiles to an ``int`` column: the class index it votes, or -1
+(abstain), never null. The translations keep Python's semantics, because LFs
+are written and checked against Python (Snorkel) behaviour:
+
+- keywords: Python ``str.lower`` / Spark ``lower`` then substring, or a
+  whole-word regex;
+- regex: Python ``re.search`` becomes Java ``find`` (``rlike``) with
+  ``(?d)`` so ``.`` stops only at ``\\n`` as in Python, ``(?U)`` so ``\\w``,
+  ``\\s``, ``\\b`` are Unicode-aware as in Python, ``(?iu)`` for
+  ``ignore_case``, and ``(?P<name>`` groups renamed;
+- word counts: Python's ``len(text.split())`` splits on every character for
+  which ``str.isspace()`` is true, so the same set is spelled out for Java.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from lf_library.core import (
+    ABSTAIN,
+    KeywordLF,
+    LabelingFunction,
+    LFPack,
+    RegexLF,
+    SqlLF,
+    WordCountLF,
+)
+
+
+def _java_char_class(codepoints: list[int]) -> str:
+    """A Java regex character-class body for the given code points, as ranges."""
+    parts: list[str] = []
+    start = prev = codepoints[0]
+    for cp in codepoints[1:] + [-2]:
+        if cp == prev + 1:
+            prev = cp
+            continue
+        parts.append(f"\\x{{{start:X}}}" if start == prev else f"\\x{{{start:X}}}-\\x{{{prev:X}}}")
+        start = prev = cp
+    return "".join(parts)
+
+
+PY_WHITESPACE_CLASS = _java_char_class([i for i in range(sys.maxunicode + 1) if chr(i).isspace()])
+"""Every character Python's ``str.split()`` splits on, as a Java class body."""
+
+_UNICODE_CLASSES = re.compile(r"\\[wWsSdDbB]")
+
+
+def java_regex(pattern: str, ignore_case: bool = False) -> str:
+    """Translate a Python ``re`` pattern into a Java pattern with the same matches."""
+    translated = pattern.replace("(?P<", "(?<")
+    translated = re.sub(r"\(\?P=(\w+)\)", r"\\k<\1>", translated)
+    flags = "d"
+    if _UNICODE_CLASSES.search(pattern):
+        flags += "U"
+    if ignore_case:
+        flags += "iu"
+    return f"(?{flags}){translated}"
+
+
+def _vote_when(condition: Column, label_index: int) -> Column:
+    return F.when(condition, F.lit(label_index)).otherwise(F.lit(ABSTAIN)).cast("int")
+
+
+def lf_condition(lf: LabelingFunction, text: Column) -> Column:
+    """The boolean Spark condition under which ``lf`` votes its label."""
+    if isinstance(lf, KeywordLF):
+        haystack = text if lf.case_sensitive else F.lower(text)
+        if lf.match == "substring":
+            keywords = lf.keywords if lf.case_sensitive else tuple(k.lower() for k in lf.keywords)
+            condition = haystack.contains(F.lit(keywords[0]))
+            for keyword in keywords[1:]:
+                condition = condition | haystack.contains(F.lit(keyword))
+            return condition
+        alternatives = "|".join(re.escape(k) for k in lf.keywords)
+        return text.rlike(java_regex(rf"\b(?:{alternatives})\b", ignore_case=not lf.case_sensitive))
+    if isinstance(lf, RegexLF):
+        return text.rlike(java_regex(lf.pattern, lf.ignore_case))
+    if isinstance(lf, WordCountLF):
+        words = F.regexp_count(text, F.lit(f"[^{PY_WHITESPACE_CLASS}]+"))
+        condition = F.lit(True)
+        if lf.min_words is not None:
+            condition = condition & (words >= F.lit(lf.min_words))
+        if lf.max_words is not None:
+            condition = condition & (words < F.lit(lf.max_words))
+        return condition
+    if isinstance(lf, SqlLF):
+        return F.expr(lf.condition)
+    raise TypeError(f"LF {lf.name!r}: no Spark compiler for {type(lf).__name__}")
+
+
+def compile_lf(lf: LabelingFunction, pack: LFPack, text: Column) -> Column:
+    """``lf`` as an int vote column (class index or -1), named after the LF."""
+    return _vote_when(lf_condition(lf, text), pack.label_index(lf)).alias(lf.name)
+
+
+def compile_pack(pack: LFPack, text: Column | None = None) -> list[Column]:
+    """Every LF of ``pack`` as a vote column, in pack order."""
+    text = text if text is not None else F.col("text")
+    return [compile_lf(lf, pack, text) for lf in pack]
