@@ -1,0 +1,1 @@
+"""Data contracts, as Great Expectations suites in code (one module per table)."""

@@ -1,0 +1,118 @@
+"""Apply LFs: source table -> votes table (+ LF registry).
+
+Votes are stored long and sparse: one row ``(id, lf, vote, lf_version)`` per
+non-abstain vote. Why this layout:
+
+- replacing one LF's votes is a ``replaceWhere lf = ...`` that leaves every
+  other LF's files alone (incremental reruns when one LF changes);
+- abstains, usually most of the matrix, cost nothing;
+- vote patterns for the label model are one ``groupBy(id)`` away;
+- adding or removing an LF never changes the schema.
+
+The votes are computed in one projection of compiled Spark expressions (see
+:mod:`lf_library.compile`); no Python runs per row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.datasets import DatasetConfig
+from jobs.errors import ConfigError, StageOrderError
+from jobs.lineage import RunContext
+from jobs.settings import Settings
+from jobs.tables import commit_metadata, latest_commit, table
+from lf_library.compile import compile_pack
+from lf_library.core import LFPack
+from lf_library.packs import load_pack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    source_version: int
+    lfs: int
+    votes: int
+    votes_version: int
+
+
+def load_dataset_pack(ds: DatasetConfig) -> LFPack:
+    """The dataset's LF pack, checked to use the dataset's classes in order."""
+    pack = load_pack(ds.lf_pack)
+    if pack.classes != ds.classes:
+        raise ConfigError(
+            f"dataset {ds.name!r}: LF pack {pack.name!r} has classes {pack.classes}, "
+            f"the dataset declares {ds.classes}"
+        )
+    return pack
+
+
+def votes_long(source: DataFrame, pack: LFPack) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` for every non-abstain vote of every LF of ``pack``."""
+    entries = [
+        F.struct(F.lit(lf.name).alias("lf"), vote.alias("vote"), F.lit(lf.version).alias("lf_version"))
+        for lf, vote in zip(pack, compile_pack(pack, F.col("text")))
+    ]
+    cast = F.filter(F.array(*entries), lambda e: e["vote"] >= 0)
+    return source.select("id", F.explode(cast).alias("v")).select(
+        "id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"), F.col("v.lf_version").alias("lf_version")
+    )
+
+
+def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: RunContext) -> DataFrame:
+    import json
+
+    rows = [
+        (lf.name, lf.version, lf.kind, lf.label, pack.label_index(lf), ds.name, pack.name,
+         json.dumps(lf.params(), sort_keys=True), lf.description, lf.owner, run.run_id, run.run_id)
+        for lf in pack
+    ]
+    schema = (
+        "lf string, lf_version string, kind string, label_name string, label int, dataset string, "
+        "pack string, definition string, description string, owner string, first_run string, last_run string"
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def upsert_registry(spark: SparkSession, settings: Settings, pack: LFPack, ds: DatasetConfig, run: RunContext) -> None:
+    """Record every LF version applied: first run it appeared in, last run it was used."""
+    ref = table(settings, ds.name, "lf_registry")
+    updates = registry_rows(spark, pack, ds, run)
+    if not ref.exists():
+        updates.write.format("delta").option("userMetadata", commit_metadata(run_id=run.run_id, stage="apply_lfs")).save(str(ref.path))
+        return
+    (DeltaTable.forPath(spark, str(ref.path)).alias("r")
+     .merge(updates.alias("u"), "r.lf = u.lf AND r.lf_version = u.lf_version")
+     .whenMatchedUpdate(set={"last_run": "u.last_run"})
+     .whenNotMatchedInsertAll()
+     .execute())
+
+
+def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ApplyResult:
+    """Apply the dataset's pack to the current source version and overwrite the votes."""
+    source = table(settings, ds.name, "source")
+    if not source.exists():
+        raise StageOrderError(f"apply_lfs {ds.name}: source table {source.path} missing; run ingest first")
+    source_version, _ = latest_commit(spark, source)
+    pack = load_dataset_pack(ds)
+    rows = spark.read.format("delta").option("versionAsOf", source_version).load(str(source.path))
+    votes = table(settings, ds.name, "votes")
+    meta = commit_metadata(
+        run_id=run.run_id, stage="apply_lfs", dataset=ds.name, source_table=source.name,
+        source_version=source_version, lf_set_version=pack.set_version, lf_versions=pack.versions,
+        lfs=pack.names,
+    )
+    (votes_long(rows, pack).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", meta).save(str(votes.path)))
+    upsert_registry(spark, settings, pack, ds, run)
+    votes_version, _ = latest_commit(spark, votes)
+    n_votes = int(DeltaTable.forPath(spark, str(votes.path)).history(1).select("operationMetrics").first()[0].get("numOutputRows", -1))
+    log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
+             ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
+    return ApplyResult(source_version, len(pack), n_votes, votes_version)

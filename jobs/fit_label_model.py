@@ -1,0 +1,163 @@
+"""Label model: votes -> vote-pattern counts -> candidate labels (staging).
+
+The only data that reaches the driver is the table of *distinct* vote patterns
+and their counts (at most one row per pattern, whatever the row count). The
+model is fitted and evaluated on those patterns, and its per-pattern
+predictions are broadcast-joined back to the rows in Spark.
+
+A pattern is written as a sorted ``lf=vote`` list, e.g.
+``keyword_my=1,short_comment=0``; the empty string means no LF voted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
+
+from jobs.datasets import DatasetConfig
+from jobs.errors import StageOrderError
+from jobs.label_models import LabelModel, make_label_model
+from jobs.lineage import RunContext, code_version
+from jobs.settings import Settings
+from jobs.tables import commit_metadata, latest_commit, table
+
+log = logging.getLogger(__name__)
+
+PREDICTION_SCHEMA = StructType([
+    StructField("pattern", StringType(), False),
+    StructField("label", IntegerType(), False),
+    StructField("probs", ArrayType(DoubleType(), False), False),
+    StructField("confidence", DoubleType(), False),
+])
+
+
+@dataclass(frozen=True)
+class FitResult:
+    rows: int
+    patterns: int
+    labeled: int
+    staging_version: int
+
+
+def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
+    """``(id, pattern)`` for every source row; rows without votes get ``''``."""
+    per_row = votes.groupBy("id").agg(
+        F.concat_ws(
+            ",",
+            F.transform(
+                F.array_sort(F.collect_list(F.struct("lf", "vote"))),
+                lambda e: F.concat(e["lf"], F.lit("="), e["vote"].cast("string")),
+            ),
+        ).alias("pattern")
+    )
+    return ids.join(per_row, "id", "left").select("id", F.coalesce("pattern", F.lit("")).alias("pattern"))
+
+
+def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
+    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order."""
+    index = {name: j for j, name in enumerate(lf_names)}
+    L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int64)
+    for i, pattern in enumerate(patterns):
+        for entry in filter(None, pattern.split(",")):
+            name, vote = entry.split("=")
+            L[i, index[name]] = int(vote)
+    return L
+
+
+def predict_patterns(model: LabelModel, patterns: list[str], L: np.ndarray) -> list[tuple]:
+    probs = model.predict_proba(L)
+    labels = model.predict(L)
+    return [
+        (p, int(y), [float(x) for x in pr], float(pr.max()))
+        for p, y, pr in zip(patterns, labels, probs)
+    ]
+
+
+def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
+                        labeled_at: datetime) -> FitResult:
+    votes_ref = table(settings, ds.name, "votes")
+    if not votes_ref.exists():
+        raise StageOrderError(f"fit_label_model {ds.name}: votes table missing; run apply_lfs first")
+    votes_version, votes_meta = latest_commit(spark, votes_ref)
+    if votes_meta.get("run_id") != run.run_id:
+        raise StageOrderError(
+            f"fit_label_model {ds.name}: {votes_ref.name}@v{votes_version} was written by run "
+            f"{votes_meta.get('run_id')!r}, not {run.run_id!r}; run apply_lfs for this run first"
+        )
+    source_ref = table(settings, ds.name, "source")
+    source_version = int(votes_meta["source_version"])
+    lf_names: list[str] = list(votes_meta["lfs"])
+    ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
+    votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
+
+    rows = row_patterns(ids, votes).persist()
+    counts_ref = table(settings, ds.name, "pattern_counts")
+    meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name,
+                           source_version=source_version, votes_version=votes_version)
+    (rows.groupBy("pattern").agg(F.count(F.lit(1)).alias("count"))
+     .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", meta).save(str(counts_ref.path)))
+    counted = spark.read.format("delta").load(str(counts_ref.path)).collect()  # one row per pattern
+    patterns = [r["pattern"] for r in counted]
+    counts = np.array([r["count"] for r in counted], dtype=np.int64)
+    L = pattern_matrix(patterns, lf_names)
+
+    model = make_label_model(ds.label_model, len(ds.classes)).fit(L, counts)
+    predictions = spark.createDataFrame(predict_patterns(model, patterns, L), PREDICTION_SCHEMA)
+    class_names = F.array(*[F.lit(c) for c in ds.classes])
+    lineage = {
+        "_source_table": F.lit(source_ref.name),
+        "_source_version": F.lit(source_version).cast("long"),
+        "_lf_set_version": F.lit(votes_meta["lf_set_version"]),
+        "_lf_versions": F.create_map(*[F.lit(x) for kv in sorted(votes_meta["lf_versions"].items()) for x in kv]),
+        "_label_model": F.lit(model.name),
+        "_labeled_at": F.lit(labeled_at).cast("timestamp"),
+        "_code_version": F.lit(code_version()),
+        "_run_id": F.lit(run.run_id),
+    }
+    staged = rows.join(F.broadcast(predictions), "pattern", "left").select(
+        "id",
+        F.col("label"),
+        F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),
+        "probs",
+        "confidence",
+        *[value.alias(name) for name, value in lineage.items()],
+    )
+    staging_ref = table(settings, ds.name, "staging_labels")
+    (staged.write.format("delta").mode("overwrite").partitionBy("_run_id")
+     .option("replaceWhere", f"_run_id = '{run.run_id}'")
+     .option("userMetadata", commit_metadata(
+         stage="fit_label_model",
+         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model, run, labeled_at)))
+     .save(str(staging_ref.path)))
+    rows.unpersist()
+    staging_version, _ = latest_commit(spark, staging_ref)
+    total = int(counts.sum())
+    labeled = int(counts[model.predict(L) >= 0].sum()) if len(L) else 0
+    log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
+             ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
+    return FitResult(total, len(patterns), labeled, staging_version)
+
+
+def _lineage_json(ds: DatasetConfig, source_table: str, source_version: int, votes_meta: dict,
+                  model: LabelModel, run: RunContext, labeled_at: datetime) -> dict:
+    """The lineage recorded on every labeled row, as a dict for commit metadata."""
+    return {
+        "run_id": run.run_id,
+        "dataset": ds.name,
+        "trigger": run.trigger,
+        "dag_id": run.dag_id,
+        "source_table": source_table,
+        "source_version": source_version,
+        "lf_set_version": votes_meta["lf_set_version"],
+        "lf_versions": votes_meta["lf_versions"],
+        "label_model": model.name,
+        "labeled_at": labeled_at.isoformat(),
+        "code_version": code_version(),
+    }

@@ -1,0 +1,234 @@
+"""Ingest: raw source files -> source, gold and quarantine Delta tables.
+
+Every input row ends in exactly one place: the source table (with its gold
+label, if any, split off into the gold table so LFs never see it) or the
+quarantine table with a reason. The job checks ``input = accepted +
+quarantined`` and logs the counts by reason, so nothing is dropped silently.
+
+Reasons, in the order they are tested:
+
+- ``malformed record``: the parser could not split the line into the header's
+  columns (the raw line is kept in ``_corrupt_record``);
+- ``null or empty id`` / ``null or empty text``;
+- ``duplicate id``: a later row with an id already seen; the first row (by file
+  name, then position in the file) is kept, and the reason says whether the
+  duplicate is identical to it or conflicts with it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.errors import AnalysisException
+
+from jobs.datasets import DatasetConfig
+from jobs.errors import ConfigError, LabellakeError
+from jobs.lineage import RunContext
+from jobs.settings import Settings
+from jobs.tables import commit_metadata, latest_commit, table
+
+log = logging.getLogger(__name__)
+
+CORRUPT = "_corrupt_record"
+REASON = "_reason"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    input_rows: int
+    accepted: int
+    quarantined: dict[str, int]
+    gold_rows: int
+    source_version: int
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+
+def sanitize(name: str) -> str:
+    """A Delta-safe lowercase column name: ``CONTENT`` -> ``content``, ``Video Id`` -> ``video_id``."""
+    cleaned = re.sub(r"[^0-9a-zA-Z_]+", "_", name.strip()).strip("_").lower()
+    return cleaned or "col"
+
+
+def _string_schema(columns: list[str]) -> StructType:
+    return StructType([StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())])
+
+
+def source_files(path: str) -> list[str]:
+    """The files a source path names: a local glob is expanded (sorted) here, so a
+    path that matches nothing fails with the path in the message; URLs
+    (``s3a://``, ``hdfs://``) go to Spark as they are."""
+    if "://" in path:
+        return [path]
+    files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    if not files:
+        raise ConfigError(f"no source files match {path}")
+    return files
+
+
+def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> DataFrame:
+    """All raw rows as strings, with the parser's corrupt-record column, file and order.
+
+    Everything is read as strings so a badly typed value is kept, not nulled.
+    """
+    path = ds.source_glob(settings)
+    files = source_files(path)
+    try:
+        if ds.format == "csv":
+            options = {"header": "true", "multiLine": "true", "escape": '"', **ds.read_options}
+            columns = list(ds.columns) or spark.read.options(**options).csv(files[0]).columns
+            reader = spark.read.options(**options).schema(_string_schema(columns))
+            raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(files)
+        else:
+            columns = list(ds.columns) or [
+                c for c in spark.read.options(**ds.read_options).json(files).columns if c != CORRUPT
+            ]
+            reader = spark.read.options(**ds.read_options).schema(_string_schema(columns))
+            raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(files)
+    except AnalysisException as exc:
+        raise ConfigError(f"dataset {ds.name!r}: cannot read source {path}: {exc}") from exc
+    for required in (ds.id_column, ds.text_column):
+        if required not in columns:
+            raise ConfigError(
+                f"dataset {ds.name!r}: column {required!r} not in source columns {columns} ({path})"
+            )
+    return raw.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
+        "_row_order", F.monotonically_increasing_id()
+    )
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == F.lit(""))
+
+
+def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
+    """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
+    data_columns = [c for c in raw.columns if c not in (CORRUPT, "_source_file", "_row_order")]
+    row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
+    first_reason = (
+        F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
+        .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
+        .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
+    )
+    staged = raw.withColumn(REASON, first_reason).withColumn("_row_hash", row_hash)
+    by_id = Window.partitionBy(ds.id_column).orderBy(
+        F.col(REASON).isNotNull(), F.col("_source_file"), F.col("_row_order")
+    )
+    ranked = (
+        staged.withColumn("_rank", F.row_number().over(by_id))
+        .withColumn("_first_hash", F.first("_row_hash").over(by_id))
+        .withColumn("_first_file", F.first("_source_file").over(by_id))
+    )
+    duplicate = F.col(REASON).isNull() & (F.col("_rank") > 1)
+    dup_reason = F.concat(
+        F.when(F.col("_row_hash") == F.col("_first_hash"), F.lit("duplicate id (identical row)"))
+        .otherwise(F.lit("duplicate id (conflicting content)")),
+        F.lit(" first kept from "),
+        F.col("_first_file"),
+    )
+    return ranked.withColumn(REASON, F.when(duplicate, dup_reason).otherwise(F.col(REASON))).drop(
+        "_rank", "_first_hash", "_first_file", "_row_hash"
+    )
+
+
+def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingested_at: datetime) -> DataFrame:
+    """Accepted rows shaped for the source table: ``id``, ``text``, other columns, lineage.
+
+    The gold column is left out on purpose: LFs read this table.
+    """
+    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, "_source_file", "_row_order"}
+    others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
+    return accepted.select(
+        F.col(ds.id_column).alias("id"),
+        F.col(ds.text_column).alias("text"),
+        *others,
+        F.col("_source_file"),
+        F.sha2(F.col(ds.text_column), 256).alias("_content_hash"),
+        F.lit(run.run_id).alias("_run_id"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+    )
+
+
+def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFrame:
+    """``id, label, label_name, raw_value`` for accepted rows whose gold value is known."""
+    mapping = F.create_map(*[F.lit(x) for pair in ds.gold_values.items() for x in pair])
+    classes = F.array(*[F.lit(c) for c in ds.classes])
+    raw_value = F.trim(F.col(ds.gold_column))
+    name = mapping[raw_value]
+    return accepted.where(name.isNotNull()).select(
+        F.col(ds.id_column).alias("id"),
+        (F.array_position(classes, name) - 1).cast("int").alias("label"),
+        name.alias("label_name"),
+        raw_value.alias("raw_value"),
+        F.lit(run.run_id).alias("_run_id"),
+    )
+
+
+def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
+    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns if c not in (CORRUPT, REASON, "_source_file", "_row_order")]
+    return rejected.select(
+        *keep,
+        F.col(CORRUPT).alias("_corrupt_record"),
+        F.col(REASON).alias("_reason"),
+        F.col("_source_file"),
+        F.lit(run.run_id).alias("_run_id"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+    )
+
+
+def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
+               ingested_at: datetime) -> IngestResult:
+    """Read the raw files, classify every row, write source, gold and quarantine."""
+    classified = classify(read_raw(spark, ds, settings), ds).persist()
+    try:
+        by_reason = {
+            (r[REASON] or ""): int(r["count"])
+            for r in classified.groupBy(F.regexp_replace(F.col(REASON), " first kept from .*$", "").alias(REASON))
+            .count()
+            .collect()
+        }
+        accepted_n = by_reason.pop("", 0)
+        input_n = accepted_n + sum(by_reason.values())
+        accepted = classified.where(F.col(REASON).isNull())
+        rejected = classified.where(F.col(REASON).isNotNull())
+        meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
+
+        source = table(settings, ds.name, "source")
+        (source_rows(accepted, ds, run, ingested_at).write.format("delta").mode("overwrite")
+         .option("overwriteSchema", "true").option("userMetadata", meta).save(str(source.path)))
+        quarantine = table(settings, ds.name, "quarantine")
+        (quarantine_rows(rejected, run, ingested_at).write.format("delta").mode("overwrite")
+         .option("replaceWhere", f"_run_id = '{run.run_id}'").option("mergeSchema", "true")
+         .option("userMetadata", meta).save(str(quarantine.path)))
+        gold_n = 0
+        if ds.gold_column:
+            gold = gold_rows(accepted, ds, run)
+            gold_n = gold.count()
+            (gold.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+             .option("userMetadata", meta).save(str(table(settings, ds.name, "gold").path)))
+            if gold_n != accepted_n:
+                log.warning("ingest %s: %d accepted rows have no known gold label (values not in %s)",
+                            ds.name, accepted_n - gold_n, sorted(ds.gold_values))
+    finally:
+        classified.unpersist()
+
+    source_version, _ = latest_commit(spark, source)
+    result = IngestResult(input_n, accepted_n, dict(sorted(by_reason.items())), gold_n, source_version)
+    if result.input_rows != result.accepted + result.quarantined_total:
+        raise LabellakeError(f"ingest {ds.name}: row accounting broken: {result}")
+    log.info(
+        "ingest %s: input=%d accepted=%d quarantined=%d %s -> %s@v%d",
+        ds.name, result.input_rows, result.accepted, result.quarantined_total,
+        result.quarantined, source.name, source_version,
+    )
+    return result

@@ -1,0 +1,91 @@
+"""Publish: this run's validated staging labels -> the labels table, one Delta commit.
+
+The labels table holds one row per source id and is replaced as a whole by
+each publish (a new Delta version; older ones stay reachable by time travel).
+The commit's ``userMetadata`` carries the run id and the lineage JSON.
+
+Safe to retry: if the newest labels commit already belongs to this run, the
+stage does nothing (an Airflow retry adds no second version). It refuses to
+publish a run whose validation did not pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pyspark.sql import SparkSession
+
+from jobs.datasets import DatasetConfig
+from jobs.errors import StageOrderError
+from jobs.lineage import RunContext
+from jobs.runs import record_run, run_record
+from jobs.settings import Settings
+from jobs.tables import TableRef, latest_commit, table
+
+log = logging.getLogger(__name__)
+
+LABEL_COLUMNS = (
+    "id", "label", "label_name", "probs", "confidence",
+    "_source_table", "_source_version", "_lf_set_version", "_lf_versions",
+    "_label_model", "_run_id", "_labeled_at", "_code_version",
+)
+
+
+def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> int:
+    """Publish and return the labels table version holding this run's labels."""
+    labels_ref = table(settings, ds.name, "labels")
+    if labels_ref.exists():
+        version, meta = latest_commit(spark, labels_ref)
+        if meta.get("run_id") == run.run_id:
+            log.info("publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name,
+                     version, run.run_id)
+            record_run(spark, settings, run, status="published", stage="publish", labels_version=version)
+            return version
+    record = run_record(spark, settings, run.run_id)
+    if not record or record.get("status") not in ("validated", "published"):
+        status = record.get("status") if record else "no run record"
+        raise StageOrderError(
+            f"publish {ds.name}: run {run.run_id} is not validated (status: {status}); "
+            f"{labels_ref.name} left unchanged"
+        )
+    staging_ref = table(settings, ds.name, "staging_labels")
+    staging_version, staging_meta = latest_commit(spark, staging_ref)
+    lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
+    labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")
+    (labels.select(*LABEL_COLUMNS).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", lineage).save(str(labels_ref.path)))
+    version, _ = latest_commit(spark, labels_ref)
+    rows = written_rows(spark, labels_ref.path)
+    record_run(spark, settings, run, status="published", stage="publish", labels_version=version)
+    log.info("publish %s: run %s -> %s@v%d (%d rows) at %s", ds.name, run.run_id, labels_ref.name,
+             version, rows, labels_ref.path)
+    return version
+
+
+def written_rows(spark: SparkSession, path: object) -> int:
+    """Rows written by the newest commit of the table at ``path`` (from Delta's commit metrics)."""
+    from delta.tables import DeltaTable
+
+    metrics = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics").first()[0]
+    return int(metrics.get("numOutputRows", -1))
+
+
+def _lineage_for_run(spark: SparkSession, staging_ref: TableRef, run_id: str, newest_meta: dict,
+                     newest_version: int) -> str:
+    """Lineage JSON for the labels commit: the staging commit's, for ``run_id``."""
+    from delta.tables import DeltaTable
+
+    candidates = [(newest_version, newest_meta)]
+    if newest_meta.get("run_id") != run_id:
+        candidates = [
+            (int(r["version"]), json.loads(r["userMetadata"]) if r["userMetadata"] else {})
+            for r in DeltaTable.forPath(spark, str(staging_ref.path)).history()
+            .select("version", "userMetadata").orderBy("version", ascending=False).collect()
+        ]
+    for version, meta in candidates:
+        if meta.get("run_id") == run_id:
+            meta = {k: v for k, v in meta.items() if k != "stage"}
+            meta["staging_version"] = version
+            return json.dumps(meta, sort_keys=True)
+    raise StageOrderError(f"publish: no staging commit for run {run_id} in {staging_ref.name}")

@@ -1,0 +1,79 @@
+"""The runs table: one row per run of any dataset, updated by each stage.
+
+Each stage MERGEs the columns it knows into the run's row (keyed by run id),
+so a retried stage rewrites its own values instead of adding rows, and an
+analyst sees in one place what a run read, produced, validated and published.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+from jobs.lineage import RunContext, utc_now
+from jobs.settings import Settings
+from jobs.tables import runs_table
+
+RUNS_SCHEMA = StructType([
+    StructField("run_id", StringType(), False),
+    StructField("dataset", StringType(), False),
+    StructField("trigger", StringType(), True),
+    StructField("dag_id", StringType(), True),
+    StructField("status", StringType(), True),
+    StructField("stage", StringType(), True),
+    StructField("started_at", TimestampType(), True),
+    StructField("updated_at", TimestampType(), True),
+    StructField("input_rows", LongType(), True),
+    StructField("accepted_rows", LongType(), True),
+    StructField("quarantined_rows", LongType(), True),
+    StructField("source_version", LongType(), True),
+    StructField("lf_set_version", StringType(), True),
+    StructField("votes", LongType(), True),
+    StructField("patterns", LongType(), True),
+    StructField("label_model", StringType(), True),
+    StructField("labeled_rows", LongType(), True),
+    StructField("validation", StringType(), True),
+    StructField("labels_version", LongType(), True),
+    StructField("error", StringType(), True),
+])
+_COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
+
+
+def record_run(spark: SparkSession, settings: Settings, run: RunContext, **fields: Any) -> None:
+    """Upsert ``fields`` into the row of ``run`` (created on first call)."""
+    unknown = set(fields) - _COLUMNS
+    if unknown:
+        raise ValueError(f"runs table has no columns {sorted(unknown)}")
+    now = utc_now()
+    values: dict[str, Any] = {
+        "run_id": run.run_id, "dataset": run.dataset, "trigger": run.trigger, "dag_id": run.dag_id,
+        "updated_at": now, **fields,
+    }
+    if isinstance(values.get("validation"), (list, dict)):
+        values["validation"] = json.dumps(values["validation"], default=str)
+    row = {name: values.get(name) for name in _COLUMNS}
+    row["started_at"] = now
+    update = spark.createDataFrame([tuple(row[f.name] for f in RUNS_SCHEMA.fields)], RUNS_SCHEMA)
+    ref = runs_table(settings)
+    if not ref.exists():
+        update.write.format("delta").mode("append").save(str(ref.path))
+        return
+    set_columns = {name: f"u.{name}" for name in values if name != "run_id"}
+    (DeltaTable.forPath(spark, str(ref.path)).alias("r")
+     .merge(update.alias("u"), "r.run_id = u.run_id")
+     .whenMatchedUpdate(set=set_columns)
+     .whenNotMatchedInsertAll()
+     .execute())
+
+
+def run_record(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Any] | None:
+    """The runs-table row of ``run_id`` as a dict, or None."""
+    ref = runs_table(settings)
+    if not ref.exists():
+        return None
+    row = spark.read.format("delta").load(str(ref.path)).where(f"run_id = '{run_id}'").first()
+    return row.asDict() if row else None

@@ -1,0 +1,120 @@
+"""What a person wants to know after a run, read without Spark (delta-rs + DuckDB).
+
+DuckDB scans the Delta tables as Arrow datasets and aggregates them in
+streaming fashion, so a summary of a 10M-row labels table needs no JVM and
+never loads the rows into Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from jobs.settings import Settings
+from jobs.tables import TableRef, existing_tables, table
+
+
+def _dataset(ref: TableRef, version: int | None = None) -> Any:
+    dt = DeltaTable(str(ref.path), version=version) if version is not None else DeltaTable(str(ref.path))
+    return dt.to_pyarrow_dataset()
+
+
+def labels_summary(settings: Settings, dataset: str, version: int | None = None) -> dict[str, Any]:
+    """Path, version, row count, label distribution and accuracy against gold."""
+    labels = table(settings, dataset, "labels")
+    gold = table(settings, dataset, "gold")
+    dt = DeltaTable(str(labels.path), version=version) if version is not None else DeltaTable(str(labels.path))
+    con = duckdb.connect()
+    con.register("labels", dt.to_pyarrow_dataset())
+    rows = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
+    distribution = {
+        (name if name is not None else "unlabeled (-1)"): int(n)
+        for name, n in con.execute(
+            "SELECT label_name, count(*) FROM labels GROUP BY label_name ORDER BY label_name NULLS LAST"
+        ).fetchall()
+    }
+    run_id = con.execute("SELECT any_value(_run_id) FROM labels").fetchall()[0][0]
+    summary: dict[str, Any] = {
+        "dataset": dataset,
+        "table": labels.name,
+        "path": str(labels.path),
+        "version": dt.version(),
+        "run_id": run_id,
+        "rows": int(rows),
+        "labeled": int(rows - distribution.get("unlabeled (-1)", 0)),
+        "distribution": distribution,
+    }
+    votes = table(settings, dataset, "votes")
+    if votes.exists():
+        con.register("votes", _dataset(votes))
+        summary["covered"] = int(con.execute("SELECT count(DISTINCT id) FROM votes").fetchall()[0][0])
+    if gold.exists():
+        con.register("gold", _dataset(gold))
+        covered, correct, with_gold = con.execute(
+            """SELECT count(*) FILTER (WHERE l.label >= 0),
+                      count(*) FILTER (WHERE l.label >= 0 AND l.label = g.label),
+                      count(*)
+               FROM labels l JOIN gold g USING (id)"""
+        ).fetchall()[0]
+        summary["gold"] = {
+            "rows_with_gold": int(with_gold),
+            "labeled_with_gold": int(covered),
+            "correct": int(correct),
+            "accuracy": round(correct / covered, 4) if covered else None,
+        }
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"labels table : {summary['table']} (version {summary['version']}, run {summary['run_id']})",
+        f"path         : {summary['path']}",
+        f"rows         : {summary['rows']} ({summary['labeled']} labeled, "
+        f"{summary['rows'] - summary['labeled']} without a label)",
+        f"LF coverage  : {summary.get('covered', 'n/a')} rows have at least one LF vote",
+        "distribution : " + ", ".join(f"{k}={v}" for k, v in summary["distribution"].items()),
+    ]
+    gold = summary.get("gold")
+    if gold:
+        acc = "n/a" if gold["accuracy"] is None else f"{gold['accuracy']:.1%}"
+        lines.append(
+            f"vs gold      : {gold['correct']}/{gold['labeled_with_gold']} labeled rows correct "
+            f"({acc}); {gold['rows_with_gold']} rows have gold"
+        )
+    return "\n".join(lines)
+
+
+def tables_listing(settings: Settings) -> list[dict[str, Any]]:
+    """Every table with name, dataset, role, path, version and row count (from the Delta log)."""
+    listing = []
+    for ref in existing_tables(settings):
+        dt = DeltaTable(str(ref.path))
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        rows = sum(int(n) for n in actions.column("num_records").to_pylist() if n is not None)
+        listing.append({
+            "name": ref.name, "dataset": ref.dataset, "role": ref.role, "path": str(ref.path),
+            "version": dt.version(), "rows": rows,
+        })
+    return listing
+
+
+def history(settings: Settings, dataset: str, role: str = "labels") -> list[dict[str, Any]]:
+    """Commit history of a table, newest first, with the run id from each commit."""
+    import json
+
+    ref = table(settings, dataset, role)
+    out = []
+    for commit in DeltaTable(str(ref.path)).history():
+        meta = commit.get("userMetadata")
+        parsed = json.loads(meta) if meta else {}
+        out.append({
+            "version": commit.get("version"),
+            "timestamp": commit.get("timestamp"),
+            "operation": commit.get("operation"),
+            "run_id": parsed.get("run_id"),
+            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows"),
+        })
+    return out

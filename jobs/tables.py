@@ -1,0 +1,95 @@
+"""Where every table lives, and the few Delta operations all jobs share.
+
+Layout under ``LABELLAKE_HOME``::
+
+    <dataset>/source          accepted source rows (id, text, other columns)
+    <dataset>/gold            gold labels, kept apart from LF input
+    <dataset>/quarantine      rejected input rows with a reason, per run
+    <dataset>/lf_registry     every LF version ever applied
+    <dataset>/votes           LF votes, long and sparse: (id, lf, vote)
+    <dataset>/pattern_counts  distinct vote patterns and their counts
+    <dataset>/staging_labels  candidate labels, partitioned by run id
+    <dataset>/labels          the published labels
+    _runs                     one row per run, every dataset
+
+Stages hand over through the tables themselves: every write records the run
+id and its lineage in the Delta commit's ``userMetadata``, and the next stage
+checks that the commit it reads belongs to its run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.settings import Settings
+
+DATASET_ROLES = (
+    "source",
+    "gold",
+    "quarantine",
+    "lf_registry",
+    "votes",
+    "pattern_counts",
+    "staging_labels",
+    "labels",
+)
+RUNS_DIR = "_runs"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A Delta table's identity: its dataset, its role and its path."""
+
+    dataset: str
+    role: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """Catalog-style name, e.g. ``youtube_spam_labels``."""
+        return "runs" if self.role == "runs" else f"{self.dataset}_{self.role}"
+
+    def exists(self) -> bool:
+        return (self.path / "_delta_log").is_dir()
+
+
+def table(settings: Settings, dataset: str, role: str) -> TableRef:
+    """The table of ``dataset`` playing ``role``."""
+    if role not in DATASET_ROLES:
+        raise ValueError(f"unknown table role {role!r}; roles: {DATASET_ROLES}")
+    return TableRef(dataset, role, settings.home / dataset / role)
+
+
+def runs_table(settings: Settings) -> TableRef:
+    return TableRef("*", "runs", settings.home / RUNS_DIR)
+
+
+def existing_tables(settings: Settings) -> list[TableRef]:
+    """Every labellake Delta table under the lakehouse root."""
+    found = [runs_table(settings)] if runs_table(settings).exists() else []
+    if settings.home.is_dir():
+        for dataset_dir in sorted(p for p in settings.home.iterdir() if p.is_dir()):
+            if dataset_dir.name.startswith("_"):
+                continue
+            for role in DATASET_ROLES:
+                ref = table(settings, dataset_dir.name, role)
+                if ref.exists():
+                    found.append(ref)
+    return found
+
+
+def commit_metadata(**fields: Any) -> str:
+    """JSON for a Delta commit's ``userMetadata`` (sorted keys, so it diffs well)."""
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
+    """(version, parsed userMetadata) of the newest commit of ``ref``."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, str(ref.path)).history(1).select("version", "userMetadata").first()
+    meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+    return int(row["version"]), meta
