@@ -19,17 +19,11 @@ can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".
 
 from __future__ import annotations
 
-import os
+import great_expectations as gx
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-# GX draws a tqdm bar per metric batch; in task logs that is noise. tqdm reads
-# TQDM_DISABLE when it is imported, so this must precede the GX import.
-os.environ.setdefault("TQDM_DISABLE", "1")
-
-import great_expectations as gx  # noqa: E402
-from pyspark.sql import DataFrame  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
-
-from jobs.datasets import ExpectationConfig  # noqa: E402
+from jobs.datasets import ExpectationConfig
 
 PROB_SUM_TOLERANCE = 1e-6
 

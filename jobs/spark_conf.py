@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 
 from jobs.errors import SetupError
-from jobs.settings import Settings
+from jobs.settings import PROJECT_ROOT, Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 JAR_MANIFEST = "manifest.json"
+LOG4J_CONFIG = PROJECT_ROOT / "config" / "log4j2.properties"
 
 
 def delta_jars(settings: Settings) -> list[str]:
@@ -62,5 +63,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         # Keep tables readable by delta-rs (deltalake): no deletion vectors.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
-        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(warehouse),
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}"
+        ),
     }

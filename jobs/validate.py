@@ -30,7 +30,11 @@ def validate_labels(labels_view: Any, ds: DatasetConfig, suite_name: str) -> lis
     """Run the suite on a validation view; one result dict per expectation."""
     import great_expectations as gx
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    # One log line per expectation (below) beats a tqdm bar per metric batch in task logs.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_spark(name=f"{ds.name}_staging")
     batch = (source.add_dataframe_asset(name="candidate_labels")
              .add_batch_definition_whole_dataframe("run")
