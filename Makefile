@@ -1,0 +1,32 @@
+# labellake: two commands for a new user.
+#   make demo   set up (venv, deps, Delta jars, Airflow DB) and relabel youtube_spam through the Airflow DAG
+#   make test   set up and run the test suite (what CI runs)
+# Set-up is idempotent and cached: after the first run, both work offline.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.labellake-installed
+JARS   := .cache/jars/manifest.json
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP) $(JARS)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(JARS): $(STAMP)
+	$(BIN)/python -m jobs.setup_jars
+
+demo: setup
+	$(BIN)/labellake demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf lakehouse .airflow

@@ -1,0 +1,84 @@
+"""Bad input is quarantined with a reason; nothing is dropped silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from jobs.datasets import get_dataset
+from jobs.ingest import run_ingest
+from jobs.lineage import RunContext, utc_now
+from jobs.settings import Settings
+from jobs.tables import table
+from tests.conftest import YOUTUBE, write_config
+
+BAD_CSV = (
+    "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+    "a1,ann,2013-11-07,\"Check out my channel, please\",1\n"
+    "a2,bob,2013-11-07,,0\n"                       # empty text
+    ",cid,2013-11-07,no id here,1\n"               # empty id
+    "   ,dan,2013-11-07,blank id,1\n"              # whitespace id
+    "a1,ann,2013-11-07,\"Check out my channel, please\",1\n"  # exact duplicate
+    "a3,eve,2013-11-07,\"a comment\nover two lines\",0\n"
+    "a4,fay,2013-11-07,too,many,fields,here,1\n"   # malformed
+    "a3,gus,2013-11-08,same id other text,1\n"     # conflicting duplicate
+    "a5,hal,2013-11-08,nice song,0\n"
+    "a6,ivy,2013-11-08,gold unknown,7\n"           # gold value outside the mapping
+)
+
+
+def _dataset(tmp_path: Path, settings: Settings):
+    data = tmp_path / "data"
+    (data / "bad").mkdir(parents=True)
+    (data / "bad" / "part1.csv").write_text(BAD_CSV)
+    (data / "bad" / "part2.csv").write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+        "a5,hal,2013-11-08,nice song,0\n"          # duplicate across files
+        "b1,joe,2013-11-09,\"unclosed quote,1\n"   # swallows the rest of the file
+        "b2,kim,2013-11-09,fine row,0\n"
+    )
+    config = write_config(tmp_path / "datasets.toml", {"bad": {**YOUTUBE, "source_path": "bad/*.csv"}})
+    import dataclasses
+
+    settings = dataclasses.replace(settings, data_root=data, config_path=config)
+    return settings, get_dataset("bad", settings)
+
+
+def test_bad_rows_go_to_quarantine_with_reasons(spark, tmp_path: Path, settings: Settings) -> None:
+    settings, ds = _dataset(tmp_path, settings)
+    result = run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())
+
+    source = DeltaTable(str(table(settings, "bad", "source").path)).to_pandas()
+    quarantine = DeltaTable(str(table(settings, "bad", "quarantine").path)).to_pandas()
+    gold = DeltaTable(str(table(settings, "bad", "gold").path)).to_pandas()
+
+    assert sorted(source["id"]) == ["a1", "a3", "a5", "a6"]
+    assert "class" not in source.columns  # gold never reaches LF input
+    assert source.set_index("id").loc["a3", "text"] == "a comment\nover two lines"
+    reasons = quarantine["_reason"].str.replace(r" first kept from .*", "", regex=True)
+    assert sorted(reasons) == sorted([
+        "null or empty text", "null or empty id", "null or empty id",
+        "duplicate id (identical row)", "malformed record",
+        "duplicate id (conflicting content)", "duplicate id (identical row)", "malformed record",
+    ])
+    malformed = quarantine[quarantine["_reason"] == "malformed record"]["_corrupt_record"].tolist()
+    assert any("too,many,fields" in m for m in malformed)
+    assert any("b2,kim" in m for m in malformed)  # the swallowed row is kept, not lost
+    dup = quarantine[quarantine["_reason"].str.startswith("duplicate id (identical")]
+    assert dup["_reason"].str.contains("part1.csv").all()  # first copy kept from the first file
+
+    assert result.input_rows == 12
+    assert result.input_rows == result.accepted + result.quarantined_total
+    assert result.accepted == len(source) and result.quarantined_total == len(quarantine)
+    assert sorted(gold["id"]) == ["a1", "a3", "a5"]  # a6's gold value 7 is unknown
+    assert set(gold["label_name"]) <= {"HAM", "SPAM"}
+
+
+def test_rerun_of_same_run_does_not_duplicate_quarantine(spark, tmp_path: Path, settings: Settings) -> None:
+    settings, ds = _dataset(tmp_path, settings)
+    run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())
+    run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())  # Airflow retry
+    run_ingest(spark, ds, settings, RunContext("r2", "bad"), utc_now())
+    quarantine = DeltaTable(str(table(settings, "bad", "quarantine").path)).to_pandas()
+    assert quarantine.groupby("_run_id").size().to_dict() == {"r1": 8, "r2": 8}

@@ -1,0 +1,116 @@
+"""The whole relabel on the real YouTube comments, without Airflow.
+
+Counts are the ones the Snorkel tutorial's 7 rule LFs must give on the 1,953
+unique comments: 1,458 rows with any vote, a strict majority on 1,316, right
+on 1,255 of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs.errors import StageOrderError, ValidationFailed
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline, run_stage
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.summary import labels_summary, tables_listing
+from jobs.tables import latest_commit, table
+from lf_library.packs import load_pack
+from tests.conftest import YOUTUBE, write_config
+
+LINEAGE = ["_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_model",
+           "_run_id", "_labeled_at", "_code_version"]
+
+
+@pytest.fixture
+def yt(tmp_path: Path, settings: Settings) -> Settings:
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": YOUTUBE})
+    return dataclasses.replace(settings, config_path=config)
+
+
+def test_relabel_youtube_end_to_end(spark, yt: Settings) -> None:
+    results = run_pipeline(RunContext("run-1", "youtube_spam"), yt, spark)
+    assert results["ingest"].input_rows == 1956
+    assert results["ingest"].accepted == 1953
+    assert results["ingest"].quarantined == {"duplicate id (identical row)": 3}
+
+    labels_ref = table(yt, "youtube_spam", "labels")
+    labels = DeltaTable(str(labels_ref.path)).to_pandas()  # an independent Delta reader
+    assert len(labels) == 1953 and labels["id"].is_unique
+    for column in ["id", "label", "label_name", "probs", "confidence", *LINEAGE]:
+        assert column in labels.columns
+    assert labels[LINEAGE].notna().all().all()
+    source_version = DeltaTable(str(table(yt, "youtube_spam", "source").path)).version()
+    assert (labels["_source_version"] == source_version).all()
+    assert (labels["_source_table"] == "youtube_spam_source").all()
+    lf_versions = dict(labels["_lf_versions"].iloc[0])
+    assert sorted(lf_versions) == sorted(meta_lfs := load_pack("youtube_spam").names) and len(meta_lfs) == 7
+
+    summary = labels_summary(yt, "youtube_spam")
+    assert summary["covered"] == 1458
+    assert summary["labeled"] == 1316
+    assert summary["gold"]["correct"] == 1255
+    assert summary["gold"]["accuracy"] == pytest.approx(0.9536, abs=1e-4)
+
+    _, meta = latest_commit(spark, labels_ref)
+    assert meta["run_id"] == "run-1" and meta["source_version"] == source_version
+    assert meta["label_model"] == "majority_vote" and len(meta["lf_versions"]) == 7
+
+    listing = {t["name"]: t for t in tables_listing(yt)}
+    assert listing["youtube_spam_labels"]["rows"] == 1953
+    assert listing["youtube_spam_quarantine"]["rows"] == 3
+    assert {t["role"] for t in listing.values()} >= {"source", "gold", "quarantine", "votes", "labels", "runs"}
+    assert run_record(spark, yt, "run-1")["status"] == "published"
+
+    # A second run adds a version; time travel still returns the first run's labels.
+    run_pipeline(RunContext("run-2", "youtube_spam"), yt, spark)
+    dt = DeltaTable(str(labels_ref.path))
+    assert dt.version() == 1
+    assert [h["version"] for h in dt.history()] == [1, 0]
+    first = spark.read.format("delta").option("versionAsOf", 0).load(str(labels_ref.path))
+    assert first.select(F.collect_set("_run_id")).first()[0] == ["run-1"]
+    assert DeltaTable(str(labels_ref.path), version=0).to_pandas()["_run_id"].unique().tolist() == ["run-1"]
+
+    # Retrying publish for run-2 (an Airflow retry) adds no version.
+    run_stage("publish", RunContext("run-2", "youtube_spam"), yt, spark)
+    assert DeltaTable(str(labels_ref.path)).version() == 1
+
+
+def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Settings) -> None:
+    run_pipeline(RunContext("good", "youtube_spam"), yt, spark)
+    labels_ref = table(yt, "youtube_spam", "labels")
+    before = DeltaTable(str(labels_ref.path)).version()
+
+    strict = {**YOUTUBE, "expectations": {"min_coverage": 0.95, "class_share": {"SPAM": [0.0, 0.5]}}}
+    strict_settings = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml",
+                                                                        {"youtube_spam": strict}))
+    run = RunContext("bad", "youtube_spam")
+    with pytest.raises(ValidationFailed) as failure:
+        run_pipeline(run, strict_settings, spark)
+    message = str(failure.value)
+    assert "coverage" in message and "observed 0.673835" in message and "threshold 0.95" in message
+    assert "class_share_max[SPAM]" in message and "observed 0.609422" in message
+    assert {f["check"] for f in failure.value.failures} == {"coverage", "class_share_max[SPAM]"}
+
+    assert DeltaTable(str(labels_ref.path)).version() == before
+    record = run_record(spark, strict_settings, "bad")
+    assert record["status"] == "failed"
+    assert any(not v["success"] for v in json.loads(record["validation"]))
+    staging = spark.read.format("delta").load(str(table(yt, "youtube_spam", "staging_labels").path))
+    assert staging.where("_run_id = 'bad'").count() == 1953  # kept for inspection
+
+    with pytest.raises(StageOrderError, match="not validated"):
+        run_stage("publish", run, strict_settings, spark)
+    assert DeltaTable(str(labels_ref.path)).version() == before
+
+
+def test_stage_out_of_order_names_the_missing_step(spark, yt: Settings) -> None:
+    with pytest.raises(StageOrderError, match="run ingest first"):
+        run_stage("apply_lfs", RunContext("early", "youtube_spam"), yt, spark)

@@ -1,0 +1,54 @@
+"""Compiled LFs agree with the Python semantics they are written against."""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import functions as F
+
+from lf_library import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
+from lf_library.compile import compile_pack
+
+TEXTS = [
+    "Check this out",
+    "check\nout",                      # '.' does not cross \n in Python
+    "check\rout",                      # ... but does cross \r
+    "CHECK\u2028OUT",                  # ... and the Unicode line separator
+    "a\u00a0b\u3000c d\u200be",        # NBSP and ideographic space split; ZWSP does not
+    "  leading and trailing  ",
+    "",
+    "My song, plz subscribe http://x",
+    "\u0130stanbul my",                # dotted capital I lowercases to two chars
+    "one two three four five",
+    None,
+]
+
+
+def _python_votes(text: str | None) -> list[int]:
+    if text is None:
+        return [-1, -1, -1, -1, -1]
+    return [
+        1 if re.search(r"check.*out", text, flags=re.I) else -1,
+        0 if len(text.split()) < 5 else -1,
+        1 if any(k in text.lower() for k in ("my", "plz")) else -1,
+        1 if re.search(r"\bsong\b", text, flags=re.I) else -1,
+        0 if len(text) > 10 else -1,
+    ]
+
+
+def test_compiled_votes_match_python(spark) -> None:
+    pack = LFPack("t", ("HAM", "SPAM"), [
+        RegexLF("rx", "SPAM", pattern=r"check.*out", ignore_case=True),
+        WordCountLF("short", "HAM", max_words=5),
+        KeywordLF("kw", "SPAM", keywords=("my", "plz")),
+        KeywordLF("song_word", "SPAM", keywords=("song",), match="word"),
+        SqlLF("long", "HAM", condition="length(text) > 10"),
+    ])
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(TEXTS)], "i int, text string")
+    rows = df.select("i", F.array(*compile_pack(pack)).alias("v")).orderBy("i").collect()
+    for row in rows:
+        text = TEXTS[row["i"]]
+        expected = _python_votes(text)
+        if text is None:
+            expected[4] = -1
+        assert list(row["v"]) == expected, repr(text)

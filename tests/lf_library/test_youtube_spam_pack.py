@@ -1,0 +1,26 @@
+"""Golden test: the youtube_spam pack reproduces WRENCH youtube LFs 0-6 on every split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from lf_library.compile import compile_pack
+from lf_library.packs import load_pack
+from tests.conftest import DATA_ROOT
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_votes_equal_wrench(spark, split: str) -> None:
+    pack = load_pack("youtube_spam")
+    assert pack.names == ["keyword_my", "keyword_subscribe", "keyword_link", "keyword_please",
+                          "keyword_song", "regex_check_out", "short_comment"]
+    data = json.loads((DATA_ROOT / "wrench" / "youtube" / f"{split}.json").read_text())
+    rows = [(k, v["data"]["text"], v["weak_labels"][:7]) for k, v in data.items()]
+    df = spark.createDataFrame(rows, "id string, text string, expected array<int>")
+    got = df.select("id", "expected", F.array(*compile_pack(pack)).alias("got"))
+    mismatches = got.where("expected != got").limit(5).collect()
+    assert not mismatches, mismatches
+    assert got.count() == len(rows) > 100
