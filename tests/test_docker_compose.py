@@ -1,0 +1,56 @@
+"""docker-compose.yml is checked by parsing it: no Docker engine runs here."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import yaml
+
+from jobs.settings import PROJECT_ROOT
+
+COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_cluster_services_present() -> None:
+    assert {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+            "airflow-triggerer", "spark-master", "spark-worker-1", "spark-worker-2"} <= set(SERVICES)
+    assert "org.apache.spark.deploy.master.Master" in SERVICES["spark-master"]["command"]
+    for worker in ("spark-worker-1", "spark-worker-2"):
+        assert "spark://spark-master:7077" in SERVICES[worker]["command"]
+        assert "spark-master" in SERVICES[worker]["depends_on"]
+
+
+def test_airflow_points_at_postgres_and_the_spark_master() -> None:
+    env = SERVICES["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    conn = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
+    assert conn["conn_type"] == "spark" and conn["host"] == "spark://spark-master" and conn["port"] == 7077
+    assert env["LABELLAKE_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+    for name in ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor"):
+        assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_driver_and_executors_share_the_lakehouse_path() -> None:
+    def mount(service: str) -> str:
+        return next(v for v in SERVICES[service]["volumes"] if v.startswith("lakehouse:"))
+
+    paths = {mount(s) for s in ("airflow-scheduler", "spark-master", "spark-worker-1", "spark-worker-2")}
+    assert paths == {"lakehouse:/opt/labellake/lakehouse"}
+    assert SERVICES["airflow-scheduler"]["environment"]["LABELLAKE_HOME"] == "/opt/labellake/lakehouse"
+    assert "lakehouse" in COMPOSE["volumes"]
+
+
+def test_image_installs_the_same_pinned_stack() -> None:
+    dockerfile = (PROJECT_ROOT / SERVICES["spark-master"]["build"]["dockerfile"]).read_text()
+    assert re.search(r"FROM python:3\.11", dockerfile)
+    assert "openjdk-17" in dockerfile
+    assert "pip install --no-cache-dir -e ." in dockerfile  # pins come from pyproject.toml
+    assert "python -m jobs.setup_jars" in dockerfile        # Delta jars baked into the image
+    deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "pyspark==4.1.3" in deps and "pyspark-client==4.1.3" in deps
+    assert "apache-airflow==3.3.2" in deps and "delta-spark==4.4.1" in deps
