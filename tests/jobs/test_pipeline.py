@@ -35,7 +35,7 @@ def yt(tmp_path: Path, settings: Settings) -> Settings:
     return dataclasses.replace(settings, config_path=config)
 
 
-def test_relabel_youtube_end_to_end(spark, yt: Settings) -> None:
+def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) -> None:
     results = run_pipeline(RunContext("run-1", "youtube_spam"), yt, spark)
     assert results["ingest"].input_rows == 1956
     assert results["ingest"].accepted == 1953
@@ -68,6 +68,15 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings) -> None:
     assert listing["youtube_spam_quarantine"]["rows"] == 3
     assert {t["role"] for t in listing.values()} >= {"source", "gold", "quarantine", "votes", "labels", "runs"}
     assert run_record(spark, yt, "run-1")["status"] == "published"
+
+    # The CLI lists the same tables as JSON.
+    from jobs.cli import main
+
+    monkeypatch.setenv("LABELLAKE_HOME", str(yt.home))
+    assert main(["tables", "--json"]) == 0
+    printed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
+    assert printed["youtube_spam_labels"] == {**listing["youtube_spam_labels"]}
+    assert set(printed["youtube_spam_labels"]) >= {"name", "dataset", "role", "path", "version", "rows"}
 
     # A second run adds a version; time travel still returns the first run's labels.
     run_pipeline(RunContext("run-2", "youtube_spam"), yt, spark)
