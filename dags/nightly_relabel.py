@@ -40,7 +40,7 @@ except SetupError as exc:  # keep the DAG importable; the Spark task will fail w
 STAGE_ARGS = [
     "--dataset", "{{ params.dataset }}",
     "--run-id", "{{ run_id }}",
-    "--trigger", "{{ dag_run.run_type }}",
+    "--trigger", "{{ dag_run.run_type | string | replace('DagRunType.', '') | lower }}",
     "--dag-id", "{{ dag.dag_id }}",
 ]
 
