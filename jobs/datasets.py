@@ -16,7 +16,9 @@ from typing import Any
 from jobs.errors import ConfigError
 from jobs.settings import Settings
 
-SUPPORTED_FORMATS = ("csv", "json")
+SUPPORTED_FORMATS = ("csv", "json", "wrench")
+ROW_ID = "@row"
+"""``id_column = "@row"``: the source has no id; use ``<file name>:<row number in file>``."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class DatasetConfig:
     """One dataset as declared in the config file. See ``config/datasets.toml``."""
 
     name: str
-    source_path: str
+    source_path: tuple[str, ...]
     format: str
     id_column: str
     text_column: str
@@ -50,10 +52,9 @@ class DatasetConfig:
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
 
-    def source_glob(self, settings: Settings) -> str:
-        """Absolute path (glob allowed) of the raw source files."""
-        path = Path(self.source_path)
-        return str(path if path.is_absolute() else settings.data_root / path)
+    def source_globs(self, settings: Settings) -> list[str]:
+        """Absolute paths (globs allowed) of the raw source files."""
+        return [str(p if p.is_absolute() else settings.data_root / p) for p in map(Path, self.source_path)]
 
     def class_index(self, class_name: str) -> int:
         return self.classes.index(class_name)
@@ -89,7 +90,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         raise ConfigError(f"dataset {name!r}: unknown keys {extra}")
     return DatasetConfig(
         name=name,
-        source_path=raw["source_path"],
+        source_path=(raw["source_path"],) if isinstance(raw["source_path"], str) else tuple(raw["source_path"]),
         format=raw["format"],
         id_column=raw["id_column"],
         text_column=raw["text_column"],

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 from pyspark.errors import AnalysisException
 
-from jobs.datasets import DatasetConfig
+from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
 from jobs.lineage import RunContext
 from jobs.settings import Settings
@@ -76,15 +76,46 @@ def source_files(path: str) -> list[str]:
     return files
 
 
+def _read_wrench(spark: SparkSession, files: list[str]) -> DataFrame:
+    """WRENCH split files (one JSON object ``{idx: {label, data: {text}}}`` per file) as rows.
+
+    The id is ``<split>:<idx>`` (``train:0``); a file that is not valid WRENCH
+    JSON becomes one malformed record holding the file's text.
+    """
+    entry = "map<string, struct<label: string, data: struct<text: string>>>"
+    whole = spark.read.text(files, wholetext=True).withColumn("_source_file", F.col("_metadata.file_path"))
+    parsed = whole.withColumn("_rows", F.from_json("value", entry))
+    split = F.regexp_extract("_source_file", r"([^/]+?)(\.json)?$", 1)
+    good = parsed.where(F.col("_rows").isNotNull()).select(
+        "_source_file", F.explode("_rows").alias("idx", "row")
+    ).select(
+        F.concat(split, F.lit(":"), F.col("idx")).alias("id"),
+        F.col("row.data.text").alias("text"),
+        F.col("row.label").alias("label"),
+        F.lit(None).cast("string").alias(CORRUPT),
+        "_source_file",
+    )
+    bad = parsed.where(F.col("_rows").isNull()).select(
+        F.lit(None).cast("string").alias("id"), F.lit(None).cast("string").alias("text"),
+        F.lit(None).cast("string").alias("label"), F.col("value").alias(CORRUPT), "_source_file",
+    )
+    return good.unionByName(bad)
+
+
 def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> DataFrame:
     """All raw rows as strings, with the parser's corrupt-record column, file and order.
 
     Everything is read as strings so a badly typed value is kept, not nulled.
+    With ``id_column = "@row"`` the id is ``<file name>:<row number>``, numbered
+    in file order (split offset, then position), so it is stable across runs.
     """
-    path = ds.source_glob(settings)
-    files = source_files(path)
+    paths = ds.source_globs(settings)
+    files = [f for path in paths for f in source_files(path)]
     try:
-        if ds.format == "csv":
+        if ds.format == "wrench":
+            raw = _read_wrench(spark, files)
+            columns = ["id", "text", "label"]
+        elif ds.format == "csv":
             options = {"header": "true", "multiLine": "true", "escape": '"', **ds.read_options}
             columns = list(ds.columns) or spark.read.options(**options).csv(files[0]).columns
             reader = spark.read.options(**options).schema(_string_schema(columns))
@@ -96,15 +127,24 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
             reader = spark.read.options(**ds.read_options).schema(_string_schema(columns))
             raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(files)
     except AnalysisException as exc:
-        raise ConfigError(f"dataset {ds.name!r}: cannot read source {path}: {exc}") from exc
-    for required in (ds.id_column, ds.text_column):
-        if required not in columns:
+        raise ConfigError(f"dataset {ds.name!r}: cannot read source {paths}: {exc}") from exc
+    required = [ds.text_column] + ([] if ds.id_column == ROW_ID else [ds.id_column])
+    for column in required:
+        if column not in columns:
             raise ConfigError(
-                f"dataset {ds.name!r}: column {required!r} not in source columns {columns} ({path})"
+                f"dataset {ds.name!r}: column {column!r} not in source columns {columns} ({paths})"
             )
-    return raw.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
-        "_row_order", F.monotonically_increasing_id()
-    )
+    if "_source_file" not in raw.columns:
+        raw = raw.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
+            "_block_start", F.col("_metadata.file_block_start"))
+    else:
+        raw = raw.withColumn("_block_start", F.lit(0).cast("long"))
+    raw = raw.withColumn("_row_order", F.monotonically_increasing_id())
+    if ds.id_column == ROW_ID:
+        in_file = Window.partitionBy("_source_file").orderBy("_block_start", "_row_order")
+        name = F.regexp_extract("_source_file", r"([^/]+)$", 1)
+        raw = raw.withColumn(ROW_ID, F.concat(name, F.lit(":"), F.row_number().over(in_file).cast("string")))
+    return raw.drop("_block_start")
 
 
 def _blank(col: Column) -> Column:
@@ -146,7 +186,7 @@ def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingeste
 
     The gold column is left out on purpose: LFs read this table.
     """
-    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, "_source_file", "_row_order"}
+    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, "_source_file", "_row_order", ROW_ID}
     others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
     return accepted.select(
         F.col(ds.id_column).alias("id"),
@@ -175,7 +215,8 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
 
 
 def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
-    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns if c not in (CORRUPT, REASON, "_source_file", "_row_order")]
+    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns
+            if c not in (CORRUPT, REASON, "_source_file", "_row_order")]
     return rejected.select(
         *keep,
         F.col(CORRUPT).alias("_corrupt_record"),

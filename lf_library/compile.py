@@ -81,7 +81,7 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
         alternatives = "|".join(re.escape(k) for k in lf.keywords)
         return text.rlike(java_regex(rf"\b(?:{alternatives})\b", ignore_case=not lf.case_sensitive))
     if isinstance(lf, RegexLF):
-        return text.rlike(java_regex(lf.pattern, lf.ignore_case))
+        return (F.lower(text) if lf.lowercase else text).rlike(java_regex(lf.pattern, lf.ignore_case))
     if isinstance(lf, WordCountLF):
         words = F.regexp_count(text, F.lit(f"[^{PY_WHITESPACE_CLASS}]+"))
         condition = F.lit(True)

@@ -86,12 +86,16 @@ class KeywordLF(LabelingFunction):
 class RegexLF(LabelingFunction):
     """Votes ``label`` when the Python-syntax ``pattern`` is found (``re.search``).
 
+    ``lowercase=True`` searches ``text.lower()`` (rule sets written for
+    lowercased text); ``ignore_case=True`` is the ``re.I`` flag.
+
     The pattern is checked with Python's ``re`` at declaration so a typo fails
     here, naming the LF, and not inside a Spark task.
     """
 
     pattern: str = ""
     ignore_case: bool = False
+    lowercase: bool = False
 
     kind: ClassVar[str] = "regex"
 

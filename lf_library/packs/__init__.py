@@ -13,6 +13,9 @@ from lf_library.core import LFPack
 
 PACKS = {
     "youtube_spam": "lf_library.packs.youtube_spam",
+    "sms_spam": "lf_library.packs.sms_spam",
+    "trec": "lf_library.packs.trec",
+    "imdb": "lf_library.packs.imdb",
 }
 
 
