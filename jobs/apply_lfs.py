@@ -19,14 +19,16 @@ import logging
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
-from jobs.errors import ConfigError, StageOrderError
+from jobs.errors import ConfigError, LFExecutionError, StageOrderError
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
+from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import compile_pack
 from lf_library.core import LFPack
 from lf_library.packs import load_pack
@@ -40,6 +42,7 @@ class ApplyResult:
     lfs: int
     votes: int
     votes_version: int
+    lf_errors: dict[str, dict]
 
 
 def load_dataset_pack(ds: DatasetConfig) -> LFPack:
@@ -53,14 +56,21 @@ def load_dataset_pack(ds: DatasetConfig) -> LFPack:
     return pack
 
 
-def votes_long(source: DataFrame, pack: LFPack) -> DataFrame:
-    """``(id, lf, vote, lf_version)`` for every non-abstain vote of every LF of ``pack``."""
+def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` for every non-abstain vote of every LF of ``pack``.
+
+    ``annotated`` is the source with the Python LFs' vote columns already added
+    (:func:`lf_library.apply_python.with_python_votes`); declarative LFs are
+    compiled here, so all votes come out of one projection.
+    """
+    compiled = dict(zip([lf.name for lf in pack.declarative], compile_pack(pack, F.col("text"))))
     entries = [
-        F.struct(F.lit(lf.name).alias("lf"), vote.alias("vote"), F.lit(lf.version).alias("lf_version"))
-        for lf, vote in zip(pack, compile_pack(pack, F.col("text")))
+        F.struct(F.lit(lf.name).alias("lf"), compiled.get(lf.name, F.col(lf.name)).alias("vote"),
+                 F.lit(lf.version).alias("lf_version"))
+        for lf in pack
     ]
     cast = F.filter(F.array(*entries), lambda e: e["vote"] >= 0)
-    return source.select("id", F.explode(cast).alias("v")).select(
+    return annotated.select("id", F.explode(cast).alias("v")).select(
         "id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"), F.col("v.lf_version").alias("lf_version")
     )
 
@@ -69,7 +79,7 @@ def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: Run
     import json
 
     rows = [
-        (lf.name, lf.version, lf.kind, lf.label, pack.label_index(lf), ds.name, pack.name,
+        (lf.name, lf.version, lf.kind, lf.label, None if lf.label is None else pack.label_index(lf), ds.name, pack.name,
          json.dumps(lf.params(), sort_keys=True), lf.description, lf.owner, run.run_id, run.run_id)
         for lf in pack
     ]
@@ -108,11 +118,57 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
         source_version=source_version, lf_set_version=pack.set_version, lf_versions=pack.versions,
         lfs=pack.names,
     )
-    (votes_long(rows, pack).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", meta).save(str(votes.path)))
+    annotated = with_python_votes(rows, pack.python, pack.classes)
+    if pack.python:
+        annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        errors = lf_error_report(annotated, pack, ds)
+        (votes_long(annotated, pack).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .option("userMetadata", meta).save(str(votes.path)))
+    finally:
+        if pack.python:
+            annotated.unpersist()
     upsert_registry(spark, settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
     n_votes = int(DeltaTable.forPath(spark, str(votes.path)).history(1).select("operationMetrics").first()[0].get("numOutputRows", -1))
     log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
              ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
-    return ApplyResult(source_version, len(pack), n_votes, votes_version)
+    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors)
+
+
+def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:
+    """Errors per Python LF (count, rate, sample ids, first error); fails above the budget.
+
+    One aggregation counts every LF's errors; samples are fetched only for LFs
+    that failed somewhere.
+    """
+    if not pack.python:
+        return {}
+    counts = annotated.agg(
+        F.count(F.lit(1)).alias("_rows"),
+        *[F.count(error_column(lf.name)).alias(lf.name) for lf in pack.python],
+    ).first()
+    rows = int(counts["_rows"])
+    report: dict[str, dict] = {}
+    for lf in pack.python:
+        n = int(counts[lf.name])
+        if n == 0:
+            continue
+        sample = (annotated.where(F.col(error_column(lf.name)).isNotNull())
+                  .select("id", error_column(lf.name)).limit(5).collect())
+        report[lf.name] = {
+            "errors": n, "rate": n / rows if rows else 0.0,
+            "sample_ids": [r["id"] for r in sample], "first_error": sample[0][1] if sample else None,
+        }
+        log.warning("apply_lfs %s: LF %s failed on %d of %d rows (abstained there); e.g. id %s: %s",
+                    ds.name, lf.name, n, rows, report[lf.name]["sample_ids"][:1], report[lf.name]["first_error"])
+    over = {name: r for name, r in report.items() if r["rate"] > ds.max_lf_error_rate}
+    if over:
+        name, worst = max(over.items(), key=lambda kv: kv[1]["rate"])
+        raise LFExecutionError(
+            f"apply_lfs {ds.name}: LF {name!r} failed on {worst['errors']} rows "
+            f"({worst['rate']:.1%} > max_lf_error_rate {ds.max_lf_error_rate:.1%}); "
+            f"first error on id {worst['sample_ids'][0]!r}: {worst['first_error']}"
+            + (f"; also over budget: {sorted(set(over) - {name})}" if len(over) > 1 else "")
+        )
+    return report

@@ -51,6 +51,8 @@ class DatasetConfig:
     read_options: dict[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
+    max_lf_error_rate: float = 0.01
+    """Share of rows a Python LF may fail on (it abstains there) before the run fails."""
 
     def source_globs(self, settings: Settings) -> list[str]:
         """Absolute paths (globs allowed) of the raw source files."""
@@ -83,7 +85,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
-        "columns", "expectations",
+        "columns", "expectations", "max_lf_error_rate",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -102,6 +104,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         label_model=raw.get("label_model", "majority_vote"),
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
         columns=tuple(raw.get("columns", ())),
+        max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
         expectations=ExpectationConfig(
             min_coverage=float(exp_raw.get("min_coverage", 0.0)), class_share=share
         ),

@@ -38,3 +38,7 @@ class ValidationFailed(LabellakeError):
     def __init__(self, message: str, failures: list[dict[str, object]]):
         super().__init__(message)
         self.failures = failures
+
+
+class LFExecutionError(LabellakeError):
+    """An LF failed on more rows than the dataset's error budget allows."""

@@ -72,14 +72,16 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
     """The boolean Spark condition under which ``lf`` votes its label."""
     if isinstance(lf, KeywordLF):
         haystack = text if lf.case_sensitive else F.lower(text)
+        keywords = lf.keywords if lf.case_sensitive else tuple(k.lower() for k in lf.keywords)
+        condition = haystack.contains(F.lit(keywords[0]))
+        for keyword in keywords[1:]:
+            condition = condition | haystack.contains(F.lit(keyword))
         if lf.match == "substring":
-            keywords = lf.keywords if lf.case_sensitive else tuple(k.lower() for k in lf.keywords)
-            condition = haystack.contains(F.lit(keywords[0]))
-            for keyword in keywords[1:]:
-                condition = condition | haystack.contains(F.lit(keyword))
             return condition
-        alternatives = "|".join(re.escape(k) for k in lf.keywords)
-        return text.rlike(java_regex(rf"\b(?:{alternatives})\b", ignore_case=not lf.case_sensitive))
+        # Whole words: the substring test is a cheap pre-filter (most rows fail it);
+        # the word-boundary regex runs only where a keyword occurs at all.
+        alternatives = "|".join(re.escape(k) for k in keywords)
+        return condition & haystack.rlike(java_regex(rf"\b(?:{alternatives})\b"))
     if isinstance(lf, RegexLF):
         return (F.lower(text) if lf.lowercase else text).rlike(java_regex(lf.pattern, lf.ignore_case))
     if isinstance(lf, WordCountLF):
@@ -101,6 +103,6 @@ def compile_lf(lf: LabelingFunction, pack: LFPack, text: Column) -> Column:
 
 
 def compile_pack(pack: LFPack, text: Column | None = None) -> list[Column]:
-    """Every LF of ``pack`` as a vote column, in pack order."""
+    """Every declarative LF of ``pack`` as a vote column, in pack order (Python LFs excluded)."""
     text = text if text is not None else F.col("text")
-    return [compile_lf(lf, pack, text) for lf in pack]
+    return [compile_lf(lf, pack, text) for lf in pack.declarative]

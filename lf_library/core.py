@@ -165,7 +165,7 @@ class LFPack:
     def add(self, lf: LabelingFunction) -> None:
         if any(existing.name == lf.name for existing in self._lfs):
             raise LFDefinitionError(f"pack {self.name!r}: LF name {lf.name!r} is registered twice")
-        if lf.label not in self.classes:
+        if lf.label is not None and lf.label not in self.classes:
             raise LFDefinitionError(
                 f"pack {self.name!r}: LF {lf.name!r} votes {lf.label!r}, not one of {self.classes}"
             )
@@ -182,7 +182,19 @@ class LFPack:
         return [lf.name for lf in self._lfs]
 
     def label_index(self, lf: LabelingFunction) -> int:
+        if lf.label is None:
+            raise LFDefinitionError(f"LF {lf.name!r} declares no single label")
         return self.classes.index(lf.label)
+
+    @property
+    def declarative(self) -> list[LabelingFunction]:
+        """LFs that compile to Spark expressions, in pack order."""
+        return [lf for lf in self._lfs if lf.kind != "python"]
+
+    @property
+    def python(self) -> list[LabelingFunction]:
+        """LFs that run as Python in Arrow batches, in pack order."""
+        return [lf for lf in self._lfs if lf.kind == "python"]
 
     @property
     def versions(self) -> dict[str, str]:

@@ -20,7 +20,19 @@ PACKS = {
 
 
 def load_pack(name: str) -> LFPack:
-    """Build the pack called ``name``; the error lists the known packs."""
-    if name not in PACKS:
-        raise ConfigError(f"unknown LF pack {name!r}; known packs: {sorted(PACKS)}")
-    return importlib.import_module(PACKS[name]).build_pack()
+    """Build the pack called ``name``: a registered name, or ``"package.module:function"``
+    for a team's own pack outside this repository. The error lists the known packs."""
+    if ":" in name:
+        module_name, _, function = name.partition(":")
+        try:
+            builder = getattr(importlib.import_module(module_name), function)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot load LF pack {name!r}: {exc}") from exc
+        pack = builder()
+    elif name in PACKS:
+        pack = importlib.import_module(PACKS[name]).build_pack()
+    else:
+        raise ConfigError(f"unknown LF pack {name!r}; known packs: {sorted(PACKS)} or 'module:function'")
+    if not isinstance(pack, LFPack):
+        raise ConfigError(f"LF pack {name!r} built a {type(pack).__name__}, not an LFPack")
+    return pack
