@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import ConfigError, LFExecutionError, StageOrderError
+from jobs.lf_analysis import write_lf_analysis
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
@@ -130,6 +131,17 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
             annotated.unpersist()
     upsert_registry(spark, settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
+    gold_ref = table(settings, ds.name, "gold")
+    write_lf_analysis(
+        spark,
+        spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)),
+        rows.count(),
+        spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None,
+        [(lf.name, lf.version, lf.kind) for lf in pack],
+        errors,
+        table(settings, ds.name, "lf_analysis"),
+        run.run_id,
+    )
     n_votes = int(DeltaTable.forPath(spark, str(votes.path)).history(1).select("operationMetrics").first()[0].get("numOutputRows", -1))
     log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
              ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)

@@ -6,6 +6,7 @@
 ``labellake summary --dataset NAME``  where the labels are, counts, accuracy vs gold
 ``labellake tables [--json]``         every table: name, dataset, role, path, version, rows
 ``labellake history --dataset NAME``  versions of the labels table with their run ids
+``labellake lfs --dataset NAME``      the LF table of the newest run (coverage, conflicts, accuracy)
 ``labellake setup``                   resolve the Delta jars and the Airflow database
 """
 
@@ -86,6 +87,15 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lfs(args: argparse.Namespace) -> int:
+    from jobs.settings import Settings
+    from jobs.summary import format_lf_table, lf_analysis
+
+    rows = lf_analysis(Settings.from_env(), args.dataset, args.run_id)
+    print(json.dumps(rows, indent=2, default=str) if args.json else format_lf_table(rows))
+    return 0
+
+
 def _cmd_setup(args: argparse.Namespace) -> int:
     from jobs.airflow_env import airflow_env, ensure_airflow_db
     from jobs.setup_jars import resolve
@@ -149,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--role", default="labels")
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=_cmd_history)
+
+    lfs = sub.add_parser("lfs", help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run")
+    lfs.add_argument("--dataset", required=True)
+    lfs.add_argument("--run-id", help="default: the newest run")
+    lfs.add_argument("--json", action="store_true")
+    lfs.set_defaults(func=_cmd_lfs)
 
     setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database")
     setup.set_defaults(func=_cmd_setup)

@@ -118,3 +118,33 @@ def history(settings: Settings, dataset: str, role: str = "labels") -> list[dict
             "rows": (commit.get("operationMetrics") or {}).get("numOutputRows"),
         })
     return out
+
+
+def lf_analysis(settings: Settings, dataset: str, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The LF table of a run (the newest by default), in pack order of coverage."""
+    import json
+
+    ref = table(settings, dataset, "lf_analysis")
+    dt = DeltaTable(str(ref.path))
+    if run_id is None:
+        meta = dt.history(1)[0].get("userMetadata")
+        run_id = json.loads(meta)["run_id"] if meta else None
+    con = duckdb.connect()
+    con.register("lfa", dt.to_pyarrow_dataset())
+    cursor = con.execute("SELECT * FROM lfa WHERE _run_id = ? ORDER BY coverage DESC, lf", [run_id])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def format_lf_table(rows: list[dict[str, Any]]) -> str:
+    header = f"{'lf':<34} {'polarity':<9} {'coverage':>8} {'overlaps':>8} {'conflicts':>9} " \
+             f"{'correct':>7} {'incorrect':>9} {'emp.acc':>7} {'errors':>6}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        acc = "" if r["empirical_accuracy"] is None else f"{r['empirical_accuracy']:.3f}"
+        lines.append(
+            f"{r['lf'][:34]:<34} {','.join(map(str, r['polarity'] or [])):<9} {r['coverage']:>8.3f} "
+            f"{r['overlaps']:>8.3f} {r['conflicts']:>9.3f} {r['correct']:>7} {r['incorrect']:>9} "
+            f"{acc:>7} {r['errors']:>6}"
+        )
+    return "\n".join(lines)

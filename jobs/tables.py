@@ -7,6 +7,7 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/quarantine      rejected input rows with a reason, per run
     <dataset>/lf_registry     every LF version ever applied
     <dataset>/votes           LF votes, long and sparse: (id, lf, vote)
+    <dataset>/lf_analysis     per run and LF: coverage, overlaps, conflicts, accuracy, errors
     <dataset>/pattern_counts  distinct vote patterns and their counts
     <dataset>/staging_labels  candidate labels, partitioned by run id
     <dataset>/labels          the published labels
@@ -32,6 +33,7 @@ DATASET_ROLES = (
     "quarantine",
     "lf_registry",
     "votes",
+    "lf_analysis",
     "pattern_counts",
     "staging_labels",
     "labels",

@@ -77,6 +77,10 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     printed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
     assert printed["youtube_spam_labels"] == {**listing["youtube_spam_labels"]}
     assert set(printed["youtube_spam_labels"]) >= {"name", "dataset", "role", "path", "version", "rows"}
+    assert main(["lfs", "--dataset", "youtube_spam", "--json"]) == 0
+    lf_rows = {r["lf"]: r for r in json.loads(capsys.readouterr().out)}
+    assert len(lf_rows) == 7 and lf_rows["regex_check_out"]["incorrect"] == 0
+    assert abs(lf_rows["short_comment"]["coverage"] - 487 / 1953) < 1e-9
 
     # A second run adds a version; time travel still returns the first run's labels.
     run_pipeline(RunContext("run-2", "youtube_spam"), yt, spark)
