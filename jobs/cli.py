@@ -96,6 +96,14 @@ def _cmd_lfs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from jobs.bench.lfs_bench import format_figures, run_lfs_bench
+
+    figures = run_lfs_bench(args.dataset, args.rows, skip_baseline=args.skip_baseline)
+    print(json.dumps(figures, indent=2) if args.json else format_figures(figures))
+    return 0
+
+
 def _cmd_setup(args: argparse.Namespace) -> int:
     from jobs.airflow_env import airflow_env, ensure_airflow_db
     from jobs.setup_jars import resolve
@@ -165,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     lfs.add_argument("--run-id", help="default: the newest run")
     lfs.add_argument("--json", action="store_true")
     lfs.set_defaults(func=_cmd_lfs)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bench_lfs = bench_sub.add_parser("lfs", help="apply a pack: row-at-a-time baseline vs labellake vs SQL")
+    bench_lfs.add_argument("--dataset", required=True)
+    bench_lfs.add_argument("--rows", type=int, default=1_000_000)
+    bench_lfs.add_argument("--skip-baseline", action="store_true", help="for very large N")
+    bench_lfs.add_argument("--json", action="store_true")
+    bench_lfs.set_defaults(func=_cmd_bench)
 
     setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database")
     setup.set_defaults(func=_cmd_setup)

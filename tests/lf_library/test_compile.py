@@ -52,3 +52,16 @@ def test_compiled_votes_match_python(spark) -> None:
         if text is None:
             expected[4] = -1
         assert list(row["v"]) == expected, repr(text)
+
+
+def test_word_count_splits_on_exactly_pythons_whitespace(spark) -> None:
+    import sys
+
+    separators = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
+    near_misses = ["\u200b", "\ufeff", "\u180e", "_", "\u00ad"]  # not whitespace for Python
+    rows = [(c, f"a{c}b") for c in separators + near_misses]
+    pack = LFPack("t", ("HAM", "SPAM"), [WordCountLF("two_words", "HAM", min_words=2, max_words=3)])
+    df = spark.createDataFrame(rows, "c string, text string")
+    got = {r["c"]: r["v"] for r in df.select("c", compile_pack(pack)[0].alias("v")).collect()}
+    for c, text in rows:
+        assert got[c] == (0 if len(text.split()) == 2 else -1), hex(ord(c))

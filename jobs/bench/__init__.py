@@ -1,0 +1,1 @@
+"""Benchmarks (``labellake bench ...``): figures printed, never asserted by unit tests."""

@@ -1,0 +1,190 @@
+"""``labellake bench lfs``: apply a pack three ways to the same N rows and compare.
+
+1. **baseline** — Snorkel's ``SparkLFApplier`` way: a Python function per row
+   through ``rdd.map``, every LF a plain-Python function
+   (:mod:`lf_library.reference`);
+2. **labellake** — the compiled Spark expressions of :mod:`jobs.apply_lfs`;
+3. **sql** — a hand-written Spark SQL ``SELECT`` of the same rules
+   (``CASE WHEN ... THEN label ELSE -1 END`` per LF, then ``stack``-free explode).
+
+Each method produces the long ``(id, lf, vote)`` votes and reduces them to a
+count and an order-independent checksum (sum of ``xxhash64(id, lf, vote)``),
+which both forces the full computation and proves the three agree on every
+vote. Peak memory is the highest RSS of the driver's Python process plus its
+JVM, sampled every 100 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.apply_lfs import load_dataset_pack, votes_long
+from jobs.bench.scaled_source import build_scaled_source
+from jobs.datasets import get_dataset
+from jobs.settings import Settings
+from jobs.spark_session import get_spark
+from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
+from lf_library.compile import PY_WORD, java_regex
+from lf_library.reference import python_lf
+
+
+class PeakMemory:
+    """Samples the RSS of this process and its children (the JVM) in a thread."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                total = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _checksum(votes: DataFrame) -> tuple[int, int]:
+    row = votes.agg(F.count(F.lit(1)).alias("n"),
+                    F.sum(F.pmod(F.xxhash64("id", "lf", "vote"), F.lit(2**31))).alias("h")).first()
+    return int(row["n"]), int(row["h"] or 0)
+
+
+def baseline_votes(spark: SparkSession, source: DataFrame, pack: LFPack) -> DataFrame:
+    """Row-at-a-time Python over ``rdd.map``, as Snorkel's SparkLFApplier applies LFs."""
+    functions = [(lf.name, python_lf(lf, pack)) for lf in pack]
+
+    def apply_row(row: Any) -> list[tuple[str, str, int]]:
+        out = []
+        for name, f in functions:
+            vote = f(row["text"])
+            if vote != -1:
+                out.append((row["id"], name, vote))
+        return out
+
+    return spark.createDataFrame(source.rdd.flatMap(apply_row), "id string, lf string, vote int")
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def hand_written_sql(pack: LFPack, view: str) -> str:
+    """The pack as one SQL statement, written the way a person would write it by hand."""
+    cases = []
+    for lf in pack:
+        label = pack.label_index(lf)
+        if isinstance(lf, KeywordLF):
+            hay = "text" if lf.case_sensitive else "lower(text)"
+            kws = lf.keywords if lf.case_sensitive else [k.lower() for k in lf.keywords]
+            cond = " OR ".join(f"instr({hay}, {_sql_literal(k)}) > 0" for k in kws)
+            if lf.match == "word":
+                word_regex = java_regex(r"\b(?:" + "|".join(re.escape(k) for k in kws) + r")\b")
+                cond = f"({cond}) AND {hay} RLIKE {_sql_literal(word_regex)}"
+        elif isinstance(lf, RegexLF):
+            hay = "lower(text)" if lf.lowercase else "text"
+            cond = f"{hay} RLIKE {_sql_literal(java_regex(lf.pattern, lf.ignore_case))}"
+        elif isinstance(lf, WordCountLF):
+            words = f"regexp_count(text, {_sql_literal(PY_WORD)})"
+            parts = ([f"{words} >= {lf.min_words}"] if lf.min_words is not None else []) + \
+                    ([f"{words} < {lf.max_words}"] if lf.max_words is not None else [])
+            cond = " AND ".join(parts)
+        elif isinstance(lf, SqlLF):
+            cond = lf.condition
+        else:
+            raise TypeError(f"LF {lf.name!r}: no SQL form")
+        cases.append(f"named_struct('lf', '{lf.name}', 'vote', CASE WHEN {cond} THEN {label} ELSE -1 END)")
+    return (f"SELECT id, v.lf AS lf, v.vote AS vote FROM {view} "
+            f"LATERAL VIEW explode(filter(array({', '.join(cases)}), x -> x.vote >= 0)) t AS v")
+
+
+@dataclass
+class MethodResult:
+    seconds: float
+    votes: int
+    checksum: int
+
+    def rows_per_s(self, rows: int) -> float:
+        return rows / self.seconds if self.seconds else float("inf")
+
+
+def _time(fn: Callable[[], DataFrame]) -> MethodResult:
+    started = time.perf_counter()
+    n, h = _checksum(fn())
+    return MethodResult(time.perf_counter() - started, n, h)
+
+
+def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False,
+                  settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings.from_env()
+    spark = get_spark("labellake-bench-lfs", settings)
+    ds = get_dataset(dataset, settings)
+    pack = LFPack(f"{ds.lf_pack}-declarative", load_dataset_pack(ds).classes,
+                  load_dataset_pack(ds).declarative)
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    with PeakMemory() as memory:
+        source = build_scaled_source(spark, ds, settings, rows, workdir / "source.parquet")
+        source.createOrReplaceTempView("bench_source")
+        _checksum(votes_long(source, pack))  # warm-up: JIT, file listing, Python workers
+        results = {
+            "labellake": _time(lambda: votes_long(source, pack)),
+            "sql": _time(lambda: spark.sql(hand_written_sql(pack, "bench_source"))),
+        }
+        if not skip_baseline:
+            results["baseline"] = _time(lambda: baseline_votes(spark, source, pack))
+    figures = {
+        "dataset": dataset, "rows": rows, "lfs": len(pack), "cores": os.cpu_count(),
+        "master": spark.sparkContext.master,
+        **{f"{name}_seconds": round(r.seconds, 3) for name, r in results.items()},
+        **{f"{name}_rows_per_s": round(r.rows_per_s(rows)) for name, r in results.items()},
+        "votes": results["labellake"].votes,
+        "votes_agree": len({(r.votes, r.checksum) for r in results.values()}) == 1,
+        "peak_rss_mb": round(memory.peak / 2**20),
+    }
+    figures["labellake_vs_sql"] = round(results["labellake"].seconds / results["sql"].seconds, 3)
+    if "baseline" in results:
+        figures["speedup_vs_baseline"] = round(results["baseline"].seconds / results["labellake"].seconds, 2)
+    return figures
+
+
+def format_figures(f: dict[str, Any]) -> str:
+    lines = [f"bench lfs: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
+             f"({f['cores']} cores); {f['votes']:,} votes"]
+    for name in ("baseline", "labellake", "sql"):
+        if f"{name}_seconds" in f:
+            lines.append(f"  {name:<10} {f[f'{name}_seconds']:>9.2f} s {f[f'{name}_rows_per_s']:>12,} rows/s")
+    if "speedup_vs_baseline" in f:
+        lines.append(f"  labellake is {f['speedup_vs_baseline']}x the row-at-a-time baseline")
+    lines.append(f"  labellake / hand-written SQL time: {f['labellake_vs_sql']}")
+    lines.append(f"  all methods agree on every vote: {f['votes_agree']}; peak RSS {f['peak_rss_mb']} MB")
+    return "\n".join(lines)
+
+
+def main_json(figures: dict[str, Any]) -> str:
+    return json.dumps(figures, indent=2)
+
+
+__all__ = ["run_lfs_bench", "format_figures", "main_json", "asdict"]
