@@ -12,8 +12,10 @@ from lf_library.core import (
     KeywordLF,
     LabelingFunction,
     LFPack,
+    LookupLF,
     RegexLF,
     SqlLF,
+    ThresholdLF,
     WordCountLF,
 )
 
@@ -22,7 +24,9 @@ __all__ = [
     "KeywordLF",
     "LabelingFunction",
     "LFPack",
+    "LookupLF",
     "RegexLF",
     "SqlLF",
+    "ThresholdLF",
     "WordCountLF",
 ]

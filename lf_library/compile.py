@@ -27,8 +27,10 @@ from lf_library.core import (
     KeywordLF,
     LabelingFunction,
     LFPack,
+    LookupLF,
     RegexLF,
     SqlLF,
+    ThresholdLF,
     WordCountLF,
 )
 
@@ -50,7 +52,7 @@ PY_WHITESPACE_CLASS = _java_char_class([i for i in range(sys.maxunicode + 1) if 
 """Every character Python's ``str.split()`` splits on, as a Java class body (for reference)."""
 
 PY_WORD = r"(?U)[^\s\x{1C}-\x{1F}]+"
-"""A run of non-whitespace as Python's ``str.split()`` sees it. Java's Unicode
+r"""A run of non-whitespace as Python's ``str.split()`` sees it. Java's Unicode
 ``\s`` is the White_Space property; Python also splits on the separators
 U+001C-U+001F. Spelled this way it is 6x faster than the explicit class
 (a property lookup instead of a scan over 12 ranges), which made
@@ -101,6 +103,15 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
         return condition
     if isinstance(lf, SqlLF):
         return F.expr(lf.condition)
+    if isinstance(lf, ThresholdLF):
+        value = F.length(text) if lf.column == "text_length" else F.col(lf.column).cast("double")
+        return {"<": value < lf.value, "<=": value <= lf.value, ">": value > lf.value,
+                ">=": value >= lf.value, "==": value == lf.value, "!=": value != lf.value}[lf.op]
+    if isinstance(lf, LookupLF):
+        value = F.col(lf.column).cast("string")
+        if lf.normalize == "lower":
+            value = F.lower(F.trim(value))
+        return value.isin(sorted(lf.values))
     raise TypeError(f"LF {lf.name!r}: no Spark compiler for {type(lf).__name__}")
 
 

@@ -147,6 +147,80 @@ class SqlLF(LabelingFunction):
             raise LFDefinitionError(f"LF {self.name!r}: empty SQL condition")
 
 
+_OPS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+@dataclass(frozen=True)
+class ThresholdLF(LabelingFunction):
+    """Votes ``label`` when a numeric column (or ``length(text)``) compares to ``value``.
+
+    ``column`` is a source column name, or ``"text_length"`` for the text's
+    length in characters. Rows where the column is null abstain.
+    """
+
+    column: str = ""
+    op: str = ">"
+    value: float = 0.0
+
+    kind: ClassVar[str] = "threshold"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.column:
+            raise LFDefinitionError(f"LF {self.name!r}: column is required")
+        if self.op not in _OPS:
+            raise LFDefinitionError(f"LF {self.name!r}: op {self.op!r} not one of {_OPS}")
+
+
+@dataclass(frozen=True)
+class LookupLF(LabelingFunction):
+    """Votes ``label`` when a column's value is in a lookup set.
+
+    Build it with :meth:`from_file` (one value per line) or give ``values``;
+    the values themselves are part of the version, so editing the lookup file
+    is an LF change. ``normalize="lower"`` compares lowercased, trimmed values.
+    """
+
+    column: str = ""
+    values: frozenset[str] = frozenset()
+    normalize: str = "none"
+    source: str = field(default="", compare=False)
+
+    kind: ClassVar[str] = "lookup"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.column or not self.values:
+            raise LFDefinitionError(f"LF {self.name!r}: column and a non-empty set of values are required")
+        if self.normalize not in ("none", "lower"):
+            raise LFDefinitionError(f"LF {self.name!r}: normalize must be 'none' or 'lower'")
+        values = frozenset(v.strip().lower() for v in self.values) if self.normalize == "lower" \
+            else frozenset(self.values)
+        object.__setattr__(self, "values", values)
+
+    def params(self) -> dict[str, Any]:
+        return {"label": self.label, "column": self.column, "normalize": self.normalize,
+                "values": sorted(self.values)}
+
+    @classmethod
+    def from_file(cls, name: str, label: str, column: str, path: str, normalize: str = "none",
+                  **kwargs: Any) -> "LookupLF":
+        """Values from a text file, one per line (blank lines and ``#`` comments ignored)."""
+        from pathlib import Path
+
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        values = frozenset(v.strip() for v in lines if v.strip() and not v.lstrip().startswith("#"))
+        return cls(name, label, column=column, values=values, normalize=normalize, source=str(path), **kwargs)
+
+    @classmethod
+    def from_table(cls, name: str, label: str, column: str, spark: Any, table_path: str, value_column: str,
+                   normalize: str = "none", **kwargs: Any) -> "LookupLF":
+        """Values from a column of a Delta table (a lookup table is small by nature)."""
+        rows = spark.read.format("delta").load(table_path).select(value_column).distinct().collect()
+        values = frozenset(str(r[0]) for r in rows if r[0] is not None)
+        return cls(name, label, column=column, values=values, normalize=normalize, source=table_path, **kwargs)
+
+
 class LFPack:
     """An ordered, named set of LFs over one label space.
 

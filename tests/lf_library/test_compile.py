@@ -65,3 +65,25 @@ def test_word_count_splits_on_exactly_pythons_whitespace(spark) -> None:
     got = {r["c"]: r["v"] for r in df.select("c", compile_pack(pack)[0].alias("v")).collect()}
     for c, text in rows:
         assert got[c] == (0 if len(text.split()) == 2 else -1), hex(ord(c))
+
+
+def test_threshold_and_lookup_lfs(spark, tmp_path) -> None:
+    from lf_library import LookupLF, ThresholdLF
+
+    lookup_file = tmp_path / "spammers.txt"
+    lookup_file.write_text("# known spam authors\nBot One\n  bot two \n\n")
+    lookup = LookupLF.from_file("known_spammer", "SPAM", column="author", path=str(lookup_file), normalize="lower")
+    assert lookup.values == frozenset({"bot one", "bot two"})
+    edited = LookupLF("known_spammer", "SPAM", column="author", values=frozenset({"bot one"}), normalize="lower")
+    assert edited.version != lookup.version  # the lookup's content is part of the version
+    pack = LFPack("t", ("HAM", "SPAM"), [
+        lookup,
+        ThresholdLF("long_text", "HAM", column="text_length", op=">=", value=10),
+        ThresholdLF("many_likes", "HAM", column="likes", op=">", value=100),
+    ])
+    df = spark.createDataFrame(
+        [("BOT TWO", "short", "5"), ("ann", "a much longer text", "250"), (None, "x", None)],
+        "author string, text string, likes string",
+    )
+    got = [list(r["v"]) for r in df.select(F.array(*compile_pack(pack)).alias("v")).collect()]
+    assert got == [[1, -1, -1], [-1, 0, 0], [-1, -1, -1]]
