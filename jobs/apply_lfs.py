@@ -64,16 +64,19 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
     (:func:`lf_library.apply_python.with_python_votes`); declarative LFs are
     compiled here, so all votes come out of one projection.
     """
-    compiled = dict(zip([lf.name for lf in pack.declarative], compile_pack(pack, F.col("text"))))
+    # Two steps on purpose: a plain projection computes every vote column (Spark
+    # shares common subexpressions such as lower(text) there, which it does not
+    # inside a generator), then an explode of cheap column references keeps
+    # the non-abstain ones. A higher-order filter() here would be interpreted.
+    wide = annotated.select("id", *compile_pack(pack, F.col("text")),
+                            *[F.col(lf.name) for lf in pack.python])
     entries = [
-        F.struct(F.lit(lf.name).alias("lf"), compiled.get(lf.name, F.col(lf.name)).alias("vote"),
-                 F.lit(lf.version).alias("lf_version"))
+        F.struct(F.lit(lf.name).alias("lf"), F.col(lf.name).alias("vote"), F.lit(lf.version).alias("lf_version"))
         for lf in pack
     ]
-    cast = F.filter(F.array(*entries), lambda e: e["vote"] >= 0)
-    return annotated.select("id", F.explode(cast).alias("v")).select(
-        "id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"), F.col("v.lf_version").alias("lf_version")
-    )
+    return (wide.select("id", F.explode(F.array(*entries)).alias("v")).where(F.col("v.vote") >= 0)
+            .select("id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"),
+                    F.col("v.lf_version").alias("lf_version")))
 
 
 def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: RunContext) -> DataFrame:

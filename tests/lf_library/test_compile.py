@@ -87,3 +87,18 @@ def test_threshold_and_lookup_lfs(spark, tmp_path) -> None:
     )
     got = [list(r["v"]) for r in df.select(F.array(*compile_pack(pack)).alias("v")).collect()]
     assert got == [[1, -1, -1], [-1, 0, 0], [-1, -1, -1]]
+
+
+def test_word_count_thresholds_match_python_at_every_boundary(spark) -> None:
+    texts = ["", " ", "one", " one ", "one two", "a\tb\nc  d", "a b c d e", "a b c d e f", " a  b c\u3000d e ",
+             "x " * 70, "x " * 64 + "y", "\u00a0".join(["w"] * 65)]
+    lfs = [WordCountLF(f"min{n}", "HAM", min_words=n) for n in (0, 1, 2, 5, 6, 65, 66)] + \
+          [WordCountLF(f"max{n}", "SPAM", max_words=n) for n in (1, 5, 65)] + \
+          [WordCountLF("between", "HAM", min_words=2, max_words=5)]
+    pack = LFPack("t", ("HAM", "SPAM"), lfs)
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i int, text string")
+    for row in df.select("i", F.array(*compile_pack(pack)).alias("v")).collect():
+        n = len(texts[row["i"]].split())
+        expected = [0 if n >= lf.min_words else -1 for lf in lfs[:7]] + \
+                   [1 if n < lf.max_words else -1 for lf in lfs[7:10]] + [0 if 2 <= n < 5 else -1]
+        assert list(row["v"]) == expected, (texts[row["i"]][:20], n)
