@@ -5,8 +5,10 @@
    rules from :mod:`lf_library.reference`), then ``collect()`` of the label
    matrix entries to the driver, as Snorkel does;
 2. **labellake** — the compiled Spark expressions of :mod:`jobs.apply_lfs`;
-3. **sql** — a hand-written Spark SQL ``SELECT`` of the same rules
-   (``CASE WHEN ... THEN label ELSE -1 END`` per LF, then ``stack``-free explode).
+3. **sql** — a hand-written Spark SQL ``SELECT`` of the same rules: one
+   ``CASE WHEN ... THEN label ELSE -1 END`` column per LF, then ``explode`` of
+   ``(lf, vote)`` structs keeping ``vote >= 0`` (the way a Spark engineer would
+   write it; word counts as ``regexp_count``).
 
 Each method produces the long ``(id, lf, vote)`` votes. The timed part is
 producing them (Spark methods into the ``noop`` sink; the baseline through
@@ -140,9 +142,11 @@ def hand_written_sql(pack: LFPack, view: str) -> str:
             cond = lf.condition
         else:
             raise TypeError(f"LF {lf.name!r}: no SQL form")
-        cases.append(f"named_struct('lf', '{lf.name}', 'vote', CASE WHEN {cond} THEN {label} ELSE -1 END)")
-    return (f"SELECT id, v.lf AS lf, v.vote AS vote FROM {view} "
-            f"LATERAL VIEW explode(filter(array({', '.join(cases)}), x -> x.vote >= 0)) t AS v")
+        cases.append(f"CASE WHEN {cond} THEN {label} ELSE -1 END AS {lf.name}")
+    structs = ", ".join(f"named_struct('lf', '{lf.name}', 'vote', {lf.name})" for lf in pack)
+    return (f"SELECT id, v.lf AS lf, v.vote AS vote "
+            f"FROM (SELECT id, {', '.join(cases)} FROM {view}) "
+            f"LATERAL VIEW explode(array({structs})) t AS v WHERE v.vote >= 0")
 
 
 @dataclass
@@ -165,7 +169,20 @@ def _time(fn: Callable[[], DataFrame]) -> MethodResult:
     return MethodResult(seconds, n, h)
 
 
-def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False,
+def generated_keyword_pack(source: DataFrame, classes: tuple[str, ...], n_lfs: int) -> LFPack:
+    """``n_lfs`` whole-word keyword LFs over the most frequent words of the source
+    (alternating classes): the "thousands of LFs" case. Only the top words, an
+    aggregate, reach the driver."""
+    words = (source.select(F.explode(F.split(F.lower("text"), r"[^a-z]+")).alias("w"))
+             .where(F.length("w") >= 3).groupBy("w").count()
+             .orderBy(F.desc("count"), "w").limit(n_lfs).collect())
+    return LFPack(f"generated_{n_lfs}", classes, [
+        KeywordLF(f"kw_{r['w']}", classes[i % len(classes)], keywords=(r["w"],), match="word")
+        for i, r in enumerate(words)
+    ])
+
+
+def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generated_lfs: int = 0,
                   settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     spark = get_spark("labellake-bench-lfs", settings)
@@ -175,6 +192,8 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False,
     workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
     with PeakMemory() as memory:
         source = build_scaled_source(spark, ds, settings, rows, workdir / "source.parquet")
+        if generated_lfs:
+            pack = generated_keyword_pack(source, ds.classes, generated_lfs)
         source.createOrReplaceTempView("bench_source")
         votes_long(source, pack).write.format("noop").mode("overwrite").save()  # warm-up: JIT, file listing
         results = {
