@@ -91,6 +91,50 @@ def at_least_words(text: Column, n: int) -> Column:
     return text.rlike(f"(?U)^[{_WS}]*+(?:[^{_WS}]++[{_WS}]++){{{n - 1}}}[^{_WS}]")
 
 
+_CASE_UNSAFE = set("is")  # Python and Java fold 'ſ'->'s', 'ı'->'i' under ignore-case; lower() does not
+
+
+def required_literal(pattern: str, ignore_case: bool) -> str | None:
+    """The longest run of literal characters every match of ``pattern`` must contain.
+
+    Used as a ``contains`` pre-filter before ``rlike``: the substring test is
+    cheap and rejects most rows, so the regex engine runs only where a match
+    is possible. Walks the top-level sequence of Python's own parse of the
+    pattern (groups without scoped flags included; branches, repeats and
+    classes end a run). Returns None when no safe literal of 3+ characters
+    exists. With ``ignore_case`` the literal is lowercased and must avoid the
+    letters whose Unicode case folding ``lower()`` does not reproduce.
+    """
+    import re._parser as sre_parse  # CPython's own regex parser (3.11+)
+
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    if parsed.state.flags & re.IGNORECASE and not ignore_case:
+        return None  # an inline (?i): the caller would compare against the unlowered text
+    runs: list[str] = []
+    current: list[str] = []
+
+    def walk(items: object) -> None:
+        for op, arg in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name == "LITERAL":
+                current.append(chr(arg))
+            elif name == "SUBPATTERN" and arg[1] == 0 and arg[2] == 0:
+                walk(arg[3])
+            else:
+                runs.append("".join(current))
+                current.clear()
+
+    walk(parsed)
+    runs.append("".join(current))
+    if ignore_case:
+        runs = [r.lower() for r in runs if r.isascii() and not (set(r.lower()) & _CASE_UNSAFE)]
+    best = max(runs, key=len, default="")
+    return best if len(best) >= 3 else None
+
+
 def _vote_when(condition: Column, label_index: int) -> Column:
     return F.when(condition, F.lit(label_index)).otherwise(F.lit(ABSTAIN)).cast("int")
 
@@ -110,7 +154,13 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
         alternatives = "|".join(re.escape(k) for k in keywords)
         return condition & haystack.rlike(java_regex(rf"\b(?:{alternatives})\b"))
     if isinstance(lf, RegexLF):
-        return (F.lower(text) if lf.lowercase else text).rlike(java_regex(lf.pattern, lf.ignore_case))
+        target = F.lower(text) if lf.lowercase else text
+        matches = target.rlike(java_regex(lf.pattern, lf.ignore_case))
+        literal = required_literal(lf.pattern, lf.ignore_case)
+        if literal is None:
+            return matches
+        haystack = F.lower(text) if (lf.lowercase or lf.ignore_case) else text
+        return haystack.contains(F.lit(literal)) & matches
     if isinstance(lf, WordCountLF):
         condition = F.lit(True)
         if lf.min_words is not None:

@@ -102,3 +102,15 @@ def test_word_count_thresholds_match_python_at_every_boundary(spark) -> None:
         expected = [0 if n >= lf.min_words else -1 for lf in lfs[:7]] + \
                    [1 if n < lf.max_words else -1 for lf in lfs[7:10]] + [0 if 2 <= n < 5 else -1]
         assert list(row["v"]) == expected, (texts[row["i"]][:20], n)
+
+
+def test_required_literal_prefilter_is_conservative() -> None:
+    from lf_library.compile import required_literal
+
+    assert required_literal(r"check.*out", ignore_case=True) == "check"
+    assert required_literal(r"( |^)(thanks\.|thanks)[^\w]*( |$)", ignore_case=False) == "thanks"
+    assert required_literal(r"abc(?:de)?f+g", ignore_case=False) == "abc"
+    assert required_literal(r"ab|cd", ignore_case=False) is None          # no literal every match has
+    assert required_literal(r"(?i)checkout", ignore_case=False) is None   # inline flag: not safe here
+    assert required_literal(r"subscribe", ignore_case=True) is None       # 's' folds from 'ſ' under re.I
+    assert required_literal(r"x(?i:abc)", ignore_case=False) is None
