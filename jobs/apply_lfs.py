@@ -44,6 +44,7 @@ class ApplyResult:
     votes: int
     votes_version: int
     lf_errors: dict[str, dict]
+    lf_set_version: str
 
 
 def load_dataset_pack(ds: DatasetConfig) -> LFPack:
@@ -148,7 +149,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     n_votes = int(DeltaTable.forPath(spark, str(votes.path)).history(1).select("operationMetrics").first()[0].get("numOutputRows", -1))
     log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
              ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
-    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors)
+    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors, pack.set_version)
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

@@ -31,6 +31,11 @@ def _configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _emit(data: object, as_json: bool, as_text: str | None = None) -> None:
+    """Print ``data`` as JSON, or the human-readable ``as_text``."""
+    print(json.dumps(data, indent=2, default=str) if as_json or as_text is None else as_text)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from jobs.lineage import RunContext, new_run_id
     from jobs.pipeline import run_pipeline
@@ -57,7 +62,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from jobs.summary import format_summary, labels_summary
 
     summary = labels_summary(Settings.from_env(), args.dataset, args.version)
-    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    _emit(summary, args.json, None if args.json else format_summary(summary))
     return 0
 
 
@@ -66,11 +71,8 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     from jobs.summary import tables_listing
 
     listing = tables_listing(Settings.from_env())
-    if args.json:
-        print(json.dumps(listing, indent=2))
-    else:
-        for t in listing:
-            print(f"{t['name']:<32} {t['role']:<15} v{t['version']:<4} {t['rows']:>10} rows  {t['path']}")
+    _emit(listing, args.json, "\n".join(
+        f"{t['name']:<32} {t['role']:<15} v{t['version']:<4} {t['rows']:>10} rows  {t['path']}" for t in listing))
     return 0
 
 
@@ -79,11 +81,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from jobs.summary import history
 
     commits = history(Settings.from_env(), args.dataset, args.role)
-    if args.json:
-        print(json.dumps(commits, indent=2, default=str))
-    else:
-        for c in commits:
-            print(f"v{c['version']:<4} {c['operation']:<8} rows={c['rows']!s:<8} run={c['run_id']}")
+    _emit(commits, args.json, "\n".join(
+        f"v{c['version']:<4} {c['operation']:<8} rows={c['rows']!s:<8} run={c['run_id']}" for c in commits))
     return 0
 
 
@@ -92,7 +91,7 @@ def _cmd_lfs(args: argparse.Namespace) -> int:
     from jobs.summary import format_lf_table, lf_analysis
 
     rows = lf_analysis(Settings.from_env(), args.dataset, args.run_id)
-    print(json.dumps(rows, indent=2, default=str) if args.json else format_lf_table(rows))
+    _emit(rows, args.json, None if args.json else format_lf_table(rows))
     return 0
 
 
@@ -101,7 +100,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     figures = run_lfs_bench(args.dataset, args.rows, skip_baseline=args.skip_baseline,
                             generated_lfs=args.generated_lfs)
-    print(json.dumps(figures, indent=2) if args.json else format_figures(figures))
+    _emit(figures, args.json, None if args.json else format_figures(figures))
     return 0
 
 

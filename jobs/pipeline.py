@@ -41,10 +41,8 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> Any:
     result = run_apply_lfs(spark, ds, settings, run)
-    from jobs.apply_lfs import load_dataset_pack
-
     record_run(spark, settings, run, status="running", stage="apply_lfs", votes=result.votes,
-               source_version=result.source_version, lf_set_version=load_dataset_pack(ds).set_version)
+               source_version=result.source_version, lf_set_version=result.lf_set_version)
     return result
 
 
