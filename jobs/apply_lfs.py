@@ -30,8 +30,9 @@ from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
 from lf_library.apply_python import error_column, with_python_votes
-from lf_library.compile import compile_pack
+from lf_library.compile import compile_lf
 from lf_library.core import LFPack
+from lf_library.keyword_index import split_for_index, token_votes
 from lf_library.packs import load_pack
 
 log = logging.getLogger(__name__)
@@ -63,21 +64,31 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
 
     ``annotated`` is the source with the Python LFs' vote columns already added
     (:func:`lf_library.apply_python.with_python_votes`); declarative LFs are
-    compiled here, so all votes come out of one projection.
+    compiled here, so those votes come out of one projection. Packs with many
+    single-word keyword LFs apply those through one token lookup instead
+    (:mod:`lf_library.keyword_index`), and the two vote sets are unioned.
     """
+    indexed, compiled = split_for_index(pack)
     # Two steps on purpose: a plain projection computes every vote column (Spark
     # shares common subexpressions such as lower(text) there, which it does not
     # inside a generator), then an explode of cheap column references keeps
     # the non-abstain ones. A higher-order filter() here would be interpreted.
-    wide = annotated.select("id", *compile_pack(pack, F.col("text")),
+    per_row = compiled + list(pack.python)
+    wide = annotated.select("id", *[compile_lf(lf, pack, F.col("text")) for lf in compiled],
                             *[F.col(lf.name) for lf in pack.python])
     entries = [
         F.struct(F.lit(lf.name).alias("lf"), F.col(lf.name).alias("vote"), F.lit(lf.version).alias("lf_version"))
-        for lf in pack
+        for lf in per_row
     ]
-    return (wide.select("id", F.explode(F.array(*entries)).alias("v")).where(F.col("v.vote") >= 0)
-            .select("id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"),
-                    F.col("v.lf_version").alias("lf_version")))
+    votes = None
+    if entries:
+        votes = (wide.select("id", F.explode(F.array(*entries)).alias("v")).where(F.col("v.vote") >= 0)
+                 .select("id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"),
+                         F.col("v.lf_version").alias("lf_version")))
+    if indexed:
+        by_token = token_votes(annotated, pack, indexed)
+        votes = by_token if votes is None else votes.unionByName(by_token)
+    return votes
 
 
 def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: RunContext) -> DataFrame:

@@ -77,7 +77,7 @@ def test_airflow_dags_test_relabels_youtube(tmp_path: Path) -> None:
     frame = labels.to_pandas()
     assert len(frame) == 1953
     assert frame["_run_id"].str.startswith("manual__").all()
-    assert (frame["label"] >= 0).sum() == 1316
+    assert (frame["label"] >= 0).sum() == 1436
     meta = json.loads(labels.history()[0]["userMetadata"])
     assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == frame["_run_id"].iloc[0]
     runs = DeltaTable(str(runs_table(settings).path)).to_pandas()

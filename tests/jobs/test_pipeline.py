@@ -51,17 +51,17 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert (labels["_source_version"] == source_version).all()
     assert (labels["_source_table"] == "youtube_spam_source").all()
     lf_versions = dict(labels["_lf_versions"].iloc[0])
-    assert sorted(lf_versions) == sorted(meta_lfs := load_pack("youtube_spam").names) and len(meta_lfs) == 7
+    assert sorted(lf_versions) == sorted(meta_lfs := load_pack("youtube_spam").names) and len(meta_lfs) == 9
 
     summary = labels_summary(yt, "youtube_spam")
-    assert summary["covered"] == 1458
-    assert summary["labeled"] == 1316
-    assert summary["gold"]["correct"] == 1255
-    assert summary["gold"]["accuracy"] == pytest.approx(0.9536, abs=1e-4)
+    assert summary["covered"] == 1690
+    assert summary["labeled"] == 1436
+    assert summary["gold"]["correct"] == 1333
+    assert summary["gold"]["accuracy"] == pytest.approx(1333 / 1436, abs=1e-4)
 
     _, meta = latest_commit(spark, labels_ref)
     assert meta["run_id"] == "run-1" and meta["source_version"] == source_version
-    assert meta["label_model"] == "majority_vote" and len(meta["lf_versions"]) == 7
+    assert meta["label_model"] == "majority_vote" and len(meta["lf_versions"]) == 9
 
     listing = {t["name"]: t for t in tables_listing(yt)}
     assert listing["youtube_spam_labels"]["rows"] == 1953
@@ -79,7 +79,7 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert set(printed["youtube_spam_labels"]) >= {"name", "dataset", "role", "path", "version", "rows"}
     assert main(["lfs", "--dataset", "youtube_spam", "--json"]) == 0
     lf_rows = {r["lf"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(lf_rows) == 7 and lf_rows["regex_check_out"]["incorrect"] == 0
+    assert len(lf_rows) == 9 and lf_rows["regex_check_out"]["incorrect"] == 0
     assert abs(lf_rows["short_comment"]["coverage"] - 487 / 1953) < 1e-9
 
     # A second run adds a version; time travel still returns the first run's labels.
@@ -101,15 +101,15 @@ def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Se
     labels_ref = table(yt, "youtube_spam", "labels")
     before = DeltaTable(str(labels_ref.path)).version()
 
-    strict = {**YOUTUBE, "expectations": {"min_coverage": 0.95, "class_share": {"SPAM": [0.0, 0.5]}}}
+    strict = {**YOUTUBE, "expectations": {"min_coverage": 0.95, "class_share": {"SPAM": [0.0, 0.4]}}}
     strict_settings = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml",
                                                                         {"youtube_spam": strict}))
     run = RunContext("bad", "youtube_spam")
     with pytest.raises(ValidationFailed) as failure:
         run_pipeline(run, strict_settings, spark)
     message = str(failure.value)
-    assert "coverage" in message and "observed 0.673835" in message and "threshold 0.95" in message
-    assert "class_share_max[SPAM]" in message and "observed 0.609422" in message
+    assert "coverage" in message and "observed 0.735279" in message and "threshold 0.95" in message
+    assert "class_share_max[SPAM]" in message and "observed 0.452646" in message
     assert {f["check"] for f in failure.value.failures} == {"coverage", "class_share_max[SPAM]"}
 
     assert DeltaTable(str(labels_ref.path)).version() == before
