@@ -99,7 +99,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.lfs_bench import format_figures, run_lfs_bench
 
     figures = run_lfs_bench(args.dataset, args.rows, skip_baseline=args.skip_baseline, skip_sql=args.skip_sql,
-                            generated_lfs=args.generated_lfs)
+                            repeat=args.repeat, generated_lfs=args.generated_lfs)
     _emit(figures, args.json, None if args.json else format_figures(figures))
     return 0
 
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="skip the hand-written SQL (one regex per LF: hours at 1,000 LFs x 1M rows)")
     bench_lfs.add_argument("--generated-lfs", type=int, default=0,
                            help="replace the pack by N keyword LFs over the most frequent words")
+    bench_lfs.add_argument("--repeat", type=int, default=3, help="time each method this many times, keep the best")
     bench_lfs.add_argument("--json", action="store_true")
     bench_lfs.set_defaults(func=_cmd_bench)
 

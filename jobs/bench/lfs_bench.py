@@ -190,14 +190,17 @@ class MethodResult:
         return rows / self.seconds if self.seconds else float("inf")
 
 
-def _time(fn: Callable[[], DataFrame]) -> MethodResult:
+def _time(fn: Callable[[], DataFrame], repeat: int) -> MethodResult:
     """Time producing every vote (Spark's ``noop`` sink materializes all columns and
-    writes nothing), then checksum the same votes untimed to check agreement."""
-    started = time.perf_counter()
-    fn().write.format("noop").mode("overwrite").save()
-    seconds = time.perf_counter() - started
+    writes nothing), best of ``repeat`` runs as ``timeit`` does (the minimum is the
+    run least disturbed by the machine), then checksum the same votes untimed."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn().write.format("noop").mode("overwrite").save()
+        times.append(time.perf_counter() - started)
     n, h = _checksum(fn())
-    return MethodResult(seconds, n, h)
+    return MethodResult(min(times), n, h)
 
 
 def generated_keyword_pack(source: DataFrame, classes: tuple[str, ...], n_lfs: int) -> LFPack:
@@ -214,7 +217,7 @@ def generated_keyword_pack(source: DataFrame, classes: tuple[str, ...], n_lfs: i
 
 
 def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generated_lfs: int = 0,
-                  skip_sql: bool = False,
+                  skip_sql: bool = False, repeat: int = 3,
                   settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     spark = get_spark("labellake-bench-lfs", settings)
@@ -228,16 +231,17 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generate
             pack = generated_keyword_pack(source, ds.classes, generated_lfs)
         source.createOrReplaceTempView("bench_source")
         votes_long(source, pack).write.format("noop").mode("overwrite").save()  # warm-up: JIT, file listing
-        results = {"labellake": _time(lambda: votes_long(source, pack))}
+        results = {"labellake": _time(lambda: votes_long(source, pack), repeat)}
         if not skip_sql:
-            results["sql"] = _time(lambda: spark.sql(hand_written_sql(pack, "bench_source")))
+            results["sql"] = _time(lambda: spark.sql(hand_written_sql(pack, "bench_source")), repeat)
         if not skip_baseline:
-            seconds, votes = baseline_votes(spark, source, pack)
+            seconds, votes = min((baseline_votes(spark, source, pack) for _ in range(repeat)),
+                                 key=lambda timed: timed[0])
             n, h = _checksum(votes)
             results["baseline"] = MethodResult(seconds, n, h)
     figures = {
         "dataset": dataset, "rows": rows, "lfs": len(pack), "cores": os.cpu_count(),
-        "master": spark.sparkContext.master,
+        "master": spark.sparkContext.master, "repeat": repeat,
         **{f"{name}_seconds": round(r.seconds, 3) for name, r in results.items()},
         **{f"{name}_rows_per_s": round(r.rows_per_s(rows)) for name, r in results.items()},
         "votes": results["labellake"].votes,
