@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from jobs.errors import LabellakeError
@@ -104,6 +105,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_label_model_eval(args: argparse.Namespace) -> int:
+    from jobs.label_model_eval import evaluate, format_eval
+    from jobs.label_models import MODELS
+
+    models = list(MODELS) if args.model == "all" else [args.model]
+    result = evaluate(Path(args.wrench), models, seed=args.seed, recompute_with=args.recompute_votes_with)
+    _emit(result, args.json, None if args.json else format_eval(result))
+    return 0
+
+
 def _cmd_setup(args: argparse.Namespace) -> int:
     from jobs.airflow_env import airflow_env, ensure_airflow_db
     from jobs.setup_jars import resolve
@@ -187,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lfs.add_argument("--repeat", type=int, default=3, help="time each method this many times, keep the best")
     bench_lfs.add_argument("--json", action="store_true")
     bench_lfs.set_defaults(func=_cmd_bench)
+
+    label_model = sub.add_parser("label-model", help="label models")
+    lm_sub = label_model.add_subparsers(dest="label_model", required=True)
+    lm_eval = lm_sub.add_parser("eval", help="fit every label model on a WRENCH folder's train votes, score on test")
+    lm_eval.add_argument("--wrench", required=True, help="folder with train/valid/test.json and label.json")
+    lm_eval.add_argument("--model", default="all", help="a label model name, or 'all'")
+    lm_eval.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (and the models)")
+    lm_eval.add_argument("--recompute-votes-with", metavar="PACK",
+                         help="re-apply this LF pack to the valid/test texts first (needed for WRENCH sms)")
+    lm_eval.add_argument("--json", action="store_true")
+    lm_eval.set_defaults(func=_cmd_label_model_eval)
 
     setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database")
     setup.set_defaults(func=_cmd_setup)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -14,14 +17,27 @@ class LabelModel(ABC):
 
     ``predict`` turns probabilities into a label, or -1 where the model has no
     unique best class (no votes, or a tie), as Snorkel's ``tie_break_policy="abstain"``.
+
+    ``class_balance`` is an optional prior over classes (fixed, not learned);
+    ``seed`` makes any randomized step reproducible. Fitted models describe
+    themselves with :meth:`params` (JSON-able) and :meth:`version` (a hash of
+    the hyper-parameters and fitted parameters), which go into lineage.
     """
 
     name: str = "base"
 
-    def __init__(self, cardinality: int):
+    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0):
         if cardinality < 2:
             raise ValueError(f"cardinality must be >= 2, got {cardinality}")
         self.cardinality = cardinality
+        self.seed = seed
+        self.class_balance = None
+        if class_balance is not None:
+            prior = np.asarray(class_balance, dtype=np.float64)
+            if prior.shape != (cardinality,) or (prior <= 0).any() or not np.isclose(prior.sum(), 1.0):
+                raise ValueError(f"class_balance must be {cardinality} positive numbers summing to 1, "
+                                 f"got {list(class_balance)}")
+            self.class_balance = prior
 
     @staticmethod
     def check_matrix(L: np.ndarray, cardinality: int) -> np.ndarray:
@@ -33,6 +49,12 @@ class LabelModel(ABC):
             row, col = map(int, np.argwhere(bad)[0])
             raise ValueError(f"L[{row}, {col}] = {L[row, col]} is not -1 or a class in [0, {cardinality})")
         return L
+
+    def prior(self) -> np.ndarray:
+        """The class prior used for prediction: the configured balance, else uniform."""
+        if self.class_balance is not None:
+            return self.class_balance
+        return np.full(self.cardinality, 1.0 / self.cardinality)
 
     @abstractmethod
     def fit(self, L: np.ndarray, counts: np.ndarray) -> "LabelModel":
@@ -47,3 +69,25 @@ class LabelModel(ABC):
         best = probs.max(axis=1, keepdims=True)
         unique = (np.isclose(probs, best)).sum(axis=1) == 1
         return np.where(unique, probs.argmax(axis=1), ABSTAIN)
+
+    def lf_accuracies(self) -> np.ndarray | None:
+        """Learned P(vote correct | LF votes), one per LF, or None for models without them."""
+        return None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"class_balance": None if self.class_balance is None else self.class_balance.tolist(),
+                "seed": self.seed}
+
+    def fitted_parameters(self) -> dict[str, Any]:
+        return {}
+
+    def params(self) -> dict[str, Any]:
+        accuracies = self.lf_accuracies()
+        return {"model": self.name, "cardinality": self.cardinality,
+                "hyperparameters": self.hyperparameters(), "fitted": self.fitted_parameters(),
+                "lf_accuracies": None if accuracies is None else [round(float(a), 6) for a in accuracies]}
+
+    def version(self) -> str:
+        """A short stable hash of the model: same hyper-parameters and fit give the same version."""
+        payload = json.dumps(self.params(), sort_keys=True, default=float)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -1,0 +1,171 @@
+"""``labellake label-model eval``: every label model on a WRENCH-format folder.
+
+The protocol is WRENCH's: fit on the train split's weak labels only (no gold;
+``valid.json`` when there is no ``train.json``), predict the test split, break
+ties and uncovered rows at random (seeded), and score accuracy and F1 (binary
+F1 of class 1 for two classes, macro-F1 otherwise). Pure numpy on the driver:
+WRENCH datasets are small, and the models are the ones the pipeline fits on
+pattern counts (the split's rows are collapsed to distinct patterns first, as
+in a run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jobs.errors import ConfigError
+from jobs.label_models import MODELS, LabelModel, make_label_model
+
+DEFAULT_MODEL = "dawid_skene"
+
+
+@dataclass(frozen=True)
+class WrenchSplit:
+    L: np.ndarray       # (n, m) weak labels, -1 = abstain
+    y: np.ndarray       # (n,) gold
+    texts: list[str]
+
+
+def read_split(folder: Path, split: str) -> WrenchSplit | None:
+    path = folder / f"{split}.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    rows = list(data.values())
+    if not rows:
+        raise ConfigError(f"{path}: no rows")
+    widths = {len(r["weak_labels"]) for r in rows}
+    if len(widths) != 1:
+        raise ConfigError(f"{path}: rows have different numbers of weak labels: {sorted(widths)}")
+    return WrenchSplit(np.array([r["weak_labels"] for r in rows], dtype=np.int64),
+                       np.array([r["label"] for r in rows], dtype=np.int64),
+                       [r["data"].get("text", "") for r in rows])
+
+
+def class_names(folder: Path) -> list[str]:
+    labels = json.loads((folder / "label.json").read_text())
+    return [labels[str(i)] for i in range(len(labels))]
+
+
+def recompute_votes(split: WrenchSplit, pack_name: str) -> WrenchSplit:
+    """Re-apply a declarative pack's rules to the split's texts (plain-Python semantics,
+    which the pack's golden tests prove equal to its Spark expressions)."""
+    from lf_library.packs import load_pack
+    from lf_library.reference import python_lf
+
+    pack = load_pack(pack_name)
+    if len(pack.declarative) != split.L.shape[1]:
+        raise ConfigError(f"pack {pack_name!r} has {len(pack.declarative)} declarative LFs, "
+                          f"the split has {split.L.shape[1]} weak labels per row")
+    rules = [python_lf(lf, pack) for lf in pack.declarative]
+    L = np.array([[rule(text) for rule in rules] for text in split.texts], dtype=np.int64)
+    return WrenchSplit(L, split.y, split.texts)
+
+
+def patterns_and_counts(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of ``L``, their counts, and each row's pattern index."""
+    patterns, inverse, counts = np.unique(L, axis=0, return_inverse=True, return_counts=True)
+    return patterns, counts, inverse.ravel()
+
+
+def predict_random_ties(model: LabelModel, L: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """WRENCH's ``probs_to_preds``: argmax, ties (and uncovered rows) broken uniformly at random."""
+    patterns, _, inverse = patterns_and_counts(L)
+    probs = model.predict_proba(patterns)[inverse]
+    best = probs.max(axis=1, keepdims=True)
+    tied = np.isclose(probs, best)
+    choice = rng.random(probs.shape) * tied
+    return choice.argmax(axis=1)
+
+
+def expected_accuracy(model: LabelModel, split: WrenchSplit) -> float:
+    """Accuracy under random tie-break, in expectation (no sampling noise): a row whose
+    gold class is among t tied best classes counts 1/t. Used to select models on dev."""
+    patterns, _, inverse = patterns_and_counts(split.L)
+    probs = model.predict_proba(patterns)[inverse]
+    tied = np.isclose(probs, probs.max(axis=1, keepdims=True))
+    return float((tied[np.arange(len(split.y)), split.y] / tied.sum(axis=1)).mean())
+
+
+def f1_score(y: np.ndarray, pred: np.ndarray, cardinality: int) -> float:
+    def f1_of(c: int) -> float:
+        tp = float(((pred == c) & (y == c)).sum())
+        fp = float(((pred == c) & (y != c)).sum())
+        fn = float(((pred != c) & (y == c)).sum())
+        return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+    if cardinality == 2:
+        return f1_of(1)
+    return float(np.mean([f1_of(c) for c in range(cardinality)]))
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    model: str
+    accuracy: float
+    f1: float
+    fit_seconds: float
+    train_rows: int
+    train_patterns: int
+    test_rows: int
+
+
+def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str | None = None,
+             options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    folder = Path(folder)
+    if not (folder / "label.json").exists():
+        raise ConfigError(f"{folder}: not a WRENCH folder (no label.json)")
+    names = class_names(folder)
+    k = len(names)
+    train = read_split(folder, "train") or read_split(folder, "valid")
+    test = read_split(folder, "test")
+    if train is None or test is None:
+        raise ConfigError(f"{folder}: needs test.json and train.json (or valid.json)")
+    dev = read_split(folder, "valid") if (folder / "train.json").exists() else None
+    if recompute_with:
+        test = recompute_votes(test, recompute_with)
+        dev = recompute_votes(dev, recompute_with) if dev is not None else None
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ConfigError(f"unknown label model(s) {unknown}; known: {sorted(MODELS)}")
+    patterns, counts, _ = patterns_and_counts(train.L)
+    rows, dev_accuracy = [], {}
+    for name in models:
+        model = make_label_model(name, k, seed=seed, **(options or {}).get(name, {}))
+        started = time.perf_counter()
+        model.fit(patterns, counts)
+        seconds = time.perf_counter() - started
+        pred = predict_random_ties(model, test.L, np.random.default_rng(seed))
+        rows.append(EvalRow(name, round(float((pred == test.y).mean()), 4), round(f1_score(test.y, pred, k), 4),
+                            round(seconds, 3), len(train.L), len(patterns), len(test.L)))
+        if dev is not None:
+            dev_accuracy[name] = expected_accuracy(model, dev)
+    result = {"folder": str(folder), "classes": names, "lfs": int(train.L.shape[1]), "seed": seed,
+              "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
+              "recomputed_test_votes_with": recompute_with, "rows": [asdict(r) for r in rows]}
+    if dev_accuracy:
+        # Model selection as the pipeline does it when a dev split has gold: best dev accuracy,
+        # ties to the earlier (simpler) model in the list.
+        chosen = max(models, key=lambda name: (dev_accuracy[name], -models.index(name)))
+        result["selected_by_dev"] = {"model": chosen, "dev_accuracy": round(dev_accuracy[chosen], 4),
+                                     **{key: next(r for r in result["rows"] if r["model"] == chosen)[key]
+                                        for key in ("accuracy", "f1")}}
+    return result
+
+
+def format_eval(result: dict[str, Any]) -> str:
+    lines = [f"{result['folder']}: {len(result['classes'])} classes, {result['lfs']} LFs, "
+             f"f1 = {result['metric_f1']}, seed {result['seed']}",
+             f"{'model':<24}{'accuracy':>10}{'f1':>10}{'fit s':>10}"]
+    for r in result["rows"]:
+        lines.append(f"{r['model']:<24}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
+    if "selected_by_dev" in result:
+        chosen = result["selected_by_dev"]
+        lines.append(f"selected by dev accuracy ({chosen['dev_accuracy']:.4f}): {chosen['model']} "
+                     f"-> test accuracy {chosen['accuracy']:.4f}, f1 {chosen['f1']:.4f}")
+    return "\n".join(lines)

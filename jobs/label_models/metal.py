@@ -1,0 +1,114 @@
+"""A Snorkel/MeTaL-style label model: LF accuracies from the overlap structure.
+
+Snorkel's ``LabelModel`` (Ratner et al., AAAI 2019) assumes conditionally
+independent LFs; then the second moments of the one-hot votes factor as
+``O = E[psi psi^T] = mu P mu^T`` off the diagonal blocks, with ``mu[j*k+v, y] =
+P(LF j votes v | Y = y)`` and ``P = diag(class prior)``. ``mu`` is recovered by
+matrix completion: minimize the squared error over the off-diagonal blocks,
+plus the constraint that each LF's marginal vote rates match
+(``mu P 1 = diag(O)``). Snorkel does this with SGD in PyTorch; here the same
+objective is minimized with L-BFGS-B and its exact gradient (no torch), the
+column-permutation symmetry is broken the same way (the assignment with the
+largest total accuracy), and prediction is Snorkel's
+``softmax(S log clip(mu, .01, .99) + log p)``.
+
+``O`` is (m*k) x (m*k) and dense, which is what makes Snorkel's model blow up
+at 1,200 LFs x 56 classes; it is built from the pattern counts with one sparse
+product. Above ``max_dim`` columns the model refuses with a clear message:
+Dawid-Skene, fitted on sparse statistics, is the model for that size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment, minimize
+
+from jobs.errors import ConfigError
+from jobs.label_models.base import LabelModel
+from jobs.label_models.onehot import OneHotVotes, normalize_log
+
+
+class MetalLabelModel(LabelModel):
+    name = "metal"
+
+    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
+                 prec_init: float = 0.7, l2: float = 0.0, max_iter: int = 1000, max_dim: int = 6000):
+        super().__init__(cardinality, class_balance, seed)
+        self.prec_init, self.l2, self.max_iter, self.max_dim = prec_init, l2, max_iter, max_dim
+        self.mu: np.ndarray | None = None  # (m*k, k)
+        self.n_lfs = 0
+        self.loss = float("nan")
+
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> "MetalLabelModel":
+        L = self.check_matrix(L, self.cardinality)
+        k, m = self.cardinality, L.shape[1]
+        d = m * k
+        if d > self.max_dim:
+            raise ConfigError(f"label model {self.name}: {m} LFs x {k} classes = {d} moment columns exceeds "
+                              f"max_dim={self.max_dim} (a dense {d}x{d} overlap matrix); use dawid_skene")
+        votes = OneHotVotes.from_patterns(L, counts, k)
+        weighted = votes.S.multiply(votes.weights[:, None]).tocsr()
+        O = np.asarray((votes.S.T @ weighted).todense()) / max(votes.total, 1.0)
+        p = self.prior()
+        P = np.diag(p)
+        mask = np.ones((d, d), dtype=bool)
+        for j in range(m):
+            mask[j * k:(j + 1) * k, j * k:(j + 1) * k] = False
+        lps = np.diag(O).copy()
+        mu_init = np.zeros((d, k))
+        for j in range(m):
+            for y in range(k):
+                mu_init[j * k + y, y] = np.clip(lps[j * k + y] * self.prec_init / p[y], 0, 1)
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            mu = flat.reshape(d, k)
+            R = np.where(mask, mu @ P @ mu.T - O, 0.0)
+            r2 = mu @ p - lps
+            diff = mu - mu_init
+            loss = float((R ** 2).sum() + (r2 ** 2).sum() + self.l2 * (diff ** 2).sum())
+            grad = 4 * R @ mu @ P + 2 * np.outer(r2, p) + 2 * self.l2 * diff
+            return loss, grad.ravel()
+
+        result = minimize(objective, mu_init.ravel(), jac=True, method="L-BFGS-B",
+                          bounds=[(0.0, 1.0)] * (d * k),
+                          options={"maxiter": self.max_iter, "gtol": 1e-12, "ftol": 1e-15})
+        mu = result.x.reshape(d, k)
+        self.loss, self.n_lfs = float(result.fun), m
+        # Symmetry: any column permutation of mu fits O equally well; pick the one under
+        # which LFs are most often right (Snorkel's _break_col_permutation_symmetry).
+        agreement = sum(mu[j * k:(j + 1) * k] for j in range(m)) @ P  # (vote v, class y)
+        rows, cols = linear_sum_assignment(-agreement)
+        order = np.empty(k, dtype=int)
+        order[rows] = cols
+        self.mu = mu[:, order]
+        return self
+
+    def predict_proba(self, L: np.ndarray) -> np.ndarray:
+        if self.mu is None:
+            raise ValueError(f"{self.name}: fit before predict")
+        L = self.check_matrix(L, self.cardinality)
+        if L.shape[1] != self.n_lfs:
+            raise ValueError(f"{self.name}: fitted on {self.n_lfs} LFs, got {L.shape[1]}")
+        votes = OneHotVotes.from_patterns(L, None, self.cardinality)
+        scores = np.asarray(votes.S @ np.log(np.clip(self.mu, 0.01, 0.99))) + np.log(self.prior())[None, :]
+        return normalize_log(scores)
+
+    def lf_accuracies(self) -> np.ndarray | None:
+        if self.mu is None:
+            return None
+        k, p = self.cardinality, self.prior()
+        blocks = self.mu.reshape(self.n_lfs, k, k)                   # (j, vote v, class y)
+        correct = (np.einsum("jyy->jy", blocks) * p).sum(axis=1)     # P(vote = Y, LF votes)
+        voting = (blocks.sum(axis=1) * p).sum(axis=1)                # P(LF votes)
+        return correct / np.maximum(voting, 1e-12)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "prec_init": self.prec_init, "l2": self.l2,
+                "max_iter": self.max_iter}
+
+    def fitted_parameters(self) -> dict[str, Any]:
+        if self.mu is None:
+            return {}
+        return {"loss": self.loss, "mu": np.round(self.mu, 6).tolist()}
