@@ -48,6 +48,14 @@ class DatasetConfig:
     gold_column: str | None = None
     gold_values: dict[str, str] = field(default_factory=dict)
     label_model: str = "majority_vote"
+    label_model_options: dict[str, Any] = field(default_factory=dict)
+    """Hyper-parameters passed to the label model (e.g. ``{smoothing = 0.1}``)."""
+    class_balance: tuple[float, ...] | None = None
+    """A fixed class prior, in class order (config: ``class_balance = {HAM = 0.5, SPAM = 0.5}``)."""
+    model_selection: tuple[str, ...] = ()
+    """Candidate label models chosen between by accuracy on a dev share of the gold labels."""
+    dev_percent: int = 20
+    """Share of gold rows (by a hash of the id, so stable across runs) used as the dev split."""
     read_options: dict[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
@@ -85,11 +93,28 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
-        "columns", "expectations", "max_lf_error_rate",
+        "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
+        "model_selection",
     }
     extra = sorted(set(raw) - known)
     if extra:
         raise ConfigError(f"dataset {name!r}: unknown keys {extra}")
+    balance_raw = raw.get("class_balance")
+    class_balance = None
+    if balance_raw is not None:
+        if set(balance_raw) != set(classes):
+            raise ConfigError(f"dataset {name!r}: class_balance must give a share for each of {list(classes)}")
+        class_balance = tuple(float(balance_raw[c]) for c in classes)
+    selection = dict(raw.get("model_selection", {}))
+    unknown_sel = sorted(set(selection) - {"candidates", "dev_percent"})
+    if unknown_sel:
+        raise ConfigError(f"dataset {name!r}: model_selection has unknown keys {unknown_sel}")
+    candidates = tuple(selection.get("candidates", ()))
+    if candidates and not raw.get("gold_column"):
+        raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column)")
+    dev_percent = int(selection.get("dev_percent", 20))
+    if not 0 < dev_percent < 100:
+        raise ConfigError(f"dataset {name!r}: model_selection.dev_percent must be in 1..99, got {dev_percent}")
     return DatasetConfig(
         name=name,
         source_path=(raw["source_path"],) if isinstance(raw["source_path"], str) else tuple(raw["source_path"]),
@@ -102,6 +127,10 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         gold_column=raw.get("gold_column"),
         gold_values=gold_values,
         label_model=raw.get("label_model", "majority_vote"),
+        label_model_options=dict(raw.get("label_model_options", {})),
+        class_balance=class_balance,
+        model_selection=candidates,
+        dev_percent=dev_percent,
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),

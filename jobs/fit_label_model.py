@@ -22,7 +22,8 @@ from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, St
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
-from jobs.label_models import LabelModel, make_label_model
+from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts
+from jobs.label_models import LabelModel
 from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
@@ -108,7 +109,17 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts = np.array([r["count"] for r in counted], dtype=np.int64)
     L = pattern_matrix(patterns, lf_names)
 
-    model = make_label_model(ds.label_model, len(ds.classes)).fit(L, counts)
+    dev = None
+    gold_ref = table(settings, ds.name, "gold")
+    if ds.model_selection and gold_ref.exists():
+        dev_counts = dev_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+        dev = (pattern_matrix([p for p, _, _ in dev_counts], lf_names),
+               np.array([g for _, g, _ in dev_counts], dtype=np.int64),
+               np.array([n for _, _, n in dev_counts], dtype=np.float64))
+    choice = choose_model(ds, L, counts, dev)
+    model = choice.model
+    counts_version, _ = latest_commit(spark, counts_ref)
+    model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     predictions = spark.createDataFrame(predict_patterns(model, patterns, L), PREDICTION_SCHEMA)
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
@@ -116,7 +127,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         "_source_version": F.lit(source_version).cast("long"),
         "_lf_set_version": F.lit(votes_meta["lf_set_version"]),
         "_lf_versions": F.create_map(*[F.lit(x) for kv in sorted(votes_meta["lf_versions"].items()) for x in kv]),
-        "_label_model": F.lit(model.name),
+        "_label_model": F.lit(model_id),
         "_labeled_at": F.lit(labeled_at).cast("timestamp"),
         "_code_version": F.lit(code_version()),
         "_run_id": F.lit(run.run_id),
@@ -134,7 +145,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
      .option("replaceWhere", f"_run_id = '{run.run_id}'")
      .option("userMetadata", commit_metadata(
          stage="fit_label_model",
-         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model, run, labeled_at)))
+         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
@@ -145,8 +156,41 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     return FitResult(total, len(patterns), labeled, staging_version)
 
 
+def record_label_model(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext,
+                       model: LabelModel, choice: Choice, lf_names: list[str], votes_meta: dict,
+                       counts_version: int) -> str:
+    """Append the fitted model to the ``label_models`` table; return its id ``name@version``.
+
+    One row per run: the parameters as JSON (enough to audit or reload the model),
+    the LF versions it was fitted on, the pattern-counts version it read, the
+    learned per-LF accuracies (shown by ``labellake lfs``) and how it was chosen.
+    Re-running the same run id replaces its row, so retries do not duplicate.
+    """
+    import json
+
+    model_id = f"{model.name}@{model.version()}"
+    accuracies = model.lf_accuracies()
+    row = {
+        "_run_id": run.run_id, "model": model.name, "model_id": model_id,
+        "params": json.dumps(model.params(), sort_keys=True),
+        "lf_names": lf_names, "lf_versions": json.dumps(votes_meta["lf_versions"], sort_keys=True),
+        "lf_accuracies": None if accuracies is None else [float(a) for a in accuracies],
+        "pattern_counts_version": int(counts_version),
+        "selection": json.dumps(choice.record(), sort_keys=True),
+    }
+    schema = ("_run_id string, model string, model_id string, params string, lf_names array<string>, "
+              "lf_versions string, lf_accuracies array<double>, pattern_counts_version long, selection string")
+    ref = table(settings, ds.name, "label_models")
+    (spark.createDataFrame([row], schema).write.format("delta").mode("overwrite")
+     .option("replaceWhere", f"_run_id = '{run.run_id}'")
+     .option("userMetadata", commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name))
+     .save(str(ref.path)))
+    log.info("fit_label_model %s: %s (%s) recorded in %s", ds.name, model_id, choice.selected_by, ref.name)
+    return model_id
+
+
 def _lineage_json(ds: DatasetConfig, source_table: str, source_version: int, votes_meta: dict,
-                  model: LabelModel, run: RunContext, labeled_at: datetime) -> dict:
+                  model_id: str, run: RunContext, labeled_at: datetime) -> dict:
     """The lineage recorded on every labeled row, as a dict for commit metadata."""
     return {
         "run_id": run.run_id,
@@ -157,7 +201,7 @@ def _lineage_json(ds: DatasetConfig, source_table: str, source_version: int, vot
         "source_version": source_version,
         "lf_set_version": votes_meta["lf_set_version"],
         "lf_versions": votes_meta["lf_versions"],
-        "label_model": model.name,
+        "label_model": model_id,
         "labeled_at": labeled_at.isoformat(),
         "code_version": code_version(),
     }

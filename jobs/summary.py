@@ -133,18 +133,39 @@ def lf_analysis(settings: Settings, dataset: str, run_id: str | None = None) -> 
     con.register("lfa", dt.to_pyarrow_dataset())
     cursor = con.execute("SELECT * FROM lfa WHERE _run_id = ? ORDER BY coverage DESC, lf", [run_id])
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    learned = learned_accuracies(settings, dataset, run_id)
+    for row in rows:
+        row["label_model"], row["learned_accuracy"] = learned.get("model_id"), learned.get("by_lf", {}).get(row["lf"])
+    return rows
+
+
+def learned_accuracies(settings: Settings, dataset: str, run_id: str | None) -> dict[str, Any]:
+    """The run's fitted label model id and its learned per-LF accuracies (if the model has them)."""
+    ref = table(settings, dataset, "label_models")
+    if run_id is None or not ref.exists():
+        return {}
+    con = duckdb.connect()
+    con.register("lm", DeltaTable(str(ref.path)).to_pyarrow_dataset())
+    found = con.execute("SELECT model_id, lf_names, lf_accuracies FROM lm WHERE _run_id = ?", [run_id]).fetchone()
+    if found is None:
+        return {}
+    model_id, names, accuracies = found
+    return {"model_id": model_id, "by_lf": dict(zip(names, accuracies)) if accuracies is not None else {}}
 
 
 def format_lf_table(rows: list[dict[str, Any]]) -> str:
     header = f"{'lf':<34} {'polarity':<9} {'coverage':>8} {'overlaps':>8} {'conflicts':>9} " \
-             f"{'correct':>7} {'incorrect':>9} {'emp.acc':>7} {'errors':>6}"
+             f"{'correct':>7} {'incorrect':>9} {'emp.acc':>7} {'learned':>7} {'errors':>6}"
     lines = [header, "-" * len(header)]
     for r in rows:
         acc = "" if r["empirical_accuracy"] is None else f"{r['empirical_accuracy']:.3f}"
+        learned = "" if r.get("learned_accuracy") is None else f"{r['learned_accuracy']:.3f}"
         lines.append(
             f"{r['lf'][:34]:<34} {','.join(map(str, r['polarity'] or [])):<9} {r['coverage']:>8.3f} "
             f"{r['overlaps']:>8.3f} {r['conflicts']:>9.3f} {r['correct']:>7} {r['incorrect']:>9} "
-            f"{acc:>7} {r['errors']:>6}"
+            f"{acc:>7} {learned:>7} {r['errors']:>6}"
         )
+    if rows and rows[0].get("label_model"):
+        lines.append(f"learned: the per-LF accuracy fitted by {rows[0]['label_model']} (no gold used)")
     return "\n".join(lines)

@@ -35,6 +35,7 @@ DATASET_ROLES = (
     "votes",
     "lf_analysis",
     "pattern_counts",
+    "label_models",
     "staging_labels",
     "labels",
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -31,3 +33,140 @@ def test_rejects_votes_outside_the_label_space() -> None:
 def test_pattern_matrix_from_pattern_strings() -> None:
     L = pattern_matrix(["a=1,c=0", "", "b=1"], ["a", "b", "c"])
     assert L.tolist() == [[1, -1, 0], [-1, -1, -1], [-1, 1, -1]]
+
+
+# --- fitted models -------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from jobs.label_model_eval import evaluate, patterns_and_counts, read_split  # noqa: E402
+from jobs.label_models import MODELS, DawidSkene, MetalLabelModel, WeightedMajorityVote  # noqa: E402
+from tests.conftest import DATA_ROOT  # noqa: E402
+
+
+def synthetic_votes(n: int, prior: list[float], accuracy: list[float], coverage: list[float],
+                    seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Votes drawn from a known model: each LF fires with its coverage (whatever the class),
+    is right with its accuracy, and otherwise votes a wrong class uniformly."""
+    rng = np.random.default_rng(seed)
+    k, m = len(prior), len(accuracy)
+    y = rng.choice(k, size=n, p=prior)
+    fires = rng.random((n, m)) < np.array(coverage)
+    right = rng.random((n, m)) < np.array(accuracy)
+    wrong = (y[:, None] + rng.integers(1, k, size=(n, m))) % k
+    L = np.where(fires, np.where(right, y[:, None], wrong), -1)
+    return L, y
+
+
+ACCURACY = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.85]
+COVERAGE = [0.6, 0.5, 0.7, 0.4, 0.8, 0.5, 0.6, 0.3]
+PRIOR = [0.5, 0.3, 0.2]
+
+
+def test_dawid_skene_recovers_known_accuracies_and_prior() -> None:
+    L, _ = synthetic_votes(200_000, PRIOR, ACCURACY, COVERAGE)
+    patterns, counts, _ = patterns_and_counts(L)
+    assert len(patterns) < 30_000  # fitted on patterns (4^8 possible), not on the 200k rows
+    model = DawidSkene(3).fit(patterns, counts)
+    assert np.allclose(model.lf_accuracies(), ACCURACY, atol=0.02), model.lf_accuracies()
+    assert np.allclose(model.pi, PRIOR, atol=0.02), model.pi
+
+
+def test_metal_recovers_known_accuracies_given_the_class_balance() -> None:
+    L, _ = synthetic_votes(200_000, PRIOR, ACCURACY, COVERAGE)
+    patterns, counts, _ = patterns_and_counts(L)
+    model = MetalLabelModel(3, class_balance=PRIOR).fit(patterns, counts)
+    assert np.allclose(model.lf_accuracies(), ACCURACY, atol=0.03), model.lf_accuracies()
+
+
+def test_weighted_majority_ranks_lfs_by_accuracy() -> None:
+    L, y = synthetic_votes(100_000, [0.5, 0.5], [0.95, 0.9, 0.8, 0.7, 0.6, 0.55], [0.5] * 6)
+    patterns, counts, inverse = patterns_and_counts(L)
+    model = WeightedMajorityVote(2).fit(patterns, counts)
+    assert list(np.argsort(-model.weights)) == [0, 1, 2, 3, 4, 5]
+    mv_pred = MajorityVote(2).fit(patterns, counts).predict(patterns)[inverse]
+    wmv_pred = model.predict(patterns)[inverse]
+    assert (wmv_pred == y).mean() > (mv_pred == y).mean() + 0.02  # weights pay off
+
+
+def test_a_wrong_model_would_fail_the_recovery_check() -> None:
+    """The tolerance above is tight enough: majority-vote-derived accuracies miss it."""
+    L, y = synthetic_votes(200_000, PRIOR, ACCURACY, COVERAGE)
+    naive = np.array([(L[:, j][L[:, j] >= 0] == y[L[:, j] >= 0]).mean() for j in range(L.shape[1])])
+    assert np.allclose(naive, ACCURACY, atol=0.02)  # sanity: the data follow the model
+    patterns, counts, _ = patterns_and_counts(L)
+    flat = DawidSkene(3, max_iter=1).fit(patterns, counts)  # one EM step from majority vote
+    assert not np.allclose(flat.lf_accuracies(), ACCURACY, atol=0.02)
+
+
+@pytest.mark.parametrize("name", ["weighted_majority_vote", "dawid_skene", "metal"])
+def test_equally_accurate_lfs_give_majority_vote(name: str) -> None:
+    L, _ = synthetic_votes(100_000, [1 / 3] * 3, [0.75] * 6, [0.5] * 6)
+    patterns, counts, _ = patterns_and_counts(L)
+    mv = MajorityVote(3).predict(patterns)
+    model = make_label_model(name, 3, **({"class_balance": [1 / 3] * 3} if name == "metal" else {}))
+    got = model.fit(patterns, counts).predict(patterns)
+    decided = mv >= 0
+    agreement = (counts[decided] * (got[decided] == mv[decided])).sum() / counts[decided].sum()
+    assert agreement > 0.995, agreement
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_are_deterministic_and_describe_themselves(name: str) -> None:
+    L, _ = synthetic_votes(20_000, PRIOR, ACCURACY, COVERAGE)
+    patterns, counts, _ = patterns_and_counts(L)
+    first, second = (make_label_model(name, 3).fit(patterns, counts) for _ in range(2))
+    assert first.version() == second.version()
+    probs = first.predict_proba(patterns)
+    assert np.allclose(probs.sum(axis=1), 1.0) and (probs >= 0).all()
+    uncovered = first.predict_proba(np.full((1, L.shape[1]), -1))
+    assert np.allclose(uncovered.sum(), 1.0)
+    params = first.params()
+    assert params["model"] == name and json.dumps(params)
+
+
+def test_dawid_skene_fits_many_lfs_and_classes_from_sparse_votes() -> None:
+    """300 LFs x 20 classes: the sparse statistics never build an n x m x k array."""
+    rng = np.random.default_rng(1)
+    m, k = 300, 20
+    L, y = synthetic_votes(50_000, list(np.full(k, 1 / k)), list(rng.uniform(0.55, 0.95, m)),
+                           list(rng.uniform(0.005, 0.03, m)))
+    patterns, counts, inverse = patterns_and_counts(L)
+    model = DawidSkene(k, max_iter=30).fit(patterns, counts)
+    pred = model.predict(patterns)[inverse]
+    covered = (L >= 0).any(axis=1)
+    assert (pred[covered] == y[covered]).mean() > 0.7
+
+
+def _wrench_majority_probs(L: np.ndarray, k: int) -> np.ndarray:
+    """WRENCH's MajorityVoting.predict_proba, written as its loop."""
+    out = np.zeros((len(L), k))
+    for i, row in enumerate(L):
+        counts = np.zeros(k)
+        for vote in row:
+            if vote != -1:
+                counts[vote] += 1
+        if counts.sum() == 0:
+            counts += 1
+        out[i] = counts / counts.sum()
+    return out
+
+
+def test_eval_reproduces_wrench_majority_vote_on_youtube() -> None:
+    folder = DATA_ROOT / "wrench" / "youtube"
+    test = read_split(folder, "test")
+    # WRENCH's probabilities are vote shares, Snorkel's (and ours) split the mass over the
+    # winners; the predicted classes, and the ties broken at random, are the same.
+    ours, theirs = MajorityVote(2).predict_proba(test.L), _wrench_majority_probs(test.L, 2)
+    assert (np.isclose(ours, ours.max(axis=1, keepdims=True))
+            == np.isclose(theirs, theirs.max(axis=1, keepdims=True))).all()
+    result = evaluate(folder, list(MODELS))
+    rows = {r["model"]: r for r in result["rows"]}
+    mv = rows["majority_vote"]
+    # Rows with a unique MV winner are fixed; the rest are coin flips, as in WRENCH.
+    probs = _wrench_majority_probs(test.L, 2)
+    unique = np.isclose(probs, probs.max(axis=1, keepdims=True)).sum(axis=1) == 1
+    fixed_correct = (probs.argmax(axis=1) == test.y)[unique].sum()
+    assert fixed_correct <= mv["accuracy"] * len(test.y) <= fixed_correct + (~unique).sum()
+    assert result["selected_by_dev"]["model"] in MODELS
+    assert rows["metal"]["accuracy"] > mv["accuracy"]  # the overlap model earns its place here

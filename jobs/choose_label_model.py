@@ -1,0 +1,79 @@
+"""Which label model a run uses: the configured one, or the best on a dev share of gold.
+
+Selection is by *expected* accuracy on the dev rows under random tie-break
+(a row whose gold class is among t tied best classes counts 1/t), so it has no
+sampling noise. The models are still fitted without labels on every row's
+vote pattern; gold only scores the fitted candidates, so it never leaks into
+the fit. The dev rows are a stable hash share of the gold ids
+(``dev_percent``), and what was chosen, and why, is recorded with the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.datasets import DatasetConfig
+from jobs.label_models import LabelModel, make_label_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Choice:
+    model: LabelModel
+    selected_by: str                      # "config" or "dev accuracy"
+    dev_accuracy: dict[str, float] = field(default_factory=dict)
+    dev_rows: int = 0
+
+    def record(self) -> dict[str, Any]:
+        return {"selected_by": self.selected_by, "dev_rows": self.dev_rows,
+                "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
+
+
+def dev_split(gold: DataFrame, dev_percent: int) -> DataFrame:
+    """The dev share of the gold rows: stable across runs (a hash of the id)."""
+    return gold.where(F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent)
+
+
+def dev_pattern_counts(rows: DataFrame, gold: DataFrame, dev_percent: int) -> list[tuple[str, int, int]]:
+    """``(pattern, gold label, rows)`` over the dev rows: an aggregate, at most patterns x classes."""
+    dev = dev_split(gold, dev_percent).select("id", F.col("label").alias("gold"))
+    counted = rows.join(dev, "id").groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
+    return [(r["pattern"], int(r["gold"]), int(r["n"])) for r in counted.collect()]
+
+
+def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, counts: np.ndarray) -> float:
+    probs = model.predict_proba(L_dev)
+    tied = np.isclose(probs, probs.max(axis=1, keepdims=True))
+    hit = tied[np.arange(len(gold)), gold] / tied.sum(axis=1)
+    return float((hit * counts).sum() / max(counts.sum(), 1))
+
+
+def build_model(ds: DatasetConfig, name: str) -> LabelModel:
+    options = dict(ds.label_model_options) if name == ds.label_model else {}
+    return make_label_model(name, len(ds.classes), class_balance=ds.class_balance, **options)
+
+
+def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
+                 dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> Choice:
+    """Fit the configured model, or every candidate and keep the best on dev.
+
+    ``dev`` is ``(L_dev, gold, counts)`` over the dev rows' patterns, or None.
+    """
+    if not ds.model_selection or dev is None or not len(dev[0]):
+        if ds.model_selection:
+            log.warning("label model %s: no dev rows with gold; using the configured %s", ds.name, ds.label_model)
+        return Choice(build_model(ds, ds.label_model).fit(L, counts), "config")
+    candidates = list(dict.fromkeys(ds.model_selection))
+    fitted = {name: build_model(ds, name).fit(L, counts) for name in candidates}
+    scores = {name: expected_accuracy(model, *dev) for name, model in fitted.items()}
+    best = max(candidates, key=lambda name: (scores[name], -candidates.index(name)))
+    log.info("label model %s: chose %s by dev accuracy on %d rows: %s", ds.name, best, int(dev[2].sum()),
+             ", ".join(f"{n}={s:.4f}" for n, s in scores.items()))
+    return Choice(fitted[best], "dev accuracy", scores, int(dev[2].sum()))

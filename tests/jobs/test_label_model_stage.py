@@ -1,0 +1,57 @@
+"""The fit stage on real comments: model selection on dev gold, the label_models record, lineage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline
+from jobs.settings import Settings
+from jobs.summary import labels_summary
+from jobs.tables import table
+from tests.conftest import YOUTUBE, write_config
+
+CANDIDATES = ["majority_vote", "weighted_majority_vote", "dawid_skene", "metal"]
+
+
+def test_selected_model_is_recorded_and_in_lineage(spark, tmp_path: Path, settings: Settings, capsys,
+                                                   monkeypatch) -> None:
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {
+        **YOUTUBE, "label_model": "dawid_skene", "label_model_options": {"smoothing": 0.1},
+        "model_selection": {"candidates": CANDIDATES, "dev_percent": 30}}})
+    yt = dataclasses.replace(settings, config_path=config)
+    run_pipeline(RunContext("sel-1", "youtube_spam"), yt, spark)
+
+    models = DeltaTable(str(table(yt, "youtube_spam", "label_models").path)).to_pandas()
+    assert len(models) == 1
+    row = models.iloc[0]
+    selection = json.loads(row["selection"])
+    assert selection["selected_by"] == "dev accuracy" and set(selection["dev_accuracy"]) == set(CANDIDATES)
+    assert 500 < selection["dev_rows"] < 700  # ~30% of 1,953 gold rows
+    best = max(CANDIDATES, key=lambda n: (selection["dev_accuracy"][n], -CANDIDATES.index(n)))
+    assert row["model"] == best and row["model_id"].startswith(best + "@")
+    params = json.loads(row["params"])
+    assert params["model"] == best and len(json.loads(row["lf_versions"])) == 9
+
+    labels = DeltaTable(str(table(yt, "youtube_spam", "labels").path)).to_pandas()
+    assert (labels["_label_model"] == row["model_id"]).all()
+    summary = labels_summary(yt, "youtube_spam")
+    assert summary["gold"]["accuracy"] > 0.8
+
+    # The same run id again (an Airflow retry) replaces its model row, never adds one.
+    run_pipeline(RunContext("sel-1", "youtube_spam"), yt, spark)
+    assert len(DeltaTable(str(table(yt, "youtube_spam", "label_models").path)).to_pandas()) == 1
+
+    from jobs.cli import main
+
+    monkeypatch.setenv("LABELLAKE_HOME", str(yt.home))
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(config))
+    assert main(["lfs", "--dataset", "youtube_spam", "--json"]) == 0
+    lf_rows = json.loads(capsys.readouterr().out)
+    assert {r["label_model"] for r in lf_rows} == {row["model_id"]}
+    if best != "majority_vote":
+        assert all(0.0 <= r["learned_accuracy"] <= 1.0 for r in lf_rows)
