@@ -56,6 +56,8 @@ class DatasetConfig:
     """Candidate label models chosen between by accuracy on a dev share of the gold labels."""
     dev_percent: int = 20
     """Share of gold rows (by a hash of the id, so stable across runs) used as the dev split."""
+    uncovered: str = "abstain"
+    """Rows no LF voted on: "abstain" (label -1, probs = class prior) or "predict" (the model's guess)."""
     read_options: dict[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
@@ -94,7 +96,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
-        "model_selection",
+        "model_selection", "uncovered",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -131,6 +133,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         class_balance=class_balance,
         model_selection=candidates,
         dev_percent=dev_percent,
+        uncovered=_choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
@@ -138,6 +141,12 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
             min_coverage=float(exp_raw.get("min_coverage", 0.0)), class_share=share
         ),
     )
+
+
+def _choice(dataset: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"dataset {dataset!r}: {key} must be one of {list(allowed)}, got {value!r}")
+    return value
 
 
 def load_datasets(config_path: Path) -> dict[str, DatasetConfig]:

@@ -71,9 +71,22 @@ def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
     return L
 
 
-def predict_patterns(model: LabelModel, patterns: list[str], L: np.ndarray) -> list[tuple]:
+def pattern_labels(model: LabelModel, L: np.ndarray, uncovered: str) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probs) per pattern. With ``uncovered = "abstain"`` (the default) a row no LF
+    voted on gets label -1 and the model's class prior as ``probs``: a model may have an
+    opinion about such rows (Dawid-Skene reads "every LF abstained" as weak evidence), but
+    a label nobody's rule supports should be asked for, not silently published.
+    ``"predict"`` keeps the model's prediction for them."""
     probs = model.predict_proba(L)
     labels = model.predict(L)
+    if uncovered == "abstain" and len(L):
+        empty = (L == -1).all(axis=1)
+        probs[empty] = model.class_prior()
+        labels[empty] = -1
+    return labels, probs
+
+
+def predict_patterns(patterns: list[str], labels: np.ndarray, probs: np.ndarray) -> list[tuple]:
     return [
         (p, int(y), [float(x) for x in pr], float(pr.max()))
         for p, y, pr in zip(patterns, labels, probs)
@@ -113,6 +126,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     gold_ref = table(settings, ds.name, "gold")
     if ds.model_selection and gold_ref.exists():
         dev_counts = dev_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+        if ds.uncovered == "abstain":  # uncovered rows get -1 whatever the model: do not score them
+            dev_counts = [entry for entry in dev_counts if entry[0]]
         dev = (pattern_matrix([p for p, _, _ in dev_counts], lf_names),
                np.array([g for _, g, _ in dev_counts], dtype=np.int64),
                np.array([n for _, _, n in dev_counts], dtype=np.float64))
@@ -120,7 +135,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     model = choice.model
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
-    predictions = spark.createDataFrame(predict_patterns(model, patterns, L), PREDICTION_SCHEMA)
+    labels, probs = pattern_labels(model, L, ds.uncovered)
+    predictions = spark.createDataFrame(predict_patterns(patterns, labels, probs), PREDICTION_SCHEMA)
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
         "_source_table": F.lit(source_ref.name),
@@ -150,7 +166,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     rows.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
     total = int(counts.sum())
-    labeled = int(counts[model.predict(L) >= 0].sum()) if len(L) else 0
+    labeled = int(counts[labels >= 0].sum()) if len(L) else 0
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
              ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
     return FitResult(total, len(patterns), labeled, staging_version)

@@ -56,6 +56,10 @@ class LabelModel(ABC):
             return self.class_balance
         return np.full(self.cardinality, 1.0 / self.cardinality)
 
+    def class_prior(self) -> np.ndarray:
+        """The class distribution the fitted model believes in (learned where the model learns one)."""
+        return self.prior()
+
     @abstractmethod
     def fit(self, L: np.ndarray, counts: np.ndarray) -> "LabelModel":
         """Learn from distinct patterns ``L`` (P x m) weighted by ``counts`` (P,)."""

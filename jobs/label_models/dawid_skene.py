@@ -95,6 +95,9 @@ class DawidSkene(LabelModel):
             raise ValueError(f"{self.name}: fitted on {self.mu.shape[0]} LFs, got {L.shape[1]}")
         return self._posteriors(OneHotVotes.from_patterns(L, None, self.cardinality))
 
+    def class_prior(self) -> np.ndarray:
+        return self.prior() if self.pi is None else self.pi
+
     def lf_accuracies(self) -> np.ndarray | None:
         """P(vote = true class | LF votes), under the learned prior."""
         if self.mu is None or self.pi is None:
