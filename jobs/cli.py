@@ -105,6 +105,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_label_model(args: argparse.Namespace) -> int:
+    from jobs.bench.label_model_bench import format_label_model_figures, run_label_model_bench
+
+    figures = run_label_model_bench(args.rows, args.lfs, args.classes, args.model)
+    _emit(figures, args.json, None if args.json else format_label_model_figures(figures))
+    return 0
+
+
 def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     from jobs.label_model_eval import evaluate, format_eval
     from jobs.label_models import MODELS
@@ -198,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lfs.add_argument("--repeat", type=int, default=3, help="time each method this many times, keep the best")
     bench_lfs.add_argument("--json", action="store_true")
     bench_lfs.set_defaults(func=_cmd_bench)
+    bench_lm = bench_sub.add_parser("label-model", help="fit + predict a label model on N synthetic rows")
+    bench_lm.add_argument("--rows", type=int, default=1_000_000)
+    bench_lm.add_argument("--lfs", type=int, default=20)
+    bench_lm.add_argument("--classes", type=int, default=2)
+    bench_lm.add_argument("--model", default="dawid_skene")
+    bench_lm.add_argument("--json", action="store_true")
+    bench_lm.set_defaults(func=_cmd_bench_label_model)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)
