@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.fit_label_model import PREDICTION_SCHEMA, pattern_labels, pattern_matrix, predict_patterns, row_patterns
+from jobs.fit_label_model import pattern_labels, pattern_matrix, prediction_frame, row_patterns
 from jobs.label_models import make_label_model
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
@@ -95,18 +95,19 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
     python_before = me.memory_info().rss
     with PeakMemory() as memory:
         t0 = time.perf_counter()
-        rows_df = row_patterns(ids, votes)
-        counted = rows_df.groupBy("pattern").agg(F.count(F.lit(1)).alias("count")).collect()
-        patterns = [r["pattern"] for r in counted]
-        counts = np.array([r["count"] for r in counted], dtype=np.int64)
+        rows_df = row_patterns(ids, votes).persist()  # as the stage does: patterns once, used twice
+        counted = rows_df.groupBy("pattern").agg(F.count(F.lit(1)).alias("count")).toPandas()
+        patterns = counted["pattern"].tolist()
+        counts = counted["count"].to_numpy(dtype=np.int64)
         L = pattern_matrix(patterns, lf_names)
         t1 = time.perf_counter()
         model = make_label_model(model_name, classes).fit(L, counts)
         t2 = time.perf_counter()
         labels, probs = pattern_labels(model, L, "abstain")
-        predictions = spark.createDataFrame(predict_patterns(patterns, labels, probs), PREDICTION_SCHEMA)
+        predictions = prediction_frame(spark, patterns, labels, probs)
         rows_df.join(F.broadcast(predictions), "pattern", "left").write.format("noop").mode("overwrite").save()
         t3 = time.perf_counter()
+        rows_df.unpersist()
     python_peak = me.memory_info().rss  # after the fact; the sampler covers Python + JVM together
     learned = model.lf_accuracies()
     return {
