@@ -63,7 +63,8 @@ def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
 def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
     """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order."""
     index = {name: j for j, name in enumerate(lf_names)}
-    L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int64)
+    # int16, not int64: at 1,000 LFs x 900k distinct patterns that is 1.8 GB instead of 7.2 GB.
+    L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int16)
     for i, pattern in enumerate(patterns):
         for entry in filter(None, pattern.split(",")):
             name, vote = entry.split("=")

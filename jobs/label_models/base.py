@@ -41,7 +41,9 @@ class LabelModel(ABC):
 
     @staticmethod
     def check_matrix(L: np.ndarray, cardinality: int) -> np.ndarray:
-        L = np.asarray(L, dtype=np.int64)
+        L = np.asarray(L)
+        if not np.issubdtype(L.dtype, np.integer):
+            raise ValueError(f"L must hold integers (class indices, -1 = abstain), got {L.dtype}")
         if L.ndim != 2:
             raise ValueError(f"L must be 2-D (patterns x LFs), got shape {L.shape}")
         bad = (L < ABSTAIN) | (L >= cardinality)
