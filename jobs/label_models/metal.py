@@ -34,9 +34,13 @@ class MetalLabelModel(LabelModel):
     name = "metal"
 
     def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
-                 prec_init: float = 0.7, l2: float = 0.0, max_iter: int = 1000, max_dim: int = 6000):
+                 prec_init: float = 0.7, l2: float = 0.0, max_iter: int = 1000, max_dim: int = 6000,
+                 optimizer: str = "sgd", n_epochs: int = 500, lr: float = 0.01, momentum: float = 0.9):
         super().__init__(cardinality, class_balance, seed)
         self.prec_init, self.l2, self.max_iter, self.max_dim = prec_init, l2, max_iter, max_dim
+        if optimizer not in ("sgd", "lbfgs"):
+            raise ConfigError(f"label model {self.name}: optimizer must be 'sgd' or 'lbfgs', got {optimizer!r}")
+        self.optimizer, self.n_epochs, self.lr, self.momentum = optimizer, n_epochs, lr, momentum
         self.mu: np.ndarray | None = None  # (m*k, k)
         self.n_lfs = 0
         self.loss = float("nan")
@@ -71,11 +75,14 @@ class MetalLabelModel(LabelModel):
             grad = 4 * R @ mu @ P + 2 * np.outer(r2, p) + 2 * self.l2 * diff
             return loss, grad.ravel()
 
-        result = minimize(objective, mu_init.ravel(), jac=True, method="L-BFGS-B",
-                          bounds=[(0.0, 1.0)] * (d * k),
-                          options={"maxiter": self.max_iter, "gtol": 1e-12, "ftol": 1e-15})
-        mu = result.x.reshape(d, k)
-        self.loss, self.n_lfs = float(result.fun), m
+        if self.optimizer == "lbfgs":
+            result = minimize(objective, mu_init.ravel(), jac=True, method="L-BFGS-B",
+                              bounds=[(0.0, 1.0)] * (d * k),
+                              options={"maxiter": self.max_iter, "gtol": 1e-12, "ftol": 1e-15})
+            mu, self.loss = result.x.reshape(d, k), float(result.fun)
+        else:
+            mu, self.loss = self._sgd(objective, mu_init, total_rows=votes.total)
+        self.n_lfs = m
         # Symmetry: any column permutation of mu fits O equally well; pick the one under
         # which LFs are most often right (Snorkel's _break_col_permutation_symmetry).
         agreement = sum(mu[j * k:(j + 1) * k] for j in range(m)) @ P  # (vote v, class y)
@@ -84,6 +91,23 @@ class MetalLabelModel(LabelModel):
         order[rows] = cols
         self.mu = mu[:, order]
         return self
+
+    def _sgd(self, objective, mu_init: np.ndarray, total_rows: float) -> tuple[np.ndarray, float]:
+        """Snorkel's training loop: start from ``mu_init`` times a seeded random scale, full-batch
+        SGD with momentum for ``n_epochs`` steps, clamping to [eps, 1 - eps] after each step.
+        Few small steps on a tiny loss stay close to the start; that early stopping acts as a
+        strong prior towards "every LF is prec_init accurate", which is what makes Snorkel's
+        model robust on many-class rule sets (trec) where the exact optimum is not."""
+        rng = np.random.default_rng(self.seed)
+        mu = mu_init * rng.random()
+        eps = min(0.01, 1 / 10 ** np.ceil(np.log10(max(total_rows, 1.0))))
+        velocity = np.zeros_like(mu)
+        loss = float("nan")
+        for _ in range(self.n_epochs):
+            loss, grad = objective(mu.ravel())
+            velocity = self.momentum * velocity + grad.reshape(mu.shape)
+            mu = np.clip(mu - self.lr * velocity, eps, 1 - eps)
+        return mu, loss
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         if self.mu is None:
@@ -106,6 +130,7 @@ class MetalLabelModel(LabelModel):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "prec_init": self.prec_init, "l2": self.l2,
+                "optimizer": self.optimizer, "n_epochs": self.n_epochs, "lr": self.lr, "momentum": self.momentum,
                 "max_iter": self.max_iter}
 
     def fitted_parameters(self) -> dict[str, Any]:
