@@ -167,5 +167,8 @@ def format_lf_table(rows: list[dict[str, Any]]) -> str:
             f"{acc:>7} {learned:>7} {r['errors']:>6}"
         )
     if rows and rows[0].get("label_model"):
-        lines.append(f"learned: the per-LF accuracy fitted by {rows[0]['label_model']} (no gold used)")
+        if any(r.get("learned_accuracy") is not None for r in rows):
+            lines.append(f"learned: the per-LF accuracy fitted by {rows[0]['label_model']} (no gold used)")
+        else:
+            lines.append(f"label model: {rows[0]['label_model']} (learns no per-LF accuracies)")
     return "\n".join(lines)
