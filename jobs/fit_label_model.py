@@ -47,16 +47,14 @@ class FitResult:
 
 
 def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
-    """``(id, pattern)`` for every source row; rows without votes get ``''``."""
-    per_row = votes.groupBy("id").agg(
-        F.concat_ws(
-            ",",
-            F.transform(
-                F.array_sort(F.collect_list(F.struct("lf", "vote"))),
-                lambda e: F.concat(e["lf"], F.lit("="), e["vote"].cast("string")),
-            ),
-        ).alias("pattern")
-    )
+    """``(id, pattern)`` for every source row; rows without votes get ``''``.
+
+    Each vote becomes its ``lf=vote`` string before the ``groupBy``, so the
+    per-row work is a plain sort and join of strings (no higher-order lambda,
+    which Spark interprets); string order is as canonical as struct order.
+    """
+    entry = F.concat(F.col("lf"), F.lit("="), F.col("vote").cast("string"))
+    per_row = votes.groupBy("id").agg(F.array_join(F.array_sort(F.collect_list(entry)), ",").alias("pattern"))
     return ids.join(per_row, "id", "left").select("id", F.coalesce("pattern", F.lit("")).alias("pattern"))
 
 
