@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from jobs.choose_label_model import expected_accuracy
 from jobs.errors import ConfigError
 from jobs.label_models import MODELS, LabelModel, make_label_model
 
@@ -84,15 +85,6 @@ def predict_random_ties(model: LabelModel, L: np.ndarray, rng: np.random.Generat
     return choice.argmax(axis=1)
 
 
-def expected_accuracy(model: LabelModel, split: WrenchSplit) -> float:
-    """Accuracy under random tie-break, in expectation (no sampling noise): a row whose
-    gold class is among t tied best classes counts 1/t. Used to select models on dev."""
-    patterns, _, inverse = patterns_and_counts(split.L)
-    probs = model.predict_proba(patterns)[inverse]
-    tied = np.isclose(probs, probs.max(axis=1, keepdims=True))
-    return float((tied[np.arange(len(split.y)), split.y] / tied.sum(axis=1)).mean())
-
-
 def f1_score(y: np.ndarray, pred: np.ndarray, cardinality: int) -> float:
     def f1_of(c: int) -> float:
         tp = float(((pred == c) & (y == c)).sum())
@@ -144,7 +136,7 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
         rows.append(EvalRow(name, round(float((pred == test.y).mean()), 4), round(f1_score(test.y, pred, k), 4),
                             round(seconds, 3), len(train.L), len(patterns), len(test.L)))
         if dev is not None:
-            dev_accuracy[name] = expected_accuracy(model, dev)
+            dev_accuracy[name] = expected_accuracy(model, dev.L, dev.y, np.ones(len(dev.y)))
     result = {"folder": str(folder), "classes": names, "lfs": int(train.L.shape[1]), "seed": seed,
               "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
               "recomputed_test_votes_with": recompute_with, "rows": [asdict(r) for r in rows]}

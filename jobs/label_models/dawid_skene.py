@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from jobs.label_models.base import LabelModel
+from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 
 
@@ -117,11 +118,3 @@ class DawidSkene(LabelModel):
             return {}
         return {"iterations": self.iterations, "class_prior": np.round(self.pi, 6).tolist(),
                 "confusion_with_abstain": np.round(self.mu, 6).tolist()}
-
-
-def majority_posteriors(votes: OneHotVotes, lf_weights: np.ndarray | None = None) -> np.ndarray:
-    """(Weighted) majority-vote posteriors, ties split evenly, no votes uniform: the EM start."""
-    tallies = votes.class_votes(lf_weights)
-    top = tallies.max(axis=1, keepdims=True)
-    winners = np.isclose(tallies, top).astype(float)
-    return winners / winners.sum(axis=1, keepdims=True)

@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.label_models.base import LabelModel
+from jobs.label_models.onehot import OneHotVotes
+
+
+def majority_posteriors(votes: OneHotVotes) -> np.ndarray:
+    """Majority-vote posteriors: the mass split evenly over the top classes, uniform without
+    votes. Majority vote's prediction, and the usual start of EM (Dawid-Skene)."""
+    tallies = votes.class_votes()
+    winners = (tallies == tallies.max(axis=1, keepdims=True)).astype(float)
+    return winners / winners.sum(axis=1, keepdims=True)
 
 
 class MajorityVote(LabelModel):
@@ -29,7 +38,4 @@ class MajorityVote(LabelModel):
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_matrix(L, self.cardinality)
-        tallies = np.stack([(L == c).sum(axis=1) for c in range(self.cardinality)], axis=1).astype(float)
-        top = tallies.max(axis=1, keepdims=True)
-        winners = (tallies == top).astype(float)
-        return winners / winners.sum(axis=1, keepdims=True)
+        return majority_posteriors(OneHotVotes.from_patterns(L, None, self.cardinality))

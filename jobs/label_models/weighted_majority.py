@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from jobs.label_models.base import LabelModel
-from jobs.label_models.dawid_skene import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 
 
@@ -76,5 +75,3 @@ class WeightedMajorityVote(LabelModel):
     def fitted_parameters(self) -> dict[str, Any]:
         return {} if self.weights is None else {"weights": np.round(self.weights, 6).tolist()}
 
-
-__all__ = ["WeightedMajorityVote", "majority_posteriors"]
