@@ -42,6 +42,7 @@ STAGE_ARGS = [
     "--run-id", "{{ run_id }}",
     "--trigger", "{{ dag_run.run_type | string | replace('DagRunType.', '') | lower }}",
     "--dag-id", "{{ dag.dag_id }}",
+    "--mode", "{{ params.mode }}",
 ]
 
 
@@ -56,7 +57,11 @@ STAGE_ARGS = [
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": True,
     },
-    params={"dataset": Param("youtube_spam", type="string", description="dataset name from config/datasets.toml")},
+    params={
+        "dataset": Param("youtube_spam", type="string", description="dataset name from config/datasets.toml"),
+        "mode": Param("incremental", type="string", enum=["incremental", "full"],
+                      description="incremental: recompute only changed LFs and rows; full: everything"),
+    },
     tags=["labellake"],
     doc_md=__doc__,
 )

@@ -28,7 +28,8 @@ from jobs.errors import ConfigError, LFExecutionError, StageOrderError
 from jobs.lf_analysis import write_lf_analysis
 from jobs.lineage import RunContext
 from jobs.settings import Settings
-from jobs.tables import commit_metadata, latest_commit, table
+from jobs.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
+from jobs.tables import TableRef, commit_metadata, latest_commit, table
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import compile_lf
 from lf_library.core import LFPack
@@ -36,6 +37,8 @@ from lf_library.keyword_index import split_for_index, token_votes
 from lf_library.packs import load_pack
 
 log = logging.getLogger(__name__)
+
+VOTES_SCHEMA = "id string, lf string, vote int, lf_version string"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class ApplyResult:
     votes_version: int
     lf_errors: dict[str, dict]
     lf_set_version: str
+    plan: RecomputePlan
+    recomputed: dict
 
 
 def load_dataset_pack(ds: DatasetConfig) -> LFPack:
@@ -96,18 +101,24 @@ def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: Run
 
     rows = [
         (lf.name, lf.version, lf.kind, lf.label, None if lf.label is None else pack.label_index(lf), ds.name, pack.name,
-         json.dumps(lf.params(), sort_keys=True), lf.description, lf.owner, run.run_id, run.run_id)
+         list(pack.classes), json.dumps(lf.params(), sort_keys=True), lf.description, lf.owner, run.run_id, run.run_id)
         for lf in pack
     ]
     schema = (
         "lf string, lf_version string, kind string, label_name string, label int, dataset string, "
-        "pack string, definition string, description string, owner string, first_run string, last_run string"
+        "pack string, label_space array<string>, definition string, description string, owner string, "
+        "first_run string, last_run string"
     )
     return spark.createDataFrame(rows, schema)
 
 
 def upsert_registry(spark: SparkSession, settings: Settings, pack: LFPack, ds: DatasetConfig, run: RunContext) -> None:
-    """Record every LF version applied: first run it appeared in, last run it was used."""
+    """Record every LF version applied: first run it appeared in, last run it was used.
+
+    ``definition`` is what the version hashes (the parameters of a declarative LF,
+    the normalized source of a Python LF), so an old version's votes can be
+    explained long after its code changed.
+    """
     ref = table(settings, ds.name, "lf_registry")
     updates = registry_rows(spark, pack, ds, run)
     if not ref.exists():
@@ -115,13 +126,91 @@ def upsert_registry(spark: SparkSession, settings: Settings, pack: LFPack, ds: D
         return
     (DeltaTable.forPath(spark, str(ref.path)).alias("r")
      .merge(updates.alias("u"), "r.lf = u.lf AND r.lf_version = u.lf_version")
+     .withSchemaEvolution()
      .whenMatchedUpdate(set={"last_run": "u.last_run"})
      .whenNotMatchedInsertAll()
      .execute())
 
 
+def sub_pack(pack: LFPack, names: list[str] | set[str]) -> LFPack:
+    """The LFs of ``pack`` named in ``names``, in pack order (same classes, same versions)."""
+    return LFPack(pack.name, pack.classes, [lf for lf in pack if lf.name in set(names)])
+
+
+def compute_votes(rows: DataFrame, pack: LFPack, ds: DatasetConfig) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame]]:
+    """Votes of ``pack`` over ``rows``, the Python LFs' error report, and what to unpersist after the write."""
+    if not len(pack):
+        return None, {}, []
+    annotated = with_python_votes(rows, pack.python, pack.classes)
+    if not pack.python:
+        return votes_long(annotated, pack), {}, []
+    annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+    return votes_long(annotated, pack), lf_error_report(annotated, pack, ds), [annotated]
+
+
+def write_votes(plan: RecomputePlan, pack: LFPack, ds: DatasetConfig, rows: DataFrame, votes_ref: TableRef,
+                meta: str) -> dict[str, dict]:
+    """Write this run's votes in one Delta commit, recomputing only what ``plan`` says.
+
+    The table is partitioned by LF, so an LF-only change is a ``replaceWhere lf IN (...)``
+    that rewrites just the changed and removed LFs' files. When rows changed too, the
+    kept votes (unchanged LFs on unchanged rows, read from the previous version) and the
+    new ones replace the table together. Either way readers see the old state or the
+    new one, never a mix. Returns the error report of the Python LFs that ran.
+    """
+    path = str(votes_ref.path)
+    if plan.mode == "full":
+        new, errors, cached = compute_votes(rows, pack, ds)
+        parts = [new] if new is not None else []
+        writer_options = {"overwriteSchema": "true"}
+    else:
+        changed = sub_pack(pack, plan.recomputed_lfs)
+        new_lfs, errors, cached = compute_votes(rows, changed, ds)
+        parts = [new_lfs] if new_lfs is not None else []
+        if plan.rows_changed:
+            unchanged = sub_pack(pack, [n for n in pack.names if n not in set(plan.recomputed_lfs)])
+            dirty = plan.rows.where(F.col(ROW_STATUS).isin("new", "changed")).select("id")
+            new_rows, more_errors, more_cached = compute_votes(rows.join(dirty, "id", "left_semi"), unchanged, ds)
+            errors, cached = {**errors, **more_errors}, cached + more_cached
+            parts += [new_rows] if new_rows is not None else []
+            same = plan.rows.where(F.col(ROW_STATUS) == "same").select("id")
+            kept = (rows.sparkSession.read.format("delta").option("versionAsOf", plan.previous_votes_version)
+                    .load(path).where(F.col("lf").isin(unchanged.names)).join(same, "id", "left_semi"))
+            parts.append(kept.select("id", "lf", "vote", "lf_version"))
+            writer_options = {}
+        else:
+            replaced = plan.recomputed_lfs + plan.removed_lfs
+            # No LF changed and no row changed (a re-ingest with the same content): an empty
+            # append, so the commit records the new source version without touching a file.
+            writer_options = ({"replaceWhere": "lf IN (" + ", ".join(_sql_string(n) for n in replaced) + ")"}
+                              if replaced else {"_mode": "append"})
+    if not parts:  # an empty pack, or only removed LFs: write an empty frame of the right schema
+        parts = [rows.sparkSession.createDataFrame([], VOTES_SCHEMA)]
+    votes = parts[0]
+    for part in parts[1:]:
+        votes = votes.unionByName(part)
+    try:
+        mode = writer_options.pop("_mode", "overwrite")
+        writer = votes.repartition("lf").write.format("delta").mode(mode).partitionBy("lf")
+        for key, value in {**writer_options, "userMetadata": meta}.items():
+            writer = writer.option(key, value)
+        writer.save(path)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+    return errors
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ApplyResult:
-    """Apply the dataset's pack to the current source version and overwrite the votes."""
+    """Bring the votes table up to the dataset's pack over the current source version.
+
+    Incremental by default (see :mod:`jobs.recompute_plan`): only new or changed LFs
+    and new or changed rows are computed; ``run.mode == "full"`` recomputes all.
+    """
     source = table(settings, ds.name, "source")
     if not source.exists():
         raise StageOrderError(f"apply_lfs {ds.name}: source table {source.path} missing; run ingest first")
@@ -129,38 +218,45 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     pack = load_dataset_pack(ds)
     rows = spark.read.format("delta").option("versionAsOf", source_version).load(str(source.path))
     votes = table(settings, ds.name, "votes")
+    plan = plan_recompute(spark, run, pack, votes, source, source_version)
+    if plan.rows is not None:
+        plan.rows = plan.rows.persist(StorageLevel.MEMORY_AND_DISK)
+    total_rows = rows.count()
+    log.info("apply_lfs %s: %s", ds.name, plan.describe(pack, total_rows))
     meta = commit_metadata(
         run_id=run.run_id, stage="apply_lfs", dataset=ds.name, source_table=source.name,
         source_version=source_version, lf_set_version=pack.set_version, lf_versions=pack.versions,
-        lfs=pack.names,
+        lfs=pack.names, classes=list(pack.classes), mode=plan.mode, recomputed=plan.recomputed_lfs,
+        removed=plan.removed_lfs, row_changes=plan.row_changes,
     )
-    annotated = with_python_votes(rows, pack.python, pack.classes)
-    if pack.python:
-        annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+    nothing_to_do = (plan.mode == "incremental" and not plan.lf_changes and not plan.rows_changed
+                     and plan.previous_source_version == source_version)
     try:
-        errors = lf_error_report(annotated, pack, ds)
-        (votes_long(annotated, pack).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-         .option("userMetadata", meta).save(str(votes.path)))
+        if nothing_to_do:
+            errors = {}  # the votes on record are this run's votes; no new version
+        else:
+            errors = write_votes(plan, pack, ds, rows, votes, meta)
     finally:
-        if pack.python:
-            annotated.unpersist()
+        if plan.rows is not None:
+            plan.rows.unpersist()
     upsert_registry(spark, settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
     gold_ref = table(settings, ds.name, "gold")
     write_lf_analysis(
         spark,
         spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)),
-        rows.count(),
+        total_rows,
         spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None,
         [(lf.name, lf.version, lf.kind) for lf in pack],
         errors,
         table(settings, ds.name, "lf_analysis"),
         run.run_id,
     )
-    n_votes = int(DeltaTable.forPath(spark, str(votes.path)).history(1).select("operationMetrics").first()[0].get("numOutputRows", -1))
+    n_votes = (spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count())
     log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
              ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
-    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors, pack.set_version)
+    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors, pack.set_version, plan,
+                       plan.record(pack, total_rows))
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

@@ -45,7 +45,7 @@ def dev_pattern_counts(rows: DataFrame, gold: DataFrame, dev_percent: int) -> li
     """``(pattern, gold label, rows)`` over the dev rows: an aggregate, at most patterns x classes."""
     dev = dev_split(gold, dev_percent).select("id", F.col("label").alias("gold"))
     counted = rows.join(dev, "id").groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
-    return [(r["pattern"], int(r["gold"]), int(r["n"])) for r in counted.collect()]
+    return sorted((r["pattern"], int(r["gold"]), int(r["n"])) for r in counted.collect())
 
 
 def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, counts: np.ndarray) -> float:

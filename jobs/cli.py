@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from jobs.errors import LabellakeError
+from jobs.lineage import RUN_MODES
 
 
 def _configure_logging() -> None:
@@ -44,7 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from jobs.summary import format_summary, labels_summary
 
     settings = Settings.from_env()
-    run = RunContext(args.run_id or new_run_id(), args.dataset, trigger=args.trigger)
+    run = RunContext(args.run_id or new_run_id(), args.dataset, trigger=args.trigger, mode=args.mode)
     run_pipeline(run, settings)
     print(format_summary(labels_summary(settings, args.dataset)))
     return 0
@@ -54,7 +55,8 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from jobs.lineage import RunContext
     from jobs.pipeline import run_stage
 
-    run_stage(args.stage, RunContext(args.run_id, args.dataset, trigger=args.trigger, dag_id=args.dag_id))
+    run_stage(args.stage, RunContext(args.run_id, args.dataset, trigger=args.trigger, dag_id=args.dag_id,
+                                     mode=args.mode))
     return 0
 
 
@@ -161,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", required=True)
     run.add_argument("--run-id")
     run.add_argument("--trigger", default="manual")
+    run.add_argument("--mode", choices=RUN_MODES, default="incremental",
+                     help="incremental (default): recompute only new/changed LFs and rows; full: everything")
     run.set_defaults(func=_cmd_run)
 
     stage = sub.add_parser("stage", help="run one stage (used by the DAG through spark-submit)")
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--run-id", required=True)
     stage.add_argument("--trigger", default="manual")
     stage.add_argument("--dag-id", default="")
+    stage.add_argument("--mode", choices=RUN_MODES, default="incremental")
     stage.set_defaults(func=_cmd_stage)
 
     summary = sub.add_parser("summary", help="where the labels are, counts and accuracy vs gold")

@@ -42,3 +42,7 @@ class ValidationFailed(LabellakeError):
 
 class LFExecutionError(LabellakeError):
     """An LF failed on more rows than the dataset's error budget allows."""
+
+
+class DatasetBusy(LabellakeError):
+    """Another run holds the dataset's lock; this run changed nothing."""

@@ -26,7 +26,8 @@ from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts
 from jobs.label_models import LabelModel
 from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
-from jobs.tables import commit_metadata, latest_commit, table
+from jobs.runs import run_record
+from jobs.tables import commit_at, commit_metadata, latest_commit, table
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class FitResult:
     patterns: int
     labeled: int
     staging_version: int
+    label_model: str
 
 
 def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
@@ -102,12 +104,16 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     votes_ref = table(settings, ds.name, "votes")
     if not votes_ref.exists():
         raise StageOrderError(f"fit_label_model {ds.name}: votes table missing; run apply_lfs first")
-    votes_version, votes_meta = latest_commit(spark, votes_ref)
-    if votes_meta.get("run_id") != run.run_id:
+    # The votes version apply_lfs settled on for *this* run (recorded on the run), read by
+    # time travel: a later run rewriting the votes cannot change what this run fits on.
+    record = run_record(spark, settings, run.run_id) or {}
+    if record.get("votes_version") is None:
         raise StageOrderError(
-            f"fit_label_model {ds.name}: {votes_ref.name}@v{votes_version} was written by run "
-            f"{votes_meta.get('run_id')!r}, not {run.run_id!r}; run apply_lfs for this run first"
+            f"fit_label_model {ds.name}: run {run.run_id!r} has no votes version on record; "
+            "run apply_lfs for this run first"
         )
+    votes_version = int(record["votes_version"])
+    votes_meta = commit_at(spark, votes_ref, votes_version)
     source_ref = table(settings, ds.name, "source")
     source_version = int(votes_meta["source_version"])
     lf_names: list[str] = list(votes_meta["lfs"])
@@ -121,7 +127,9 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     (rows.groupBy("pattern").agg(F.count(F.lit(1)).alias("count"))
      .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", meta).save(str(counts_ref.path)))
-    counted = spark.read.format("delta").load(str(counts_ref.path)).toPandas()  # one row per pattern
+    # One row per pattern, sorted so the fit sees the same order whatever Spark's partitioning.
+    counted = (spark.read.format("delta").load(str(counts_ref.path)).toPandas()
+               .sort_values("pattern", kind="stable").reset_index(drop=True))
     patterns = counted["pattern"].tolist()
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = pattern_matrix(patterns, lf_names)
@@ -173,7 +181,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     labeled = int(counts[labels >= 0].sum()) if len(L) else 0
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
              ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
-    return FitResult(total, len(patterns), labeled, staging_version)
+    return FitResult(total, len(patterns), labeled, staging_version, model_id)
 
 
 def record_label_model(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext,

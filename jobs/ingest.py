@@ -48,6 +48,8 @@ class IngestResult:
     quarantined: dict[str, int]
     gold_rows: int
     source_version: int
+    reused: bool = False
+    """True when the input files had not changed and the existing source version was kept."""
 
     @property
     def quarantined_total(self) -> int:
@@ -193,10 +195,58 @@ def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingeste
         F.col(ds.text_column).alias("text"),
         *others,
         F.col("_source_file"),
-        F.sha2(F.col(ds.text_column), 256).alias("_content_hash"),
+        content_hash(F.col(ds.text_column), others).alias("_content_hash"),
         F.lit(run.run_id).alias("_run_id"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
     )
+
+
+def content_hash(text: Column, others: list[Column]) -> Column:
+    """SHA-256 of everything an LF can read on a row: the text and every other data column.
+
+    Incremental reruns re-apply every LF to a row whose hash changed, so a
+    column an LF thresholds on (a length, a score) must be part of it. The
+    columns go through ``to_json`` of a struct, which keeps names and tells
+    null from empty.
+    """
+    return F.sha2(F.to_json(F.struct(text.alias("text"), *others)), 256)
+
+
+def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
+    """A hash of the raw files (path, size, modification time) and of how they are read.
+
+    Equal fingerprints mean an ingest would write the same source table, so an
+    incremental run reuses it (an LF-change rerun does not re-read a terabyte of
+    unchanged text). ``None`` for remote paths, which are always re-read.
+    """
+    import hashlib
+    import json
+
+    paths = ds.source_globs(settings)
+    if any("://" in p for p in paths):
+        return None
+    files = [f for path in paths for f in source_files(path)]
+    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    reading = {
+        "format": ds.format, "id": ds.id_column, "text": ds.text_column, "gold": ds.gold_column,
+        "gold_values": ds.gold_values, "classes": ds.classes, "options": ds.read_options, "columns": ds.columns,
+        "hash": "json-struct-v1",
+    }
+    payload = json.dumps({"files": stats, "reading": reading}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def reused_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, fingerprint: str | None) -> IngestResult | None:
+    """The previous ingest's result when its input fingerprint equals ``fingerprint``, else None."""
+    source = table(settings, ds.name, "source")
+    if fingerprint is None or not source.exists():
+        return None
+    version, meta = latest_commit(spark, source)
+    if meta.get("input_fingerprint") != fingerprint or "counts" not in meta:
+        return None
+    counts = meta["counts"]
+    return IngestResult(int(counts["input"]), int(counts["accepted"]), dict(counts["quarantined"]),
+                        int(counts["gold"]), version, reused=True)
 
 
 def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFrame:
@@ -229,7 +279,20 @@ def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime)
 
 def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
                ingested_at: datetime) -> IngestResult:
-    """Read the raw files, classify every row, write source, gold and quarantine."""
+    """Read the raw files, classify every row, write source, gold and quarantine.
+
+    In an incremental run whose input files (and reading options) are the ones
+    the current source version was ingested from, nothing is re-read and that
+    version is reused.
+    """
+    fingerprint = input_fingerprint(ds, settings)
+    if run.mode == "incremental":
+        previous = reused_ingest(spark, ds, settings, fingerprint)
+        if previous is not None:
+            log.info("ingest %s: input files unchanged since %s@v%d; reusing it (accepted=%d quarantined=%d)",
+                     ds.name, table(settings, ds.name, "source").name, previous.source_version,
+                     previous.accepted, previous.quarantined_total)
+            return previous
     classified = classify(read_raw(spark, ds, settings), ds).persist()
     try:
         by_reason = {
@@ -243,10 +306,7 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
         accepted = classified.where(F.col(REASON).isNull())
         rejected = classified.where(F.col(REASON).isNotNull())
         meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
-
         source = table(settings, ds.name, "source")
-        (source_rows(accepted, ds, run, ingested_at).write.format("delta").mode("overwrite")
-         .option("overwriteSchema", "true").option("userMetadata", meta).save(str(source.path)))
         quarantine = table(settings, ds.name, "quarantine")
         (quarantine_rows(rejected, run, ingested_at).write.format("delta").mode("overwrite")
          .option("replaceWhere", f"_run_id = '{run.run_id}'").option("mergeSchema", "true")
@@ -260,6 +320,13 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
             if gold_n != accepted_n:
                 log.warning("ingest %s: %d accepted rows have no known gold label (values not in %s)",
                             ds.name, accepted_n - gold_n, sorted(ds.gold_values))
+        # The source goes last: its commit carries the fingerprint and counts that let the next
+        # incremental run skip ingest, so it must only exist once gold and quarantine are written.
+        source_meta = commit_metadata(
+            run_id=run.run_id, stage="ingest", dataset=ds.name, input_fingerprint=fingerprint,
+            counts={"input": input_n, "accepted": accepted_n, "quarantined": by_reason, "gold": gold_n})
+        (source_rows(accepted, ds, run, ingested_at).write.format("delta").mode("overwrite")
+         .option("overwriteSchema", "true").option("userMetadata", source_meta).save(str(source.path)))
     finally:
         classified.unpersist()
 

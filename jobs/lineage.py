@@ -11,6 +11,7 @@ from functools import lru_cache
 from jobs import __version__
 from jobs.settings import PROJECT_ROOT
 
+RUN_MODES = ("incremental", "full")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.:+\-]{1,200}$")
 
 
@@ -27,10 +28,14 @@ class RunContext:
     dataset: str
     trigger: str = "manual"
     dag_id: str = ""
+    mode: str = "incremental"
+    """``incremental``: reuse the votes of unchanged LFs on unchanged rows; ``full``: recompute all."""
 
     def __post_init__(self) -> None:
         if not _RUN_ID.match(self.run_id):
             raise ValueError(f"run id {self.run_id!r} has characters outside [A-Za-z0-9_.:+-]")
+        if self.mode not in RUN_MODES:
+            raise ValueError(f"run mode {self.mode!r} is not one of {RUN_MODES}")
 
 
 def new_run_id(prefix: str = "cli") -> str:

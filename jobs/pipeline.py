@@ -8,6 +8,7 @@ stage that raises marks the run failed with the error before re-raising.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Callable
@@ -21,7 +22,9 @@ from jobs.fit_label_model import run_fit_label_model
 from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.publish import run_publish
-from jobs.runs import record_run
+from jobs.dataset_lock import dataset_lock
+from jobs.runs import record_run, run_record
+from jobs.tables import table
 from jobs.settings import Settings
 from jobs.stages import STAGES
 from jobs.spark_session import get_spark
@@ -29,63 +32,94 @@ from jobs.validate import run_validate
 
 log = logging.getLogger(__name__)
 
+StageOutput = tuple[Any, dict[str, Any]]
+"""A stage's result and the fields it adds to the run's record."""
 
 
-def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> Any:
+
+def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_ingest(spark, ds, settings, run, ingested_at=utc_now())
-    record_run(spark, settings, run, status="running", stage="ingest", input_rows=result.input_rows,
-               accepted_rows=result.accepted, quarantined_rows=result.quarantined_total,
-               source_version=result.source_version)
-    return result
+    return result, dict(input_rows=result.input_rows, accepted_rows=result.accepted,
+                        quarantined_rows=result.quarantined_total, source_version=result.source_version,
+                        source_table=table(settings, ds.name, "source").name)
 
 
-def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> Any:
+def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_apply_lfs(spark, ds, settings, run)
-    record_run(spark, settings, run, status="running", stage="apply_lfs", votes=result.votes,
-               source_version=result.source_version, lf_set_version=result.lf_set_version)
-    return result
+    plan = result.plan
+    return result, dict(votes=result.votes, votes_version=result.votes_version,
+                        source_version=result.source_version, lf_set_version=result.lf_set_version,
+                        lf_changes=plan.lf_changes, source_changes=plan.row_changes, recomputed=result.recomputed)
 
 
-def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> Any:
+def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
-    record_run(spark, settings, run, status="running", stage="fit_label_model", patterns=result.patterns,
-               labeled_rows=result.labeled, label_model=ds.label_model)
-    return result
+    return result, dict(patterns=result.patterns, labeled_rows=result.labeled, label_model=result.label_model)
 
 
-STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, DatasetConfig, Settings, RunContext], Any]] = {
+def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    outcomes = run_validate(spark, ds, settings, run)
+    return outcomes, dict(status="validated", validation=outcomes)
+
+
+def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    result = run_publish(spark, ds, settings, run)
+    return result, dict(status="published", labels_version=result.labels_version, published_rows=result.rows,
+                        finished_at=utc_now())
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, DatasetConfig, Settings, RunContext], StageOutput]] = {
     "ingest": _ingest,
     "apply_lfs": _apply,
     "fit_label_model": _fit,
-    "validate": run_validate,
-    "publish": run_publish,
+    "validate": _validate,
+    "publish": _publish,
 }
 
 
 def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
               spark: SparkSession | None = None) -> Any:
-    """Run one stage of ``run``; errors are recorded on the run, then re-raised."""
+    """Run one stage of ``run`` under the dataset's lock; errors are recorded on the run, then re-raised.
+
+    The stage's figures (row counts, versions, what was recomputed) and its wall
+    time go into the run's row of the runs table in one upsert.
+    """
     if stage not in STAGE_FUNCTIONS:
         raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)
     spark = spark or get_spark(f"labellake-{stage}-{run.dataset}", settings)
-    started = time.monotonic()
-    log.info("stage %s: dataset=%s run=%s", stage, run.dataset, run.run_id)
-    try:
-        result = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
-    except ValidationFailed:
-        raise  # already recorded with every failed expectation
-    except Exception as exc:
-        record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
-        raise
-    log.info("stage %s done in %.1fs", stage, time.monotonic() - started)
+    with dataset_lock(settings, run):
+        started = time.monotonic()
+        log.info("stage %s: dataset=%s run=%s mode=%s", stage, run.dataset, run.run_id, run.mode)
+        try:
+            result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
+        except ValidationFailed:
+            raise  # already recorded with every failed expectation
+        except Exception as exc:
+            record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
+            raise
+        seconds = round(time.monotonic() - started, 2)
+        timings = dict(_stage_seconds(spark, settings, run), **{stage: seconds})
+        record_run(spark, settings, run, **{"status": "running", "stage": stage, "error": None, **fields,
+                                            "stage_seconds": timings})
+        log.info("stage %s done in %.1fs", stage, seconds)
     return result
+
+
+def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> dict[str, float]:
+    """Stage timings already on the run's record (stages may run in separate processes)."""
+    record = run_record(spark, settings, run.run_id) or {}
+    try:
+        return json.loads(record.get("stage_seconds") or "{}")
+    except ValueError:
+        return {}
 
 
 def run_pipeline(run: RunContext, settings: Settings | None = None,
                  spark: SparkSession | None = None) -> dict[str, Any]:
-    """All stages in order for ``run``; returns each stage's result by name."""
+    """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
     settings = settings or Settings.from_env()
     spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)
-    return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}
+    with dataset_lock(settings, run):
+        return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
 from jobs.lineage import RunContext
-from jobs.runs import record_run, run_record
+from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.tables import TableRef, latest_commit, table
 
@@ -32,16 +33,22 @@ LABEL_COLUMNS = (
 )
 
 
-def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> int:
-    """Publish and return the labels table version holding this run's labels."""
+@dataclass(frozen=True)
+class PublishResult:
+    labels_version: int
+    rows: int
+    already_published: bool = False
+
+
+def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> PublishResult:
+    """Publish this run's validated labels; the result names the labels version holding them."""
     labels_ref = table(settings, ds.name, "labels")
     if labels_ref.exists():
         version, meta = latest_commit(spark, labels_ref)
         if meta.get("run_id") == run.run_id:
             log.info("publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name,
                      version, run.run_id)
-            record_run(spark, settings, run, status="published", stage="publish", labels_version=version)
-            return version
+            return PublishResult(version, written_rows(spark, labels_ref.path), already_published=True)
     record = run_record(spark, settings, run.run_id)
     if not record or record.get("status") not in ("validated", "published"):
         status = record.get("status") if record else "no run record"
@@ -57,10 +64,9 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
      .option("userMetadata", lineage).save(str(labels_ref.path)))
     version, _ = latest_commit(spark, labels_ref)
     rows = written_rows(spark, labels_ref.path)
-    record_run(spark, settings, run, status="published", stage="publish", labels_version=version)
     log.info("publish %s: run %s -> %s@v%d (%d rows) at %s", ds.name, run.run_id, labels_ref.name,
              version, rows, labels_ref.path)
-    return version
+    return PublishResult(version, rows)
 
 
 def written_rows(spark: SparkSession, path: object) -> int:

@@ -12,9 +12,10 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from jobs.lineage import RunContext, utc_now
+from jobs.lineage import RunContext, code_version, utc_now
 from jobs.settings import Settings
 from jobs.tables import runs_table
 
@@ -23,6 +24,7 @@ RUNS_SCHEMA = StructType([
     StructField("dataset", StringType(), False),
     StructField("trigger", StringType(), True),
     StructField("dag_id", StringType(), True),
+    StructField("mode", StringType(), True),
     StructField("status", StringType(), True),
     StructField("stage", StringType(), True),
     StructField("started_at", TimestampType(), True),
@@ -30,16 +32,29 @@ RUNS_SCHEMA = StructType([
     StructField("input_rows", LongType(), True),
     StructField("accepted_rows", LongType(), True),
     StructField("quarantined_rows", LongType(), True),
+    StructField("source_table", StringType(), True),
     StructField("source_version", LongType(), True),
+    StructField("source_changes", StringType(), True),
     StructField("lf_set_version", StringType(), True),
+    StructField("lf_changes", StringType(), True),
+    StructField("recomputed", StringType(), True),
     StructField("votes", LongType(), True),
+    StructField("votes_version", LongType(), True),
     StructField("patterns", LongType(), True),
     StructField("label_model", StringType(), True),
     StructField("labeled_rows", LongType(), True),
     StructField("validation", StringType(), True),
     StructField("labels_version", LongType(), True),
+    StructField("published_rows", LongType(), True),
+    StructField("stage_seconds", StringType(), True),
+    StructField("finished_at", TimestampType(), True),
+    StructField("code_version", StringType(), True),
     StructField("error", StringType(), True),
 ])
+"""``source_changes``, ``lf_changes``, ``recomputed``, ``validation`` and ``stage_seconds``
+are JSON: what the incremental diff found, what was recomputed (LFs x rows) and
+why, each expectation's outcome, and each stage's wall time."""
+JSON_COLUMNS = ("source_changes", "lf_changes", "recomputed", "validation", "stage_seconds")
 _COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
 
 
@@ -51,10 +66,11 @@ def record_run(spark: SparkSession, settings: Settings, run: RunContext, **field
     now = utc_now()
     values: dict[str, Any] = {
         "run_id": run.run_id, "dataset": run.dataset, "trigger": run.trigger, "dag_id": run.dag_id,
-        "updated_at": now, **fields,
+        "mode": run.mode, "code_version": code_version(), "updated_at": now, **fields,
     }
-    if isinstance(values.get("validation"), (list, dict)):
-        values["validation"] = json.dumps(values["validation"], default=str)
+    for column in JSON_COLUMNS:
+        if isinstance(values.get(column), (list, dict)):
+            values[column] = json.dumps(values[column], default=str, sort_keys=True)
     row = {name: values.get(name) for name in _COLUMNS}
     row["started_at"] = now
     update = spark.createDataFrame([tuple(row[f.name] for f in RUNS_SCHEMA.fields)], RUNS_SCHEMA)
@@ -65,6 +81,7 @@ def record_run(spark: SparkSession, settings: Settings, run: RunContext, **field
     set_columns = {name: f"u.{name}" for name in values if name != "run_id"}
     (DeltaTable.forPath(spark, str(ref.path)).alias("r")
      .merge(update.alias("u"), "r.run_id = u.run_id")
+     .withSchemaEvolution()  # a runs table from an older labellake gains the new columns
      .whenMatchedUpdate(set=set_columns)
      .whenNotMatchedInsertAll()
      .execute())
@@ -75,5 +92,5 @@ def run_record(spark: SparkSession, settings: Settings, run_id: str) -> dict[str
     ref = runs_table(settings)
     if not ref.exists():
         return None
-    row = spark.read.format("delta").load(str(ref.path)).where(f"run_id = '{run_id}'").first()
+    row = spark.read.format("delta").load(str(ref.path)).where(F.col("run_id") == run_id).first()
     return row.asDict() if row else None

@@ -96,3 +96,14 @@ def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
     row = DeltaTable.forPath(spark, str(ref.path)).history(1).select("version", "userMetadata").first()
     meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
     return int(row["version"]), meta
+
+
+def commit_at(spark: Any, ref: TableRef, version: int) -> dict[str, Any]:
+    """Parsed userMetadata of commit ``version`` of ``ref`` (a commit describes the table state it left)."""
+    from delta.tables import DeltaTable
+
+    row = (DeltaTable.forPath(spark, str(ref.path)).history().where(f"version = {int(version)}")
+           .select("userMetadata").first())
+    if row is None:
+        raise KeyError(f"{ref.name} has no version {version}")
+    return json.loads(row["userMetadata"]) if row["userMetadata"] else {}

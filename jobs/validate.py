@@ -57,6 +57,9 @@ def validate_labels(labels_view: Any, ds: DatasetConfig, suite_name: str) -> lis
 
 
 def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> list[dict[str, Any]]:
+    """Every expectation's outcome for ``run``'s candidate labels; raises :class:`ValidationFailed`
+    (after recording the failures on the run) when a blocking one fails. The caller records
+    a pass (see :mod:`jobs.pipeline`)."""
     staging = table(settings, ds.name, "staging_labels")
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
@@ -78,5 +81,4 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         )
         record_run(spark, settings, run, status="failed", stage="validate", validation=outcomes, error=message)
         raise ValidationFailed(message, failed)
-    record_run(spark, settings, run, status="validated", stage="validate", validation=outcomes)
     return outcomes
