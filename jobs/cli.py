@@ -5,7 +5,8 @@
 ``labellake demo``                    set up, run the Airflow DAG on youtube_spam, summarise
 ``labellake summary --dataset NAME``  where the labels are, counts, accuracy vs gold
 ``labellake tables [--json]``         every table: name, dataset, role, path, version, rows
-``labellake history --dataset NAME``  versions of the labels table with their run ids
+``labellake history --dataset NAME``  versions of the labels table: run, trigger, LF changes, distribution
+``labellake diff --dataset NAME --from V1 --to V2``  labels changed between two versions (transitions, sample ids)
 ``labellake lfs --dataset NAME``      the LF table of the newest run (coverage, conflicts, accuracy)
 ``labellake setup``                   resolve the Delta jars and the Airflow database
 """
@@ -83,9 +84,24 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from jobs.settings import Settings
     from jobs.summary import history
 
+    if args.role == "labels":
+        from jobs.label_history import format_history, labels_history
+
+        entries = labels_history(Settings.from_env(), args.dataset, args.limit)
+        _emit(entries, args.json, format_history(entries))
+        return 0
     commits = history(Settings.from_env(), args.dataset, args.role)
     _emit(commits, args.json, "\n".join(
         f"v{c['version']:<4} {c['operation']:<8} rows={c['rows']!s:<8} run={c['run_id']}" for c in commits))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from jobs.label_history import format_diff, labels_diff
+    from jobs.settings import Settings
+
+    diff = labels_diff(Settings.from_env(), args.dataset, args.v_from, args.v_to, args.samples)
+    _emit(diff, args.json, format_diff(diff))
     return 0
 
 
@@ -189,8 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     hist = sub.add_parser("history", help="versions of a dataset's table (labels by default)")
     hist.add_argument("--dataset", required=True)
     hist.add_argument("--role", default="labels")
+    hist.add_argument("--limit", type=int, default=20, help="newest N versions (labels)")
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=_cmd_history)
+
+    diff = sub.add_parser("diff", help="how labels changed between two versions of the labels table")
+    diff.add_argument("--dataset", required=True)
+    diff.add_argument("--from", dest="v_from", type=int, required=True, help="older labels version")
+    diff.add_argument("--to", dest="v_to", type=int, required=True, help="newer labels version")
+    diff.add_argument("--samples", type=int, default=5, help="sample ids per transition")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(func=_cmd_diff)
 
     lfs = sub.add_parser("lfs", help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run")
     lfs.add_argument("--dataset", required=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import time
 from pathlib import Path
 
 from deltalake import DeltaTable
@@ -77,8 +80,22 @@ def test_bad_rows_go_to_quarantine_with_reasons(spark, tmp_path: Path, settings:
 
 def test_rerun_of_same_run_does_not_duplicate_quarantine(spark, tmp_path: Path, settings: Settings) -> None:
     settings, ds = _dataset(tmp_path, settings)
-    run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())
-    run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())  # Airflow retry
-    run_ingest(spark, ds, settings, RunContext("r2", "bad"), utc_now())
+    run_ingest(spark, ds, settings, RunContext("r1", "bad", mode="full"), utc_now())
+    run_ingest(spark, ds, settings, RunContext("r1", "bad", mode="full"), utc_now())  # Airflow retry
+    run_ingest(spark, ds, settings, RunContext("r2", "bad", mode="full"), utc_now())
     quarantine = DeltaTable(str(table(settings, "bad", "quarantine").path)).to_pandas()
     assert quarantine.groupby("_run_id").size().to_dict() == {"r1": 8, "r2": 8}
+
+
+def test_incremental_run_reuses_unchanged_input(spark, tmp_path: Path, settings: Settings) -> None:
+    """Same files, same reading options: the source version is reused; a touched file is re-read."""
+    settings, ds = _dataset(tmp_path, settings)
+    first = run_ingest(spark, ds, settings, RunContext("r1", "bad"), utc_now())
+    again = run_ingest(spark, ds, settings, RunContext("r2", "bad"), utc_now())
+    assert again.reused and again.source_version == first.source_version
+    assert (again.accepted, again.quarantined) == (first.accepted, first.quarantined)
+    for path in ds.source_globs(settings):
+        for name in glob.glob(path):
+            os.utime(name, ns=(time.time_ns(), time.time_ns()))
+    touched = run_ingest(spark, ds, settings, RunContext("r3", "bad"), utc_now())
+    assert not touched.reused and touched.source_version == first.source_version + 1

@@ -1,0 +1,144 @@
+"""The labels table's past, for analysts: every published version and what changed between two.
+
+Both read Delta time travel (delta-rs) and aggregate with DuckDB over Arrow
+datasets, so no copy of an old labeling is ever kept and no row reaches
+Python except the few sample ids a diff shows. Each published version's commit
+carries the run's lineage (run id, trigger, LF versions, label model, source
+version), which is what ``history`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+from deltalake import DeltaTable
+
+from jobs.errors import LabellakeError
+from jobs.settings import Settings
+from jobs.tables import table
+
+UNLABELED = "-1 (unlabeled)"
+ABSENT = "(absent)"
+
+
+def _labels_table(settings: Settings, dataset: str) -> DeltaTable:
+    ref = table(settings, dataset, "labels")
+    if not ref.exists():
+        raise LabellakeError(f"dataset {dataset!r} has no labels table at {ref.path}; run it first")
+    return DeltaTable(str(ref.path))
+
+
+def _distribution(path: str, version: int) -> dict[str, int]:
+    con = duckdb.connect()
+    con.register("labels", DeltaTable(path, version=version).to_pyarrow_dataset())
+    return {(name if name is not None else UNLABELED): int(n) for name, n in con.execute(
+        "SELECT label_name, count(*) FROM labels GROUP BY label_name ORDER BY label_name NULLS LAST").fetchall()}
+
+
+def lf_changes(old: dict[str, str] | None, new: dict[str, str] | None) -> dict[str, list[str]]:
+    """LFs added, removed and changed (by version) between two LF version maps."""
+    old, new = old or {}, new or {}
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(n for n in set(old) & set(new) if old[n] != new[n]),
+    }
+
+
+def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Published versions, newest first: run, trigger, LF changes since the previous version, distribution."""
+    dt = _labels_table(settings, dataset)
+    commits = sorted(dt.history(), key=lambda c: c["version"])
+    out: list[dict[str, Any]] = []
+    previous_lfs: dict[str, str] | None = None
+    for commit in commits:
+        meta = json.loads(commit["userMetadata"]) if commit.get("userMetadata") else {}
+        lfs = meta.get("lf_versions")
+        out.append({
+            "version": int(commit["version"]),
+            "timestamp": commit.get("timestamp"),
+            "operation": commit.get("operation"),
+            "run_id": meta.get("run_id"),
+            "trigger": meta.get("trigger"),
+            "dag_id": meta.get("dag_id") or None,
+            "source_version": meta.get("source_version"),
+            "lf_set_version": meta.get("lf_set_version"),
+            "label_model": meta.get("label_model"),
+            "lf_changes": lf_changes(previous_lfs, lfs) if previous_lfs is not None and lfs is not None else None,
+            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows"),
+        })
+        if lfs is not None:
+            previous_lfs = lfs
+    out = out[::-1][:limit]
+    for entry in out:  # one aggregate per shown version, by time travel
+        entry["distribution"] = _distribution(str(dt.table_uri), entry["version"])
+    return out
+
+
+def format_history(entries: list[dict[str, Any]]) -> str:
+    lines = []
+    for e in entries:
+        changes = e["lf_changes"]
+        if changes is None:
+            lf_text = "first labeling" if e["run_id"] else "-"
+        else:
+            lf_text = ", ".join(f"{kind} {', '.join(names)}" for kind, names in changes.items() if names) or "no LF change"
+        dist = ", ".join(f"{k}={v}" for k, v in e["distribution"].items())
+        lines.append(f"v{e['version']:<4} {str(e['timestamp'])[:19]:<19}  run={e['run_id']}  trigger={e['trigger']}  "
+                     f"model={e['label_model']}  source=v{e['source_version']}")
+        lines.append(f"      LFs: {lf_text}")
+        lines.append(f"      labels: {dist}")
+    return "\n".join(lines)
+
+
+def labels_diff(settings: Settings, dataset: str, v_from: int, v_to: int, samples: int = 5) -> dict[str, Any]:
+    """How the labeling changed from version ``v_from`` to ``v_to`` of the labels table.
+
+    Returns row counts, how many ids changed label (a row added or removed
+    counts as a change, shown as ``(absent)``), the transition table (old label
+    -> new label -> rows) and up to ``samples`` ids per transition.
+    """
+    dt = _labels_table(settings, dataset)
+    newest = dt.version()
+    for v in (v_from, v_to):
+        if not 0 <= v <= newest:
+            raise LabellakeError(f"{table(settings, dataset, 'labels').name} has versions 0..{newest}, not {v}")
+    con = duckdb.connect()
+    con.register("a", DeltaTable(str(dt.table_uri), version=v_from).to_pyarrow_dataset())
+    con.register("b", DeltaTable(str(dt.table_uri), version=v_to).to_pyarrow_dataset())
+    name = lambda side: (f"CASE WHEN {side}.id IS NULL THEN '{ABSENT}' "  # noqa: E731
+                         f"ELSE coalesce({side}.label_name, '{UNLABELED}') END")
+    con.execute(f"""
+        CREATE TEMP VIEW joined AS
+        SELECT coalesce(a.id, b.id) AS id, {name('a')} AS old, {name('b')} AS new
+        FROM (SELECT id, label_name FROM a) a FULL OUTER JOIN (SELECT id, label_name FROM b) b USING (id)
+    """)
+    transitions = [
+        {"from": old, "to": new, "rows": int(n), "sample_ids": list(ids)}
+        for old, new, n, ids in con.execute(f"""
+            SELECT old, new, count(*) AS n, list(id ORDER BY id)[1:{int(samples)}]
+            FROM joined GROUP BY old, new ORDER BY n DESC, old, new""").fetchall()
+    ]
+    rows_from = con.execute("SELECT count(*) FROM a").fetchone()[0]
+    rows_to = con.execute("SELECT count(*) FROM b").fetchone()[0]
+    changed = sum(t["rows"] for t in transitions if t["from"] != t["to"])
+    return {
+        "dataset": dataset, "table": table(settings, dataset, "labels").name,
+        "from_version": v_from, "to_version": v_to, "rows_from": int(rows_from), "rows_to": int(rows_to),
+        "changed": changed, "unchanged": sum(t["rows"] for t in transitions if t["from"] == t["to"]),
+        "transitions": transitions,
+    }
+
+
+def format_diff(diff: dict[str, Any]) -> str:
+    lines = [
+        f"{diff['table']}: v{diff['from_version']} ({diff['rows_from']} rows) -> v{diff['to_version']} "
+        f"({diff['rows_to']} rows): {diff['changed']} ids changed label, {diff['unchanged']} unchanged",
+        f"{'from':<18} {'to':<18} {'rows':>9}  sample ids",
+    ]
+    for t in diff["transitions"]:
+        ids = ", ".join(map(str, t["sample_ids"])) if t["from"] != t["to"] else "(unchanged)"
+        lines.append(f"{t['from']:<18} {t['to']:<18} {t['rows']:>9}  {ids}")
+    return "\n".join(lines)

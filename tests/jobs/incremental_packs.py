@@ -1,0 +1,29 @@
+"""LF pack versions for the incremental-rerun tests: the youtube pack, then an edit of it.
+
+``pack_v2`` changes one LF's keywords, removes one LF and adds one, the three
+kinds of LF change an incremental run must handle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lf_library.core import KeywordLF, LFPack
+from lf_library.packs import load_pack
+
+
+def pack_v1() -> LFPack:
+    return load_pack("youtube_spam")
+
+
+def pack_v2() -> LFPack:
+    base = load_pack("youtube_spam")
+    lfs = []
+    for lf in base:
+        if lf.name == "keyword_song":
+            continue  # removed
+        if lf.name == "keyword_please":
+            lf = dataclasses.replace(lf, keywords=("please", "plz", "pls"))  # changed
+        lfs.append(lf)
+    lfs.append(KeywordLF("keyword_free", "SPAM", keywords=("free", "win"), description="giveaways", owner="tests"))
+    return LFPack(base.name, base.classes, lfs)

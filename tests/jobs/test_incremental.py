@@ -1,0 +1,139 @@
+"""Incremental reruns equal full recomputes, vote for vote and label for label.
+
+Two lakehouses read the same real YouTube comments: one is only ever run
+incrementally, the other recomputes everything each time. Between runs the LF
+pack changes (one LF edited, one removed, one added) and then the source files
+change (rows edited, added and deleted). After each step both must hold the
+same votes and publish the same labels, and the incremental one must have
+recomputed only what changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.tables import table
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
+
+DATASET = "youtube_spam"
+
+
+def _write_sources(frames: dict[str, pd.DataFrame], folder: Path) -> None:
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    for name, frame in frames.items():
+        frame.to_csv(folder / name, index=False)
+
+
+def _configure(base: Settings, home: Path, data: Path, pack: str) -> Settings:
+    config = write_config(home.parent / f"{home.name}.toml",
+                          {DATASET: {**YOUTUBE, "source_path": str(data / "*.csv"), "lf_pack": pack}})
+    return dataclasses.replace(base, home=home, config_path=config)
+
+
+def _votes(settings: Settings) -> set[tuple]:
+    frame = DeltaTable(str(table(settings, DATASET, "votes").path)).to_pandas()
+    return set(frame[["id", "lf", "vote", "lf_version"]].itertuples(index=False, name=None))
+
+
+def _labels(settings: Settings) -> pd.DataFrame:
+    frame = DeltaTable(str(table(settings, DATASET, "labels").path)).to_pandas()
+    frame["probs"] = frame["probs"].map(lambda p: tuple(round(float(x), 9) for x in p))
+    return frame[["id", "label", "probs", "_lf_set_version", "_source_version"]].sort_values("id").reset_index(drop=True)
+
+
+def _files(settings: Settings, version: int) -> set[str]:
+    return set(DeltaTable(str(table(settings, DATASET, "votes").path), version=version).file_uris())
+
+
+def _partition(uri: str) -> str:
+    return next(part for part in uri.split("/") if part.startswith("lf="))[3:]
+
+
+def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp_path: Path) -> None:
+    data = tmp_path / "raw"
+    data.mkdir()
+    frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
+              for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))}
+    _write_sources(frames, data)
+    inc = _configure(settings, tmp_path / "incremental", data, "tests.jobs.incremental_packs:pack_v1")
+    full = _configure(settings, tmp_path / "full", data, "tests.jobs.incremental_packs:pack_v1")
+
+    run_pipeline(RunContext("inc-1", DATASET), inc, spark)
+    assert json.loads(run_record(spark, inc, "inc-1")["recomputed"])["reason"] == "no votes on record yet"
+    first_votes_version = run_record(spark, inc, "inc-1")["votes_version"]
+
+    # Step 1: the LF pack changes (keyword_please edited, keyword_song removed, keyword_free added).
+    inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v2")
+    full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v2")
+    results = run_pipeline(RunContext("inc-2", DATASET), inc, spark)
+    run_pipeline(RunContext("full-2", DATASET, mode="full"), full, spark)
+
+    assert results["ingest"].reused  # same files: the source version is reused, not re-read
+    plan = results["apply_lfs"].plan
+    assert plan.mode == "incremental"
+    assert sorted(plan.lf_changes) == ["keyword_free", "keyword_please", "keyword_song"]
+    assert plan.lf_changes["keyword_free"] == "new" and plan.lf_changes["keyword_song"] == "removed"
+    assert plan.lf_changes["keyword_please"].startswith("changed ")
+    record = json.loads(run_record(spark, inc, "inc-2")["recomputed"])
+    assert record["lf_row_pairs"] == 2 * 1953 and record["lf_row_pairs_full"] == 9 * 1953
+    # Unchanged LFs' vote files are the very same files: never recomputed, never rewritten.
+    before, after = _files(inc, first_votes_version), _files(inc, results["apply_lfs"].votes_version)
+    rewritten = {_partition(u) for u in before ^ after}
+    assert rewritten == {"keyword_free", "keyword_please", "keyword_song"}
+    assert _votes(inc) == _votes(full)
+    pd.testing.assert_frame_equal(_labels(inc), _labels(full))
+    assert json.loads(run_record(spark, full, "full-2")["recomputed"])["reason"] == "--mode full"
+
+    # Step 2: the source files change: 3 texts edited, 1 author edited, 5 rows deleted, 4 rows added.
+    first = sorted(frames)[0]
+    frame = frames[first].copy()
+    frame.loc[0:2, "CONTENT"] = frame.loc[0:2, "CONTENT"] + " check out my free channel"
+    frame.loc[3, "AUTHOR"] = frame.loc[3, "AUTHOR"] + " (renamed)"
+    frame = frame.drop(index=range(10, 15))
+    added = frame.iloc[20:24].copy()
+    added["COMMENT_ID"] = [f"new-comment-{i}" for i in range(4)]
+    added["CONTENT"] = ["song of the year", "subscribe to my channel please", "free gift cards http://x.y", "ok"]
+    frames[first] = pd.concat([frame, added], ignore_index=True)
+    _write_sources(frames, data)
+    results = run_pipeline(RunContext("inc-3", DATASET), inc, spark)
+    run_pipeline(RunContext("full-3", DATASET, mode="full"), full, spark)
+
+    plan = results["apply_lfs"].plan
+    assert not results["ingest"].reused
+    assert plan.lf_changes == {}
+    assert plan.row_changes["new"] == 4 and plan.row_changes["changed"] == 4 and plan.row_changes["deleted"] == 5
+    record = json.loads(run_record(spark, inc, "inc-3")["recomputed"])
+    assert record["lf_row_pairs"] == 9 * 8 and record["dirty_rows"] == 8
+    assert _votes(inc) == _votes(full)
+    labels = _labels(inc)
+    pd.testing.assert_frame_equal(labels.drop(columns="_source_version"),
+                                  _labels(full).drop(columns="_source_version"))
+    assert len(labels) == 1953 - 5 + 4
+    assert {f"new-comment-{i}" for i in range(4)} <= set(labels["id"])
+
+
+def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "datasets.toml", {DATASET: YOUTUBE})
+    yt = dataclasses.replace(settings, config_path=config)
+    run_pipeline(RunContext("same-1", DATASET), yt, spark)
+    results = run_pipeline(RunContext("same-2", DATASET), yt, spark)
+    assert results["ingest"].reused
+    assert results["apply_lfs"].votes_version == run_record(spark, yt, "same-1")["votes_version"]
+    assert json.loads(run_record(spark, yt, "same-2")["recomputed"])["lf_row_pairs"] == 0
+    assert results["publish"].rows == 1953
+    record = run_record(spark, yt, "same-2")
+    assert record["status"] == "published" and record["published_rows"] == 1953
+    assert set(json.loads(record["stage_seconds"])) == {"ingest", "apply_lfs", "fit_label_model", "validate",
+                                                          "publish"}
