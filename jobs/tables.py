@@ -56,7 +56,12 @@ class TableRef:
         return "runs" if self.role == "runs" else f"{self.dataset}_{self.role}"
 
     def exists(self) -> bool:
-        return (self.path / "_delta_log").is_dir()
+        """True once the table has a commit. A ``_delta_log`` folder alone is not enough:
+        a writer killed before its first commit leaves one behind, empty."""
+        log = self.path / "_delta_log"
+        if not log.is_dir():
+            return False
+        return any(p.name.endswith(".json") or ".checkpoint" in p.name for p in log.iterdir())
 
 
 def table(settings: Settings, dataset: str, role: str) -> TableRef:
