@@ -131,6 +131,14 @@ def _cmd_bench_label_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_incremental(args: argparse.Namespace) -> int:
+    from jobs.bench.incremental_bench import format_incremental, run_incremental_bench
+
+    figures = run_incremental_bench(args.dataset, args.rows, verify=not args.no_verify)
+    _emit(figures, args.json, None if args.json else format_incremental(figures))
+    return 0
+
+
 def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     from jobs.label_model_eval import evaluate, format_eval
     from jobs.label_models import MODELS
@@ -243,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lm.add_argument("--model", default="dawid_skene")
     bench_lm.add_argument("--json", action="store_true")
     bench_lm.set_defaults(func=_cmd_bench_label_model)
+
+    bench_inc = bench_sub.add_parser("incremental", help="full relabel vs the rerun after one LF changes")
+    bench_inc.add_argument("--dataset", required=True)
+    bench_inc.add_argument("--rows", type=int, default=1_000_000)
+    bench_inc.add_argument("--no-verify", action="store_true",
+                           help="skip the full recompute that checks the incremental result")
+    bench_inc.add_argument("--json", action="store_true")
+    bench_inc.set_defaults(func=_cmd_bench_incremental)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

@@ -8,6 +8,7 @@ file; a typo there fails here, naming the dataset and the key.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,3 +168,22 @@ def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:
             f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(datasets)}"
         )
     return datasets[name]
+
+
+def write_datasets_toml(path: Path, datasets: dict[str, dict]) -> Path:
+    """Write a datasets TOML file from plain dicts (tests and benchmarks that need their own datasets)."""
+    lines: list[str] = []
+
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(str(k))} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+
+    for name, body in datasets.items():
+        lines.append(f"[datasets.{name}]")
+        for key, v in body.items():
+            lines.append(f"{key} = {value(v)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
 from jobs.settings import PROJECT_ROOT, Settings
 
 DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve()
@@ -37,25 +38,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh lakehouse under ``tmp_path`` and the shared real data."""
     return dataclasses.replace(Settings.from_env(), home=tmp_path / "lakehouse", data_root=DATA_ROOT)
-
-
-def write_config(path: Path, datasets: dict[str, dict]) -> Path:
-    """Write a datasets TOML file (tests that need custom thresholds or sources)."""
-    lines: list[str] = []
-
-    def value(v: object) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{json.dumps(str(k))} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(v)
-
-    for name, body in datasets.items():
-        lines.append(f"[datasets.{name}]")
-        for key, v in body.items():
-            lines.append(f"{key} = {value(v)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 YOUTUBE = {

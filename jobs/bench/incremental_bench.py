@@ -1,0 +1,157 @@
+"""``labellake bench incremental``: a full relabel, then the rerun after one LF changes.
+
+On N rows of a dataset's real text (scaled as in :mod:`jobs.bench.scaled_source`,
+written as JSON source files so ingest reads files like a real source):
+
+1. **full**: every stage, ``--mode full``, on a fresh lakehouse (the baseline);
+2. **lf-change**: one LF of the pack is edited (a keyword added), then an
+   incremental run: ingest reuses the unchanged source, apply recomputes that LF
+   alone, the label model refits on the updated votes;
+3. **no-change**: an incremental rerun with nothing changed (a quiet night);
+4. **verify** (unless ``--no-verify``): a full run of the edited pack on a second
+   lakehouse; its votes and labels must equal the incremental ones exactly
+   (compared by DuckDB over both Delta tables, no rows on the driver).
+
+Printed: wall seconds and per-stage seconds of each run, the ratio
+lf-change / full (goal <= 0.25), rows/s and the peak RSS of Python plus the JVM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jobs.bench.lfs_bench import PeakMemory
+from jobs.bench.scaled_source import build_scaled_source
+from jobs.datasets import get_dataset, write_datasets_toml
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.spark_session import get_spark
+from jobs.tables import table
+from lf_library.core import KeywordLF, LFPack
+from lf_library.packs import load_pack
+
+BASE_PACK_ENV = "LABELLAKE_BENCH_BASE_PACK"
+EDIT_KEYWORD = "labellakebenchword"
+
+
+def base_pack() -> LFPack:
+    """The pack named by ``$LABELLAKE_BENCH_BASE_PACK`` (the config refers to it as a module:function)."""
+    return load_pack(os.environ[BASE_PACK_ENV])
+
+
+def edited_pack() -> LFPack:
+    """The same pack with one LF edited: the first keyword LF gains a keyword."""
+    pack = base_pack()
+    target = next((lf for lf in pack if isinstance(lf, KeywordLF)), None)
+    if target is None:
+        raise ValueError(f"pack {pack.name!r} has no keyword LF to edit")
+    lfs = [dataclasses.replace(lf, keywords=(*lf.keywords, EDIT_KEYWORD)) if lf is target else lf for lf in pack]
+    return LFPack(pack.name, pack.classes, lfs)
+
+
+def _bench_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str,
+                    home: str) -> Settings:
+    config = write_datasets_toml(workdir / f"{home}-{pack.split(':')[-1]}.toml",
+                                 {name: {**dataset, "lf_pack": pack}})
+    return dataclasses.replace(settings, home=workdir / home, config_path=config)
+
+
+def _timed_run(spark: Any, settings: Settings, run: RunContext) -> dict[str, Any]:
+    started = time.monotonic()
+    run_pipeline(run, settings, spark)
+    seconds = time.monotonic() - started
+    record = run_record(spark, settings, run.run_id) or {}
+    return {"seconds": round(seconds, 2), "stages": json.loads(record.get("stage_seconds") or "{}"),
+            "recomputed": json.loads(record.get("recomputed") or "{}")}
+
+
+def _same_results(a: Settings, b: Settings, dataset: str) -> dict[str, Any]:
+    """Votes and labels of two lakehouses compared in DuckDB (set differences, counts only)."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    con = duckdb.connect()
+    for side, settings in (("a", a), ("b", b)):
+        con.register(f"votes_{side}", DeltaTable(str(table(settings, dataset, "votes").path)).to_pyarrow_dataset())
+        con.register(f"labels_{side}", DeltaTable(str(table(settings, dataset, "labels").path)).to_pyarrow_dataset())
+    differing_votes = con.execute("""
+        SELECT count(*) FROM (
+          (SELECT id, lf, vote, lf_version FROM votes_a EXCEPT ALL SELECT id, lf, vote, lf_version FROM votes_b)
+          UNION ALL
+          (SELECT id, lf, vote, lf_version FROM votes_b EXCEPT ALL SELECT id, lf, vote, lf_version FROM votes_a))
+    """).fetchone()[0]
+    differing_labels = con.execute("""
+        SELECT count(*) FROM labels_a a FULL OUTER JOIN labels_b b USING (id)
+        WHERE a.id IS NULL OR b.id IS NULL OR a.label <> b.label
+           OR list_max(list_transform(list_zip(a.probs, b.probs), lambda x: abs(x[1] - x[2]))) > 1e-9
+    """).fetchone()[0]
+    return {"differing_votes": int(differing_votes), "differing_labels": int(differing_labels),
+            "equal": differing_votes == 0 and differing_labels == 0}
+
+
+def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
+                          settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings.from_env()
+    ds = get_dataset(dataset, settings)
+    os.environ[BASE_PACK_ENV] = ds.lf_pack
+    spark = get_spark("labellake-bench-incremental", settings)
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-inc-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    name = f"bench_{dataset}"
+    source_dir = workdir / "source"
+    build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet").write.json(str(source_dir))
+    bench_ds = {
+        "source_path": str(source_dir / "*.json"), "format": "json", "id_column": "id", "text_column": "text",
+        "classes": list(ds.classes), "label_model": ds.label_model,
+        "expectations": {"min_coverage": ds.expectations.min_coverage,
+                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()}},
+    }
+    base = "jobs.bench.incremental_bench:base_pack"
+    edited = "jobs.bench.incremental_bench:edited_pack"
+    figures: dict[str, Any] = {"dataset": dataset, "rows": rows, "lfs": len(base_pack()),
+                               "cores": os.cpu_count(), "master": spark.sparkContext.master}
+    with PeakMemory() as memory:
+        inc = _bench_settings(settings, workdir, name, bench_ds, base, "lakehouse")
+        figures["full"] = _timed_run(spark, inc, RunContext("bench-full", name, mode="full"))
+        inc = _bench_settings(settings, workdir, name, bench_ds, edited, "lakehouse")
+        figures["lf_change"] = _timed_run(spark, inc, RunContext("bench-lf-change", name))
+        figures["no_change"] = _timed_run(spark, inc, RunContext("bench-no-change", name))
+        if verify:
+            check = _bench_settings(settings, workdir, name, bench_ds, edited, "lakehouse-check")
+            figures["verify_full"] = _timed_run(spark, check, RunContext("bench-verify", name, mode="full"))
+            figures["equal_to_full_recompute"] = _same_results(inc, check, name)
+    figures["lf_change_vs_full"] = round(figures["lf_change"]["seconds"] / figures["full"]["seconds"], 3)
+    figures["no_change_vs_full"] = round(figures["no_change"]["seconds"] / figures["full"]["seconds"], 3)
+    figures["full_rows_per_s"] = round(rows / figures["full"]["seconds"])
+    figures["peak_rss_mb"] = round(memory.peak / 2**20)
+    figures["workdir"] = str(workdir)
+    return figures
+
+
+def format_incremental(f: dict[str, Any]) -> str:
+    def stages(run: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v:.1f}s" for k, v in run["stages"].items())
+
+    lines = [f"bench incremental: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
+             f"({f['cores']} cores)"]
+    for key, label in (("full", "full run"), ("lf_change", "1 LF changed"), ("no_change", "nothing changed"),
+                       ("verify_full", "full run, edited pack (check)")):
+        if key in f:
+            run = f[key]
+            pairs = run["recomputed"].get("lf_row_pairs")
+            lines.append(f"  {label:<30} {run['seconds']:>8.1f} s   LF x row pairs computed: {pairs:,}" if pairs
+                         is not None else f"  {label:<30} {run['seconds']:>8.1f} s")
+            lines.append(f"      {stages(run)}")
+    lines.append(f"  1 LF changed / full run: {f['lf_change_vs_full']:.3f} (goal <= 0.25); "
+                 f"nothing changed / full: {f['no_change_vs_full']:.3f}")
+    if "equal_to_full_recompute" in f:
+        lines.append(f"  equal to a full recompute of the edited pack: {f['equal_to_full_recompute']}")
+    lines.append(f"  peak RSS (Python + JVM): {f['peak_rss_mb']} MB")
+    return "\n".join(lines)
