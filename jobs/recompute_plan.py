@@ -93,7 +93,7 @@ class RecomputePlan:
         computed = (len(pack) * total_rows if self.mode == "full"
                     else len(self.recomputed_lfs) * total_rows + unchanged * self.dirty_rows)
         return {
-            "mode": self.mode, "reason": self.reason, "lfs": self.recomputed_lfs if self.mode != "full" else pack.names,
+            "mode": self.mode, "reason": self.reason, "lfs": self.recomputed_lfs if self.mode != "full" else "all",
             "removed_lfs": self.removed_lfs, "dirty_rows": self.dirty_rows if self.mode != "full" else total_rows,
             "lf_row_pairs": computed, "lf_row_pairs_full": len(pack) * total_rows,
             "previous_votes_version": self.previous_votes_version,

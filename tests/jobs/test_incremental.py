@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
+from jobs.cli import main
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline
 from jobs.runs import run_record
@@ -61,7 +62,8 @@ def _partition(uri: str) -> str:
     return next(part for part in uri.split("/") if part.startswith("lf="))[3:]
 
 
-def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp_path: Path) -> None:
+def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp_path: Path, monkeypatch,
+                                                  capsys) -> None:
     data = tmp_path / "raw"
     data.mkdir()
     frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
@@ -122,6 +124,36 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
                                   _labels(full).drop(columns="_source_version"))
     assert len(labels) == 1953 - 5 + 4
     assert {f"new-comment-{i}" for i in range(4)} <= set(labels["id"])
+    _check_history_and_diff(inc, monkeypatch, capsys)
+
+
+def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
+    """The three published versions, as an analyst sees them through the CLI (Delta time travel)."""
+    monkeypatch.setenv("LABELLAKE_HOME", str(inc.home))
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(inc.config_path))
+    capsys.readouterr()
+    assert main(["history", "--dataset", DATASET, "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [h["version"] for h in history] == [2, 1, 0]
+    assert [h["run_id"] for h in history] == ["inc-3", "inc-2", "inc-1"]
+    assert history[1]["lf_changes"] == {"added": ["keyword_free"], "removed": ["keyword_song"],
+                                        "changed": ["keyword_please"]}
+    assert history[0]["lf_changes"] == {"added": [], "removed": [], "changed": []}
+    assert history[2]["lf_changes"] is None and history[0]["trigger"] == "manual"
+    assert sum(history[0]["distribution"].values()) == 1952 and sum(history[2]["distribution"].values()) == 1953
+
+    assert main(["diff", "--dataset", DATASET, "--from", "1", "--to", "2", "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert (diff["rows_from"], diff["rows_to"]) == (1953, 1952)
+    by_pair = {(t["from"], t["to"]): t for t in diff["transitions"]}
+    assert sum(t["rows"] for (old, _), t in by_pair.items() if old == "(absent)") == 4
+    assert sum(t["rows"] for (_, new), t in by_pair.items() if new == "(absent)") == 5
+    assert diff["changed"] == sum(t["rows"] for (old, new), t in by_pair.items() if old != new) >= 9
+    assert diff["changed"] + diff["unchanged"] == 1953 + 4
+    moved = [t for (old, new), t in by_pair.items() if old != new]
+    assert all(1 <= len(t["sample_ids"]) <= 5 for t in moved)
+    assert main(["diff", "--dataset", DATASET, "--from", "0", "--to", "2"]) == 0
+    assert "ids changed label" in capsys.readouterr().out
 
 
 def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, tmp_path: Path) -> None:

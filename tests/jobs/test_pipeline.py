@@ -50,7 +50,7 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     source_version = DeltaTable(str(table(yt, "youtube_spam", "source").path)).version()
     assert (labels["_source_version"] == source_version).all()
     assert (labels["_source_table"] == "youtube_spam_source").all()
-    lf_versions = dict(labels["_lf_versions"].iloc[0])
+    lf_versions = json.loads(labels["_lf_versions"].iloc[0])
     assert sorted(lf_versions) == sorted(meta_lfs := load_pack("youtube_spam").names) and len(meta_lfs) == 9
 
     summary = labels_summary(yt, "youtube_spam")
