@@ -100,20 +100,27 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
             record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
             raise
         seconds = round(time.monotonic() - started, 2)
-        timings = dict(_stage_seconds(spark, settings, run), **{stage: seconds})
+        timings = _stage_seconds(spark, settings, run)
+        timings[stage] = seconds
         record_run(spark, settings, run, **{"status": "running", "stage": stage, "error": None, **fields,
                                             "stage_seconds": timings})
         log.info("stage %s done in %.1fs", stage, seconds)
     return result
 
 
+_TIMINGS: dict[str, dict[str, float]] = {}
+"""Stage timings of the runs this process has recorded (saves a runs-table read per stage)."""
+
+
 def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> dict[str, float]:
     """Stage timings already on the run's record (stages may run in separate processes)."""
-    record = run_record(spark, settings, run.run_id) or {}
-    try:
-        return json.loads(record.get("stage_seconds") or "{}")
-    except ValueError:
-        return {}
+    if run.run_id not in _TIMINGS:
+        record = run_record(spark, settings, run.run_id) or {}
+        try:
+            _TIMINGS[run.run_id] = json.loads(record.get("stage_seconds") or "{}")
+        except ValueError:
+            _TIMINGS[run.run_id] = {}
+    return _TIMINGS[run.run_id]
 
 
 def run_pipeline(run: RunContext, settings: Settings | None = None,

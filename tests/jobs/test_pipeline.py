@@ -50,8 +50,13 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     source_version = DeltaTable(str(table(yt, "youtube_spam", "source").path)).version()
     assert (labels["_source_version"] == source_version).all()
     assert (labels["_source_table"] == "youtube_spam_source").all()
-    lf_versions = json.loads(labels["_lf_versions"].iloc[0])
-    assert sorted(lf_versions) == sorted(meta_lfs := load_pack("youtube_spam").names) and len(meta_lfs) == 9
+    # _lf_versions: the versions of the LFs that voted on the row; the set is _lf_set_version.
+    pack = load_pack("youtube_spam")
+    per_row = labels["_lf_versions"].map(json.loads)
+    assert all(set(v.items()) <= set(pack.versions.items()) for v in per_row)
+    assert (per_row.map(len) > 0).sum() == 1690  # exactly the covered rows name their LFs
+    assert set().union(*per_row.map(set)) == set(pack.names) and len(pack) == 9
+    assert (labels["_lf_set_version"] == pack.set_version).all()
 
     summary = labels_summary(yt, "youtube_spam")
     assert summary["covered"] == 1690
