@@ -13,11 +13,26 @@ purpose:
   "share of class c among labeled rows >= lo", and
   ``ExpectColumnValuesToNotBeInSet([c], mostly=1-hi)`` is "share <= hi".
 
+Drift against the last published labels (read by Delta time travel) and the
+gold accuracy are columns of the same view (``label_change``, ``gold_correct``),
+so the whole contract is one batch: Spark materializes the view once (it is
+persisted by the caller) and GX's metrics read it from memory.
+
+- ``ExpectColumnKLDivergenceToBeLessThan`` over ``labeled_class`` with the
+  previous distribution as the partition object is the label-distribution drift;
+- ``ExpectColumnValuesToNotBeInSet(["changed"], mostly=1-max)`` over
+  ``label_change`` (null for ids that are new) is "share of labels changed <= max";
+- ``ExpectColumnMeanToBeBetween`` over ``confidence`` (drop) and ``gold_correct``
+  (1/0 where a labeled row has gold, else null) are the confidence and accuracy floors.
+
 Each expectation carries ``meta`` (what it checks, the threshold) so a failure
 can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import great_expectations as gx
 from pyspark.sql import DataFrame
@@ -28,9 +43,45 @@ from jobs.datasets import ExpectationConfig
 PROB_SUM_TOLERANCE = 1e-6
 
 
-def validation_view(labels: DataFrame) -> DataFrame:
+@dataclass(frozen=True)
+class PublishedStats:
+    """What drift is measured against: the last published labeling, aggregated once."""
+
+    version: int
+    run_id: str | None
+    class_shares: dict[str, float]
+    mean_confidence: float
+
+
+def published_stats(published: DataFrame, version: int, run_id: str | None) -> PublishedStats:
+    """Class shares among labeled rows and mean confidence of a published labels version (one pass)."""
+    groups = (published.groupBy("label", "label_name")
+              .agg(F.count(F.lit(1)).alias("n"), F.sum("confidence").alias("confidence")).collect())
+    rows = sum(int(g["n"]) for g in groups)
+    mean = sum(float(g["confidence"] or 0.0) for g in groups) / rows if rows else 0.0
+    counts = {g["label_name"]: int(g["n"]) for g in groups if g["label"] is not None and g["label"] >= 0}
+    total = sum(counts.values())
+    shares = {k: v / total for k, v in counts.items()} if total else {}
+    return PublishedStats(version, run_id, shares, float(mean or 0.0))
+
+
+def validation_view(labels: DataFrame, published: DataFrame | None = None,
+                    gold: DataFrame | None = None) -> DataFrame:
     """The candidate labels plus the derived columns the suite checks."""
-    return labels.select(
+    view = labels
+    if published is not None:
+        view = view.join(published.select("id", F.col("label").alias("_published_label")), "id", "left")
+    if gold is not None:
+        view = view.join(gold.select("id", F.col("label").alias("_gold_label")), "id", "left")
+    extra = []
+    if published is not None:
+        extra.append(F.when(F.col("_published_label").isNull(), F.lit(None).cast("string"))
+                     .when(F.col("_published_label") != F.col("label"), F.lit("changed"))
+                     .otherwise(F.lit("same")).alias("label_change"))
+    if gold is not None:
+        extra.append(F.when(F.col("_gold_label").isNotNull() & (F.col("label") >= 0),
+                            (F.col("label") == F.col("_gold_label")).cast("double")).alias("gold_correct"))
+    return view.select(
         "id",
         "label",
         "confidence",
@@ -40,12 +91,19 @@ def validation_view(labels: DataFrame) -> DataFrame:
         F.aggregate("probs", F.lit(0.0), lambda acc, x: acc + x).alias("probs_sum"),
         F.abs(F.col("confidence") - F.array_max("probs")).alias("confidence_gap"),
         F.when(F.col("label") >= 0, F.col("label_name")).alias("labeled_class"),
+        *extra,
         *[F.col(c) for c in labels.columns if c.startswith("_") and c in ("_run_id", "_source_version")],
     )
 
 
-def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConfig) -> gx.ExpectationSuite:
-    """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``."""
+def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConfig,
+                published: PublishedStats | None = None, with_gold: bool = False) -> gx.ExpectationSuite:
+    """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``.
+
+    With ``published`` (the last published labeling), the drift expectations are
+    added; a first run has none and says so in its log. With ``with_gold`` and a
+    ``min_gold_accuracy``, the accuracy floor is added.
+    """
     E = gx.expectations
     k = len(classes)
     suite = gx.ExpectationSuite(name=name)
@@ -79,7 +137,35 @@ def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConf
         add(E.ExpectColumnValuesToNotBeInSet(column="labeled_class", value_set=[cls],
                                              mostly=round(1.0 - high, 12)),
             f"class_share_max[{cls}]", high)
+    if published is not None:
+        add_drift(suite, add, classes, thresholds, published)
+    if with_gold and thresholds.min_gold_accuracy is not None:
+        add(E.ExpectColumnMeanToBeBetween(column="gold_correct", min_value=thresholds.min_gold_accuracy),
+            "gold_accuracy", f">= {thresholds.min_gold_accuracy}")
     return suite
+
+
+KL_FLOOR = 1e-6
+"""Weight given to a class the published labeling never used, so KL stays finite and a class
+appearing from nowhere reads as large drift, not as an error."""
+
+
+def add_drift(suite: gx.ExpectationSuite, add: Any, classes: tuple[str, ...], thresholds: ExpectationConfig,
+              published: PublishedStats) -> None:
+    E = gx.expectations
+    weights = [max(published.class_shares.get(c, 0.0), KL_FLOOR) for c in classes]
+    total = sum(weights)
+    partition = {"values": list(classes), "weights": [w / total for w in weights]}
+    add(E.ExpectColumnKLDivergenceToBeLessThan(column="labeled_class", partition_object=partition,
+                                               threshold=thresholds.max_kl_divergence),
+        "drift_kl", f"< {thresholds.max_kl_divergence} vs v{published.version}")
+    add(E.ExpectColumnValuesToNotBeInSet(column="label_change", value_set=["changed"],
+                                         mostly=round(1.0 - thresholds.max_label_change_share, 12)),
+        "drift_label_changes", f"<= {thresholds.max_label_change_share} vs v{published.version}")
+    floor = max(published.mean_confidence - thresholds.max_confidence_drop, 0.0)
+    add(E.ExpectColumnMeanToBeBetween(column="confidence", min_value=round(floor, 6)),
+        "drift_mean_confidence", f">= {floor:.4f} (v{published.version}: {published.mean_confidence:.4f} "
+        f"- {thresholds.max_confidence_drop})")
 
 
 def observed_value(check: str, result: dict) -> object:
@@ -90,7 +176,7 @@ def observed_value(check: str, result: dict) -> object:
         return round(1 - (result.get("unexpected_percent") or 0.0) / 100, 6)
     if check.startswith("class_share_min"):
         return round(1 - (result.get("unexpected_percent_nonmissing") or 0.0) / 100, 6)
-    if check.startswith("class_share_max"):
+    if check.startswith("class_share_max") or check == "drift_label_changes":
         return round((result.get("unexpected_percent_nonmissing") or 0.0) / 100, 6)
     sample = result.get("partial_unexpected_list", [])[:5]
     return {"unexpected_count": result.get("unexpected_count", 0), "sample": sample}

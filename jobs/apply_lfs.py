@@ -30,6 +30,9 @@ from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.tables import TableRef, commit_metadata, latest_commit, table
+from jobs.validation_gate import ValidationReport, enforce
+from expectations.gx_runner import run_suite
+from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import compile_lf
 from lf_library.core import LFPack
@@ -51,6 +54,8 @@ class ApplyResult:
     lf_set_version: str
     plan: RecomputePlan
     recomputed: dict
+    validation: list
+    validation_seconds: float
 
 
 def load_dataset_pack(ds: DatasetConfig) -> LFPack:
@@ -253,10 +258,28 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
         run.run_id,
     )
     n_votes = (spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count())
+    validation = validate_votes(spark, ds, settings, run, pack, votes, votes_version)
     log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
              ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
     return ApplyResult(source_version, len(pack), n_votes, votes_version, errors, pack.set_version, plan,
-                       plan.record(pack, total_rows))
+                       plan.record(pack, total_rows), validation.outcomes, validation.seconds)
+
+
+def validate_votes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, pack: LFPack,
+                   votes: TableRef, votes_version: int) -> ValidationReport:
+    """The votes suite on the version this run settled on: label spaces, and LFs that never fire."""
+    frame = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path))
+    view = votes_view(spark, frame, pack).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        checked = run_suite(settings.home, ds.name, lambda: build_votes_suite(f"{ds.name}_votes", pack),
+                            view, run.run_id, ds.expectations.severity_of,
+                            observed_votes_value(pack.names), index_columns=["id", "lf"])
+    finally:
+        view.unpersist()
+    report = ValidationReport(thresholds=ds.expectations.record())
+    report.add(checked)
+    enforce(spark, settings, run, "apply_lfs", f"{votes.name}@v{votes_version}", report, "votes_validation")
+    return report
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

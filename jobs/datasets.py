@@ -22,16 +22,71 @@ ROW_ID = "@row"
 """``id_column = "@row"``: the source has no id; use ``<file name>:<row number in file>``."""
 
 
+SEVERITIES = ("blocking", "warning")
+
+
 @dataclass(frozen=True)
 class ExpectationConfig:
-    """Thresholds for the candidate-labels suite (see ``expectations/labels_suite.py``).
+    """Thresholds and severities of the suites in ``expectations/`` (config: ``[datasets.X.expectations]``).
 
-    ``min_coverage``: share of rows that must receive a label (not -1).
-    ``class_share``: per class name, the [min, max] share among labeled rows.
+    Candidate labels: ``min_coverage`` (share of rows with a label, not -1) and
+    ``class_share`` (per class, the [min, max] share among labeled rows).
+    Drift against the last published labels: ``max_kl_divergence`` of the label
+    distribution, ``max_label_change_share`` (share of ids whose label changed),
+    ``max_lf_coverage_change`` (absolute, per LF), ``max_confidence_drop`` (of the
+    mean confidence). Gold: ``min_gold_accuracy`` (off when unset). Source:
+    ``max_null_share`` of the id and text columns in the input, and the input row
+    count within [``min_row_ratio``, ``max_row_ratio``] x the previous ingest's.
+    ``severity`` maps a check name (``class_share_max``, ``drift_kl``, ...; a
+    per-class or per-LF check is named by its prefix) to ``blocking`` (the run is
+    not published) or ``warning`` (published and flagged).
     """
 
     min_coverage: float = 0.0
     class_share: dict[str, tuple[float, float]] = field(default_factory=dict)
+    max_kl_divergence: float = 0.1
+    max_label_change_share: float = 0.25
+    max_lf_coverage_change: float = 0.2
+    max_confidence_drop: float = 0.1
+    min_gold_accuracy: float | None = None
+    max_null_share: float = 0.05
+    min_row_ratio: float = 0.5
+    max_row_ratio: float | None = None
+    severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+
+    def severity_of(self, check: str) -> str:
+        """``blocking`` or ``warning`` for a check, looked up by full name, then by its prefix."""
+        return self.severity.get(check) or self.severity.get(check.split("[")[0], "blocking")
+
+    def record(self) -> dict[str, Any]:
+        """The thresholds as JSON (written on the run, so a threshold change is visible there)."""
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
+
+
+DEFAULT_SEVERITY = {"votes_lf_fires": "warning"}
+"""An LF that never fires is worth a look, not a stopped relabel."""
+
+
+def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> ExpectationConfig:
+    share = {str(k): (float(v[0]), float(v[1])) for k, v in raw.get("class_share", {}).items()}
+    unknown = sorted(set(share) - set(classes))
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
+    severity = {**DEFAULT_SEVERITY, **{str(k): str(v) for k, v in raw.get("severity", {}).items()}}
+    for check, level in severity.items():
+        _choice(name, f"expectations.severity.{check}", level, SEVERITIES)
+    defaults = ExpectationConfig()
+    floats = ("min_coverage", "max_kl_divergence", "max_label_change_share", "max_lf_coverage_change",
+              "max_confidence_drop", "max_null_share", "min_row_ratio")
+    optional = ("min_gold_accuracy", "max_row_ratio")
+    extra = sorted(set(raw) - set(floats) - set(optional) - {"class_share", "severity"})
+    if extra:
+        raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
+    return ExpectationConfig(
+        class_share=share, severity=severity,
+        **{k: float(raw.get(k, getattr(defaults, k))) for k in floats},
+        **{k: (None if raw.get(k) is None else float(raw[k])) for k in optional},
+    )
 
 
 @dataclass(frozen=True)
@@ -89,11 +144,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     unknown = sorted(set(gold_values.values()) - set(classes))
     if unknown:
         raise ConfigError(f"dataset {name!r}: gold_values map to unknown classes {unknown}")
-    exp_raw = dict(raw.get("expectations", {}))
-    share = {str(k): (float(v[0]), float(v[1])) for k, v in exp_raw.get("class_share", {}).items()}
-    unknown = sorted(set(share) - set(classes))
-    if unknown:
-        raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
+    expectations = _expectations(name, dict(raw.get("expectations", {})), classes)
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
@@ -138,9 +189,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
-        expectations=ExpectationConfig(
-            min_coverage=float(exp_raw.get("min_coverage", 0.0)), class_share=share
-        ),
+        expectations=expectations,
     )
 
 

@@ -34,6 +34,9 @@ from jobs.errors import ConfigError, LabellakeError
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
+from jobs.validation_gate import ValidationReport, enforce
+from expectations.gx_runner import run_suite
+from expectations.source_suite import build_source_suite, observed_source_value, source_view
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ class IngestResult:
     quarantined: dict[str, int]
     gold_rows: int
     source_version: int
+    validation: tuple = ()
+    """The source suite's outcomes (empty when the input was reused, not re-read)."""
+    validation_seconds: float = 0.0
     reused: bool = False
     """True when the input files had not changed and the existing source version was kept."""
 
@@ -277,6 +283,25 @@ def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime)
     )
 
 
+def validate_input(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
+                   classified: DataFrame) -> ValidationReport:
+    """The source suite on every input row, before any table is written (a blocking failure
+    leaves source, gold and quarantine as they were)."""
+    source = table(settings, ds.name, "source")
+    previous_input = None
+    if source.exists():
+        previous_input = (latest_commit(spark, source)[1].get("counts") or {}).get("input")
+    id_name = "id" if ds.id_column == ROW_ID else ds.id_column
+    view = source_view(classified.withColumnRenamed(ds.id_column, id_name), id_name, ds.text_column)
+    checked = run_suite(settings.home, ds.name, lambda: build_source_suite(
+        f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input), view, run.run_id, ds.expectations.severity_of,
+                        observed_source_value)
+    report = ValidationReport(thresholds=ds.expectations.record())
+    report.add(checked)
+    enforce(spark, settings, run, "ingest", f"{ds.name}'s input files", report, "source_validation")
+    return report
+
+
 def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
                ingested_at: datetime) -> IngestResult:
     """Read the raw files, classify every row, write source, gold and quarantine.
@@ -303,6 +328,7 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
         }
         accepted_n = by_reason.pop("", 0)
         input_n = accepted_n + sum(by_reason.values())
+        validation = validate_input(spark, ds, settings, run, classified)
         accepted = classified.where(F.col(REASON).isNull())
         rejected = classified.where(F.col(REASON).isNotNull())
         meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
@@ -331,7 +357,8 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
         classified.unpersist()
 
     source_version, _ = latest_commit(spark, source)
-    result = IngestResult(input_n, accepted_n, dict(sorted(by_reason.items())), gold_n, source_version)
+    result = IngestResult(input_n, accepted_n, dict(sorted(by_reason.items())), gold_n, source_version,
+                          tuple(validation.outcomes), validation.seconds)
     if result.input_rows != result.accepted + result.quarantined_total:
         raise LabellakeError(f"ingest {ds.name}: row accounting broken: {result}")
     log.info(

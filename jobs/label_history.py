@@ -72,9 +72,29 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
         if lfs is not None:
             previous_lfs = lfs
     out = out[::-1][:limit]
+    runs = _run_records(settings, dataset)
     for entry in out:  # one aggregate per shown version, by time travel
         entry["distribution"] = _distribution(str(dt.table_uri), entry["version"])
+        record = runs.get(entry["run_id"] or "", {})
+        docs = json.loads(record.get("data_docs") or "null") or {}
+        entry["data_docs"] = docs.get("pages") or ([docs["index"]] if docs.get("index") else [])
+        entry["warnings"] = [w["check"] for w in json.loads(record.get("warnings") or "[]")]
     return out
+
+
+def _run_records(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
+    """The runs table's rows of ``dataset`` by run id (Data Docs links and warnings for history)."""
+    from jobs.tables import runs_table
+
+    ref = runs_table(settings)
+    if not ref.exists():
+        return {}
+    con = duckdb.connect()
+    con.register("runs", DeltaTable(str(ref.path)).to_pyarrow_dataset())
+    columns = {f.name for f in DeltaTable(str(ref.path)).schema().fields}
+    wanted = [c for c in ("run_id", "status", "data_docs", "warnings") if c in columns]
+    rows = con.execute(f"SELECT {', '.join(wanted)} FROM runs WHERE dataset = ?", [dataset]).fetchall()
+    return {row[0]: dict(zip(wanted, row)) for row in rows}
 
 
 def format_history(entries: list[dict[str, Any]]) -> str:
@@ -90,6 +110,10 @@ def format_history(entries: list[dict[str, Any]]) -> str:
                      f"model={e['label_model']}  source=v{e['source_version']}")
         lines.append(f"      LFs: {lf_text}")
         lines.append(f"      labels: {dist}")
+        if e.get("warnings"):
+            lines.append(f"      warnings: {', '.join(e['warnings'])}")
+        for page in e.get("data_docs") or []:
+            lines.append(f"      Data Docs: {page}")
     return "\n".join(lines)
 
 

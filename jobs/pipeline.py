@@ -22,6 +22,7 @@ from jobs.fit_label_model import run_fit_label_model
 from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.publish import run_publish
+from expectations.gx_runner import data_docs_index
 from jobs.dataset_lock import dataset_lock
 from jobs.runs import record_run, run_record
 from jobs.tables import table
@@ -41,7 +42,9 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
     result = run_ingest(spark, ds, settings, run, ingested_at=utc_now())
     return result, dict(input_rows=result.input_rows, accepted_rows=result.accepted,
                         quarantined_rows=result.quarantined_total, source_version=result.source_version,
-                        source_table=table(settings, ds.name, "source").name)
+                        source_table=table(settings, ds.name, "source").name,
+                        **({"source_validation": list(result.validation)} if result.validation else {}),
+                        _seconds={"ingest.source_suite": result.validation_seconds})
 
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
@@ -49,7 +52,9 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
     plan = result.plan
     return result, dict(votes=result.votes, votes_version=result.votes_version,
                         source_version=result.source_version, lf_set_version=result.lf_set_version,
-                        lf_changes=plan.lf_changes, source_changes=plan.row_changes, recomputed=result.recomputed)
+                        lf_changes=plan.lf_changes, source_changes=plan.row_changes, recomputed=result.recomputed,
+                        votes_validation=result.validation,
+                        _seconds={"apply_lfs.votes_suite": result.validation_seconds})
 
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
@@ -58,8 +63,11 @@ def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunCon
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    outcomes = run_validate(spark, ds, settings, run)
-    return outcomes, dict(status="validated", validation=outcomes)
+    report = run_validate(spark, ds, settings, run)
+    return report, dict(status="validated", validation=report.outcomes, warnings=report.warnings,
+                        _seconds={"validate.suites": round(report.seconds, 2)},
+                        thresholds=report.thresholds,
+                        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages})
 
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
@@ -102,6 +110,7 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
         seconds = round(time.monotonic() - started, 2)
         timings = _stage_seconds(spark, settings, run)
         timings[stage] = seconds
+        timings.update(fields.pop("_seconds", {}))
         record_run(spark, settings, run, **{"status": "running", "stage": stage, "error": None, **fields,
                                             "stage_seconds": timings})
         log.info("stage %s done in %.1fs", stage, seconds)

@@ -43,7 +43,12 @@ RUNS_SCHEMA = StructType([
     StructField("patterns", LongType(), True),
     StructField("label_model", StringType(), True),
     StructField("labeled_rows", LongType(), True),
+    StructField("source_validation", StringType(), True),
+    StructField("votes_validation", StringType(), True),
     StructField("validation", StringType(), True),
+    StructField("warnings", StringType(), True),
+    StructField("thresholds", StringType(), True),
+    StructField("data_docs", StringType(), True),
     StructField("labels_version", LongType(), True),
     StructField("published_rows", LongType(), True),
     StructField("stage_seconds", StringType(), True),
@@ -54,7 +59,8 @@ RUNS_SCHEMA = StructType([
 """``source_changes``, ``lf_changes``, ``recomputed``, ``validation`` and ``stage_seconds``
 are JSON: what the incremental diff found, what was recomputed (LFs x rows) and
 why, each expectation's outcome, and each stage's wall time."""
-JSON_COLUMNS = ("source_changes", "lf_changes", "recomputed", "validation", "stage_seconds")
+JSON_COLUMNS = ("source_changes", "lf_changes", "recomputed", "validation", "stage_seconds", "source_validation",
+                "votes_validation", "warnings", "thresholds", "data_docs")
 _COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
 
 

@@ -1,11 +1,20 @@
-"""Validate: the Great Expectations gate between staging and publish.
+"""Validate: the Great Expectations gate between staging and publish (write-audit-publish).
 
-Reads this run's partition of the staging table, runs the dataset's
-candidate-labels suite (``expectations/labels_suite.py``), records every
-expectation's result in the runs table, and raises :class:`ValidationFailed`
-naming each failed expectation with its observed value and threshold. The
-publish stage refuses to run for a run whose validation did not pass, so a
-failure here leaves the labels table exactly as it was.
+Reads this run's partition of the staging table and validates it, through GX
+Checkpoints that also render Data Docs (``expectations/gx_runner.py``), against:
+
+- the candidate-labels contract, drift against the last published labels
+  (Delta time travel) and the gold-accuracy floor, all on one persisted view
+  (``expectations/labels_suite.py``);
+- per-LF coverage drift against the run that produced the published labels
+  (``expectations/lf_health_suite.py``).
+
+A first run (nothing published) skips the drift checks and says so. Every
+outcome (success, observed value, threshold, severity) goes into the runs
+table. Blocking failures raise :class:`ValidationFailed`, naming each failed
+expectation with its observed value and threshold; the publish stage refuses
+an unvalidated run, so the labels table stays exactly as it was. Warnings are
+logged and flagged on the run, and the run is published.
 """
 
 from __future__ import annotations
@@ -13,72 +22,82 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from expectations.labels_suite import build_suite, observed_value, validation_view
+from expectations.gx_runner import run_suite
+from expectations.labels_suite import build_suite, observed_value, published_stats, validation_view
+from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
-from jobs.errors import StageOrderError, ValidationFailed
+from jobs.errors import StageOrderError
 from jobs.lineage import RunContext
-from jobs.runs import record_run
 from jobs.settings import Settings
-from jobs.tables import table
+from jobs.tables import TableRef, latest_commit, table
+from jobs.validation_gate import ValidationReport, enforce
 
 log = logging.getLogger(__name__)
 
 
-def validate_labels(labels_view: Any, ds: DatasetConfig, suite_name: str) -> list[dict[str, Any]]:
-    """Run the suite on a validation view; one result dict per expectation."""
-    import great_expectations as gx
-
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    # One log line per expectation (below) beats a tqdm bar per metric batch in task logs.
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    source = context.data_sources.add_spark(name=f"{ds.name}_staging")
-    batch = (source.add_dataframe_asset(name="candidate_labels")
-             .add_batch_definition_whole_dataframe("run")
-             .get_batch(batch_parameters={"dataframe": labels_view}))
-    result = batch.validate(build_suite(suite_name, ds.classes, ds.expectations))
-    outcomes = []
-    for item in result.results:
-        config = item.expectation_config
-        check = (config.meta or {}).get("check", config.type)
-        outcomes.append({
-            "check": check,
-            "expectation": config.type,
-            "column": config.kwargs.get("column"),
-            "success": bool(item.success),
-            "observed": observed_value(check, dict(item.result)),
-            "threshold": (config.meta or {}).get("threshold"),
-            "severity": "blocking",
-        })
-    return outcomes
+def _published(spark: SparkSession, labels_ref: TableRef) -> tuple[Any, int, str | None] | None:
+    if not labels_ref.exists():
+        return None
+    version, meta = latest_commit(spark, labels_ref)
+    frame = spark.read.format("delta").option("versionAsOf", version).load(str(labels_ref.path))
+    return frame, version, meta.get("run_id")
 
 
-def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> list[dict[str, Any]]:
-    """Every expectation's outcome for ``run``'s candidate labels; raises :class:`ValidationFailed`
-    (after recording the failures on the run) when a blocking one fails. The caller records
-    a pass (see :mod:`jobs.pipeline`)."""
+def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
+    """Validate ``run``'s candidate labels; raises :class:`ValidationFailed` (after recording the
+    failures on the run) when a blocking expectation fails. The caller records a pass."""
     staging = table(settings, ds.name, "staging_labels")
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
-    labels = spark.read.format("delta").load(str(staging.path)).where(f"_run_id = '{run.run_id}'")
+    labels = spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run.run_id)
     if labels.limit(1).count() == 0:
         raise StageOrderError(
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
             "run fit_label_model for this run first"
         )
-    outcomes = validate_labels(validation_view(labels), ds, f"{ds.name}_candidate_labels")
-    failed = [o for o in outcomes if not o["success"] and o["severity"] == "blocking"]
-    for o in outcomes:
-        log.info("validate %s: %-28s %s observed=%s threshold=%s", ds.name, o["check"],
-                 "ok  " if o["success"] else "FAIL", o["observed"], o["threshold"])
-    if failed:
-        message = f"validation of {staging.name} for run {run.run_id} failed; labels not published: " + "; ".join(
-            f"{o['check']} ({o['expectation']} on {o['column']}): observed {o['observed']}, "
-            f"threshold {o['threshold']}" for o in failed
-        )
-        record_run(spark, settings, run, status="failed", stage="validate", validation=outcomes, error=message)
-        raise ValidationFailed(message, failed)
-    return outcomes
+    thresholds = ds.expectations
+    published = _published(spark, table(settings, ds.name, "labels"))
+    gold_ref = table(settings, ds.name, "gold")
+    gold = (spark.read.format("delta").load(str(gold_ref.path))
+            if gold_ref.exists() and thresholds.min_gold_accuracy is not None else None)
+    report = ValidationReport(thresholds=thresholds.record())
+    stats = None
+    if published is None:
+        report.notes.append("first run: nothing published yet, drift checks skipped")
+    else:
+        stats = published_stats(published[0], published[1], published[2])
+    view = validation_view(labels, published[0] if published else None, gold).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
+            f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
+                               observed_value, index_columns=["id"])
+    finally:
+        view.unpersist()
+    report.add(labels_run)
+    if stats is not None:
+        _lf_health(spark, ds, settings, run, stats.run_id, report)
+    enforce(spark, settings, run, "validate", staging.name, report, "validation")
+    return report
+
+
+def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
+               published_run: str | None, report: ValidationReport) -> None:
+    analysis_ref = table(settings, ds.name, "lf_analysis")
+    if not analysis_ref.exists() or published_run is None:
+        report.notes.append("per-LF coverage drift skipped: no LF analysis for the published run")
+        return
+    analysis = spark.read.format("delta").load(str(analysis_ref.path))
+    current = analysis.where(F.col("_run_id") == run.run_id)
+    previous = analysis.where(F.col("_run_id") == published_run)
+    if previous.limit(1).count() == 0:
+        report.notes.append(f"per-LF coverage drift skipped: no LF analysis for published run {published_run}")
+        return
+    view = lf_health_view(current, previous)
+    health = run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
+        f"{ds.name}_lf_health", ds.expectations, published_run), view, run.run_id, ds.expectations.severity_of,
+                       observed_lf_health_value, index_columns=["lf"])
+    report.add(health)

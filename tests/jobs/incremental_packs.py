@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lf_library.core import KeywordLF, LFPack
+from lf_library.core import KeywordLF, LFPack, SqlLF
 from lf_library.packs import load_pack
 
 
@@ -27,3 +27,10 @@ def pack_v2() -> LFPack:
         lfs.append(lf)
     lfs.append(KeywordLF("keyword_free", "SPAM", keywords=("free", "win"), description="giveaways", owner="tests"))
     return LFPack(base.name, base.classes, lfs)
+
+
+def pack_spam_everywhere() -> LFPack:
+    """The youtube pack plus a broken LF that votes SPAM on every row (an LF edit gone wrong)."""
+    base = load_pack("youtube_spam")
+    always = SqlLF("always_spam", "SPAM", condition="true", description="a bad edit", owner="tests")
+    return LFPack(base.name, base.classes, [*base, always])

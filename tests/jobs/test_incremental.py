@@ -167,5 +167,5 @@ def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, 
     assert results["publish"].rows == 1953
     record = run_record(spark, yt, "same-2")
     assert record["status"] == "published" and record["published_rows"] == 1953
-    assert set(json.loads(record["stage_seconds"])) == {"ingest", "apply_lfs", "fit_label_model", "validate",
+    assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate",
                                                           "publish"}

@@ -1,0 +1,117 @@
+"""Run one suite on one Spark DataFrame through a GX Checkpoint, and keep its Data Docs.
+
+Every suite in ``expectations/`` is validated the same way: a file-backed GX
+Data Context under ``<LABELLAKE_HOME>/_gx`` (so results and Data Docs
+accumulate across runs and processes), a Spark dataframe asset per suite, a
+Checkpoint whose ``UpdateDataDocsAction`` renders one HTML page per validation,
+and the Airflow/CLI run id as GX's run name. Each expectation's ``meta``
+carries ``check`` (a stable name, used for severity and reports) and
+``threshold``; :func:`outcomes` turns GX's result into plain dicts for the runs
+table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One validated suite: every expectation's outcome and the Data Docs page that shows them."""
+
+    suite: str
+    outcomes: list[dict[str, Any]]
+    docs_page: str | None
+    seconds: float = 0.0
+
+
+def gx_root(home: Path) -> Path:
+    return home / "_gx"
+
+
+def data_docs_index(home: Path) -> Path:
+    return gx_root(home) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def _context(home: Path) -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root(home)))
+    # One log line per expectation (the caller's) beats a tqdm bar per metric batch in task logs.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: DataFrame, run_id: str,
+              severity_of: Callable[[str], str], observed: Callable[[str, dict], Any],
+              index_columns: list[str] | None = None) -> SuiteRun:
+    """Validate ``frame`` against the suite ``build_suite()`` makes, as run ``run_id``; render its
+    Data Docs page. (The suite is built here because GX binds a suite to the active context.)"""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    import time
+
+    started = time.monotonic()
+    context = _context(home)
+    suite = build_suite()
+    # A fresh datasource per validation: GX caches the execution engine (and the metrics it
+    # computed, keyed by batch id) on the datasource, and a whole-dataframe batch has the same
+    # id every run, so a reused one would answer with the previous run's metrics.
+    name = f"labellake_{dataset}_{suite.name}"
+    if name in context.data_sources.all():
+        context.data_sources.delete(name)
+    # persist=False: GX would cache the frame and never release it, and Spark's cache matches by
+    # plan, so the next run's frame over the same paths would be answered from this run's rows.
+    # Callers persist (and unpersist) what they hand in.
+    source = context.data_sources.add_spark(name=name, persist=False)
+    asset = source.add_dataframe_asset(name=suite.name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("run")
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite))
+    result_format: dict[str, Any] = {"result_format": "SUMMARY"}
+    if index_columns:
+        result_format["unexpected_index_column_names"] = list(index_columns)
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=suite.name, validation_definitions=[definition],
+        actions=[UpdateDataDocsAction(name="data_docs")], result_format=result_format))
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
+    (identifier, validation), = result.run_results.items()
+    page = None
+    try:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier)
+        page = urls[0]["site_url"] if urls else None
+    except Exception as exc:  # noqa: BLE001 - a missing docs link must not fail a validation
+        log.warning("no Data Docs page for %s: %s", suite.name, exc)
+    seconds = round(time.monotonic() - started, 2)
+    log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
+    return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds)
+
+
+def outcomes(validation: Any, severity_of: Callable[[str], str], observed: Callable[[str, dict], Any]) -> list[dict]:
+    """One dict per expectation: check, GX type, column, success, observed value, threshold, severity."""
+    out = []
+    for item in validation.results:
+        config = item.expectation_config
+        meta = config.meta or {}
+        check = meta.get("check", config.type)
+        out.append({
+            "check": check,
+            "expectation": config.type,
+            "column": config.kwargs.get("column"),
+            "success": bool(item.success),
+            "observed": observed(check, dict(item.result)),
+            "threshold": meta.get("threshold"),
+            "severity": severity_of(check),
+        })
+    return out

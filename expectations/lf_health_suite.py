@@ -1,0 +1,35 @@
+"""Per-LF coverage drift: no LF's coverage moves more than a configured amount between publishes.
+
+One row per LF of this run's LF analysis, with the coverage it had in the run
+that produced the published labels (null for an LF that is new); the map
+expectation lists the LFs whose coverage moved too far, by name.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.datasets import ExpectationConfig
+
+
+def lf_health_view(current: DataFrame, published: DataFrame) -> DataFrame:
+    previous = published.select("lf", F.col("coverage").alias("published_coverage"))
+    return (current.select("lf", "coverage").join(previous, "lf", "left")
+            .withColumn("coverage_change", F.col("coverage") - F.col("published_coverage")))
+
+
+def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_run: str) -> gx.ExpectationSuite:
+    limit = thresholds.max_lf_coverage_change
+    expectation = gx.expectations.ExpectColumnValuesToBeBetween(column="coverage_change", min_value=-limit,
+                                                                max_value=limit)
+    expectation.meta = {"check": "drift_lf_coverage", "threshold": f"|change| <= {limit} vs run {published_run}"}
+    suite = gx.ExpectationSuite(name=name)
+    suite.add_expectation(expectation)
+    return suite
+
+
+def observed_lf_health_value(check: str, result: dict) -> object:
+    moved = result.get("partial_unexpected_index_list") or []
+    return {"lfs_moved": [row.get("lf") for row in moved][:20], "unexpected_count": result.get("unexpected_count", 0)}

@@ -1,0 +1,68 @@
+"""The contract an input batch must meet before it replaces the source table.
+
+Validated in ingest on every input row (before the quarantine split), so a
+source whose text column went empty fails here, naming the column and the
+observed null share, instead of quietly quarantining every row. Blank values
+count as null. ``accepted_id`` (null for quarantined rows) must be unique: the
+source table's key. The row count is held against the previous ingest's input
+count (a sudden halving fails); the first ingest has nothing to compare with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import great_expectations as gx
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.datasets import ExpectationConfig
+
+
+def _blank_to_null(column: Column) -> Column:
+    return F.when(F.trim(column) != F.lit(""), column)
+
+
+def source_view(classified: DataFrame, id_column: str, text_column: str) -> DataFrame:
+    """Input rows with blank id/text as null and the accepted rows' id (the source key)."""
+    return classified.select(
+        _blank_to_null(F.col(id_column)).alias(id_column),
+        _blank_to_null(F.col(text_column)).alias(text_column),
+        F.when(F.col("_reason").isNull(), F.col(id_column)).alias("accepted_id"),
+    )
+
+
+def build_source_suite(name: str, id_column: str, text_column: str, thresholds: ExpectationConfig,
+                       previous_input_rows: int | None) -> gx.ExpectationSuite:
+    E = gx.expectations
+    suite = gx.ExpectationSuite(name=name)
+
+    def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
+        expectation.meta = {"check": check, "threshold": threshold}
+        suite.add_expectation(expectation)
+
+    mostly = round(1.0 - thresholds.max_null_share, 12)
+    add(E.ExpectColumnValuesToNotBeNull(column=id_column, mostly=mostly), "source_id_not_null",
+        f"null share <= {thresholds.max_null_share}")
+    add(E.ExpectColumnValuesToNotBeNull(column=text_column, mostly=mostly), "source_text_not_null",
+        f"null or blank share <= {thresholds.max_null_share}")
+    add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", "unique")
+    if previous_input_rows:
+        low = math.ceil(previous_input_rows * thresholds.min_row_ratio)
+        high = (None if thresholds.max_row_ratio is None
+                else math.floor(previous_input_rows * thresholds.max_row_ratio))
+        add(E.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "source_row_count",
+            f"[{low}, {high if high is not None else 'inf'}] (previous ingest: {previous_input_rows} rows)")
+    else:
+        add(E.ExpectTableRowCountToBeBetween(min_value=1), "source_row_count", ">= 1 (first ingest)")
+    return suite
+
+
+def observed_source_value(check: str, result: dict) -> object:
+    if check in ("source_id_not_null", "source_text_not_null"):
+        return {"null_share": round((result.get("unexpected_percent") or 0.0) / 100, 6),
+                "null_rows": result.get("unexpected_count", 0)}
+    if "observed_value" in result:
+        return result["observed_value"]
+    return {"unexpected_count": result.get("unexpected_count", 0),
+            "sample": result.get("partial_unexpected_list", [])[:5]}

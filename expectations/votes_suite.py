@@ -1,0 +1,48 @@
+"""The contract on a run's votes: every vote in its LF's label space; every LF fires somewhere.
+
+``vote_in_space`` is computed by joining each vote with the small broadcast
+table of the votes each LF may cast (a keyword LF declares one class; a Python
+LF may vote any class), so one GX map expectation covers every LF, and a
+failure lists offending ``(id, lf)`` pairs. An LF that never votes is flagged
+by ``ExpectColumnDistinctValuesToContainSet`` (a warning by default).
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lf_library.core import LFPack
+
+
+def votes_view(spark: SparkSession, votes: DataFrame, pack: LFPack) -> DataFrame:
+    allowed = [(lf.name, v) for lf in pack
+               for v in ([pack.label_index(lf)] if lf.label is not None else range(len(pack.classes)))]
+    space = spark.createDataFrame(allowed, "lf string, vote int").withColumn("_allowed", F.lit(True))
+    return (votes.join(F.broadcast(space), ["lf", "vote"], "left")
+            .select("id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_space")))
+
+
+def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
+    E = gx.expectations
+    suite = gx.ExpectationSuite(name=name)
+    for expectation, check, threshold in (
+        (E.ExpectColumnValuesToBeInSet(column="vote_in_space", value_set=[True]), "votes_in_label_space",
+         "every vote is a class its LF may vote"),
+        (E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=pack.names), "votes_lf_fires",
+         f"all {len(pack)} LFs vote on some row"),
+    ):
+        expectation.meta = {"check": check, "threshold": threshold}
+        suite.add_expectation(expectation)
+    return suite
+
+
+def observed_votes_value(names: list[str]):
+    def observed(check: str, result: dict) -> object:
+        if check == "votes_lf_fires":
+            seen = set(result.get("observed_value") or [])
+            return {"silent_lfs": sorted(set(names) - seen)}
+        return {"unexpected_count": result.get("unexpected_count", 0),
+                "sample": result.get("partial_unexpected_index_list", [])[:5]}
+    return observed

@@ -1,0 +1,111 @@
+"""The expectations gate on real data: a normal run passes, a bad LF edit and an emptied column do not.
+
+The YouTube comments are relabeled once with the tutorial LFs (published),
+then with an LF added that votes SPAM on every row: the class-balance and
+drift expectations fail, nothing is published, and the labels table keeps its
+version. A copy of the comments whose text column was emptied fails the source
+suite at ingest, naming the column and its null share, and leaves the source
+table as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs.errors import ValidationFailed
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline, run_stage
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.tables import table
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
+
+DATASET = "youtube_spam"
+THRESHOLDS = {"min_coverage": 0.5, "class_share": {"HAM": [0.2, 0.8], "SPAM": [0.2, 0.8]},
+              "max_kl_divergence": 0.1, "max_label_change_share": 0.25, "min_gold_accuracy": 0.8}
+
+
+def _settings(base: Settings, tmp_path: Path, pack: str, **overrides: object) -> Settings:
+    config = write_config(tmp_path / f"{pack.split(':')[-1]}.toml",
+                          {DATASET: {**YOUTUBE, "lf_pack": pack, "expectations": THRESHOLDS, **overrides}})
+    return dataclasses.replace(base, config_path=config)
+
+
+def _checks(outcomes: list[dict]) -> dict[str, dict]:
+    return {o["check"]: o for o in outcomes}
+
+
+def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, tmp_path: Path) -> None:
+    good = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_v1")
+    run_pipeline(RunContext("good", DATASET), good, spark)
+    record = run_record(spark, good, "good")
+    checks = _checks(json.loads(record["validation"]))
+    assert all(o["success"] for o in checks.values())
+    assert "drift_kl" not in checks  # first run: nothing to drift from
+    assert checks["gold_accuracy"]["observed"] == pytest.approx(1333 / 1436, abs=1e-4)
+    assert {o["check"] for o in json.loads(record["source_validation"])} >= {"source_text_not_null", "source_row_count"}
+    assert _checks(json.loads(record["votes_validation"]))["votes_in_label_space"]["success"]
+    docs = json.loads(record["data_docs"])
+    assert Path(docs["index"]).is_file() and docs["pages"]
+    labels = table(good, DATASET, "labels")
+    version = DeltaTable(str(labels.path)).version()
+
+    bad = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere")
+    with pytest.raises(ValidationFailed) as failure:
+        run_pipeline(RunContext("bad", DATASET), bad, spark)
+    failed = {f["check"] for f in failure.value.failures}
+    assert {"class_share_max[SPAM]", "drift_kl", "drift_label_changes"} <= failed
+    assert "class_share_max[SPAM]" in str(failure.value) and "drift_kl" in str(failure.value)
+    assert DeltaTable(str(labels.path)).version() == version  # not published
+    assert DeltaTable(str(labels.path)).to_pandas()["_run_id"].eq("good").all()
+    record = run_record(spark, bad, "bad")
+    assert record["status"] == "failed" and "drift_kl" in record["error"]
+    outcomes = _checks(json.loads(record["validation"]))
+    assert outcomes["drift_kl"]["observed"] > 0.1 and not outcomes["drift_kl"]["success"]
+    assert outcomes["drift_lf_coverage"]["success"]  # the other LFs did not move; the new one has no past
+    staging = DeltaTable(str(table(bad, DATASET, "staging_labels").path)).to_pandas()
+    assert (staging["_run_id"] == "bad").sum() == 1953  # kept for inspection
+
+
+def test_bad_run_published_when_its_failures_are_warnings(spark, settings: Settings, tmp_path: Path) -> None:
+    good = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_v1")
+    run_pipeline(RunContext("good", DATASET), good, spark)
+    lenient = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere",
+                        expectations={**THRESHOLDS, "severity": {
+                            "class_share_max": "warning", "class_share_min": "warning", "drift_kl": "warning",
+                            "drift_label_changes": "warning", "gold_accuracy": "warning",
+                            "drift_mean_confidence": "warning"}})
+    run_pipeline(RunContext("lenient", DATASET), lenient, spark)
+    record = run_record(spark, lenient, "lenient")
+    assert record["status"] == "published"
+    warned = {w["check"] for w in json.loads(record["warnings"])}
+    assert {"class_share_max[SPAM]", "drift_kl"} <= warned
+    assert json.loads(record["thresholds"])["severity"]["drift_kl"] == "warning"
+
+
+def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_path: Path) -> None:
+    data = tmp_path / "raw"
+    data.mkdir()
+    frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
+              for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))}
+    for name, frame in frames.items():
+        frame.to_csv(data / name, index=False)
+    ds = _settings(settings, tmp_path, "youtube_spam", source_path=str(data / "*.csv"))
+    run_stage("ingest", RunContext("full-text", DATASET), ds, spark)
+    source = table(ds, DATASET, "source")
+    version = DeltaTable(str(source.path)).version()
+    for name, frame in frames.items():
+        frame.assign(CONTENT="").to_csv(data / name, index=False)
+    with pytest.raises(ValidationFailed) as failure:
+        run_stage("ingest", RunContext("empty-text", DATASET), ds, spark)
+    message = str(failure.value)
+    assert "source_text_not_null" in message and "on CONTENT" in message and "'null_share': 1.0" in message
+    assert DeltaTable(str(source.path)).version() == version
+    assert run_record(spark, ds, "empty-text")["status"] == "failed"
