@@ -67,7 +67,8 @@ def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: R
     return report, dict(status="validated", validation=report.outcomes, warnings=report.warnings,
                         _seconds={"validate.suites": round(report.seconds, 2)},
                         thresholds=report.thresholds,
-                        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages})
+                        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages,
+                                   "notes": report.notes})
 
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:

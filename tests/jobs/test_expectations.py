@@ -54,6 +54,7 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, t
     assert _checks(json.loads(record["votes_validation"]))["votes_in_label_space"]["success"]
     docs = json.loads(record["data_docs"])
     assert Path(docs["index"]).is_file() and docs["pages"]
+    assert any("drift checks skipped" in note for note in docs["notes"])
     labels = table(good, DATASET, "labels")
     version = DeltaTable(str(labels.path)).version()
 
