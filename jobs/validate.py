@@ -70,7 +70,8 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         report.notes.append("first run: nothing published yet, drift checks skipped")
     else:
         stats = published_stats(published[0], published[1], published[2])
-    view = validation_view(labels, published[0] if published else None, gold).persist(StorageLevel.MEMORY_AND_DISK)
+    view = (validation_view(labels, len(ds.classes), published[0] if published else None, gold)
+            .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
             f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
