@@ -58,7 +58,7 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
         lfs = meta.get("lf_versions")
         out.append({
             "version": int(commit["version"]),
-            "timestamp": commit.get("timestamp"),
+            "timestamp": _iso(commit.get("timestamp")),
             "operation": commit.get("operation"),
             "run_id": meta.get("run_id"),
             "trigger": meta.get("trigger"),
@@ -95,6 +95,15 @@ def _run_records(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
     wanted = [c for c in ("run_id", "status", "data_docs", "warnings") if c in columns]
     rows = con.execute(f"SELECT {', '.join(wanted)} FROM runs WHERE dataset = ?", [dataset]).fetchall()
     return {row[0]: dict(zip(wanted, row)) for row in rows}
+
+
+def _iso(timestamp: Any) -> Any:
+    """delta-rs gives commit times as epoch milliseconds; people read ISO times."""
+    from datetime import datetime, timezone
+
+    if isinstance(timestamp, (int, float)):
+        return datetime.fromtimestamp(timestamp / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+    return timestamp
 
 
 def format_history(entries: list[dict[str, Any]]) -> str:
