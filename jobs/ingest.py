@@ -232,7 +232,7 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
     if any("://" in p for p in paths):
         return None
     files = [f for path in paths for f in source_files(path)]
-    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    stats = [(f, st.st_size, st.st_mtime_ns) for f in files for st in [os.stat(f)]]
     reading = {
         "format": ds.format, "id": ds.id_column, "text": ds.text_column, "gold": ds.gold_column,
         "gold_values": ds.gold_values, "classes": ds.classes, "options": ds.read_options, "columns": ds.columns,
