@@ -1,102 +1,65 @@
-"""nightly_relabel: relabel a dataset every night, one Spark job per stage.
+"""nightly_relabel: relabel every nightly dataset on a schedule; rebuild or backfill by hand.
 
-Wiring only; the work is in ``jobs/``. Each stage is a ``spark-submit`` of
-``jobs/spark_entry.py`` through the Apache Spark provider and the
-``spark_default`` connection (local mode by default, a standalone master on a
-cluster), so the tasks are exactly ``labellake stage <name>`` runs.
+Wiring only; the work is in ``jobs/`` (see ``dags/relabel_chain.py`` for the
+task groups and why there is one per dataset).
 
-One DAG with a ``dataset`` param (default ``youtube_spam``) rather than one DAG
-per dataset: the stages are identical for every dataset, and a manual trigger
-with ``{"dataset": "..."}`` relabels any configured dataset.
-
-Airflow's run id keys every stage's output (staging partition, runs-table
-row, published commit), so a retried task redoes only its own step, and a
-retried publish adds no second version.
+- Schedule: ``[airflow] nightly_schedule`` in ``config/datasets.toml`` (default
+  ``@daily``); a scheduled run relabels every dataset with ``nightly = true``,
+  incrementally (only changed LFs and rows are recomputed).
+- Manual trigger with params: ``{"dataset": "sms_spam", "mode": "full"}``
+  relabels one dataset, recomputing everything (a rebuild).
+- Backfill: ``airflow backfill create --dag-id nightly_relabel --from-date ...
+  --to-date ...`` creates runs of type backfill (trigger ``backfill`` in the runs
+  table); add ``--dag-run-conf '{"mode": "full"}'`` to rebuild.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from datetime import timedelta
-
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from jobs.errors import SetupError
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.spark_conf import delta_jars, spark_conf
-from jobs.stages import STAGES
+from jobs.datasets import load_airflow_config, load_datasets
+from jobs.lineage import RUN_MODES
+from dags.relabel_chain import DEFAULT_ARGS, SETTINGS, relabel_group, trigger_for
 
-SETTINGS = Settings.from_env()
-ENTRY = str(PROJECT_ROOT / "jobs" / "spark_entry.py")
-try:
-    JARS = ",".join(delta_jars(SETTINGS))
-except SetupError as exc:  # keep the DAG importable; the Spark task will fail with this message
-    logging.getLogger(__name__).warning("%s", exc)
-    JARS = ""
-
-STAGE_ARGS = [
-    "--dataset", "{{ params.dataset }}",
-    "--run-id", "{{ run_id }}",
-    "--trigger", "{{ dag_run.run_type | string | replace('DagRunType.', '') | lower }}",
-    "--dag-id", "{{ dag.dag_id }}",
-    "--mode", "{{ params.mode }}",
-]
+CONFIG = load_airflow_config(SETTINGS.config_path)
+DATASETS = load_datasets(SETTINGS.config_path)
+NIGHTLY = [name for name, ds in DATASETS.items() if ds.nightly]
 
 
 @dag(
     dag_id="nightly_relabel",
-    schedule="@daily",
+    schedule=CONFIG.nightly_schedule,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-    },
+    max_active_tasks=CONFIG.max_active_tasks,
+    default_args=DEFAULT_ARGS,
     params={
-        "dataset": Param("youtube_spam", type="string", description="dataset name from config/datasets.toml"),
-        "mode": Param("incremental", type="string", enum=["incremental", "full"],
-                      description="incremental: recompute only changed LFs and rows; full: everything"),
+        "dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS],
+                         description="one dataset to relabel; empty: every dataset with nightly = true"),
+        "mode": Param("incremental", type="string", enum=list(RUN_MODES),
+                      description="incremental: recompute only changed LFs and rows; full: rebuild everything"),
     },
     tags=["labellake"],
     doc_md=__doc__,
 )
 def nightly_relabel() -> None:
-    previous = None
-    for stage in STAGES:
-        submit = SparkSubmitOperator(
-            task_id=stage,
-            conn_id="spark_default",
-            application=ENTRY,
-            application_args=["stage", stage, *STAGE_ARGS],
-            jars=JARS or None,
-            conf=spark_conf(SETTINGS),
-            env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-            name=f"labellake-{stage}",
-            driver_memory="2g",
-            # A failed expectation is a verdict on the data, not a transient error.
-            retries=0 if stage == "validate" else 2,
-        )
-        if previous is not None:
-            previous >> submit
-        previous = submit
-
     @task
-    def report(params: dict | None = None) -> dict:
-        """Log where the labels are, their distribution and accuracy against gold."""
-        from jobs.summary import format_summary, labels_summary
+    def plan() -> dict[str, object]:
+        """Which datasets this run relabels, with which trigger and mode."""
+        context = get_current_context()
+        params, run = context["params"], context["dag_run"]
+        datasets = [params["dataset"]] if params.get("dataset") else NIGHTLY
+        reason = "dataset param" if params.get("dataset") else "every dataset with nightly = true"
+        planned = {"datasets": datasets, "trigger": trigger_for(run.run_type), "mode": params["mode"],
+                   "reason": reason}
+        print(f"nightly_relabel plan: {planned}")
+        return planned
 
-        summary = labels_summary(Settings.from_env(), params["dataset"])
-        print(format_summary(summary))
-        return {k: v for k, v in summary.items() if k != "distribution"} | {
-            "distribution": {str(k): v for k, v in summary["distribution"].items()}
-        }
-
-    previous >> report()
+    planned = plan()
+    for name in DATASETS:
+        relabel_group(name, planned)
 
 
 nightly_relabel()

@@ -25,7 +25,6 @@ from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import ConfigError, LFExecutionError, StageOrderError
-from jobs.lf_analysis import write_lf_analysis
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
@@ -231,7 +230,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     meta = commit_metadata(
         run_id=run.run_id, stage="apply_lfs", dataset=ds.name, source_table=source.name,
         source_version=source_version, lf_set_version=pack.set_version, lf_versions=pack.versions,
-        lfs=pack.names, classes=list(pack.classes), mode=plan.mode, recomputed=plan.recomputed_lfs,
+        lfs=pack.names, lf_kinds={lf.name: lf.kind for lf in pack}, classes=list(pack.classes), mode=plan.mode, recomputed=plan.recomputed_lfs,
         removed=plan.removed_lfs, row_changes=plan.row_changes,
     )
     nothing_to_do = (plan.mode == "incremental" and not plan.lf_changes and not plan.rows_changed
@@ -246,17 +245,6 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
             plan.rows.unpersist()
     upsert_registry(spark, settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
-    gold_ref = table(settings, ds.name, "gold")
-    write_lf_analysis(
-        spark,
-        spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)),
-        total_rows,
-        spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None,
-        [(lf.name, lf.version, lf.kind) for lf in pack],
-        errors,
-        table(settings, ds.name, "lf_analysis"),
-        run.run_id,
-    )
     n_votes = (spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count())
     # Only votes this run computed need checking: unchanged LFs on unchanged rows were
     # validated by the run that computed them (an LF-only change checks just its partitions).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
@@ -36,16 +36,25 @@ class Choice:
                 "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
 
 
-def dev_split(gold: DataFrame, dev_percent: int) -> DataFrame:
-    """The dev share of the gold rows: stable across runs (a hash of the id)."""
-    return gold.where(F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent)
+def dev_flag(dev_percent: int) -> Column:
+    """True on the dev share of the gold rows: stable across runs (a hash of the id)."""
+    return F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent
 
 
-def dev_pattern_counts(rows: DataFrame, gold: DataFrame, dev_percent: int) -> list[tuple[str, int, int]]:
-    """``(pattern, gold label, rows)`` over the dev rows: an aggregate, at most patterns x classes."""
-    dev = dev_split(gold, dev_percent).select("id", F.col("label").alias("gold"))
-    counted = rows.join(dev, "id").groupBy("pattern", "gold").agg(F.count(F.lit(1)).alias("n"))
-    return sorted((r["pattern"], int(r["gold"]), int(r["n"])) for r in counted.collect())
+def gold_pattern_counts(rows: DataFrame, gold: DataFrame, dev_percent: int) -> list[tuple[str, int, bool, int]]:
+    """``(pattern, gold label, is dev row, rows)`` over the rows with gold: at most patterns x classes x 2.
+
+    One aggregate serves both model selection (the dev rows) and the LF analysis
+    (every gold row), so the gold join runs once per fit.
+    """
+    labeled = gold.select("id", F.col("label").alias("gold"), dev_flag(dev_percent).alias("dev"))
+    counted = rows.join(labeled, "id").groupBy("pattern", "gold", "dev").agg(F.count(F.lit(1)).alias("n"))
+    return sorted((r["pattern"], int(r["gold"]), bool(r["dev"]), int(r["n"])) for r in counted.collect())
+
+
+def dev_pattern_counts(gold_counts: list[tuple[str, int, bool, int]]) -> list[tuple[str, int, int]]:
+    """``(pattern, gold label, rows)`` of the dev rows, from :func:`gold_pattern_counts`."""
+    return [(pattern, label, n) for pattern, label, dev, n in gold_counts if dev]
 
 
 def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, counts: np.ndarray) -> float:

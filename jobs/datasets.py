@@ -117,6 +117,8 @@ class DatasetConfig:
     read_options: dict[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
+    nightly: bool = True
+    """Relabeled by the scheduled ``nightly_relabel`` runs (every dataset can still be triggered by hand)."""
     max_lf_error_rate: float = 0.01
     """Share of rows a Python LF may fail on (it abstains there) before the run fails."""
 
@@ -148,7 +150,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
-        "model_selection", "uncovered",
+        "model_selection", "uncovered", "nightly",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -190,7 +192,14 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
         expectations=expectations,
+        nightly=_flag(name, "nightly", raw.get("nightly", True)),
     )
+
+
+def _flag(dataset: str, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"dataset {dataset!r}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _choice(dataset: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -206,6 +215,42 @@ def load_datasets(config_path: Path) -> dict[str, DatasetConfig]:
     with config_path.open("rb") as handle:
         raw = tomllib.load(handle)
     return {name: _dataset_from_toml(name, body) for name, body in raw.get("datasets", {}).items()}
+
+
+@dataclass(frozen=True)
+class AirflowConfig:
+    """The ``[airflow]`` table: when the DAGs run. Read when Airflow parses the DAG files,
+    so a schedule change is a config edit, not a code change."""
+
+    nightly_schedule: str | None = "@daily"
+    """Cron expression or preset of ``nightly_relabel``; ``"none"`` turns the schedule off."""
+    lf_watch_schedule: str | None = "*/30 * * * *"
+    """How often ``lf_library_watch`` compares the LF library with the published labels
+    (CI can also trigger it right after a merge); ``"none"`` for manual triggers only."""
+    max_active_tasks: int = 2
+    """Spark jobs one DAG run may run at once (datasets relabel in parallel up to this)."""
+
+
+def load_airflow_config(config_path: Path) -> AirflowConfig:
+    """Parse the optional ``[airflow]`` table of the datasets config."""
+    if not config_path.exists():
+        raise ConfigError(f"datasets config {config_path} does not exist")
+    with config_path.open("rb") as handle:
+        raw = dict(tomllib.load(handle).get("airflow", {}))
+    unknown = sorted(set(raw) - {"nightly_schedule", "lf_watch_schedule", "max_active_tasks"})
+    if unknown:
+        raise ConfigError(f"{config_path} [airflow]: unknown keys {unknown}")
+
+    def schedule(key: str) -> str | None:
+        value = raw.get(key, getattr(AirflowConfig, key))
+        if value is None or str(value).strip().lower() in ("", "none", "null"):
+            return None
+        return str(value)
+
+    tasks = raw.get("max_active_tasks", AirflowConfig.max_active_tasks)
+    if not isinstance(tasks, int) or tasks < 1:
+        raise ConfigError(f"{config_path} [airflow]: max_active_tasks must be a positive integer, got {tasks!r}")
+    return AirflowConfig(schedule("nightly_schedule"), schedule("lf_watch_schedule"), tasks)
 
 
 def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:

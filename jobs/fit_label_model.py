@@ -23,7 +23,8 @@ from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, St
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
-from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts
+from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts, gold_pattern_counts
+from jobs.lf_analysis import lf_summary, write_lf_analysis
 from jobs.label_models import LabelModel
 from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
@@ -151,15 +152,18 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = pattern_matrix(patterns, lf_names)
 
-    dev = None
     gold_ref = table(settings, ds.name, "gold")
+    gold_counts = (gold_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+                   if gold_ref.exists() else [])
+    dev = None
     if ds.model_selection and gold_ref.exists():
-        dev_counts = dev_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+        dev_counts = dev_pattern_counts(gold_counts)
         if ds.uncovered == "abstain":  # uncovered rows get -1 whatever the model: do not score them
             dev_counts = [entry for entry in dev_counts if entry[0]]
         dev = (pattern_matrix([p for p, _, _ in dev_counts], lf_names),
                np.array([g for _, g, _ in dev_counts], dtype=np.int64),
                np.array([n for _, _, n in dev_counts], dtype=np.float64))
+    analyse_lfs(spark, settings, ds, run, L, counts, lf_names, votes_meta, gold_counts, record)
     choice = choose_model(ds, L, counts, dev)
     model = choice.model
     counts_version, _ = latest_commit(spark, counts_ref)
@@ -177,6 +181,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         "_labeled_at": F.lit(labeled_at).cast("timestamp"),
         "_code_version": F.lit(code_version()),
         "_run_id": F.lit(run.run_id),
+        # The Airflow DAG that ran it (null from the CLI): with _run_id, the DAG run in Airflow's UI.
+        "_dag_id": F.lit(run.dag_id or None).cast("string"),
     }
     staged = rows.join(F.broadcast(predictions), "pattern", "left").select(
         "id",
@@ -201,6 +207,23 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
              ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
     return FitResult(total, len(patterns), labeled, staging_version, model_id)
+
+
+def analyse_lfs(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, L: np.ndarray,
+                counts: np.ndarray, lf_names: list[str], votes_meta: dict,
+                gold_counts: list[tuple[str, int, bool, int]], record: dict) -> None:
+    """Write the run's LF analysis (coverage, overlaps, conflicts, gold accuracy) from the pattern
+    counts in hand; apply's Python-LF error report comes from the run's record."""
+    gold = None
+    if gold_counts:
+        gold = (pattern_matrix([p for p, _, _, _ in gold_counts], lf_names),
+                np.array([g for _, g, _, _ in gold_counts], dtype=np.int64),
+                np.array([n for _, _, _, n in gold_counts], dtype=np.int64))
+    stats = lf_summary(L, counts, int(counts.sum()), lf_names, gold)
+    kinds = votes_meta.get("lf_kinds") or {}
+    errors = json.loads(record.get("lf_errors") or "{}")
+    write_lf_analysis(spark, stats, [(n, votes_meta["lf_versions"][n], kinds.get(n, "")) for n in lf_names],
+                      errors, table(settings, ds.name, "lf_analysis"), run.run_id)
 
 
 def _reset_staging_if_schema_changed(spark: SparkSession, ref: TableRef, staged: DataFrame) -> None:

@@ -50,7 +50,7 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_apply_lfs(spark, ds, settings, run)
     plan = result.plan
-    return result, dict(votes=result.votes, votes_version=result.votes_version,
+    return result, dict(votes=result.votes, votes_version=result.votes_version, lf_errors=result.lf_errors,
                         source_version=result.source_version, lf_set_version=result.lf_set_version,
                         lf_changes=plan.lf_changes, source_changes=plan.row_changes, recomputed=result.recomputed,
                         votes_validation=result.validation,

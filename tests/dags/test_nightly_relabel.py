@@ -1,10 +1,11 @@
-"""The nightly_relabel DAG: it imports cleanly, is wired as documented, and runs for real."""
+"""The DAGs: they import cleanly, are wired as documented, and run for real with ``airflow dags test``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,75 +13,211 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from jobs.datasets import load_datasets
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.stages import STAGES
 from jobs.tables import runs_table, table
-from tests.conftest import DATA_ROOT
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
+
+DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
 
 
 @pytest.fixture(scope="module")
-def dag():
+def bag():
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}
-    return bag.dags["nightly_relabel"]
+    return bag
 
 
-def test_dag_structure(dag) -> None:
+def test_dagbag_has_the_three_dags(bag) -> None:
+    assert set(bag.dag_ids) == DAG_IDS
+
+
+@pytest.mark.parametrize("dag_id", ["nightly_relabel", "lf_change_relabel"])
+def test_relabel_dags_have_one_chain_per_dataset(bag, dag_id: str) -> None:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    assert [t.task_id for t in dag.topological_sort()] == [*STAGES, "report"]
-    for upstream, downstream in zip([*STAGES], [*STAGES[1:], "report"]):
-        assert dag.get_task(upstream).downstream_task_ids == {downstream}
-    for stage in STAGES:
-        task = dag.get_task(stage)
-        assert isinstance(task, SparkSubmitOperator)
-        assert task._conn_id == "spark_default"
-        assert task.application.endswith("jobs/spark_entry.py")
-        assert task.application_args[:2] == ["stage", stage]
-        assert "io.delta.sql.DeltaSparkSessionExtension" in task.conf.values()
-        assert "delta-spark" in (task.jars or "")
-    assert dag.get_task("validate").retries == 0
-    assert dag.get_task("ingest").retries == 2
+    dag = bag.dags[dag_id]
+    datasets = list(load_datasets(Settings.from_env().config_path))
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert dag.params["dataset"] == "youtube_spam"
+    assert dag.params["mode"] == "incremental" and dag.params["dataset"] is None
+    for name in datasets:
+        chain = [f"{name}.selected", *(f"{name}.{s}" for s in STAGES), f"{name}.report"]
+        assert dag.get_task("plan").downstream_task_ids >= {f"{name}.selected"}
+        for upstream, downstream in zip(chain, chain[1:]):
+            assert dag.get_task(upstream).downstream_task_ids == {downstream}
+        for stage in STAGES:
+            task = dag.get_task(f"{name}.{stage}")
+            assert isinstance(task, SparkSubmitOperator)
+            assert task._conn_id == "spark_default"
+            assert task.application.endswith("jobs/spark_entry.py")
+            args = task.application_args
+            assert args[:4] == ["stage", stage, "--dataset", name]
+            assert "{{ run_id }}" in args and "{{ dag.dag_id }}" in args
+            assert "io.delta.sql.DeltaSparkSessionExtension" in task.conf.values()
+            assert "delta-spark" in (task.jars or "")
+            assert task.retries == (0 if stage == "validate" else 2)
+            assert task.retry_exponential_backoff
 
 
-def test_dag_file_imports_no_heavy_libraries() -> None:
+def test_schedules(bag) -> None:
+    nightly = bag.dags["nightly_relabel"].timetable
+    assert nightly.summary == "0 0 * * *"  # "@daily" from config/datasets.toml
+    watch = bag.dags["lf_library_watch"]
+    assert watch.timetable.summary == "*/30 * * * *"
+    outlets = {t.task_id: [a.uri for a in t.outlets] for t in watch.tasks}
+    datasets = list(load_datasets(Settings.from_env().config_path))
+    assert outlets == {f"check_{n}": [f"labellake://lf-library/{n}"] for n in datasets}
+    relabel = bag.dags["lf_change_relabel"].timetable
+    condition = json.dumps(relabel.asset_condition.as_expression(), default=str)
+    assert all(f"labellake://lf-library/{n}" in condition for n in datasets)
+
+
+def test_nightly_schedule_comes_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "datasets.toml"
+    config.write_text('[airflow]\nnightly_schedule = "15 3 * * 1-5"\nlf_watch_schedule = "none"\n\n'
+                      + (PROJECT_ROOT / "config" / "datasets.toml").read_text().split("[airflow]", 1)[1]
+                      .split("\n", 4)[-1])
+    code = ("from airflow.dag_processing.dagbag import DagBag; import sys;"
+            "b = DagBag(dag_folder=sys.argv[1]); assert not b.import_errors, b.import_errors;"
+            "print(b.dags['nightly_relabel'].timetable.summary, b.dags['lf_library_watch'].timetable.summary)")
+    out = subprocess.run([sys.executable, "-c", code, str(PROJECT_ROOT / "dags")], capture_output=True, text=True,
+                         env={**os.environ, "LABELLAKE_CONFIG": str(config)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["15 3 * * 1-5", "None"] or out.stdout.strip().endswith("15 3 * * 1-5 Never")
+
+
+def test_run_types_map_to_triggers() -> None:
+    from airflow.utils.types import DagRunType
+
+    from dags.relabel_chain import trigger_for
+
+    assert trigger_for(DagRunType.SCHEDULED) == "schedule"
+    assert trigger_for(DagRunType.MANUAL) == "manual"
+    assert trigger_for(DagRunType.BACKFILL_JOB) == "backfill"
+    assert trigger_for(DagRunType.ASSET_TRIGGERED) == "lf-change"
+
+
+def test_dag_files_import_no_heavy_libraries() -> None:
     code = (
-        "import sys, runpy; runpy.run_path(sys.argv[1]);"
+        "import sys, runpy; [runpy.run_path(p) for p in sys.argv[1:]];"
         "heavy = [m for m in ('pyspark', 'pandas', 'great_expectations') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    env = {**os.environ}
-    out = subprocess.run([sys.executable, "-c", code, str(PROJECT_ROOT / "dags" / "nightly_relabel.py")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    files = [str(PROJECT_ROOT / "dags" / f) for f in ("nightly_relabel.py", "lf_change_relabel.py")]
+    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True,
+                         env={**os.environ}, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pyspark" not in out.stdout and "great_expectations" not in out.stdout
 
 
-@pytest.mark.e2e
-def test_airflow_dags_test_relabels_youtube(tmp_path: Path) -> None:
-    """``airflow dags test`` runs every stage through spark-submit; then check the tables."""
-    from jobs.airflow_env import airflow_env, dags_test
+# --- end to end: airflow dags test, every stage a real spark-submit ----------------------------------------
 
-    settings = dataclasses.replace(Settings.from_env(), home=tmp_path / "lakehouse", data_root=DATA_ROOT)
-    os.environ["LABELLAKE_AIRFLOW_HOME"] = str(tmp_path / "airflow")
+PACK_V1 = "tests.jobs.incremental_packs:pack_v1"
+PACK_V2 = "tests.jobs.incremental_packs:pack_v2"
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory):
+    """One lakehouse and Airflow home the end-to-end tests below share, in order."""
+    root = tmp_path_factory.mktemp("dags-e2e")
+    return root
+
+
+def _env(root: Path, pack: str, **expectations: object) -> tuple[Settings, dict[str, str]]:
+    from jobs.airflow_env import airflow_env
+
+    config = write_config(root / f"datasets-{pack.split(':')[-1]}-{len(expectations)}.toml", {
+        "youtube_spam": {**YOUTUBE, "lf_pack": pack,
+                         "expectations": {**YOUTUBE["expectations"], **expectations}}})
+    settings = dataclasses.replace(Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT,
+                                   config_path=config)
+    os.environ["LABELLAKE_AIRFLOW_HOME"] = str(root / "airflow")
     try:
         env = airflow_env(settings)
     finally:
         del os.environ["LABELLAKE_AIRFLOW_HOME"]
+    # The test packs live in tests/: make them importable by spark-submit's driver and workers.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return settings, env
+
+
+def _labels(settings: Settings):
+    return DeltaTable(str(table(settings, "youtube_spam", "labels").path))
+
+
+def _run(settings: Settings, run_id: str) -> dict:
+    runs = DeltaTable(str(runs_table(settings).path)).to_pandas()
+    return runs.set_index("run_id").loc[run_id].to_dict()
+
+
+@pytest.mark.e2e
+def test_airflow_dags_test_relabels_youtube(lake: Path) -> None:
+    """``airflow dags test nightly_relabel`` runs every stage through spark-submit; then check the tables."""
+    from jobs.airflow_env import dags_test
+
+    settings, env = _env(lake, PACK_V1)
     assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
 
-    labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path))
+    labels = _labels(settings)
     frame = labels.to_pandas()
     assert len(frame) == 1953
     assert frame["_run_id"].str.startswith("manual__").all()
-    assert (frame["label"] >= 0).sum() == 1436
-    meta = json.loads(labels.history()[0]["userMetadata"])
+    assert (frame["_dag_id"] == "nightly_relabel").all()
+    assert (frame["label"] >= 0).sum() > 1300
+    meta = json.loads(labels.history(1)[0]["userMetadata"])
     assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == frame["_run_id"].iloc[0]
-    runs = DeltaTable(str(runs_table(settings).path)).to_pandas()
-    run = runs.set_index("run_id").loc[meta["run_id"]]
-    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel"
+    run = _run(settings, meta["run_id"])
+    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "manual"
     assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
+
+
+@pytest.mark.e2e
+def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path) -> None:
+    """Edit the LF pack: the watch DAG emits an Asset event, the relabel DAG recomputes only the changed LFs."""
+    from jobs.airflow_env import dags_test
+    from jobs.lf_library_status import lf_library_status
+
+    settings, env = _env(lake, PACK_V2)
+    before = _labels(settings).version()
+    status = lf_library_status(settings, "youtube_spam")
+    assert status.changed and status.lf_changes == {
+        "keyword_free": "new", "keyword_please": status.lf_changes["keyword_please"], "keyword_song": "removed"}
+    assert status.lf_changes["keyword_please"].startswith("changed ")
+
+    assert dags_test("lf_library_watch", {}, env) == 0
+    db = sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")
+    events = db.execute("SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id").fetchall()
+    yt_events = [json.loads(extra) for uri, extra in events if uri == "labellake://lf-library/youtube_spam"]
+    assert yt_events and yt_events[-1]["lf_set_version"] == status.lf_set_version
+
+    assert dags_test("lf_change_relabel", {}, env) == 0
+    labels = _labels(settings)
+    assert labels.version() == before + 1
+    frame = labels.to_pandas()
+    assert (frame["_dag_id"] == "lf_change_relabel").all()
+    assert (frame["_lf_set_version"] == status.lf_set_version).all()
+    run = _run(settings, frame["_run_id"].iloc[0])
+    assert run["trigger"] == "lf-change" and run["mode"] == "incremental" and run["status"] == "published"
+    recomputed = json.loads(run["recomputed"])
+    assert sorted(recomputed["lfs"]) == ["keyword_free", "keyword_please"]
+    assert recomputed["removed_lfs"] == ["keyword_song"] and recomputed["dirty_rows"] == 0
+    assert not lf_library_status(settings, "youtube_spam").changed
+
+
+@pytest.mark.e2e
+def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
+    """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
+    from jobs.airflow_env import _airflow_bin, ensure_airflow_db
+
+    settings, env = _env(lake, PACK_V2, min_coverage=0.99)
+    before = _labels(settings).version()
+    ensure_airflow_db(env)
+    out = subprocess.run([_airflow_bin(), "dags", "test", "nightly_relabel", "--conf",
+                          json.dumps({"dataset": "youtube_spam"})], env=env, capture_output=True, text=True)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "coverage" in log and "ValidationFailed" in log
+    assert _labels(settings).version() == before

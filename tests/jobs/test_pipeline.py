@@ -26,7 +26,7 @@ from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, write_config
 
 LINEAGE = ["_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_model",
-           "_run_id", "_labeled_at", "_code_version"]
+           "_run_id", "_dag_id", "_labeled_at", "_code_version"]
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert len(labels) == 1953 and labels["id"].is_unique
     for column in ["id", "label", "label_name", "probs", "confidence", *LINEAGE]:
         assert column in labels.columns
-    assert labels[LINEAGE].notna().all().all()
+    assert labels[[c for c in LINEAGE if c != "_dag_id"]].notna().all().all()
+    assert labels["_dag_id"].isna().all()  # run from the CLI, not by an Airflow DAG
     source_version = DeltaTable(str(table(yt, "youtube_spam", "source").path)).version()
     assert (labels["_source_version"] == source_version).all()
     assert (labels["_source_table"] == "youtube_spam_source").all()

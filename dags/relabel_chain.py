@@ -1,0 +1,124 @@
+"""The relabel chain both relabel DAGs share: one task group per dataset.
+
+Not a DAG file (``.airflowignore`` lists it); ``nightly_relabel`` and
+``lf_change_relabel`` import it. Each DAG run starts with a ``plan`` task that
+decides which datasets this run relabels and with which trigger and mode; each
+dataset's group then runs::
+
+    selected (short-circuit) >> ingest >> apply_lfs >> fit_label_model >> validate >> publish >> report
+
+Why one group per configured dataset in one DAG (rather than one DAG per
+dataset or a ``dataset`` param alone): a scheduled run relabels every
+dataset, side by side in one run and one grid, yet a failed validation in one
+dataset fails only its own group; a manual trigger with ``{"dataset": ...}``
+runs one group and skips the others.
+
+Every Spark stage is a ``spark-submit`` of ``jobs/spark_entry.py`` through the
+Apache Spark provider and the ``spark_default`` connection (local mode unless
+the connection names a master), so a task is exactly ``labellake stage <name>``.
+Airflow's dag id and run id key every stage's output (runs-table row, staging
+partition, published commit, the ``_dag_id``/``_run_id`` lineage columns), so
+a retried task redoes only its own step and a retried publish adds no version.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import TaskGroup, task
+
+from jobs.errors import SetupError
+from jobs.settings import PROJECT_ROOT, Settings
+from jobs.spark_conf import delta_jars, spark_conf
+from jobs.stages import STAGES
+
+SETTINGS = Settings.from_env()
+ENTRY = str(PROJECT_ROOT / "jobs" / "spark_entry.py")
+try:
+    JARS = ",".join(delta_jars(SETTINGS))
+except SetupError as exc:  # keep the DAG importable; the Spark task fails with this message
+    logging.getLogger(__name__).warning("%s", exc)
+    JARS = ""
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+}
+
+RUN_TYPE_TRIGGERS = {
+    "scheduled": "schedule",
+    "manual": "manual",
+    "backfill": "backfill",
+    "asset_triggered": "lf-change",
+}
+"""Airflow's run type -> the ``trigger`` recorded in the runs table."""
+
+PLAN = "{{ ti.xcom_pull(task_ids='plan') }}"
+
+
+def trigger_for(run_type: object) -> str:
+    """The runs-table trigger for an Airflow run type (``DagRunType`` or its string)."""
+    value = str(getattr(run_type, "value", run_type)).lower().replace("dagruntype.", "")
+    return RUN_TYPE_TRIGGERS.get(value, value)
+
+
+def stage_task(dataset: str, stage: str) -> SparkSubmitOperator:
+    """``labellake stage <stage>`` for ``dataset`` as a spark-submit; trigger and mode come from ``plan``."""
+    return SparkSubmitOperator(
+        task_id=stage,
+        conn_id="spark_default",
+        application=ENTRY,
+        application_args=[
+            "stage", stage,
+            "--dataset", dataset,
+            "--run-id", "{{ run_id }}",
+            "--dag-id", "{{ dag.dag_id }}",
+            "--trigger", "{{ ti.xcom_pull(task_ids='plan')['trigger'] }}",
+            "--mode", "{{ ti.xcom_pull(task_ids='plan')['mode'] }}",
+        ],
+        jars=JARS or None,
+        conf=spark_conf(SETTINGS),
+        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+        name=f"labellake-{dataset}-{stage}",
+        driver_memory="2g",
+        # A failed expectation is a verdict on the data, not a transient error: never retried.
+        retries=0 if stage == "validate" else DEFAULT_ARGS["retries"],
+    )
+
+
+def relabel_group(dataset: str, plan: Any) -> TaskGroup:
+    """The chain for one dataset, gated on ``plan`` having selected it."""
+    with TaskGroup(group_id=dataset, tooltip=f"relabel {dataset}") as group:
+
+        @task.short_circuit(task_id="selected")
+        def selected(planned: dict[str, Any]) -> bool:
+            """Skip this dataset's chain unless the plan picked it."""
+            chosen = dataset in planned["datasets"]
+            print(f"{dataset}: {'relabel' if chosen else 'not selected'} "
+                  f"(trigger {planned['trigger']}, mode {planned['mode']}; {planned.get('reason', '')})")
+            return chosen
+
+        @task(task_id="report")
+        def report() -> dict[str, Any]:
+            """Log where the labels are, their distribution and accuracy against gold."""
+            from jobs.summary import format_summary, labels_summary
+
+            summary = labels_summary(Settings.from_env(), dataset)
+            print(format_summary(summary))
+            return {k: v for k, v in summary.items() if k != "distribution"} | {
+                "distribution": {str(k): v for k, v in summary["distribution"].items()}
+            }
+
+        previous = selected(plan)
+        for stage in STAGES:
+            submit = stage_task(dataset, stage)
+            previous >> submit
+            previous = submit
+        previous >> report()
+    return group
