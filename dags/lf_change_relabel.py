@@ -52,7 +52,7 @@ def lf_library_watch() -> None:
         @task(task_id=f"check_{name}", outlets=[asset])
         def check(dataset: str = name, library: Asset = asset):
             """Publish an Asset event when the LF library differs from the published labels' LF set."""
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from jobs.lf_library_status import lf_library_status
             from jobs.settings import Settings

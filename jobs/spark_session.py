@@ -34,15 +34,25 @@ def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> 
     settings = settings or Settings.from_env()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(settings.spark_master)
-        .appName(app_name)
-        .config("spark.jars", ",".join(delta_jars(settings)))
-        .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
-    )
+    if under_spark_submit():
+        # spark-submit (the DAG's tasks) already set the master from the spark_default
+        # connection, and the jars and driver memory: only one setting picks the cluster.
+        builder = SparkSession.builder.appName(app_name)
+    else:
+        builder = (
+            SparkSession.builder.master(settings.spark_master)
+            .appName(app_name)
+            .config("spark.jars", ",".join(delta_jars(settings)))
+            .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
+        )
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LABELLAKE_SPARK_LOG_LEVEL", "WARN"))
-    log.info("Spark %s session on %s", spark.version, settings.spark_master)
+    log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+def under_spark_submit() -> bool:
+    """True in a Python application launched by ``spark-submit`` (it hands over its JVM gateway)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

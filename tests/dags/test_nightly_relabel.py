@@ -221,3 +221,88 @@ def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -
     assert out.returncode != 0
     assert "coverage" in log and "ValidationFailed" in log
     assert _labels(settings).version() == before
+
+
+# --- the same DAG against a real Spark standalone cluster (master + 1 worker from the pyspark install) --------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def standalone_master(tmp_path: Path):
+    """``spark-class`` Master and Worker processes, as docker-compose starts them; torn down after."""
+    import signal
+    import time
+    import urllib.request
+
+    spark_class = str(Path(sys.executable).parent / "spark-class")
+    port, ui = _free_port(), _free_port()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "SPARK_WORKER_DIR": str(tmp_path / "worker"), "SPARK_LOG_DIR": str(tmp_path / "logs")}
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+             "--webui-port", str(ui)], env=env, stdout=(tmp_path / "master.log").open("w"),
+            stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
+             "--cores", "2", "--memory", "4g", "--webui-port", str(_free_port())],
+            env=env, stdout=(tmp_path / "worker.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                state = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5).read())
+                if state.get("aliveworkers", 0) >= 1:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(1)
+        yield f"spark://127.0.0.1:{port}", ui
+    finally:
+        for proc in procs[::-1]:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Path, tmp_path: Path,
+                                                                       standalone_master) -> None:
+    """spark_default -> the standalone master: every stage runs its executors on the worker; the
+    labels equal the local-mode run's (version 0 of the shared lakehouse above)."""
+    import urllib.request
+
+    from jobs.airflow_env import dags_test
+
+    master, ui = standalone_master
+    host, port = master.rsplit(":", 1)
+    settings, env = _env(tmp_path, PACK_V1)
+    env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": host, "port": int(port),
+                                                   "extra": {"deploy-mode": "client"}})
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
+
+    apps = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5).read())
+    finished = [a["name"] for a in apps.get("completedapps", [])]
+    assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
+
+    cluster = _labels(settings).to_pandas().set_index("id").sort_index()
+    local_settings, local_env = _env(lake, PACK_V1)
+    if not table(local_settings, "youtube_spam", "labels").exists():  # run alone: make the local-mode labels
+        assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, local_env) == 0
+    local = DeltaTable(str(table(dataclasses.replace(settings, home=lake / "lakehouse"), "youtube_spam",
+                                 "labels").path), version=0).to_pandas().set_index("id").sort_index()
+    assert len(cluster) == len(local) == 1953
+    assert (cluster["label"] == local["label"]).all()
+    assert (cluster["_lf_set_version"] == local["_lf_set_version"]).all()
+    diff = max(abs(a - b) for x, y in zip(cluster["probs"], local["probs"]) for a, b in zip(x, y))
+    assert diff < 1e-9
