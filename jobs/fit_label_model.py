@@ -124,7 +124,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         raise StageOrderError(f"fit_label_model {ds.name}: votes table missing; run apply_lfs first")
     # The votes version apply_lfs settled on for *this* run (recorded on the run), read by
     # time travel: a later run rewriting the votes cannot change what this run fits on.
-    record = run_record(spark, settings, run.run_id) or {}
+    record = run_record(spark, settings, run.run_id, run.dataset) or {}
     if record.get("votes_version") is None:
         raise StageOrderError(
             f"fit_label_model {ds.name}: run {run.run_id!r} has no votes version on record; "

@@ -118,19 +118,20 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
     return result
 
 
-_TIMINGS: dict[str, dict[str, float]] = {}
+_TIMINGS: dict[tuple[str, str], dict[str, float]] = {}
 """Stage timings of the runs this process has recorded (saves a runs-table read per stage)."""
 
 
 def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> dict[str, float]:
     """Stage timings already on the run's record (stages may run in separate processes)."""
-    if run.run_id not in _TIMINGS:
-        record = run_record(spark, settings, run.run_id) or {}
+    key = (run.run_id, run.dataset)
+    if key not in _TIMINGS:
+        record = run_record(spark, settings, run.run_id, run.dataset) or {}
         try:
-            _TIMINGS[run.run_id] = json.loads(record.get("stage_seconds") or "{}")
+            _TIMINGS[key] = json.loads(record.get("stage_seconds") or "{}")
         except ValueError:
-            _TIMINGS[run.run_id] = {}
-    return _TIMINGS[run.run_id]
+            _TIMINGS[key] = {}
+    return _TIMINGS[key]
 
 
 def run_pipeline(run: RunContext, settings: Settings | None = None,

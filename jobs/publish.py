@@ -49,7 +49,7 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
             log.info("publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name,
                      version, run.run_id)
             return PublishResult(version, written_rows(spark, labels_ref.path), already_published=True)
-    record = run_record(spark, settings, run.run_id)
+    record = run_record(spark, settings, run.run_id, run.dataset)
     if not record or record.get("status") not in ("validated", "published"):
         status = record.get("status") if record else "no run record"
         raise StageOrderError(

@@ -1,6 +1,7 @@
-"""The runs table: one row per run of any dataset, updated by each stage.
+"""The runs table: one row per run and dataset, updated by each stage.
 
-Each stage MERGEs the columns it knows into the run's row (keyed by run id),
+Each stage MERGEs the columns it knows into the run's row (keyed by run id and
+dataset: one Airflow DAG run relabels several datasets under one run id),
 so a retried stage rewrites its own values instead of adding rows, and an
 analyst sees in one place what a run read, produced, validated and published.
 """
@@ -114,9 +115,9 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
                 write_deltalake(str(ref.path), update, mode="append")
                 return
             (DeltaTable(str(ref.path))
-             .merge(source=update, predicate="r.run_id = u.run_id", source_alias="u", target_alias="r",
+             .merge(source=update, predicate="r.run_id = u.run_id AND r.dataset = u.dataset", source_alias="u", target_alias="r",
                     merge_schema=True)  # a runs table from an older labellake gains the new columns
-             .when_matched_update(updates={name: f"u.`{name}`" for name in values if name != "run_id"})
+             .when_matched_update(updates={name: f"u.`{name}`" for name in values if name not in ("run_id", "dataset")})
              .when_not_matched_insert_all()
              .execute())
             return
@@ -126,14 +127,22 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             time.sleep(0.05 * (attempt + 1))
 
 
-def run_record(spark: SparkSession | None, settings: Settings, run_id: str) -> dict[str, Any] | None:
-    """The runs-table row of ``run_id`` as a dict, or None (read with delta-rs: no Spark job)."""
+def run_record(spark: SparkSession | None, settings: Settings, run_id: str,
+               dataset: str | None = None) -> dict[str, Any] | None:
+    """The runs-table row of ``run_id`` (for ``dataset``) as a dict, or None.
+
+    Read with delta-rs: no Spark job. Without ``dataset``, the run must have
+    relabeled a single dataset (a DAG run over several has a row per dataset).
+    """
     from deltalake import DeltaTable
 
     ref = runs_table(settings)
     if not ref.exists():
         return None
-    rows = DeltaTable(str(ref.path)).to_pyarrow_table(filters=[("run_id", "=", run_id)]).to_pylist()
+    filters = [("run_id", "=", run_id)] + ([("dataset", "=", dataset)] if dataset else [])
+    rows = DeltaTable(str(ref.path)).to_pyarrow_table(filters=filters).to_pylist()
     if not rows:
         return None
+    if len(rows) > 1:
+        raise ValueError(f"run {run_id!r} relabeled {sorted(r['dataset'] for r in rows)}: name the dataset")
     return {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in rows[0].items()}

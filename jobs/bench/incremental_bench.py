@@ -69,7 +69,7 @@ def _timed_run(spark: Any, settings: Settings, run: RunContext) -> dict[str, Any
     started = time.monotonic()
     run_pipeline(run, settings, spark)
     seconds = time.monotonic() - started
-    record = run_record(spark, settings, run.run_id) or {}
+    record = run_record(spark, settings, run.run_id, run.dataset) or {}
     return {"seconds": round(seconds, 2), "stages": json.loads(record.get("stage_seconds") or "{}"),
             "recomputed": json.loads(record.get("recomputed") or "{}")}
 

@@ -16,8 +16,8 @@ from deltalake import DeltaTable
 from jobs.datasets import load_datasets
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.stages import STAGES
-from jobs.tables import runs_table, table
-from tests.conftest import DATA_ROOT, YOUTUBE, write_config
+from jobs.tables import table
+from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
 
 DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
 
@@ -115,9 +115,6 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 
 # --- end to end: airflow dags test, every stage a real spark-submit ----------------------------------------
 
-PACK_V1 = "tests.jobs.incremental_packs:pack_v1"
-PACK_V2 = "tests.jobs.incremental_packs:pack_v2"
-
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory):
@@ -126,42 +123,15 @@ def lake(tmp_path_factory: pytest.TempPathFactory):
     return root
 
 
-def _env(root: Path, pack: str, **expectations: object) -> tuple[Settings, dict[str, str]]:
-    from jobs.airflow_env import airflow_env
-
-    config = write_config(root / f"datasets-{pack.split(':')[-1]}-{len(expectations)}.toml", {
-        "youtube_spam": {**YOUTUBE, "lf_pack": pack,
-                         "expectations": {**YOUTUBE["expectations"], **expectations}}})
-    settings = dataclasses.replace(Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT,
-                                   config_path=config)
-    os.environ["LABELLAKE_AIRFLOW_HOME"] = str(root / "airflow")
-    try:
-        env = airflow_env(settings)
-    finally:
-        del os.environ["LABELLAKE_AIRFLOW_HOME"]
-    # The test packs live in tests/: make them importable by spark-submit's driver and workers.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    return settings, env
-
-
-def _labels(settings: Settings):
-    return DeltaTable(str(table(settings, "youtube_spam", "labels").path))
-
-
-def _run(settings: Settings, run_id: str) -> dict:
-    runs = DeltaTable(str(runs_table(settings).path)).to_pandas()
-    return runs.set_index("run_id").loc[run_id].to_dict()
-
-
 @pytest.mark.e2e
 def test_airflow_dags_test_relabels_youtube(lake: Path) -> None:
     """``airflow dags test nightly_relabel`` runs every stage through spark-submit; then check the tables."""
     from jobs.airflow_env import dags_test
 
-    settings, env = _env(lake, PACK_V1)
+    settings, env = dag_env(lake, PACK_V1)
     assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
 
-    labels = _labels(settings)
+    labels = labels_table(settings)
     frame = labels.to_pandas()
     assert len(frame) == 1953
     assert frame["_run_id"].str.startswith("manual__").all()
@@ -169,7 +139,7 @@ def test_airflow_dags_test_relabels_youtube(lake: Path) -> None:
     assert (frame["label"] >= 0).sum() > 1300
     meta = json.loads(labels.history(1)[0]["userMetadata"])
     assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == frame["_run_id"].iloc[0]
-    run = _run(settings, meta["run_id"])
+    run = run_row(settings, meta["run_id"])
     assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "manual"
     assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
 
@@ -180,8 +150,8 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
     from jobs.airflow_env import dags_test
     from jobs.lf_library_status import lf_library_status
 
-    settings, env = _env(lake, PACK_V2)
-    before = _labels(settings).version()
+    settings, env = dag_env(lake, PACK_V2)
+    before = labels_table(settings).version()
     status = lf_library_status(settings, "youtube_spam")
     assert status.changed and status.lf_changes == {
         "keyword_free": "new", "keyword_please": status.lf_changes["keyword_please"], "keyword_song": "removed"}
@@ -194,12 +164,12 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
     assert yt_events and yt_events[-1]["lf_set_version"] == status.lf_set_version
 
     assert dags_test("lf_change_relabel", {}, env) == 0
-    labels = _labels(settings)
+    labels = labels_table(settings)
     assert labels.version() == before + 1
     frame = labels.to_pandas()
     assert (frame["_dag_id"] == "lf_change_relabel").all()
     assert (frame["_lf_set_version"] == status.lf_set_version).all()
-    run = _run(settings, frame["_run_id"].iloc[0])
+    run = run_row(settings, frame["_run_id"].iloc[0])
     assert run["trigger"] == "lf-change" and run["mode"] == "incremental" and run["status"] == "published"
     recomputed = json.loads(run["recomputed"])
     assert sorted(recomputed["lfs"]) == ["keyword_free", "keyword_please"]
@@ -212,15 +182,15 @@ def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
     from jobs.airflow_env import _airflow_bin, ensure_airflow_db
 
-    settings, env = _env(lake, PACK_V2, min_coverage=0.99)
-    before = _labels(settings).version()
+    settings, env = dag_env(lake, PACK_V2, min_coverage=0.99)
+    before = labels_table(settings).version()
     ensure_airflow_db(env)
     out = subprocess.run([_airflow_bin(), "dags", "test", "nightly_relabel", "--conf",
                           json.dumps({"dataset": "youtube_spam"})], env=env, capture_output=True, text=True)
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "coverage" in log and "ValidationFailed" in log
-    assert _labels(settings).version() == before
+    assert labels_table(settings).version() == before
 
 
 # --- the same DAG against a real Spark standalone cluster (master + 1 worker from the pyspark install) --------
@@ -285,7 +255,7 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Pat
 
     master, ui = standalone_master
     host, port = master.rsplit(":", 1)
-    settings, env = _env(tmp_path, PACK_V1)
+    settings, env = dag_env(tmp_path, PACK_V1)
     env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": host, "port": int(port),
                                                    "extra": {"deploy-mode": "client"}})
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -295,8 +265,8 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Pat
     finished = [a["name"] for a in apps.get("completedapps", [])]
     assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
 
-    cluster = _labels(settings).to_pandas().set_index("id").sort_index()
-    local_settings, local_env = _env(lake, PACK_V1)
+    cluster = labels_table(settings).to_pandas().set_index("id").sort_index()
+    local_settings, local_env = dag_env(lake, PACK_V1)
     if not table(local_settings, "youtube_spam", "labels").exists():  # run alone: make the local-mode labels
         assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, local_env) == 0
     local = DeltaTable(str(table(dataclasses.replace(settings, home=lake / "lakehouse"), "youtube_spam",

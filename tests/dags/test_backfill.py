@@ -1,0 +1,93 @@
+"""``airflow backfill create`` for nightly_relabel, executed by a real scheduler (not ``dags test``).
+
+Airflow 3 runs tasks through its Execution API, so the test starts the three
+processes a deployment runs (api-server, dag-processor, scheduler; LocalExecutor
+on SQLite), creates a one-day backfill and waits for the run to finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dags.helpers import PACK_V1, dag_env, labels_table, run_row
+
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.mark.e2e
+def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path) -> None:
+    from jobs.airflow_env import ensure_airflow_db
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    # nightly = false: the scheduled run that unpausing starts selects no dataset, so only
+    # the backfill relabels youtube_spam (a backfill needs a periodic schedule).
+    settings, env = dag_env(tmp_path, PACK_V1, nightly=False)
+    port = _free_port()
+    env.update({"AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "labellake-test-secret-" + "x" * 48})
+    ensure_airflow_db(env)
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs = [subprocess.Popen([airflow, *cmd], env=env, stdout=(logs / f"{cmd[0]}.log").open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+             for cmd in (["api-server", "--port", str(port)], ["dag-processor"], ["scheduler"])]
+    try:
+        deadline = time.monotonic() + 180
+        while not _query(db, "SELECT dag_id FROM dag WHERE dag_id = 'nightly_relabel'"):
+            assert time.monotonic() < deadline, (logs / "dag-processor.log").read_text()[-3000:]
+            time.sleep(2)
+        subprocess.run([airflow, "dags", "unpause", "nightly_relabel"], env=env, check=True, capture_output=True)
+        created = subprocess.run(
+            [airflow, "backfill", "create", "--dag-id", "nightly_relabel", "--from-date", "2026-11-01",
+             "--to-date", "2026-11-01", "--dag-run-conf", json.dumps({"dataset": "youtube_spam"})],
+            env=env, capture_output=True, text=True)
+        assert created.returncode == 0, (created.stdout + created.stderr)[-3000:]
+        deadline = time.monotonic() + 900
+        while True:
+            runs = _query(db, "SELECT run_id, state FROM dag_run WHERE run_type = 'backfill'")
+            if runs and runs[0][1] in ("success", "failed"):
+                break
+            assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()[-3000:]
+            time.sleep(5)
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+    run_id, state = runs[0]
+    states = dict(_query(db, f"SELECT task_id, state FROM task_instance WHERE run_id = '{run_id}'"))
+    assert state == "success", states
+    assert run_id == "backfill__2026-11-01T00:00:00+00:00"
+    assert states["youtube_spam.publish"] == "success"
+
+    labels = labels_table(settings)
+    assert labels.version() == 0  # published once, by the backfill
+    frame = labels.to_pandas()
+    assert len(frame) == 1953 and (frame["_run_id"] == run_id).all()
+    assert (frame["_dag_id"] == "nightly_relabel").all()
+    record = run_row(settings, run_id)
+    assert record["trigger"] == "backfill" and record["status"] == "published"
