@@ -104,15 +104,30 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
                   f"(trigger {planned['trigger']}, mode {planned['mode']}; {planned.get('reason', '')})")
             return chosen
 
-        @task(task_id="report")
-        def report() -> dict[str, Any]:
-            """Log where the labels are, their distribution and accuracy against gold."""
+        @task(task_id="report", trigger_rule="all_done")
+        def report(run_id: str | None = None) -> dict[str, Any]:
+            """Write the run's HTML report (also after a failed stage) and log the labels summary; fail
+            if the run was not published, so the DAG run fails too."""
+            from jobs.run_report import write_run_report_quietly
+            from jobs.runs import run_record
             from jobs.summary import format_summary, labels_summary
 
-            summary = labels_summary(Settings.from_env(), dataset)
+            settings = Settings.from_env()
+            path = write_run_report_quietly(settings, dataset, run_id)
+            print(f"report: {path.as_uri() if path else 'not written'}")
+            record = run_record(None, settings, run_id, dataset) or {}
+            if record.get("status") != "published":
+                # The report is a leaf: failing it here keeps the DAG run failed (Airflow judges
+                # a run by its leaves), with the reason once more at the end of the log.
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"{dataset}: run {run_id} not published (status "
+                                           f"{record.get('status')}, {record.get('error') or 'see the stage logs'})")
+            summary = labels_summary(settings, dataset)
             print(format_summary(summary))
             return {k: v for k, v in summary.items() if k != "distribution"} | {
-                "distribution": {str(k): v for k, v in summary["distribution"].items()}
+                "distribution": {str(k): v for k, v in summary["distribution"].items()},
+                "report": str(path) if path else None,
             }
 
         previous = selected(plan)

@@ -8,6 +8,8 @@
 ``labellake history --dataset NAME``  versions of the labels table: run, trigger, LF changes, distribution
 ``labellake diff --dataset NAME --from V1 --to V2``  labels changed between two versions (transitions, sample ids)
 ``labellake lfs --dataset NAME``      the LF table of the newest run (coverage, conflicts, accuracy)
+``labellake report --dataset NAME``   the HTML report of a run (plots, LF table, changes, expectations)
+``labellake query "SQL" [--as-of V]``  read-only SQL over the tables (DuckDB + delta-rs, no Spark)
 ``labellake setup``                   resolve the Delta jars and the Airflow database
 """
 
@@ -45,10 +47,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from jobs.settings import Settings
     from jobs.summary import format_summary, labels_summary
 
+    from jobs.run_report import write_run_report_quietly
+
     settings = Settings.from_env()
     run = RunContext(args.run_id or new_run_id(), args.dataset, trigger=args.trigger, mode=args.mode)
-    run_pipeline(run, settings)
+    try:
+        run_pipeline(run, settings)
+    finally:  # a failed run gets its report too: what failed, and the candidates that were held back
+        report = write_run_report_quietly(settings, args.dataset, run.run_id)
     print(format_summary(labels_summary(settings, args.dataset)))
+    if report:
+        print(f"report       : {report.as_uri()}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from jobs.run_report import write_run_report
+    from jobs.settings import Settings
+
+    print(write_run_report(Settings.from_env(), args.dataset, args.run).as_uri())
     return 0
 
 
@@ -177,6 +194,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_query(args: argparse.Namespace) -> int:
+    from jobs.query import parse_as_of, stream, write_result
+    from jobs.settings import Settings
+
+    reader = stream(args.sql, Settings.from_env(), parse_as_of(args.as_of))
+    rows = write_result(reader, args.format, Path(args.output) if args.output else None, args.max_rows)
+    if args.output:
+        print(f"{rows} rows -> {args.output}", file=sys.stderr)
+    return 0
+
+
+QUERY_EPILOG = """examples:
+  labellake query "SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1 ORDER BY n DESC"
+  labellake query "SELECT * FROM labellake.youtube_spam_labels WHERE confidence < 0.6" --as-of 3 --format csv --output low.csv
+  labellake query "SELECT run_id, trigger, status FROM runs ORDER BY updated_at DESC" --format json
+  labellake query "SELECT count(*) FROM youtube_spam_labels" --as-of 2026-11-28T09:00:00
+
+tables: `labellake tables` lists them (<dataset>_<role> and runs); --as-of applies to every table the query names.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jobs.stages import STAGES
 
@@ -230,6 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     lfs.add_argument("--run-id", help="default: the newest run")
     lfs.add_argument("--json", action="store_true")
     lfs.set_defaults(func=_cmd_lfs)
+
+    report = sub.add_parser("report", help="(re)write a run's HTML report: LFs, distribution, confidence, changes, "
+                                           "expectations",
+                            epilog="example:\n  labellake report --dataset youtube_spam            # the newest published run\n"
+                                   "  labellake report --dataset youtube_spam --run manual__2026-11-28T10:00:00",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--dataset", required=True)
+    report.add_argument("--run", help="run id (default: the run behind the newest labels version)")
+    report.set_defaults(func=_cmd_report)
+
+    query = sub.add_parser("query", help="read-only SQL over the lakehouse tables (DuckDB + delta-rs, no Spark)",
+                           epilog=QUERY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    query.add_argument("sql", help="one SELECT statement; tables by catalog name, e.g. youtube_spam_labels")
+    query.add_argument("--as-of", help="a table version (e.g. 3) or an ISO timestamp (UTC unless it has a zone)")
+    query.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table",
+                       help="table (terminal, first --max-rows rows), csv, json (JSON lines) or parquet")
+    query.add_argument("--output", help="write here instead of stdout (streamed; required for parquet)")
+    query.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
+    query.set_defaults(func=_cmd_query)
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

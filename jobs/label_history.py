@@ -79,6 +79,8 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
         docs = json.loads(record.get("data_docs") or "null") or {}
         entry["data_docs"] = docs.get("pages") or ([docs["index"]] if docs.get("index") else [])
         entry["warnings"] = [w["check"] for w in json.loads(record.get("warnings") or "[]")]
+        report = _report_path(settings, dataset, entry["run_id"]) if entry["run_id"] else None
+        entry["report"] = str(report) if report and report.exists() else None
     return out
 
 
@@ -106,6 +108,12 @@ def _iso(timestamp: Any) -> Any:
     return timestamp
 
 
+def _report_path(settings: Settings, dataset: str, run_id: str) -> Any:
+    from jobs.run_report import report_path  # run_report imports this module
+
+    return report_path(settings, dataset, run_id)
+
+
 def format_history(entries: list[dict[str, Any]]) -> str:
     lines = []
     for e in entries:
@@ -121,6 +129,8 @@ def format_history(entries: list[dict[str, Any]]) -> str:
         lines.append(f"      labels: {dist}")
         if e.get("warnings"):
             lines.append(f"      warnings: {', '.join(e['warnings'])}")
+        if e.get("report"):
+            lines.append(f"      report: {e['report']}")
         for page in e.get("data_docs") or []:
             lines.append(f"      Data Docs: {page}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
@@ -100,6 +101,52 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     # Retrying publish for run-2 (an Airflow retry) adds no version.
     run_stage("publish", RunContext("run-2", "youtube_spam"), yt, spark)
     assert DeltaTable(str(labels_ref.path)).version() == 1
+
+    # Analysts: every table reads with delta-rs; SQL without Spark, at any version; Spark's catalog.
+    from jobs.catalog import register_catalog
+    from jobs.query import QueryError, query, read_table
+
+    for ref in tables_listing(yt):
+        assert DeltaTable(ref["path"]).to_pyarrow_dataset().count_rows() == ref["rows"], ref["name"]
+    counts = query("SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1", yt)
+    current = DeltaTable(str(labels_ref.path)).to_pandas()
+    assert dict(zip(counts["label_name"].fillna("-"), counts["n"])) == (
+        current.groupby(current["label_name"].fillna("-")).size().to_dict())
+    old = query("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels", yt, as_of=0)
+    assert old["_run_id"].tolist() == ["run-1"]
+    assert read_table("youtube_spam_labels", version=0, settings=yt)["_run_id"].unique().tolist() == ["run-1"]
+    for refused in ("DELETE FROM runs", "COPY youtube_spam_labels TO 'x.csv'",
+                    "SELECT * FROM read_csv('/etc/passwd')"):
+        with pytest.raises(QueryError):
+            query(refused, yt)
+    assert main(["query", "SELECT run_id, status FROM runs WHERE run_id = 'run-2'", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0]) == {"run_id": "run-2", "status": "published"}
+    out = yt.home.parent / "labels.parquet"
+    assert main(["query", "SELECT * FROM youtube_spam_labels", "--as-of", "0", "--format", "parquet",
+                 "--output", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 1953
+
+    # The run report: one self-contained page of aggregates, with its figures, and no row text.
+    from jobs.run_report import report_path
+
+    assert main(["report", "--dataset", "youtube_spam"]) == 0
+    page = report_path(yt, "youtube_spam", "run-2")
+    assert capsys.readouterr().out.strip() == page.as_uri()
+    html = page.read_text()
+    for section in ("<h2>Run</h2>", "<h2>Labels</h2>", "Changes since v0", "<h2>Labeling functions</h2>",
+                    "<h3>LF conflicts</h3>", "<h2>Expectations</h2>", "Accuracy against gold"):
+        assert section in html, section
+    for figure in ("Label distribution", "Confidence of labeled rows", "Pairwise LF conflict rate"):
+        assert f'aria-label="{figure}"' in html, figure
+    assert "v0 (previous)" in html and "regex_check_out" in html and "coverage" in html
+    assert "<script" not in html and len(html) < 300_000
+    source = DeltaTable(str(table(yt, "youtube_spam", "source").path)).to_pandas()
+    longest = source.loc[source["text"].str.len().idxmax(), "text"]
+    assert longest[:40] not in html  # aggregates and ids only, never the rows' text
+
+    assert "labellake.youtube_spam_labels" in register_catalog(spark, yt)
+    assert spark.sql("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels VERSION AS OF 0").first()[0] == "run-1"
+    assert spark.sql("SELECT count(*) FROM labellake.youtube_spam_labels").first()[0] == 1953
 
 
 def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Settings) -> None:
