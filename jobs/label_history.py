@@ -17,17 +17,14 @@ from deltalake import DeltaTable
 
 from jobs.errors import LabellakeError
 from jobs.settings import Settings
-from jobs.tables import table
+from jobs.tables import require_table, table
 
 UNLABELED = "-1 (unlabeled)"
 ABSENT = "(absent)"
 
 
 def _labels_table(settings: Settings, dataset: str) -> DeltaTable:
-    ref = table(settings, dataset, "labels")
-    if not ref.exists():
-        raise LabellakeError(f"dataset {dataset!r} has no labels table at {ref.path}; run it first")
-    return DeltaTable(str(ref.path))
+    return DeltaTable(str(require_table(settings, dataset, "labels").path))
 
 
 def _distribution(path: str, version: int) -> dict[str, int]:

@@ -14,7 +14,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from jobs.settings import Settings
-from jobs.tables import TableRef, existing_tables, table
+from jobs.tables import TableRef, existing_tables, require_table, table
 
 
 def _dataset(ref: TableRef, version: int | None = None) -> Any:
@@ -24,7 +24,7 @@ def _dataset(ref: TableRef, version: int | None = None) -> Any:
 
 def labels_summary(settings: Settings, dataset: str, version: int | None = None) -> dict[str, Any]:
     """Path, version, row count, label distribution and accuracy against gold."""
-    labels = table(settings, dataset, "labels")
+    labels = require_table(settings, dataset, "labels")
     gold = table(settings, dataset, "gold")
     dt = DeltaTable(str(labels.path), version=version) if version is not None else DeltaTable(str(labels.path))
     con = duckdb.connect()
@@ -105,7 +105,7 @@ def history(settings: Settings, dataset: str, role: str = "labels") -> list[dict
     """Commit history of a table, newest first, with the run id from each commit."""
     import json
 
-    ref = table(settings, dataset, role)
+    ref = require_table(settings, dataset, role)
     out = []
     for commit in DeltaTable(str(ref.path)).history():
         meta = commit.get("userMetadata")
@@ -124,7 +124,7 @@ def lf_analysis(settings: Settings, dataset: str, run_id: str | None = None) -> 
     """The LF table of a run (the newest by default), in pack order of coverage."""
     import json
 
-    ref = table(settings, dataset, "lf_analysis")
+    ref = require_table(settings, dataset, "lf_analysis")
     dt = DeltaTable(str(ref.path))
     if run_id is None:
         meta = dt.history(1)[0].get("userMetadata")

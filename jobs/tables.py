@@ -71,6 +71,28 @@ def table(settings: Settings, dataset: str, role: str) -> TableRef:
     return TableRef(dataset, role, settings.home / dataset / role)
 
 
+CREATED_BY = {
+    "source": "ingest", "gold": "ingest", "quarantine": "ingest", "lf_registry": "apply_lfs",
+    "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
+    "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
+}
+"""The stage whose first run creates each table (for errors that say what to run)."""
+
+
+def require_table(settings: Settings, dataset: str, role: str) -> TableRef:
+    """``table(...)``, checked: an unknown dataset lists the configured ones, a missing table
+    names the stage and the command that create it."""
+    from jobs.datasets import get_dataset
+    from jobs.errors import LabellakeError
+
+    get_dataset(dataset, settings)  # ConfigError listing the declared datasets
+    ref = table(settings, dataset, role)
+    if not ref.exists():
+        raise LabellakeError(f"{ref.name} does not exist yet at {ref.path}; the {CREATED_BY[role]} stage "
+                             f"creates it: run `labellake run --dataset {dataset}` (or the nightly_relabel DAG)")
+    return ref
+
+
 def runs_table(settings: Settings) -> TableRef:
     return TableRef("*", "runs", settings.home / RUNS_DIR)
 
