@@ -232,8 +232,10 @@ def _reset_staging_if_schema_changed(spark: SparkSession, ref: TableRef, staged:
     if not ref.exists():
         return
     current = spark.read.format("delta").load(str(ref.path)).schema
-    wanted = {f.name: f.dataType for f in staged.schema.fields}
-    if {f.name: f.dataType for f in current.fields} != wanted:
+    # Compare names and types, not nullability: Delta reads arrays back as containsNull=true,
+    # and treating that as a change would drop the candidates kept from earlier (failed) runs.
+    wanted = {f.name: f.dataType.simpleString() for f in staged.schema.fields}
+    if {f.name: f.dataType.simpleString() for f in current.fields} != wanted:
         log.warning("fit_label_model: %s has an older schema; rewriting it (its old runs' candidates are dropped; "
                     "earlier versions stay readable by time travel)", ref.name)
         (spark.createDataFrame([], staged.schema).write.format("delta").mode("overwrite")

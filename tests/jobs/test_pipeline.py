@@ -98,6 +98,10 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert first.select(F.collect_set("_run_id")).first()[0] == ["run-1"]
     assert DeltaTable(str(labels_ref.path), version=0).to_pandas()["_run_id"].unique().tolist() == ["run-1"]
 
+    # Each run keeps its own staging partition: run-2 did not drop run-1's candidates.
+    staged = DeltaTable(str(table(yt, "youtube_spam", "staging_labels").path)).to_pandas()
+    assert staged.groupby("_run_id").size().to_dict() == {"run-1": 1953, "run-2": 1953}
+
     # Retrying publish for run-2 (an Airflow retry) adds no version.
     run_stage("publish", RunContext("run-2", "youtube_spam"), yt, spark)
     assert DeltaTable(str(labels_ref.path)).version() == 1
