@@ -221,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labellake", description="Programmatic data labeling at lake scale.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run every stage for a dataset, without Airflow")
+    run = sub.add_parser("run", help="run every stage for a dataset, without Airflow",
+        epilog="examples:\n  labellake run --dataset youtube_spam\n  labellake run --dataset sms_spam --mode full      # rebuild: recompute every LF on every row",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--dataset", required=True)
     run.add_argument("--run-id")
     run.add_argument("--trigger", default="manual")
@@ -238,24 +240,32 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--mode", choices=RUN_MODES, default="incremental")
     stage.set_defaults(func=_cmd_stage)
 
-    summary = sub.add_parser("summary", help="where the labels are, counts and accuracy vs gold")
+    summary = sub.add_parser("summary", help="where the labels are, counts and accuracy vs gold",
+        epilog="examples:\n  labellake summary --dataset youtube_spam\n  labellake summary --dataset youtube_spam --version 0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     summary.add_argument("--dataset", required=True)
     summary.add_argument("--version", type=int)
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(func=_cmd_summary)
 
-    tables = sub.add_parser("tables", help="list every table")
+    tables = sub.add_parser("tables", help="list every table",
+        epilog="examples:\n  labellake tables\n  labellake tables --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     tables.add_argument("--json", action="store_true")
     tables.set_defaults(func=_cmd_tables)
 
-    hist = sub.add_parser("history", help="versions of a dataset's table (labels by default)")
+    hist = sub.add_parser("history", help="versions of a dataset's table (labels by default)",
+        epilog="examples:\n  labellake history --dataset youtube_spam --limit 5\n  labellake history --dataset youtube_spam --role votes",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     hist.add_argument("--dataset", required=True)
     hist.add_argument("--role", default="labels")
     hist.add_argument("--limit", type=int, default=20, help="newest N versions (labels)")
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=_cmd_history)
 
-    diff = sub.add_parser("diff", help="how labels changed between two versions of the labels table")
+    diff = sub.add_parser("diff", help="how labels changed between two versions of the labels table",
+        epilog="examples:\n  labellake diff --dataset youtube_spam --from 0 --to 1\n  labellake diff --dataset youtube_spam --from 0 --to 1 --samples 10 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     diff.add_argument("--dataset", required=True)
     diff.add_argument("--from", dest="v_from", type=int, required=True, help="older labels version")
     diff.add_argument("--to", dest="v_to", type=int, required=True, help="newer labels version")
@@ -263,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(func=_cmd_diff)
 
-    lfs = sub.add_parser("lfs", help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run")
+    lfs = sub.add_parser("lfs", help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run",
+        epilog="examples:\n  labellake lfs --dataset youtube_spam\n  labellake lfs --dataset youtube_spam --run-id manual__2026-11-28T10:00:00 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     lfs.add_argument("--dataset", required=True)
     lfs.add_argument("--run-id", help="default: the newest run")
     lfs.add_argument("--json", action="store_true")
