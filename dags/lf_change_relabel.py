@@ -18,14 +18,9 @@ from __future__ import annotations
 from functools import reduce
 
 import pendulum
-from airflow.sdk import Asset, Metadata, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Metadata, dag, get_current_context, task
 
-from jobs.datasets import load_airflow_config, load_datasets
-from jobs.lineage import RUN_MODES
-from dags.relabel_chain import DEFAULT_ARGS, SETTINGS, relabel_group
-
-CONFIG = load_airflow_config(SETTINGS.config_path)
-DATASETS = load_datasets(SETTINGS.config_path)
+from dags.relabel_chain import CONFIG, DATASETS, DEFAULT_ARGS, relabel_dag_args, relabel_group
 
 
 def lf_library_asset(dataset: str) -> Asset:
@@ -69,20 +64,10 @@ def lf_library_watch() -> None:
 
 @dag(
     dag_id="lf_change_relabel",
-    schedule=reduce(lambda a, b: a | b, ASSETS.values()),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=CONFIG.max_active_tasks,
-    default_args=DEFAULT_ARGS,
-    params={
-        "dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS],
-                         description="dataset to relabel; empty: every dataset whose LF library changed"),
-        "mode": Param("incremental", type="string", enum=list(RUN_MODES),
-                      description="incremental: recompute the changed LFs only; full: rebuild everything"),
-    },
-    tags=["labellake"],
     doc_md=__doc__,
+    **relabel_dag_args(reduce(lambda a, b: a | b, ASSETS.values()),
+                       dataset_help="dataset to relabel; empty: every dataset whose LF library changed",
+                       mode_help="incremental: recompute the changed LFs only; full: rebuild everything"),
 )
 def lf_change_relabel() -> None:
     @task

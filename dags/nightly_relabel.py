@@ -15,34 +15,19 @@ task groups and why there is one per dataset).
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
-from jobs.datasets import load_airflow_config, load_datasets
-from jobs.lineage import RUN_MODES
-from dags.relabel_chain import DEFAULT_ARGS, SETTINGS, relabel_group, trigger_for
+from dags.relabel_chain import CONFIG, DATASETS, relabel_dag_args, relabel_group, trigger_for
 
-CONFIG = load_airflow_config(SETTINGS.config_path)
-DATASETS = load_datasets(SETTINGS.config_path)
 NIGHTLY = [name for name, ds in DATASETS.items() if ds.nightly]
 
 
 @dag(
     dag_id="nightly_relabel",
-    schedule=CONFIG.nightly_schedule,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=CONFIG.max_active_tasks,
-    default_args=DEFAULT_ARGS,
-    params={
-        "dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS],
-                         description="one dataset to relabel; empty: every dataset with nightly = true"),
-        "mode": Param("incremental", type="string", enum=list(RUN_MODES),
-                      description="incremental: recompute only changed LFs and rows; full: rebuild everything"),
-    },
-    tags=["labellake"],
     doc_md=__doc__,
+    **relabel_dag_args(CONFIG.nightly_schedule,
+                       dataset_help="one dataset to relabel; empty: every dataset with nightly = true",
+                       mode_help="incremental: recompute only changed LFs and rows; full: rebuild everything"),
 )
 def nightly_relabel() -> None:
     @task

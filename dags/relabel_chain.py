@@ -28,10 +28,13 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import TaskGroup, task
+from airflow.sdk import Param, TaskGroup, task
 
+from jobs.datasets import load_airflow_config, load_datasets
 from jobs.errors import SetupError
+from jobs.lineage import RUN_MODES
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.spark_conf import delta_jars, spark_conf
 from jobs.stages import STAGES
@@ -43,6 +46,9 @@ try:
 except SetupError as exc:  # keep the DAG importable; the Spark task fails with this message
     logging.getLogger(__name__).warning("%s", exc)
     JARS = ""
+
+CONFIG = load_airflow_config(SETTINGS.config_path)
+DATASETS = load_datasets(SETTINGS.config_path)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "retries": 2,
@@ -59,7 +65,24 @@ RUN_TYPE_TRIGGERS = {
 }
 """Airflow's run type -> the ``trigger`` recorded in the runs table."""
 
-PLAN = "{{ ti.xcom_pull(task_ids='plan') }}"
+
+
+def relabel_dag_args(schedule: Any, dataset_help: str, mode_help: str) -> dict[str, Any]:
+    """``@dag`` arguments both relabel DAGs share: one run at a time, no catch-up, retries with
+    backoff, and the validated ``dataset`` / ``mode`` params a manual trigger sets."""
+    return {
+        "schedule": schedule,
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "max_active_tasks": CONFIG.max_active_tasks,
+        "default_args": DEFAULT_ARGS,
+        "params": {
+            "dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS], description=dataset_help),
+            "mode": Param("incremental", type="string", enum=list(RUN_MODES), description=mode_help),
+        },
+        "tags": ["labellake"],
+    }
 
 
 def trigger_for(run_type: object) -> str:
