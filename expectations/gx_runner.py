@@ -8,16 +8,25 @@ and the Airflow/CLI run id as GX's run name. Each expectation's ``meta``
 carries ``check`` (a stable name, used for severity and reports) and
 ``threshold``; :func:`outcomes` turns GX's result into plain dicts for the runs
 table.
+
+Each validation page gets a banner linking to the run's labellake report (a
+relative link, so the lakehouse can be copied or shared as a folder): Data Docs
+shows one suite at a time, the report shows the run as a whole.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote, unquote
 from pathlib import Path
 from typing import Any, Callable
 
 from pyspark.sql import DataFrame
+
+from jobs.settings import run_report_file
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +100,38 @@ def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: D
     try:
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
         page = urls[0]["site_url"] if urls else None
+        if page:
+            link_run_report(page, run_report_file(home, dataset, run_id), run_id)
     except Exception as exc:  # noqa: BLE001 - a missing docs link must not fail a validation
         log.warning("no Data Docs page for %s: %s", suite.name, exc)
     seconds = round(time.monotonic() - started, 2)
     log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
     return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds)
+
+
+REPORT_BANNER_ID = "labellake-run-report"
+
+
+def link_run_report(page_url: str, report: Path, run_id: str) -> None:
+    """Put a link to the run's report at the top of a rendered Data Docs page (idempotent).
+
+    GX 1.x renders nothing a caller can attach to a validation page (batch
+    parameters are limited to the dataframe, suite notes render only on the
+    suite page), so the link is added to the page GX has just written.
+    """
+    page = Path(page_url.removeprefix("file://"))
+    if not page.exists():  # a URL-quoted path (run ids carry ':' and '+')
+        page = Path(unquote(page_url.removeprefix("file://")))
+    html = page.read_text(encoding="utf-8")
+    if REPORT_BANNER_ID in html or "<body" not in html:
+        return
+    href = quote(Path(os.path.relpath(report, page.parent)).as_posix())
+    banner = (f'<div id="{REPORT_BANNER_ID}" class="alert alert-info m-2">labellake run '
+              f'<b>{escape(run_id)}</b>: <a href="{escape(href, quote=True)}">open the run report</a> '
+              "(LF table, label distribution, confidence, changes, every suite of the run)</div>")
+    start = html.index("<body")
+    end = html.index(">", start) + 1
+    page.write_text(html[:end] + banner + html[end:], encoding="utf-8")
 
 
 def outcomes(validation: Any, severity_of: Callable[[str], str], observed: Callable[[str, dict], Any]) -> list[dict]:

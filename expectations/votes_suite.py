@@ -41,8 +41,11 @@ def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
 def observed_votes_value(names: list[str]):
     def observed(check: str, result: dict) -> object:
         if check == "votes_lf_fires":
-            seen = set(result.get("observed_value") or [])
-            return {"silent_lfs": sorted(set(names) - seen)}
+            # GX 1.24 reports the set members it did not see in ``partial_missing_list`` (its
+            # ``observed_value`` is null for this expectation); older results carry the values seen.
+            if "partial_missing_list" in result or "missing_count" in result:
+                return {"silent_lfs": sorted(result.get("partial_missing_list") or [])}
+            return {"silent_lfs": sorted(set(names) - set(result.get("observed_value") or []))}
         return {"unexpected_count": result.get("unexpected_count", 0),
                 "sample": result.get("partial_unexpected_index_list", [])[:5]}
     return observed

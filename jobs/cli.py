@@ -10,6 +10,7 @@
 ``labellake lfs --dataset NAME``      the LF table of the newest run (coverage, conflicts, accuracy)
 ``labellake report --dataset NAME``   the HTML report of a run (plots, LF table, changes, expectations)
 ``labellake query "SQL" [--as-of V]``  read-only SQL over the tables (DuckDB + delta-rs, no Spark)
+``labellake spark-sql [-e SQL]``     Spark's SQL shell with the tables as ``labellake.<name>`` (time travel)
 ``labellake setup``                   resolve the Delta jars and the Airflow database
 """
 
@@ -65,8 +66,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from jobs.run_report import write_run_report
     from jobs.settings import Settings
 
-    print(write_run_report(Settings.from_env(), args.dataset, args.run).as_uri())
+    path = write_run_report(Settings.from_env(), args.dataset, args.run)
+    _emit({"dataset": args.dataset, "run_id": args.run, "path": str(path), "uri": path.as_uri(),
+           "bytes": path.stat().st_size}, args.json, path.as_uri())
     return 0
+
+
+def _cmd_spark_sql(args: argparse.Namespace) -> int:
+    from jobs.catalog import exec_spark_sql
+    from jobs.settings import Settings
+
+    shell_args = args.shell_args[1:] if args.shell_args[:1] == ["--"] else args.shell_args
+    exec_spark_sql(Settings.from_env(), shell_args)
+    return 0  # not reached: the shell replaced this process
 
 
 def _cmd_stage(args: argparse.Namespace) -> int:
@@ -288,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("--dataset", required=True)
     report.add_argument("--run", help="run id (default: the run behind the newest labels version)")
+    report.add_argument("--json", action="store_true", help="print the report's path, URI and size as JSON")
     report.set_defaults(func=_cmd_report)
 
     query = sub.add_parser("query", help="read-only SQL over the lakehouse tables (DuckDB + delta-rs, no Spark)",
@@ -340,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     lm_eval.add_argument("--json", action="store_true")
     lm_eval.set_defaults(func=_cmd_label_model_eval)
 
+    spark_sql = sub.add_parser(
+        "spark-sql", help="Spark's spark-sql shell with every table registered as labellake.<name>",
+        epilog=("examples:\n  labellake spark-sql                      # interactive\n"
+                '  labellake spark-sql -e "SELECT label_name, count(*) FROM labellake.youtube_spam_labels '
+                'VERSION AS OF 0 GROUP BY 1"\n'
+                '  labellake spark-sql -e "DESCRIBE HISTORY labellake.youtube_spam_labels"\n'
+                "  labellake spark-sql -f my_queries.sql\n\n"
+                "Every argument after spark-sql goes to Spark's spark-sql (see spark-sql --help)."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    spark_sql.add_argument("shell_args", nargs=argparse.REMAINDER, help="arguments for spark-sql (-e, -f, ...)")
+    spark_sql.set_defaults(func=_cmd_spark_sql)
+
     setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database")
     setup.set_defaults(func=_cmd_setup)
 
@@ -351,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["spark-sql"] and not {"-h", "--help"} & set(argv[1:2]):
+        # Everything after spark-sql belongs to Spark's shell (-e, -f, --conf, ...);
+        # argparse would claim the options, so they bypass it.
+        argv = ["spark-sql", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -100,7 +100,8 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
     spark = spark or get_spark(f"labellake-{stage}-{run.dataset}", settings)
     with dataset_lock(settings, run):
         started = time.monotonic()
-        log.info("stage %s: dataset=%s run=%s mode=%s", stage, run.dataset, run.run_id, run.mode)
+        log.info("[%d/%d] stage %s: dataset=%s run=%s mode=%s", STAGES.index(stage) + 1, len(STAGES), stage,
+                 run.dataset, run.run_id, run.mode)
         try:
             result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
         except ValidationFailed:
@@ -114,7 +115,7 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
         timings.update(fields.pop("_seconds", {}))
         record_run(spark, settings, run, **{"status": "running", "stage": stage, "error": None, **fields,
                                             "stage_seconds": timings})
-        log.info("stage %s done in %.1fs", stage, seconds)
+        log.info("[%d/%d] stage %s done in %.1fs", STAGES.index(stage) + 1, len(STAGES), stage, seconds)
     return result
 
 

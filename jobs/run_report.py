@@ -30,7 +30,7 @@ from deltalake import DeltaTable
 from jobs.errors import LabellakeError
 from jobs.label_history import labels_diff
 from jobs.runs import run_record
-from jobs.settings import Settings
+from jobs.settings import Settings, run_report_file
 from jobs.summary import labels_summary, lf_analysis
 from jobs.svg_charts import grouped_bars, heatmap, histogram
 from jobs.tables import table
@@ -43,7 +43,7 @@ UNLABELED = "unlabeled (-1)"
 
 
 def report_path(settings: Settings, dataset: str, run_id: str) -> Path:
-    return settings.home / "_reports" / dataset / f"{run_id}.html"
+    return run_report_file(settings.home, dataset, run_id)
 
 
 def write_run_report(settings: Settings, dataset: str, run_id: str | None = None) -> Path:

@@ -48,3 +48,9 @@ class Settings:
             ).resolve(),
             jar_cache=Path(env.get("LABELLAKE_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars")).resolve(),
         )
+
+
+def run_report_file(home: Path, dataset: str, run_id: str) -> Path:
+    """Where a run's HTML report lives: known before the report is written, so the run log and
+    the run's Data Docs pages can link to it while the run is still going."""
+    return home / "_reports" / dataset / f"{run_id}.html"

@@ -9,6 +9,8 @@ Delta-enabled labellake session" for the CLI, the tests and the DAG.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 from jobs.errors import SetupError
@@ -40,6 +42,10 @@ def delta_jars(settings: Settings) -> list[str]:
     return [str(p) for p in paths]
 
 
+def _interactive() -> bool:
+    return sys.stderr.isatty() and "AIRFLOW_CTX_DAG_ID" not in os.environ
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark properties for a Delta-enabled session (jars excluded, see :func:`delta_jars`).
 
@@ -47,8 +53,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     makes every tiny aggregate on a 2-core machine pay for 200 tasks; override
     with ``LABELLAKE_SHUFFLE_PARTITIONS`` on a cluster.
     """
-    import os
-
     warehouse = Path(settings.home) / "_warehouse"
     return {
         "spark.sql.extensions": DELTA_EXTENSION,
@@ -57,8 +61,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.ui.enabled": os.environ.get("LABELLAKE_SPARK_UI", "false"),
-        # labellake logs one line per stage; the console bar garbles task logs.
-        "spark.ui.showConsoleProgress": "false",
+        # Spark's per-job progress bar on a terminal (`labellake run`); never in task logs, where
+        # its carriage returns garble the lines (Airflow and CI capture stderr, so it is no TTY).
+        "spark.ui.showConsoleProgress": os.environ.get(
+            "LABELLAKE_PROGRESS", "true" if _interactive() else "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.databricks.delta.snapshotPartitions": "2",
         # Keep tables readable by delta-rs (deltalake): no deletion vectors.

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from jobs.errors import ValidationFailed
 from jobs.lineage import RunContext
@@ -110,3 +111,27 @@ def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_p
     assert "source_text_not_null" in message and "on CONTENT" in message and "'null_share': 1.0" in message
     assert DeltaTable(str(source.path)).version() == version
     assert run_record(spark, ds, "empty-text")["status"] == "failed"
+
+
+def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tmp_path: Path) -> None:
+    """Real votes of the tutorial LFs on real comments, with two LFs' votes removed: the
+    ``votes_lf_fires`` check fails and names exactly those two (GX 1.24 leaves its
+    ``observed_value`` empty, so the names come from its missing list)."""
+    from expectations.gx_runner import run_suite
+    from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
+    from jobs.apply_lfs import compute_votes
+    from jobs.datasets import get_dataset
+    from lf_library.packs import load_pack
+
+    pack = load_pack("youtube_spam")
+    comments = pd.read_csv(sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))[0])
+    frame = spark.createDataFrame(comments[["COMMENT_ID", "CONTENT"]].rename(
+        columns={"COMMENT_ID": "id", "CONTENT": "text"}))
+    ds = get_dataset(DATASET, _settings(settings, tmp_path, "youtube_spam"))
+    votes, _, _ = compute_votes(frame, pack, ds)  # the votes apply_lfs writes: (id, lf, vote, lf_version)
+    votes = votes.where(~F.col("lf").isin("keyword_song", "short_comment"))
+    checked = run_suite(tmp_path, DATASET, lambda: build_votes_suite("votes", pack), votes_view(spark, votes, pack),
+                        "run-x", lambda check: "warning", observed_votes_value(pack.names))
+    fires = _checks(checked.outcomes)["votes_lf_fires"]
+    assert not fires["success"] and fires["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
+    assert _checks(checked.outcomes)["votes_in_label_space"]["success"]

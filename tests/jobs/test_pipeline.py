@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -148,9 +153,32 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     longest = source.loc[source["text"].str.len().idxmax(), "text"]
     assert longest[:40] not in html  # aggregates and ids only, never the rows' text
 
+    assert main(["report", "--dataset", "youtube_spam", "--run", "run-1", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["path"] == str(report_path(yt, "youtube_spam", "run-1")) and written["bytes"] > 10_000
+
+    # Every Data Docs page of the run links (relatively) to the run's report.
+    docs = json.loads(run_record(spark, yt, "run-2")["data_docs"])["pages"]
+    assert len(docs) == 2  # candidate labels and LF health
+    for url in docs:
+        docs_page = Path(unquote(url.removeprefix("file://")))
+        href = re.search(r'id="labellake-run-report".*?href="([^"]+)"', docs_page.read_text()).group(1)
+        assert (docs_page.parent / unquote(href)).resolve() == page.resolve(), url
+
     assert "labellake.youtube_spam_labels" in register_catalog(spark, yt)
     assert spark.sql("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels VERSION AS OF 0").first()[0] == "run-1"
     assert spark.sql("SELECT count(*) FROM labellake.youtube_spam_labels").first()[0] == 1953
+
+    # Spark's own spark-sql shell sees the same catalog, time travel included, and leaves no
+    # Derby metastore behind in the caller's directory.
+    shell = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "spark-sql", "-e",
+         "SELECT _run_id, count(*) FROM labellake.youtube_spam_labels VERSION AS OF 0 GROUP BY 1"],
+        cwd=yt.home.parent, env={**os.environ, "LABELLAKE_HOME": str(yt.home)}, capture_output=True, text=True,
+        timeout=300)
+    assert shell.returncode == 0, shell.stderr[-3000:]
+    assert shell.stdout.split() == ["run-1", "1953"]
+    assert not (yt.home.parent / "metastore_db").exists()
 
 
 def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Settings) -> None:
