@@ -56,7 +56,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_pipeline(run, settings)
     finally:  # a failed run gets its report too: what failed, and the candidates that were held back
         report = write_run_report_quietly(settings, args.dataset, run.run_id)
-    print(format_summary(labels_summary(settings, args.dataset)))
+    summary = labels_summary(settings, args.dataset)
+    if args.json:
+        _emit({"run_id": run.run_id, **summary, "report": str(report) if report else None}, True)
+        return 0
+    print(format_summary(summary))
     if report:
         print(f"report       : {report.as_uri()}")
     return 0
@@ -227,6 +231,12 @@ tables: `labellake tables` lists them (<dataset>_<role> and runs); --as-of appli
 """
 
 
+def _examples(*lines: str) -> dict[str, object]:
+    """``add_parser`` keywords for an ``examples:`` epilog shown verbatim by ``--help``."""
+    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jobs.stages import STAGES
 
@@ -241,9 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trigger", default="manual")
     run.add_argument("--mode", choices=RUN_MODES, default="incremental",
                      help="incremental (default): recompute only new/changed LFs and rows; full: everything")
+    run.add_argument("--json", action="store_true", help="print the summary and the report path as JSON")
     run.set_defaults(func=_cmd_run)
 
-    stage = sub.add_parser("stage", help="run one stage (used by the DAG through spark-submit)")
+    stage = sub.add_parser("stage", help="run one stage (used by the DAG through spark-submit)", **_examples(
+        "labellake stage ingest --dataset youtube_spam --run-id my-run",
+        "labellake stage validate --dataset youtube_spam --run-id my-run   # stages of one run, in order"))
     stage.add_argument("stage", choices=STAGES)
     stage.add_argument("--dataset", required=True)
     stage.add_argument("--run-id", required=True)
@@ -295,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)write a run's HTML report: LFs, distribution, confidence, changes, "
                                            "expectations",
-                            epilog="example:\n  labellake report --dataset youtube_spam            # the newest published run\n"
+                            epilog="examples:\n  labellake report --dataset youtube_spam            # the newest published run\n"
                                    "  labellake report --dataset youtube_spam --run manual__2026-11-28T10:00:00",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("--dataset", required=True)
@@ -315,7 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    bench_lfs = bench_sub.add_parser("lfs", help="apply a pack: row-at-a-time baseline vs labellake vs SQL")
+    bench_lfs = bench_sub.add_parser("lfs", help="apply a pack: row-at-a-time baseline vs labellake vs SQL",
+                                     **_examples("labellake bench lfs --dataset youtube_spam --rows 1000000",
+                                                 "labellake bench lfs --dataset imdb --rows 1000000 --generated-lfs 1000 "
+                                                 "--skip-baseline --skip-sql --json"))
     bench_lfs.add_argument("--dataset", required=True)
     bench_lfs.add_argument("--rows", type=int, default=1_000_000)
     bench_lfs.add_argument("--skip-baseline", action="store_true", help="for very large N")
@@ -326,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lfs.add_argument("--repeat", type=int, default=3, help="time each method this many times, keep the best")
     bench_lfs.add_argument("--json", action="store_true")
     bench_lfs.set_defaults(func=_cmd_bench)
-    bench_lm = bench_sub.add_parser("label-model", help="fit + predict a label model on N synthetic rows")
+    bench_lm = bench_sub.add_parser("label-model", help="fit + predict a label model on N synthetic rows",
+                                    **_examples("labellake bench label-model --rows 10000000 --lfs 20",
+                                                "labellake bench label-model --rows 1000000 --lfs 1000 --classes 20 "
+                                                "--model dawid_skene --json"))
     bench_lm.add_argument("--rows", type=int, default=1_000_000)
     bench_lm.add_argument("--lfs", type=int, default=20)
     bench_lm.add_argument("--classes", type=int, default=2)
@@ -334,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lm.add_argument("--json", action="store_true")
     bench_lm.set_defaults(func=_cmd_bench_label_model)
 
-    bench_inc = bench_sub.add_parser("incremental", help="full relabel vs the rerun after one LF changes")
+    bench_inc = bench_sub.add_parser("incremental", help="full relabel vs the rerun after one LF changes",
+                                     **_examples("labellake bench incremental --dataset imdb --rows 1000000 --json"))
     bench_inc.add_argument("--dataset", required=True)
     bench_inc.add_argument("--rows", type=int, default=1_000_000)
     bench_inc.add_argument("--no-verify", action="store_true",
@@ -344,7 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)
-    lm_eval = lm_sub.add_parser("eval", help="fit every label model on a WRENCH folder's train votes, score on test")
+    lm_eval = lm_sub.add_parser("eval", help="fit every label model on a WRENCH folder's train votes, score on test",
+                                **_examples("labellake label-model eval --wrench ../shared/datasets/wrench/youtube",
+                                            "labellake label-model eval --wrench ../shared/datasets/wrench/trec "
+                                            "--model dawid_skene --json"))
     lm_eval.add_argument("--wrench", required=True, help="folder with train/valid/test.json and label.json")
     lm_eval.add_argument("--model", default="all", help="a label model name, or 'all'")
     lm_eval.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (and the models)")
@@ -365,10 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     spark_sql.add_argument("shell_args", nargs=argparse.REMAINDER, help="arguments for spark-sql (-e, -f, ...)")
     spark_sql.set_defaults(func=_cmd_spark_sql)
 
-    setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database")
+    setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database",
+                           **_examples("labellake setup      # once, while Maven Central is reachable"))
     setup.set_defaults(func=_cmd_setup)
 
-    demo = sub.add_parser("demo", help="run the nightly_relabel DAG on a dataset and summarise")
+    demo = sub.add_parser("demo", help="run the nightly_relabel DAG on a dataset and summarise",
+                          **_examples("labellake demo", "labellake demo --dataset sms_spam"))
     demo.add_argument("--dataset", default="youtube_spam")
     demo.set_defaults(func=_cmd_demo)
     return parser

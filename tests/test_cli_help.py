@@ -1,0 +1,33 @@
+"""Every ``labellake`` command documents itself: ``--help`` ends with runnable examples."""
+
+from __future__ import annotations
+
+import argparse
+
+from jobs.cli import build_parser
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:  # argparse has no public walk over sub-commands
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                nested = _commands(child, f"{prefix}{name} ")
+                found.update(nested or {f"{prefix}{name}": child})
+    return found
+
+
+def test_every_command_has_examples_that_name_itself() -> None:
+    commands = _commands(build_parser())
+    assert {"run", "query", "report", "spark-sql", "history", "diff", "lfs", "tables", "bench incremental"} <= set(commands)
+    for name, parser in commands.items():
+        text = parser.format_help()
+        assert "examples:" in text, name
+        assert f"labellake {name}" in text.split("examples:")[1], name
+
+
+def test_scriptable_commands_take_json() -> None:
+    commands = _commands(build_parser())
+    for name in ("run", "summary", "tables", "history", "diff", "lfs", "report", "bench lfs", "bench label-model",
+                 "bench incremental", "label-model eval"):
+        assert "--json" in commands[name].format_help(), name
