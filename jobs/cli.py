@@ -172,6 +172,14 @@ def _cmd_bench_incremental(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_week(args: argparse.Namespace) -> int:
+    from jobs.bench.week_soak import format_week, run_week
+
+    figures = run_week(args.dataset, args.rows, progress=lambda line: print(line, file=sys.stderr))
+    _emit(figures, args.json, None if args.json else format_week(figures))
+    return 0 if figures["ok"] else 1
+
+
 def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     from jobs.label_model_eval import evaluate, format_eval
     from jobs.label_models import MODELS
@@ -361,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="skip the full recompute that checks the incremental result")
     bench_inc.add_argument("--json", action="store_true")
     bench_inc.set_defaults(func=_cmd_bench_incremental)
+
+    bench_week = bench_sub.add_parser(
+        "week", help="seven nightly relabels over a changing source, each checked against a full recompute",
+        **_examples("labellake bench week --dataset youtube_spam --rows 1000000 --json"))
+    bench_week.add_argument("--dataset", required=True)
+    bench_week.add_argument("--rows", type=int, default=1_000_000)
+    bench_week.add_argument("--json", action="store_true")
+    bench_week.set_defaults(func=_cmd_bench_week)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

@@ -1,0 +1,356 @@
+"""``labellake bench week``: seven nightly relabels over a changing source, checked after every night.
+
+A nightly relabel must hold up night after night, not once. This replays a
+week on N rows of a dataset's real text (scaled as in
+:mod:`jobs.bench.scaled_source`, written as JSON files like a real drop):
+
+==  =====================  ===================================================
+day change                 what the night must get right
+==  =====================  ===================================================
+1   first load (90% rows)  everything computed once
+2   rows appended (10%)    only the new rows computed
+3   texts edited, rows     edited rows recomputed; deleted ids leave the
+    deleted (1% each)      current labels but stay visible by time travel
+4   one LF edited          only that LF recomputed, on every row
+5   a malformed file       its bad lines quarantined with reasons (raw line
+    arrives                kept); its good rows labeled
+6   one LF removed         its votes dropped, nothing recomputed
+7   nothing changed        nothing recomputed
+==  =====================  ===================================================
+
+Each night runs incrementally (trigger ``schedule``) on one lakehouse, and a
+full recompute of the same source and LF set runs on a second lakehouse (on a
+night whose inputs equal the previous night's, that night's full result is
+the previous one, so it is not rerun). After every night it checks, with
+DuckDB over delta-rs (no rows reach the driver):
+
+- the labels table has exactly one row per live source id, and the live ids
+  are the ones the scenario says (counted independently from the night's
+  source frame);
+- votes and labels equal the full recompute's;
+- the runs row tells the night's story (status, trigger, row changes, LF
+  changes, what was recomputed), the lineage columns name the night's run,
+  LF set and source version, and the LF registry keeps edited and removed
+  LFs' versions with the run they were last used in;
+- deleted ids are gone now and present in the previous labels version;
+- nothing from the malformed file is lost.
+
+Every failed check is listed in ``failures``; the test suite runs this at a
+small N and requires none (``tests/jobs/test_week_of_nights.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.bench.incremental_bench import BASE_PACK_ENV, EDIT_KEYWORD, _same_results
+from jobs.bench.lfs_bench import PeakMemory
+from jobs.bench.scaled_source import build_scaled_source
+from jobs.datasets import get_dataset, write_datasets_toml
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.spark_session import get_spark
+from jobs.tables import table
+from lf_library.core import KeywordLF, LFPack
+from lf_library.packs import load_pack
+
+EDITED_SUFFIX = " check out my channel and subscribe"
+MALFORMED_LINES = ('{"id": "malformed-1", "text": "an unterminated string', "this line is not JSON at all",
+                   '{"id": "malformed-3" "text": "missing comma"}')
+MALFORMED_FILE = "zz-partner-drop.json"
+
+
+# ----------------------------------------------------------------- the LF packs of the week
+def _base() -> LFPack:
+    return load_pack(os.environ[BASE_PACK_ENV])
+
+
+def _edit_target(pack: LFPack) -> KeywordLF:
+    keyword_lfs = [lf for lf in pack if isinstance(lf, KeywordLF)]
+    if not keyword_lfs:
+        raise ValueError(f"pack {pack.name!r} has no keyword LF to edit")
+    return next((lf for lf in keyword_lfs if len(lf.keywords) > 1), keyword_lfs[0])
+
+
+def _edited(lf: KeywordLF) -> KeywordLF:
+    """A real edit: drop the LF's last keyword when it has several (votes change), else add one."""
+    keywords = lf.keywords[:-1] if len(lf.keywords) > 1 else (*lf.keywords, EDIT_KEYWORD)
+    return dataclasses.replace(lf, keywords=keywords)
+
+
+def week_pack_day1() -> LFPack:
+    return _base()
+
+
+def week_pack_day4() -> LFPack:
+    """Day 4 on: one keyword LF edited."""
+    pack = _base()
+    target = _edit_target(pack)
+    return LFPack(pack.name, pack.classes, [_edited(lf) if lf is target else lf for lf in pack])
+
+
+def removed_lf_name(pack: LFPack) -> str:
+    """The LF day 6 removes: the pack's last LF that is not the edited one."""
+    target = _edit_target(pack)
+    return next(lf.name for lf in reversed(list(pack)) if lf.name != target.name)
+
+
+def week_pack_day6() -> LFPack:
+    """Day 6 on: the day-4 pack without one LF."""
+    pack = week_pack_day4()
+    removed = removed_lf_name(_base())
+    return LFPack(pack.name, pack.classes, [lf for lf in pack if lf.name != removed])
+
+
+PACKS = {1: "week_pack_day1", 4: "week_pack_day4", 6: "week_pack_day6"}
+
+
+def pack_for(day: int) -> str:
+    return PACKS[max(d for d in PACKS if d <= day)]
+
+
+# ----------------------------------------------------------------- the source of each night
+@dataclass(frozen=True)
+class Night:
+    day: int
+    change: str
+    source_changes: bool
+
+
+NIGHTS = (
+    Night(1, "first load (90% of rows)", True),
+    Night(2, "rows appended (the other 10%)", True),
+    Night(3, "texts edited and rows deleted (1% each)", True),
+    Night(4, "one LF edited", False),
+    Night(5, "a malformed file arrives", True),
+    Night(6, "one LF removed", False),
+    Night(7, "nothing changed", False),
+)
+
+
+def _indexed(scaled: DataFrame) -> DataFrame:
+    return scaled.withColumn("_i", F.substring("id", 2, 20).cast("long"))
+
+
+def night_source(scaled: DataFrame, rows: int, day: int) -> DataFrame:
+    """The base rows live on ``day``: ``(id, text)``; the malformed file's rows come on top."""
+    frame = _indexed(scaled)
+    if day == 1:
+        frame = frame.where(F.col("_i") < int(rows * 0.9))
+    if day >= 3:
+        frame = (frame.where(F.col("_i") % 100 != 3)
+                 .withColumn("text", F.when(F.col("_i") % 100 == 7, F.concat("text", F.lit(EDITED_SUFFIX)))
+                             .otherwise(F.col("text"))))
+    return frame.select("id", "text")
+
+
+def _write_partner_file(path: Path, texts: list[str]) -> int:
+    """The day-5 file: good rows with new ids, one row with empty text, and malformed lines."""
+    lines = [json.dumps({"id": f"partner-{i:04d}", "text": t}) for i, t in enumerate(texts)]
+    lines.insert(len(lines) // 2, json.dumps({"id": "partner-empty", "text": "  "}))
+    lines[1:1] = list(MALFORMED_LINES)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(texts)
+
+
+# ----------------------------------------------------------------- the checks
+class _Checks:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def equal(self, day: int, what: str, got: Any, want: Any) -> None:
+        if got != want:
+            self.failures.append(f"night {day}: {what}: got {got!r}, want {want!r}")
+
+
+def _duck(settings: Settings, dataset: str, versions: dict[str, int | None] | None = None) -> Any:
+    import duckdb
+    from deltalake import DeltaTable
+
+    con = duckdb.connect()
+    for role in ("source", "labels", "votes", "quarantine", "lf_registry"):
+        ref = table(settings, dataset, role)
+        if ref.exists():
+            version = (versions or {}).get(role)
+            dt = DeltaTable(str(ref.path)) if version is None else DeltaTable(str(ref.path), version=version)
+            con.register(role, dt.to_pyarrow_dataset())
+    return con
+
+
+def _check_night(spark: SparkSession, inc: Settings, name: str, night: Night, run_id: str, live: int,
+                 scaled: DataFrame, rows: int, deleted_ids: Path | None, partner_rows: int,
+                 checks: _Checks) -> dict[str, Any]:
+    from deltalake import DeltaTable
+
+    day = night.day
+    con = _duck(inc, name)
+    n, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM labels").fetchone()
+    checks.equal(day, "labels rows", n, live)
+    checks.equal(day, "distinct label ids", distinct, live)
+    missing, extra = con.execute("""
+        SELECT (SELECT count(*) FROM source s ANTI JOIN labels l USING (id)),
+               (SELECT count(*) FROM labels l ANTI JOIN source s USING (id))""").fetchone()
+    checks.equal(day, "live ids without a label", missing, 0)
+    checks.equal(day, "labels of ids not in the source", extra, 0)
+
+    record = run_record(spark, inc, run_id, name) or {}
+    checks.equal(day, "run status", record.get("status"), "published")
+    checks.equal(day, "run trigger", record.get("trigger"), "schedule")
+    source_version = DeltaTable(str(table(inc, name, "source").path)).version()
+    pack = load_pack(f"jobs.bench.week_soak:{pack_for(day)}")
+    stale = con.execute(
+        "SELECT count(*) FROM labels WHERE _run_id <> ? OR _lf_set_version <> ? OR _source_version <> ?",
+        [run_id, pack.set_version, source_version]).fetchone()[0]
+    checks.equal(day, "label rows whose lineage is not this night's", stale, 0)
+
+    lf_changes = json.loads(record.get("lf_changes") or "{}")
+    recomputed = json.loads(record.get("recomputed") or "{}")
+    row_changes = json.loads(record.get("source_changes") or "{}")
+    changed = {k: v.split(" ")[0] for k, v in lf_changes.items()}
+    edited = _edit_target(_base()).name
+    removed = removed_lf_name(_base())
+    want_lf_changes = {4: {edited: "changed"}, 6: {removed: "removed"}}.get(day, {})
+    if day > 1:
+        checks.equal(day, "LF changes on the run", changed, want_lf_changes)
+    pairs = recomputed.get("lf_row_pairs")
+    if day == 4:
+        checks.equal(day, "LF x row pairs recomputed", pairs, live)
+    if day in (6, 7):
+        checks.equal(day, "LF x row pairs recomputed", pairs, 0)
+
+    registry = dict(con.execute("SELECT lf, count(*) FROM lf_registry GROUP BY lf").fetchall())
+    if day >= 4:
+        checks.equal(day, "registry versions of the edited LF", registry.get(edited), 2)
+    if day >= 6:
+        last = con.execute("SELECT max(last_run) FROM lf_registry WHERE lf = ?", [removed]).fetchone()[0]
+        checks.equal(day, "last run of the removed LF", last, "night-5")
+
+    figures: dict[str, Any] = {"live_rows": live, "row_changes": row_changes, "lf_changes": lf_changes,
+                               "lf_row_pairs": pairs, "source_version": source_version}
+    if day == 2:
+        checks.equal(day, "new rows on the run record", row_changes.get("new"), rows - int(rows * 0.9))
+    if day == 3 and deleted_ids is not None:
+        deleted = f"read_parquet('{deleted_ids}/*.parquet')"
+        deleted_n = con.execute(f"SELECT count(*) FROM {deleted}").fetchone()[0]
+        checks.equal(day, "deleted ids still labeled", con.execute(
+            f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0], 0)
+        labels_version = int(record.get("labels_version"))
+        before = _duck(inc, name, {"labels": labels_version - 1})
+        checks.equal(day, "deleted ids in the previous labels version (time travel)", before.execute(
+            f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0], deleted_n)
+        checks.equal(day, "deleted rows on the run record", row_changes.get("deleted"), deleted_n)
+        edited_n = _indexed(scaled).where((F.col("_i") % 100 == 7)).count()
+        checks.equal(day, "edited rows on the run record", row_changes.get("changed"), edited_n)
+        figures["deleted"] = deleted_n
+    if day == 5:
+        reasons = dict(con.execute(
+            "SELECT _reason, count(*) FROM quarantine WHERE _run_id = ? GROUP BY 1", [run_id]).fetchall())
+        checks.equal(day, "quarantined rows by reason", reasons,
+                     {"malformed record": len(MALFORMED_LINES), "null or empty text": 1})
+        kept = con.execute("SELECT count(*) FROM quarantine WHERE _run_id = ? AND _reason = 'malformed record' "
+                           "AND _corrupt_record IS NOT NULL", [run_id]).fetchone()[0]
+        checks.equal(day, "malformed lines kept verbatim", kept, len(MALFORMED_LINES))
+        labeled = con.execute("SELECT count(*) FROM labels WHERE id LIKE 'partner-%'").fetchone()[0]
+        checks.equal(day, "good rows of the malformed file labeled", labeled, partner_rows)
+        checks.equal(day, "new rows on the run record", row_changes.get("new"), partner_rows)
+        figures["quarantined"] = reasons
+    return figures
+
+
+# ----------------------------------------------------------------- the week
+def _night_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], day: int,
+                    home: str) -> Settings:
+    pack = f"jobs.bench.week_soak:{pack_for(day)}"
+    config = write_datasets_toml(workdir / f"{home}-day{day}.toml", {name: {**dataset, "lf_pack": pack}})
+    return dataclasses.replace(settings, home=workdir / home, config_path=config)
+
+
+def run_week(dataset: str, rows: int, settings: Settings | None = None, workdir: Path | None = None,
+             progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Replay the week; returns per-night figures and every failed check (``failures``)."""
+    settings = settings or Settings.from_env()
+    ds = get_dataset(dataset, settings)
+    os.environ[BASE_PACK_ENV] = ds.lf_pack
+    spark = get_spark("labellake-bench-week", settings)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="labellake-week-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    name = f"week_{dataset}"
+    scaled = build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet")
+    base_dir, extra_dir = workdir / "source" / "base", workdir / "source" / "extra"
+    extra_dir.mkdir(parents=True, exist_ok=True)
+    week_ds = {
+        "source_path": str(workdir / "source" / "*" / "*.json"), "format": "json", "id_column": "id",
+        "text_column": "text", "classes": list(ds.classes), "label_model": ds.label_model,
+        "expectations": {"min_coverage": ds.expectations.min_coverage,
+                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()}},
+    }
+    checks = _Checks()
+    figures: dict[str, Any] = {"dataset": dataset, "rows": rows, "lfs": len(_base()), "nights": [],
+                               "workdir": str(workdir)}
+    partner_rows = 0
+    previous_full: Settings | None = None
+    with PeakMemory() as memory:
+        for night in NIGHTS:
+            day = night.day
+            deleted_ids = None
+            if night.source_changes and day != 5:
+                night_source(scaled, rows, day).write.mode("overwrite").json(str(base_dir))
+            if day == 3:
+                deleted_ids = workdir / "deleted_ids.parquet"
+                _indexed(scaled).where(F.col("_i") % 100 == 3).select("id").write.mode("overwrite").parquet(
+                    str(deleted_ids))
+            if day == 5:
+                texts = [r["text"] for r in scaled.select("text").limit(40).collect()]  # 40 texts, not rows
+                partner_rows = _write_partner_file(extra_dir / MALFORMED_FILE, texts)
+            live = night_source(scaled, rows, day).count() + partner_rows
+
+            inc = _night_settings(settings, workdir, name, week_ds, day, "lakehouse")
+            run_id = f"night-{day}"
+            started = time.monotonic()
+            run_pipeline(RunContext(run_id, name, trigger="schedule"), inc, spark)
+            seconds = round(time.monotonic() - started, 2)
+            full = _night_settings(settings, workdir, name, week_ds, day, "lakehouse-full")
+            full_seconds = None
+            if night.source_changes or day in PACKS or previous_full is None:
+                started = time.monotonic()
+                run_pipeline(RunContext(f"full-{day}", name, trigger="schedule", mode="full"), full, spark)
+                full_seconds = round(time.monotonic() - started, 2)
+                previous_full = full
+            same = _same_results(inc, previous_full, name)
+            checks.equal(day, "votes and labels equal a full recompute", same["equal"], True)
+            night_figures = _check_night(spark, inc, name, night, run_id, live, scaled, rows, deleted_ids,
+                                         partner_rows, checks)
+            record = run_record(spark, inc, run_id, name) or {}
+            night_figures.update({"day": day, "change": night.change, "seconds": seconds,
+                                  "full_recompute_seconds": full_seconds, "equal_to_full_recompute": same,
+                                  "stages": json.loads(record.get("stage_seconds") or "{}")})
+            figures["nights"].append(night_figures)
+            progress(f"night {day} ({night.change}): {seconds:.1f} s, {live:,} live rows, "
+                     f"{len(checks.failures)} failed checks so far")
+    figures["peak_rss_mb"] = round(memory.peak / 2**20)
+    figures["failures"] = checks.failures
+    figures["ok"] = not checks.failures
+    return figures
+
+
+def format_week(f: dict[str, Any]) -> str:
+    lines = [f"bench week: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs, 7 nights"]
+    for n in f["nights"]:
+        full = f"{n['full_recompute_seconds']:.1f} s" if n["full_recompute_seconds"] else "(same inputs as before)"
+        lines.append(f"  night {n['day']}: {n['change']:<42} {n['seconds']:>7.1f} s  (full recompute {full}); "
+                     f"live rows {n['live_rows']:,}; LF x row pairs {n['lf_row_pairs']}; "
+                     f"equal to full: {n['equal_to_full_recompute']['equal']}")
+    lines.append(f"  peak RSS (Python + JVM): {f['peak_rss_mb']} MB")
+    lines.append("  every check held" if f["ok"] else "  FAILED checks:\n    " + "\n    ".join(f["failures"]))
+    return "\n".join(lines)
