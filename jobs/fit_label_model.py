@@ -1,5 +1,11 @@
 """Label model: votes -> vote-pattern counts -> candidate labels (staging).
 
+When nothing that determines the labels changed since the published version
+(same source and votes versions, LF set, dataset config, gold and code: the
+*fit key*), the stage fits nothing and records that the published labels are
+current; validate and publish then pass through, and the quiet night adds no
+labels version. ``--mode full`` always refits.
+
 The only data that reaches the driver is the table of *distinct* vote patterns
 and their counts (at most one row per pattern, whatever the row count). The
 model is fitted and evaluated on those patterns, and its per-pattern
@@ -11,6 +17,8 @@ A pattern is written as a sorted ``lf=vote`` list, e.g.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -49,6 +57,8 @@ class FitResult:
     labeled: int
     staging_version: int
     label_model: str
+    current_from: str | None = None
+    """Set when nothing changed: the run whose published labels are still current (nothing fitted)."""
 
 
 def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
@@ -138,6 +148,14 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
     votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
 
+    gold_ref = table(settings, ds.name, "gold")
+    key = fit_key(ds, source_version, votes_version, votes_meta["lf_set_version"],
+                  _table_version(gold_ref))
+    if run.mode != "full":
+        current = current_labels(spark, settings, ds, key)
+        if current is not None:
+            return current
+
     rows = row_patterns(ids, votes).persist()
     counts_ref = table(settings, ds.name, "pattern_counts")
     meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name,
@@ -152,7 +170,6 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = pattern_matrix(patterns, lf_names)
 
-    gold_ref = table(settings, ds.name, "gold")
     gold_counts = (gold_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
                    if gold_ref.exists() else [])
     dev = None
@@ -198,7 +215,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
      .option("replaceWhere", f"_run_id = '{run.run_id}'")
      .option("userMetadata", commit_metadata(
          stage="fit_label_model",
-         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
+         fit_key=key, **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
@@ -207,6 +224,42 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
              ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
     return FitResult(total, len(patterns), labeled, staging_version, model_id)
+
+
+def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_version: str,
+            gold_version: int | None) -> str:
+    """A hash of everything that determines the labels: equal keys, equal labels (models are seeded).
+
+    The whole dataset config goes in (label model, options, selection, uncovered policy, and the
+    expectation thresholds, so a tightened threshold is validated again), as does the code version.
+    """
+    config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in ("nightly", "description")}
+    material = json.dumps({"config": config, "source_version": source_version, "votes_version": votes_version,
+                           "lf_set_version": lf_set_version, "gold_version": gold_version,
+                           "code_version": code_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _table_version(ref: TableRef) -> int | None:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(ref.path)).version() if ref.exists() else None
+
+
+def current_labels(spark: SparkSession, settings: Settings, ds: DatasetConfig, key: str) -> FitResult | None:
+    """The published labels when they were fitted with ``key`` (nothing changed since), else None."""
+    labels_ref = table(settings, ds.name, "labels")
+    if not labels_ref.exists():
+        return None
+    version, meta = latest_commit(spark, labels_ref)
+    if meta.get("fit_key") != key:
+        return None
+    published = run_record(spark, settings, meta["run_id"], ds.name) or {}
+    log.info("fit_label_model %s: nothing changed since run %s (fit key %s); %s@v%d stays current, "
+             "nothing fitted", ds.name, meta["run_id"], key, labels_ref.name, version)
+    return FitResult(int(published.get("published_rows") or 0), int(published.get("patterns") or 0),
+                     int(published.get("labeled_rows") or 0), int(meta.get("staging_version", -1)),
+                     str(meta.get("label_model")), current_from=str(meta["run_id"]))
 
 
 def analyse_lfs(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, L: np.ndarray,

@@ -59,7 +59,8 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
-    return result, dict(patterns=result.patterns, labeled_rows=result.labeled, label_model=result.label_model)
+    return result, dict(patterns=result.patterns, labeled_rows=result.labeled, label_model=result.label_model,
+                        labels_current_from=result.current_from)
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:

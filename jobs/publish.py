@@ -50,6 +50,17 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
                      version, run.run_id)
             return PublishResult(version, written_rows(spark, labels_ref.path), already_published=True)
     record = run_record(spark, settings, run.run_id, run.dataset)
+    current_from = (record or {}).get("labels_current_from")
+    if current_from and labels_ref.exists():
+        version, meta = latest_commit(spark, labels_ref)
+        if meta.get("run_id") != current_from:
+            raise StageOrderError(
+                f"publish {ds.name}: {labels_ref.name} changed since this run found run {current_from}'s labels "
+                f"current (now v{version} of run {meta.get('run_id')}); rerun the run")
+        log.info("publish %s: nothing changed; %s@v%d of run %s stays current", ds.name, labels_ref.name,
+                 version, current_from)
+        return PublishResult(version, int(record.get("published_rows") or 0) or written_rows(spark, labels_ref.path),
+                             already_published=True)
     if not record or record.get("status") not in ("validated", "published"):
         status = record.get("status") if record else "no run record"
         raise StageOrderError(

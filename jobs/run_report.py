@@ -60,11 +60,16 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
         raise LabellakeError(f"no run {run_id!r} of dataset {dataset!r} in the runs table")
     version = record.get("labels_version") if record.get("status") == "published" else None
     sections = [_run_section(record, version)]
+    current_from = record.get("labels_current_from")
+    if current_from:
+        sections.append(f"<p><b>Nothing changed</b> since run {escape(current_from)} (same source, votes, LF set, "
+                        f"config and code): its labels, v{version}, stay current. This run fitted, validated and "
+                        "published nothing; the figures below are that version's.</p>")
     if version is not None:
         sections += _labels_sections(settings, dataset, int(version))
     else:
         sections.append(_staging_section(settings, dataset, run_id))
-    sections.append(_lf_section(settings, dataset, run_id))
+    sections.append(_lf_section(settings, dataset, current_from or run_id))
     sections.append(_expectations_section(record))
     path = report_path(settings, dataset, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ RUNS_SCHEMA = StructType([
     StructField("thresholds", StringType(), True),
     StructField("data_docs", StringType(), True),
     StructField("labels_version", LongType(), True),
+    StructField("labels_current_from", StringType(), True),
     StructField("published_rows", LongType(), True),
     StructField("stage_seconds", StringType(), True),
     StructField("finished_at", TimestampType(), True),

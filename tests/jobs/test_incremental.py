@@ -167,5 +167,13 @@ def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, 
     assert results["publish"].rows == 1953
     record = run_record(spark, yt, "same-2")
     assert record["status"] == "published" and record["published_rows"] == 1953
+    # Nothing changed: no refit, no new labels version; same-1's labels stay current, lineage and all.
+    assert record["labels_current_from"] == "same-1"
+    assert record["labels_version"] == run_record(spark, yt, "same-1")["labels_version"] == 0
+    assert set(DeltaTable(str(table(yt, DATASET, "labels").path)).to_pandas()["_run_id"]) == {"same-1"}
+    # A full run refits and republishes even so.
+    run_pipeline(RunContext("same-3", DATASET, mode="full"), yt, spark)
+    assert run_record(spark, yt, "same-3")["labels_current_from"] is None
+    assert run_record(spark, yt, "same-3")["labels_version"] == 1
     assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate",
                                                           "publish"}
