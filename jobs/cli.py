@@ -167,7 +167,8 @@ def _cmd_bench_label_model(args: argparse.Namespace) -> int:
 def _cmd_bench_incremental(args: argparse.Namespace) -> int:
     from jobs.bench.incremental_bench import format_incremental, run_incremental_bench
 
-    figures = run_incremental_bench(args.dataset, args.rows, verify=not args.no_verify)
+    figures = run_incremental_bench(args.dataset, args.rows, verify=not args.no_verify,
+                                    profile=args.bench == "e2e")
     _emit(figures, args.json, None if args.json else format_incremental(figures))
     return 0
 
@@ -361,14 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lm.add_argument("--json", action="store_true")
     bench_lm.set_defaults(func=_cmd_bench_label_model)
 
-    bench_inc = bench_sub.add_parser("incremental", help="full relabel vs the rerun after one LF changes",
-                                     **_examples("labellake bench incremental --dataset imdb --rows 1000000 --json"))
-    bench_inc.add_argument("--dataset", required=True)
-    bench_inc.add_argument("--rows", type=int, default=1_000_000)
-    bench_inc.add_argument("--no-verify", action="store_true",
-                           help="skip the full recompute that checks the incremental result")
-    bench_inc.add_argument("--json", action="store_true")
-    bench_inc.set_defaults(func=_cmd_bench_incremental)
+    for command, help_text, example in (
+            ("e2e", "a full nightly relabel, an LF-change rerun and a quiet night: per-stage seconds, rows/s, "
+                    "memory, and Spark's task time, shuffle and spill per stage",
+             "labellake bench e2e --dataset sms_spam --rows 10000000 --no-verify --json"),
+            ("incremental", "full relabel vs the rerun after one LF changes (bench e2e without the Spark profile)",
+             "labellake bench incremental --dataset imdb --rows 1000000 --json")):
+        bench_inc = bench_sub.add_parser(command, help=help_text, **_examples(example))
+        bench_inc.add_argument("--dataset", required=True)
+        bench_inc.add_argument("--rows", type=int, default=1_000_000)
+        bench_inc.add_argument("--no-verify", action="store_true",
+                               help="skip the full recompute that checks the incremental result")
+        bench_inc.add_argument("--json", action="store_true")
+        bench_inc.set_defaults(func=_cmd_bench_incremental)
 
     bench_week = bench_sub.add_parser(
         "week", help="seven nightly relabels over a changing source, each checked against a full recompute",

@@ -28,6 +28,7 @@ from jobs.runs import record_run, run_record
 from jobs.tables import table
 from jobs.settings import Settings
 from jobs.stages import STAGES
+from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark
 from jobs.validate import run_validate
 
@@ -101,6 +102,7 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
     spark = spark or get_spark(f"labellake-{stage}-{run.dataset}", settings)
     with dataset_lock(settings, run):
         started = time.monotonic()
+        _tag_spark_jobs(spark, run, stage)
         log.info("[%d/%d] stage %s: dataset=%s run=%s mode=%s", STAGES.index(stage) + 1, len(STAGES), stage,
                  run.dataset, run.run_id, run.mode)
         try:
@@ -110,6 +112,8 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
         except Exception as exc:
             record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            _tag_spark_jobs(spark, None, None)
         seconds = round(time.monotonic() - started, 2)
         timings = _stage_seconds(spark, settings, run)
         timings[stage] = seconds
@@ -118,6 +122,19 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
                                             "stage_seconds": timings})
         log.info("[%d/%d] stage %s done in %.1fs", STAGES.index(stage) + 1, len(STAGES), stage, seconds)
     return result
+
+
+def _tag_spark_jobs(spark: SparkSession, run: RunContext | None, stage: str | None) -> None:
+    """Name this thread's Spark jobs after the run and stage (``None`` clears it).
+
+    The Spark UI and history server show the description; the local
+    properties reach the event log, where ``labellake bench e2e`` attributes
+    task time, shuffle and spill to stages (:mod:`jobs.bench.spark_profile`).
+    """
+    context = spark.sparkContext
+    context.setLocalProperty(RUN_PROPERTY, run.run_id if run else None)
+    context.setLocalProperty(STAGE_PROPERTY, stage)
+    context.setJobDescription(f"labellake {stage} {run.dataset} run {run.run_id}" if run else None)
 
 
 _TIMINGS: dict[tuple[str, str], dict[str, float]] = {}

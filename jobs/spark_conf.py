@@ -20,6 +20,10 @@ DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 JAR_MANIFEST = "manifest.json"
 LOG4J_CONFIG = PROJECT_ROOT / "config" / "log4j2.properties"
+EVENT_LOG_ENV = "LABELLAKE_EVENT_LOG_DIR"
+RUN_PROPERTY = "labellake.run"
+STAGE_PROPERTY = "labellake.stage"
+"""Spark local properties naming each job's labellake run and stage (see jobs.pipeline)."""
 
 
 def delta_jars(settings: Settings) -> list[str]:
@@ -54,7 +58,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     with ``LABELLAKE_SHUFFLE_PARTITIONS`` on a cluster.
     """
     warehouse = Path(settings.home) / "_warehouse"
+    event_log = os.environ.get(EVENT_LOG_ENV)  # for the history server and `bench e2e`
+    logging_events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": Path(event_log).resolve().as_uri(),
+                      "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"} if event_log else {}
     return {
+        **logging_events,
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.sql.shuffle.partitions": os.environ.get("LABELLAKE_SHUFFLE_PARTITIONS", "8"),

@@ -25,9 +25,7 @@ from typing import Any
 
 import psutil
 
-EVENT_LOG_ENV = "LABELLAKE_EVENT_LOG_DIR"
-RUN_PROPERTY = "labellake.run"
-STAGE_PROPERTY = "labellake.stage"
+from jobs.spark_conf import EVENT_LOG_ENV, RUN_PROPERTY, STAGE_PROPERTY  # noqa: F401 - re-exported
 
 _MB = 2**20
 
@@ -56,8 +54,12 @@ def stage_profile(event_log_dir: Path) -> dict[str, dict[str, dict[str, float]]]
     """
     owner: dict[int, tuple[str, str]] = {}
     totals: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
-    for path in sorted(Path(event_log_dir).glob("*")):
-        if not path.is_file() or path.name.startswith("."):
+    def order(path: Path) -> tuple:  # rolled logs: events_<n>_<app>, in n order
+        parts = path.name.split("_")
+        return (str(path.parent), int(parts[1]) if parts[0] == "events" and parts[1].isdigit() else 0, path.name)
+
+    for path in sorted(Path(event_log_dir).rglob("*"), key=order):
+        if not path.is_file() or path.name.startswith((".", "appstatus")):
             continue
         with path.open(encoding="utf-8") as lines:
             for line in lines:
