@@ -159,15 +159,32 @@ def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == F.lit(""))
 
 
+def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
+    """Does any non-blank id occur on two input rows? (ids only: an aggregate, no sort, no text.)
+
+    The duplicate rules below need a window over every row sorted by id, the
+    most expensive step of an ingest (the whole row is shuffled and sorted);
+    a nightly drop rarely repeats an id, so that window runs only when this
+    says it must. ``@row`` ids are unique by construction.
+    """
+    if ds.id_column == ROW_ID:
+        return False
+    repeated = (raw.where(~_blank(F.col(ds.id_column))).groupBy(ds.id_column).count()
+                .where(F.col("count") > 1).limit(1))
+    return repeated.count() > 0
+
+
 def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
     data_columns = [c for c in raw.columns if c not in (CORRUPT, "_source_file", "_row_order")]
-    row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
     first_reason = (
         F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
         .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
         .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
     )
+    if not has_repeated_ids(raw, ds):
+        return raw.withColumn(REASON, first_reason)  # no id twice: no duplicate to find
+    row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
     staged = raw.withColumn(REASON, first_reason).withColumn("_row_hash", row_hash)
     by_id = Window.partitionBy(ds.id_column).orderBy(
         F.col(REASON).isNotNull(), F.col("_source_file"), F.col("_row_order")

@@ -39,7 +39,7 @@ from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
 from jobs.tables import table
-from lf_library.core import KeywordLF, LFPack
+from lf_library.core import KeywordLF, LabelingFunction, LFPack, RegexLF
 from lf_library.packs import load_pack
 
 BASE_PACK_ENV = "LABELLAKE_BENCH_BASE_PACK"
@@ -51,14 +51,23 @@ def base_pack() -> LFPack:
     return load_pack(os.environ[BASE_PACK_ENV])
 
 
+def edit_lf(lf: LabelingFunction) -> LabelingFunction | None:
+    """``lf`` with one more alternative it fires on (a keyword, a regex branch); None if not editable."""
+    if isinstance(lf, KeywordLF):
+        return dataclasses.replace(lf, keywords=(*lf.keywords, EDIT_KEYWORD))
+    if isinstance(lf, RegexLF):
+        return dataclasses.replace(lf, pattern=f"(?:{lf.pattern})|{EDIT_KEYWORD}")
+    return None
+
+
 def edited_pack() -> LFPack:
-    """The same pack with one LF edited: the first keyword LF gains a keyword."""
+    """The same pack with one LF edited: the first keyword (else regex) LF gains an alternative."""
     pack = base_pack()
-    target = next((lf for lf in pack if isinstance(lf, KeywordLF)), None)
+    target = next((lf for lf in pack if isinstance(lf, KeywordLF)), None) or next(
+        (lf for lf in pack if edit_lf(lf) is not None), None)
     if target is None:
-        raise ValueError(f"pack {pack.name!r} has no keyword LF to edit")
-    lfs = [dataclasses.replace(lf, keywords=(*lf.keywords, EDIT_KEYWORD)) if lf is target else lf for lf in pack]
-    return LFPack(pack.name, pack.classes, lfs)
+        raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
+    return LFPack(pack.name, pack.classes, [edit_lf(lf) if lf is target else lf for lf in pack])
 
 
 def _bench_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str,

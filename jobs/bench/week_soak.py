@@ -54,7 +54,7 @@ from typing import Any, Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.bench.incremental_bench import BASE_PACK_ENV, EDIT_KEYWORD, _same_results
+from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results, edit_lf
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.bench.scaled_source import build_scaled_source
 from jobs.datasets import get_dataset, write_datasets_toml
@@ -64,7 +64,7 @@ from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
 from jobs.tables import table
-from lf_library.core import KeywordLF, LFPack
+from lf_library.core import KeywordLF, LabelingFunction, LFPack
 from lf_library.packs import load_pack
 
 EDITED_SUFFIX = " check out my channel and subscribe"
@@ -78,17 +78,21 @@ def _base() -> LFPack:
     return load_pack(os.environ[BASE_PACK_ENV])
 
 
-def _edit_target(pack: LFPack) -> KeywordLF:
+def _edit_target(pack: LFPack) -> LabelingFunction:
     keyword_lfs = [lf for lf in pack if isinstance(lf, KeywordLF)]
-    if not keyword_lfs:
-        raise ValueError(f"pack {pack.name!r} has no keyword LF to edit")
-    return next((lf for lf in keyword_lfs if len(lf.keywords) > 1), keyword_lfs[0])
+    target = next((lf for lf in keyword_lfs if len(lf.keywords) > 1), None) or next(
+        (lf for lf in pack if edit_lf(lf) is not None), None)
+    if target is None:
+        raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
+    return target
 
 
-def _edited(lf: KeywordLF) -> KeywordLF:
-    """A real edit: drop the LF's last keyword when it has several (votes change), else add one."""
-    keywords = lf.keywords[:-1] if len(lf.keywords) > 1 else (*lf.keywords, EDIT_KEYWORD)
-    return dataclasses.replace(lf, keywords=keywords)
+def _edited(lf: LabelingFunction) -> LabelingFunction:
+    """A real edit: drop a keyword LF's last keyword when it has several (votes change), else add an
+    alternative (:func:`jobs.bench.incremental_bench.edit_lf`)."""
+    if isinstance(lf, KeywordLF) and len(lf.keywords) > 1:
+        return dataclasses.replace(lf, keywords=lf.keywords[:-1])
+    return edit_lf(lf)
 
 
 def week_pack_day1() -> LFPack:
