@@ -40,9 +40,9 @@ def _env(settings: Settings) -> dict[str, str]:
             "LABELLAKE_SPARK_MASTER": "local[2]", "LABELLAKE_SHUFFLE_PARTITIONS": "4"}
 
 
-def _start(settings: Settings, run_id: str) -> subprocess.Popen:
+def _start(settings: Settings, run_id: str, mode: str = "incremental") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "run", "--dataset", DATASET, "--run-id", run_id],
+        [sys.executable, "-m", "jobs.cli", "run", "--dataset", DATASET, "--run-id", run_id, "--mode", mode],
         cwd=PROJECT_ROOT, env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
@@ -102,8 +102,9 @@ def test_sigkill_during_votes_write_and_publish(spark, yt: Settings, tmp_path: P
     pd.testing.assert_frame_equal(_labels(yt), _labels(reference))
 
     # Two runs at once: exactly one publishes, the other fails cleanly and changes nothing.
+    # (--mode full: with nothing changed an incremental run would publish nothing at all.)
     version_before = DeltaTable(str(labels_ref.path)).version()
-    first, second = _start(yt, "concurrent-a"), _start(yt, "concurrent-b")
+    first, second = _start(yt, "concurrent-a", "full"), _start(yt, "concurrent-b", "full")
     outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     codes = [first.returncode, second.returncode]
     assert sorted(codes) == [0, 2], outputs

@@ -94,8 +94,9 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert len(lf_rows) == 9 and lf_rows["regex_check_out"]["incorrect"] == 0
     assert abs(lf_rows["short_comment"]["coverage"] - 487 / 1953) < 1e-9
 
-    # A second run adds a version; time travel still returns the first run's labels.
-    run_pipeline(RunContext("run-2", "youtube_spam"), yt, spark)
+    # A second run (full: an incremental one with nothing changed would publish nothing) adds a
+    # version; time travel still returns the first run's labels.
+    run_pipeline(RunContext("run-2", "youtube_spam", mode="full"), yt, spark)
     dt = DeltaTable(str(labels_ref.path))
     assert dt.version() == 1
     assert [h["version"] for h in dt.history()] == [1, 0]
