@@ -66,7 +66,7 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
                         f"config and code): its labels, v{version}, stay current. This run fitted, validated and "
                         "published nothing; the figures below are that version's.</p>")
     if version is not None:
-        sections += _labels_sections(settings, dataset, int(version))
+        sections += _labels_sections(settings, dataset, int(version), "current" if current_from else "this run")
     else:
         sections.append(_staging_section(settings, dataset, run_id))
     sections.append(_lf_section(settings, dataset, current_from or run_id))
@@ -106,11 +106,11 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
     return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
 
 
-def _labels_sections(settings: Settings, dataset: str, version: int) -> list[str]:
+def _labels_sections(settings: Settings, dataset: str, version: int, whose: str = "this run") -> list[str]:
     summary = labels_summary(settings, dataset, version)
     previous = labels_summary(settings, dataset, version - 1) if version > 0 else None
     classes = list(dict.fromkeys([*summary["distribution"], *((previous or {}).get("distribution") or {})]))
-    series = {f"v{version} (this run)": [summary["distribution"].get(c, 0) for c in classes]}
+    series = {f"v{version} ({whose})": [summary["distribution"].get(c, 0) for c in classes]}
     if previous:
         series[f"v{version - 1} (previous)"] = [previous["distribution"].get(c, 0) for c in classes]
     out = ["<h2>Labels</h2>", f"<p>{summary['rows']:,} rows, {summary['labeled']:,} labeled"

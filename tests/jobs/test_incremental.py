@@ -171,6 +171,10 @@ def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, 
     assert record["labels_current_from"] == "same-1"
     assert record["labels_version"] == run_record(spark, yt, "same-1")["labels_version"] == 0
     assert set(DeltaTable(str(table(yt, DATASET, "labels").path)).to_pandas()["_run_id"]) == {"same-1"}
+    from jobs.run_report import write_run_report
+
+    html = write_run_report(yt, DATASET, "same-2").read_text()
+    assert "Nothing changed</b> since run same-1" in html and "v0 (current)" in html
     # A full run refits and republishes even so.
     run_pipeline(RunContext("same-3", DATASET, mode="full"), yt, spark)
     assert run_record(spark, yt, "same-3")["labels_current_from"] is None
