@@ -9,8 +9,9 @@ non-abstain vote. Why this layout:
 - vote patterns for the label model are one ``groupBy(id)`` away;
 - adding or removing an LF never changes the schema.
 
-The votes are computed in one projection of compiled Spark expressions (see
-:mod:`lf_library.compile`); no Python runs per row.
+The votes are computed in one projection: the text LFs through the JVM text
+kernel (:mod:`lf_library.text_kernel`), the rest as compiled Spark
+expressions (:mod:`lf_library.compile`); no Python runs per row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
@@ -34,9 +35,10 @@ from expectations.gx_runner import run_suite
 from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import compile_lf
-from lf_library.core import LFPack
+from lf_library.core import LabelingFunction, LFPack
 from lf_library.keyword_index import split_for_index, token_votes
 from lf_library.packs import load_pack
+from lf_library.text_kernel import in_kernel, kernel_codes, kernel_enabled
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +74,53 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
     """``(id, lf, vote, lf_version)`` for every non-abstain vote of every LF of ``pack``.
 
     ``annotated`` is the source with the Python LFs' vote columns already added
-    (:func:`lf_library.apply_python.with_python_votes`); declarative LFs are
-    compiled here, so those votes come out of one projection. Packs with many
-    single-word keyword LFs apply those through one token lookup instead
-    (:mod:`lf_library.keyword_index`), and the two vote sets are unioned.
+    (:func:`lf_library.apply_python.with_python_votes`). Every other vote comes
+    out of one projection over the source:
+
+    - the text LFs (keywords, regexes, word counts) through the text kernel
+      (:mod:`lf_library.text_kernel`), one decode and lowercase per row, or as
+      compiled expressions (:mod:`lf_library.compile`) when it is unavailable;
+    - the other declarative LFs as compiled expressions, the Python LFs as
+      their vote columns.
+
+    Each vote travels as one int code, ``lf position x classes + class``, so a
+    row emits an array of only the votes it has: exploding it costs per vote,
+    not per (row, LF), and the LF name and version are looked up from constant
+    arrays. Packs with many single-word keyword LFs apply those through one
+    token lookup instead (:mod:`lf_library.keyword_index`), and the two vote
+    sets are unioned.
     """
     indexed, compiled = split_for_index(pack)
-    # Two steps on purpose: a plain projection computes every vote column (Spark
-    # shares common subexpressions such as lower(text) there, which it does not
-    # inside a generator), then an explode of cheap column references keeps
-    # the non-abstain ones. A higher-order filter() here would be interpreted.
-    per_row = compiled + list(pack.python)
-    wide = annotated.select("id", *[compile_lf(lf, pack, F.col("text")) for lf in compiled],
-                            *[F.col(lf.name) for lf in pack.python])
-    entries = [
-        F.struct(F.lit(lf.name).alias("lf"), F.col(lf.name).alias("vote"), F.lit(lf.version).alias("lf_version"))
-        for lf in per_row
-    ]
+    per_row: list[LabelingFunction] = compiled + list(pack.python)
     votes = None
-    if entries:
-        votes = (wide.select("id", F.explode(F.array(*entries)).alias("v")).where(F.col("v.vote") >= 0)
-                 .select("id", F.col("v.lf").alias("lf"), F.col("v.vote").alias("vote"),
-                         F.col("v.lf_version").alias("lf_version")))
+    if per_row:
+        k = len(pack.classes)
+        use_kernel = kernel_enabled(annotated.sparkSession)
+        kernel_lfs = [(lf, pos * k + pack.label_index(lf)) for pos, lf in enumerate(per_row)
+                      if use_kernel and in_kernel(lf)]
+        in_kernel_names = {lf.name for lf, _ in kernel_lfs}
+        singles = [_vote_code(lf, pos, pack) for pos, lf in enumerate(per_row) if lf.name not in in_kernel_names]
+        parts = ([F.coalesce(kernel_codes(F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
+                 if kernel_lfs else []) + ([F.array(*singles)] if singles else [])
+        codes = parts[0] if len(parts) == 1 else F.concat(*parts)
+        names = F.array(*[F.lit(lf.name) for lf in per_row])
+        versions = F.array(*[F.lit(lf.version) for lf in per_row])
+        position = (F.col("code") / F.lit(k)).cast("int") + F.lit(1)
+        votes = (annotated.select("id", F.explode(codes).alias("code")).where(F.col("code").isNotNull())
+                 .select("id", F.element_at(names, position).alias("lf"),
+                         (F.col("code") % F.lit(k)).cast("int").alias("vote"),
+                         F.element_at(versions, position).alias("lf_version")))
     if indexed:
         by_token = token_votes(annotated, pack, indexed)
         votes = by_token if votes is None else votes.unionByName(by_token)
     return votes
+
+
+def _vote_code(lf: LabelingFunction, position: int, pack: LFPack) -> Column:
+    """``lf``'s vote on a row as a code (``position x classes + class``), null for abstain."""
+    k = len(pack.classes)
+    vote = F.col(lf.name) if lf.kind == "python" else compile_lf(lf, pack, F.col("text"))
+    return F.when(vote >= 0, F.lit(position * k) + vote)
 
 
 def registry_rows(spark: SparkSession, pack: LFPack, ds: DatasetConfig, run: RunContext) -> DataFrame:

@@ -79,11 +79,11 @@ def spark_sql_command(settings: Settings, shell_args: Sequence[str] = ()) -> lis
     """
     import pyspark
 
-    from jobs.spark_conf import delta_jars, spark_conf
+    from jobs.spark_conf import session_jars, spark_conf
 
     script = Path(pyspark.__file__).parent / "bin" / "spark-sql"
     conf = {**spark_conf(settings), "spark.sql.catalogImplementation": "in-memory"}
-    command = [str(script), "--jars", ",".join(delta_jars(settings))]
+    command = [str(script), "--jars", ",".join(session_jars(settings))]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     return command + ["-i", str(write_init_sql(settings)), *shell_args]

@@ -100,3 +100,7 @@ def resolve(settings: Settings | None = None, force: bool = False) -> list[Path]
 
 if __name__ == "__main__":
     resolve(force="--force" in sys.argv)
+    from lf_library.kernel_build import build_kernel_jar
+
+    kernel = build_kernel_jar(Settings.from_env().jar_cache)
+    print(f"labellake: text LF kernel {'built: ' + str(kernel) if kernel else 'not built (no JDK); LFs run as expressions'}")

@@ -46,6 +46,17 @@ def delta_jars(settings: Settings) -> list[str]:
     return [str(p) for p in paths]
 
 
+def session_jars(settings: Settings) -> list[str]:
+    """Every jar a labellake session loads: the Delta jars and, when a JDK could
+    build it, the text LF kernel (:mod:`lf_library.text_kernel`). Handed to
+    ``spark.jars`` in-process and to ``--jars`` under ``spark-submit``, so the
+    kernel reaches a cluster's executors the same way the Delta jars do."""
+    from lf_library.kernel_build import build_kernel_jar
+
+    kernel = build_kernel_jar(settings.jar_cache)
+    return delta_jars(settings) + ([str(kernel)] if kernel else [])
+
+
 def _interactive() -> bool:
     return sys.stderr.isatty() and "AIRFLOW_CTX_DAG_ID" not in os.environ
 

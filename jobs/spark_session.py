@@ -16,7 +16,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from jobs.settings import Settings
-from jobs.spark_conf import delta_jars, spark_conf
+from jobs.spark_conf import session_jars, spark_conf
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> 
         builder = (
             SparkSession.builder.master(settings.spark_master)
             .appName(app_name)
-            .config("spark.jars", ",".join(delta_jars(settings)))
+            .config("spark.jars", ",".join(session_jars(settings)))
             .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
         )
     for key, value in spark_conf(settings).items():

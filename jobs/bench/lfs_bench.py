@@ -4,7 +4,10 @@
    row through ``rdd.map`` calling Snorkel-style LF objects (plain-Python
    rules from :mod:`lf_library.reference`), then ``collect()`` of the label
    matrix entries to the driver, as Snorkel does;
-2. **labellake** — the compiled Spark expressions of :mod:`jobs.apply_lfs`;
+2. **labellake** — :func:`jobs.apply_lfs.votes_long` as the pipeline runs it
+   (text LFs through the JVM text kernel, :mod:`lf_library.text_kernel`), and
+   **labellake_expressions**, the same with the kernel off (every LF a
+   compiled Spark expression), to show what the kernel buys;
 3. **sql** — a hand-written Spark SQL ``SELECT`` of the same rules: one
    ``CASE WHEN ... THEN label ELSE -1 END`` column per LF, then ``explode`` of
    ``(lf, vote)`` structs keeping ``vote >= 0`` (the way a Spark engineer would
@@ -29,7 +32,8 @@ import time
 from itertools import chain
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import psutil
@@ -44,6 +48,7 @@ from jobs.spark_session import get_spark
 from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.compile import PY_WORD, java_regex
 from lf_library.reference import python_lf
+from lf_library.text_kernel import KERNEL_ENV
 
 
 class PeakMemory:
@@ -203,6 +208,20 @@ def _time(fn: Callable[[], DataFrame], repeat: int) -> MethodResult:
     return MethodResult(min(times), n, h)
 
 
+@contextmanager
+def kernel_off() -> Iterator[None]:
+    """Run ``votes_long`` on compiled expressions only (the kernel switched off)."""
+    previous = os.environ.get(KERNEL_ENV)
+    os.environ[KERNEL_ENV] = "off"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(KERNEL_ENV, None)
+        else:
+            os.environ[KERNEL_ENV] = previous
+
+
 def generated_keyword_pack(source: DataFrame, classes: tuple[str, ...], n_lfs: int) -> LFPack:
     """``n_lfs`` whole-word keyword LFs over the most frequent words of the source
     (alternating classes): the "thousands of LFs" case. Only the top words, an
@@ -232,6 +251,9 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generate
         source.createOrReplaceTempView("bench_source")
         votes_long(source, pack).write.format("noop").mode("overwrite").save()  # warm-up: JIT, file listing
         results = {"labellake": _time(lambda: votes_long(source, pack), repeat)}
+        with kernel_off():
+            votes_long(source, pack).write.format("noop").mode("overwrite").save()
+            results["labellake_expressions"] = _time(lambda: votes_long(source, pack), repeat)
         if not skip_sql:
             results["sql"] = _time(lambda: spark.sql(hand_written_sql(pack, "bench_source")), repeat)
         if not skip_baseline:
@@ -253,15 +275,17 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generate
         figures["labellake_vs_sql"] = round(results["labellake"].seconds / results["sql"].seconds, 3)
     if "baseline" in results:
         figures["speedup_vs_baseline"] = round(results["baseline"].seconds / results["labellake"].seconds, 2)
+        figures["expressions_speedup_vs_baseline"] = round(
+            results["baseline"].seconds / results["labellake_expressions"].seconds, 2)
     return figures
 
 
 def format_figures(f: dict[str, Any]) -> str:
     lines = [f"bench lfs: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
              f"({f['cores']} cores); {f['votes']:,} votes"]
-    for name in ("baseline", "labellake", "sql"):
+    for name in ("baseline", "labellake", "labellake_expressions", "sql"):
         if f"{name}_seconds" in f:
-            lines.append(f"  {name:<10} {f[f'{name}_seconds']:>9.2f} s {f[f'{name}_rows_per_s']:>12,} rows/s")
+            lines.append(f"  {name:<21} {f[f'{name}_seconds']:>9.2f} s {f[f'{name}_rows_per_s']:>12,} rows/s")
     if "speedup_vs_baseline" in f:
         lines.append(f"  labellake is {f['speedup_vs_baseline']}x the row-at-a-time baseline")
     if "labellake_vs_sql" in f:
