@@ -36,13 +36,13 @@ from jobs.datasets import load_airflow_config, load_datasets
 from jobs.errors import SetupError
 from jobs.lineage import RUN_MODES
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.spark_conf import delta_jars, spark_conf
+from jobs.spark_conf import session_jars, spark_conf
 from jobs.stages import STAGES
 
 SETTINGS = Settings.from_env()
 ENTRY = str(PROJECT_ROOT / "jobs" / "spark_entry.py")
 try:
-    JARS = ",".join(delta_jars(SETTINGS))
+    JARS = ",".join(session_jars(SETTINGS))
 except SetupError as exc:  # keep the DAG importable; the Spark task fails with this message
     logging.getLogger(__name__).warning("%s", exc)
     JARS = ""
