@@ -100,7 +100,7 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
                       if use_kernel and in_kernel(lf)]
         in_kernel_names = {lf.name for lf, _ in kernel_lfs}
         singles = [_vote_code(lf, pos, pack) for pos, lf in enumerate(per_row) if lf.name not in in_kernel_names]
-        parts = ([F.coalesce(kernel_codes(F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
+        parts = ([F.coalesce(kernel_codes(annotated.sparkSession, F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
                  if kernel_lfs else []) + ([F.array(*singles)] if singles else [])
         codes = parts[0] if len(parts) == 1 else F.concat(*parts)
         names = F.array(*[F.lit(lf.name) for lf in per_row])

@@ -92,47 +92,113 @@ def at_least_words(text: Column, n: int) -> Column:
 
 
 _CASE_UNSAFE = set("is")  # Python and Java fold 'ſ'->'s', 'ı'->'i' under ignore-case; lower() does not
+_MIN_LITERAL = 3
+_MAX_ALTERNATIVES = 16
+_MAX_PREFILTERS = 3
 
 
-def required_literal(pattern: str, ignore_case: bool) -> str | None:
-    """The longest run of literal characters every match of ``pattern`` must contain.
+def _literal_alternatives(items: object) -> set[str] | None:
+    """Every string a wholly literal sequence can match (alternations and plain groups
+    included), or None when any part of it is not literal."""
+    alternatives = {""}
+    for op, arg in items:  # type: ignore[attr-defined]
+        name = str(op)
+        if name == "LITERAL":
+            alternatives = {a + chr(arg) for a in alternatives}
+        elif name == "SUBPATTERN" and arg[1] == 0 and arg[2] == 0:
+            inner = _literal_alternatives(arg[3])
+            if inner is None:
+                return None
+            alternatives = {a + b for a in alternatives for b in inner}
+        elif name == "BRANCH":
+            branches = [_literal_alternatives(branch) for branch in arg[1]]
+            if any(b is None for b in branches):
+                return None
+            alternatives = {a + b for a in alternatives for branch in branches for b in branch}  # type: ignore[union-attr]
+        else:
+            return None
+        if len(alternatives) > _MAX_ALTERNATIVES:
+            return None
+    return alternatives
 
-    Used as a ``contains`` pre-filter before ``rlike``: the substring test is
-    cheap and rejects most rows, so the regex engine runs only where a match
-    is possible. Walks the top-level sequence of Python's own parse of the
-    pattern (groups without scoped flags included; branches, repeats and
-    classes end a run). Returns None when no safe literal of 3+ characters
-    exists. With ``ignore_case`` the literal is lowercased and must avoid the
-    letters whose Unicode case folding ``lower()`` does not reproduce.
+
+def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ...]]:
+    """Sets of strings such that every match of ``pattern`` contains one string of each set.
+
+    Used as ``contains`` pre-filters before ``rlike``: substring tests are cheap
+    and reject most rows, so the regex engine runs only where a match is
+    possible. Walks the top-level sequence of Python's own parse of the
+    pattern: literals extend the current stretch, a group that is an
+    alternation of literals (``(call|ringtone)``) multiplies it into
+    alternatives, anything else (classes, repeats, anchors) ends it. The
+    strongest sets come first (longest shortest alternative); at most three,
+    each alternative at least 3 characters. With ``ignore_case`` the strings are
+    lowercased and must avoid the letters whose Unicode case folding ``lower()``
+    does not reproduce. An inline ``(?i)`` the caller did not declare gives none.
     """
     import re._parser as sre_parse  # CPython's own regex parser (3.11+)
 
     try:
         parsed = sre_parse.parse(pattern)
     except re.error:
-        return None
+        return []
     if parsed.state.flags & re.IGNORECASE and not ignore_case:
-        return None  # an inline (?i): the caller would compare against the unlowered text
-    runs: list[str] = []
-    current: list[str] = []
+        return []  # an inline (?i): the caller would compare against the unlowered text
+    stretches: list[set[str]] = []
+    current = {""}
 
     def walk(items: object) -> None:
-        for op, arg in items:  # type: ignore[attr-defined]
+        nonlocal current
+        for item in items:  # type: ignore[attr-defined]
+            op, arg = item
             name = str(op)
-            if name == "LITERAL":
-                current.append(chr(arg))
-            elif name == "SUBPATTERN" and arg[1] == 0 and arg[2] == 0:
-                walk(arg[3])
+            if name == "SUBPATTERN" and arg[1] == 0 and arg[2] == 0 and _literal_alternatives(arg[3]) is None:
+                walk(arg[3])  # a mandatory group: its own stretches are required too
+                continue
+            alternatives = _literal_alternatives([item])
+            if alternatives is None:
+                stretches.append(current)
+                current = {""}
             else:
-                runs.append("".join(current))
-                current.clear()
+                current = {a + b for a in current for b in alternatives}
+                if len(current) > _MAX_ALTERNATIVES:
+                    current = {""}
 
     walk(parsed)
-    runs.append("".join(current))
-    if ignore_case:
-        runs = [r.lower() for r in runs if r.isascii() and not (set(r.lower()) & _CASE_UNSAFE)]
-    best = max(runs, key=len, default="")
-    return best if len(best) >= 3 else None
+    stretches.append(current)
+    usable = []
+    for stretch in stretches:
+        strings = sorted(stretch)
+        if ignore_case:
+            if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
+                continue
+            strings = sorted({x.lower() for x in strings})
+        if min(map(len, strings)) >= _MIN_LITERAL:
+            usable.append(tuple(_drop_superstrings(strings)))
+    usable.sort(key=lambda alts: -min(map(len, alts)))
+    return usable[:_MAX_PREFILTERS]
+
+
+def _drop_superstrings(strings: list[str]) -> list[str]:
+    """``thanks.`` is redundant beside ``thanks``: containing the longer implies the shorter."""
+    return [x for x in strings if not any(y != x and y in x for y in strings)]
+
+
+def required_literal(pattern: str, ignore_case: bool) -> str | None:
+    """The longest single string every match of ``pattern`` must contain (None if there is none)."""
+    singles = [alts[0] for alts in required_literal_sets(pattern, ignore_case) if len(alts) == 1]
+    return max(singles, key=len, default=None)
+
+
+def literal_prefilter(haystack: Column, literal_sets: list[tuple[str, ...]]) -> Column | None:
+    """AND over the sets of (OR over each set's ``contains``); None when there are no sets."""
+    condition = None
+    for alternatives in literal_sets:
+        any_of = haystack.contains(F.lit(alternatives[0]))
+        for other in alternatives[1:]:
+            any_of = any_of | haystack.contains(F.lit(other))
+        condition = any_of if condition is None else condition & any_of
+    return condition
 
 
 def _vote_when(condition: Column, label_index: int) -> Column:
@@ -156,11 +222,9 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
     if isinstance(lf, RegexLF):
         target = F.lower(text) if lf.lowercase else text
         matches = target.rlike(java_regex(lf.pattern, lf.ignore_case))
-        literal = required_literal(lf.pattern, lf.ignore_case)
-        if literal is None:
-            return matches
         haystack = F.lower(text) if (lf.lowercase or lf.ignore_case) else text
-        return haystack.contains(F.lit(literal)) & matches
+        prefilter = literal_prefilter(haystack, required_literal_sets(lf.pattern, lf.ignore_case))
+        return matches if prefilter is None else prefilter & matches
     if isinstance(lf, WordCountLF):
         condition = F.lit(True)
         if lf.min_words is not None:

@@ -22,6 +22,7 @@ starts), named after the source's hash so an edit rebuilds it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import re
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from lf_library.compile import java_regex, required_literal
+from lf_library.compile import java_regex, required_literal_sets
 from lf_library.core import KeywordLF, LabelingFunction, RegexLF, WordCountLF
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,36 @@ KERNEL_ENV = "LABELLAKE_LF_KERNEL"
 
 
 def kernel_enabled(spark: SparkSession) -> bool:
-    """Register the kernel UDF in ``spark`` if its class is loadable; False means "use expressions"."""
+    """Whether ``spark`` can load the kernel class; False means "use expressions"."""
     if os.environ.get(KERNEL_ENV, "on").lower() in ("off", "0", "false", "no"):
         return False
-    conf_key = "labellake.lfKernel.registered"
-    if spark.conf.get(conf_key, None) == "true":
-        return True
+    from py4j.java_gateway import JavaClass
+
     try:
-        spark.udf.registerJavaFunction(KERNEL_UDF, KERNEL_CLASS, "array<int>")
-    except Exception as exc:  # class not on the classpath: py4j/analysis error
-        log.warning("LF kernel not available (%s); text LFs run as Spark expressions",
-                    str(exc).splitlines()[0][:200])
-        return False
-    spark.conf.set(conf_key, "true")
-    return True
+        loaded = isinstance(spark._jvm.ai.labellake.lf.LfKernel, JavaClass)  # a JavaPackage when missing
+    except Exception:  # noqa: BLE001 - no JVM gateway (e.g. Spark Connect)
+        loaded = False
+    if not loaded and not _warned:
+        _warned.append(True)
+        log.warning("LF kernel not on the classpath; text LFs run as Spark expressions")
+    return loaded
+
+
+_warned: list[bool] = []
+
+
+def _register(spark: SparkSession, spec: str) -> str:
+    """Register a kernel UDF holding ``spec`` under a name derived from it; return the name."""
+    name = f"{KERNEL_UDF}_{hashlib.sha256(spec.encode('utf-8')).hexdigest()[:16]}"
+    flag = f"labellake.lfKernel.{name}"
+    if spark.conf.get(flag, None) != "true":
+        from pyspark.sql.types import ArrayType, IntegerType
+
+        jvm = spark._jvm
+        return_type = jvm.org.apache.spark.sql.types.DataType.fromJson(ArrayType(IntegerType()).json())
+        spark._jsparkSession.udf().register(name, jvm.ai.labellake.lf.LfKernel(spec), return_type)
+        spark.conf.set(flag, "true")
+    return name
 
 
 def in_kernel(lf: LabelingFunction) -> bool:
@@ -73,14 +90,15 @@ def condition_spec(lf: LabelingFunction, code: int) -> dict:
     if isinstance(lf, RegexLF):
         return {"kind": "regex", "code": code, "lower": lf.lowercase,
                 "pattern": java_regex(lf.pattern, lf.ignore_case),
-                "literal": required_literal(lf.pattern, lf.ignore_case),
-                "literal_lower": lf.lowercase or lf.ignore_case}
+                "literals": [list(alts) for alts in required_literal_sets(lf.pattern, lf.ignore_case)],
+                "literals_lower": lf.lowercase or lf.ignore_case}
     if isinstance(lf, WordCountLF):
         return {"kind": "words", "code": code, "min": lf.min_words, "max": lf.max_words}
     raise TypeError(f"LF {lf.name!r}: the text kernel has no form for {type(lf).__name__}")
 
 
-def kernel_codes(text: Column, lfs_with_codes: list[tuple[LabelingFunction, int]]) -> Column:
+def kernel_codes(spark: SparkSession, text: Column,
+                 lfs_with_codes: list[tuple[LabelingFunction, int]]) -> Column:
     """``array<int>`` of the vote codes of the LFs whose condition holds on ``text`` (null: none)."""
     spec = json.dumps([condition_spec(lf, code) for lf, code in lfs_with_codes], sort_keys=True)
-    return F.call_udf(KERNEL_UDF, text, F.lit(spec))
+    return F.call_udf(_register(spark, spec), text)

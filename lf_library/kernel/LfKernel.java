@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
-import org.apache.spark.sql.api.java.UDF2;
+import org.apache.spark.sql.api.java.UDF1;
 
 /**
  * The text LFs of a pack evaluated in one pass over a row's text: returns the
@@ -27,13 +27,25 @@ import org.apache.spark.sql.api.java.UDF2;
  * {@code lower} is Unicode full lowercase ({@link Locale#ROOT}), a word is a
  * run of characters outside Python's {@code str.isspace()} set, regexes are
  * the Java translations compile.py makes of Python's. A null text satisfies
- * no condition. The spec (JSON, built by compile.py) is passed as a literal
- * second argument and parsed once per executor JVM.
+ * no condition.
+ *
+ * <p>One instance per pack: the spec (JSON, built by text_kernel.py) is a
+ * field, shipped to the executors with the UDF, and parsed once per executor
+ * JVM. (Passing it as a literal argument instead cost a decode, a hash and an
+ * equals of the whole spec per row: 11 kB for 73 regexes.)
  */
-public final class LfKernel implements UDF2<String, String, int[]> {
-    private static final long serialVersionUID = 1L;
+public final class LfKernel implements UDF1<String, int[]> {
+    private static final long serialVersionUID = 2L;
     private static final ConcurrentHashMap<String, Condition[]> SPECS = new ConcurrentHashMap<>();
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String spec;
+    private transient Condition[] conditions;
+
+    public LfKernel(String spec) {
+        this.spec = spec;
+        parse(spec); // fail on the driver, at registration, not in a task
+    }
 
     /** One text LF's condition and the vote code it emits when it holds. */
     abstract static class Condition {
@@ -91,22 +103,43 @@ public final class LfKernel implements UDF2<String, String, int[]> {
 
     static final class Regex extends Condition {
         final boolean lowerTarget;
-        final boolean lowerLiteral;
-        final String literal;
+        final boolean lowerLiterals;
+        /** Pre-filters: every match contains one string of each set (see compile.required_literal_sets). */
+        final String[][] literalSets;
         final Pattern pattern;
 
         Regex(JsonNode spec) {
             super(spec);
             lowerTarget = spec.get("lower").asBoolean();
-            lowerLiteral = spec.get("literal_lower").asBoolean();
-            literal = spec.hasNonNull("literal") ? spec.get("literal").asText() : null;
+            lowerLiterals = spec.get("literals_lower").asBoolean();
+            JsonNode sets = spec.get("literals");
+            literalSets = new String[sets.size()][];
+            for (int i = 0; i < sets.size(); i++) {
+                List<String> alternatives = new ArrayList<>();
+                sets.get(i).forEach(a -> alternatives.add(a.asText()));
+                literalSets[i] = alternatives.toArray(new String[0]);
+            }
             pattern = Pattern.compile(spec.get("pattern").asText());
+        }
+
+        private static boolean containsAny(String hay, String[] alternatives) {
+            for (String a : alternatives) {
+                if (hay.indexOf(a) >= 0) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         @Override
         boolean test(String text, Lowered lowered) {
-            if (literal != null && (lowerLiteral ? lowered.get() : text).indexOf(literal) < 0) {
-                return false;
+            if (literalSets.length > 0) {
+                String hay = lowerLiterals ? lowered.get() : text;
+                for (String[] alternatives : literalSets) {
+                    if (!containsAny(hay, alternatives)) {
+                        return false;
+                    }
+                }
             }
             return pattern.matcher(lowerTarget ? lowered.get() : text).find();
         }
@@ -174,11 +207,13 @@ public final class LfKernel implements UDF2<String, String, int[]> {
     }
 
     @Override
-    public int[] call(String text, String spec) {
+    public int[] call(String text) {
         if (text == null) {
             return null;
         }
-        Condition[] conditions = SPECS.computeIfAbsent(spec, LfKernel::parse);
+        if (conditions == null) {
+            conditions = SPECS.computeIfAbsent(spec, LfKernel::parse);
+        }
         Lowered lowered = new Lowered(text);
         int[] fired = null;
         int n = 0;

@@ -114,3 +114,36 @@ def test_required_literal_prefilter_is_conservative() -> None:
     assert required_literal(r"(?i)checkout", ignore_case=False) is None   # inline flag: not safe here
     assert required_literal(r"subscribe", ignore_case=True) is None       # 's' folds from 'ſ' under re.I
     assert required_literal(r"x(?i:abc)", ignore_case=False) is None
+
+
+def test_required_literal_sets_cover_alternations_and_every_mandatory_stretch() -> None:
+    from lf_library.compile import required_literal_sets
+
+    sms_rule = r"( |^)(call|ringtone|ringtone)[^\w]* ([^\s]+ )*(free|free)[^\w]*( |$)"
+    assert required_literal_sets(sms_rule, ignore_case=False) == [("call", "ringtone"), ("free",)]
+    assert required_literal_sets(r"( |^)(thanks\.|thanks)[^\w]*( |$)", False) == [("thanks",)]
+    assert required_literal_sets(r"check.*out", ignore_case=True) == [("check",), ("out",)]
+    assert required_literal_sets(r"ab|cd", False) == []                 # 2 characters: not worth a scan
+    assert required_literal_sets(r"(abc|de)x", False) == [("abcx", "dex")]   # one of the two, whole
+    assert required_literal_sets(r"(?:abc|xyz)?def", False) == [("def",)]   # an optional group is not required
+    assert required_literal_sets(r"subscribe|channel", ignore_case=True) == []   # 's' folds from 'ſ'
+
+
+def test_prefilters_never_reject_a_python_match() -> None:
+    """Every string a pattern matches (Python re.search) contains one string of each set."""
+    import random
+
+    from lf_library.compile import required_literal_sets
+    from lf_library.packs import load_pack
+    from tests.conftest import DATA_ROOT
+    import json
+
+    texts = [v["data"]["text"].lower() for v in
+             json.loads((DATA_ROOT / "wrench" / "trec" / "train.json").read_text()).values()]
+    random.Random(0).shuffle(texts)
+    for lf in load_pack("trec"):
+        sets = required_literal_sets(lf.pattern, lf.ignore_case)
+        rx = re.compile(lf.pattern)
+        for text in texts[:1500]:
+            if rx.search(text):
+                assert all(any(a in text for a in alts) for alts in sets), (lf.name, text)
