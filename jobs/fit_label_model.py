@@ -74,7 +74,11 @@ def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
 
 
 def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
-    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order."""
+    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order.
+
+    (A vectorized version, one split of all entries + ``pd.factorize`` + a numpy
+    scatter, measured 2x slower than this loop at 300k patterns.)
+    """
     index = {name: j for j, name in enumerate(lf_names)}
     # int16, not int64: at 1,000 LFs x 900k distinct patterns that is 1.8 GB instead of 7.2 GB.
     L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int16)
@@ -100,30 +104,40 @@ def pattern_labels(model: LabelModel, L: np.ndarray, uncovered: str) -> tuple[np
     return labels, probs
 
 
-def voting_lf_versions(pattern: str, lf_versions: dict[str, str]) -> str:
-    """JSON ``{lf: version}`` of the LFs that voted in ``pattern`` (``{}`` when none did)."""
-    names = [entry.split("=")[0] for entry in filter(None, pattern.split(","))]
-    return json.dumps({name: lf_versions[name] for name in sorted(names)}, sort_keys=True)
+def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str, str]) -> np.ndarray:
+    """JSON ``{lf: version}`` of the LFs that voted, per pattern (``{}`` when none did).
+
+    Built once per distinct *set* of voting LFs (patterns differing only in the
+    votes share it), found with ``np.unique`` over the packed voting masks: one
+    JSON per pattern took 11 s at 2.7M patterns.
+    """
+    if not len(L):
+        return np.array([], dtype=object)
+    voting = L >= 0
+    packed = np.ascontiguousarray(np.packbits(voting, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    texts = np.array([json.dumps({lf_names[j]: lf_versions[lf_names[j]] for j in np.flatnonzero(voting[i])},
+                                 sort_keys=True) for i in first], dtype=object)
+    return texts[inverse.ravel()]
 
 
-def prediction_frame(spark: SparkSession, patterns: list[str], labels: np.ndarray, probs: np.ndarray,
-                     lf_versions: dict[str, str] | None = None) -> DataFrame:
+def prediction_frame(spark: SparkSession, patterns: list[str], L: np.ndarray, lf_names: list[str],
+                     labels: np.ndarray, probs: np.ndarray, lf_versions: dict[str, str]) -> DataFrame:
     """The per-pattern predictions as a Spark DataFrame, shipped through Arrow (hundreds of
     thousands of patterns in a second, where a list of Python tuples takes ten).
 
-    ``_lf_versions`` is computed here, once per pattern, not per row: the versions of
+    ``_lf_versions`` is computed here, per pattern, not per row: the versions of
     the LFs that voted on rows with this pattern. (The whole LF set of 136 LFs as a
     per-row literal made the staging write 6x slower; the set is ``_lf_set_version``.)
     """
     import pandas as pd
 
-    versions = lf_versions or {}
     frame = pd.DataFrame({"pattern": pd.Series(patterns, dtype=object),
                           "label": labels.astype(np.int32),
                           "probs": list(probs.astype(np.float64)),
                           "confidence": probs.max(axis=1) if len(probs) else np.zeros(0),
-                          "_lf_versions": pd.Series([voting_lf_versions(p, versions) for p in patterns],
-                                                    dtype=object)})
+                          "_lf_versions": pd.Series(voting_lf_versions(L, lf_names, lf_versions), dtype=object)})
     return spark.createDataFrame(frame, PREDICTION_SCHEMA)
 
 
@@ -186,7 +200,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     labels, probs = pattern_labels(model, L, ds.uncovered)
-    predictions = prediction_frame(spark, patterns, labels, probs, votes_meta["lf_versions"])
+    predictions = prediction_frame(spark, patterns, L, lf_names, labels, probs, votes_meta["lf_versions"])
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
         "_source_table": F.lit(source_ref.name),

@@ -104,7 +104,8 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
         model = make_label_model(model_name, classes).fit(L, counts)
         t2 = time.perf_counter()
         labels, probs = pattern_labels(model, L, "abstain")
-        predictions = prediction_frame(spark, patterns, labels, probs)
+        predictions = prediction_frame(spark, patterns, L, lf_names, labels, probs,
+                                       {name: "synthetic" for name in lf_names})
         rows_df.join(F.broadcast(predictions), "pattern", "left").write.format("noop").mode("overwrite").save()
         t3 = time.perf_counter()
         rows_df.unpersist()

@@ -170,3 +170,14 @@ def test_eval_reproduces_wrench_majority_vote_on_youtube() -> None:
     assert fixed_correct <= mv["accuracy"] * len(test.y) <= fixed_correct + (~unique).sum()
     assert result["selected_by_dev"]["model"] in MODELS
     assert rows["metal"]["accuracy"] > mv["accuracy"]  # the overlap model earns its place here
+
+
+def test_voting_lf_versions_names_exactly_the_lfs_that_voted() -> None:
+    from jobs.fit_label_model import voting_lf_versions
+
+    L = pattern_matrix(["a=1,c=0", "", "b=1", "a=0,c=1", "a=1,b=0,c=0"], ["a", "b", "c"])
+    versions = {"a": "va", "b": "vb", "c": "vc"}
+    assert list(voting_lf_versions(L, ["a", "b", "c"], versions)) == [
+        '{"a": "va", "c": "vc"}', "{}", '{"b": "vb"}', '{"a": "va", "c": "vc"}',
+        '{"a": "va", "b": "vb", "c": "vc"}']
+    assert len(voting_lf_versions(L[:0], ["a", "b", "c"], versions)) == 0
