@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
@@ -20,6 +20,11 @@ from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
 from jobs.label_models import LabelModel, make_label_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jobs.vote_patterns import RowPatterns
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +46,21 @@ def dev_flag(dev_percent: int) -> Column:
     return F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent
 
 
-def gold_pattern_counts(rows: DataFrame, gold: DataFrame, dev_percent: int) -> list[tuple[str, int, bool, int]]:
+def gold_pattern_counts(patterned: "RowPatterns", counted: "pd.DataFrame", gold: DataFrame,
+                        dev_percent: int) -> list[tuple[str, int, bool, int]]:
     """``(pattern, gold label, is dev row, rows)`` over the rows with gold: at most patterns x classes x 2.
 
     One aggregate serves both model selection (the dev rows) and the LF analysis
-    (every gold row), so the gold join runs once per fit.
+    (every gold row), so the gold join runs once per fit. It groups on the
+    pattern keys; ``counted`` (the distinct patterns, with their strings) names them.
     """
     labeled = gold.select("id", F.col("label").alias("gold"), dev_flag(dev_percent).alias("dev"))
-    counted = rows.join(labeled, "id").groupBy("pattern", "gold", "dev").agg(F.count(F.lit(1)).alias("n"))
-    return sorted((r["pattern"], int(r["gold"]), bool(r["dev"]), int(r["n"])) for r in counted.collect())
+    grouped = (patterned.rows.join(labeled, "id").groupBy(*patterned.keys, "gold", "dev")
+               .agg(F.count(F.lit(1)).alias("n")).collect())
+    name = {tuple(key): pattern for key, pattern in
+            zip(counted[patterned.keys].itertuples(index=False, name=None), counted["pattern"])}
+    return sorted((name[tuple(r[k] for k in patterned.keys)], int(r["gold"]), bool(r["dev"]), int(r["n"]))
+                  for r in grouped)
 
 
 def dev_pattern_counts(gold_counts: list[tuple[str, int, bool, int]]) -> list[tuple[str, int, int]]:

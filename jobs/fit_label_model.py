@@ -27,7 +27,7 @@ from datetime import datetime
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
@@ -38,16 +38,17 @@ from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
 from jobs.runs import run_record
 from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, table
+from jobs.vote_patterns import row_patterns
 
 log = logging.getLogger(__name__)
 
-PREDICTION_SCHEMA = StructType([
-    StructField("pattern", StringType(), False),
+PREDICTION_FIELDS = [
     StructField("label", IntegerType(), False),
     StructField("probs", ArrayType(DoubleType(), False), False),
     StructField("confidence", DoubleType(), False),
     StructField("_lf_versions", StringType(), False),
-])
+]
+"""A prediction per pattern, after the pattern's key columns (see :func:`prediction_frame`)."""
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,6 @@ class FitResult:
     label_model: str
     current_from: str | None = None
     """Set when nothing changed: the run whose published labels are still current (nothing fitted)."""
-
-
-def row_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
-    """``(id, pattern)`` for every source row; rows without votes get ``''``.
-
-    Each vote becomes its ``lf=vote`` string before the ``groupBy``, so the
-    per-row work is a plain sort and join of strings (no higher-order lambda,
-    which Spark interprets); string order is as canonical as struct order.
-    """
-    entry = F.concat(F.col("lf"), F.lit("="), F.col("vote").cast("string"))
-    per_row = votes.groupBy("id").agg(F.array_join(F.array_sort(F.collect_list(entry)), ",").alias("pattern"))
-    return ids.join(per_row, "id", "left").select("id", F.coalesce("pattern", F.lit("")).alias("pattern"))
 
 
 def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
@@ -122,10 +111,11 @@ def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str
     return texts[inverse.ravel()]
 
 
-def prediction_frame(spark: SparkSession, patterns: list[str], L: np.ndarray, lf_names: list[str],
+def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, lf_names: list[str],
                      labels: np.ndarray, probs: np.ndarray, lf_versions: dict[str, str]) -> DataFrame:
-    """The per-pattern predictions as a Spark DataFrame, shipped through Arrow (hundreds of
-    thousands of patterns in a second, where a list of Python tuples takes ten).
+    """The per-pattern predictions as a Spark DataFrame keyed by the pattern key columns
+    (:mod:`jobs.vote_patterns`), shipped through Arrow (hundreds of thousands of
+    patterns in a second, where a list of Python tuples takes ten).
 
     ``_lf_versions`` is computed here, per pattern, not per row: the versions of
     the LFs that voted on rows with this pattern. (The whole LF set of 136 LFs as a
@@ -133,12 +123,13 @@ def prediction_frame(spark: SparkSession, patterns: list[str], L: np.ndarray, lf
     """
     import pandas as pd
 
-    frame = pd.DataFrame({"pattern": pd.Series(patterns, dtype=object),
-                          "label": labels.astype(np.int32),
-                          "probs": list(probs.astype(np.float64)),
-                          "confidence": probs.max(axis=1) if len(probs) else np.zeros(0),
-                          "_lf_versions": pd.Series(voting_lf_versions(L, lf_names, lf_versions), dtype=object)})
-    return spark.createDataFrame(frame, PREDICTION_SCHEMA)
+    frame = keys.reset_index(drop=True).copy()
+    key_fields = [StructField(name, StringType() if name == "pattern" else LongType(), False) for name in frame.columns]
+    frame["label"] = labels.astype(np.int32)
+    frame["probs"] = list(probs.astype(np.float64))
+    frame["confidence"] = probs.max(axis=1) if len(probs) else np.zeros(0)
+    frame["_lf_versions"] = pd.Series(voting_lf_versions(L, lf_names, lf_versions), dtype=object)
+    return spark.createDataFrame(frame, StructType(key_fields + PREDICTION_FIELDS))
 
 
 def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
@@ -170,11 +161,12 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         if current is not None:
             return current
 
-    rows = row_patterns(ids, votes).persist()
+    patterned = row_patterns(ids, votes, lf_names, len(ds.classes))
+    rows = patterned.rows.persist()
     counts_ref = table(settings, ds.name, "pattern_counts")
     meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name,
                            source_version=source_version, votes_version=votes_version)
-    (rows.groupBy("pattern").agg(F.count(F.lit(1)).alias("count"))
+    (patterned.distinct_counts()
      .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", meta).save(str(counts_ref.path)))
     # One row per pattern, sorted so the fit sees the same order whatever Spark's partitioning.
@@ -182,9 +174,11 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
                .sort_values("pattern", kind="stable").reset_index(drop=True))
     patterns = counted["pattern"].tolist()
     counts = counted["count"].to_numpy(dtype=np.int64)
-    L = pattern_matrix(patterns, lf_names)
+    L = (patterned.codec.matrix(counted[patterned.keys].to_numpy()) if patterned.codec
+         else pattern_matrix(patterns, lf_names))
 
-    gold_counts = (gold_pattern_counts(rows, spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+    gold_counts = (gold_pattern_counts(patterned, counted,
+                                       spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
                    if gold_ref.exists() else [])
     dev = None
     if ds.model_selection and gold_ref.exists():
@@ -200,7 +194,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     labels, probs = pattern_labels(model, L, ds.uncovered)
-    predictions = prediction_frame(spark, patterns, L, lf_names, labels, probs, votes_meta["lf_versions"])
+    predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs,
+                                   votes_meta["lf_versions"])
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
         "_source_table": F.lit(source_ref.name),
@@ -215,7 +210,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         # The Airflow DAG that ran it (null from the CLI): with _run_id, the DAG run in Airflow's UI.
         "_dag_id": F.lit(run.dag_id or None).cast("string"),
     }
-    staged = rows.join(F.broadcast(predictions), "pattern", "left").select(
+    staged = rows.join(F.broadcast(predictions), patterned.keys, "left").select(
         "id",
         F.col("label"),
         F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),

@@ -5,8 +5,9 @@ coverage, is right with its accuracy, otherwise votes a wrong class at random),
 written once to Parquet in the long ``(id, lf, vote)`` layout of the votes
 table, then the stage's own code is timed step by step:
 
-1. patterns: ``row_patterns`` (one ``groupBy(id)``) and the pattern counts,
-   collected to the driver (one row per distinct pattern);
+1. patterns: ``jobs.vote_patterns.row_patterns`` (one ``groupBy(id)``, votes
+   packed into long codes) and the pattern counts, collected to the driver
+   (one row per distinct pattern);
 2. fit: the model on ``(patterns, counts)`` on the driver;
 3. predict: per pattern on the driver, broadcast-joined back to every row
    (Spark ``noop`` sink).
@@ -30,7 +31,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.fit_label_model import pattern_labels, pattern_matrix, prediction_frame, row_patterns
+from jobs.fit_label_model import pattern_labels, pattern_matrix, prediction_frame
+from jobs.vote_patterns import row_patterns
 from jobs.label_models import make_label_model
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
@@ -95,18 +97,19 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
     python_before = me.memory_info().rss
     with PeakMemory() as memory:
         t0 = time.perf_counter()
-        rows_df = row_patterns(ids, votes).persist()  # as the stage does: patterns once, used twice
-        counted = rows_df.groupBy("pattern").agg(F.count(F.lit(1)).alias("count")).toPandas()
-        patterns = counted["pattern"].tolist()
+        patterned = row_patterns(ids, votes, lf_names, classes)  # as the stage does: patterns once, used twice
+        rows_df = patterned.rows.persist()
+        counted = patterned.distinct_counts().toPandas()
         counts = counted["count"].to_numpy(dtype=np.int64)
-        L = pattern_matrix(patterns, lf_names)
+        L = (patterned.codec.matrix(counted[patterned.keys].to_numpy()) if patterned.codec
+             else pattern_matrix(counted["pattern"].tolist(), lf_names))
         t1 = time.perf_counter()
         model = make_label_model(model_name, classes).fit(L, counts)
         t2 = time.perf_counter()
         labels, probs = pattern_labels(model, L, "abstain")
-        predictions = prediction_frame(spark, patterns, L, lf_names, labels, probs,
+        predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs,
                                        {name: "synthetic" for name in lf_names})
-        rows_df.join(F.broadcast(predictions), "pattern", "left").write.format("noop").mode("overwrite").save()
+        rows_df.join(F.broadcast(predictions), patterned.keys, "left").write.format("noop").mode("overwrite").save()
         t3 = time.perf_counter()
         rows_df.unpersist()
     python_peak = me.memory_info().rss  # after the fact; the sampler covers Python + JVM together
@@ -114,7 +117,7 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
     return {
         "rows": rows, "lfs": lfs, "classes": classes, "model": model_name, "cores": os.cpu_count(),
         "votes_generated_seconds": round(generate_s, 2),
-        "patterns": len(patterns),
+        "patterns": len(counted),
         "patterns_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 3),
         "predict_join_seconds": round(t3 - t2, 2), "total_seconds": round(t3 - t0, 2),
         "rows_per_s": round(rows / (t3 - t0)),

@@ -1,0 +1,49 @@
+"""Vote patterns as long codes equal the string patterns, row by row, on real votes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jobs.fit_label_model import pattern_matrix
+from jobs.vote_patterns import PatternCodec, string_patterns, row_patterns
+from tests.conftest import DATA_ROOT
+
+
+def _wrench_votes(spark, folder: str, split: str):
+    data = json.loads((DATA_ROOT / "wrench" / folder / f"{split}.json").read_text())
+    n_lfs = len(next(iter(data.values()))["weak_labels"])
+    names = [f"lf_{j:03d}" for j in range(n_lfs)]
+    rows = [(k, names[j], int(v)) for k, d in data.items() for j, v in enumerate(d["weak_labels"]) if v >= 0]
+    ids = spark.createDataFrame([(k,) for k in data], "id string")
+    return ids, spark.createDataFrame(rows, "id string, lf string, vote int"), names
+
+
+@pytest.mark.parametrize(("folder", "classes", "columns"), [("youtube", 2, 1), ("trec", 6, 4), ("sms", 2, 2)])
+def test_coded_patterns_equal_string_patterns(spark, folder: str, classes: int, columns: int) -> None:
+    ids, votes, names = _wrench_votes(spark, folder, "valid")
+    patterned = row_patterns(ids, votes, names, classes)
+    assert patterned.codec is not None and len(patterned.keys) == columns
+    coded = patterned.rows.join(patterned.distinct_counts().select("pattern", *patterned.keys), patterned.keys)
+    expected = string_patterns(ids, votes)
+    assert coded.count() == expected.count() == ids.count()
+    assert expected.join(coded, ["id", "pattern"], "left_anti").count() == 0
+    counted = patterned.distinct_counts().toPandas()
+    assert np.array_equal(patterned.codec.matrix(counted[patterned.keys].to_numpy()),
+                          pattern_matrix(counted["pattern"].tolist(), names))
+
+
+def test_wide_packs_fall_back_to_strings() -> None:
+    assert PatternCodec.for_lfs([f"lf_{j}" for j in range(1000)], 20) is None
+    codec = PatternCodec.for_lfs([f"lf_{j}" for j in range(73)], 2)
+    assert codec is not None and codec.per_column == 39 and len(codec.columns) == 2
+    assert 3 ** 39 - 1 < 2 ** 63 - 1 < 3 ** 40 - 1
+
+
+def test_a_vote_outside_the_classes_fails_naming_lf_and_row(spark) -> None:
+    ids = spark.createDataFrame([("r1",)], "id string")
+    votes = spark.createDataFrame([("r1", "lf_a", 2)], "id string, lf string, vote int")
+    with pytest.raises(Exception, match="LF lf_a cast a vote outside the 2 classes on row r1"):
+        row_patterns(ids, votes, ["lf_a"], 2).rows.collect()
