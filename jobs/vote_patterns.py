@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_CODE_COLUMNS = 8
 PATTERN = "pattern"
@@ -97,6 +101,22 @@ class PatternCodec:
         return L
 
 
+def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
+    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order.
+
+    (A vectorized version, one split of all entries + ``pd.factorize`` + a numpy
+    scatter, measured 2x slower than this loop at 300k patterns.)
+    """
+    index = {name: j for j, name in enumerate(lf_names)}
+    # int16, not int64: at 1,000 LFs x 900k distinct patterns that is 1.8 GB instead of 7.2 GB.
+    L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int16)
+    for i, pattern in enumerate(patterns):
+        for entry in filter(None, pattern.split(",")):
+            name, vote = entry.split("=")
+            L[i, index[name]] = int(vote)
+    return L
+
+
 def string_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
     """``(id, pattern)`` for every source row, as strings; rows without votes get ``''``.
 
@@ -116,6 +136,12 @@ class RowPatterns:
     rows: DataFrame
     keys: list[str]
     codec: PatternCodec | None
+
+    def matrix(self, counted: "pd.DataFrame", lf_names: list[str]) -> np.ndarray:
+        """The (P, m) vote matrix of :meth:`distinct_counts` rows collected to pandas."""
+        if self.codec is not None:
+            return self.codec.matrix(counted[self.keys].to_numpy())
+        return pattern_matrix(counted[PATTERN].tolist(), lf_names)
 
     def distinct_counts(self) -> DataFrame:
         """``(pattern, count, *keys)``: one row per distinct pattern."""

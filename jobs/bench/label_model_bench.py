@@ -31,7 +31,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.fit_label_model import pattern_labels, pattern_matrix, prediction_frame
+from jobs.fit_label_model import pattern_labels, prediction_frame
 from jobs.vote_patterns import row_patterns
 from jobs.label_models import make_label_model
 from jobs.settings import Settings
@@ -101,8 +101,7 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
         rows_df = patterned.rows.persist()
         counted = patterned.distinct_counts().toPandas()
         counts = counted["count"].to_numpy(dtype=np.int64)
-        L = (patterned.codec.matrix(counted[patterned.keys].to_numpy()) if patterned.codec
-             else pattern_matrix(counted["pattern"].tolist(), lf_names))
+        L = patterned.matrix(counted, lf_names)
         t1 = time.perf_counter()
         model = make_label_model(model_name, classes).fit(L, counts)
         t2 = time.perf_counter()
