@@ -38,7 +38,8 @@ from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
 from jobs.runs import run_record
 from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, table
-from jobs.vote_patterns import pattern_matrix, row_patterns
+from jobs import predict_on_executors
+from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,27 @@ def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, l
     return spark.createDataFrame(frame, StructType(key_fields + PREDICTION_FIELDS))
 
 
+def predicted_rows(spark: SparkSession, rows: DataFrame, patterned: RowPatterns, counted: "pd.DataFrame",
+                   model: LabelModel, L: np.ndarray, lf_names: list[str], labels: np.ndarray, probs: np.ndarray,
+                   uncovered: str, lf_versions: dict[str, str]) -> DataFrame:
+    """Every row with its ``label``, ``probs``, ``confidence`` and ``_lf_versions``.
+
+    Few distinct patterns (real LF sets: hundreds to thousands): the per-pattern
+    predictions made on the driver, broadcast-joined to the rows. Very many
+    (independent LFs, 2.7M patterns in 10M rows): the same prediction computed per
+    row on the executors from the model's linear scores (:mod:`jobs.predict_on_executors`),
+    which needs no per-pattern table on the driver and no join.
+    """
+    scores = predict_on_executors.usable(model, patterned.codec, len(L))
+    if scores is not None:
+        assert patterned.codec is not None
+        log.info("fit_label_model: %d distinct patterns; predicting on the executors", len(L))
+        return predict_on_executors.predict_rows(rows, scores, patterned.codec, model.class_prior(), uncovered,
+                                                 lf_versions)
+    predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs, lf_versions)
+    return rows.join(F.broadcast(predictions), patterned.keys, "left")
+
+
 def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
                         labeled_at: datetime) -> FitResult:
     votes_ref = table(settings, ds.name, "votes")
@@ -177,8 +199,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     labels, probs = pattern_labels(model, L, ds.uncovered)
-    predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs,
-                                   votes_meta["lf_versions"])
+    predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
+                               ds.uncovered, votes_meta["lf_versions"])
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
         "_source_table": F.lit(source_ref.name),
@@ -193,7 +215,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         # The Airflow DAG that ran it (null from the CLI): with _run_id, the DAG run in Airflow's UI.
         "_dag_id": F.lit(run.dag_id or None).cast("string"),
     }
-    staged = rows.join(F.broadcast(predictions), patterned.keys, "left").select(
+    staged = predicted.select(
         "id",
         F.col("label"),
         F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),

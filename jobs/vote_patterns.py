@@ -62,7 +62,7 @@ class PatternCodec:
     def columns(self) -> list[str]:
         return [f"_p{c}" for c in range(math.ceil(len(self.lf_names) / self.per_column))]
 
-    def _digit(self, j: int) -> Column:
+    def digit(self, j: int) -> Column:
         column, place = self.columns[j // self.per_column], j % self.per_column
         return F.expr(f"(`{column}` div {self.base ** place}) % {self.base}")
 
@@ -87,8 +87,8 @@ class PatternCodec:
     def pattern_string(self) -> Column:
         """The canonical ``lf=vote,...`` string of the coded columns (entries sorted as strings)."""
         order = sorted(range(len(self.lf_names)), key=lambda j: self.lf_names[j] + "=")
-        entries = [F.when(self._digit(j) > 0, F.concat(F.lit(self.lf_names[j] + "="),
-                                                      (self._digit(j) - 1).cast("string")))
+        entries = [F.when(self.digit(j) > 0, F.concat(F.lit(self.lf_names[j] + "="),
+                                                      (self.digit(j) - 1).cast("string")))
                    for j in order]
         return F.concat_ws(",", *entries)
 

@@ -9,8 +9,10 @@ table, then the stage's own code is timed step by step:
    packed into long codes) and the pattern counts, collected to the driver
    (one row per distinct pattern);
 2. fit: the model on ``(patterns, counts)`` on the driver;
-3. predict: per pattern on the driver, broadcast-joined back to every row
-   (Spark ``noop`` sink).
+3. predict: as the stage does it (``fit_label_model.predicted_rows``): per
+   pattern on the driver and broadcast-joined back to every row, or, above
+   ``predict_on_executors.threshold()`` patterns, per row on the executors from
+   the model's linear scores (Spark ``noop`` sink either way).
 
 Peak RSS of the driver's Python process is sampled separately from the JVM's,
 so "driver memory independent of N" can be read off directly; the recovered
@@ -31,7 +33,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.fit_label_model import pattern_labels, prediction_frame
+from jobs.fit_label_model import pattern_labels, predicted_rows
+from jobs import predict_on_executors
 from jobs.vote_patterns import row_patterns
 from jobs.label_models import make_label_model
 from jobs.settings import Settings
@@ -106,9 +109,8 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
         model = make_label_model(model_name, classes).fit(L, counts)
         t2 = time.perf_counter()
         labels, probs = pattern_labels(model, L, "abstain")
-        predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs,
-                                       {name: "synthetic" for name in lf_names})
-        rows_df.join(F.broadcast(predictions), patterned.keys, "left").write.format("noop").mode("overwrite").save()
+        predicted_rows(spark, rows_df, patterned, counted, model, L, lf_names, labels, probs, "abstain",
+                       {name: "synthetic" for name in lf_names}).write.format("noop").mode("overwrite").save()
         t3 = time.perf_counter()
         rows_df.unpersist()
     python_peak = me.memory_info().rss  # after the fact; the sampler covers Python + JVM together
@@ -118,7 +120,9 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
         "votes_generated_seconds": round(generate_s, 2),
         "patterns": len(counted),
         "patterns_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 3),
-        "predict_join_seconds": round(t3 - t2, 2), "total_seconds": round(t3 - t0, 2),
+        "predict_join_seconds": round(t3 - t2, 2),
+        "predicted_on": "executors" if predict_on_executors.usable(model, patterned.codec, len(counted))
+        else "driver + broadcast join", "total_seconds": round(t3 - t0, 2),
         "rows_per_s": round(rows / (t3 - t0)),
         "driver_python_rss_mb": round(python_peak / 2**20), "driver_python_growth_mb":
             round((python_peak - python_before) / 2**20),
@@ -132,7 +136,7 @@ def format_label_model_figures(f: dict[str, Any]) -> str:
              f"({f['cores']} cores); {f['patterns']:,} distinct patterns",
              f"  patterns (groupBy + collect) {f['patterns_seconds']:>8.2f} s",
              f"  fit on pattern counts        {f['fit_seconds']:>8.3f} s",
-             f"  predict + broadcast join     {f['predict_join_seconds']:>8.2f} s",
+             f"  predict ({f['predicted_on']}) {f['predict_join_seconds']:>8.2f} s",
              f"  total                        {f['total_seconds']:>8.2f} s ({f['rows_per_s']:,} rows/s)",
              f"  driver Python RSS {f['driver_python_rss_mb']} MB (+{f['driver_python_growth_mb']} MB); "
              f"peak Python + JVM {f['peak_rss_python_plus_jvm_mb']} MB"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.errors import ConfigError
-from jobs.label_models.base import LabelModel
+from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.dawid_skene import DawidSkene
 from jobs.label_models.weighted_majority import WeightedMajorityVote
 from jobs.label_models.majority import MajorityVote
@@ -42,5 +42,5 @@ def make_label_model(name: str, cardinality: int, **options: Any) -> LabelModel:
         raise ConfigError(f"label model {name!r}: bad options {options}: {exc}") from None
 
 
-__all__ = ["LabelModel", "MajorityVote", "WeightedMajorityVote", "DawidSkene", "MetalLabelModel",
+__all__ = ["LabelModel", "LinearScores", "MajorityVote", "WeightedMajorityVote", "DawidSkene", "MetalLabelModel",
            "MODELS", "make_label_model"]

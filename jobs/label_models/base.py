@@ -5,11 +5,45 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 ABSTAIN = -1
+
+
+@dataclass(frozen=True)
+class LinearScores:
+    """A fitted model's prediction written as ``bias + sum over LFs of table[j, vote]``, then a link.
+
+    Every model here scores a class by adding one number per (LF, vote) to a
+    per-class constant; only the numbers and the final link differ. Written
+    this way the prediction needs no pattern table: Spark evaluates it per row
+    from the packed vote codes on the executors (:mod:`jobs.predict_on_executors`),
+    so predicting millions of distinct patterns costs no driver memory and no join.
+
+    ``link`` is ``"softmax"`` (scores are log-probabilities up to a constant) or
+    ``"top_split"`` (majority vote: the mass split evenly over the top-scoring classes).
+    """
+
+    bias: np.ndarray    # (k,)
+    table: np.ndarray   # (m, k_vote, k_class): what LF j voting v adds to each class's score
+    link: str
+
+    def predict_proba(self, L: np.ndarray) -> np.ndarray:
+        """The same prediction in numpy (the reference the Spark expression is tested against)."""
+        L = np.asarray(L)
+        m, k = self.table.shape[0], self.table.shape[2]
+        scores = np.tile(self.bias.astype(np.float64), (len(L), 1))
+        for j in range(m):
+            voted = L[:, j] >= 0
+            scores[voted] += self.table[j, L[voted, j]]
+        if self.link == "top_split":
+            winners = np.isclose(scores, scores.max(axis=1, keepdims=True)).astype(np.float64)
+            return winners / winners.sum(axis=1, keepdims=True)
+        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 class LabelModel(ABC):
@@ -78,6 +112,11 @@ class LabelModel(ABC):
 
     def lf_accuracies(self) -> np.ndarray | None:
         """Learned P(vote correct | LF votes), one per LF, or None for models without them."""
+        return None
+
+    def linear_scores(self) -> LinearScores | None:
+        """The fitted prediction as :class:`LinearScores`, or None for a model that is not additive
+        over LFs (it is then predicted per pattern on the driver and joined back)."""
         return None
 
     def hyperparameters(self) -> dict[str, Any]:

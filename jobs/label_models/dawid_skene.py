@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs.label_models.base import LabelModel
+from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 
@@ -98,6 +98,15 @@ class DawidSkene(LabelModel):
 
     def class_prior(self) -> np.ndarray:
         return self.prior() if self.pi is None else self.pi
+
+    def linear_scores(self) -> LinearScores | None:
+        """Log prior plus "every LF abstained", then each vote's log-likelihood ratio to abstaining
+        (what :meth:`_posteriors` computes, without the pattern matrix)."""
+        if self.mu is None or self.pi is None:
+            return None
+        log_mu = np.log(self.mu)
+        bias = np.log(self.pi) + log_mu[:, :, 0].sum(axis=0)
+        return LinearScores(bias, (log_mu[:, :, 1:] - log_mu[:, :, :1]).transpose(0, 2, 1), "softmax")
 
     def lf_accuracies(self) -> np.ndarray | None:
         """P(vote = true class | LF votes), under the learned prior."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobs.label_models.base import LabelModel
+from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.onehot import OneHotVotes
 
 
@@ -34,7 +34,15 @@ class MajorityVote(LabelModel):
 
     def fit(self, L: np.ndarray, counts: np.ndarray) -> "MajorityVote":
         self.check_matrix(L, self.cardinality)
+        self.n_lfs = L.shape[1]
         return self
+
+    def linear_scores(self) -> LinearScores | None:
+        """One point per vote for its class; the mass goes evenly to the top classes."""
+        if getattr(self, "n_lfs", None) is None:
+            return None
+        k = self.cardinality
+        return LinearScores(np.zeros(k), np.tile(np.eye(k), (self.n_lfs, 1, 1)), "top_split")
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_matrix(L, self.cardinality)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
 from jobs.errors import ConfigError
-from jobs.label_models.base import LabelModel
+from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 
 
@@ -118,6 +118,13 @@ class MetalLabelModel(LabelModel):
         votes = OneHotVotes.from_patterns(L, None, self.cardinality)
         scores = np.asarray(votes.S @ np.log(np.clip(self.mu, 0.01, 0.99))) + np.log(self.prior())[None, :]
         return normalize_log(scores)
+
+    def linear_scores(self) -> LinearScores | None:
+        if self.mu is None:
+            return None
+        k = self.cardinality
+        table = np.log(np.clip(self.mu, 0.01, 0.99)).reshape(self.n_lfs, k, k)  # (j, vote v, class y)
+        return LinearScores(np.log(self.prior()), table, "softmax")
 
     def lf_accuracies(self) -> np.ndarray | None:
         if self.mu is None:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs.label_models.base import LabelModel
+from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 
 
@@ -68,6 +68,12 @@ class WeightedMajorityVote(LabelModel):
 
     def lf_accuracies(self) -> np.ndarray | None:
         return self.accuracy
+
+    def linear_scores(self) -> LinearScores | None:
+        if self.weights is None:
+            return None
+        k = self.cardinality
+        return LinearScores(np.log(self.prior()), self.weights[:, None, None] * np.eye(k)[None], "softmax")
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "iterations": self.iterations, "pseudo_count": self.pseudo_count}

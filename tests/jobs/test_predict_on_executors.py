@@ -1,0 +1,64 @@
+"""Predicting on the executors equals predicting per pattern on the driver, on real LF votes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import predict_on_executors
+from jobs.fit_label_model import pattern_labels, predicted_rows
+from jobs.label_models import MODELS, make_label_model
+from jobs.vote_patterns import row_patterns
+from tests.jobs.test_vote_patterns import _wrench_votes
+
+
+@pytest.mark.parametrize(("folder", "classes", "uncovered"),
+                         [("youtube", 2, "abstain"), ("trec", 6, "predict"), ("sms", 2, "abstain")])
+def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folder: str, classes: int,
+                                                       uncovered: str) -> None:
+    ids, votes, names = _wrench_votes(spark, folder, "valid")
+    patterned = row_patterns(ids, votes, names, classes)
+    rows = patterned.rows.persist()
+    counted = patterned.distinct_counts().toPandas().sort_values("pattern").reset_index(drop=True)
+    counts = counted["count"].to_numpy(dtype=np.int64)
+    L = patterned.matrix(counted, names)
+    versions = {name: f"v{j % 3}" for j, name in enumerate(names)}
+    for name in MODELS:
+        model = make_label_model(name, classes).fit(L, counts)
+        labels, probs = pattern_labels(model, L, uncovered)
+        monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", str(10 ** 9))
+        assert predict_on_executors.usable(model, patterned.codec, len(L)) is None
+        on_driver = predicted_rows(spark, rows, patterned, counted, model, L, names, labels, probs, uncovered,
+                                   versions).select("id", "label", "probs", "_lf_versions")
+        monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
+        assert predict_on_executors.usable(model, patterned.codec, len(L)) is not None
+        on_executors = predicted_rows(spark, rows, patterned, counted, model, L, names, labels, probs, uncovered,
+                                      versions).select("id", F.col("label").alias("label_e"),
+                                                       F.col("probs").alias("probs_e"),
+                                                       F.col("_lf_versions").alias("versions_e"))
+        both = on_driver.join(on_executors, "id").toPandas()
+        assert len(both) == ids.count()
+        assert (both["label"] == both["label_e"]).all(), name
+        assert (both["_lf_versions"] == both["versions_e"]).all(), name
+        gap = np.abs(np.stack(both["probs"].to_numpy()) - np.stack(both["probs_e"].to_numpy())).max()
+        assert gap < 1e-9, (name, gap)
+        # The versions JSON names exactly the LFs that voted.
+        sample = both.iloc[int(np.argmax(both["_lf_versions"].str.len()))]
+        assert set(json.loads(sample["versions_e"])) <= set(names)
+    rows.unpersist()
+
+
+def test_models_without_linear_scores_or_codes_stay_on_the_driver(monkeypatch) -> None:
+    monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
+    model = make_label_model("dawid_skene", 2)
+    assert predict_on_executors.usable(model, None, 10 ** 7) is None          # string patterns
+    assert model.linear_scores() is None                                    # not fitted
+    fitted = model.fit(np.array([[0, 1], [1, 1], [-1, 0]]), np.array([5, 3, 2]))
+    monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "100")
+    from jobs.vote_patterns import PatternCodec
+    codec = PatternCodec.for_lfs(["a", "b"], 2)
+    assert predict_on_executors.usable(fitted, codec, 100) is None            # few patterns: driver + join
+    assert predict_on_executors.usable(fitted, codec, 101) is not None
