@@ -46,21 +46,19 @@ def dev_flag(dev_percent: int) -> Column:
     return F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent
 
 
-def gold_pattern_counts(patterned: "RowPatterns", counted: "pd.DataFrame", gold: DataFrame,
+def gold_pattern_counts(patterned: "RowPatterns", gold: DataFrame,
                         dev_percent: int) -> list[tuple[str, int, bool, int]]:
     """``(pattern, gold label, is dev row, rows)`` over the rows with gold: at most patterns x classes x 2.
 
     One aggregate serves both model selection (the dev rows) and the LF analysis
     (every gold row), so the gold join runs once per fit. It groups on the
-    pattern keys; ``counted`` (the distinct patterns, with their strings) names them.
+    pattern keys and names only the patterns that have gold.
     """
     labeled = gold.select("id", F.col("label").alias("gold"), dev_flag(dev_percent).alias("dev"))
     grouped = (patterned.rows.join(labeled, "id").groupBy(*patterned.keys, "gold", "dev")
                .agg(F.count(F.lit(1)).alias("n")).collect())
-    name = {tuple(key): pattern for key, pattern in
-            zip(counted[patterned.keys].itertuples(index=False, name=None), counted["pattern"])}
-    return sorted((name[tuple(r[k] for k in patterned.keys)], int(r["gold"]), bool(r["dev"]), int(r["n"]))
-                  for r in grouped)
+    names = patterned.pattern_strings([tuple(r[k] for k in patterned.keys) for r in grouped])
+    return sorted((name, int(r["gold"]), bool(r["dev"]), int(r["n"])) for name, r in zip(names, grouped))
 
 
 def dev_pattern_counts(gold_counts: list[tuple[str, int, bool, int]]) -> list[tuple[str, int, int]]:

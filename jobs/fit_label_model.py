@@ -175,15 +175,14 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     (patterned.distinct_counts()
      .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", meta).save(str(counts_ref.path)))
-    # One row per pattern, sorted so the fit sees the same order whatever Spark's partitioning.
-    counted = (spark.read.format("delta").load(str(counts_ref.path)).toPandas()
-               .sort_values("pattern", kind="stable").reset_index(drop=True))
-    patterns = counted["pattern"].tolist()
+    # One row per pattern (keys and counts only), sorted so the fit sees the same order
+    # whatever Spark's partitioning.
+    counted = patterned.collect_counts(spark.read.format("delta").load(str(counts_ref.path)))
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = patterned.matrix(counted, lf_names)
 
-    gold_counts = (gold_pattern_counts(patterned, counted,
-                                       spark.read.format("delta").load(str(gold_ref.path)), ds.dev_percent)
+    gold_counts = (gold_pattern_counts(patterned, spark.read.format("delta").load(str(gold_ref.path)),
+                                       ds.dev_percent)
                    if gold_ref.exists() else [])
     dev = None
     if ds.model_selection and gold_ref.exists():
@@ -236,8 +235,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     total = int(counts.sum())
     labeled = int(counts[labels >= 0].sum()) if len(L) else 0
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
-             ds.name, model.name, total, len(patterns), labeled, staging_ref.name, staging_version)
-    return FitResult(total, len(patterns), labeled, staging_version, model_id)
+             ds.name, model.name, total, len(L), labeled, staging_ref.name, staging_version)
+    return FitResult(total, len(L), labeled, staging_version, model_id)
 
 
 def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_version: str,

@@ -78,11 +78,11 @@ class PatternCodec:
             F.col("id"), F.lit(": "), F.col("vote").cast("string")))).otherwise(
             (F.col("vote") + 1).cast("long") * place_value)
         chunk = (j / self.per_column).cast("int")
-        sums = [F.sum(digit if len(self.columns) == 1 else F.when(chunk == c, digit)).alias(name)
-                for c, name in enumerate(self.columns)]
-        per_row = votes.groupBy("id").agg(*sums)
-        return ids.join(per_row, "id", "left").select(
-            "id", *[F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c) for c in self.columns])
+        parts = [(digit if len(self.columns) == 1 else F.when(chunk == c, digit).otherwise(F.lit(0))).alias(name)
+                 for c, name in enumerate(self.columns)]
+        digits = votes.select("id", *parts, F.lit(False).alias(_IN_SOURCE))
+        zeros = ids.select("id", *[F.lit(0).cast("long").alias(c) for c in self.columns], F.lit(True).alias(_IN_SOURCE))
+        return _per_source_row(zeros.unionByName(digits), [F.sum(c).alias(c) for c in self.columns])
 
     def pattern_string(self) -> Column:
         """The canonical ``lf=vote,...`` string of the coded columns (entries sorted as strings)."""
@@ -91,6 +91,13 @@ class PatternCodec:
                                                       (self.digit(j) - 1).cast("string")))
                    for j in order]
         return F.concat_ws(",", *entries)
+
+    def pattern_strings(self, codes: np.ndarray) -> list[str]:
+        """The canonical strings of a (P, columns) array of codes, in Python: the same text as
+        :meth:`pattern_string` (for the few patterns a gold join names, not for every pattern)."""
+        L = self.matrix(codes)
+        order = sorted(range(len(self.lf_names)), key=lambda j: self.lf_names[j] + "=")
+        return [",".join(f"{self.lf_names[j]}={row[j]}" for j in order if row[j] >= 0) for row in L]
 
     def matrix(self, codes: np.ndarray) -> np.ndarray:
         """The (P, m) int16 vote matrix of a (P, columns) array of codes, vectorized."""
@@ -125,8 +132,24 @@ def string_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
     which Spark interprets).
     """
     entry = F.concat(F.col("lf"), F.lit("="), F.col("vote").cast("string"))
-    per_row = votes.groupBy("id").agg(F.array_join(F.array_sort(F.collect_list(entry)), ",").alias(PATTERN))
-    return ids.join(per_row, "id", "left").select("id", F.coalesce(PATTERN, F.lit("")).alias(PATTERN))
+    entries = votes.select("id", entry.alias("_entry"), F.lit(False).alias(_IN_SOURCE))
+    empty = ids.select("id", F.lit(None).cast("string").alias("_entry"), F.lit(True).alias(_IN_SOURCE))
+    return _per_source_row(empty.unionByName(entries),
+                           [F.array_join(F.array_sort(F.collect_list("_entry")), ",").alias(PATTERN)])
+
+
+_IN_SOURCE = "_in_source"
+
+
+def _per_source_row(tagged: DataFrame, aggregates: list[Column]) -> DataFrame:
+    """One ``groupBy(id)`` over the source ids (tagged, contributing nothing) and the votes.
+
+    Rows no LF voted on still get their (empty) pattern, without the 10M x 10M
+    join of ids to per-row aggregates this replaced (one shuffle instead of
+    three). Votes whose id is not in the source are dropped, as a left join would.
+    """
+    return (tagged.groupBy("id").agg(*aggregates, F.max(_IN_SOURCE).alias(_IN_SOURCE))
+            .where(F.col(_IN_SOURCE)).drop(_IN_SOURCE))
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,21 @@ class RowPatterns:
         if self.codec is not None:
             return self.codec.matrix(counted[self.keys].to_numpy())
         return pattern_matrix(counted[PATTERN].tolist(), lf_names)
+
+    def pattern_strings(self, keys: list[tuple]) -> list[str]:
+        """The canonical pattern string of each key tuple (rows of the key columns)."""
+        if self.codec is None:
+            return [key[0] for key in keys]
+        return self.codec.pattern_strings(np.array(keys, dtype=np.int64).reshape(len(keys), len(self.keys)))
+
+    def collect_counts(self, counts_table: DataFrame) -> "pd.DataFrame":
+        """``(*keys, count)`` of every distinct pattern on the driver, in a stable order.
+
+        Only the keys and counts: at 2.7M patterns the readable strings would be
+        most of the driver's memory, and the fit needs the codes only.
+        """
+        counted = counts_table.select(*self.keys, "count").toPandas()
+        return counted.sort_values(self.keys, kind="stable").reset_index(drop=True)
 
     def distinct_counts(self) -> DataFrame:
         """``(pattern, count, *keys)``: one row per distinct pattern."""

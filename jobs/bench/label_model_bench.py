@@ -102,7 +102,7 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
         t0 = time.perf_counter()
         patterned = row_patterns(ids, votes, lf_names, classes)  # as the stage does: patterns once, used twice
         rows_df = patterned.rows.persist()
-        counted = patterned.distinct_counts().toPandas()
+        counted = patterned.collect_counts(patterned.distinct_counts())
         counts = counted["count"].to_numpy(dtype=np.int64)
         L = patterned.matrix(counted, lf_names)
         t1 = time.perf_counter()

@@ -33,6 +33,9 @@ def test_coded_patterns_equal_string_patterns(spark, folder: str, classes: int, 
     counted = patterned.distinct_counts().toPandas()
     assert np.array_equal(patterned.codec.matrix(counted[patterned.keys].to_numpy()),
                           pattern_matrix(counted["pattern"].tolist(), names))
+    # The Python decoding (used for the patterns a gold join names) writes Spark's strings.
+    assert patterned.pattern_strings(list(counted[patterned.keys].itertuples(index=False, name=None))) == \
+        counted["pattern"].tolist()
 
 
 def test_wide_packs_fall_back_to_strings() -> None:
