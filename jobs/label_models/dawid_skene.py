@@ -54,9 +54,9 @@ class DawidSkene(LabelModel):
 
     def _m_step(self, votes: OneHotVotes, q: np.ndarray) -> None:
         k = self.cardinality
-        weighted_q = q * votes.weights[:, None]
+        class_mass = votes.weights @ q                        # (k,): a BLAS product, not an axis-0 reduce
         stats = votes.weighted_counts(q)                      # (m, k_true, k_vote)
-        abstains = weighted_q.sum(axis=0)[None, :] - stats.sum(axis=2)
+        abstains = class_mass[None, :] - stats.sum(axis=2)
         full = np.concatenate([np.maximum(abstains, 0.0)[:, :, None], stats], axis=2)
         full += self.smoothing
         full[:, :, 1:] += self.diagonal_prior * np.eye(k)[None]
@@ -64,7 +64,7 @@ class DawidSkene(LabelModel):
         if self.class_balance is not None or not self.learn_prior:
             self.pi = self.prior()
         else:
-            mass = weighted_q.sum(axis=0) + self.smoothing
+            mass = class_mass + self.smoothing
             self.pi = mass / mass.sum()
 
     def _posteriors(self, votes: OneHotVotes) -> np.ndarray:

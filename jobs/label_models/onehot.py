@@ -65,8 +65,32 @@ class OneHotVotes:
         return np.asarray(self.S @ table)
 
 
+def row_max(values: np.ndarray) -> np.ndarray:
+    """``values.max(axis=1)``, column by column: numpy reduces a (P, 2) array along its short axis
+    about 10x slower than it takes the maximum of two contiguous columns (at 2.7M patterns EM spent a
+    third of its time here)."""
+    values = np.asarray(values)
+    if values.shape[1] > 32:
+        return values.max(axis=1)
+    top = values[:, 0].copy()
+    for c in range(1, values.shape[1]):
+        np.maximum(top, values[:, c], out=top)
+    return top
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=1)``, column by column (see :func:`row_max`)."""
+    values = np.asarray(values)
+    if values.shape[1] > 32:
+        return values.sum(axis=1)
+    total = values[:, 0].copy()
+    for c in range(1, values.shape[1]):
+        total += values[:, c]
+    return total
+
+
 def normalize_log(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax of log scores, numerically safe."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    return probs / probs.sum(axis=1, keepdims=True)
+    probs = np.exp(scores - row_max(scores)[:, None])
+    probs /= row_sum(probs)[:, None]
+    return probs
