@@ -12,6 +12,7 @@ a billion.
 | ``weighted_majority_vote`` | votes weighted by learned log-odds accuracy | ``weighted_majority.py`` |
 | ``dawid_skene`` | a learned confusion matrix per LF, EM | ``dawid_skene.py`` |
 | ``metal`` | Snorkel's LabelModel objective (matrix completion on LF overlaps) | ``metal.py`` |
+| ``ebcc`` | Bayesian Dawid-Skene with class subtypes (variational Bayes), from WRENCH | ``ebcc.py`` |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from jobs.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.dawid_skene import DawidSkene
+from jobs.label_models.ebcc import EBCC
 from jobs.label_models.weighted_majority import WeightedMajorityVote
 from jobs.label_models.majority import MajorityVote
 from jobs.label_models.metal import MetalLabelModel
@@ -30,6 +32,7 @@ MODELS: dict[str, type[LabelModel]] = {
     "weighted_majority_vote": WeightedMajorityVote,
     "dawid_skene": DawidSkene,
     "metal": MetalLabelModel,
+    "ebcc": EBCC,
 }
 
 
@@ -42,5 +45,5 @@ def make_label_model(name: str, cardinality: int, **options: Any) -> LabelModel:
         raise ConfigError(f"label model {name!r}: bad options {options}: {exc}") from None
 
 
-__all__ = ["LabelModel", "LinearScores", "MajorityVote", "WeightedMajorityVote", "DawidSkene", "MetalLabelModel",
+__all__ = ["LabelModel", "LinearScores", "MajorityVote", "WeightedMajorityVote", "DawidSkene", "MetalLabelModel", "EBCC",
            "MODELS", "make_label_model"]

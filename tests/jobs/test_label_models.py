@@ -79,6 +79,22 @@ def test_metal_recovers_known_accuracies_given_the_class_balance() -> None:
     assert np.allclose(model.lf_accuracies(), ACCURACY, atol=0.03), model.lf_accuracies()
 
 
+def test_ebcc_recovers_known_accuracies_and_prior() -> None:
+    """EBCC with one subtype per class is Bayesian Dawid-Skene: on votes drawn from a
+    conditionally independent model it must find the same accuracies; with subtypes, the
+    mixture must still average out to them."""
+    from jobs.label_models import EBCC
+
+    L, _ = synthetic_votes(200_000, PRIOR, ACCURACY, COVERAGE)
+    patterns, counts, _ = patterns_and_counts(L)
+    for groups in (1, 4):
+        model = EBCC(3, groups=groups).fit(patterns, counts)
+        assert np.allclose(model.lf_accuracies(), ACCURACY, atol=0.02), (groups, model.lf_accuracies())
+        assert np.allclose(model.class_prior(), PRIOR, atol=0.02), (groups, model.class_prior())
+    one_step = EBCC(3, groups=1, max_iter=1).fit(patterns, counts)
+    assert not np.allclose(one_step.lf_accuracies(), ACCURACY, atol=0.02)
+
+
 def test_weighted_majority_ranks_lfs_by_accuracy() -> None:
     L, y = synthetic_votes(100_000, [0.5, 0.5], [0.95, 0.9, 0.8, 0.7, 0.6, 0.55], [0.5] * 6)
     patterns, counts, inverse = patterns_and_counts(L)
