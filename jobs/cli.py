@@ -147,6 +147,43 @@ def _cmd_lfs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_annotations_ingest(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from jobs.annotations import run_annotation_ingest
+    from jobs.datasets import get_dataset
+    from jobs.settings import Settings
+    from jobs.spark_session import get_spark
+
+    settings = Settings.from_env()
+    ds = get_dataset(args.dataset, settings)
+    result = run_annotation_ingest(get_spark("labellake-annotations", settings), ds, settings,
+                                   [str(p) for p in args.files], args.format, args.id_field, args.from_name, args.batch)
+    text = (f"annotations {ds.name}: {result.input_annotations} read, {result.accepted} accepted, "
+            f"{result.quarantined_total} quarantined {result.quarantined or ''} -> "
+            f"{ds.name}_annotations@v{result.annotations_version} ({result.ingest_id})")
+    _emit(asdict(result), args.json, None if args.json else text)
+    return 0
+
+
+def _cmd_annotators(args: argparse.Namespace) -> int:
+    from jobs.annotator_agreement import agreement, format_agreement
+    from jobs.datasets import get_dataset
+    from jobs.settings import Settings
+    from jobs.spark_session import get_spark
+    from jobs.tables import require_table, table
+
+    settings = Settings.from_env()
+    ds = get_dataset(args.dataset, settings)
+    spark = get_spark("labellake-annotators", settings)
+    annotations = spark.read.format("delta").load(str(require_table(settings, ds.name, "annotations").path))
+    gold_ref = table(settings, ds.name, "gold")
+    gold = spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None
+    result = agreement(annotations, list(ds.classes), gold)
+    _emit(result.to_dict(), args.json, None if args.json else format_agreement(result))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.lfs_bench import format_figures, run_lfs_bench
 
@@ -383,6 +420,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench_week.add_argument("--rows", type=int, default=1_000_000)
     bench_week.add_argument("--json", action="store_true")
     bench_week.set_defaults(func=_cmd_bench_week)
+
+    annotations = sub.add_parser("annotations", help="hand labels: ingest annotation files")
+    ann_sub = annotations.add_subparsers(dest="annotations", required=True)
+    ann_ingest = ann_sub.add_parser(
+        "ingest", help="CSV / JSON lines (id, annotator, label[, annotated_at, batch]) or a Label Studio JSON export "
+                       "-> the dataset's annotations table; bad ones quarantined with a reason",
+        **_examples("labellake annotations ingest --dataset youtube_spam --format csv labels/round1.csv",
+                    "labellake annotations ingest --dataset youtube_spam --format label_studio export.json "
+                    "--id-field comment_id --batch round2"))
+    ann_ingest.add_argument("--dataset", required=True)
+    ann_ingest.add_argument("--format", required=True, choices=("csv", "jsonl", "label_studio"))
+    ann_ingest.add_argument("--id-field", help="Label Studio: the task data key holding the row id "
+                                               "(default: the dataset's id column)")
+    ann_ingest.add_argument("--from-name", help="Label Studio: the choices control to read, when there are several")
+    ann_ingest.add_argument("--batch", help="a batch name recorded on annotations that do not carry one")
+    ann_ingest.add_argument("files", nargs="+", type=Path)
+    ann_ingest.add_argument("--json", action="store_true")
+    ann_ingest.set_defaults(func=_cmd_annotations_ingest)
+
+    annotators = sub.add_parser(
+        "annotators", help="per-annotator counts, Cohen's kappa per pair, Fleiss' kappa, Krippendorff's alpha, "
+                           "accuracy on gold", **_examples("labellake annotators --dataset youtube_spam"))
+    annotators.add_argument("--dataset", required=True)
+    annotators.add_argument("--json", action="store_true")
+    annotators.set_defaults(func=_cmd_annotators)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

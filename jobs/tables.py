@@ -11,6 +11,8 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/pattern_counts  distinct vote patterns and their counts
     <dataset>/staging_labels  candidate labels, partitioned by run id
     <dataset>/labels          the published labels
+    <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
+    <dataset>/annotations_quarantine  annotations rejected with a reason
     _runs                     one row per run, every dataset
 
 Stages hand over through the tables themselves: every write records the run
@@ -38,6 +40,8 @@ DATASET_ROLES = (
     "label_models",
     "staging_labels",
     "labels",
+    "annotations",
+    "annotations_quarantine",
 )
 RUNS_DIR = "_runs"
 
@@ -75,6 +79,7 @@ CREATED_BY = {
     "source": "ingest", "gold": "ingest", "quarantine": "ingest", "lf_registry": "apply_lfs",
     "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
     "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
+    "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
 
