@@ -19,6 +19,7 @@ per-annotator totals).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ class AnnotatorStats:
     rows_shared: int
     gold_rows: int = 0
     gold_accuracy: float | None = None
+    learned_accuracy: float | None = None
+    """What the published labels' label model learned (annotators as sources; without gold)."""
 
 
 @dataclass
@@ -134,12 +137,23 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
                      int(fleiss_row["rows"] or 0))
 
 
+def with_learned_accuracies(result: Agreement, learned: dict[str, float], groups: dict[str, str]) -> Agreement:
+    """Attach each annotator's learned accuracy (its group's, when grouped) from the label model."""
+    from jobs.annotator_sources import PREFIX
+
+    result.annotators = [dataclasses.replace(a, learned_accuracy=learned.get(PREFIX + groups.get(a.annotator,
+                                                                                                  a.annotator)))
+                         for a in result.annotators]
+    return result
+
+
 def format_agreement(result: Agreement) -> str:
     lines = [f"{len(result.annotators)} annotators; {result.rows_with_two_or_more:,} rows with two or more",
-             f"{'annotator':<28}{'labels':>8}{'shared':>8}{'gold':>7}{'gold acc':>10}"]
+             f"{'annotator':<28}{'labels':>8}{'shared':>8}{'gold':>7}{'gold acc':>10}{'learned acc':>13}"]
     for a in result.annotators:
         acc = "" if a.gold_accuracy is None else f"{a.gold_accuracy:.3f}"
-        lines.append(f"{a.annotator:<28}{a.annotations:>8,}{a.rows_shared:>8,}{a.gold_rows:>7,}{acc:>10}")
+        learned = "" if a.learned_accuracy is None else f"{a.learned_accuracy:.3f}"
+        lines.append(f"{a.annotator:<28}{a.annotations:>8,}{a.rows_shared:>8,}{a.gold_rows:>7,}{acc:>10}{learned:>13}")
     if result.cohen_kappa:
         lines.append("Cohen's kappa per pair (rows both labeled, raw agreement):")
         for pair, value in result.cohen_kappa.items():

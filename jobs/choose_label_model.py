@@ -73,13 +73,18 @@ def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, co
     return float((hit * counts).sum() / max(counts.sum(), 1))
 
 
-def build_model(ds: DatasetConfig, name: str) -> LabelModel:
+def build_model(ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = ()) -> LabelModel:
+    """The named model with the dataset's options. ``blind_abstain``: positions of sources
+    (annotators) whose abstaining is no evidence, for the models that model abstaining."""
     options = dict(ds.label_model_options) if name == ds.label_model else {}
+    if blind_abstain and name == "dawid_skene":
+        options["blind_abstain"] = blind_abstain
     return make_label_model(name, len(ds.classes), class_balance=ds.class_balance, **options)
 
 
 def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
-                 dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> Choice:
+                 dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                 blind_abstain: tuple[int, ...] = ()) -> Choice:
     """Fit the configured model, or every candidate and keep the best on dev.
 
     ``dev`` is ``(L_dev, gold, counts)`` over the dev rows' patterns, or None.
@@ -87,9 +92,9 @@ def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
     if not ds.model_selection or dev is None or not len(dev[0]):
         if ds.model_selection:
             log.warning("label model %s: no dev rows with gold; using the configured %s", ds.name, ds.label_model)
-        return Choice(build_model(ds, ds.label_model).fit(L, counts), "config")
+        return Choice(build_model(ds, ds.label_model, blind_abstain).fit(L, counts), "config")
     candidates = list(dict.fromkeys(ds.model_selection))
-    fitted = {name: build_model(ds, name).fit(L, counts) for name in candidates}
+    fitted = {name: build_model(ds, name, blind_abstain).fit(L, counts) for name in candidates}
     scores = {name: expected_accuracy(model, *dev) for name, model in fitted.items()}
     best = max(candidates, key=lambda name: (scores[name], -candidates.index(name)))
     log.info("label model %s: chose %s by dev accuracy on %d rows: %s", ds.name, best, int(dev[2].sum()),

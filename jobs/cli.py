@@ -167,11 +167,13 @@ def _cmd_annotations_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_annotators(args: argparse.Namespace) -> int:
-    from jobs.annotator_agreement import agreement, format_agreement
+    from pyspark.sql import functions as F
+
+    from jobs.annotator_agreement import agreement, format_agreement, with_learned_accuracies
     from jobs.datasets import get_dataset
     from jobs.settings import Settings
     from jobs.spark_session import get_spark
-    from jobs.tables import require_table, table
+    from jobs.tables import latest_commit, require_table, table
 
     settings = Settings.from_env()
     ds = get_dataset(args.dataset, settings)
@@ -180,6 +182,15 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
     gold_ref = table(settings, ds.name, "gold")
     gold = spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None
     result = agreement(annotations, list(ds.classes), gold)
+    labels_ref = table(settings, ds.name, "labels")
+    models_ref = table(settings, ds.name, "label_models")
+    if labels_ref.exists() and models_ref.exists():
+        model_id = latest_commit(spark, labels_ref)[1].get("label_model")
+        rows = (spark.read.format("delta").load(str(models_ref.path)).where(F.col("model_id") == model_id)
+                .select("lf_names", "lf_accuracies").limit(1).collect())
+        if rows and rows[0]["lf_accuracies"] is not None:
+            result = with_learned_accuracies(result, dict(zip(rows[0]["lf_names"], rows[0]["lf_accuracies"])),
+                                             ds.annotator_groups)
     _emit(result.to_dict(), args.json, None if args.json else format_agreement(result))
     return 0
 

@@ -121,6 +121,10 @@ class DatasetConfig:
     """Relabeled by the scheduled ``nightly_relabel`` runs (every dataset can still be triggered by hand)."""
     max_lf_error_rate: float = 0.01
     """Share of rows a Python LF may fail on (it abstains there) before the run fails."""
+    annotator_sources: bool = False
+    """Hand labels from the ``annotations`` table vote in the label model, one source per annotator."""
+    annotator_groups: dict[str, str] = field(default_factory=dict)
+    """Annotator -> source name, for annotators that should count as one source (``{alice = "experts"}``)."""
 
     def source_globs(self, settings: Settings) -> list[str]:
         """Absolute paths (globs allowed) of the raw source files."""
@@ -150,7 +154,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
-        "model_selection", "uncovered", "nightly",
+        "model_selection", "uncovered", "nightly", "annotators",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -171,6 +175,10 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     dev_percent = int(selection.get("dev_percent", 20))
     if not 0 < dev_percent < 100:
         raise ConfigError(f"dataset {name!r}: model_selection.dev_percent must be in 1..99, got {dev_percent}")
+    annotators = dict(raw.get("annotators", {}))
+    unknown_ann = sorted(set(annotators) - {"as_sources", "groups"})
+    if unknown_ann:
+        raise ConfigError(f"dataset {name!r}: annotators has unknown keys {unknown_ann}")
     return DatasetConfig(
         name=name,
         source_path=(raw["source_path"],) if isinstance(raw["source_path"], str) else tuple(raw["source_path"]),
@@ -193,6 +201,8 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
         expectations=expectations,
         nightly=_flag(name, "nightly", raw.get("nightly", True)),
+        annotator_sources=_flag(name, "annotators.as_sources", annotators.get("as_sources", False)),
+        annotator_groups={str(k): str(v) for k, v in dict(annotators.get("groups", {})).items()},
     )
 
 

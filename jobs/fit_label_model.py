@@ -39,6 +39,7 @@ from jobs.settings import Settings
 from jobs.runs import run_record
 from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, table
 from jobs import predict_on_executors
+from jobs.annotator_sources import annotator_votes, label_source
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 
 log = logging.getLogger(__name__)
@@ -158,10 +159,21 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     lf_names: list[str] = list(votes_meta["lfs"])
     ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
     votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
+    annotators = annotator_votes(spark, settings, ds)
+    if annotators is not None:
+        # Hand labels vote as sources of their own (jobs/annotator_sources.py); their version is
+        # the annotations table's, so new annotations change the fit key and the lineage.
+        votes = votes.select("id", "lf", "vote").unionByName(annotators.votes)
+        lf_names = lf_names + annotators.sources
+        votes_meta = {**votes_meta, "lfs": lf_names,
+                      "lf_versions": {**votes_meta["lf_versions"],
+                                      **{name: f"annotations@v{annotators.version}" for name in annotators.sources}},
+                      "lf_kinds": {**(votes_meta.get("lf_kinds") or {}),
+                                   **{name: "annotator" for name in annotators.sources}}}
 
     gold_ref = table(settings, ds.name, "gold")
     key = fit_key(ds, source_version, votes_version, votes_meta["lf_set_version"],
-                  _table_version(gold_ref))
+                  _table_version(gold_ref), None if annotators is None else annotators.version)
     if run.mode != "full":
         current = current_labels(spark, settings, ds, key)
         if current is not None:
@@ -193,7 +205,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
                np.array([g for _, g, _ in dev_counts], dtype=np.int64),
                np.array([n for _, _, n in dev_counts], dtype=np.float64))
     analyse_lfs(spark, settings, ds, run, L, counts, lf_names, votes_meta, gold_counts, record)
-    choice = choose_model(ds, L, counts, dev)
+    blind = tuple(j for j, name in enumerate(lf_names) if annotators is not None and name in annotators.sources)
+    choice = choose_model(ds, L, counts, dev, blind)
     model = choice.model
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
@@ -207,6 +220,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         "_lf_set_version": F.lit(votes_meta["lf_set_version"]),
         # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
         "_lf_versions": F.coalesce(F.col("_lf_versions"), F.lit("{}")),
+        "_label_source": label_source(annotators is not None),
         "_label_model": F.lit(model_id),
         "_labeled_at": F.lit(labeled_at).cast("timestamp"),
         "_code_version": F.lit(code_version()),
@@ -240,7 +254,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
 
 
 def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_version: str,
-            gold_version: int | None) -> str:
+            gold_version: int | None, annotations_version: int | None = None) -> str:
     """A hash of everything that determines the labels: equal keys, equal labels (models are seeded).
 
     The whole dataset config goes in (label model, options, selection, uncovered policy, and the
@@ -249,7 +263,9 @@ def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_v
     config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in ("nightly", "description")}
     material = json.dumps({"config": config, "source_version": source_version, "votes_version": votes_version,
                            "lf_set_version": lf_set_version, "gold_version": gold_version,
-                           "code_version": code_version()}, sort_keys=True, default=str)
+                           "code_version": code_version(),
+                           **({} if annotations_version is None else {"annotations_version": annotations_version})},
+                          sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
     "id", "label", "label_name", "probs", "confidence",
-    "_source_table", "_source_version", "_lf_set_version", "_lf_versions",
+    "_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_source",
     "_label_model", "_run_id", "_dag_id", "_labeled_at", "_code_version",
 )
 

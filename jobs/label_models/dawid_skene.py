@@ -44,8 +44,12 @@ class DawidSkene(LabelModel):
 
     def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
                  max_iter: int = 200, tol: float = 1e-6, smoothing: float = 0.1, diagonal_prior: float = 1.0,
-                 learn_prior: bool = True):
+                 learn_prior: bool = True, blind_abstain: Sequence[int] = ()):
         super().__init__(cardinality, class_balance, seed)
+        # Sources whose abstaining says nothing about the class: annotators abstain on the rows
+        # nobody asked them about, not on the rows of some class. Their abstain rate is pooled
+        # over classes, so "did not label this row" is no evidence either way.
+        self.blind_abstain = tuple(int(j) for j in blind_abstain)
         self.max_iter, self.tol = max_iter, tol
         self.smoothing, self.diagonal_prior, self.learn_prior = smoothing, diagonal_prior, learn_prior
         self.mu: np.ndarray | None = None   # (m, k_true, 1 + k_vote); outcome 0 = abstain
@@ -61,6 +65,10 @@ class DawidSkene(LabelModel):
         full += self.smoothing
         full[:, :, 1:] += self.diagonal_prior * np.eye(k)[None]
         self.mu = full / full.sum(axis=2, keepdims=True)
+        for j in self.blind_abstain:
+            rate = full[j, :, 0].sum() / full[j].sum()
+            self.mu[j, :, 0] = rate
+            self.mu[j, :, 1:] = (1 - rate) * full[j, :, 1:] / full[j, :, 1:].sum(axis=1, keepdims=True)
         if self.class_balance is not None or not self.learn_prior:
             self.pi = self.prior()
         else:
@@ -120,7 +128,8 @@ class DawidSkene(LabelModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "max_iter": self.max_iter, "tol": self.tol,
                 "smoothing": self.smoothing, "diagonal_prior": self.diagonal_prior,
-                "learn_prior": self.learn_prior}
+                "learn_prior": self.learn_prior, **({"blind_abstain": list(self.blind_abstain)}
+                                                     if self.blind_abstain else {})}
 
     def fitted_parameters(self) -> dict[str, Any]:
         if self.mu is None or self.pi is None:

@@ -140,3 +140,59 @@ def test_agreement_formulas_on_known_cases() -> None:
     units = [np.array([2.0, 0.0])] * 5 + [np.array([0.0, 2.0])] * 4 + [np.array([1.0, 1.0])]
     alpha = krippendorff_alpha(sum((np.outer(v, v) - np.diag(v)) / (v.sum() - 1) for v in units))
     assert 0.7 < alpha < 1.0
+
+
+def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(spark, tmp_path: Path, settings: Settings,
+                                                                       monkeypatch, capsys) -> None:
+    from jobs.pipeline import run_pipeline
+
+    config = write_config(tmp_path / "datasets.toml",
+                          {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene",
+                                            "annotators": {"as_sources": True}}})
+    settings = dataclasses.replace(settings, config_path=config)
+    ds = get_dataset("youtube_spam", settings)
+    assert ds.annotator_sources
+    run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
+    first = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas()
+    assert set(first["_label_source"]) <= {"lfs", "none"}          # no annotations yet: LFs alone
+
+    gold = DeltaTable(str(table(settings, "youtube_spam", "gold").path)).to_pandas().sort_values("id")
+    truth = dict(zip(gold["id"], gold["label_name"]))
+    uncovered = sorted(first.loc[first["_label_source"] == "none", "id"])[:40]
+    ids = list(gold["id"])[:400]
+    rows = [(i, "alice", truth[i]) for i in ids + uncovered]
+    rows += [(i, "bob", _flip(truth[i]) if n % 3 == 0 else truth[i]) for n, i in enumerate(ids)]
+    csv = tmp_path / "hand.csv"
+    pd.DataFrame(rows, columns=["id", "annotator", "label"]).to_csv(csv, index=False)
+    run_annotation_ingest(spark, ds, settings, [str(csv)], "csv")
+
+    run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)   # new annotations: refitted
+    labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas().set_index("id")
+    assert (labels["_run_id"] == "run-2").all()
+    sources = labels["_label_source"]
+    assert set(sources.loc[uncovered]) == {"annotators"}            # no LF fired: hand labels only
+    assert (sources.loc[ids] != "lfs").all() and (sources.loc[ids] == "lfs+annotators").any()
+    assert '"annotator:alice": "annotations@v0"' in labels.loc[ids[0], "_lf_versions"]
+    assert (labels.loc[uncovered, "label_name"] == [truth[i] for i in uncovered]).all()
+    models = DeltaTable(str(table(settings, "youtube_spam", "label_models").path)).to_pandas()
+    latest = models[models["_run_id"] == "run-2"].iloc[0]
+    learned = dict(zip(latest["lf_names"], latest["lf_accuracies"]))
+    assert learned["annotator:alice"] > 0.85 and learned["annotator:alice"] > learned["annotator:bob"] + 0.1, learned
+    # Hand-labeled rows follow the careful annotator: they agree with gold far more than LFs alone did.
+    before = first.set_index("id").loc[ids, "label_name"]
+    assert (labels.loc[ids, "label_name"] == [truth[i] for i in ids]).mean() > 0.97
+    assert (labels.loc[ids, "label_name"] == [truth[i] for i in ids]).mean() > (before == [truth[i] for i in ids]).mean()
+
+    # `labellake annotators` puts the learned accuracies beside the gold ones and the agreement.
+    from jobs.cli import main
+
+    monkeypatch.setenv("LABELLAKE_HOME", str(settings.home))
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("LABELLAKE_DATA_ROOT", str(settings.data_root))
+    capsys.readouterr()
+    assert main(["annotators", "--dataset", "youtube_spam", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    by_name = {a["annotator"]: a for a in shown["annotators"]}
+    assert by_name["alice"]["gold_accuracy"] == 1.0 and abs(by_name["bob"]["gold_accuracy"] - 266 / 400) < 1e-9
+    assert by_name["alice"]["learned_accuracy"] == learned["annotator:alice"]
+    assert shown["cohen_kappa"]["alice ~ bob"]["rows"] == 400

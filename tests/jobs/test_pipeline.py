@@ -31,7 +31,7 @@ from jobs.tables import latest_commit, table
 from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, write_config
 
-LINEAGE = ["_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_model",
+LINEAGE = ["_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_source", "_label_model",
            "_run_id", "_dag_id", "_labeled_at", "_code_version"]
 
 
