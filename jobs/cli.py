@@ -195,6 +195,24 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review_queue(args: argparse.Namespace) -> int:
+    from jobs.datasets import get_dataset
+    from jobs.review_queue import run_review_queue
+    from jobs.settings import Settings
+    from jobs.spark_session import get_spark
+
+    settings = Settings.from_env()
+    ds = get_dataset(args.dataset, settings)
+    mix = None
+    if args.mix:
+        mix = {kind: float(share) for kind, share in (part.split("=") for part in args.mix.split(","))}
+    result = run_review_queue(get_spark("labellake-review-queue", settings), ds, settings, args.k, mix, args.seed)
+    text = (f"review queue {result['queue_id']}: {result['rows']} rows {result['kinds']} from labels "
+            f"v{result['labels_version']}\n  {result['csv']}\n  {result['label_studio']}")
+    _emit(result, args.json, None if args.json else text)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.lfs_bench import format_figures, run_lfs_bench
 
@@ -456,6 +474,18 @@ def build_parser() -> argparse.ArgumentParser:
     annotators.add_argument("--dataset", required=True)
     annotators.add_argument("--json", action="store_true")
     annotators.set_defaults(func=_cmd_annotators)
+
+    queue = sub.add_parser(
+        "review-queue", help="the K rows most worth a human look (uncertain, conflicting, uncovered) as a Delta table, "
+                             "a CSV and a Label Studio import file",
+        **_examples("labellake review-queue --dataset youtube_spam --k 50",
+                    "labellake review-queue --dataset youtube_spam --k 200 --mix uncertain=0.5,conflict=0.3,uncovered=0.2"))
+    queue.add_argument("--dataset", required=True)
+    queue.add_argument("--k", type=int, default=100)
+    queue.add_argument("--mix", help="shares of K per kind: uncertain, conflict, uncovered (default 0.6,0.3,0.1)")
+    queue.add_argument("--seed", type=int, default=0)
+    queue.add_argument("--json", action="store_true")
+    queue.set_defaults(func=_cmd_review_queue)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

@@ -13,6 +13,7 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/labels          the published labels
     <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
     <dataset>/annotations_quarantine  annotations rejected with a reason
+    <dataset>/review_queue    the latest queue of rows for a human look (one version per queue)
     _runs                     one row per run, every dataset
 
 Stages hand over through the tables themselves: every write records the run
@@ -42,6 +43,7 @@ DATASET_ROLES = (
     "labels",
     "annotations",
     "annotations_quarantine",
+    "review_queue",
 )
 RUNS_DIR = "_runs"
 
@@ -80,6 +82,7 @@ CREATED_BY = {
     "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
     "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
     "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
+    "review_queue": "review-queue",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
 
