@@ -239,6 +239,15 @@ def _cmd_bench_incremental(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_active_learning(args: argparse.Namespace) -> int:
+    from jobs.bench.active_learning_bench import format_active_learning, run_active_learning_bench
+
+    figures = run_active_learning_bench(args.dataset, args.rounds, args.k, args.seed,
+                                        progress=lambda line: print(line, file=sys.stderr))
+    _emit(figures, args.json, None if args.json else format_active_learning(figures))
+    return 0
+
+
 def _cmd_bench_week(args: argparse.Namespace) -> int:
     from jobs.bench.week_soak import format_week, run_week
 
@@ -486,6 +495,16 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument("--seed", type=int, default=0)
     queue.add_argument("--json", action="store_true")
     queue.set_defaults(func=_cmd_review_queue)
+
+    bench_al = bench_sub.add_parser(
+        "active-learning", help="hand labels from the review queue vs random rows, round by round, scored on gold",
+        **_examples("labellake bench active-learning --dataset youtube_spam --rounds 6 --k 25"))
+    bench_al.add_argument("--dataset", required=True)
+    bench_al.add_argument("--rounds", type=int, default=6)
+    bench_al.add_argument("--k", type=int, default=25)
+    bench_al.add_argument("--seed", type=int, default=0)
+    bench_al.add_argument("--json", action="store_true")
+    bench_al.set_defaults(func=_cmd_bench_active_learning)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

@@ -1,4 +1,4 @@
-"""Small inline-SVG charts for the run report: bars, a histogram and a heatmap.
+"""Small inline-SVG charts for reports and benchmarks: bars, a histogram, a heatmap and lines.
 
 Hand-written SVG rather than a plotting library: the report must open from
 disk with no server and no scripts, stay a few hundred kilobytes, and the
@@ -87,6 +87,47 @@ def heatmap(labels: list[str], values: list[list[float | None]], notes: list[lis
     for j, name in enumerate(labels):
         x, y = left + j * cell + cell - 4, top - 4
         parts.append(f'<text x="{x}" y="{y}" font-size="10" transform="rotate(-60 {x} {y})">{escape(name)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def lines(series: dict[str, list[tuple[float, float]]], title: str, x_label: str, y_label: str,
+          width: int = 560, height: int = 300, y_format: str = "{:.3f}") -> str:
+    """One polyline with dots per series over a shared x axis (e.g. accuracy vs hand labels)."""
+    left, bottom, top, right = 64, 62, 30, 20
+    plot_w, plot_h = width - left - right, height - bottom - top
+    xs = [x for points in series.values() for x, _ in points] or [0.0, 1.0]
+    ys = [y for points in series.values() for _, y in points] or [0.0, 1.0]
+    x_lo, x_hi = min(xs), max(max(xs), min(xs) + 1e-12)
+    pad = (max(ys) - min(ys)) * 0.1 or 0.01
+    y_lo, y_hi = min(ys) - pad, max(ys) + pad
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (left + plot_w * (x - x_lo) / (x_hi - x_lo), top + plot_h - plot_h * (y - y_lo) / (y_hi - y_lo))
+
+    parts = [_frame(width, height, title)]
+    for tick in range(5):
+        value = y_lo + (y_hi - y_lo) * tick / 4
+        y = top + plot_h - plot_h * tick / 4
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">'
+                     f'{escape(y_format.format(value))}</text>')
+    for x in sorted(set(xs)):
+        px, _ = at(x, y_lo)
+        parts.append(f'<text x="{px:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">{x:g}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 30}" text-anchor="middle" '
+                 f'font-size="11">{escape(x_label)}</text>'
+                 f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="11" transform="rotate(-90 12 '
+                 f'{top + plot_h / 2:.1f})" text-anchor="middle">{escape(y_label)}</text>')
+    for k, (name, points) in enumerate(series.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        coords = [at(x, y) for x, y in points]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                     + " ".join(f"{px:.1f},{py:.1f}" for px, py in coords) + '"/>')
+        for (x, y), (px, py) in zip(points, coords):
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"><title>{escape(name)}: '
+                         f'{x:g} -> {escape(y_format.format(y))}</title></circle>')
+        parts.append(f'<rect x="{left + k * 170}" y="{height - 16}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{left + k * 170 + 14}" y="{height - 7}" font-size="11">{escape(name)}</text>')
     return "".join(parts) + "</svg>"
 
 

@@ -20,3 +20,17 @@ def test_bench_lfs_methods_agree_on_every_vote(spark, settings, monkeypatch, tmp
     assert figures["votes_agree"] is True
     assert figures["votes"] > 1_000
     assert {"labellake_seconds", "labellake_expressions_seconds", "sql_seconds", "baseline_seconds"} <= set(figures)
+
+
+def test_bench_active_learning_runs_rounds_through_the_real_pipeline(spark, monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    from jobs.bench.active_learning_bench import run_active_learning_bench
+
+    monkeypatch.setenv("LABELLAKE_BENCH_DIR", str(tmp_path))
+    figures = run_active_learning_bench("youtube_spam", rounds=1, k=10, progress=lambda line: None)
+    assert set(figures["curves"]) == {"review queue", "random rows"}
+    for points in figures["curves"].values():
+        assert [p["hand_labels"] for p in points] == [0, 10]
+        assert 0.5 < points[0]["accuracy"] <= points[1]["accuracy"] <= 1.0   # ten right labels cannot hurt
+    assert Path(figures["plot"]).read_text().startswith("<svg")
