@@ -213,6 +213,20 @@ def _cmd_review_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_end_model(args: argparse.Namespace) -> int:
+    from jobs.datasets import get_dataset
+    from jobs.end_model import run_end_model
+    from jobs.settings import Settings
+    from jobs.spark_session import get_spark
+
+    settings = Settings.from_env()
+    ds = get_dataset(args.dataset, settings)
+    figures = run_end_model(get_spark("labellake-end-model", settings), ds, settings, args.policy)
+    text = "\n".join(f"{key:<40}{value}" for key, value in figures.items())
+    _emit(figures, args.json, None if args.json else text)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.lfs_bench import format_figures, run_lfs_bench
 
@@ -505,6 +519,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench_al.add_argument("--seed", type=int, default=0)
     bench_al.add_argument("--json", action="store_true")
     bench_al.set_defaults(func=_cmd_bench_active_learning)
+
+    end_model = sub.add_parser(
+        "end-model", help="train a TF-IDF logistic regression (MLlib) on the published probabilistic labels, score "
+                          "every row, report coverage and accuracy of label model vs end model",
+        **_examples("labellake end-model --dataset youtube_spam",
+                    "labellake end-model --dataset sms_spam --policy end_model --json"))
+    end_model.add_argument("--dataset", required=True)
+    end_model.add_argument("--policy", choices=("label_model", "end_model", "fill_uncovered"), default="fill_uncovered",
+                           help="which label is published_label (default: the label model's, the end model's "
+                                "where no source voted)")
+    end_model.add_argument("--json", action="store_true")
+    end_model.set_defaults(func=_cmd_end_model)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

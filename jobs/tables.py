@@ -14,6 +14,7 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
     <dataset>/annotations_quarantine  annotations rejected with a reason
     <dataset>/review_queue    the latest queue of rows for a human look (one version per queue)
+    <dataset>/end_model_labels  label model's and end model's label per row, and the published choice
     _runs                     one row per run, every dataset
 
 Stages hand over through the tables themselves: every write records the run
@@ -44,6 +45,7 @@ DATASET_ROLES = (
     "annotations",
     "annotations_quarantine",
     "review_queue",
+    "end_model_labels",
 )
 RUNS_DIR = "_runs"
 
@@ -82,7 +84,7 @@ CREATED_BY = {
     "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
     "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
     "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
-    "review_queue": "review-queue",
+    "review_queue": "review-queue", "end_model_labels": "end-model",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
 
