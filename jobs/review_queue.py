@@ -8,7 +8,10 @@ scored from what the run already has, per row, in Spark:
   (round-robin over the classes' own rankings), so one dominant class cannot
   fill the queue;
 - ``conflict``: rows whose LFs voted different classes, most votes first;
-- ``uncovered``: rows no source voted on, a stable hash sample of them.
+- ``uncovered``: rows no source voted on, a stable hash sample of them;
+- ``disagreement``: rows where the end model (``labellake end-model``, trained on
+  these labels) confidently predicts another class than the label model, most
+  confident first (only when its table was built from the current labels).
 
 ``mix`` says which share of K each kind gets; a kind with too few rows leaves
 its share to ``uncertain``. Rows already annotated, and rows picked by an
@@ -37,8 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("uncertain", "conflict", "uncovered")
-DEFAULT_MIX = {"uncertain": 0.6, "conflict": 0.3, "uncovered": 0.1}
+KINDS = ("uncertain", "conflict", "uncovered", "disagreement")
+DEFAULT_MIX = {"uncertain": 0.5, "conflict": 0.2, "uncovered": 0.1, "disagreement": 0.2}
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,13 @@ class QueueCounts:
     candidates: dict[str, int]
 
 
-def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | None, k: int) -> DataFrame:
-    """``(id, label, confidence, entropy, lf_votes, conflict, uncovered)`` for rows not yet annotated.
+def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | None, k: int,
+                end_labels: DataFrame | None = None) -> DataFrame:
+    """``(id, label, confidence, entropy, lf_votes, conflict, uncovered, disagree, end_confidence)``
+    for rows not yet annotated.
 
-    ``labels`` has ``id, label, probs`` (+ ``confidence``); ``votes`` is the long LF votes table.
+    ``labels`` has ``id, label, probs`` (+ ``confidence``); ``votes`` is the long LF votes table;
+    ``end_labels`` (optional) has ``id, end_label, end_confidence``.
     """
     p = F.col("probs")
     entropy = -F.aggregate(p, F.lit(0.0), lambda acc, x: acc + F.when(x > 0, x * F.log(x)).otherwise(0.0)) \
@@ -63,6 +69,13 @@ def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | 
                     F.coalesce("lf_votes", F.lit(0)).alias("lf_votes"),
                     (F.coalesce("distinct_votes", F.lit(0)) > 1).alias("conflict"),
                     F.col("lf_votes").isNull().alias("uncovered")))
+    if end_labels is not None:
+        rows = rows.join(end_labels.select("id", "end_label", "end_confidence"), "id", "left").select(
+            *rows.columns, ((F.col("end_label") >= 0) & (F.col("label") >= 0) &
+                            (F.col("end_label") != F.col("label"))).alias("disagree"), "end_confidence")
+    else:
+        rows = rows.select(*rows.columns, F.lit(False).alias("disagree"),
+                           F.lit(None).cast("double").alias("end_confidence"))
     if annotated_ids is not None:
         rows = rows.join(annotated_ids.select("id").distinct(), "id", "left_anti")
     return rows
@@ -79,12 +92,17 @@ def select_queue(signals: DataFrame, k: int, mix: dict[str, float] | None = None
     if unknown or any(v < 0 for v in mix.values()) or not sum(mix.values()):
         raise ValueError(f"review queue: mix must give non-negative shares of {list(KINDS)}, got {mix}")
     total = sum(mix.values())
-    quota = {kind: int(round(k * mix.get(kind, 0.0) / total)) for kind in ("conflict", "uncovered")}
+    quota = {kind: int(round(k * mix.get(kind, 0.0) / total)) for kind in ("conflict", "uncovered", "disagreement")}
     tiebreak = F.xxhash64("id", F.lit(seed))
-    base = signals.select("id", "label", "confidence", "entropy", "lf_votes", "conflict", "uncovered")
+    base = signals.select("id", "label", "confidence", "entropy", "lf_votes", "conflict", "uncovered", "disagree",
+                          "end_confidence")
     parts = []
+    if quota["disagreement"] > 0:
+        parts.append(base.where("disagree").orderBy(F.col("end_confidence").desc(), tiebreak)
+                     .limit(quota["disagreement"]).withColumn("kind", F.lit("disagreement")))
     if quota["conflict"] > 0:
-        parts.append(base.where("conflict").orderBy(F.col("lf_votes").desc(), F.col("entropy").desc(), tiebreak)
+        parts.append(base.where("conflict AND NOT disagree").orderBy(
+            F.col("lf_votes").desc(), F.col("entropy").desc(), tiebreak)
                      .limit(quota["conflict"]).withColumn("kind", F.lit("conflict")))
     if quota["uncovered"] > 0:
         parts.append(base.where("uncovered").orderBy(tiebreak).limit(quota["uncovered"])
@@ -152,7 +170,13 @@ def run_review_queue(spark: SparkSession, ds: "DatasetConfig", settings: "Settin
     votes = spark.read.format("delta").load(str(votes_ref.path)).select("id", "lf", "vote")
     annotations_ref = table(settings, ds.name, "annotations")
     annotated = spark.read.format("delta").load(str(annotations_ref.path)) if annotations_ref.exists() else None
-    signals = row_signals(labels, votes, annotated, len(ds.classes))
+    end_ref = table(settings, ds.name, "end_model_labels")
+    end_labels = None
+    if end_ref.exists():
+        end = spark.read.format("delta").load(str(end_ref.path))
+        if end.select("_labels_version").limit(1).collect()[0][0] == version:   # built from these labels
+            end_labels = end
+    signals = row_signals(labels, votes, annotated, len(ds.classes), end_labels)
     queue = select_queue(signals, k, mix, seed)
     queue_id = f"queue-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     source = spark.read.format("delta").load(str(require_table(settings, ds.name, "source").path))

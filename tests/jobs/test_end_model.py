@@ -45,3 +45,14 @@ def test_end_model_covers_what_the_lfs_do_not(spark, tmp_path: Path, settings: S
     assert out["_end_model"].nunique() == 1 and out["_end_model"].iloc[0].startswith("logreg-tfidf@")
     with pytest.raises(ValueError, match="policy"):
         run_end_model(spark, ds, settings, policy="best")
+
+    # The review queue then asks about rows where the two models disagree, most confident end model first.
+    from jobs.review_queue import run_review_queue
+
+    picked = run_review_queue(spark, ds, settings, k=10, mix={"disagreement": 1.0, "uncertain": 0.0})
+    queue = DeltaTable(picked["table"]).to_pandas().merge(out, on="id")
+    disagreements = int(((out["label"] >= 0) & (out["end_label"] >= 0) & (out["label"] != out["end_label"])).sum())
+    assert disagreements > 0 and picked["kinds"]["disagreement"] == min(10, disagreements)
+    assert picked["rows"] == 10                                          # a short kind leaves its share to the rest
+    chosen = queue[queue["kind"] == "disagreement"]
+    assert (chosen["end_label"] != chosen["label_y"]).all()
