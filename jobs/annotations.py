@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -176,7 +176,7 @@ def run_annotation_ingest(spark: SparkSession, ds: DatasetConfig, settings: Sett
     if not source_ref.exists():
         raise StageOrderError(f"annotations for {ds.name}: no source table yet; run the dataset's ingest first")
     ingest_id = f"annotations-{uuid.uuid4().hex[:12]}"
-    ingested_at = ingested_at or datetime.utcnow()
+    ingested_at = ingested_at or datetime.now(timezone.utc)
     source_ids = spark.read.format("delta").load(str(source_ref.path)).select("id")
     classified = classify_annotations(read_annotation_files(spark, ds, paths, fmt, id_field, from_name, batch),
                                       source_ids, ds.classes).persist()
