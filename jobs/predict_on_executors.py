@@ -34,9 +34,10 @@ DEFAULT_ABOVE_PATTERNS = 200_000
 and codec allow it). Below it the per-pattern broadcast join is as fast and keeps one path
 for ordinary runs. ``LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE`` overrides it (0 = always)."""
 
-MAX_TERMS = 4_000
-"""LFs x classes above which the per-row expression gets too large for Spark's code generator
-(it would fall back to interpreting it); such packs keep the per-pattern join."""
+MAX_TERMS = 160
+"""LFs x classes above which the per-row expression is too large to build and compile (trec's
+68 LFs x 6 classes: 16 s to analyse, and the generated class no longer compiles, so Spark
+interprets it); such packs keep the per-pattern join, which at their pattern counts is cheap."""
 
 
 def threshold() -> int:
@@ -70,14 +71,19 @@ def predict_rows(rows: DataFrame, scores: LinearScores, codec: PatternCodec, cla
     """
     m, k = scores.table.shape[0], scores.table.shape[2]
     digits = [codec.digit(j).cast("int") for j in range(m)]
+    # One flat literal for the whole table, [j, digit, c] at (j * (k + 1) + digit) * k + c with
+    # digit 0 = abstained (adds 0): a single constant in the generated code. One literal array
+    # per (LF, class) made 408 constants for trec's 68 LFs x 6 classes, and the generated class
+    # no longer compiled (Spark then falls back to interpreting the expression).
+    flat = np.zeros((m, k + 1, k))
+    flat[:, 1:, :] = scores.table
+    table = F.lit(None).cast("array<double>") if not flat.size else F.array(*[F.lit(float(x)) for x in flat.ravel()])
     class_scores = []
     for c in range(k):
         total = F.lit(float(scores.bias[c]))
         for j in range(m):
-            column = scores.table[j, :, c]
-            if column.any():
-                # Index 1 is "abstained" (adds nothing); index v + 2 is "voted v".
-                total = total + F.element_at(F.array(F.lit(0.0), *[F.lit(float(x)) for x in column]), digits[j] + 1)
+            if scores.table[j, :, c].any():
+                total = total + F.get(table, (F.lit(j * (k + 1)) + digits[j]) * F.lit(k) + F.lit(c))
         class_scores.append(total.alias(f"_s{c}"))
     no_votes = F.lit(True)
     for name in codec.columns:

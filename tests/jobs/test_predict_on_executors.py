@@ -15,8 +15,7 @@ from jobs.vote_patterns import row_patterns
 from tests.jobs.test_vote_patterns import _wrench_votes
 
 
-@pytest.mark.parametrize(("folder", "classes", "uncovered"),
-                         [("youtube", 2, "abstain"), ("trec", 6, "predict"), ("sms", 2, "abstain")])
+@pytest.mark.parametrize(("folder", "classes", "uncovered"), [("youtube", 2, "abstain"), ("sms", 2, "predict")])
 def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folder: str, classes: int,
                                                        uncovered: str) -> None:
     ids, votes, names = _wrench_votes(spark, folder, "valid")
@@ -28,6 +27,9 @@ def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folde
     versions = {name: f"v{j % 3}" for j, name in enumerate(names)}
     for name in MODELS:
         model = make_label_model(name, classes).fit(L, counts)
+        if model.linear_scores() is None:   # not additive over LFs (ebcc): always predicted on the driver
+            assert predict_on_executors.usable(model, patterned.codec, len(L)) is None
+            continue
         labels, probs = pattern_labels(model, L, uncovered)
         monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", str(10 ** 9))
         assert predict_on_executors.usable(model, patterned.codec, len(L)) is None
@@ -49,6 +51,19 @@ def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folde
         sample = both.iloc[int(np.argmax(both["_lf_versions"].str.len()))]
         assert set(json.loads(sample["versions_e"])) <= set(names)
     rows.unpersist()
+
+
+def test_packs_too_wide_for_one_expression_stay_on_the_driver(monkeypatch) -> None:
+    """trec: 68 LFs x 6 classes = 408 terms per row, past MAX_TERMS."""
+    from jobs.vote_patterns import PatternCodec
+
+    monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
+    rng = np.random.default_rng(0)
+    L = rng.integers(-1, 6, size=(500, 68))
+    model = make_label_model("dawid_skene", 6).fit(L, np.ones(500))
+    assert predict_on_executors.usable(model, PatternCodec.for_lfs([f"lf_{j}" for j in range(68)], 6), 10 ** 6) is None
+    narrow = make_label_model("dawid_skene", 2).fit(rng.integers(-1, 2, size=(500, 73)), np.ones(500))
+    assert predict_on_executors.usable(narrow, PatternCodec.for_lfs([f"lf_{j}" for j in range(73)], 2), 10 ** 6)
 
 
 def test_models_without_linear_scores_or_codes_stay_on_the_driver(monkeypatch) -> None:
