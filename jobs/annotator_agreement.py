@@ -120,11 +120,13 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
     counts = multi.groupBy("id", "m").pivot("c", list(range(k))).count().na.fill(0)
     n_cols = [F.col(str(c)) for c in range(k)]
     p_i = (sum((x * x for x in n_cols), F.lit(0)) - F.col("m")) / (F.col("m") * (F.col("m") - 1))
-    fleiss_row = counts.agg(F.count(F.lit(1)).alias("rows"), F.avg(p_i).alias("p_bar"),
-                            *[F.sum(x).alias(f"n{c}") for c, x in enumerate(n_cols)]).collect()[0]
-    cells = counts.agg(*[F.sum(n_cols[c] * (n_cols[d] - (1 if c == d else 0)) / (F.col("m") - 1)).alias(f"o{c}_{d}")
-                         for c in range(k) for d in range(k)]).collect()[0]
-    coincidence = np.array([[float(cells[f"o{c}_{d}"] or 0.0) for d in range(k)] for c in range(k)])
+    # One pass for both Fleiss' kappa and the coincidence matrix.
+    fleiss_row = counts.agg(
+        F.count(F.lit(1)).alias("rows"), F.avg(p_i).alias("p_bar"),
+        *[F.sum(x).alias(f"n{c}") for c, x in enumerate(n_cols)],
+        *[F.sum(n_cols[c] * (n_cols[d] - (1 if c == d else 0)) / (F.col("m") - 1)).alias(f"o{c}_{d}")
+          for c in range(k) for d in range(k)]).collect()[0]
+    coincidence = np.array([[float(fleiss_row[f"o{c}_{d}"] or 0.0) for d in range(k)] for c in range(k)])
     fleiss = None
     if fleiss_row["rows"]:
         shares = np.array([float(fleiss_row[f"n{c}"]) for c in range(k)])

@@ -499,13 +499,15 @@ def build_parser() -> argparse.ArgumentParser:
     annotators.set_defaults(func=_cmd_annotators)
 
     queue = sub.add_parser(
-        "review-queue", help="the K rows most worth a human look (uncertain, conflicting, uncovered) as a Delta table, "
+        "review-queue", help="the K rows most worth a human look (uncertain, conflicting, uncovered, end model "
+                             "disagrees) as a Delta table, "
                              "a CSV and a Label Studio import file",
         **_examples("labellake review-queue --dataset youtube_spam --k 50",
                     "labellake review-queue --dataset youtube_spam --k 200 --mix uncertain=0.5,conflict=0.3,uncovered=0.2"))
     queue.add_argument("--dataset", required=True)
     queue.add_argument("--k", type=int, default=100)
-    queue.add_argument("--mix", help="shares of K per kind: uncertain, conflict, uncovered (default 0.6,0.3,0.1)")
+    queue.add_argument("--mix", help="shares of K per kind: uncertain, conflict, uncovered, disagreement "
+                                     "(default 0.5,0.2,0.1,0.2; disagreement needs a current labellake end-model)")
     queue.add_argument("--seed", type=int, default=0)
     queue.add_argument("--json", action="store_true")
     queue.set_defaults(func=_cmd_review_queue)

@@ -9,7 +9,9 @@ labels version. ``--mode full`` always refits.
 The only data that reaches the driver is the table of *distinct* vote patterns
 and their counts (at most one row per pattern, whatever the row count). The
 model is fitted and evaluated on those patterns, and its per-pattern
-predictions are broadcast-joined back to the rows in Spark.
+predictions are broadcast-joined back to the rows in Spark, or, above
+200,000 patterns, computed per row on the executors from the fitted model's
+per-LF scores (:func:`predicted_rows`, :mod:`jobs.predict_on_executors`).
 
 A pattern is written as a sorted ``lf=vote`` list, e.g.
 ``keyword_my=1,short_comment=0``; the empty string means no LF voted.

@@ -86,6 +86,15 @@ class LabelModel(ABC):
             raise ValueError(f"L[{row}, {col}] = {L[row, col]} is not -1 or a class in [0, {cardinality})")
         return L
 
+    def check_predict_input(self, L: np.ndarray, fitted: bool, n_lfs: int) -> np.ndarray:
+        """``L`` validated for prediction: the model is fitted and ``L`` has the LFs it was fitted on."""
+        if not fitted:
+            raise ValueError(f"{self.name}: fit before predict")
+        L = self.check_matrix(L, self.cardinality)
+        if L.shape[1] != n_lfs:
+            raise ValueError(f"{self.name}: fitted on {n_lfs} LFs, got {L.shape[1]}")
+        return L
+
     def prior(self) -> np.ndarray:
         """The class prior used for prediction: the configured balance, else uniform."""
         if self.class_balance is not None:

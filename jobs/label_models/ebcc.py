@@ -93,11 +93,7 @@ class EBCC(LabelModel):
         return self
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
-        if self.mu is None:
-            raise ValueError(f"{self.name}: fit before predict")
-        L = self.check_matrix(L, self.cardinality)
-        if L.shape[1] != self.mu.shape[0]:
-            raise ValueError(f"{self.name}: fitted on {self.mu.shape[0]} LFs, got {L.shape[1]}")
+        L = self.check_predict_input(L, self.mu is not None, 0 if self.mu is None else self.mu.shape[0])
         return self._normalise(self._log_joint(OneHotVotes.from_patterns(L, None, self.cardinality))).sum(axis=2)
 
     def class_prior(self) -> np.ndarray:

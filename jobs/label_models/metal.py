@@ -110,11 +110,7 @@ class MetalLabelModel(LabelModel):
         return mu, loss
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
-        if self.mu is None:
-            raise ValueError(f"{self.name}: fit before predict")
-        L = self.check_matrix(L, self.cardinality)
-        if L.shape[1] != self.n_lfs:
-            raise ValueError(f"{self.name}: fitted on {self.n_lfs} LFs, got {L.shape[1]}")
+        L = self.check_predict_input(L, self.mu is not None, self.n_lfs)
         votes = OneHotVotes.from_patterns(L, None, self.cardinality)
         scores = np.asarray(votes.S @ np.log(np.clip(self.mu, 0.01, 0.99))) + np.log(self.prior())[None, :]
         return normalize_log(scores)
