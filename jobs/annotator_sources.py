@@ -11,7 +11,9 @@ names the annotators whose labels it used, and ``_label_source`` says whether
 it came from LFs alone, annotators alone, or both.
 
 A group whose members disagree on a row votes its most common label there
-(ties: the latest annotation).
+(ties: the latest annotation). Rows of the gold set held out for evaluation
+(:func:`jobs.gold_set.withheld_ids`) get no annotator votes: their hand labels
+score the model and must not also have trained it.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ def source_name(annotator: Column, groups: dict[str, str]) -> Column:
     return F.concat(F.lit(PREFIX), F.coalesce(grouped, annotator))
 
 
-def annotator_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig) -> AnnotatorVotes | None:
+def annotator_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig,
+                    withheld: DataFrame | None = None) -> AnnotatorVotes | None:
     """The annotations as votes, or None when the dataset does not use annotators as sources
-    (or has no annotations yet)."""
+    (or has no annotations yet). ``withheld``: ids (column ``id``) whose annotations stay out."""
     if not ds.annotator_sources:
         return None
     from deltalake import DeltaTable
@@ -57,6 +60,8 @@ def annotator_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig) 
                .select("id", source_name(F.col("annotator"), ds.annotator_groups).alias("lf"),
                        F.element_at(index, F.col("label")).alias("vote"), "annotated_at")
                .where(F.col("vote").isNotNull()))
+    if withheld is not None:
+        labeled = labeled.join(withheld, "id", "left_anti")
     per_label = labeled.groupBy("id", "lf", "vote").agg(F.count(F.lit(1)).alias("n"),
                                                        F.max("annotated_at").alias("latest"))
     best = Window.partitionBy("id", "lf").orderBy(F.col("n").desc(), F.col("latest").desc_nulls_last(),

@@ -11,6 +11,11 @@
 ``labellake report --dataset NAME``   the HTML report of a run (plots, LF table, changes, expectations)
 ``labellake query "SQL" [--as-of V]``  read-only SQL over the tables (DuckDB + delta-rs, no Spark)
 ``labellake spark-sql [-e SQL]``     Spark's SQL shell with the tables as ``labellake.<name>`` (time travel)
+``labellake annotations ingest ...``  hand labels (CSV, JSON lines, Label Studio export) -> annotations table
+``labellake annotators --dataset NAME``  per-annotator counts, agreement (kappa, alpha), gold and learned accuracy
+``labellake gold --dataset NAME``     the gold set: gold column + adjudicated annotations, evaluation/train split
+``labellake review-queue --dataset NAME``  the K rows most worth a human look (Delta, CSV, Label Studio)
+``labellake end-model --dataset NAME``  label model vs end model vs published: coverage and accuracy on gold
 ``labellake setup``                   resolve the Delta jars and the Airflow database
 """
 
@@ -171,6 +176,7 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
 
     from jobs.annotator_agreement import agreement, format_agreement, with_learned_accuracies
     from jobs.datasets import get_dataset
+    from jobs.gold_set import evaluation_gold
     from jobs.settings import Settings
     from jobs.spark_session import get_spark
     from jobs.tables import latest_commit, require_table, table
@@ -179,9 +185,7 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
     ds = get_dataset(args.dataset, settings)
     spark = get_spark("labellake-annotators", settings)
     annotations = spark.read.format("delta").load(str(require_table(settings, ds.name, "annotations").path))
-    gold_ref = table(settings, ds.name, "gold")
-    gold = spark.read.format("delta").load(str(gold_ref.path)) if gold_ref.exists() else None
-    result = agreement(annotations, list(ds.classes), gold)
+    result = agreement(annotations, list(ds.classes), evaluation_gold(spark, settings, ds))
     labels_ref = table(settings, ds.name, "labels")
     models_ref = table(settings, ds.name, "label_models")
     if labels_ref.exists() and models_ref.exists():
@@ -215,15 +219,46 @@ def _cmd_review_queue(args: argparse.Namespace) -> int:
 
 def _cmd_end_model(args: argparse.Namespace) -> int:
     from jobs.datasets import get_dataset
-    from jobs.end_model import run_end_model
+    from jobs.end_model import end_model_figures
     from jobs.settings import Settings
     from jobs.spark_session import get_spark
 
     settings = Settings.from_env()
     ds = get_dataset(args.dataset, settings)
-    figures = run_end_model(get_spark("labellake-end-model", settings), ds, settings, args.policy)
+    figures = end_model_figures(get_spark("labellake-end-model", settings), settings, ds)
     text = "\n".join(f"{key:<40}{value}" for key, value in figures.items())
     _emit(figures, args.json, None if args.json else text)
+    return 0
+
+
+def _cmd_gold(args: argparse.Namespace) -> int:
+    from pyspark.sql import functions as F
+
+    from jobs.datasets import get_dataset
+    from jobs.errors import ConfigError
+    from jobs.gold_set import refresh_gold_set
+    from jobs.settings import Settings
+    from jobs.spark_session import get_spark
+
+    settings = Settings.from_env()
+    ds = get_dataset(args.dataset, settings)
+    if ds.gold_set is None:
+        raise ConfigError(f"dataset {ds.name!r} has no gold-set rule; add [datasets.{ds.name}.gold_set] "
+                          "(min_agreeing, unanimous, experts, evaluation_percent, publish) to the config")
+    spark = get_spark("labellake-gold", settings)
+    gold = refresh_gold_set(spark, settings, ds, run_id="labellake-gold")
+    if gold is None:
+        _emit({"dataset": ds.name, "rows": 0}, args.json, f"{ds.name}: no gold column and no annotations yet")
+        return 0
+    counts = (spark.read.format("delta").option("versionAsOf", gold.version).load(str(gold.ref.path))
+              .groupBy("split", F.regexp_extract("_gold_from", "^[a-z]+", 0).alias("from"))
+              .count().orderBy("split", "from").collect())
+    result = {"dataset": ds.name, "table": gold.ref.name, "version": gold.version,
+              "evaluation_rows": gold.evaluation_rows, "train_rows": gold.train_rows,
+              "by_split_and_origin": {f"{r['split']}/{r['from']}": int(r["count"]) for r in counts}}
+    text = (f"{gold.ref.name}@v{gold.version}: {gold.evaluation_rows} evaluation rows, {gold.train_rows} train rows\n"
+            + "\n".join(f"  {k:<28}{v:>8}" for k, v in result["by_split_and_origin"].items()))
+    _emit(result, args.json, text)
     return 0
 
 
@@ -523,16 +558,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench_al.set_defaults(func=_cmd_bench_active_learning)
 
     end_model = sub.add_parser(
-        "end-model", help="train a TF-IDF logistic regression (MLlib) on the published probabilistic labels, score "
-                          "every row, report coverage and accuracy of label model vs end model",
-        **_examples("labellake end-model --dataset youtube_spam",
-                    "labellake end-model --dataset sms_spam --policy end_model --json"))
+        "end-model", help="coverage and accuracy on gold of the label model, the end model and the published "
+                          "labels (the end model trains in the fit stage when [datasets.NAME.end_model] is set)",
+        **_examples("labellake end-model --dataset youtube_spam", "labellake end-model --dataset sms_spam --json"))
     end_model.add_argument("--dataset", required=True)
-    end_model.add_argument("--policy", choices=("label_model", "end_model", "fill_uncovered"), default="fill_uncovered",
-                           help="which label is published_label (default: the label model's, the end model's "
-                                "where no source voted)")
     end_model.add_argument("--json", action="store_true")
     end_model.set_defaults(func=_cmd_end_model)
+
+    gold = sub.add_parser(
+        "gold", help="build the gold set from the gold column and adjudicated annotations "
+                     "([datasets.NAME.gold_set]) and show its evaluation and train rows",
+        **_examples("labellake gold --dataset youtube_spam", "labellake gold --dataset youtube_spam --json"))
+    gold.add_argument("--dataset", required=True)
+    gold.add_argument("--json", action="store_true")
+    gold.set_defaults(func=_cmd_gold)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)

@@ -63,6 +63,82 @@ class ExpectationConfig:
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class GoldSetRule:
+    """When hand labels become gold (config: ``[datasets.X.gold_set]``; see :mod:`jobs.gold_set`).
+
+    A row is adjudicated when an expert labeled it (an expert's label stands on its
+    own; experts who disagree leave the row out), or when at least ``min_agreeing``
+    annotators gave the same label and, with ``unanimous``, nobody gave another
+    (otherwise a strict majority suffices). ``evaluation_percent`` of the
+    adjudicated rows (a stable hash of the id) are held out for evaluation: their
+    annotations never reach the label model's fit. With ``publish``, the other
+    adjudicated rows publish their gold label (``_label_source = 'gold'``).
+    """
+
+    min_agreeing: int = 2
+    unanimous: bool = True
+    experts: tuple[str, ...] = ()
+    evaluation_percent: int = 100
+    publish: bool = False
+
+
+@dataclass(frozen=True)
+class EndModelSettings:
+    """The end model trained in the fit stage (config: ``[datasets.X.end_model]``; see :mod:`jobs.end_model`).
+
+    ``publish`` says which label the labels table publishes: ``label_model``,
+    ``end_model``, or ``fill_uncovered`` (the label model's, the end model's where
+    no source voted). The rest are the classifier's hyper-parameters.
+    """
+
+    publish: str = "fill_uncovered"
+    num_features: int = 1 << 18
+    min_doc_freq: int = 2
+    reg_param: float = 0.01
+    elastic_net: float = 0.0
+    max_iter: int = 100
+    min_weight: float = 0.01
+
+
+END_MODEL_POLICIES = ("label_model", "end_model", "fill_uncovered")
+
+
+def _gold_set_rule(name: str, raw: dict[str, Any] | None) -> GoldSetRule | None:
+    if raw is None:
+        return None
+    unknown = sorted(set(raw) - set(GoldSetRule.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: gold_set has unknown keys {unknown}")
+    rule = GoldSetRule(
+        min_agreeing=int(raw.get("min_agreeing", 2)),
+        unanimous=_flag(name, "gold_set.unanimous", raw.get("unanimous", True)),
+        experts=tuple(str(e) for e in raw.get("experts", ())),
+        evaluation_percent=int(raw.get("evaluation_percent", 100)),
+        publish=_flag(name, "gold_set.publish", raw.get("publish", False)),
+    )
+    if rule.min_agreeing < 1:
+        raise ConfigError(f"dataset {name!r}: gold_set.min_agreeing must be 1 or more, got {rule.min_agreeing}")
+    if not 0 <= rule.evaluation_percent <= 100:
+        raise ConfigError(f"dataset {name!r}: gold_set.evaluation_percent must be in 0..100, "
+                          f"got {rule.evaluation_percent}")
+    return rule
+
+
+def _end_model_settings(name: str, raw: dict[str, Any] | None) -> EndModelSettings | None:
+    if raw is None:
+        return None
+    fields = EndModelSettings.__dataclass_fields__
+    unknown = sorted(set(raw) - set(fields) - {"enabled"})
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: end_model has unknown keys {unknown}")
+    if not _flag(name, "end_model.enabled", raw.get("enabled", True)):
+        return None
+    _choice(name, "end_model.publish", str(raw.get("publish", "fill_uncovered")), END_MODEL_POLICIES)
+    defaults = EndModelSettings()
+    return EndModelSettings(**{k: type(getattr(defaults, k))(raw.get(k, getattr(defaults, k))) for k in fields})
+
+
 DEFAULT_SEVERITY = {"votes_lf_fires": "warning"}
 """An LF that never fires is worth a look, not a stopped relabel."""
 
@@ -125,6 +201,10 @@ class DatasetConfig:
     """Hand labels from the ``annotations`` table vote in the label model, one source per annotator."""
     annotator_groups: dict[str, str] = field(default_factory=dict)
     """Annotator -> source name, for annotators that should count as one source (``{alice = "experts"}``)."""
+    gold_set: GoldSetRule | None = None
+    """When annotations become gold (None: the gold column is the only gold)."""
+    end_model: EndModelSettings | None = None
+    """Train an end model in the fit stage and keep its label next to the label model's (None: off)."""
 
     def source_globs(self, settings: Settings) -> list[str]:
         """Absolute paths (globs allowed) of the raw source files."""
@@ -154,7 +234,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     known = set(required) | {
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
-        "model_selection", "uncovered", "nightly", "annotators",
+        "model_selection", "uncovered", "nightly", "annotators", "gold_set", "end_model",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -170,8 +250,8 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     if unknown_sel:
         raise ConfigError(f"dataset {name!r}: model_selection has unknown keys {unknown_sel}")
     candidates = tuple(selection.get("candidates", ()))
-    if candidates and not raw.get("gold_column"):
-        raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column)")
+    if candidates and not raw.get("gold_column") and "gold_set" not in raw:
+        raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column or gold_set)")
     dev_percent = int(selection.get("dev_percent", 20))
     if not 0 < dev_percent < 100:
         raise ConfigError(f"dataset {name!r}: model_selection.dev_percent must be in 1..99, got {dev_percent}")
@@ -203,6 +283,8 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         nightly=_flag(name, "nightly", raw.get("nightly", True)),
         annotator_sources=_flag(name, "annotators.as_sources", annotators.get("as_sources", False)),
         annotator_groups={str(k): str(v) for k, v in dict(annotators.get("groups", {})).items()},
+        gold_set=_gold_set_rule(name, raw.get("gold_set")),
+        end_model=_end_model_settings(name, raw.get("end_model")),
     )
 
 

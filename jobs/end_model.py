@@ -12,16 +12,18 @@ label model's belief; a 51/49 row teaches almost nothing, a 99/1 row a lot.
 Rows no source covers are left out of training (their ``probs`` are only the
 class prior) and are exactly the rows the end model is for.
 
-``labellake end-model --dataset NAME`` trains on the published labels and
-writes ``<dataset>/end_model_labels``: every row with the label model's label
-and the end model's (``end_label``, ``end_probs``, ``end_confidence``),
-``published_label`` per the policy (``label_model``, ``end_model``, or
-``fill_uncovered``: the label model's label, the end model's where it has
-none), and the end model's version hash in ``_end_model``.
+With ``[datasets.NAME.end_model]`` in the config, the fit stage trains it on
+the run's candidate labels (:func:`add_end_model`), so the labels table keeps
+both labels (``label_model_label``, ``end_model_label``), publishes the one
+the ``publish`` policy names (``label_model``, ``end_model``, or
+``fill_uncovered``: the label model's, the end model's where no source voted)
+and carries the end model's version in ``_end_model``. ``labellake end-model``
+reports coverage and accuracy on gold of each.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,31 +35,24 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import HashingTF, IDF, RegexTokenizer
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.datasets import DatasetConfig
+from jobs.datasets import DatasetConfig, EndModelSettings
+from jobs.errors import ConfigError
 from jobs.settings import Settings
-from jobs.tables import commit_metadata, latest_commit, require_table, table
+from jobs.tables import latest_commit, require_table
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("label_model", "end_model", "fill_uncovered")
+SOURCE = "end_model"
+"""``_label_source`` of a row whose published label is the end model's."""
 
 
-@dataclass(frozen=True)
-class EndModelConfig:
-    num_features: int = 1 << 18
-    min_doc_freq: int = 2
-    reg_param: float = 0.01
-    elastic_net: float = 0.0
-    max_iter: int = 100
-    min_weight: float = 0.01
-    """Expanded training rows with a smaller class probability are dropped (they teach nothing)."""
-
-    def version(self, labels_version: int) -> str:
-        payload = json.dumps({**self.__dict__, "labels_version": labels_version}, sort_keys=True)
-        return "logreg-tfidf@" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+def model_id(config: EndModelSettings, fit_key: str) -> str:
+    """``logreg-tfidf@<hash>`` of the hyper-parameters and the labels it learns from (the fit key)."""
+    payload = json.dumps({**dataclasses.asdict(config), "fit_key": fit_key}, sort_keys=True)
+    return "logreg-tfidf@" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def training_rows(labeled: DataFrame, min_weight: float) -> DataFrame:
@@ -68,7 +63,7 @@ def training_rows(labeled: DataFrame, min_weight: float) -> DataFrame:
             .select("text", F.col("class").cast("double").alias("class"), "weight"))
 
 
-def build_pipeline(config: EndModelConfig) -> Pipeline:
+def build_pipeline(config: EndModelSettings) -> Pipeline:
     return Pipeline(stages=[
         RegexTokenizer(inputCol="text", outputCol="_tokens", pattern="\\W+", minTokenLength=2, toLowercase=True),
         HashingTF(inputCol="_tokens", outputCol="_tf", numFeatures=config.num_features),
@@ -89,63 +84,78 @@ def score(model: PipelineModel, rows: DataFrame) -> DataFrame:
             .drop("_tokens", "_tf", "_features", "_raw", "_probability", "_prediction"))
 
 
-def run_end_model(spark: SparkSession, ds: DatasetConfig, settings: Settings, policy: str = "fill_uncovered",
-                  config: EndModelConfig | None = None) -> dict[str, Any]:
-    """Train on the published labels, score every source row, write ``end_model_labels``; return figures."""
-    if policy not in POLICIES:
-        raise ValueError(f"end model: policy must be one of {POLICIES}, got {policy!r}")
-    config = config or EndModelConfig()
-    labels_ref = require_table(settings, ds.name, "labels")
-    labels_version, meta = latest_commit(spark, labels_ref)
-    labels = spark.read.format("delta").load(str(labels_ref.path)).select("id", "label", "probs", "_run_id")
-    source = spark.read.format("delta").load(str(require_table(settings, ds.name, "source").path)).select("id", "text")
-    rows = source.join(labels, "id").persist()
+@dataclass(frozen=True)
+class EndModelRun:
+    rows: DataFrame
+    """The input rows plus ``end_model_label``, ``end_model_confidence`` and the published columns."""
+    cached: DataFrame
+    """What :func:`add_end_model` persisted; unpersist it once ``rows`` is written."""
+    model_id: str
+    fit_seconds: float
+    training_rows: int
+
+
+def add_end_model(candidates: DataFrame, texts: DataFrame, config: EndModelSettings, fit_key: str,
+                  keep_label: Column) -> EndModelRun:
+    """Train on ``candidates`` (``id, label, probs, confidence``...) joined to ``texts`` (``id, text``),
+    score every row, and choose the published label per ``config.publish``.
+
+    ``keep_label`` marks rows whose published label must not change (gold
+    published as gold). The caller persists and unpersists nothing: the joined
+    rows are cached here for the two passes (fit, score) and left cached for
+    the caller's write; call ``rows.unpersist()`` after it.
+    """
+    rows = candidates.join(texts, "id", "left").persist()
     started = time.perf_counter()
-    train = training_rows(rows, config.min_weight)
+    train = training_rows(rows, config.min_weight).persist()
+    n_train = train.count()
+    if n_train == 0:
+        raise ValueError("end model: no labeled rows to train on (every candidate label is -1)")
     model = build_pipeline(config).fit(train)
-    fit_seconds = time.perf_counter() - started
-    model_id = config.version(labels_version)
-    class_names = F.array(*[F.lit(c) for c in ds.classes])
-    published = {"label_model": F.col("label"), "end_model": F.col("end_label"),
-                 "fill_uncovered": F.when(F.col("label") >= 0, F.col("label")).otherwise(F.col("end_label"))}[policy]
-    out = (score(model, rows)
-           .withColumn("published_label", published)
-           .withColumn("published_label_name", F.when(F.col("published_label") >= 0,
-                                                      F.element_at(class_names, F.col("published_label") + 1)))
-           .select("id", "label", "probs", "end_label", "end_probs", "end_confidence", "published_label",
-                   "published_label_name", F.lit(policy).alias("_published_from"), F.lit(model_id).alias("_end_model"),
-                   F.lit(labels_version).cast("long").alias("_labels_version"), "_run_id"))
-    ref = table(settings, ds.name, "end_model_labels")
-    (out.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", commit_metadata(stage="end_model", dataset=ds.name, end_model=model_id, policy=policy,
-                                            labels_version=labels_version, labels_run=meta.get("run_id")))
-     .save(str(ref.path)))
-    rows.unpersist()
-    figures = end_model_figures(spark, settings, ds)
-    figures.update(model=model_id, policy=policy, labels_version=labels_version,
-                   fit_seconds=round(fit_seconds, 2), table=str(ref.path))
-    log.info("end model %s: %s trained on labels v%d in %.1f s -> %s (%s)", ds.name, model_id, labels_version,
-             fit_seconds, ref.name, figures)
-    return figures
+    train.unpersist()
+    seconds = time.perf_counter() - started
+    scored = score(model, rows)
+    end_label, end_probs = F.col("end_label"), F.col("end_probs")
+    use_end = {"label_model": F.lit(False), "end_model": F.lit(True),
+               "fill_uncovered": F.col("label") < 0}[config.publish] & ~keep_label
+    out = (scored
+           .withColumn("end_model_label", end_label)
+           .withColumn("end_model_confidence", F.col("end_confidence"))
+           .withColumn("_from_end", use_end)
+           .withColumn("label", F.when(F.col("_from_end"), end_label).otherwise(F.col("label")))
+           .withColumn("probs", F.when(F.col("_from_end"), end_probs).otherwise(F.col("probs")))
+           .withColumn("confidence", F.when(F.col("_from_end"), F.col("end_confidence")).otherwise(F.col("confidence")))
+           .withColumn("_label_source", F.when(F.col("_from_end"), F.lit(SOURCE)).otherwise(F.col("_label_source")))
+           .drop("text", "end_label", "end_probs", "end_confidence", "_from_end"))
+    return EndModelRun(out, rows, model_id(config, fit_key), round(seconds, 2), n_train)
 
 
 def end_model_figures(spark: SparkSession, settings: Settings, ds: DatasetConfig) -> dict[str, Any]:
-    """Coverage and accuracy on gold of the label model alone, the end model alone, and the published mix."""
-    out = spark.read.format("delta").load(str(table(settings, ds.name, "end_model_labels").path))
-    gold_ref = table(settings, ds.name, "gold")
-    columns = {"label_model": "label", "end_model": "end_label", "published": "published_label"}
-    aggs = [F.count(F.lit(1)).alias("rows")] + [F.avg((F.col(c) >= 0).cast("double")).alias(f"{k}_coverage")
-                                                 for k, c in columns.items()]
-    figures: dict[str, Any] = out.agg(*aggs).first().asDict()
-    if gold_ref.exists():
-        gold = spark.read.format("delta").load(str(gold_ref.path)).select("id", F.col("label").alias("_gold"))
-        scored = out.join(gold, "id")
+    """Coverage and accuracy on the evaluation gold of the label model alone, the end model alone,
+    and the published labels, from the published labels table."""
+    from jobs.gold_set import evaluation_gold
+
+    labels_ref = require_table(settings, ds.name, "labels")
+    version, meta = latest_commit(spark, labels_ref)
+    out = spark.read.format("delta").load(str(labels_ref.path))
+    if "end_model_label" not in out.columns or out.where(F.col("_end_model").isNotNull()).limit(1).count() == 0:
+        raise ConfigError(f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
+                          f"[datasets.{ds.name}.end_model] to the config and rerun the dataset")
+    columns = {"label_model": "label_model_label", "end_model": "end_model_label", "published": "label"}
+    aggs = [F.count(F.lit(1)).alias("rows"), F.first("_end_model").alias("model")] + [
+        F.avg((F.col(c) >= 0).cast("double")).alias(f"{k}_coverage") for k, c in columns.items()]
+    figures: dict[str, Any] = {"labels_version": version, "run_id": meta.get("run_id"),
+                               "policy": ds.end_model.publish if ds.end_model else None,
+                               **out.agg(*aggs).first().asDict()}
+    gold = evaluation_gold(spark, settings, ds)
+    if gold is not None:
+        scored = out.join(gold.select("id", F.col("label").alias("_gold")), "id")
         accuracy = scored.agg(
             F.count(F.lit(1)).alias("gold_rows"),
             *[F.avg((F.col(c) == F.col("_gold")).cast("double")).alias(f"{k}_accuracy") for k, c in columns.items()],
             *[F.avg(F.when(F.col(c) >= 0, (F.col(c) == F.col("_gold")).cast("double"))).alias(
                 f"{k}_accuracy_where_labeled") for k, c in columns.items()],
-            F.avg(F.when(F.col("label") < 0, (F.col("end_label") == F.col("_gold")).cast("double"))).alias(
-                "end_model_accuracy_on_uncovered")).first().asDict()
+            F.avg(F.when(F.col("label_model_label") < 0, (F.col("end_model_label") == F.col("_gold")).cast("double")))
+            .alias("end_model_accuracy_on_uncovered")).first().asDict()
         figures.update(accuracy)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}

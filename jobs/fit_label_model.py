@@ -42,6 +42,8 @@ from jobs.runs import run_record
 from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, table
 from jobs import predict_on_executors
 from jobs.annotator_sources import annotator_votes, label_source
+from jobs.end_model import add_end_model
+from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class FitResult:
     label_model: str
     current_from: str | None = None
     """Set when nothing changed: the run whose published labels are still current (nothing fitted)."""
+    end_model: str | None = None
+    gold_set_version: int | None = None
 
 
 def pattern_labels(model: LabelModel, L: np.ndarray, uncovered: str) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +165,9 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     lf_names: list[str] = list(votes_meta["lfs"])
     ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
     votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
-    annotators = annotator_votes(spark, settings, ds)
+    # The gold set first: its evaluation rows' annotations must stay out of the fit (jobs/gold_set.py).
+    gold_set = refresh_gold_set(spark, settings, ds, run.run_id)
+    annotators = annotator_votes(spark, settings, ds, withheld_ids(spark, gold_set))
     if annotators is not None:
         # Hand labels vote as sources of their own (jobs/annotator_sources.py); their version is
         # the annotations table's, so new annotations change the fit key and the lineage.
@@ -173,9 +179,9 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
                       "lf_kinds": {**(votes_meta.get("lf_kinds") or {}),
                                    **{name: "annotator" for name in annotators.sources}}}
 
-    gold_ref = table(settings, ds.name, "gold")
+    gold_version = gold_set.version if gold_set else _table_version(table(settings, ds.name, "gold"))
     key = fit_key(ds, source_version, votes_version, votes_meta["lf_set_version"],
-                  _table_version(gold_ref), None if annotators is None else annotators.version)
+                  gold_version, None if annotators is None else annotators.version)
     if run.mode != "full":
         current = current_labels(spark, settings, ds, key)
         if current is not None:
@@ -195,11 +201,10 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = patterned.matrix(counted, lf_names)
 
-    gold_counts = (gold_pattern_counts(patterned, spark.read.format("delta").load(str(gold_ref.path)),
-                                       ds.dev_percent)
-                   if gold_ref.exists() else [])
+    gold = evaluation_gold(spark, settings, ds, gold_set.version if gold_set else None)
+    gold_counts = gold_pattern_counts(patterned, gold, ds.dev_percent) if gold is not None else []
     dev = None
-    if ds.model_selection and gold_ref.exists():
+    if ds.model_selection and gold is not None:
         dev_counts = dev_pattern_counts(gold_counts)
         if ds.uncovered == "abstain":  # uncovered rows get -1 whatever the model: do not score them
             dev_counts = [entry for entry in dev_counts if entry[0]]
@@ -215,27 +220,48 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     labels, probs = pattern_labels(model, L, ds.uncovered)
     predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
                                ds.uncovered, votes_meta["lf_versions"])
+    candidates = predicted.select(
+        "id", "label", "probs", "confidence", F.col("label").alias("label_model_label"),
+        # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
+        F.coalesce(F.col("_lf_versions"), F.lit("{}")).alias("_lf_versions"))
+    candidates = candidates.withColumn("_label_source", label_source(annotators is not None))
+    candidates = publish_gold(candidates, spark, gold_set, len(ds.classes))
+    end_model = None
+    if ds.end_model is not None:
+        texts = (spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path))
+                 .select("id", "text"))
+        end_model = add_end_model(candidates, texts, ds.end_model, key, F.col("_label_source") == GOLD_SOURCE)
+        candidates = end_model.rows
+        log.info("fit_label_model %s: end model %s trained on %d weighted rows in %.1f s (publishes %s)",
+                 ds.name, end_model.model_id, end_model.training_rows, end_model.fit_seconds, ds.end_model.publish)
+    else:
+        candidates = candidates.select("*", F.lit(None).cast("int").alias("end_model_label"),
+                                       F.lit(None).cast("double").alias("end_model_confidence"))
+    end_model_id = end_model.model_id if end_model else None
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
         "_source_table": F.lit(source_ref.name),
         "_source_version": F.lit(source_version).cast("long"),
         "_lf_set_version": F.lit(votes_meta["lf_set_version"]),
-        # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
-        "_lf_versions": F.coalesce(F.col("_lf_versions"), F.lit("{}")),
-        "_label_source": label_source(annotators is not None),
+        "_lf_versions": F.col("_lf_versions"),
+        "_label_source": F.col("_label_source"),
         "_label_model": F.lit(model_id),
+        "_end_model": F.lit(end_model_id).cast("string"),
         "_labeled_at": F.lit(labeled_at).cast("timestamp"),
         "_code_version": F.lit(code_version()),
         "_run_id": F.lit(run.run_id),
         # The Airflow DAG that ran it (null from the CLI): with _run_id, the DAG run in Airflow's UI.
         "_dag_id": F.lit(run.dag_id or None).cast("string"),
     }
-    staged = predicted.select(
+    staged = candidates.select(
         "id",
         F.col("label"),
         F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),
         "probs",
         "confidence",
+        "label_model_label",
+        "end_model_label",
+        "end_model_confidence",
         *[value.alias(name) for name, value in lineage.items()],
     )
     staging_ref = table(settings, ds.name, "staging_labels")
@@ -243,16 +269,37 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     (staged.write.format("delta").mode("overwrite").partitionBy("_run_id")
      .option("replaceWhere", f"_run_id = '{run.run_id}'")
      .option("userMetadata", commit_metadata(
-         stage="fit_label_model",
-         fit_key=key, **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
+         stage="fit_label_model", fit_key=key, end_model=end_model_id,
+         gold_set_version=gold_set.version if gold_set else None,
+         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()
+    if end_model is not None:
+        end_model.cached.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
     total = int(counts.sum())
     labeled = int(counts[labels >= 0].sum()) if len(L) else 0
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
              ds.name, model.name, total, len(L), labeled, staging_ref.name, staging_version)
-    return FitResult(total, len(L), labeled, staging_version, model_id)
+    return FitResult(total, len(L), labeled, staging_version, model_id, end_model=end_model_id,
+                     gold_set_version=gold_set.version if gold_set else None)
+
+
+def publish_gold(candidates: DataFrame, spark: SparkSession, gold_set: GoldSet | None, k: int) -> DataFrame:
+    """With ``gold_set.publish``, the adjudicated *train* rows take their gold label
+    (``probs`` one-hot, ``_label_source = 'gold'``); ``label_model_label`` keeps the model's."""
+    gold = train_gold(spark, gold_set) if gold_set is not None and gold_set.publish else None
+    if gold is None:
+        return candidates
+    is_gold = F.col("gold_label").isNotNull()
+    one_hot = F.transform(F.sequence(F.lit(0), F.lit(k - 1)),
+                          lambda i: F.when(i == F.col("gold_label"), F.lit(1.0)).otherwise(F.lit(0.0)))
+    return (candidates.join(F.broadcast(gold), "id", "left")
+            .withColumn("label", F.when(is_gold, F.col("gold_label")).otherwise(F.col("label")))
+            .withColumn("probs", F.when(is_gold, one_hot).otherwise(F.col("probs")))
+            .withColumn("confidence", F.when(is_gold, F.lit(1.0)).otherwise(F.col("confidence")))
+            .withColumn("_label_source", F.when(is_gold, F.lit(GOLD_SOURCE)).otherwise(F.col("_label_source")))
+            .drop("gold_label"))
 
 
 def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_version: str,

@@ -61,7 +61,8 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
     return result, dict(patterns=result.patterns, labeled_rows=result.labeled, label_model=result.label_model,
-                        labels_current_from=result.current_from)
+                        labels_current_from=result.current_from, end_model=result.end_model,
+                        gold_set_version=result.gold_set_version)
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:

@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
     "id", "label", "label_name", "probs", "confidence",
+    "label_model_label", "end_model_label", "end_model_confidence",
     "_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_source",
-    "_label_model", "_run_id", "_dag_id", "_labeled_at", "_code_version",
+    "_label_model", "_end_model", "_run_id", "_dag_id", "_labeled_at", "_code_version",
 )
+"""The labels table: the published label (``label``..``confidence``), the label model's and the end
+model's own labels, and the lineage. ``_label_source`` says where the published label came from:
+``lfs``, ``annotators``, ``lfs+annotators``, ``gold``, ``end_model`` or ``none``."""
 
 
 @dataclass(frozen=True)

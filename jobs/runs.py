@@ -48,6 +48,8 @@ RUNS_SCHEMA = StructType([
     StructField("patterns", LongType(), True),
     StructField("label_model", StringType(), True),
     StructField("labeled_rows", LongType(), True),
+    StructField("end_model", StringType(), True),
+    StructField("gold_set_version", LongType(), True),
     StructField("source_validation", StringType(), True),
     StructField("votes_validation", StringType(), True),
     StructField("validation", StringType(), True),

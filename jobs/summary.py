@@ -24,8 +24,11 @@ def _dataset(ref: TableRef, version: int | None = None) -> Any:
 
 def labels_summary(settings: Settings, dataset: str, version: int | None = None) -> dict[str, Any]:
     """Path, version, row count, label distribution and accuracy against gold."""
+    from jobs.datasets import get_dataset
+    from jobs.gold_set import evaluation_gold_ref
+
     labels = require_table(settings, dataset, "labels")
-    gold = table(settings, dataset, "gold")
+    gold, gold_where = evaluation_gold_ref(settings, get_dataset(dataset, settings))
     dt = DeltaTable(str(labels.path), version=version) if version is not None else DeltaTable(str(labels.path))
     con = duckdb.connect()
     con.register("labels", dt.to_pyarrow_dataset())
@@ -51,8 +54,15 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
     if votes.exists():
         con.register("votes", _dataset(votes))
         summary["covered"] = int(con.execute("SELECT count(DISTINCT id) FROM votes").fetchall()[0][0])
+    columns = {f.name for f in dt.schema().fields}
+    if "_label_source" in columns:
+        summary["label_sources"] = dict(con.execute(
+            "SELECT _label_source, count(*) FROM labels GROUP BY 1 ORDER BY 2 DESC").fetchall())
     if gold.exists():
-        con.register("gold", _dataset(gold))
+        # The evaluation gold only (jobs/gold_set.py): adjudicated rows that trained or were
+        # published as gold are not scored, so the figure is not an echo of the gold itself.
+        con.register("gold_table", _dataset(gold))
+        con.execute(f"CREATE VIEW gold AS SELECT id, label FROM gold_table WHERE {gold_where}")
         covered, correct, with_gold = con.execute(
             """SELECT count(*) FILTER (WHERE l.label >= 0),
                       count(*) FILTER (WHERE l.label >= 0 AND l.label = g.label),
@@ -60,11 +70,20 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
                FROM labels l JOIN gold g USING (id)"""
         ).fetchall()[0]
         summary["gold"] = {
+            "table": gold.name,
             "rows_with_gold": int(with_gold),
             "labeled_with_gold": int(covered),
             "correct": int(correct),
             "accuracy": round(correct / covered, 4) if covered else None,
         }
+        if "end_model_label" in columns and con.execute(
+                "SELECT count(*) FROM labels WHERE _end_model IS NOT NULL").fetchall()[0][0]:
+            label_model, end_model = con.execute(
+                """SELECT avg(CASE WHEN l.label_model_label >= 0 THEN (l.label_model_label = g.label)::INT END),
+                          avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END)
+                   FROM labels l JOIN gold g USING (id)""").fetchall()[0]
+            summary["gold"]["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
+            summary["gold"]["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
     return summary
 
 
@@ -82,8 +101,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         acc = "n/a" if gold["accuracy"] is None else f"{gold['accuracy']:.1%}"
         lines.append(
             f"vs gold      : {gold['correct']}/{gold['labeled_with_gold']} labeled rows correct "
-            f"({acc}); {gold['rows_with_gold']} rows have gold"
+            f"({acc}); {gold['rows_with_gold']} rows have gold ({gold['table']})"
         )
+        if "end_model_accuracy" in gold:
+            lines.append(f"               label model alone {gold['label_model_accuracy']}, "
+                         f"end model alone {gold['end_model_accuracy']} (where each labels)")
+    if summary.get("label_sources"):
+        lines.append("label source : " + ", ".join(f"{k}={v}" for k, v in summary["label_sources"].items()))
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ Layout under ``LABELLAKE_HOME``::
 
     <dataset>/source          accepted source rows (id, text, other columns)
     <dataset>/gold            gold labels, kept apart from LF input
+    <dataset>/gold_set        evaluation and train gold: the gold column plus adjudicated annotations
     <dataset>/quarantine      rejected input rows with a reason, per run
     <dataset>/lf_registry     every LF version ever applied
     <dataset>/votes           LF votes, long and sparse: (id, lf, vote)
@@ -14,7 +15,6 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
     <dataset>/annotations_quarantine  annotations rejected with a reason
     <dataset>/review_queue    the latest queue of rows for a human look (one version per queue)
-    <dataset>/end_model_labels  label model's and end model's label per row, and the published choice
     _runs                     one row per run, every dataset
 
 Stages hand over through the tables themselves: every write records the run
@@ -34,6 +34,7 @@ from jobs.settings import Settings
 DATASET_ROLES = (
     "source",
     "gold",
+    "gold_set",
     "quarantine",
     "lf_registry",
     "votes",
@@ -45,7 +46,6 @@ DATASET_ROLES = (
     "annotations",
     "annotations_quarantine",
     "review_queue",
-    "end_model_labels",
 )
 RUNS_DIR = "_runs"
 
@@ -80,11 +80,11 @@ def table(settings: Settings, dataset: str, role: str) -> TableRef:
 
 
 CREATED_BY = {
-    "source": "ingest", "gold": "ingest", "quarantine": "ingest", "lf_registry": "apply_lfs",
+    "source": "ingest", "gold": "ingest", "gold_set": "fit_label_model", "quarantine": "ingest", "lf_registry": "apply_lfs",
     "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
     "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
     "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
-    "review_queue": "review-queue", "end_model_labels": "end-model",
+    "review_queue": "review-queue",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
 

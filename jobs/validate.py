@@ -34,6 +34,7 @@ from jobs.errors import StageOrderError
 from jobs.lineage import RunContext
 from jobs.runs import run_record
 from jobs.settings import Settings
+from jobs.gold_set import evaluation_gold
 from jobs.tables import TableRef, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
 
@@ -70,9 +71,10 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         )
     thresholds = ds.expectations
     published = _published(spark, table(settings, ds.name, "labels"))
-    gold_ref = table(settings, ds.name, "gold")
-    gold = (spark.read.format("delta").load(str(gold_ref.path))
-            if gold_ref.exists() and thresholds.min_gold_accuracy is not None else None)
+    # The evaluation gold (jobs/gold_set.py), at the version this run's fit was scored on.
+    gold = (evaluation_gold(spark, settings, ds, (run_record(spark, settings, run.run_id, ds.name) or {})
+                            .get("gold_set_version"))
+            if thresholds.min_gold_accuracy is not None else None)
     report = ValidationReport(thresholds=thresholds.record())
     stats = None
     if published is None:

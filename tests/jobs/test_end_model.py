@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
-from pyspark.sql import functions as F
 
 from jobs.datasets import get_dataset
-from jobs.end_model import run_end_model, training_rows
+from jobs.end_model import end_model_figures, training_rows
+from jobs.errors import ConfigError
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline
+from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.tables import table
 from tests.conftest import YOUTUBE, write_config
@@ -25,34 +26,60 @@ def test_training_rows_weight_each_class_by_its_probability(spark) -> None:
     assert rows == [("free money", 0.0, 0.1), ("free money", 1.0, 0.9), ("nice song", 0.0, 0.995)]
 
 
-def test_end_model_covers_what_the_lfs_do_not(spark, tmp_path: Path, settings: Settings) -> None:
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
+def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published_label(
+        spark, tmp_path: Path, settings: Settings) -> None:
+    body = {**YOUTUBE, "label_model": "dawid_skene", "end_model": {"publish": "fill_uncovered"},
+            "expectations": {**YOUTUBE["expectations"], "max_label_change_share": 1.0, "max_kl_divergence": 5.0}}
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": body})
     settings = dataclasses.replace(settings, config_path=config)
     ds = get_dataset("youtube_spam", settings)
     run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
-    figures = run_end_model(spark, ds, settings)
-    out = DeltaTable(str(table(settings, "youtube_spam", "end_model_labels").path)).to_pandas()
     labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas()
-    assert len(out) == len(labels) and out["id"].is_unique
-    assert figures["end_model_coverage"] == 1.0 and figures["label_model_coverage"] < 0.95
-    assert figures["published_coverage"] == 1.0                        # fill_uncovered: every row labeled
+    assert labels["id"].is_unique and labels["end_model_label"].notna().all()
+    covered = labels["label_model_label"] >= 0
+    assert 0.05 < (~covered).mean() < 0.5
+    # fill_uncovered: the label model's label where a source voted, the end model's elsewhere.
+    assert (labels.loc[covered, "label"] == labels.loc[covered, "label_model_label"]).all()
+    assert (labels.loc[~covered, "label"] == labels.loc[~covered, "end_model_label"]).all()
+    assert set(labels.loc[~covered, "_label_source"]) == {"end_model"}
+    assert set(labels.loc[covered, "_label_source"]) == {"lfs"}
+    assert labels["_end_model"].nunique() == 1 and labels["_end_model"].iloc[0].startswith("logreg-tfidf@")
+    assert (labels["label"] >= 0).all()
+    assert run_record(spark, settings, "run-1", "youtube_spam")["end_model"] == labels["_end_model"].iloc[0]
+
+    figures = end_model_figures(spark, settings, ds)
+    assert figures["end_model_coverage"] == 1.0 and figures["published_coverage"] == 1.0
+    assert figures["label_model_coverage"] < 0.95
     # Where the LFs said nothing, the end model is far better than a coin flip, and the published
     # mix is more accurate over all gold rows than the label model alone (whose -1s count as wrong).
     assert figures["end_model_accuracy_on_uncovered"] > 0.6
     assert figures["published_accuracy"] > figures["label_model_accuracy"] + 0.03
-    covered = out[out["label"] >= 0]
-    assert (covered["published_label"] == covered["label"]).all()
-    assert out["_end_model"].nunique() == 1 and out["_end_model"].iloc[0].startswith("logreg-tfidf@")
-    with pytest.raises(ValueError, match="policy"):
-        run_end_model(spark, ds, settings, policy="best")
 
-    # The review queue then asks about rows where the two models disagree, most confident end model first.
+    # The review queue asks about rows where the two models disagree, most confident end model first.
     from jobs.review_queue import run_review_queue
 
     picked = run_review_queue(spark, ds, settings, k=10, mix={"disagreement": 1.0, "uncertain": 0.0})
-    queue = DeltaTable(picked["table"]).to_pandas().merge(out, on="id")
-    disagreements = int(((out["label"] >= 0) & (out["end_label"] >= 0) & (out["label"] != out["end_label"])).sum())
+    queue = DeltaTable(picked["table"]).to_pandas().merge(labels, on="id")
+    disagreements = int((covered & (labels["end_model_label"] != labels["label_model_label"])).sum())
     assert disagreements > 0 and picked["kinds"]["disagreement"] == min(10, disagreements)
-    assert picked["rows"] == 10                                          # a short kind leaves its share to the rest
     chosen = queue[queue["kind"] == "disagreement"]
-    assert (chosen["end_label"] != chosen["label_y"]).all()
+    assert (chosen["end_model_label"] != chosen["label_model_label"]).all()
+
+    # Publishing the label model's label instead is a config change: the fit key changes, the run
+    # refits, and the end model's label stays in the table beside it.
+    write_config(config, {"youtube_spam": {**body, "end_model": {"publish": "label_model"}}})
+    run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)
+    again = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas()
+    assert (again["_run_id"] == "run-2").all()
+    assert (again["label"] == again["label_model_label"]).all() and again["end_model_label"].notna().all()
+    assert "end_model" not in set(again["_label_source"])
+    assert again["_end_model"].iloc[0] != labels["_end_model"].iloc[0]
+
+
+def test_end_model_config_is_checked(tmp_path: Path, settings: Settings) -> None:
+    for bad, key in (({"publish": "best"}, "publish"), ({"reg": 0.1}, "reg")):
+        config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "end_model": bad}})
+        with pytest.raises(ConfigError, match=key):
+            get_dataset("youtube_spam", dataclasses.replace(settings, config_path=config))
+    off = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "end_model": {"enabled": False}}})
+    assert get_dataset("youtube_spam", dataclasses.replace(settings, config_path=off)).end_model is None
