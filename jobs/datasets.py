@@ -104,6 +104,38 @@ class EndModelSettings:
 END_MODEL_POLICIES = ("label_model", "end_model", "fill_uncovered")
 
 
+QUEUE_KINDS = ("uncertain", "conflict", "uncovered", "disagreement")
+"""The review queue's kinds of rows (:mod:`jobs.review_queue`)."""
+
+
+@dataclass(frozen=True)
+class ReviewQueueSettings:
+    """A review queue written by every run after it publishes (config: ``[datasets.X.review_queue]``;
+    see :mod:`jobs.review_queue`): ``k`` rows, shared between the kinds by ``mix``."""
+
+    k: int = 50
+    mix: dict[str, float] | None = None
+    """Shares of ``uncertain``, ``conflict``, ``uncovered``, ``disagreement`` (None: the default mix)."""
+
+
+def _review_queue_settings(name: str, raw: dict[str, Any] | None) -> ReviewQueueSettings | None:
+    if raw is None:
+        return None
+    unknown = sorted(set(raw) - {"k", "mix"})
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: review_queue has unknown keys {unknown}")
+    k = raw.get("k", 50)
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"dataset {name!r}: review_queue.k must be a positive integer, got {k!r}")
+    mix = raw.get("mix")
+    if mix is not None:
+        mix = {str(kind): float(share) for kind, share in dict(mix).items()}
+        if set(mix) - set(QUEUE_KINDS) or any(v < 0 for v in mix.values()) or not sum(mix.values()):
+            raise ConfigError(f"dataset {name!r}: review_queue.mix must give non-negative shares of "
+                              f"{list(QUEUE_KINDS)}, got {mix}")
+    return ReviewQueueSettings(k, mix)
+
+
 def _gold_set_rule(name: str, raw: dict[str, Any] | None) -> GoldSetRule | None:
     if raw is None:
         return None
@@ -205,6 +237,8 @@ class DatasetConfig:
     """When annotations become gold (None: the gold column is the only gold)."""
     end_model: EndModelSettings | None = None
     """Train an end model in the fit stage and keep its label next to the label model's (None: off)."""
+    review_queue: ReviewQueueSettings | None = None
+    """Write a review queue after each publish (None: only on ``labellake review-queue``)."""
 
     def source_globs(self, settings: Settings) -> list[str]:
         """Absolute paths (globs allowed) of the raw source files."""
@@ -235,6 +269,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         "description", "gold_column", "gold_values", "label_model", "read_options",
         "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
         "model_selection", "uncovered", "nightly", "annotators", "gold_set", "end_model",
+        "review_queue",
     }
     extra = sorted(set(raw) - known)
     if extra:
@@ -285,6 +320,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         annotator_groups={str(k): str(v) for k, v in dict(annotators.get("groups", {})).items()},
         gold_set=_gold_set_rule(name, raw.get("gold_set")),
         end_model=_end_model_settings(name, raw.get("end_model")),
+        review_queue=_review_queue_settings(name, raw.get("review_queue")),
     )
 
 

@@ -309,7 +309,7 @@ def fit_key(ds: DatasetConfig, source_version: int, votes_version: int, lf_set_v
     The whole dataset config goes in (label model, options, selection, uncovered policy, and the
     expectation thresholds, so a tightened threshold is validated again), as does the code version.
     """
-    config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in ("nightly", "description")}
+    config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in ("nightly", "description", "review_queue")}
     material = json.dumps({"config": config, "source_version": source_version, "votes_version": votes_version,
                            "lf_set_version": lf_set_version, "gold_version": gold_version,
                            "code_version": code_version(),

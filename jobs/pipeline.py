@@ -22,6 +22,7 @@ from jobs.fit_label_model import run_fit_label_model
 from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.publish import run_publish
+from jobs.review_queue import run_review_queue
 from expectations.gx_runner import data_docs_index
 from jobs.dataset_lock import dataset_lock
 from jobs.runs import record_run, run_record
@@ -76,8 +77,13 @@ def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: R
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_publish(spark, ds, settings, run)
+    fields: dict[str, Any] = {}
+    if ds.review_queue is not None and not result.already_published:
+        # New labels: the rows most worth a human look now (jobs/review_queue.py).
+        queue = run_review_queue(spark, ds, settings, ds.review_queue.k, ds.review_queue.mix)
+        fields["review_queue"] = {k: queue[k] for k in ("queue_id", "rows", "kinds", "csv", "label_studio")}
     return result, dict(status="published", labels_version=result.labels_version, published_rows=result.rows,
-                        finished_at=utc_now())
+                        finished_at=utc_now(), **fields)
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, DatasetConfig, Settings, RunContext], StageOutput]] = {

@@ -35,13 +35,15 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.datasets import QUEUE_KINDS
+
 if TYPE_CHECKING:
     from jobs.datasets import DatasetConfig
     from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KINDS = ("uncertain", "conflict", "uncovered", "disagreement")
+KINDS = QUEUE_KINDS
 DEFAULT_MIX = {"uncertain": 0.5, "conflict": 0.2, "uncovered": 0.1, "disagreement": 0.2}
 
 

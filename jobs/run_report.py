@@ -96,6 +96,9 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
         "labels version": version if version is not None else "not published",
         "source": f"{record.get('source_table')} v{record.get('source_version')}",
         "LF set version": record.get("lf_set_version"), "label model": record.get("label_model"),
+        "end model": record.get("end_model") or "-",
+        "gold set version": "-" if record.get("gold_set_version") is None else record.get("gold_set_version"),
+        "review queue": _queue_text(record.get("review_queue")),
         "rows (input / accepted / quarantined)":
             f"{record.get('input_rows')} / {record.get('accepted_rows')} / {record.get('quarantined_rows')}",
         "recomputed": f"{recomputed.get('lfs')} x {recomputed.get('dirty_rows', 0)} changed rows"
@@ -104,6 +107,13 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
         "code version": record.get("code_version"), "error": record.get("error") or "-",
     }
     return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
+
+
+def _queue_text(raw: str | None) -> str:
+    if not raw:
+        return "-"
+    queue = json.loads(raw)
+    return f"{queue['queue_id']}: {queue['rows']} rows {queue['kinds']} ({queue['csv']})"
 
 
 def _labels_sections(settings: Settings, dataset: str, version: int, whose: str = "this run") -> list[str]:
@@ -119,7 +129,13 @@ def _labels_sections(settings: Settings, dataset: str, version: int, whose: str 
     if gold and gold.get("accuracy") is not None:
         out.append(f"<p><b>Accuracy against gold</b>: {gold['correct']:,} of {gold['labeled_with_gold']:,} labeled "
                    f"rows with gold are correct (<b>{gold['accuracy']:.1%}</b>); {gold['rows_with_gold']:,} rows "
-                   "have gold.</p>")
+                   f"have gold (evaluation gold, {gold['table']}).</p>")
+        if "end_model_accuracy" in gold:
+            out.append(f"<p>Where each gives a label: label model {gold['label_model_accuracy']:.1%}, end model "
+                       f"{gold['end_model_accuracy']:.1%}.</p>")
+    if summary.get("label_sources"):
+        out.append("<p><b>Where the published labels came from</b> (<code>_label_source</code>): "
+                   + ", ".join(f"{k} {v:,}" for k, v in summary["label_sources"].items()) + ".</p>")
     out.append(grouped_bars(classes, series, "Label distribution"))
     out.append(_confidence_histogram(settings, dataset, version))
     if version > 0:

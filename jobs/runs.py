@@ -59,6 +59,7 @@ RUNS_SCHEMA = StructType([
     StructField("labels_version", LongType(), True),
     StructField("labels_current_from", StringType(), True),
     StructField("published_rows", LongType(), True),
+    StructField("review_queue", StringType(), True),
     StructField("stage_seconds", StringType(), True),
     StructField("finished_at", TimestampType(), True),
     StructField("code_version", StringType(), True),
@@ -67,7 +68,7 @@ RUNS_SCHEMA = StructType([
 """``source_changes``, ``lf_changes``, ``recomputed``, ``validation`` and ``stage_seconds``
 are JSON: what the incremental diff found, what was recomputed (LFs x rows) and
 why, each expectation's outcome, and each stage's wall time."""
-JSON_COLUMNS = ("lf_errors", "source_changes", "lf_changes", "recomputed", "validation", "stage_seconds", "source_validation",
+JSON_COLUMNS = ("review_queue", "lf_errors", "source_changes", "lf_changes", "recomputed", "validation", "stage_seconds", "source_validation",
                 "votes_validation", "warnings", "thresholds", "data_docs")
 _COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
 

@@ -61,3 +61,22 @@ def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_pa
     second = run_review_queue(spark, ds, settings, k=60)
     again = DeltaTable(second["table"]).to_pandas()
     assert not set(again["id"]) & set(queue["id"]) and len(again) == 60
+
+
+def test_each_run_writes_the_configured_queue(spark, tmp_path: Path, settings: Settings) -> None:
+    from jobs.runs import run_record
+
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {
+        **YOUTUBE, "label_model": "dawid_skene", "review_queue": {"k": 20, "mix": {"uncertain": 0.5, "uncovered": 0.5}}}})
+    settings = dataclasses.replace(settings, config_path=config)
+    assert get_dataset("youtube_spam", settings).review_queue.k == 20
+    run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
+    queue = json.loads(run_record(spark, settings, "run-1", "youtube_spam")["review_queue"])
+    assert queue["rows"] == 20 and queue["kinds"] == {"uncertain": 10, "uncovered": 10}
+    rows = pd.read_csv(queue["csv"])
+    assert len(rows) == 20 and Path(queue["label_studio"]).exists()
+    assert DeltaTable(str(table(settings, "youtube_spam", "review_queue").path)).version() == 0
+    # A quiet night publishes nothing, so it asks nothing new.
+    run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)
+    assert run_record(spark, settings, "run-2", "youtube_spam")["review_queue"] is None
+    assert DeltaTable(str(table(settings, "youtube_spam", "review_queue").path)).version() == 0
