@@ -135,3 +135,44 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     fires = _checks(checked.outcomes)["votes_lf_fires"]
     assert not fires["success"] and fires["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
     assert _checks(checked.outcomes)["votes_in_label_space"]["success"]
+
+
+def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
+    """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
+    from expectations.gx_runner import run_suite
+    from expectations.labels_suite import build_suite, observed_value, published_stats, validation_view
+    from jobs.datasets import ExpectationConfig
+
+    rows = [(f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8],
+             0.9 if i % 2 == 0 else 0.8) for i in range(40)]
+    rows += [("u1", -1, None, [0.5, 0.5], 0.5),
+             ("bad-sum", 0, "HAM", [0.7, 0.7], 0.7),              # probs sum to 1.4
+             ("bad-label", 5, None, [1.0, 0.0], 1.0),             # no such class
+             ("bad-len", 1, "SPAM", [1.0], 1.0),                  # one prob for two classes
+             ("r3", 1, "SPAM", [0.2, 0.8], 0.8)]                  # a duplicate id
+    labels = spark.createDataFrame(rows, "id string, label int, label_name string, probs array<double>, "
+                                         "confidence double")
+    published = spark.createDataFrame([(f"r{i}", 0) for i in range(20)], "id string, label int")
+    thresholds = ExpectationConfig(min_coverage=0.5, class_share={"HAM": (0.2, 0.8), "SPAM": (0.2, 0.45)},
+                                   max_label_change_share=0.6)
+    stats = published_stats(published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)),
+                            0, "run-0")
+    view = validation_view(labels, 2, published)
+    run = run_suite(tmp_path / "home", "t", lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds,
+                                                                  stats), view, "run-1", thresholds.severity_of,
+                    observed_value, index_columns=["id"])
+    checks = _checks(run.outcomes)
+    assert not checks["rows_valid"]["success"] and not checks["id_unique"]["success"]
+    problems = checks["rows_valid"]["observed"]
+    assert problems["unexpected_count"] == 3
+    assert set(problems["sample"]) == {"sum != 1", "label not in [-1, 1]", "length != 2"}
+    assert sorted(problems["ids"]) == ["bad-label", "bad-len", "bad-sum"]             # which rows
+    assert checks["id_unique"]["observed"]["ids"] == ["r3", "r3"]
+    labeled = [r for r in rows if r[1] >= 0]
+    assert checks["coverage"]["observed"] == pytest.approx(len(labeled) / len(rows), abs=1e-6)
+    spam = sum(r[1] == 1 for r in labeled) / len(labeled)
+    assert checks["class_share_max[SPAM]"]["observed"] == pytest.approx(spam, abs=1e-6)
+    assert not checks["class_share_max[SPAM]"]["success"] and checks["class_share_min[HAM]"]["success"]
+    # 20 ids were published (all HAM); the odd ones among them are now SPAM: 10 of the 21 rows
+    # with those ids (r3 twice) changed.
+    assert checks["drift_label_changes"]["observed"] == pytest.approx(11 / 21, abs=1e-6)
