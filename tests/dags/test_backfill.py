@@ -29,6 +29,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _airflow_cli(airflow: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run an ``airflow`` CLI command, retried while SQLite is locked.
+
+    On SQLite the scheduler, dag-processor and api-server all write to one file;
+    a CLI write that lands during one of theirs fails with "database is locked"
+    (nothing is committed), so trying again is safe.
+    """
+    for attempt in range(6):
+        done = subprocess.run([airflow, *args], env=env, capture_output=True, text=True)
+        if done.returncode == 0 or "database is locked" not in done.stdout + done.stderr:
+            return done
+        time.sleep(2 + 2 * attempt)
+    return done
+
+
 def _query(db: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(db) as con:
         return con.execute(sql).fetchall()
@@ -58,11 +73,11 @@ def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path
         while not _query(db, "SELECT dag_id FROM dag WHERE dag_id = 'nightly_relabel'"):
             assert time.monotonic() < deadline, (logs / "dag-processor.log").read_text()[-3000:]
             time.sleep(2)
-        subprocess.run([airflow, "dags", "unpause", "nightly_relabel"], env=env, check=True, capture_output=True)
-        created = subprocess.run(
-            [airflow, "backfill", "create", "--dag-id", "nightly_relabel", "--from-date", "2026-11-01",
-             "--to-date", "2026-11-01", "--dag-run-conf", json.dumps({"dataset": "youtube_spam"})],
-            env=env, capture_output=True, text=True)
+        unpaused = _airflow_cli(airflow, ["dags", "unpause", "nightly_relabel"], env)
+        assert unpaused.returncode == 0, (unpaused.stdout + unpaused.stderr)[-3000:]
+        created = _airflow_cli(
+            airflow, ["backfill", "create", "--dag-id", "nightly_relabel", "--from-date", "2026-11-01",
+                      "--to-date", "2026-11-01", "--dag-run-conf", json.dumps({"dataset": "youtube_spam"})], env)
         assert created.returncode == 0, (created.stdout + created.stderr)[-3000:]
         deadline = time.monotonic() + 900
         while True:
