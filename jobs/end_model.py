@@ -96,21 +96,24 @@ class EndModelRun:
 
 
 def add_end_model(candidates: DataFrame, texts: DataFrame, config: EndModelSettings, fit_key: str,
-                  keep_label: Column) -> EndModelRun:
+                  keep_label: Column, where: str = "candidate labels") -> EndModelRun:
     """Train on ``candidates`` (``id, label, probs, confidence``...) joined to ``texts`` (``id, text``),
     score every row, and choose the published label per ``config.publish``.
 
     ``keep_label`` marks rows whose published label must not change (gold
-    published as gold). The caller persists and unpersists nothing: the joined
-    rows are cached here for the two passes (fit, score) and left cached for
-    the caller's write; call ``rows.unpersist()`` after it.
+    published as gold). The joined rows are cached here for the two passes
+    (fit, score) and stay cached for the caller's write: unpersist
+    ``EndModelRun.cached`` after it.
     """
     rows = candidates.join(texts, "id", "left").persist()
     started = time.perf_counter()
     train = training_rows(rows, config.min_weight).persist()
     n_train = train.count()
     if n_train == 0:
-        raise ValueError("end model: no labeled rows to train on (every candidate label is -1)")
+        rows.unpersist()
+        train.unpersist()
+        raise ValueError(f"end model: no labeled rows to train on in {where} (every label is -1); "
+                         "the end model needs the label model to label some rows")
     model = build_pipeline(config).fit(train)
     train.unpersist()
     seconds = time.perf_counter() - started
@@ -138,15 +141,18 @@ def end_model_figures(spark: SparkSession, settings: Settings, ds: DatasetConfig
     labels_ref = require_table(settings, ds.name, "labels")
     version, meta = latest_commit(spark, labels_ref)
     out = spark.read.format("delta").load(str(labels_ref.path))
-    if "end_model_label" not in out.columns or out.where(F.col("_end_model").isNotNull()).limit(1).count() == 0:
-        raise ConfigError(f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
+    missing = ConfigError(f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
                           f"[datasets.{ds.name}.end_model] to the config and rerun the dataset")
+    if "end_model_label" not in out.columns:
+        raise missing
     columns = {"label_model": "label_model_label", "end_model": "end_model_label", "published": "label"}
-    aggs = [F.count(F.lit(1)).alias("rows"), F.first("_end_model").alias("model")] + [
+    aggs = [F.count(F.lit(1)).alias("rows"), F.first("_end_model", ignorenulls=True).alias("model")] + [
         F.avg((F.col(c) >= 0).cast("double")).alias(f"{k}_coverage") for k, c in columns.items()]
     figures: dict[str, Any] = {"labels_version": version, "run_id": meta.get("run_id"),
                                "policy": ds.end_model.publish if ds.end_model else None,
                                **out.agg(*aggs).first().asDict()}
+    if figures["model"] is None:     # labels from a run without an end model
+        raise missing
     gold = evaluation_gold(spark, settings, ds)
     if gold is not None:
         scored = out.join(gold.select("id", F.col("label").alias("_gold")), "id")

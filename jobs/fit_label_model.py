@@ -230,7 +230,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     if ds.end_model is not None:
         texts = (spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path))
                  .select("id", "text"))
-        end_model = add_end_model(candidates, texts, ds.end_model, key, F.col("_label_source") == GOLD_SOURCE)
+        end_model = add_end_model(candidates, texts, ds.end_model, key, F.col("_label_source") == GOLD_SOURCE,
+                                  where=f"{ds.name} run {run.run_id}")
         candidates = end_model.rows
         log.info("fit_label_model %s: end model %s trained on %d weighted rows in %.1f s (publishes %s)",
                  ds.name, end_model.model_id, end_model.training_rows, end_model.fit_seconds, ds.end_model.publish)

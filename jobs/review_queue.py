@@ -53,37 +53,32 @@ class QueueCounts:
     candidates: dict[str, int]
 
 
-def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | None, k: int,
-                end_labels: DataFrame | None = None) -> DataFrame:
+def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | None, k: int) -> DataFrame:
     """``(id, label, confidence, entropy, lf_votes, conflict, uncovered, disagree, end_confidence)``
     for rows not yet annotated.
 
-    ``labels`` has ``id, label, probs`` (+ ``confidence``, and ``label_model_label`` when an end model
-    may publish); ``votes`` is the long LF votes table; ``end_labels`` (optional) has
-    ``id, end_label, end_confidence``.
+    ``labels`` has ``id, label, probs`` (+ ``confidence``, and, when the run trained an end model,
+    ``label_model_label``, ``end_model_label`` and ``end_model_confidence``, read from the same
+    rows: no second pass); ``votes`` is the long LF votes table.
     """
     p = F.col("probs")
     entropy = -F.aggregate(p, F.lit(0.0), lambda acc, x: acc + F.when(x > 0, x * F.log(x)).otherwise(0.0)) \
         / F.lit(math.log(k))
     per_row = votes.groupBy("id").agg(F.count(F.lit(1)).alias("lf_votes"),
                                       F.countDistinct("vote").alias("distinct_votes"))
-    model_label = F.col("label_model_label") if "label_model_label" in labels.columns else F.col("label")
+    if "end_model_label" in labels.columns:
+        end_label, end_confidence = F.col("end_model_label"), F.col("end_model_confidence")
+        disagree = F.coalesce((end_label >= 0) & (F.col("label_model_label") >= 0)
+                              & (end_label != F.col("label_model_label")), F.lit(False))
+    else:
+        end_confidence, disagree = F.lit(None).cast("double"), F.lit(False)
     rows = (labels.select("id", "label", "probs", F.coalesce("confidence", F.array_max(p)).alias("confidence"),
-                          model_label.alias("_model_label"))
+                          disagree.alias("disagree"), end_confidence.alias("end_confidence"))
             .join(per_row, "id", "left")
-            .select("id", "label", "confidence", entropy.alias("entropy"), "_model_label",
+            .select("id", "label", "confidence", entropy.alias("entropy"),
                     F.coalesce("lf_votes", F.lit(0)).alias("lf_votes"),
                     (F.coalesce("distinct_votes", F.lit(0)) > 1).alias("conflict"),
-                    F.col("lf_votes").isNull().alias("uncovered")))
-    if end_labels is not None:
-        rows = rows.join(end_labels.select("id", "end_label", "end_confidence"), "id", "left").select(
-            *rows.columns, F.coalesce((F.col("end_label") >= 0) & (F.col("_model_label") >= 0) &
-                                      (F.col("end_label") != F.col("_model_label")), F.lit(False)).alias("disagree"),
-            "end_confidence")
-    else:
-        rows = rows.select(*rows.columns, F.lit(False).alias("disagree"),
-                           F.lit(None).cast("double").alias("end_confidence"))
-    rows = rows.drop("_model_label")
+                    F.col("lf_votes").isNull().alias("uncovered"), "disagree", "end_confidence"))
     if annotated_ids is not None:
         rows = rows.join(annotated_ids.select("id").distinct(), "id", "left_anti")
     return rows
@@ -178,11 +173,7 @@ def run_review_queue(spark: SparkSession, ds: "DatasetConfig", settings: "Settin
     votes = spark.read.format("delta").load(str(votes_ref.path)).select("id", "lf", "vote")
     annotations_ref = table(settings, ds.name, "annotations")
     annotated = spark.read.format("delta").load(str(annotations_ref.path)) if annotations_ref.exists() else None
-    end_labels = None
-    if "end_model_label" in labels.columns and labels.where(F.col("_end_model").isNotNull()).limit(1).count():
-        end_labels = labels.where(F.col("end_model_label").isNotNull()).select(
-            "id", F.col("end_model_label").alias("end_label"), F.col("end_model_confidence").alias("end_confidence"))
-    signals = row_signals(labels, votes, annotated, len(ds.classes), end_labels)
+    signals = row_signals(labels, votes, annotated, len(ds.classes))
     queue = select_queue(signals, k, mix, seed)
     queue_id = f"queue-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     source = spark.read.format("delta").load(str(require_table(settings, ds.name, "source").path))

@@ -76,14 +76,15 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
             "correct": int(correct),
             "accuracy": round(correct / covered, 4) if covered else None,
         }
-        if "end_model_label" in columns and con.execute(
-                "SELECT count(*) FROM labels WHERE _end_model IS NOT NULL").fetchall()[0][0]:
-            label_model, end_model = con.execute(
+        if "end_model_label" in columns:
+            label_model, end_model, with_end_model = con.execute(
                 """SELECT avg(CASE WHEN l.label_model_label >= 0 THEN (l.label_model_label = g.label)::INT END),
-                          avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END)
+                          avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END),
+                          count(l._end_model)
                    FROM labels l JOIN gold g USING (id)""").fetchall()[0]
-            summary["gold"]["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
-            summary["gold"]["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
+            if with_end_model:
+                summary["gold"]["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
+                summary["gold"]["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
     return summary
 
 
