@@ -64,7 +64,7 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
             "lf_set_version": meta.get("lf_set_version"),
             "label_model": meta.get("label_model"),
             "lf_changes": lf_changes(previous_lfs, lfs) if previous_lfs is not None and lfs is not None else None,
-            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows"),
+            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or meta.get("rows"),
         })
         if lfs is not None:
             previous_lfs = lfs

@@ -2,6 +2,9 @@
 
 The labels table holds one row per source id and is replaced as a whole by
 each publish (a new Delta version; older ones stay reachable by time travel).
+It is partitioned by ``_run_id`` (each version holds one run's partition), so
+the publish commits the very files validation read instead of rewriting them
+(:mod:`jobs.publish_files`); the first publish writes the table through Spark.
 The commit's ``userMetadata`` carries the run id and the lineage JSON.
 
 Safe to retry: if the newest labels commit already belongs to this run, the
@@ -20,6 +23,7 @@ from pyspark.sql import SparkSession
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
 from jobs.lineage import RunContext
+from jobs.publish_files import PARTITION, can_commit, commit_staged_files, staged_files
 from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.tables import TableRef, latest_commit, table
@@ -74,22 +78,35 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
     lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
-    labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")
-    (labels.select(*LABEL_COLUMNS).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", lineage).save(str(labels_ref.path)))
-    version, _ = latest_commit(spark, labels_ref)
-    rows = written_rows(spark, labels_ref.path)
-    log.info("publish %s: run %s -> %s@v%d (%d rows) at %s", ds.name, run.run_id, labels_ref.name,
-             version, rows, labels_ref.path)
+    why_not = can_commit(labels_ref.path, staging_ref.path)
+    if why_not is None:
+        # The validated files themselves become the new version (jobs/publish_files.py).
+        files = staged_files(staging_ref.path, json.loads(lineage)["staging_version"], run.run_id)
+        rows = sum(f.rows for f in files)
+        version = commit_staged_files(labels_ref.path, staging_ref.path, files,
+                                      json.dumps({**json.loads(lineage), "rows": rows}, sort_keys=True))
+        how = f"committed {len(files)} validated staging files"
+    else:
+        labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")
+        (labels.select(*LABEL_COLUMNS).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .partitionBy(PARTITION).option("userMetadata", lineage).save(str(labels_ref.path)))
+        version, _ = latest_commit(spark, labels_ref)
+        rows = written_rows(spark, labels_ref.path)
+        how = f"rewrote the rows ({why_not})"
+    log.info("publish %s: run %s -> %s@v%d (%d rows; %s) at %s", ds.name, run.run_id, labels_ref.name,
+             version, rows, how, labels_ref.path)
     return PublishResult(version, rows)
 
 
 def written_rows(spark: SparkSession, path: object) -> int:
-    """Rows written by the newest commit of the table at ``path`` (from Delta's commit metrics)."""
+    """Rows written by the newest commit of the table at ``path``: Delta's commit metrics for a
+    Spark write, the ``rows`` the publish recorded in ``userMetadata`` for a file commit."""
     from delta.tables import DeltaTable
 
-    metrics = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics").first()[0]
-    return int(metrics.get("numOutputRows", -1))
+    row = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics", "userMetadata").first()
+    if row["operationMetrics"] and "numOutputRows" in row["operationMetrics"]:
+        return int(row["operationMetrics"]["numOutputRows"])
+    return int(json.loads(row["userMetadata"] or "{}").get("rows", -1))
 
 
 def _lineage_for_run(spark: SparkSession, staging_ref: TableRef, run_id: str, newest_meta: dict,

@@ -140,7 +140,7 @@ def history(settings: Settings, dataset: str, role: str = "labels") -> list[dict
             "timestamp": commit.get("timestamp"),
             "operation": commit.get("operation"),
             "run_id": parsed.get("run_id"),
-            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows"),
+            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or parsed.get("rows"),
         })
     return out
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 from jobs.errors import StageOrderError, ValidationFailed
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline, run_stage
+from jobs.publish import written_rows
 from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.summary import labels_summary, tables_listing
@@ -112,6 +114,20 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     run_stage("publish", RunContext("run-2", "youtube_spam"), yt, spark)
     assert DeltaTable(str(labels_ref.path)).version() == 1
 
+    # run-2 was published by committing the files validation read (jobs/publish_files.py): the
+    # labels files are the staging files themselves (hard links), with their statistics.
+    staging_path = table(yt, "youtube_spam", "staging_labels").path
+    adds = pa.table(dt.get_add_actions(flatten=True))
+    published = [unquote(p) for p in adds.column("path").to_pylist()]
+    assert published and all(p.startswith("_run_id=run-2/") for p in published)
+    assert all(os.stat(labels_ref.path / p).st_ino == os.stat(staging_path / p).st_ino for p in published)
+    assert sum(adds.column("num_records").to_pylist()) == 1953 and adds.column("min.id").null_count == 0
+    assert written_rows(spark, labels_ref.path) == 1953
+    assert dt.metadata().partition_columns == ["_run_id"]
+    now = spark.read.format("delta").load(str(labels_ref.path))
+    candidates = spark.read.format("delta").load(str(staging_path)).where("_run_id = 'run-2'")
+    assert now.count() == 1953 and now.exceptAll(candidates.select(*now.columns)).count() == 0
+
     # Analysts: every table reads with delta-rs; SQL without Spark, at any version; Spark's catalog.
     from jobs.catalog import register_catalog
     from jobs.query import QueryError, query, read_table
@@ -180,6 +196,13 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert shell.returncode == 0, shell.stderr[-3000:]
     assert shell.stdout.split() == ["run-1", "1953"]
     assert not (yt.home.parent / "metastore_db").exists()
+
+    # Staging is scratch space: emptying and vacuuming it loses no published version.
+    DeltaTable(str(staging_path)).delete()
+    DeltaTable(str(staging_path)).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert not any(Path(staging_path).rglob("*.parquet"))
+    assert spark.read.format("delta").load(str(labels_ref.path)).count() == 1953
+    assert DeltaTable(str(labels_ref.path), version=0).to_pyarrow_dataset().count_rows() == 1953
 
 
 def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Settings) -> None:
