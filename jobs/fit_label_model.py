@@ -45,6 +45,7 @@ from jobs.annotator_sources import annotator_votes, label_source
 from jobs.end_model import add_end_model
 from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
+from jobs.incremental_patterns import store_patterns, updated_patterns
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,13 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
             return current
 
     patterned = row_patterns(ids, votes, lf_names, len(ds.classes))
+    patterns_ref = table(settings, ds.name, "row_patterns")
+    # After an LF edit, the last fit's row patterns plus the edited LFs' changes (jobs/incremental_patterns.py).
+    # Annotator votes are not in the votes table's versions, so with annotators the patterns are rebuilt.
+    updated = (updated_patterns(spark, patterns_ref, votes_ref, patterned.codec, source_version, votes_version,
+                                lf_names) if run.mode != "full" and annotators is None else None)
+    if updated is not None:
+        patterned = dataclasses.replace(patterned, rows=updated)
     rows = patterned.rows.persist()
     counts_ref = table(settings, ds.name, "pattern_counts")
     meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name,
@@ -198,6 +206,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     # One row per pattern (keys and counts only), sorted so the fit sees the same order
     # whatever Spark's partitioning.
     counted = patterned.collect_counts(spark.read.format("delta").load(str(counts_ref.path)))
+    if annotators is None and updated is None:
+        store_patterns(rows, patterns_ref, patterned.codec, run.run_id, source_version, votes_version, lf_names)
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = patterned.matrix(counted, lf_names)
 

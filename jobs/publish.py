@@ -78,7 +78,7 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
     lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
-    why_not = can_commit(labels_ref.path, staging_ref.path)
+    why_not = can_commit(labels_ref, staging_ref)
     if why_not is None:
         # The validated files themselves become the new version (jobs/publish_files.py).
         files = staged_files(staging_ref.path, json.loads(lineage)["staging_version"], run.run_id)

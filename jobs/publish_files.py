@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from jobs.tables import TableRef
+
 log = logging.getLogger(__name__)
 
 PARTITION = "_run_id"
@@ -74,18 +76,18 @@ def _columns(schema_json: str) -> dict[str, str]:
     return {f["name"]: json.dumps(f["type"], sort_keys=True) for f in json.loads(schema_json)["fields"]}
 
 
-def can_commit(labels_path: Path, staging_path: Path) -> str | None:
+def can_commit(labels_ref: TableRef, staging_ref: TableRef) -> str | None:
     """None when the staging files can be committed to the labels table as they are, else why not."""
     from deltalake import DeltaTable
 
-    if local_path(labels_path) is None or local_path(staging_path) is None:
+    if local_path(labels_ref.path) is None or local_path(staging_ref.path) is None:
         return "the tables are not on a local filesystem"
-    if not (labels_path / "_delta_log").is_dir():
+    if not labels_ref.exists():  # (a publish killed before its first commit leaves an empty log behind)
         return "no labels table yet"
-    labels = DeltaTable(str(labels_path))
+    labels = DeltaTable(str(labels_ref.path))
     if labels.metadata().partition_columns != [PARTITION]:
         return f"the labels table is not partitioned by {PARTITION} (an older layout)"
-    staging = DeltaTable(str(staging_path))
+    staging = DeltaTable(str(staging_ref.path))
     if _columns(labels.schema().to_json()) != _columns(staging.schema().to_json()):
         return "the staging columns differ from the labels columns"
     return None

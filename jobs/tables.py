@@ -10,6 +10,7 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/votes           LF votes, long and sparse: (id, lf, vote)
     <dataset>/lf_analysis     per run and LF: coverage, overlaps, conflicts, accuracy, errors
     <dataset>/pattern_counts  distinct vote patterns and their counts
+    <dataset>/row_patterns    every row's packed vote pattern, kept for the next rerun
     <dataset>/staging_labels  candidate labels, partitioned by run id
     <dataset>/labels          the published labels
     <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
@@ -40,6 +41,7 @@ DATASET_ROLES = (
     "votes",
     "lf_analysis",
     "pattern_counts",
+    "row_patterns",
     "label_models",
     "staging_labels",
     "labels",
@@ -82,6 +84,7 @@ def table(settings: Settings, dataset: str, role: str) -> TableRef:
 CREATED_BY = {
     "source": "ingest", "gold": "ingest", "gold_set": "fit_label_model", "quarantine": "ingest", "lf_registry": "apply_lfs",
     "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
+    "row_patterns": "fit_label_model",
     "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
     "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
     "review_queue": "review-queue",

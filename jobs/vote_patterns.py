@@ -68,6 +68,13 @@ class PatternCodec:
 
     def row_codes(self, ids: DataFrame, votes: DataFrame) -> DataFrame:
         """``(id, _p0, ...)`` for every source row; rows without votes get zeros."""
+        digits = self.vote_digits(votes).withColumn(_IN_SOURCE, F.lit(False))
+        zeros = ids.select("id", *[F.lit(0).cast("long").alias(c) for c in self.columns], F.lit(True).alias(_IN_SOURCE))
+        return _per_source_row(zeros.unionByName(digits), [F.sum(c).alias(c) for c in self.columns])
+
+    def vote_digits(self, votes: DataFrame) -> DataFrame:
+        """``(id, _p0, ...)`` per vote: its digit in its LF's column, zeros in the others (a row's
+        codes are the sums of its votes' rows)."""
         index = F.create_map(*[x for j, name in enumerate(self.lf_names) for x in (F.lit(name), F.lit(j))])
         j = F.element_at(index, F.col("lf"))
         place_value = F.element_at(F.array(*[F.lit(self.base ** p) for p in range(self.per_column)]),
@@ -80,9 +87,7 @@ class PatternCodec:
         chunk = (j / self.per_column).cast("int")
         parts = [(digit if len(self.columns) == 1 else F.when(chunk == c, digit).otherwise(F.lit(0))).alias(name)
                  for c, name in enumerate(self.columns)]
-        digits = votes.select("id", *parts, F.lit(False).alias(_IN_SOURCE))
-        zeros = ids.select("id", *[F.lit(0).cast("long").alias(c) for c in self.columns], F.lit(True).alias(_IN_SOURCE))
-        return _per_source_row(zeros.unionByName(digits), [F.sum(c).alias(c) for c in self.columns])
+        return votes.select("id", *parts)
 
     def pattern_string(self) -> Column:
         """The canonical ``lf=vote,...`` string of the coded columns (entries sorted as strings)."""

@@ -34,3 +34,11 @@ def pack_spam_everywhere() -> LFPack:
     base = load_pack("youtube_spam")
     always = SqlLF("always_spam", "SPAM", condition="true", description="a bad edit", owner="tests")
     return LFPack(base.name, base.classes, [*base, always])
+
+
+def pack_v3() -> LFPack:
+    """``pack_v2`` with two LFs edited and none added or removed (the patterns are updated, not rebuilt)."""
+    base = pack_v2()
+    edits = {"keyword_please": ("please", "plz", "pls", "subscribe"), "keyword_free": ("free", "win", "gift")}
+    return LFPack(base.name, base.classes, [dataclasses.replace(lf, keywords=edits[lf.name]) if lf.name in edits
+                                            else lf for lf in base])

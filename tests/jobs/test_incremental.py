@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +53,7 @@ def _votes(settings: Settings) -> set[tuple]:
 def _labels(settings: Settings) -> pd.DataFrame:
     frame = DeltaTable(str(table(settings, DATASET, "labels").path)).to_pandas()
     frame["probs"] = frame["probs"].map(lambda p: tuple(round(float(x), 9) for x in p))
-    return frame[["id", "label", "probs", "_lf_set_version", "_source_version"]].sort_values("id").reset_index(drop=True)
+    return frame[["id", "label", "probs", "_lf_set_version", "_lf_versions", "_source_version"]].sort_values("id").reset_index(drop=True)
 
 
 def _files(settings: Settings, version: int) -> set[str]:
@@ -63,7 +65,7 @@ def _partition(uri: str) -> str:
 
 
 def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp_path: Path, monkeypatch,
-                                                  capsys) -> None:
+                                                  capsys, caplog) -> None:
     data = tmp_path / "raw"
     data.mkdir()
     frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
@@ -125,6 +127,23 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
     assert len(labels) == 1953 - 5 + 4
     assert {f"new-comment-{i}" for i in range(4)} <= set(labels["id"])
     _check_history_and_diff(inc, monkeypatch, capsys)
+
+    # Step 3: two LFs edited, none added or removed: the fit updates the stored row patterns by the
+    # edited LFs' vote changes instead of regrouping every vote (jobs/incremental_patterns.py).
+    inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v3")
+    full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v3")
+    with caplog.at_level(logging.INFO, logger="jobs.incremental_patterns"):
+        run_pipeline(RunContext("inc-4", DATASET), inc, spark)
+    updated = [r.getMessage() for r in caplog.records if "row patterns updated" in r.getMessage()]
+    assert len(updated) == 1 and "2 LFs edited (keyword_free, keyword_please)" in updated[0], caplog.text
+    changed_rows = int(re.search(r"(\d+) rows changed pattern", updated[0]).group(1))
+    assert 0 < changed_rows < 1953
+    run_pipeline(RunContext("full-4", DATASET, mode="full"), full, spark)
+    assert _votes(inc) == _votes(full)
+    pd.testing.assert_frame_equal(_labels(inc).drop(columns="_source_version"),
+                                  _labels(full).drop(columns="_source_version"))
+    counts = lambda s: DeltaTable(str(table(s, DATASET, "pattern_counts").path)).to_pandas().sort_values("pattern")
+    pd.testing.assert_frame_equal(counts(inc).reset_index(drop=True), counts(full).reset_index(drop=True))
 
 
 def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
