@@ -4,7 +4,7 @@ The labels table holds one row per source id and is replaced as a whole by
 each publish (a new Delta version; older ones stay reachable by time travel).
 It is partitioned by ``_run_id`` (each version holds one run's partition), so
 the publish commits the very files validation read instead of rewriting them
-(:mod:`jobs.publish_files`); the first publish writes the table through Spark.
+(:mod:`jobs.publish_files`).
 The commit's ``userMetadata`` carries the run id and the lineage JSON.
 
 Safe to retry: if the newest labels commit already belongs to this run, the
@@ -78,13 +78,13 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
     lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
-    why_not = can_commit(labels_ref, staging_ref)
+    why_not = can_commit(labels_ref, staging_ref, LABEL_COLUMNS)
     if why_not is None:
         # The validated files themselves become the new version (jobs/publish_files.py).
         files = staged_files(staging_ref.path, json.loads(lineage)["staging_version"], run.run_id)
         rows = sum(f.rows for f in files)
-        version = commit_staged_files(labels_ref.path, staging_ref.path, files,
-                                      json.dumps({**json.loads(lineage), "rows": rows}, sort_keys=True))
+        version = commit_staged_files(labels_ref, staging_ref, files,
+                                      json.dumps({**json.loads(lineage), "rows": rows}, sort_keys=True), LABEL_COLUMNS)
         how = f"committed {len(files)} validated staging files"
     else:
         labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")

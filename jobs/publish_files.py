@@ -23,11 +23,12 @@ How, without reaching into Delta's JVM internals:
   and the lineage JSON as the commit's ``userMetadata``, where Spark, delta-rs
   and ``labellake history`` read it.
 
-:func:`can_commit` says when this applies: a local labels table already
-partitioned by ``_run_id`` whose columns match staging's. Otherwise (first
-publish, a schema change, an object store) the publish stage rewrites the
-rows through Spark, which also moves an older unpartitioned labels table to
-this layout.
+:func:`can_commit` says when this applies: local tables, and a labels table
+that does not exist yet (the first publish creates it with the files) or is
+already partitioned by ``_run_id`` with staging's columns. Otherwise (a
+schema change, an object store, a labels table of an older labellake) the
+publish stage rewrites the rows through Spark, which also moves an older
+unpartitioned labels table to this layout.
 """
 
 from __future__ import annotations
@@ -76,18 +77,20 @@ def _columns(schema_json: str) -> dict[str, str]:
     return {f["name"]: json.dumps(f["type"], sort_keys=True) for f in json.loads(schema_json)["fields"]}
 
 
-def can_commit(labels_ref: TableRef, staging_ref: TableRef) -> str | None:
-    """None when the staging files can be committed to the labels table as they are, else why not."""
+def can_commit(labels_ref: TableRef, staging_ref: TableRef, columns: tuple[str, ...]) -> str | None:
+    """None when the staging files can be committed to the labels table (``columns``, in order, when
+    it does not exist yet) as they are, else why not."""
     from deltalake import DeltaTable
 
     if local_path(labels_ref.path) is None or local_path(staging_ref.path) is None:
         return "the tables are not on a local filesystem"
+    staging = DeltaTable(str(staging_ref.path))
     if not labels_ref.exists():  # (a publish killed before its first commit leaves an empty log behind)
-        return "no labels table yet"
+        names = {f.name for f in staging.schema().fields}
+        return None if names == set(columns) else "the staging columns are not the labels columns"
     labels = DeltaTable(str(labels_ref.path))
     if labels.metadata().partition_columns != [PARTITION]:
         return f"the labels table is not partitioned by {PARTITION} (an older layout)"
-    staging = DeltaTable(str(staging_ref.path))
     if _columns(labels.schema().to_json()) != _columns(staging.schema().to_json()):
         return "the staging columns differ from the labels columns"
     return None
@@ -129,19 +132,29 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def commit_staged_files(labels_path: Path, staging_path: Path, files: list[StagedFile], user_metadata: str) -> int:
+def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list[StagedFile], user_metadata: str,
+                        columns: tuple[str, ...]) -> int:
     """Link ``files`` into the labels table and commit them as its new version, replacing every
-    current file; returns the new version."""
-    from deltalake import DeltaTable
-    from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
+    current file (creating the table, with ``columns`` in this order, on the first publish);
+    returns the new version."""
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import (AddAction, CommitProperties, PostCommitHookProperties,
+                                       create_table_with_add_actions)
 
     for f in files:
-        _link(staging_path / unquote(f.path), labels_path / unquote(f.path))
-    labels = DeltaTable(str(labels_path))
-    actions = [AddAction(f.path, f.size, f.partition_values, f.modification_time, True, f.stats) for f in files]
-    labels.create_write_transaction(
-        actions, mode="overwrite", schema=labels.schema(), partition_by=[PARTITION],
-        commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata}),
-        # No log clean-up from here: how long labels history stays is the table's retention setting, for Spark.
-        post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
-    return int(DeltaTable(str(labels_path)).version())
+        _link(staging_ref.path / unquote(f.path), labels_ref.path / unquote(f.path))
+    # delta-rs encodes the path it writes to the log, so it takes the decoded one.
+    actions = [AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats)
+               for f in files]
+    commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+    # No log clean-up from here: how long labels history stays is the table's retention setting, for Spark.
+    hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
+    if labels_ref.exists():
+        labels = DeltaTable(str(labels_ref.path))
+        labels.create_write_transaction(actions, mode="overwrite", schema=labels.schema(), partition_by=[PARTITION],
+                                        commit_properties=commit, post_commithook_properties=hooks)
+        return int(DeltaTable(str(labels_ref.path)).version())
+    fields = {f.name: f for f in DeltaTable(str(staging_ref.path)).schema().fields}
+    create_table_with_add_actions(str(labels_ref.path), Schema([fields[c] for c in columns]), actions,
+                                  partition_by=[PARTITION], commit_properties=commit, post_commithook_properties=hooks)
+    return int(DeltaTable(str(labels_ref.path)).version())
