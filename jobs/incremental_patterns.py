@@ -84,9 +84,11 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
         stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
         if not edited:
             return stored
-        read = lambda v: (spark.read.format("delta").option("versionAsOf", v).load(str(votes_ref.path))
-                          .where(F.col("lf").isin(edited)))
-        old, new = read(int(meta["votes_version"])), read(votes_version)
+        def edited_votes(version: int) -> DataFrame:
+            return (spark.read.format("delta").option("versionAsOf", version).load(str(votes_ref.path))
+                    .where(F.col("lf").isin(edited)))
+
+        old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
         old.schema, new.schema, stored.schema  # resolve now: a vacuumed version fails here, not mid-fit
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])

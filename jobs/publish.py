@@ -81,10 +81,11 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     why_not = can_commit(labels_ref, staging_ref, LABEL_COLUMNS)
     if why_not is None:
         # The validated files themselves become the new version (jobs/publish_files.py).
-        files = staged_files(staging_ref.path, json.loads(lineage)["staging_version"], run.run_id)
+        recorded = json.loads(lineage)
+        files = staged_files(staging_ref.path, recorded["staging_version"], run.run_id)
         rows = sum(f.rows for f in files)
         version = commit_staged_files(labels_ref, staging_ref, files,
-                                      json.dumps({**json.loads(lineage), "rows": rows}, sort_keys=True), LABEL_COLUMNS)
+                                      json.dumps({**recorded, "rows": rows}, sort_keys=True), LABEL_COLUMNS)
         how = f"committed {len(files)} validated staging files"
     else:
         labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")

@@ -99,6 +99,7 @@ def can_commit(labels_ref: TableRef, staging_ref: TableRef, columns: tuple[str, 
 def staged_files(staging_path: Path, staging_version: int, run_id: str) -> list[StagedFile]:
     """The files commit ``staging_version`` of the staging table added for ``run_id``,
     checked to be still live (a later rewrite of the partition would have removed them)."""
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     log_file = staging_path / "_delta_log" / f"{staging_version:020d}.json"
@@ -109,8 +110,6 @@ def staged_files(staging_path: Path, staging_version: int, run_id: str) -> list[
             if add and (add.get("partitionValues") or {}).get(PARTITION) == run_id:
                 files.append(StagedFile(add["path"], int(add["size"]), int(add["modificationTime"]),
                                         dict(add.get("partitionValues") or {}), add.get("stats") or ""))
-    import pyarrow as pa
-
     live = {unquote(str(p)) for p in pa.table(DeltaTable(str(staging_path)).get_add_actions()).column("path").to_pylist()}
     gone = [f.path for f in files if unquote(f.path) not in live]
     if gone:
