@@ -86,6 +86,20 @@ def pattern_labels(model: LabelModel, L: np.ndarray, uncovered: str) -> tuple[np
     return labels, probs
 
 
+def label_distribution(classes: tuple[str, ...], counts: np.ndarray, labels: np.ndarray,
+                       probs: np.ndarray) -> dict[str, object]:
+    """Rows per class (``-1``: unlabeled) and the sum of ``confidence`` over all rows, from the
+    pattern counts: exactly what the staged rows hold when every label is the label model's.
+
+    Recorded on the staging commit, it travels with the files into the labels commit, so the
+    next run's drift checks read the published distribution from the commit instead of
+    aggregating 10M published rows (``expectations.labels_suite.published_stats``).
+    """
+    per_class = {name: int(counts[labels == i].sum()) for i, name in enumerate(classes)}
+    return {"rows": int(counts.sum()), "unlabeled": int(counts[labels < 0].sum()), "classes": per_class,
+            "confidence_sum": float((counts * probs.max(axis=1)).sum()) if len(counts) else 0.0}
+
+
 def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str, str]) -> np.ndarray:
     """JSON ``{lf: version}`` of the LFs that voted, per pattern (``{}`` when none did).
 
@@ -284,6 +298,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
      .option("userMetadata", commit_metadata(
          stage="fit_label_model", fit_key=key, end_model=end_model_id,
          gold_set_version=gold_set.version if gold_set else None,
+         **({} if end_model is not None or (gold_set is not None and gold_set.publish)
+            else {"label_distribution": label_distribution(ds.classes, counts, labels, probs)}),
          **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()

@@ -27,7 +27,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.labels_suite import build_suite, observed_value, published_stats, validation_view
+from expectations.labels_suite import (PublishedStats, build_suite, name_duplicate_ids, observed_value,
+                                       published_stats, recorded_published_stats, validation_view)
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
@@ -41,12 +42,24 @@ from jobs.validation_gate import ValidationReport, enforce
 log = logging.getLogger(__name__)
 
 
-def _published(spark: SparkSession, labels_ref: TableRef) -> tuple[Any, int, str | None] | None:
+def _published(spark: SparkSession, labels_ref: TableRef) -> tuple[Any, PublishedStats] | None:
+    """The published labels (by time travel to the newest version) and their distribution: recorded
+    on the commit when the fit could count it from its patterns, else aggregated here."""
     if not labels_ref.exists():
         return None
     version, meta = latest_commit(spark, labels_ref)
     frame = spark.read.format("delta").option("versionAsOf", version).load(str(labels_ref.path))
-    return frame, version, meta.get("run_id")
+    return frame, recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id"))
+
+
+def _staged(spark: SparkSession, staging: TableRef, run_id: str) -> bool:
+    """Whether the staging table holds candidate labels of ``run_id``: its newest commit says so
+    (the usual case, no rows read), or a row of that run exists."""
+    _, meta = latest_commit(spark, staging)
+    if meta.get("run_id") == run_id and meta.get("label_distribution", {}).get("rows"):
+        return True
+    return (spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run_id)
+            .limit(1).count() > 0)
 
 
 def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
@@ -64,7 +77,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
     labels = spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run.run_id)
-    if labels.limit(1).count() == 0:
+    if not _staged(spark, staging, run.run_id):
         raise StageOrderError(
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
             "run fit_label_model for this run first"
@@ -80,13 +93,14 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
     else:
-        stats = published_stats(published[0], published[1], published[2])
+        stats = published[1]
     view = (validation_view(labels, len(ds.classes), published[0] if published else None, gold)
             .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
             f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
                                observed_value, index_columns=["id"])
+        name_duplicate_ids(labels_run.outcomes, view)
     finally:
         view.unpersist()
     report.add(labels_run)

@@ -140,7 +140,8 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
     """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
     from expectations.gx_runner import run_suite
-    from expectations.labels_suite import build_suite, observed_value, published_stats, validation_view
+    from expectations.labels_suite import (build_suite, name_duplicate_ids, observed_value, published_stats,
+                                           validation_view)
     from jobs.datasets import ExpectationConfig
 
     rows = [(f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8],
@@ -161,13 +162,15 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     run = run_suite(tmp_path / "home", "t", lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds,
                                                                   stats), view, "run-1", thresholds.severity_of,
                     observed_value, index_columns=["id"])
+    name_duplicate_ids(run.outcomes, view)
     checks = _checks(run.outcomes)
     assert not checks["rows_valid"]["success"] and not checks["id_unique"]["success"]
     problems = checks["rows_valid"]["observed"]
     assert problems["unexpected_count"] == 3
     assert set(problems["sample"]) == {"sum != 1", "label not in [-1, 1]", "length != 2"}
     assert sorted(problems["ids"]) == ["bad-label", "bad-len", "bad-sum"]             # which rows
-    assert checks["id_unique"]["observed"]["ids"] == ["r3", "r3"]
+    assert checks["id_unique"]["observed"] == {"unique_share": pytest.approx(44 / 45, abs=1e-6),
+                                               "duplicate_ids": ["r3"]}
     labeled = [r for r in rows if r[1] >= 0]
     assert checks["coverage"]["observed"] == pytest.approx(len(labeled) / len(rows), abs=1e-6)
     spam = sum(r[1] == 1 for r in labeled) / len(labeled)

@@ -76,6 +76,17 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     _, meta = latest_commit(spark, labels_ref)
     assert meta["run_id"] == "run-1" and meta["source_version"] == source_version
     assert meta["label_model"].startswith("majority_vote@") and len(meta["lf_versions"]) == 9
+    # The distribution the fit counted from its patterns (read by the next run's drift checks
+    # instead of a pass over the published rows) is the published rows' distribution.
+    from expectations.labels_suite import published_stats, recorded_published_stats
+
+    recorded = recorded_published_stats(meta, 0)
+    scanned = published_stats(spark.read.format("delta").load(str(labels_ref.path)), 0, "run-1")
+    assert recorded is not None and recorded.class_shares.keys() == scanned.class_shares.keys()
+    assert all(recorded.class_shares[c] == pytest.approx(scanned.class_shares[c], abs=1e-12)
+               for c in scanned.class_shares)
+    assert recorded.mean_confidence == pytest.approx(scanned.mean_confidence, abs=1e-9)
+    assert meta["label_distribution"]["rows"] == 1953 and meta["label_distribution"]["unlabeled"] == 1953 - 1436
 
     listing = {t["name"]: t for t in tables_listing(yt)}
     assert listing["youtube_spam_labels"]["rows"] == 1953
