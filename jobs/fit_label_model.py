@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,6 +57,22 @@ PREDICTION_FIELDS = [
     StructField("_lf_versions", StringType(), False),
 ]
 """A prediction per pattern, after the pattern's key columns (see :func:`prediction_frame`)."""
+
+
+class StepClock:
+    """Seconds per step of the fit, for its log line: where a slow fit spends its time."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.laps[step] = self.laps.get(step, 0.0) + now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {seconds:.1f}s" for step, seconds in self.laps.items())
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
     votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
     # The gold set first: its evaluation rows' annotations must stay out of the fit (jobs/gold_set.py).
+    clock = StepClock()
     gold_set = refresh_gold_set(spark, settings, ds, run.run_id)
     annotators = annotator_votes(spark, settings, ds, withheld_ids(spark, gold_set))
     if annotators is not None:
@@ -202,6 +220,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         if current is not None:
             return current
 
+    clock.lap("inputs")
     patterned = row_patterns(ids, votes, lf_names, len(ds.classes))
     patterns_ref = table(settings, ds.name, "row_patterns")
     # After an LF edit, the last fit's row patterns plus the edited LFs' changes (jobs/incremental_patterns.py).
@@ -220,11 +239,13 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     # One row per pattern (keys and counts only), sorted so the fit sees the same order
     # whatever Spark's partitioning.
     counted = patterned.collect_counts(spark.read.format("delta").load(str(counts_ref.path)))
+    clock.lap("patterns")
     if annotators is None and updated is None:
         store_patterns(rows, patterns_ref, patterned.codec, run.run_id, source_version, votes_version, lf_names)
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = patterned.matrix(counted, lf_names)
 
+    clock.lap("stored patterns")
     gold = evaluation_gold(spark, settings, ds, gold_set.version if gold_set else None)
     gold_counts = gold_pattern_counts(patterned, gold, ds.dev_percent) if gold is not None else []
     dev = None
@@ -236,11 +257,13 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
                np.array([g for _, g, _ in dev_counts], dtype=np.int64),
                np.array([n for _, _, n in dev_counts], dtype=np.float64))
     analyse_lfs(spark, settings, ds, run, L, counts, lf_names, votes_meta, gold_counts, record)
+    clock.lap("LF analysis")
     blind = tuple(j for j, name in enumerate(lf_names) if annotators is not None and name in annotators.sources)
     choice = choose_model(ds, L, counts, dev, blind)
     model = choice.model
     counts_version, _ = latest_commit(spark, counts_ref)
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
+    clock.lap("model")
     labels, probs = pattern_labels(model, L, ds.uncovered)
     predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
                                ds.uncovered, votes_meta["lf_versions"])
@@ -303,13 +326,14 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
          **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()
+    clock.lap("staging write")
     if end_model is not None:
         end_model.cached.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
     total = int(counts.sum())
     labeled = int(counts[labels >= 0].sum()) if len(L) else 0
-    log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d",
-             ds.name, model.name, total, len(L), labeled, staging_ref.name, staging_version)
+    log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d (%s)",
+             ds.name, model.name, total, len(L), labeled, staging_ref.name, staging_version, clock)
     return FitResult(total, len(L), labeled, staging_version, model_id, end_model=end_model_id,
                      gold_set_version=gold_set.version if gold_set else None)
 

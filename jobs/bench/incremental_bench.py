@@ -44,6 +44,9 @@ from lf_library.packs import load_pack
 
 BASE_PACK_ENV = "LABELLAKE_BENCH_BASE_PACK"
 EDIT_KEYWORD = "labellakebenchword"
+EDIT_KEYWORD_ENV = "LABELLAKE_BENCH_EDIT_KEYWORD"
+"""The word the edited LF gains: set by the bench to a word common in the source, so the edit
+changes real votes (a word no row contains would change only the LF's version)."""
 
 
 def base_pack() -> LFPack:
@@ -51,23 +54,43 @@ def base_pack() -> LFPack:
     return load_pack(os.environ[BASE_PACK_ENV])
 
 
-def edit_lf(lf: LabelingFunction) -> LabelingFunction | None:
+def edit_lf(lf: LabelingFunction, keyword: str = EDIT_KEYWORD) -> LabelingFunction | None:
     """``lf`` with one more alternative it fires on (a keyword, a regex branch); None if not editable."""
     if isinstance(lf, KeywordLF):
-        return dataclasses.replace(lf, keywords=(*lf.keywords, EDIT_KEYWORD))
+        return dataclasses.replace(lf, keywords=(*lf.keywords, keyword))
     if isinstance(lf, RegexLF):
-        return dataclasses.replace(lf, pattern=f"(?:{lf.pattern})|{EDIT_KEYWORD}")
+        return dataclasses.replace(lf, pattern=rf"(?:{lf.pattern})|\b{keyword}\b")
     return None
 
 
-def edited_pack() -> LFPack:
-    """The same pack with one LF edited: the first keyword (else regex) LF gains an alternative."""
-    pack = base_pack()
+def edit_target(pack: LFPack) -> LabelingFunction:
+    """The LF the bench edits: the first keyword LF, else the first editable one."""
     target = next((lf for lf in pack if isinstance(lf, KeywordLF)), None) or next(
         (lf for lf in pack if edit_lf(lf) is not None), None)
     if target is None:
         raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
-    return LFPack(pack.name, pack.classes, [edit_lf(lf) if lf is target else lf for lf in pack])
+    return target
+
+
+def edited_pack() -> LFPack:
+    """The same pack with one LF edited: :func:`edit_target` gains ``$LABELLAKE_BENCH_EDIT_KEYWORD``."""
+    pack = base_pack()
+    target = edit_target(pack)
+    keyword = os.environ.get(EDIT_KEYWORD_ENV, EDIT_KEYWORD)
+    return LFPack(pack.name, pack.classes, [edit_lf(lf, keyword) if lf is target else lf for lf in pack])
+
+
+def common_word(texts: list[str], exclude: set[str], min_length: int = 5) -> str:
+    """The most frequent alphabetic word of ``min_length``+ letters in ``texts`` (lower-cased),
+    ties broken alphabetically, skipping ``exclude``: an edit that changes many rows' votes."""
+    import collections
+    import re
+
+    counts = collections.Counter(w for t in texts if t for w in set(re.findall(r"[a-z]+", t.lower()))
+                                 if len(w) >= min_length and w not in exclude)
+    if not counts:
+        return EDIT_KEYWORD
+    return min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
 def _bench_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str,
@@ -128,6 +151,11 @@ def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
     started = time.monotonic()
     build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet").write.json(str(source_dir))
     source_seconds = round(time.monotonic() - started, 2)
+    # The edit: the target LF gains the commonest word of a 5,000-text sample (a realistic edit
+    # changes votes; which rows' patterns change is logged by the fit and checked by --verify).
+    target = edit_target(base_pack())
+    sample = [r[0] for r in spark.read.parquet(str(workdir / "scaled.parquet")).select("text").limit(5000).collect()]
+    os.environ[EDIT_KEYWORD_ENV] = common_word(sample, {k.lower() for k in getattr(target, "keywords", ())})
     bench_ds = {
         "source_path": str(source_dir / "*.json"), "format": "json", "id_column": "id", "text_column": "text",
         "classes": list(ds.classes), "label_model": ds.label_model,
@@ -140,6 +168,7 @@ def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
                                "cores": os.cpu_count(), "master": spark.sparkContext.master,
                                "driver_memory": spark.conf.get("spark.driver.memory", "?"),
                                "source_build_seconds": source_seconds,
+                               "edit": {"lf": target.name, "gains": os.environ[EDIT_KEYWORD_ENV]},
                                "source_mb": round(sum(p.stat().st_size for p in source_dir.glob("*.json")) / 2**20)}
     with MemoryProfile(spark) as memory:
         inc = _bench_settings(settings, workdir, name, bench_ds, base, "lakehouse")
