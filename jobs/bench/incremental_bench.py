@@ -165,8 +165,13 @@ def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
     bench_ds = {
         "source_path": str(source_dir / "*.json"), "format": "json", "id_column": "id", "text_column": "text",
         "classes": list(ds.classes), "label_model": ds.label_model,
+        # The drift limits are opened: the bench times a rerun that publishes, and refitting after
+        # an edit can move the label distribution past the production limits (at 2M rows of SMS,
+        # one keyword more on a ham LF changed 1% of the patterns and 8.5% of the labels, KL 0.14).
+        # The drift checks still run and are logged; only their verdict is not blocking here.
         "expectations": {"min_coverage": ds.expectations.min_coverage,
-                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()}},
+                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
+                         "max_kl_divergence": 10.0, "max_label_change_share": 1.0},
     }
     base = "jobs.bench.incremental_bench:base_pack"
     edited = "jobs.bench.incremental_bench:edited_pack"
