@@ -27,8 +27,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.labels_suite import (PublishedStats, build_suite, change_sample_every, name_duplicate_ids,
-                                       observed_value, published_stats, recorded_published_stats, validation_view)
+from expectations.labels_suite import (PublishedStats, build_suite, name_duplicate_ids, observed_value,
+                                       published_stats, recorded_published_stats, validation_view)
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
@@ -94,8 +94,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         report.notes.append("first run: nothing published yet, drift checks skipped")
     else:
         stats = published[1]
-    view = (validation_view(labels, len(ds.classes), published[0] if published else None, gold,
-                            change_sample_every(stats.rows if stats else None))
+    view = (validation_view(labels, len(ds.classes), published[0] if published else None, gold)
             .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         labels_run = run_suite(settings.home, ds.name, lambda: build_suite(

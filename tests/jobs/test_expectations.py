@@ -179,29 +179,3 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     # 20 ids were published (all HAM); the odd ones among them are now SPAM: 10 of the 21 rows
     # with those ids (r3 twice) changed.
     assert checks["drift_label_changes"]["observed"] == pytest.approx(11 / 21, abs=1e-6)
-
-
-def test_label_change_sample_compares_the_same_ids_on_both_sides(spark) -> None:
-    """Above CHANGE_SAMPLE_ROWS published ids, label changes are counted on a 1-in-k id sample:
-    the sample is the same ids on both sides (every sampled id finds its published label) and
-    its share of changed labels estimates the true share."""
-    from expectations.labels_suite import change_sample_every, validation_view
-
-    n = 40_000
-    changed = {i for i in range(n) if (i * 7919) % 10 < 3}  # 30% of ids, spread over the id range
-    labels = spark.createDataFrame(
-        [(f"id-{i}", 1 if i in changed else 0, ["HAM", "SPAM"][1 if i in changed else 0],
-          [0.0, 1.0] if i in changed else [1.0, 0.0], 1.0) for i in range(n)],
-        "id string, label int, label_name string, probs array<double>, confidence double")
-    published = spark.createDataFrame([(f"id-{i}", 0) for i in range(n)], "id string, label int")
-    assert change_sample_every(None) == change_sample_every(1_000_000) == 1
-    assert change_sample_every(10_000_000) == 10 and change_sample_every(10_000_001) == 11
-
-    exact = validation_view(labels, 2, published).groupBy("label_change").count().collect()
-    assert {r["label_change"]: r["count"] for r in exact} == {"changed": len(changed), "same": n - len(changed)}
-    sampled = {r["label_change"]: r["count"] for r in
-               validation_view(labels, 2, published, change_sample=8).groupBy("label_change").count().collect()}
-    compared = sampled["changed"] + sampled["same"]
-    assert abs(compared - n / 8) < 4 * (n / 8) ** 0.5            # about 1 in 8 ids compared
-    assert sampled[None] == n - compared                           # the others are not compared
-    assert abs(sampled["changed"] / compared - 0.3) < 0.03         # an estimate of the true 30%
