@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
@@ -52,14 +52,13 @@ def _published(spark: SparkSession, labels_ref: TableRef) -> tuple[Any, Publishe
     return frame, recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id"))
 
 
-def _staged(spark: SparkSession, staging: TableRef, run_id: str) -> bool:
+def _staged(spark: SparkSession, staging: TableRef, run_id: str, run_rows: DataFrame) -> bool:
     """Whether the staging table holds candidate labels of ``run_id``: its newest commit says so
-    (the usual case, no rows read), or a row of that run exists."""
+    (the usual case, no rows read), or ``run_rows`` (that run's partition) has a row."""
     _, meta = latest_commit(spark, staging)
     if meta.get("run_id") == run_id and meta.get("label_distribution", {}).get("rows"):
         return True
-    return (spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run_id)
-            .limit(1).count() > 0)
+    return run_rows.limit(1).count() > 0
 
 
 def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
@@ -77,7 +76,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
     labels = spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run.run_id)
-    if not _staged(spark, staging, run.run_id):
+    if not _staged(spark, staging, run.run_id, labels):
         raise StageOrderError(
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
             "run fit_label_model for this run first"
