@@ -3,16 +3,23 @@
 Selection is by *expected* accuracy on the dev rows under random tie-break
 (a row whose gold class is among t tied best classes counts 1/t), so it has no
 sampling noise. The models are still fitted without labels on every row's
-vote pattern; gold only scores the fitted candidates, so it never leaks into
-the fit. The dev rows are a stable hash share of the gold ids
-(``dev_percent``), and what was chosen, and why, is recorded with the model.
+vote pattern; gold only scores the fitted candidates and gives one number to
+the fit: the class balance. Each candidate is fitted twice, with the
+configured prior (learned or uniform) and with the dev gold's class shares as
+a fixed prior (``<model>+dev_prior``), as WRENCH does whenever a labeled valid
+split exists. The prior matters most where no LF votes or the votes tie: on
+WRENCH youtube it lifts weighted majority vote from 0.674 to 0.876 test
+accuracy, on sms Dawid-Skene from 0.878 to 0.896, and on trec no prior beats
+plain majority vote, which selection then keeps. The dev rows are a stable
+hash share of the gold ids (``dev_percent``), and what was chosen, and why, is
+recorded with the model.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
@@ -35,10 +42,55 @@ class Choice:
     selected_by: str                      # "config" or "dev accuracy"
     dev_accuracy: dict[str, float] = field(default_factory=dict)
     dev_rows: int = 0
+    candidate: str = ""                   # the chosen key: the model's name, or "<name>+dev_prior"
+    dev_balance: list[float] | None = None
 
     def record(self) -> dict[str, Any]:
-        return {"selected_by": self.selected_by, "dev_rows": self.dev_rows,
-                "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
+        record: dict[str, Any] = {"selected_by": self.selected_by, "dev_rows": self.dev_rows,
+                                  "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
+        if self.candidate:
+            record["candidate"] = self.candidate
+            record["dev_class_balance"] = self.dev_balance
+        return record
+
+
+DEV_PRIOR = "+dev_prior"
+"""Suffix of a candidate fitted with the dev gold's class shares as its fixed prior."""
+
+
+def dev_class_balance(gold: np.ndarray, counts: np.ndarray, cardinality: int) -> np.ndarray:
+    """The dev rows' class shares, add-one smoothed so a class absent from a small dev
+    split keeps a positive prior (a zero prior would forbid the class outright)."""
+    tally = np.bincount(np.asarray(gold, dtype=np.int64), weights=np.asarray(counts, dtype=np.float64),
+                        minlength=cardinality)[:cardinality] + 1.0
+    return tally / tally.sum()
+
+
+@dataclass
+class DevSelection:
+    """Every candidate fitted and scored on dev; ``best`` is the key of the winner."""
+
+    best: str
+    fitted: dict[str, LabelModel]
+    scores: dict[str, float]
+    balance: np.ndarray
+
+
+def select_on_dev(names: list[str], fit: Callable[[str, np.ndarray | None], LabelModel],
+                  dev: tuple[np.ndarray, np.ndarray, np.ndarray], cardinality: int) -> DevSelection:
+    """Fit ``names`` with their configured prior (``fit(name, None)``) and with the dev class
+    balance (``fit(name, balance)``), and keep the best expected dev accuracy.
+
+    Ties go to the earlier candidate: configured priors before dev priors, and the models in
+    the order given (list simpler models first), so equal evidence never buys complexity.
+    """
+    balance = dev_class_balance(dev[1], dev[2], cardinality)
+    keys = [*names, *(name + DEV_PRIOR for name in names)]
+    fitted = {key: fit(key.removesuffix(DEV_PRIOR), balance if key.endswith(DEV_PRIOR) else None)
+              for key in keys}
+    scores = {key: expected_accuracy(model, *dev) for key, model in fitted.items()}
+    best = max(keys, key=lambda key: (scores[key], -keys.index(key)))
+    return DevSelection(best, fitted, scores, balance)
 
 
 def dev_flag(dev_percent: int) -> Column:
@@ -73,13 +125,16 @@ def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, co
     return float((hit * counts).sum() / max(counts.sum(), 1))
 
 
-def build_model(ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = ()) -> LabelModel:
+def build_model(ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = (),
+                class_balance: np.ndarray | None = None) -> LabelModel:
     """The named model with the dataset's options. ``blind_abstain``: positions of sources
-    (annotators) whose abstaining is no evidence, for the models that model abstaining."""
+    (annotators) whose abstaining is no evidence, for the models that model abstaining.
+    ``class_balance`` replaces the configured prior (model selection's dev prior)."""
     options = dict(ds.label_model_options) if name == ds.label_model else {}
     if blind_abstain and name == "dawid_skene":
         options["blind_abstain"] = blind_abstain
-    return make_label_model(name, len(ds.classes), class_balance=ds.class_balance, **options)
+    balance = ds.class_balance if class_balance is None else [float(x) for x in class_balance]
+    return make_label_model(name, len(ds.classes), class_balance=balance, **options)
 
 
 def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
@@ -93,10 +148,11 @@ def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
         if ds.model_selection:
             log.warning("label model %s: no dev rows with gold; using the configured %s", ds.name, ds.label_model)
         return Choice(build_model(ds, ds.label_model, blind_abstain).fit(L, counts), "config")
-    candidates = list(dict.fromkeys(ds.model_selection))
-    fitted = {name: build_model(ds, name, blind_abstain).fit(L, counts) for name in candidates}
-    scores = {name: expected_accuracy(model, *dev) for name, model in fitted.items()}
-    best = max(candidates, key=lambda name: (scores[name], -candidates.index(name)))
-    log.info("label model %s: chose %s by dev accuracy on %d rows: %s", ds.name, best, int(dev[2].sum()),
-             ", ".join(f"{n}={s:.4f}" for n, s in scores.items()))
-    return Choice(fitted[best], "dev accuracy", scores, int(dev[2].sum()))
+    chosen = select_on_dev(list(dict.fromkeys(ds.model_selection)),
+                           lambda name, balance: build_model(ds, name, blind_abstain, balance).fit(L, counts),
+                           dev, len(ds.classes))
+    log.info("label model %s: chose %s by dev accuracy on %d rows (dev class balance %s): %s", ds.name,
+             chosen.best, int(dev[2].sum()), np.round(chosen.balance, 3).tolist(),
+             ", ".join(f"{n}={s:.4f}" for n, s in chosen.scores.items()))
+    return Choice(chosen.fitted[chosen.best], "dev accuracy", chosen.scores, int(dev[2].sum()), chosen.best,
+                  [round(float(x), 6) for x in chosen.balance])

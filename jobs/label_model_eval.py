@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from jobs.choose_label_model import expected_accuracy
+from jobs.choose_label_model import DEV_PRIOR, select_on_dev
 from jobs.errors import ConfigError
 from jobs.label_models import MODELS, LabelModel, make_label_model
 
@@ -126,38 +126,50 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
     if unknown:
         raise ConfigError(f"unknown label model(s) {unknown}; known: {sorted(MODELS)}")
     patterns, counts, _ = patterns_and_counts(train.L)
-    rows, dev_accuracy = [], {}
-    for name in models:
-        model = make_label_model(name, k, seed=seed, **(options or {}).get(name, {}))
-        started = time.perf_counter()
-        model.fit(patterns, counts)
-        seconds = time.perf_counter() - started
+
+    def fit(name: str, balance: np.ndarray | None = None) -> LabelModel:
+        extra = {} if balance is None else {"class_balance": [float(x) for x in balance]}
+        return make_label_model(name, k, seed=seed, **{**(options or {}).get(name, {}), **extra}).fit(patterns, counts)
+
+    def score(model: LabelModel) -> tuple[float, float]:
         pred = predict_random_ties(model, test.L, np.random.default_rng(seed))
-        rows.append(EvalRow(name, round(float((pred == test.y).mean()), 4), round(f1_score(test.y, pred, k), 4),
-                            round(seconds, 3), len(train.L), len(patterns), len(test.L)))
-        if dev is not None:
-            dev_accuracy[name] = expected_accuracy(model, dev.L, dev.y, np.ones(len(dev.y)))
+        return round(float((pred == test.y).mean()), 4), round(f1_score(test.y, pred, k), 4)
+
+    rows = []
+    for name in models:
+        started = time.perf_counter()
+        model = fit(name)
+        seconds = time.perf_counter() - started
+        rows.append(EvalRow(name, *score(model), round(seconds, 3), len(train.L), len(patterns), len(test.L)))
     result = {"folder": str(folder), "classes": names, "lfs": int(train.L.shape[1]), "seed": seed,
               "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
               "recomputed_test_votes_with": recompute_with, "rows": [asdict(r) for r in rows]}
-    if dev_accuracy:
-        # Model selection as the pipeline does it when a dev split has gold: best dev accuracy,
-        # ties to the earlier (simpler) model in the list.
-        chosen = max(models, key=lambda name: (dev_accuracy[name], -models.index(name)))
-        result["selected_by_dev"] = {"model": chosen, "dev_accuracy": round(dev_accuracy[chosen], 4),
-                                     **{key: next(r for r in result["rows"] if r["model"] == chosen)[key]
-                                        for key in ("accuracy", "f1")}}
+    if dev is not None:
+        # Model selection as the pipeline does it when a dev split has gold (jobs/choose_label_model.py):
+        # every model with its own prior and with the dev class balance, best dev accuracy wins.
+        chosen = select_on_dev(models, fit, (dev.L, dev.y, np.ones(len(dev.y))), k)
+        candidates = {}
+        for key, model in chosen.fitted.items():
+            accuracy, f1 = score(model)
+            candidates[key] = {"dev_accuracy": round(chosen.scores[key], 4), "accuracy": accuracy, "f1": f1}
+        result["selected_by_dev"] = {"model": chosen.best, **candidates[chosen.best],
+                                     "dev_class_balance": np.round(chosen.balance, 4).tolist(),
+                                     "candidates": candidates}
     return result
 
 
 def format_eval(result: dict[str, Any]) -> str:
     lines = [f"{result['folder']}: {len(result['classes'])} classes, {result['lfs']} LFs, "
              f"f1 = {result['metric_f1']}, seed {result['seed']}",
-             f"{'model':<24}{'accuracy':>10}{'f1':>10}{'fit s':>10}"]
+             f"{'model':<34}{'accuracy':>10}{'f1':>10}{'fit s':>10}"]
     for r in result["rows"]:
-        lines.append(f"{r['model']:<24}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
+        lines.append(f"{r['model']:<34}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
     if "selected_by_dev" in result:
         chosen = result["selected_by_dev"]
+        lines.append(f"with a dev class balance ({chosen['dev_class_balance']}):")
+        for key, c in chosen["candidates"].items():
+            if key.endswith(DEV_PRIOR):
+                lines.append(f"{key:<34}{c['accuracy']:>10.4f}{c['f1']:>10.4f}   dev {c['dev_accuracy']:.4f}")
         lines.append(f"selected by dev accuracy ({chosen['dev_accuracy']:.4f}): {chosen['model']} "
                      f"-> test accuracy {chosen['accuracy']:.4f}, f1 {chosen['f1']:.4f}")
     return "\n".join(lines)

@@ -30,12 +30,23 @@ def test_selected_model_is_recorded_and_in_lineage(spark, tmp_path: Path, settin
     assert len(models) == 1
     row = models.iloc[0]
     selection = json.loads(row["selection"])
-    assert selection["selected_by"] == "dev accuracy" and set(selection["dev_accuracy"]) == set(CANDIDATES)
+    # Every candidate with its own prior, then with the dev gold's class balance as a fixed prior.
+    keys = CANDIDATES + [name + "+dev_prior" for name in CANDIDATES]
+    assert selection["selected_by"] == "dev accuracy" and set(selection["dev_accuracy"]) == set(keys)
     assert 500 < selection["dev_rows"] < 700  # ~30% of 1,953 gold rows
-    best = max(CANDIDATES, key=lambda n: (selection["dev_accuracy"][n], -CANDIDATES.index(n)))
+    chosen = max(keys, key=lambda n: (selection["dev_accuracy"][n], -keys.index(n)))
+    best = chosen.removesuffix("+dev_prior")
+    assert selection["candidate"] == chosen
     assert row["model"] == best and row["model_id"].startswith(best + "@")
     params = json.loads(row["params"])
     assert params["model"] == best and len(json.loads(row["lf_versions"])) == 9
+    balance = selection["dev_class_balance"]
+    assert len(balance) == 2 and abs(sum(balance) - 1) < 1e-6 and 0.3 < balance[1] < 0.7  # youtube is ~half spam
+    prior = params["hyperparameters"]["class_balance"]
+    if chosen.endswith("+dev_prior"):
+        assert prior is not None and all(abs(a - b) < 1e-6 for a, b in zip(prior, balance))
+    else:
+        assert prior is None
 
     labels = DeltaTable(str(table(yt, "youtube_spam", "labels").path)).to_pandas()
     assert (labels["_label_model"] == row["model_id"]).all()
