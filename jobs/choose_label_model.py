@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.datasets import DatasetConfig
+from jobs.held_out_lf_selection import AUTO, choose_by_held_out_lfs
 from jobs.label_models import LabelModel, make_label_model
 
 if TYPE_CHECKING:
@@ -44,13 +45,17 @@ class Choice:
     dev_rows: int = 0
     candidate: str = ""                   # the chosen key: the model's name, or "<name>+dev_prior"
     dev_balance: list[float] | None = None
+    held_out: dict[str, Any] | None = None  # label_model = "auto": the held-out LF agreement of each family
 
     def record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"selected_by": self.selected_by, "dev_rows": self.dev_rows,
                                   "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
         if self.candidate:
             record["candidate"] = self.candidate
+        if self.dev_balance is not None:
             record["dev_class_balance"] = self.dev_balance
+        if self.held_out is not None:
+            record.update(self.held_out)
         return record
 
 
@@ -142,11 +147,17 @@ def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
                  blind_abstain: tuple[int, ...] = ()) -> Choice:
     """Fit the configured model, or every candidate and keep the best on dev.
 
-    ``dev`` is ``(L_dev, gold, counts)`` over the dev rows' patterns, or None.
+    ``dev`` is ``(L_dev, gold, counts)`` over the dev rows' patterns, or None. Without
+    dev rows, ``label_model = "auto"`` chooses by held-out LF agreement instead.
     """
     if not ds.model_selection or dev is None or not len(dev[0]):
         if ds.model_selection:
             log.warning("label model %s: no dev rows with gold; using the configured %s", ds.name, ds.label_model)
+        if ds.label_model == AUTO:
+            # No gold to choose with: the LFs are the held-out data (jobs/held_out_lf_selection.py).
+            held_out = choose_by_held_out_lfs(lambda name: build_model(ds, name, blind_abstain), L, counts)
+            return Choice(build_model(ds, held_out.best, blind_abstain).fit(L, counts), "held-out LF agreement",
+                          candidate=held_out.best, held_out=held_out.record())
         return Choice(build_model(ds, ds.label_model, blind_abstain).fit(L, counts), "config")
     chosen = select_on_dev(list(dict.fromkeys(ds.model_selection)),
                            lambda name, balance: build_model(ds, name, blind_abstain, balance).fit(L, counts),

@@ -307,9 +307,10 @@ def _cmd_bench_week(args: argparse.Namespace) -> int:
 
 def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     from jobs.label_model_eval import evaluate, format_eval
+    from jobs.held_out_lf_selection import AUTO
     from jobs.label_models import MODELS
 
-    models = list(MODELS) if args.model == "all" else [args.model]
+    models = [*MODELS, AUTO] if args.model == "all" else [args.model]
     result = evaluate(Path(args.wrench), models, seed=args.seed, recompute_with=args.recompute_votes_with)
     _emit(result, args.json, None if args.json else format_eval(result))
     return 0
@@ -580,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "labellake label-model eval --wrench ../shared/datasets/wrench/trec "
                                             "--model dawid_skene --json"))
     lm_eval.add_argument("--wrench", required=True, help="folder with train/valid/test.json and label.json")
-    lm_eval.add_argument("--model", default="all", help="a label model name, or 'all'")
+    lm_eval.add_argument("--model", default="all",
+                         help="a label model name, 'auto' (chosen by held-out LF agreement), or 'all'")
     lm_eval.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (and the models)")
     lm_eval.add_argument("--recompute-votes-with", metavar="PACK",
                          help="re-apply this LF pack to the valid/test texts first (needed for WRENCH sms)")

@@ -211,7 +211,7 @@ class DatasetConfig:
     description: str = ""
     gold_column: str | None = None
     gold_values: dict[str, str] = field(default_factory=dict)
-    label_model: str = "majority_vote"
+    label_model: str = "auto"
     label_model_options: dict[str, Any] = field(default_factory=dict)
     """Hyper-parameters passed to the label model (e.g. ``{smoothing = 0.1}``)."""
     class_balance: tuple[float, ...] | None = None
@@ -285,6 +285,11 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     if unknown_sel:
         raise ConfigError(f"dataset {name!r}: model_selection has unknown keys {unknown_sel}")
     candidates = tuple(selection.get("candidates", ()))
+    for candidate in candidates:
+        if candidate == "auto":
+            raise ConfigError(f"dataset {name!r}: model_selection.candidates lists model names; "
+                              "'auto' is a label_model value (chosen without gold)")
+        _label_model_name(name, candidate)
     if candidates and not raw.get("gold_column") and "gold_set" not in raw:
         raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column or gold_set)")
     dev_percent = int(selection.get("dev_percent", 20))
@@ -305,7 +310,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         description=raw.get("description", ""),
         gold_column=raw.get("gold_column"),
         gold_values=gold_values,
-        label_model=raw.get("label_model", "majority_vote"),
+        label_model=_label_model_name(name, raw.get("label_model", "auto")),
         label_model_options=dict(raw.get("label_model_options", {})),
         class_balance=class_balance,
         model_selection=candidates,
@@ -409,3 +414,14 @@ def write_datasets_toml(path: Path, datasets: dict[str, dict]) -> Path:
             lines.append(f"{key} = {value(v)}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _label_model_name(dataset: str, value: object) -> str:
+    """A known label model name, or ``"auto"`` (chosen by held-out LF agreement); a typo fails
+    when the config is read, naming the dataset, not at the end of an hour of applying LFs."""
+    from jobs.label_models import MODELS
+
+    if value != "auto" and value not in MODELS:
+        raise ConfigError(f"dataset {dataset!r}: unknown label model {value!r}; known: auto, "
+                          + ", ".join(sorted(MODELS)))
+    return str(value)

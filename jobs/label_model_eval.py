@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from jobs.choose_label_model import DEV_PRIOR, select_on_dev
+from jobs.held_out_lf_selection import AUTO, choose_by_held_out_lfs
 from jobs.errors import ConfigError
 from jobs.label_models import MODELS, LabelModel, make_label_model
-
-DEFAULT_MODEL = "dawid_skene"
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
     if recompute_with:
         test = recompute_votes(test, recompute_with)
         dev = recompute_votes(dev, recompute_with) if dev is not None else None
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in MODELS and m != AUTO]
     if unknown:
         raise ConfigError(f"unknown label model(s) {unknown}; known: {sorted(MODELS)}")
     patterns, counts, _ = patterns_and_counts(train.L)
@@ -135,19 +134,28 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
         pred = predict_random_ties(model, test.L, np.random.default_rng(seed))
         return round(float((pred == test.y).mean()), 4), round(f1_score(test.y, pred, k), 4)
 
-    rows = []
+    rows, auto_choice = [], None
     for name in models:
         started = time.perf_counter()
-        model = fit(name)
+        if name == AUTO:
+            # The default without gold: the family that best predicts each LF it was fitted without.
+            auto_choice = choose_by_held_out_lfs(lambda family: make_label_model(family, k, seed=seed), patterns,
+                                                 counts, seed=seed)
+            model = fit(auto_choice.best)
+        else:
+            model = fit(name)
         seconds = time.perf_counter() - started
         rows.append(EvalRow(name, *score(model), round(seconds, 3), len(train.L), len(patterns), len(test.L)))
     result = {"folder": str(folder), "classes": names, "lfs": int(train.L.shape[1]), "seed": seed,
               "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
               "recomputed_test_votes_with": recompute_with, "rows": [asdict(r) for r in rows]}
-    if dev is not None:
+    if auto_choice is not None:
+        result["auto"] = {"model": auto_choice.best, **auto_choice.record()}
+    single = [m for m in models if m != AUTO]
+    if dev is not None and single:
         # Model selection as the pipeline does it when a dev split has gold (jobs/choose_label_model.py):
         # every model with its own prior and with the dev class balance, best dev accuracy wins.
-        chosen = select_on_dev(models, fit, (dev.L, dev.y, np.ones(len(dev.y))), k)
+        chosen = select_on_dev(single, fit, (dev.L, dev.y, np.ones(len(dev.y))), k)
         candidates = {}
         for key, model in chosen.fitted.items():
             accuracy, f1 = score(model)
@@ -163,7 +171,8 @@ def format_eval(result: dict[str, Any]) -> str:
              f"f1 = {result['metric_f1']}, seed {result['seed']}",
              f"{'model':<34}{'accuracy':>10}{'f1':>10}{'fit s':>10}"]
     for r in result["rows"]:
-        lines.append(f"{r['model']:<34}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
+        label = f"auto ({result['auto']['model']})" if r["model"] == AUTO else r["model"]
+        lines.append(f"{label:<34}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
     if "selected_by_dev" in result:
         chosen = result["selected_by_dev"]
         lines.append(f"with a dev class balance ({chosen['dev_class_balance']}):")

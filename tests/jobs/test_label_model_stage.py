@@ -66,3 +66,23 @@ def test_selected_model_is_recorded_and_in_lineage(spark, tmp_path: Path, settin
     assert {r["label_model"] for r in lf_rows} == {row["model_id"]}
     if best != "majority_vote":
         assert all(0.0 <= r["learned_accuracy"] <= 1.0 for r in lf_rows)
+
+
+def test_auto_model_is_chosen_without_gold_and_recorded(spark, tmp_path: Path, settings: Settings) -> None:
+    from jobs.held_out_lf_selection import AUTO_CANDIDATES
+
+    body = {k: v for k, v in YOUTUBE.items() if k != "label_model"}  # no label_model: the default, "auto"
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": body})
+    yt = dataclasses.replace(settings, config_path=config)
+    run_pipeline(RunContext("auto-1", "youtube_spam"), yt, spark)
+
+    row = DeltaTable(str(table(yt, "youtube_spam", "label_models").path)).to_pandas().iloc[0]
+    selection = json.loads(row["selection"])
+    assert selection["selected_by"] == "held-out LF agreement"
+    scores = selection["held_out_lf_agreement"]
+    assert set(scores) == set(AUTO_CANDIDATES) and all(0 < s < 1 for s in scores.values())
+    best = max(AUTO_CANDIDATES, key=lambda n: (scores[n], -AUTO_CANDIDATES.index(n)))
+    assert selection["candidate"] == best and row["model"] == best
+    assert selection["held_out_lfs"] >= 2 and selection["dev_accuracy"] == {}
+    labels = DeltaTable(str(table(yt, "youtube_spam", "labels").path)).to_pandas()
+    assert (labels["_label_model"] == row["model_id"]).all() and len(labels) == 1953
