@@ -274,7 +274,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_bench_label_model(args: argparse.Namespace) -> int:
     from jobs.bench.label_model_bench import format_label_model_figures, run_label_model_bench
 
-    figures = run_label_model_bench(args.rows, args.lfs, args.classes, args.model)
+    if args.fit_on == "executors" and args.model != "dawid_skene":
+        raise SystemExit("bench label-model: --fit-on executors fits dawid_skene only")
+    figures = run_label_model_bench(args.rows, args.lfs, args.classes, args.model, fit_on=args.fit_on)
     _emit(figures, args.json, None if args.json else format_label_model_figures(figures))
     return 0
 
@@ -484,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lm.add_argument("--lfs", type=int, default=20)
     bench_lm.add_argument("--classes", type=int, default=2)
     bench_lm.add_argument("--model", default="dawid_skene")
+    bench_lm.add_argument("--fit-on", choices=("driver", "executors"), default="driver",
+                          help="executors: patterns stay in Spark and EM runs there (many sources)")
     bench_lm.add_argument("--json", action="store_true")
     bench_lm.set_defaults(func=_cmd_bench_label_model)
 

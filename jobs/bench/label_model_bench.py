@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.fit_label_model import pattern_labels, predicted_rows
+from jobs.fit_on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
 from jobs import predict_on_executors
 from jobs.vote_patterns import row_patterns
 from jobs.label_models import make_label_model
@@ -86,7 +87,7 @@ def _sparse_votes(base, accuracy: np.ndarray, coverage: np.ndarray, classes: int
 
 
 def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name: str = "dawid_skene",
-                          settings: Settings | None = None) -> dict[str, Any]:
+                          settings: Settings | None = None, fit_on: str = "driver") -> dict[str, Any]:
     settings = settings or Settings.from_env()
     spark = get_spark("labellake-bench-label-model", settings)
     workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-lm-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
@@ -98,6 +99,9 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
     lf_names = [f"lf_{j:04d}" for j in range(lfs)]
     me = psutil.Process()
     python_before = me.memory_info().rss
+    if fit_on == "executors":
+        return _fit_on_executors_figures(spark, ids, votes, lf_names, rows, classes, accuracy, me, python_before,
+                                         generate_s)
     with PeakMemory() as memory:
         t0 = time.perf_counter()
         patterned = row_patterns(ids, votes, lf_names, classes)  # as the stage does: patterns once, used twice
@@ -131,7 +135,44 @@ def run_label_model_bench(rows: int, lfs: int = 20, classes: int = 2, model_name
     }
 
 
+def _fit_on_executors_figures(spark: SparkSession, ids: Any, votes: Any, lf_names: list[str], rows: int,
+                              classes: int, accuracy: np.ndarray, me: psutil.Process, python_before: int,
+                              generate_s: float) -> dict[str, Any]:
+    """Patterns built and Dawid-Skene fitted in Spark (``jobs.fit_on_executors``): nothing
+    per pattern reaches the driver. Prediction is not timed in this mode."""
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        patterns = sparse_vote_patterns(spark, ids, votes, lf_names, classes).persist()
+        n_patterns = patterns.count()
+        t1 = time.perf_counter()
+        model = fit_dawid_skene_on_executors(patterns, len(lf_names), classes)
+        t2 = time.perf_counter()
+        patterns.unpersist()
+    python_peak = me.memory_info().rss
+    learned = model.lf_accuracies()
+    return {
+        "rows": rows, "lfs": len(lf_names), "classes": classes, "model": "dawid_skene", "fit_on": "executors",
+        "cores": os.cpu_count(), "votes_generated_seconds": round(generate_s, 2), "patterns": n_patterns,
+        "patterns_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 3), "iterations": model.iterations,
+        "total_seconds": round(t2 - t0, 2), "rows_per_s": round(rows / (t2 - t0)),
+        "driver_python_rss_mb": round(python_peak / 2**20),
+        "driver_python_growth_mb": round((python_peak - python_before) / 2**20),
+        "peak_rss_python_plus_jvm_mb": round(memory.peak / 2**20),
+        "max_accuracy_error": None if learned is None else round(float(np.abs(learned - accuracy).max()), 4),
+    }
+
+
 def format_label_model_figures(f: dict[str, Any]) -> str:
+    if f.get("fit_on") == "executors":
+        return "\n".join([
+            f"bench label-model: dawid_skene fitted on the executors, {f['rows']:,} rows x {f['lfs']} LFs x "
+            f"{f['classes']} classes ({f['cores']} cores); {f['patterns']:,} distinct patterns",
+            f"  patterns (groupBy, kept in Spark) {f['patterns_seconds']:>8.2f} s",
+            f"  fit ({f['iterations']} EM passes)          {f['fit_seconds']:>8.2f} s",
+            f"  total                             {f['total_seconds']:>8.2f} s ({f['rows_per_s']:,} rows/s)",
+            f"  driver Python RSS {f['driver_python_rss_mb']} MB (+{f['driver_python_growth_mb']} MB); "
+            f"peak Python + JVM {f['peak_rss_python_plus_jvm_mb']} MB",
+            f"  largest error of a learned LF accuracy vs the truth: {f['max_accuracy_error']}"])
     lines = [f"bench label-model: {f['model']}, {f['rows']:,} rows x {f['lfs']} LFs x {f['classes']} classes "
              f"({f['cores']} cores); {f['patterns']:,} distinct patterns",
              f"  patterns (groupBy + collect) {f['patterns_seconds']:>8.2f} s",

@@ -57,9 +57,15 @@ class DawidSkene(LabelModel):
         self.iterations = 0
 
     def _m_step(self, votes: OneHotVotes, q: np.ndarray) -> None:
+        # (k,) class mass as a BLAS product, not an axis-0 reduce; (m, k_true, k_vote) vote counts.
+        self.m_step_from_statistics(votes.weights @ q, votes.weighted_counts(q))
+
+    def m_step_from_statistics(self, class_mass: np.ndarray, stats: np.ndarray) -> None:
+        """The M-step from its sufficient statistics alone: rows per class (``class_mass``, (k,))
+        and vote counts per LF, class and vote (``stats``, (m, k_true, k_vote)), both weighted by
+        the posteriors. They are sums over rows, so partitions can compute them apart and add them
+        up (:mod:`jobs.fit_on_executors`)."""
         k = self.cardinality
-        class_mass = votes.weights @ q                        # (k,): a BLAS product, not an axis-0 reduce
-        stats = votes.weighted_counts(q)                      # (m, k_true, k_vote)
         abstains = class_mass[None, :] - stats.sum(axis=2)
         full = np.concatenate([np.maximum(abstains, 0.0)[:, :, None], stats], axis=2)
         full += self.smoothing

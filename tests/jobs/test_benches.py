@@ -14,6 +14,13 @@ def test_bench_label_model_recovers_the_true_accuracies(spark, settings, monkeyp
     assert figures["max_accuracy_error"] < 0.05
 
 
+def test_bench_label_model_fits_on_the_executors(spark, settings, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LABELLAKE_BENCH_DIR", str(tmp_path))
+    figures = run_label_model_bench(rows=5_000, lfs=40, classes=3, settings=settings, fit_on="executors")
+    assert figures["fit_on"] == "executors" and figures["patterns"] > 4_000  # nearly every row its own pattern
+    assert figures["iterations"] >= 2 and figures["max_accuracy_error"] < 0.1
+
+
 def test_bench_lfs_methods_agree_on_every_vote(spark, settings, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("LABELLAKE_BENCH_DIR", str(tmp_path))
     figures = run_lfs_bench("youtube_spam", rows=3_000, repeat=1, settings=settings)
