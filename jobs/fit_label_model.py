@@ -47,6 +47,8 @@ from jobs.end_model import add_end_model
 from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 from jobs.incremental_patterns import store_patterns, updated_patterns
+from jobs import fit_on_executors
+from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
 
 log = logging.getLogger(__name__)
 
@@ -236,37 +238,37 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     (patterned.distinct_counts()
      .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", meta).save(str(counts_ref.path)))
-    # One row per pattern (keys and counts only), sorted so the fit sees the same order
-    # whatever Spark's partitioning.
-    counted = patterned.collect_counts(spark.read.format("delta").load(str(counts_ref.path)))
-    clock.lap("patterns")
-    if annotators is None and updated is None:
-        store_patterns(rows, patterns_ref, patterned.codec, run.run_id, source_version, votes_version, lf_names)
-    counts = counted["count"].to_numpy(dtype=np.int64)
-    L = patterned.matrix(counted, lf_names)
-
-    clock.lap("stored patterns")
+    counts_table = spark.read.format("delta").load(str(counts_ref.path))
     gold = evaluation_gold(spark, settings, ds, gold_set.version if gold_set else None)
-    gold_counts = gold_pattern_counts(patterned, gold, ds.dev_percent) if gold is not None else []
-    dev = None
-    if ds.model_selection and gold is not None:
-        dev_counts = dev_pattern_counts(gold_counts)
-        if ds.uncovered == "abstain":  # uncovered rows get -1 whatever the model: do not score them
-            dev_counts = [entry for entry in dev_counts if entry[0]]
-        dev = (pattern_matrix([p for p, _, _ in dev_counts], lf_names),
-               np.array([g for _, g, _ in dev_counts], dtype=np.int64),
-               np.array([n for _, _, n in dev_counts], dtype=np.float64))
-    analyse_lfs(spark, settings, ds, run, L, counts, lf_names, votes_meta, gold_counts, record)
-    clock.lap("LF analysis")
-    blind = tuple(j for j, name in enumerate(lf_names) if annotators is not None and name in annotators.sources)
-    choice = choose_model(ds, L, counts, dev, blind)
-    model = choice.model
-    counts_version, _ = latest_commit(spark, counts_ref)
-    model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
-    clock.lap("model")
-    labels, probs = pattern_labels(model, L, ds.uncovered)
-    predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
-                               ds.uncovered, votes_meta["lf_versions"])
+    if _fits_on_executors(ds, patterned, annotators is not None, counts_table, len(lf_names)):
+        # Many sources: the patterns stay in Spark (jobs/fit_on_executors.py).
+        clock.lap("patterns")
+        n_patterns, total = (int(x or 0) for x in counts_table.agg(F.count(F.lit(1)), F.sum("count")).first())
+        model = fit_dawid_skene_on_executors(patterns_from_strings(counts_table, lf_names, len(ds.classes)),
+                                             len(lf_names), len(ds.classes), **(
+                                                 dict(ds.label_model_options) if ds.label_model == "dawid_skene"
+                                                 else {}), class_balance=ds.class_balance)
+        choice = Choice(model, "patterns on the executors")
+        counts_version, _ = latest_commit(spark, counts_ref)
+        model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
+        clock.lap("model")
+        predicted = predict_pattern_rows(rows, model, lf_names, ds.uncovered, votes_meta["lf_versions"])
+        distribution = None
+    else:
+        # One row per pattern (keys and counts only), sorted so the fit sees the same order
+        # whatever Spark's partitioning.
+        counted = patterned.collect_counts(counts_table)
+        clock.lap("patterns")
+        if annotators is None and updated is None:
+            store_patterns(rows, patterns_ref, patterned.codec, run.run_id, source_version, votes_version, lf_names)
+        counts = counted["count"].to_numpy(dtype=np.int64)
+        L = patterned.matrix(counted, lf_names)
+        clock.lap("stored patterns")
+        choice, model_id, predicted, distribution = _fit_on_driver(
+            spark, settings, ds, run, record, patterned, counted, rows, L, counts, lf_names, votes_meta, gold,
+            annotators.sources if annotators is not None else [], counts_ref, clock)
+        model = choice.model
+        n_patterns, total = len(L), int(counts.sum())
     candidates = predicted.select(
         "id", "label", "probs", "confidence", F.col("label").alias("label_model_label"),
         # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
@@ -322,7 +324,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
          stage="fit_label_model", fit_key=key, end_model=end_model_id,
          gold_set_version=gold_set.version if gold_set else None,
          **({} if end_model is not None or (gold_set is not None and gold_set.publish)
-            else {"label_distribution": label_distribution(ds.classes, counts, labels, probs)}),
+            or distribution is None else {"label_distribution": distribution}),
          **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
      .save(str(staging_ref.path)))
     rows.unpersist()
@@ -330,12 +332,63 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     if end_model is not None:
         end_model.cached.unpersist()
     staging_version, _ = latest_commit(spark, staging_ref)
-    total = int(counts.sum())
-    labeled = int(counts[labels >= 0].sum()) if len(L) else 0
+    if distribution is not None:
+        labeled = distribution["rows"] - distribution["unlabeled"]
+    else:
+        labeled = (spark.read.format("delta").load(str(staging_ref.path))
+                   .where((F.col("_run_id") == run.run_id) & (F.col("label_model_label") >= 0)).count())
     log.info("fit_label_model %s: %s on %d rows, %d distinct patterns; %d labeled -> %s@v%d (%s)",
-             ds.name, model.name, total, len(L), labeled, staging_ref.name, staging_version, clock)
-    return FitResult(total, len(L), labeled, staging_version, model_id, end_model=end_model_id,
+             ds.name, model.name, total, n_patterns, labeled, staging_ref.name, staging_version, clock)
+    return FitResult(total, n_patterns, labeled, staging_version, model_id, end_model=end_model_id,
                      gold_set_version=gold_set.version if gold_set else None)
+
+
+def _fits_on_executors(ds: DatasetConfig, patterned: RowPatterns, annotators: bool, counts_table: DataFrame,
+                       n_lfs: int) -> bool:
+    """Whether this fit keeps its patterns in Spark: a pack too wide for packed codes (hundreds of
+    LFs), more distinct patterns than ``LABELLAKE_FIT_ON_EXECUTORS_ABOVE`` (almost every row its
+    own pattern), and Dawid-Skene asked for (or ``auto``, whose other families need the patterns
+    on the driver). Another configured model is fitted as configured, on the driver."""
+    if patterned.codec is not None or annotators or ds.label_model not in ("auto", "dawid_skene"):
+        return False
+    patterns = counts_table.count()
+    if patterns <= fit_on_executors.threshold():
+        return False
+    log.warning("fit_label_model %s: %d distinct patterns over %d LFs: fitting dawid_skene on the executors "
+                "(no model selection%s, no LF analysis for this run: both need the patterns on the driver)",
+                ds.name, patterns, n_lfs, ", label_model auto" if ds.label_model == "auto" else "")
+    return True
+
+
+def _fit_on_driver(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, record: dict,
+                   patterned: RowPatterns, counted: "pd.DataFrame", rows: DataFrame, L: np.ndarray,
+                   counts: np.ndarray, lf_names: list[str], votes_meta: dict, gold: DataFrame | None,
+                   annotator_sources: list[str], counts_ref: TableRef,
+                   clock: "StepClock") -> tuple[Choice, str, DataFrame, dict[str, object]]:
+    """The fit on the distinct patterns collected to the driver: LF analysis, model (chosen on dev
+    gold when configured), per-pattern prediction; returns the choice, the model id, the predicted
+    rows and the label distribution counted from the patterns."""
+    gold_counts = gold_pattern_counts(patterned, gold, ds.dev_percent) if gold is not None else []
+    dev = None
+    if ds.model_selection and gold is not None:
+        dev_counts = dev_pattern_counts(gold_counts)
+        if ds.uncovered == "abstain":  # uncovered rows get -1 whatever the model: do not score them
+            dev_counts = [entry for entry in dev_counts if entry[0]]
+        dev = (pattern_matrix([p for p, _, _ in dev_counts], lf_names),
+               np.array([g for _, g, _ in dev_counts], dtype=np.int64),
+               np.array([n for _, _, n in dev_counts], dtype=np.float64))
+    analyse_lfs(spark, settings, ds, run, L, counts, lf_names, votes_meta, gold_counts, record)
+    clock.lap("LF analysis")
+    blind = tuple(j for j, name in enumerate(lf_names) if name in annotator_sources)
+    choice = choose_model(ds, L, counts, dev, blind)
+    model = choice.model
+    counts_version, _ = latest_commit(spark, counts_ref)
+    model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
+    clock.lap("model")
+    labels, probs = pattern_labels(model, L, ds.uncovered)
+    predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
+                               ds.uncovered, votes_meta["lf_versions"])
+    return choice, model_id, predicted, label_distribution(ds.classes, counts, labels, probs)
 
 
 def publish_gold(candidates: DataFrame, spark: SparkSession, gold_set: GoldSet | None, k: int) -> DataFrame:

@@ -21,7 +21,9 @@ up to the order of floating-point sums (``tests/jobs/test_fit_on_executors.py``)
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import os
 import time
 from typing import Any, Iterator
 
@@ -31,10 +33,11 @@ import scipy.sparse as sp
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from jobs.label_models.dawid_skene import DawidSkene
 from jobs.label_models.majority import majority_posteriors
-from jobs.label_models.onehot import OneHotVotes
+from jobs.label_models.onehot import OneHotVotes, normalize_log
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +138,73 @@ def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: i
     finally:
         cached.unpersist()
     return model
+
+
+DEFAULT_ABOVE_PATTERNS = 1_000_000
+
+
+def threshold() -> int:
+    """Distinct patterns above which a wide pack's Dawid-Skene is fitted here, not on the driver."""
+    return int(os.environ.get("LABELLAKE_FIT_ON_EXECUTORS_ABOVE", DEFAULT_ABOVE_PATTERNS))
+
+
+def patterns_from_strings(counts_table: DataFrame, lf_names: list[str], n_classes: int) -> DataFrame:
+    """``(cols, count)`` from the ``(pattern, count)`` table of a pack too wide for packed codes
+    (``lf=vote`` entries joined by commas, :func:`jobs.vote_patterns.string_patterns`)."""
+    position = F.create_map(*[x for j, name in enumerate(lf_names) for x in (F.lit(name), F.lit(j))])
+    entries = F.filter(F.split(F.col("pattern"), ","), lambda e: e != "")
+    cols = F.transform(entries, lambda e: (F.element_at(position, F.substring_index(e, "=", 1)) * n_classes
+                                           + F.substring_index(e, "=", -1).cast("int")).cast("int"))
+    return counts_table.select(F.array_sort(cols).alias("cols"), F.col("count"))
+
+
+def predict_pattern_rows(rows: DataFrame, model: DawidSkene, lf_names: list[str], uncovered: str,
+                         lf_versions: dict[str, str]) -> DataFrame:
+    """``(id, label, probs, confidence, _lf_versions)`` for every ``(id, pattern)`` row, in Arrow
+    batches on the executors: the driver path's prediction (``pattern_labels`` and
+    ``voting_lf_versions`` in :mod:`jobs.fit_label_model`) without a per-pattern table."""
+    scores = model.linear_scores()
+    if scores is None:
+        raise ValueError("predict_pattern_rows: fit the model first")
+    k, m = model.cardinality, len(lf_names)
+    table = scores.table.reshape(m * k, k)
+    bias, prior = scores.bias, model.class_prior()
+    index = {name: j for j, name in enumerate(lf_names)}
+    id_field = rows.schema["id"]
+    # The driver path's types and nullability (fit_label_model.PREDICTION_FIELDS), so staging keeps
+    # one schema whichever path a run takes.
+    schema = StructType([StructField("id", id_field.dataType, id_field.nullable),
+                         StructField("label", IntegerType(), False),
+                         StructField("probs", ArrayType(DoubleType(), False), False),
+                         StructField("confidence", DoubleType(), False),
+                         StructField("_lf_versions", StringType(), False)])
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            indptr, indices, texts = [0], [], []
+            for pattern in batch.column(1).to_pylist():
+                voted = []
+                for entry in filter(None, (pattern or "").split(",")):
+                    name, vote = entry.split("=")
+                    indices.append(index[name] * k + int(vote))
+                    voted.append(name)
+                indptr.append(len(indices))
+                texts.append(json.dumps({name: lf_versions[name] for name in voted}, sort_keys=True))
+            n = len(batch)
+            S = sp.csr_matrix((np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
+                              shape=(n, m * k))
+            probs = normalize_log(bias[None, :] + np.asarray(S @ table))
+            unique = np.isclose(probs, probs.max(axis=1, keepdims=True)).sum(axis=1) == 1
+            labels = np.where(unique, probs.argmax(axis=1), -1)
+            if uncovered == "abstain":
+                empty = np.diff(indptr) == 0
+                probs[empty] = prior
+                labels[empty] = -1
+            yield pa.RecordBatch.from_arrays([
+                batch.column(0), pa.array(labels.astype(np.int32)),
+                pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
+                                         pa.array(probs.ravel())),
+                pa.array(probs.max(axis=1) if n else np.zeros(0)), pa.array(texts, type=pa.string())],
+                names=["id", "label", "probs", "confidence", "_lf_versions"])
+
+    return rows.select("id", "pattern").mapInArrow(run, schema)
