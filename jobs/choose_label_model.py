@@ -155,7 +155,9 @@ def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
             log.warning("label model %s: no dev rows with gold; using the configured %s", ds.name, ds.label_model)
         if ds.label_model == AUTO:
             # No gold to choose with: the LFs are the held-out data (jobs/held_out_lf_selection.py).
-            held_out = choose_by_held_out_lfs(lambda name: build_model(ds, name, blind_abstain), L, counts)
+            # The held-out fits drop a column, so annotator positions (blind_abstain) would shift:
+            # they choose the family only, and the chosen one is fitted with them below.
+            held_out = choose_by_held_out_lfs(lambda name: build_model(ds, name), L, counts)
             return Choice(build_model(ds, held_out.best, blind_abstain).fit(L, counts), "held-out LF agreement",
                           candidate=held_out.best, held_out=held_out.record())
         return Choice(build_model(ds, ds.label_model, blind_abstain).fit(L, counts), "config")

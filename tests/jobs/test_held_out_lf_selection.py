@@ -90,3 +90,17 @@ def test_config_defaults_to_auto_and_names_a_bad_model(tmp_path) -> None:
         load_datasets(write_config(tmp_path / "c.toml", {"yt": {
             **body, "model_selection": {"candidates": ["majority_vote", "auto"]}}}))
     assert set(AUTO_CANDIDATES) <= set(MODELS)
+
+
+def test_auto_with_annotator_sources_fits_the_chosen_family_with_them(tmp_path) -> None:
+    from jobs.choose_label_model import choose_model
+    from jobs.datasets import load_datasets
+
+    body = {k: v for k, v in YOUTUBE.items() if k != "label_model"}
+    ds = load_datasets(write_config(tmp_path / "a.toml", {"yt": body}))["yt"]
+    L_rows, _ = synthetic_votes(2000, [0.5, 0.5], [0.9, 0.8, 0.7, 0.6], [0.6] * 4)
+    L, counts, _ = patterns_and_counts(L_rows)
+    choice = choose_model(ds, L, counts, None, blind_abstain=(3,))  # the last source is an annotator
+    assert choice.selected_by == "held-out LF agreement" and choice.candidate in AUTO_CANDIDATES
+    if choice.candidate == "dawid_skene":
+        assert choice.model.blind_abstain == (3,)
