@@ -240,10 +240,11 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
      .option("userMetadata", meta).save(str(counts_ref.path)))
     counts_table = spark.read.format("delta").load(str(counts_ref.path))
     gold = evaluation_gold(spark, settings, ds, gold_set.version if gold_set else None)
-    if _fits_on_executors(ds, patterned, annotators is not None, counts_table, len(lf_names)):
+    on_executors = _fits_on_executors(ds, patterned, annotators is not None, counts_table, len(lf_names))
+    if on_executors is not None:
         # Many sources: the patterns stay in Spark (jobs/fit_on_executors.py).
         clock.lap("patterns")
-        n_patterns, total = (int(x or 0) for x in counts_table.agg(F.count(F.lit(1)), F.sum("count")).first())
+        n_patterns, total = on_executors
         model = fit_dawid_skene_on_executors(patterns_from_strings(counts_table, lf_names, len(ds.classes)),
                                              len(lf_names), len(ds.classes), **(
                                                  dict(ds.label_model_options) if ds.label_model == "dawid_skene"
@@ -344,20 +345,21 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
 
 
 def _fits_on_executors(ds: DatasetConfig, patterned: RowPatterns, annotators: bool, counts_table: DataFrame,
-                       n_lfs: int) -> bool:
-    """Whether this fit keeps its patterns in Spark: a pack too wide for packed codes (hundreds of
-    LFs), more distinct patterns than ``LABELLAKE_FIT_ON_EXECUTORS_ABOVE`` (almost every row its
-    own pattern), and Dawid-Skene asked for (or ``auto``, whose other families need the patterns
-    on the driver). Another configured model is fitted as configured, on the driver."""
+                       n_lfs: int) -> tuple[int, int] | None:
+    """``(distinct patterns, rows)`` when this fit keeps its patterns in Spark, else None: a pack
+    too wide for packed codes (hundreds of LFs), more distinct patterns than
+    ``LABELLAKE_FIT_ON_EXECUTORS_ABOVE`` (almost every row its own pattern), and Dawid-Skene asked
+    for (or ``auto``, whose other families need the patterns on the driver). Another configured
+    model is fitted as configured, on the driver. Both numbers come from one aggregate."""
     if patterned.codec is not None or annotators or ds.label_model not in ("auto", "dawid_skene"):
-        return False
-    patterns = counts_table.count()
+        return None
+    patterns, rows = (int(x or 0) for x in counts_table.agg(F.count(F.lit(1)), F.sum("count")).first())
     if patterns <= fit_on_executors.threshold():
-        return False
+        return None
     log.warning("fit_label_model %s: %d distinct patterns over %d LFs: fitting dawid_skene on the executors "
                 "(no model selection%s, no LF analysis for this run: both need the patterns on the driver)",
                 ds.name, patterns, n_lfs, ", label_model auto" if ds.label_model == "auto" else "")
-    return True
+    return patterns, rows
 
 
 def _fit_on_driver(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, record: dict,
