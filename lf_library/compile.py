@@ -144,7 +144,21 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
         return []
     if parsed.state.flags & re.IGNORECASE and not ignore_case:
         return []  # an inline (?i): the caller would compare against the unlowered text
+    return _required_sets(parsed, ignore_case)[:_MAX_PREFILTERS]
+
+
+def _required_sets(items: object, ignore_case: bool) -> list[tuple[str, ...]]:
+    """Every usable required set of a parsed sequence, strongest first (see
+    :func:`required_literal_sets`).
+
+    An alternation of branches that are not all literal (``thanks[^\\w]*|\\bother\\b``)
+    still requires something: every match is a match of one branch, so it contains
+    one string of that branch's strongest set, and the union of those sets is a set
+    of the alternation. It is usable only when every branch has one (a branch with
+    nothing required could match anywhere).
+    """
     stretches: list[set[str]] = []
+    found: list[tuple[str, ...]] = []
     current = {""}
 
     def walk(items: object) -> None:
@@ -159,14 +173,16 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
             if alternatives is None:
                 stretches.append(current)
                 current = {""}
+                if name == "BRANCH":
+                    found.extend(_branch_set(arg[1], ignore_case))
             else:
                 current = {a + b for a in current for b in alternatives}
                 if len(current) > _MAX_ALTERNATIVES:
                     current = {""}
 
-    walk(parsed)
+    walk(items)
     stretches.append(current)
-    usable = []
+    usable = list(found)
     for stretch in stretches:
         strings = sorted(stretch)
         if ignore_case:
@@ -176,7 +192,20 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
         if min(map(len, strings)) >= _MIN_LITERAL:
             usable.append(tuple(_drop_superstrings(strings)))
     usable.sort(key=lambda alts: -min(map(len, alts)))
-    return usable[:_MAX_PREFILTERS]
+    return usable
+
+
+def _branch_set(branches: list, ignore_case: bool) -> list[tuple[str, ...]]:
+    """The one required set of an alternation: the union of each branch's strongest set, or
+    nothing when a branch requires nothing or the union grows past ``_MAX_ALTERNATIVES``."""
+    strongest = []
+    for branch in branches:
+        sets = _required_sets(branch, ignore_case)
+        if not sets:
+            return []
+        strongest.append(sets[0])
+    union = _drop_superstrings(sorted({x for alts in strongest for x in alts}))
+    return [tuple(union)] if len(union) <= _MAX_ALTERNATIVES else []
 
 
 def _drop_superstrings(strings: list[str]) -> list[str]:

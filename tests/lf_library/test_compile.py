@@ -127,6 +127,12 @@ def test_required_literal_sets_cover_alternations_and_every_mandatory_stretch() 
     assert required_literal_sets(r"(abc|de)x", False) == [("abcx", "dex")]   # one of the two, whole
     assert required_literal_sets(r"(?:abc|xyz)?def", False) == [("def",)]   # an optional group is not required
     assert required_literal_sets(r"subscribe|channel", ignore_case=True) == []   # 's' folds from 'ſ'
+    # An alternation of non-literal branches: one string of the union of their strongest sets.
+    edited = r"(?:( |^)(thanks\.|thanks)[^\w]*( |$))|\bother\b"
+    assert required_literal_sets(edited, False) == [("other", "thanks")]
+    assert required_literal_sets(r"foo\d+|bar.*baz|qux", False) == [("bar", "foo", "qux")]
+    assert required_literal_sets(r"x(abc\d|def\s)yz", False) == [("abc", "def")]
+    assert required_literal_sets(r"a.b|longer", False) == []        # a branch requiring nothing usable
 
 
 def test_prefilters_never_reject_a_python_match() -> None:
@@ -141,9 +147,12 @@ def test_prefilters_never_reject_a_python_match() -> None:
     texts = [v["data"]["text"].lower() for v in
              json.loads((DATA_ROOT / "wrench" / "trec" / "train.json").read_text()).values()]
     random.Random(0).shuffle(texts)
-    for lf in load_pack("trec"):
-        sets = required_literal_sets(lf.pattern, lf.ignore_case)
-        rx = re.compile(lf.pattern)
+    patterns = [lf.pattern for lf in load_pack("trec")]
+    # Alternations of whole rules, as an edit that widens an LF writes them.
+    patterns += [f"(?:{a})|{b}" for a, b in zip(patterns, patterns[1:] + patterns[:1])]
+    for pattern in patterns:
+        sets = required_literal_sets(pattern, False)
+        rx = re.compile(pattern)
         for text in texts[:1500]:
             if rx.search(text):
-                assert all(any(a in text for a in alts) for alts in sets), (lf.name, text)
+                assert all(any(a in text for a in alts) for alts in sets), (pattern, text)
