@@ -137,20 +137,6 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     assert _checks(checked.outcomes)["votes_in_label_space"]["success"]
 
 
-def test_an_id_hash_collision_is_checked_on_the_ids(spark) -> None:
-    """id_unique counts distinct 64-bit hashes; when they collide but the ids differ, the ids decide."""
-    from expectations.labels_suite import name_duplicate_ids
-
-    colliding = spark.createDataFrame([("a", 7), ("b", 7), ("c", 8)], "id string, id_hash long")
-    outcome = {"check": "id_unique", "success": False, "observed": 2 / 3}
-    name_duplicate_ids([outcome], colliding)
-    assert outcome["success"] and outcome["observed"]["unique_share"] == 1.0
-    repeated = spark.createDataFrame([("a", 7), ("a", 7), ("c", 8)], "id string, id_hash long")
-    outcome = {"check": "id_unique", "success": False, "observed": 2 / 3}
-    name_duplicate_ids([outcome], repeated)
-    assert not outcome["success"] and outcome["observed"]["duplicate_ids"] == ["a"]
-
-
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
     """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
     from expectations.gx_runner import run_suite
