@@ -9,8 +9,8 @@ configured prior (learned or uniform) and with the dev gold's class shares as
 a fixed prior (``<model>+dev_prior``), as WRENCH does whenever a labeled valid
 split exists. The prior matters most where no LF votes or the votes tie: on
 WRENCH youtube it lifts weighted majority vote from 0.674 to 0.876 test
-accuracy (expected over ties), on sms Dawid-Skene from 0.878 to 0.896, and on trec no prior beats
-plain majority vote, which selection then keeps. The dev rows are a stable
+accuracy (expected over ties), on sms Dawid-Skene from 0.878 to 0.896, and
+on trec no prior beats plain majority vote, which selection then keeps. The dev rows are a stable
 hash share of the gold ids (``dev_percent``), and what was chosen, and why, is
 recorded with the model.
 """
