@@ -131,6 +131,14 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def skipping_properties(ref: TableRef) -> dict[str, str]:
+    """The table's data-skipping properties (which columns its files carry statistics for)."""
+    from deltalake import DeltaTable
+
+    configured = DeltaTable(str(ref.path)).metadata().configuration
+    return {k: v for k, v in configured.items() if k.startswith("delta.dataSkipping") and v is not None}
+
+
 def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list[StagedFile], user_metadata: str,
                         columns: tuple[str, ...]) -> int:
     """Link ``files`` into the labels table and commit them as its new version, replacing every
@@ -146,14 +154,24 @@ def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list
     actions = [AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats)
                for f in files]
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+    # The staging files carry min/max only for the columns staging's properties name, and readers
+    # must be told so: delta-rs's pyarrow dataset turns a column missing from the statistics into
+    # the guarantee "column >= null", and then prunes every file from a filter on it
+    # (``WHERE label_name = 'HAM'`` in ``labellake query`` found no row).
+    stats_properties = skipping_properties(staging_ref)
     # No log clean-up from here: how long labels history stays is the table's retention setting, for Spark.
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
     if labels_ref.exists():
         labels = DeltaTable(str(labels_ref.path))
+        configured = labels.metadata().configuration
+        if any(configured.get(k) != v for k, v in stats_properties.items()):
+            labels.alter.set_table_properties(stats_properties)  # a labels table from before this setting
+            labels = DeltaTable(str(labels_ref.path))
         labels.create_write_transaction(actions, mode="overwrite", schema=labels.schema(), partition_by=[PARTITION],
                                         commit_properties=commit, post_commithook_properties=hooks)
         return int(DeltaTable(str(labels_ref.path)).version())
     fields = {f.name: f for f in DeltaTable(str(staging_ref.path)).schema().fields}
     create_table_with_add_actions(str(labels_ref.path), Schema([fields[c] for c in columns]), actions,
-                                  partition_by=[PARTITION], commit_properties=commit, post_commithook_properties=hooks)
+                                  partition_by=[PARTITION], configuration=stats_properties or None,
+                                  commit_properties=commit, post_commithook_properties=hooks)
     return int(DeltaTable(str(labels_ref.path)).version())
