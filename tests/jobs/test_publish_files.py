@@ -75,3 +75,41 @@ def test_twelve_publishes_read_back_at_every_version(spark, tmp_path: Path) -> N
     # Data skipping on id works from the staged statistics.
     one = comments["COMMENT_ID"].iloc[0]
     assert spark.read.format("delta").load(str(labels.path)).where(F.col("id") == one).count() == 1
+
+
+def test_an_older_labels_table_learns_its_statistics_columns_at_the_next_publish(tmp_path: Path) -> None:
+    """Staging keeps min/max for some columns only. A labels table created before it said so read
+    ``WHERE label_name = 'SPAM'`` as no row in delta-rs (and DuckDB over it); its next publish fixes it."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from deltalake import write_deltalake
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    staging = TableRef("d", "staging_labels", tmp_path / "d" / "staging_labels")
+    labels = TableRef("d", "labels", tmp_path / "d" / "labels")
+
+    def stage(run_id: str) -> int:
+        rows = pa.table({"id": [f"{run_id}-{i}" for i in range(90)],
+                         "label_name": ["SPAM" if i % 3 == 0 else "HAM" for i in range(90)],
+                         "_run_id": [run_id] * 90})
+        write_deltalake(str(staging.path), rows, mode="append", partition_by=["_run_id"],
+                        configuration={"delta.dataSkippingStatsColumns": "id"})
+        return DeltaTable(str(staging.path)).version()
+
+    def spam_rows() -> int:
+        return DeltaTable(str(labels.path)).to_pyarrow_dataset().to_table(filter=ds.field("label_name") == "SPAM").num_rows
+
+    files = staged_files(staging.path, stage("r1"), "r1")
+    for f in files:
+        _link(staging.path / unquote(f.path), labels.path / unquote(f.path))
+    create_table_with_add_actions(  # how publish created labels tables before: no data-skipping property
+        str(labels.path), DeltaTable(str(staging.path)).schema(),
+        [AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats) for f in files],
+        partition_by=["_run_id"])
+    assert spam_rows() == 0  # the defect: every file pruned
+
+    for run_id in ("r2", "r3"):
+        commit_staged_files(labels, staging, staged_files(staging.path, stage(run_id), run_id),
+                            json.dumps({"run_id": run_id}), ("id", "label_name", "_run_id"))
+        assert DeltaTable(str(labels.path)).metadata().configuration == {"delta.dataSkippingStatsColumns": "id"}
+        assert spam_rows() == 30
