@@ -143,7 +143,8 @@ def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list
                         columns: tuple[str, ...]) -> int:
     """Link ``files`` into the labels table and commit them as its new version, replacing every
     current file (creating the table, with ``columns`` in this order, on the first publish);
-    returns the new version."""
+    returns the new version. The labels table also takes staging's data-skipping properties
+    (:func:`skipping_properties`), which say which columns the committed files have statistics for."""
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import (AddAction, CommitProperties, PostCommitHookProperties,
                                        create_table_with_add_actions)

@@ -132,8 +132,9 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
     alternation of literals (``(call|ringtone)``) multiplies it into
     alternatives, anything else (classes, repeats, anchors) ends it; an
     alternation of non-literal branches adds one set of its own (see
-    :func:`_required_sets`). The strongest sets come first (longest shortest alternative); at most three,
-    each alternative at least 3 characters. With ``ignore_case`` the strings are
+    :func:`_required_sets`). The strongest sets come first (longest
+    shortest alternative); at most three, each alternative at least 3
+    characters. With ``ignore_case`` the strings are
     lowercased and must avoid the letters whose Unicode case folding ``lower()``
     does not reproduce. An inline ``(?i)`` the caller did not declare gives none.
     """
