@@ -47,7 +47,7 @@ from jobs.end_model import add_end_model
 from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 from jobs.incremental_patterns import store_patterns, updated_patterns
-from jobs import fit_on_executors
+from jobs import fit_on_executors, staging_files
 from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str
 def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, lf_names: list[str],
                      labels: np.ndarray, probs: np.ndarray, lf_versions: dict[str, str]) -> DataFrame:
     """The per-pattern predictions as a Spark DataFrame keyed by the pattern key columns
-    (:mod:`jobs.vote_patterns`), shipped through Arrow (hundreds of thousands of
+    (:mod:`jobs.vote_patterns`) and numbered by ``_pattern`` (0..n-1), shipped through Arrow (hundreds of thousands of
     patterns in a second, where a list of Python tuples takes ten).
 
     ``_lf_versions`` is computed here, per pattern, not per row: the versions of
@@ -151,6 +151,8 @@ def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, l
 
     frame = keys.reset_index(drop=True).copy()
     key_fields = [StructField(name, StringType() if name == "pattern" else LongType(), False) for name in frame.columns]
+    frame[staging_files.PATTERN] = np.arange(len(frame), dtype=np.int64)
+    key_fields.append(StructField(staging_files.PATTERN, LongType(), False))
     frame["label"] = labels.astype(np.int32)
     frame["probs"] = list(probs.astype(np.float64))
     frame["confidence"] = probs.max(axis=1) if len(probs) else np.zeros(0)
@@ -160,8 +162,9 @@ def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, l
 
 def predicted_rows(spark: SparkSession, rows: DataFrame, patterned: RowPatterns, counted: "pd.DataFrame",
                    model: LabelModel, L: np.ndarray, lf_names: list[str], labels: np.ndarray, probs: np.ndarray,
-                   uncovered: str, lf_versions: dict[str, str]) -> DataFrame:
-    """Every row with its ``label``, ``probs``, ``confidence`` and ``_lf_versions``.
+                   uncovered: str, lf_versions: dict[str, str]) -> tuple[DataFrame, DataFrame | None]:
+    """Every row with its ``label``, ``probs``, ``confidence`` and ``_lf_versions``, and the
+    per-pattern predictions they were joined from (None when predicted per row).
 
     Few distinct patterns (real LF sets: hundreds to thousands): the per-pattern
     predictions made on the driver, broadcast-joined to the rows. Very many
@@ -174,9 +177,9 @@ def predicted_rows(spark: SparkSession, rows: DataFrame, patterned: RowPatterns,
         assert patterned.codec is not None
         log.info("fit_label_model: %d distinct patterns; predicting on the executors", len(L))
         return predict_on_executors.predict_rows(rows, scores, patterned.codec, model.class_prior(), uncovered,
-                                                 lf_versions)
+                                                 lf_versions), None
     predictions = prediction_frame(spark, counted[patterned.keys], L, lf_names, labels, probs, lf_versions)
-    return rows.join(F.broadcast(predictions), patterned.keys, "left")
+    return rows.join(F.broadcast(predictions), patterned.keys, "left"), predictions
 
 
 def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
@@ -254,6 +257,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
         clock.lap("model")
         predicted = predict_pattern_rows(rows, model, lf_names, ds.uncovered, votes_meta["lf_versions"])
+        per_pattern = None
         distribution = None
     else:
         # One row per pattern (keys and counts only), sorted so the fit sees the same order
@@ -265,16 +269,12 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         counts = counted["count"].to_numpy(dtype=np.int64)
         L = patterned.matrix(counted, lf_names)
         clock.lap("stored patterns")
-        choice, model_id, predicted, distribution = _fit_on_driver(
+        choice, model_id, predicted, per_pattern, distribution = _fit_on_driver(
             spark, settings, ds, run, record, patterned, counted, rows, L, counts, lf_names, votes_meta, gold,
             annotators.sources if annotators is not None else [], counts_ref, clock)
         model = choice.model
         n_patterns, total = len(L), int(counts.sum())
-    candidates = predicted.select(
-        "id", "label", "probs", "confidence", F.col("label").alias("label_model_label"),
-        # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
-        F.coalesce(F.col("_lf_versions"), F.lit("{}")).alias("_lf_versions"))
-    candidates = candidates.withColumn("_label_source", label_source(annotators is not None))
+    candidates = _candidate_columns(predicted, annotators is not None)
     candidates = publish_gold(candidates, spark, gold_set, len(ds.classes))
     end_model = None
     if ds.end_model is not None:
@@ -286,8 +286,7 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         log.info("fit_label_model %s: end model %s trained on %d weighted rows in %.1f s (publishes %s)",
                  ds.name, end_model.model_id, end_model.training_rows, end_model.fit_seconds, ds.end_model.publish)
     else:
-        candidates = candidates.select("*", F.lit(None).cast("int").alias("end_model_label"),
-                                       F.lit(None).cast("double").alias("end_model_confidence"))
+        candidates = _without_end_model(candidates)
     end_model_id = end_model.model_id if end_model else None
     class_names = F.array(*[F.lit(c) for c in ds.classes])
     lineage = {
@@ -304,30 +303,52 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         # The Airflow DAG that ran it (null from the CLI): with _run_id, the DAG run in Airflow's UI.
         "_dag_id": F.lit(run.dag_id or None).cast("string"),
     }
-    staged = candidates.select(
-        "id",
-        F.col("label"),
-        F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),
-        "probs",
-        "confidence",
-        "label_model_label",
-        "end_model_label",
-        "end_model_confidence",
-        *[value.alias(name) for name, value in lineage.items()],
-    )
+
+    def staged_columns(frame: DataFrame, *extra: str) -> DataFrame:
+        return frame.select(
+            "id",
+            F.col("label"),
+            F.when(F.col("label") >= 0, F.element_at(class_names, F.col("label") + 1)).alias("label_name"),
+            "probs",
+            "confidence",
+            "label_model_label",
+            "end_model_label",
+            "end_model_confidence",
+            *[value.alias(name) for name, value in lineage.items()],
+            *extra,
+        )
+
+    staged = staged_columns(candidates)
     staging_ref = table(settings, ds.name, "staging_labels")
     _reset_staging_if_schema_changed(spark, staging_ref, staged)
     _limit_staging_stats(spark, staging_ref)
-    (staged.write.format("delta").mode("overwrite").partitionBy("_run_id")
-     .option(STATS_COLUMNS_PROPERTY, STAGING_STATS_COLUMNS)
-     .option("replaceWhere", f"_run_id = '{run.run_id}'")
-     .option("userMetadata", commit_metadata(
-         stage="fit_label_model", fit_key=key, end_model=end_model_id,
-         gold_set_version=gold_set.version if gold_set else None,
-         **({} if end_model is not None or (gold_set is not None and gold_set.publish)
-            or distribution is None else {"label_distribution": distribution}),
-         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at)))
-     .save(str(staging_ref.path)))
+    publishes_gold = gold_set is not None and gold_set.publish
+    user_metadata = commit_metadata(
+        stage="fit_label_model", fit_key=key, end_model=end_model_id,
+        gold_set_version=gold_set.version if gold_set else None,
+        **({} if end_model is not None or publishes_gold or distribution is None
+           else {"label_distribution": distribution}),
+        **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at))
+    if (per_pattern is not None and end_model is None and not publishes_gold and distribution is not None
+            and int(distribution["rows"]) > 0 and staging_files.applies(staging_ref)):
+        # Every staged column is the row's pattern's: write them as pattern lookups (jobs/staging_files.py).
+        if not staging_ref.exists():
+            (spark.createDataFrame([], staged.schema).write.format("delta").partitionBy("_run_id")
+             .option(STATS_COLUMNS_PROPERTY, STAGING_STATS_COLUMNS).save(str(staging_ref.path)))
+        unkeyed = per_pattern.withColumn("id", F.lit(None).cast("string"))
+        pattern_table = staged_columns(_without_end_model(_candidate_columns(
+            unkeyed, annotators is not None, staging_files.PATTERN)), staging_files.PATTERN).toArrow()
+        indexed = rows.join(F.broadcast(per_pattern.select(*patterned.keys, staging_files.PATTERN)),
+                            patterned.keys, "left")
+        staging_files.write_run_partition(spark, indexed, pattern_table,
+                                          [c for c in staged.columns if c != "_run_id"], staging_ref, run.run_id,
+                                          STAGING_STATS_COLUMNS.split(","), user_metadata)
+    else:
+        (staged.write.format("delta").mode("overwrite").partitionBy("_run_id")
+         .option(STATS_COLUMNS_PROPERTY, STAGING_STATS_COLUMNS)
+         .option("replaceWhere", f"_run_id = '{run.run_id}'")
+         .option("userMetadata", user_metadata)
+         .save(str(staging_ref.path)))
     rows.unpersist()
     clock.lap("staging write")
     if end_model is not None:
@@ -366,10 +387,11 @@ def _fit_on_driver(spark: SparkSession, settings: Settings, ds: DatasetConfig, r
                    patterned: RowPatterns, counted: "pd.DataFrame", rows: DataFrame, L: np.ndarray,
                    counts: np.ndarray, lf_names: list[str], votes_meta: dict, gold: DataFrame | None,
                    annotator_sources: list[str], counts_ref: TableRef,
-                   clock: "StepClock") -> tuple[Choice, str, DataFrame, dict[str, object]]:
+                   clock: "StepClock") -> tuple[Choice, str, DataFrame, DataFrame | None, dict[str, object]]:
     """The fit on the distinct patterns collected to the driver: LF analysis, model (chosen on dev
     gold when configured), per-pattern prediction; returns the choice, the model id, the predicted
-    rows and the label distribution counted from the patterns."""
+    rows, the per-pattern predictions (None when predicted per row) and the label distribution
+    counted from the patterns."""
     gold_counts = gold_pattern_counts(patterned, gold, ds.dev_percent) if gold is not None else []
     dev = None
     if ds.model_selection and gold is not None:
@@ -388,9 +410,23 @@ def _fit_on_driver(spark: SparkSession, settings: Settings, ds: DatasetConfig, r
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     clock.lap("model")
     labels, probs = pattern_labels(model, L, ds.uncovered)
-    predicted = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
-                               ds.uncovered, votes_meta["lf_versions"])
-    return choice, model_id, predicted, label_distribution(ds.classes, counts, labels, probs)
+    predicted, per_pattern = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
+                                            ds.uncovered, votes_meta["lf_versions"])
+    return choice, model_id, predicted, per_pattern, label_distribution(ds.classes, counts, labels, probs)
+
+
+def _candidate_columns(predicted: DataFrame, with_annotators: bool, *extra: str) -> DataFrame:
+    """The model's candidate label columns of predicted rows (or of the per-pattern predictions)."""
+    return predicted.select(
+        "id", "label", "probs", "confidence", F.col("label").alias("label_model_label"),
+        # Per pattern (see prediction_frame): JSON {lf: version} of the LFs that voted on the row.
+        F.coalesce(F.col("_lf_versions"), F.lit("{}")).alias("_lf_versions"), *extra,
+    ).withColumn("_label_source", label_source(with_annotators))
+
+
+def _without_end_model(candidates: DataFrame) -> DataFrame:
+    return candidates.select("*", F.lit(None).cast("int").alias("end_model_label"),
+                             F.lit(None).cast("double").alias("end_model_confidence"))
 
 
 def publish_gold(candidates: DataFrame, spark: SparkSession, gold_set: GoldSet | None, k: int) -> DataFrame:

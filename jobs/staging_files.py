@@ -1,0 +1,192 @@
+"""Write a run's candidate labels as pattern lookups: Arrow on the executors, one Delta commit.
+
+Why not ``DataFrame.write``: when the label model is fitted on the driver, every
+candidate row is its vote pattern's prediction plus the run's lineage, so all
+columns but ``id`` take one of a few hundred values. Spark's Parquet writer
+still pays per value and per column (encoding, dictionary lookup, statistics):
+at 10M rows the lineage constants were two thirds of a 19-26 s write, and
+``id`` alone 2.5 s. Here each task takes its rows' pattern index
+(``_pattern``), looks the staged columns up in the per-pattern table with
+Arrow's ``take`` on dictionary-encoded columns (so each constant is written as a
+dictionary index, never hashed per row) and writes one Parquet file with
+pyarrow: 7-8 s for the same 10M rows.
+
+The files are committed to the staging table by delta-rs, in one transaction
+that replaces the run's ``_run_id`` partition (what Spark's ``replaceWhere``
+did), with the min/max statistics of the table's ``delta.dataSkippingStatsColumns``
+computed while writing, and the same ``userMetadata``. Validation, publish
+(:mod:`jobs.publish_files`) and Spark readers see a staging commit like any
+other. A task that fails leaves at most an uncommitted file, which no version
+references (``VACUUM`` removes it).
+
+Only for tables on a filesystem the executors share with the driver (local
+mode, or a cluster's shared volume); :func:`applies` says when, and the fit
+falls back to Spark's writer otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.publish_files import PARTITION, local_path
+from jobs.tables import TableRef
+
+log = logging.getLogger(__name__)
+
+PATTERN = "_pattern"
+"""The row's index into the per-pattern table (0-based, dense)."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: str
+    """Relative to the table root."""
+    size: int
+    rows: int
+    stats: str
+    modification_time: int
+
+
+def applies(ref: TableRef) -> bool:
+    """Whether the executors can write the table's files directly (a filesystem path)."""
+    return local_path(ref.path) is not None
+
+
+def _arrow_patterns(patterns: "Any") -> "Any":
+    """The per-pattern table in ``_pattern`` order, strings as plain (not large) UTF-8 and
+    dictionary-encoded: ``take`` on a dictionary column copies indices, not strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    patterns = patterns.sort_by(PATTERN)
+    index = patterns.column(PATTERN).to_numpy()
+    if len(index) and (index[0] != 0 or index[-1] != len(index) - 1):
+        raise ValueError(f"the per-pattern table's {PATTERN} must be 0..{len(index) - 1}")
+    columns, fields = [], []
+    for field, column in zip(patterns.schema, patterns.columns):
+        if field.name == PATTERN:
+            continue
+        if pa.types.is_large_string(field.type) or pa.types.is_string(field.type):
+            column = pc.dictionary_encode(column.cast(pa.string()).combine_chunks())
+        elif pa.types.is_large_list(field.type):
+            column = column.cast(pa.list_(field.type.value_type))
+        columns.append(column)
+        fields.append(field.name)
+    return pa.table(columns, names=fields)
+
+
+def _min_max(values: "Any") -> tuple[Any, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count == len(values):
+        return None, None
+    found = pc.min_max(values)
+    return found["min"].as_py(), found["max"].as_py()
+
+
+def _stats(rows: int, bounds: dict[str, list[Any]]) -> str:
+    """Delta ``add.stats`` JSON: numRecords and, per statistics column, min/max/nullCount
+    (min/max left out when a file holds no usable value, as Spark's writer does)."""
+    low, high, nulls = {}, {}, {}
+    for name, (lo, hi, n_null) in bounds.items():
+        nulls[name] = n_null
+        if lo is None or (isinstance(lo, float) and not math.isfinite(lo)) or \
+                (isinstance(hi, float) and not math.isfinite(hi)):
+            continue
+        low[name], high[name] = lo, hi
+    return json.dumps({"numRecords": rows, "minValues": low, "maxValues": high, "nullCount": nulls})
+
+
+def _merge(bounds: dict[str, list[Any]], name: str, batch_column: "Any") -> None:
+    lo, hi = _min_max(batch_column)
+    entry = bounds.setdefault(name, [None, None, 0])
+    entry[2] += batch_column.null_count
+    if lo is not None:
+        entry[0] = lo if entry[0] is None else min(entry[0], lo)
+        entry[1] = hi if entry[1] is None else max(entry[1], hi)
+
+
+def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", columns: list[str],
+                        staging_ref: TableRef, run_id: str, stats_columns: list[str],
+                        user_metadata: str) -> int:
+    """Write ``rows`` (``id``, ``_pattern``) with the staged ``columns`` looked up in ``patterns``
+    (an Arrow table keyed by ``_pattern``) as the ``_run_id = run_id`` partition of the staging
+    table, replacing that partition in one commit; returns the new version. The table must exist
+    (its schema is the files' schema)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
+
+    table_path = local_path(staging_ref.path)
+    assert table_path is not None, "staging_files.applies() first"
+    lookup = _arrow_patterns(patterns)
+    missing = [c for c in columns if c != "id" and c not in lookup.column_names]
+    if missing:
+        raise ValueError(f"{staging_ref.name}: the per-pattern table lacks {missing}")
+    partition_dir = f"{PARTITION}={run_id}"
+    shipped = spark.sparkContext.broadcast(lookup)
+    root = str(table_path)
+
+    def write(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = shipped.value
+        name = f"{partition_dir}/part-{uuid.uuid4()}.c000.snappy.parquet"
+        target = Path(root) / name
+        writer = None
+        written = 0
+        bounds: dict[str, list[Any]] = {}
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            taken = table.take(batch.column(PATTERN))
+            out = pa.table([batch.column("id").cast(pa.string()) if c == "id" else taken.column(c) for c in columns],
+                           names=columns)
+            if writer is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # No Arrow schema in the footer: readers see plain Parquet strings, as in Spark's files.
+                writer = pq.ParquetWriter(str(target), out.schema, compression="snappy", store_schema=False)
+            writer.write_table(out)
+            written += out.num_rows
+            for c in stats_columns:
+                _merge(bounds, c, out.column(c).combine_chunks())
+        if writer is None:
+            return
+        writer.close()
+        info = target.stat()
+        yield pa.RecordBatch.from_pydict({
+            "path": [name], "size": [info.st_size], "rows": [written], "stats": [_stats(written, bounds)],
+            "modification_time": [int(info.st_mtime * 1000)]})
+
+    started = time.monotonic()
+    try:
+        files = [WrittenFile(r["path"], int(r["size"]), int(r["rows"]), r["stats"], int(r["modification_time"]))
+                 for r in rows.select("id", PATTERN).mapInArrow(
+                     write, "path string, size long, rows long, stats string, modification_time long").collect()]
+    finally:
+        shipped.unpersist()
+    staging = DeltaTable(root)
+    actions = [AddAction(f.path, f.size, {PARTITION: run_id}, f.modification_time, True, f.stats) for f in files]
+    staging.create_write_transaction(
+        actions, mode="overwrite", schema=staging.schema(), partition_by=[PARTITION],
+        partition_filters=[(PARTITION, "=", run_id)],
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata}),
+        post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
+    version = int(DeltaTable(root).version())
+    log.info("staging_files: %d rows in %d files -> %s@v%d (partition %s) in %.1f s",
+             sum(f.rows for f in files), len(files), staging_ref.name, version, partition_dir,
+             time.monotonic() - started)
+    return version
