@@ -56,6 +56,15 @@ class WrittenFile:
     modification_time: int
 
 
+_ESCAPED = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
+
+
+def partition_dir(value: str) -> str:
+    """``_run_id=<value>`` with the characters Spark escapes in partition directory names
+    (``:`` in Airflow's run ids, ``/``...) written as ``%XX``, as Spark's writer names them."""
+    return f"{PARTITION}=" + "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
+
+
 def applies(ref: TableRef) -> bool:
     """Whether the executors can write the table's files directly (a filesystem path)."""
     return local_path(ref.path) is not None
@@ -135,7 +144,7 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
     missing = [c for c in columns if c != "id" and c not in lookup.column_names]
     if missing:
         raise ValueError(f"{staging_ref.name}: the per-pattern table lacks {missing}")
-    partition_dir = f"{PARTITION}={run_id}"
+    directory = partition_dir(run_id)
     shipped = spark.sparkContext.broadcast(lookup)
     root = str(table_path)
 
@@ -144,7 +153,7 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
         import pyarrow.parquet as pq
 
         table = shipped.value
-        name = f"{partition_dir}/part-{uuid.uuid4()}.c000.snappy.parquet"
+        name = f"{directory}/part-{uuid.uuid4()}.c000.snappy.parquet"
         target = Path(root) / name
         writer = None
         written = 0
@@ -187,6 +196,6 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
         post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
     version = int(DeltaTable(root).version())
     log.info("staging_files: %d rows in %d files -> %s@v%d (partition %s) in %.1f s",
-             sum(f.rows for f in files), len(files), staging_ref.name, version, partition_dir,
+             sum(f.rows for f in files), len(files), staging_ref.name, version, directory,
              time.monotonic() - started)
     return version

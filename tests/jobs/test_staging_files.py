@@ -1,0 +1,90 @@
+"""Staging written as pattern lookups (jobs/staging_files.py), against Spark's own writer, on real comments.
+
+The same fit, once through ``DataFrame.write`` and once through the Arrow
+writer, must stage the same rows; the Arrow files must be a partition Spark
+would have named, carry exact statistics, be replaced (not duplicated) when
+the run is retried, and read back through delta-rs and DuckDB with filters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs import staging_files
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline, run_stage
+from jobs.settings import Settings
+from jobs.tables import table
+from tests.conftest import YOUTUBE, write_config
+
+SPARK_RUN = "scheduled__2026-11-30T00:00:00+00:00"
+ARROW_RUN = "manual__2026-11-30T01:00:00+00:00"
+
+
+def _adds(staging: Path, version: int) -> list[dict]:
+    lines = (staging / "_delta_log" / f"{version:020d}.json").read_text().splitlines()
+    return [json.loads(line)["add"] for line in lines if "add" in json.loads(line)]
+
+
+def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, settings: Settings, monkeypatch) -> None:
+    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
+    yt = dataclasses.replace(settings, config_path=config)
+    with monkeypatch.context() as patched:
+        patched.setattr(staging_files, "applies", lambda ref: False)
+        run_pipeline(RunContext(SPARK_RUN, "youtube_spam", mode="full"), yt, spark)
+    run_pipeline(RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)
+
+    staging = table(yt, "youtube_spam", "staging_labels")
+    frame = spark.read.format("delta").load(str(staging.path))
+    columns = [c for c in frame.columns if c not in ("_run_id", "_labeled_at")]
+    by_spark = frame.where(F.col("_run_id") == SPARK_RUN).select(columns)
+    by_arrow = frame.where(F.col("_run_id") == ARROW_RUN).select(columns)
+    ids = spark.read.format("delta").load(str(table(yt, "youtube_spam", "source").path)).select("id").distinct().count()
+    assert by_spark.count() == by_arrow.count() == ids > 1900
+    assert by_spark.exceptAll(by_arrow).count() == 0 and by_arrow.exceptAll(by_spark).count() == 0
+    assert by_arrow.where(F.col("label") >= 0).count() > 0.5 * ids  # real labels, not an empty match
+    stamped = frame.where(F.col("_run_id") == ARROW_RUN).select("_labeled_at").distinct().collect()
+    assert len(stamped) == 1 and stamped[0][0] is not None
+
+    # Both runs' partitions are named as Spark names them (':' escaped).
+    directories = {p.name for p in staging.path.iterdir() if p.name.startswith("_run_id=")}
+    assert {"_run_id=" + r.replace(":", "%3A") for r in (SPARK_RUN, ARROW_RUN)} <= directories
+
+    # The Arrow commit's statistics are each file's exact row count and id/label/confidence bounds.
+    version = DeltaTable(str(staging.path)).version()
+    adds = _adds(staging.path, version)
+    assert adds and sum(json.loads(a["stats"])["numRecords"] for a in adds) == ids
+    for add in adds:
+        stats = json.loads(add["stats"])
+        data = pq.read_table(staging.path / unquote(add["path"]), columns=["id", "label", "confidence"])
+        assert data.num_rows == stats["numRecords"] and add["partitionValues"] == {"_run_id": ARROW_RUN}
+        for column in ("id", "label", "confidence"):
+            bounds = pc.min_max(data.column(column))
+            assert (stats["minValues"][column], stats["maxValues"][column]) == (bounds["min"].as_py(),
+                                                                               bounds["max"].as_py())
+
+    # A retried fit replaces the run's partition; the other run's candidates stay.
+    run_stage("fit_label_model", RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)
+    again = spark.read.format("delta").load(str(staging.path))
+    assert again.where(F.col("_run_id") == ARROW_RUN).count() == ids
+    assert again.where(F.col("_run_id") == SPARK_RUN).count() == ids
+
+    # The published labels (the Arrow run's files) answer filters through delta-rs and DuckDB.
+    labels = table(yt, "youtube_spam", "labels")
+    spam = by_arrow.where(F.col("label_name") == "SPAM").count()
+    assert spam > 0
+    dataset = DeltaTable(str(labels.path)).to_pyarrow_dataset()
+    assert dataset.to_table(filter=pc.field("label_name") == "SPAM").num_rows == spam
+    con = duckdb.connect()
+    con.register("labels", dataset)
+    assert con.execute("SELECT count(*) FROM labels WHERE label_name = 'SPAM' AND _run_id = ?",
+                       [ARROW_RUN]).fetchone()[0] == spam
