@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 PATTERN = "_pattern"
 """The row's index into the per-pattern table (0-based, dense)."""
 
+ROW_GROUP_ROWS = 1 << 20
+"""Rows per Parquet row group: about what Spark's writer puts in one (128 MB of these narrow rows)."""
+
 
 @dataclass(frozen=True)
 class WrittenFile:
@@ -158,20 +161,35 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
         writer = None
         written = 0
         bounds: dict[str, list[Any]] = {}
+        pending: list[pa.Table] = []
+        pending_rows = 0
+
+        def flush() -> None:
+            nonlocal writer, pending, pending_rows
+            out = pa.concat_tables(pending)
+            if writer is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # No Arrow schema in the footer: readers see plain Parquet strings, as in Spark's files.
+                writer = pq.ParquetWriter(str(target), out.schema, compression="snappy", store_schema=False)
+            writer.write_table(out, row_group_size=out.num_rows)
+            pending, pending_rows = [], 0
+
         for batch in batches:
             if not batch.num_rows:
                 continue
             taken = table.take(batch.column(PATTERN))
             out = pa.table([batch.column("id").cast(pa.string()) if c == "id" else taken.column(c) for c in columns],
                            names=columns)
-            if writer is None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # No Arrow schema in the footer: readers see plain Parquet strings, as in Spark's files.
-                writer = pq.ParquetWriter(str(target), out.schema, compression="snappy", store_schema=False)
-            writer.write_table(out)
-            written += out.num_rows
             for c in stats_columns:
                 _merge(bounds, c, out.column(c).combine_chunks())
+            # Arrow batches are 10,000 rows: written one by one they would be as many row groups.
+            pending.append(out)
+            pending_rows += out.num_rows
+            written += out.num_rows
+            if pending_rows >= ROW_GROUP_ROWS:
+                flush()
+        if pending:
+            flush()
         if writer is None:
             return
         writer.close()
