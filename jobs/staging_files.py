@@ -69,8 +69,18 @@ def partition_dir(value: str) -> str:
 
 
 def applies(ref: TableRef) -> bool:
-    """Whether the executors can write the table's files directly (a filesystem path)."""
-    return local_path(ref.path) is not None
+    """Whether the executors can write the table's files directly: a filesystem path, and a table
+    (if it exists) on the plain protocol the fit creates it with (writer version <= 2, no table
+    features). Column mapping, deletion vectors or constraints someone enabled on the staging
+    table are left to Spark's writer, which knows how to honour them."""
+    if local_path(ref.path) is None:
+        return False
+    if not ref.exists():
+        return True
+    from deltalake import DeltaTable
+
+    protocol = DeltaTable(str(ref.path)).protocol()
+    return protocol.min_writer_version <= 2 and not protocol.writer_features
 
 
 def _arrow_patterns(patterns: "Any") -> "Any":

@@ -23,7 +23,7 @@ from jobs import staging_files
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline, run_stage
 from jobs.settings import Settings
-from jobs.tables import table
+from jobs.tables import TableRef, table
 from tests.conftest import YOUTUBE, write_config
 
 SPARK_RUN = "scheduled__2026-11-30T00:00:00+00:00"
@@ -45,15 +45,16 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
 
     staging = table(yt, "youtube_spam", "staging_labels")
     frame = spark.read.format("delta").load(str(staging.path))
-    columns = [c for c in frame.columns if c not in ("_run_id", "_labeled_at")]
+    # A full run ingests again: the second run reads source v1, the first v0; all else is equal.
+    columns = [c for c in frame.columns if c not in ("_run_id", "_labeled_at", "_source_version")]
     by_spark = frame.where(F.col("_run_id") == SPARK_RUN).select(columns)
     by_arrow = frame.where(F.col("_run_id") == ARROW_RUN).select(columns)
     ids = spark.read.format("delta").load(str(table(yt, "youtube_spam", "source").path)).select("id").distinct().count()
     assert by_spark.count() == by_arrow.count() == ids > 1900
     assert by_spark.exceptAll(by_arrow).count() == 0 and by_arrow.exceptAll(by_spark).count() == 0
     assert by_arrow.where(F.col("label") >= 0).count() > 0.5 * ids  # real labels, not an empty match
-    stamped = frame.where(F.col("_run_id") == ARROW_RUN).select("_labeled_at").distinct().collect()
-    assert len(stamped) == 1 and stamped[0][0] is not None
+    stamped = frame.where(F.col("_run_id") == ARROW_RUN).select("_labeled_at", "_source_version").distinct().collect()
+    assert len(stamped) == 1 and stamped[0][0] is not None and stamped[0][1] == 1
 
     # Both runs' partitions are named as Spark names them (':' escaped).
     directories = {p.name for p in staging.path.iterdir() if p.name.startswith("_run_id=")}
@@ -88,3 +89,16 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
     con.register("labels", dataset)
     assert con.execute("SELECT count(*) FROM labels WHERE label_name = 'SPAM' AND _run_id = ?",
                        [ARROW_RUN]).fetchone()[0] == spam
+
+
+def test_tables_with_table_features_are_left_to_sparks_writer(spark, tmp_path: Path) -> None:
+    plain = TableRef("t", "staging_labels", tmp_path / "plain")
+    featured = TableRef("t", "staging_labels", tmp_path / "featured")
+    assert staging_files.applies(plain)  # not created yet: the fit creates it on the plain protocol
+    rows = spark.range(3).select(F.col("id").cast("string").alias("id"), F.lit("r").alias("_run_id"))
+    rows.write.format("delta").partitionBy("_run_id").save(str(plain.path))
+    (rows.write.format("delta").partitionBy("_run_id").option("delta.enableDeletionVectors", "true")
+     .save(str(featured.path)))
+    assert staging_files.applies(plain)
+    assert not staging_files.applies(featured)
+    assert not staging_files.applies(TableRef("t", "staging_labels", "s3a://bucket/staging_labels"))
