@@ -140,7 +140,8 @@ def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str
 def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, lf_names: list[str],
                      labels: np.ndarray, probs: np.ndarray, lf_versions: dict[str, str]) -> DataFrame:
     """The per-pattern predictions as a Spark DataFrame keyed by the pattern key columns
-    (:mod:`jobs.vote_patterns`) and numbered by ``_pattern`` (0..n-1), shipped through Arrow (hundreds of thousands of
+    (:mod:`jobs.vote_patterns`) and numbered by ``_pattern`` (0..n-1, the index the Arrow
+    staging writer looks rows up by), shipped through Arrow (hundreds of thousands of
     patterns in a second, where a list of Python tuples takes ten).
 
     ``_lf_versions`` is computed here, per pattern, not per row: the versions of
