@@ -163,7 +163,17 @@ def prediction_frame(spark: SparkSession, keys: "pd.DataFrame", L: np.ndarray, l
 
 def predicted_rows(spark: SparkSession, rows: DataFrame, patterned: RowPatterns, counted: "pd.DataFrame",
                    model: LabelModel, L: np.ndarray, lf_names: list[str], labels: np.ndarray, probs: np.ndarray,
-                   uncovered: str, lf_versions: dict[str, str]) -> tuple[DataFrame, DataFrame | None]:
+                   uncovered: str, lf_versions: dict[str, str]) -> DataFrame:
+    """Every row with its ``label``, ``probs``, ``confidence`` and ``_lf_versions``
+    (:func:`predicted_and_per_pattern`)."""
+    return predicted_and_per_pattern(spark, rows, patterned, counted, model, L, lf_names, labels, probs, uncovered,
+                                     lf_versions)[0]
+
+
+def predicted_and_per_pattern(spark: SparkSession, rows: DataFrame, patterned: RowPatterns,
+                              counted: "pd.DataFrame", model: LabelModel, L: np.ndarray, lf_names: list[str],
+                              labels: np.ndarray, probs: np.ndarray, uncovered: str,
+                              lf_versions: dict[str, str]) -> tuple[DataFrame, DataFrame | None]:
     """Every row with its ``label``, ``probs``, ``confidence`` and ``_lf_versions``, and the
     per-pattern predictions they were joined from (None when predicted per row).
 
@@ -414,8 +424,8 @@ def _fit_on_driver(spark: SparkSession, settings: Settings, ds: DatasetConfig, r
     model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
     clock.lap("model")
     labels, probs = pattern_labels(model, L, ds.uncovered)
-    predicted, per_pattern = predicted_rows(spark, rows, patterned, counted, model, L, lf_names, labels, probs,
-                                            ds.uncovered, votes_meta["lf_versions"])
+    predicted, per_pattern = predicted_and_per_pattern(spark, rows, patterned, counted, model, L, lf_names, labels,
+                                                       probs, ds.uncovered, votes_meta["lf_versions"])
     return choice, model_id, predicted, per_pattern, label_distribution(ds.classes, counts, labels, probs)
 
 
