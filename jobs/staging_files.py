@@ -49,17 +49,21 @@ ROW_GROUP_ROWS = 1 << 20
 """Rows per Parquet row group: about what Spark's writer puts in one (128 MB of these narrow rows)."""
 
 
+_ESCAPED = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
+
+
 @dataclass(frozen=True)
 class WrittenFile:
+    """One file a task wrote. Not :class:`jobs.publish_files.StagedFile`: that one's path is
+    URL-encoded as read from the Delta log, this one is the path on disk (what delta-rs's
+    ``AddAction`` takes)."""
+
     path: str
-    """Relative to the table root."""
+    """Relative to the table root, as on disk (``%3A`` in a run id is the directory's own name)."""
     size: int
     rows: int
     stats: str
     modification_time: int
-
-
-_ESCAPED = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
 
 
 def partition_dir(value: str) -> str:
@@ -217,11 +221,16 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
         shipped.unpersist()
     staging = DeltaTable(root)
     actions = [AddAction(f.path, f.size, {PARTITION: run_id}, f.modification_time, True, f.stats) for f in files]
-    staging.create_write_transaction(
-        actions, mode="overwrite", schema=staging.schema(), partition_by=[PARTITION],
-        partition_filters=[(PARTITION, "=", run_id)],
-        commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata}),
-        post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
+    try:
+        staging.create_write_transaction(
+            actions, mode="overwrite", schema=staging.schema(), partition_by=[PARTITION],
+            partition_filters=[(PARTITION, "=", run_id)],
+            commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata}),
+            post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
+    except Exception as exc:
+        # Nothing was committed: the run's previous candidates stay, the new files are unreferenced.
+        raise RuntimeError(f"{staging_ref.name}: committing run {run_id}'s {len(files)} staged files "
+                           f"({directory}) failed: {exc}") from exc
     version = int(DeltaTable(root).version())
     log.info("staging_files: %d rows in %d files -> %s@v%d (partition %s) in %.1f s",
              sum(f.rows for f in files), len(files), staging_ref.name, version, directory,
