@@ -46,7 +46,9 @@ from jobs.annotator_sources import annotator_votes, label_source
 from jobs.end_model import add_end_model
 from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
-from jobs.incremental_patterns import store_patterns, updated_patterns
+from jobs.incremental_patterns import UpdatedPatterns, store_patterns, updated_patterns
+from jobs.label_transitions import RECORD_KEY as TRANSITIONS_KEY
+from jobs.label_transitions import LabelTransitions, pattern_transitions, stored_label_counts, with_pattern_labels
 from jobs import fit_on_executors, staging_files
 from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
 
@@ -244,19 +246,24 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
     updated = (updated_patterns(spark, patterns_ref, votes_ref, patterned.codec, source_version, votes_version,
                                 lf_names) if run.mode != "full" and annotators is None else None)
     if updated is not None:
-        patterned = dataclasses.replace(patterned, rows=updated)
+        patterned = dataclasses.replace(patterned, rows=updated.rows)
     # Rows built from the votes are a pivot worth caching for their second pass (the staging write).
     # Updated rows are a read of the stored codes plus a broadcast join, cheaper to read twice than
     # to cache: at 10M rows the rerun's fit took 22.0-22.8 s without the cache, 24.2-25.0 s with it.
     rows = patterned.rows if updated is not None else patterned.rows.persist()
+    # The updated rows carry the published pattern labels: count the patterns split by them, and the
+    # label changes come from aggregates (jobs/label_transitions.py).
+    against = _published_pattern_labels_run(spark, settings, ds, updated)
+    split = stored_label_counts(rows, patterned.keys).persist() if against is not None else None
     counts_ref = table(settings, ds.name, "pattern_counts")
     meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name,
                            source_version=source_version, votes_version=votes_version)
-    (patterned.distinct_counts()
+    (patterned.distinct_counts(split)
      .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", meta).save(str(counts_ref.path)))
     counts_table = spark.read.format("delta").load(str(counts_ref.path))
     gold = evaluation_gold(spark, settings, ds, gold_set.version if gold_set else None)
+    transitions: LabelTransitions | None = None
     on_executors = _fits_on_executors(ds, patterned, annotators is not None, counts_table, len(lf_names))
     if on_executors is not None:
         # Many sources: the patterns stay in Spark (jobs/fit_on_executors.py).
@@ -278,16 +285,19 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         # whatever Spark's partitioning.
         counted = patterned.collect_counts(counts_table)
         clock.lap("patterns")
-        if annotators is None and updated is None:
-            store_patterns(rows, patterns_ref, patterned.codec, run.run_id, source_version, votes_version, lf_names)
         counts = counted["count"].to_numpy(dtype=np.int64)
         L = patterned.matrix(counted, lf_names)
-        clock.lap("stored patterns")
         choice, model_id, predicted, per_pattern, distribution = _fit_on_driver(
             spark, settings, ds, run, record, patterned, counted, rows, L, counts, lf_names, votes_meta, gold,
             annotators.sources if annotators is not None else [], counts_ref, clock)
         model = choice.model
         n_patterns, total = len(L), int(counts.sum())
+        if annotators is None and updated is None:
+            store_patterns(with_pattern_labels(rows, per_pattern, patterned.keys), patterns_ref, patterned.codec,
+                           run.run_id, source_version, votes_version, lf_names)
+            clock.lap("stored patterns")
+        if split is not None and per_pattern is not None:
+            transitions = pattern_transitions(split, per_pattern, patterned.keys, against)
     candidates = _candidate_columns(predicted, annotators is not None)
     candidates = publish_gold(candidates, spark, gold_set, len(ds.classes))
     end_model = None
@@ -341,7 +351,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         stage="fit_label_model", fit_key=key, end_model=end_model_id,
         gold_set_version=gold_set.version if gold_set else None,
         **({} if end_model is not None or publishes_gold or distribution is None
-           else {"label_distribution": distribution}),
+           else {"label_distribution": distribution,
+                 **({TRANSITIONS_KEY: transitions.record()} if transitions is not None else {})}),
         **_lineage_json(ds, source_ref.name, source_version, votes_meta, model_id, run, labeled_at))
     if (per_pattern is not None and end_model is None and not publishes_gold and distribution is not None
             and int(distribution["rows"]) > 0 and staging_files.applies(staging_ref)):
@@ -364,6 +375,8 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
          .option("userMetadata", user_metadata)
          .save(str(staging_ref.path)))
     rows.unpersist()
+    if split is not None:
+        split.unpersist()
     clock.lap("staging write")
     if end_model is not None:
         end_model.cached.unpersist()
@@ -377,6 +390,22 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
              ds.name, model.name, total, n_patterns, labeled, staging_ref.name, staging_version, clock)
     return FitResult(total, n_patterns, labeled, staging_version, model_id, end_model=end_model_id,
                      gold_set_version=gold_set.version if gold_set else None)
+
+
+def _published_pattern_labels_run(spark: SparkSession, settings: Settings, ds: DatasetConfig,
+                                  updated: UpdatedPatterns | None) -> str | None:
+    """The run whose labels are published, when they are the labels stored with ``updated``'s row
+    patterns: that run stored them, and its labels are its pattern labels (its commit carries a
+    label distribution, recorded only when no gold or end-model label overrides a pattern's)."""
+    if updated is None or not updated.has_stored_labels:
+        return None
+    labels_ref = table(settings, ds.name, "labels")
+    if not labels_ref.exists():
+        return None
+    _, meta = latest_commit(spark, labels_ref)
+    if meta.get("run_id") != updated.stored_run or not meta.get("label_distribution"):
+        return None
+    return updated.stored_run
 
 
 def _fits_on_executors(ds: DatasetConfig, patterned: RowPatterns, annotators: bool, counts_table: DataFrame,

@@ -13,16 +13,23 @@ small. The result is the same codes a full rebuild gives; anything else
 (source rows changed, LFs added or removed, votes rewritten in full,
 annotators voting, the table missing or vacuumed) rebuilds from scratch, and
 the log says why.
+
+The stored rows also carry the label the storing fit gave each row, when it
+labeled by pattern: a rerun then counts its label changes against those labels
+from aggregates (``jobs/label_transitions.py``).
 """
 
 from __future__ import annotations
 
 import logging
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
+from jobs.label_transitions import STORED_LABEL
 from jobs.tables import TableRef, commit_metadata, latest_commit
 from jobs.vote_patterns import PatternCodec
 
@@ -65,8 +72,21 @@ def _digits(codec: PatternCodec, votes: DataFrame, sign: int) -> DataFrame:
     return codec.vote_digits(votes).select("id", *[(F.col(c) * sign).alias(c) for c in codec.columns])
 
 
+@dataclass(frozen=True)
+class UpdatedPatterns:
+    """Every row's codes after the edit (``id``, codes, and the stored label when there is one)."""
+
+    rows: DataFrame
+    stored_run: str | None
+    """The run whose fit stored the patterns (and the labels in :data:`STORED_LABEL`)."""
+
+    @property
+    def has_stored_labels(self) -> bool:
+        return STORED_LABEL in self.rows.columns
+
+
 def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: TableRef, codec: PatternCodec | None,
-                     source_version: int, votes_version: int, lf_names: list[str]) -> DataFrame | None:
+                     source_version: int, votes_version: int, lf_names: list[str]) -> UpdatedPatterns | None:
     """Every row's codes at ``votes_version`` from the stored ones, or None (with the reason
     logged) when they must be rebuilt."""
     if codec is None or not patterns_ref.exists():
@@ -83,7 +103,7 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
     try:
         stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
         if not edited:
-            return stored
+            return UpdatedPatterns(stored, meta.get("run_id"))
         def edited_votes(version: int) -> DataFrame:
             return (spark.read.format("delta").option("versionAsOf", version).load(str(votes_ref.path))
                     .where(F.col("lf").isin(edited)))
@@ -101,16 +121,18 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
     log.info("fit_label_model: row patterns updated from v%d: %d LFs edited (%s), %d rows changed pattern",
              version, len(edited), ", ".join(edited), changed_rows)
     joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
-    return joined.select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c)
-                                 for c in codec.columns])
+    carried = [STORED_LABEL] if STORED_LABEL in stored.columns else []
+    return UpdatedPatterns(joined.select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c)
+                                                 for c in codec.columns], *carried), meta.get("run_id"))
 
 
 def store_patterns(rows: DataFrame, patterns_ref: TableRef, codec: PatternCodec | None, run_id: str,
                    source_version: int, votes_version: int, lf_names: list[str]) -> None:
-    """Keep this fit's row codes for the next rerun (no statistics: nothing filters on them)."""
+    """Keep this fit's row codes for the next rerun (no statistics: nothing filters on them), with
+    each row's label in :data:`STORED_LABEL` when ``rows`` has it."""
     if codec is None:
         return
-    (rows.select("id", *codec.columns).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    (rows.select("id", *codec.columns, *[c for c in [STORED_LABEL] if c in rows.columns]).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("delta.dataSkippingNumIndexedCols", "0")
      .option("userMetadata", commit_metadata(run_id=run_id, stage="fit_label_model", source_version=source_version,
                                              votes_version=votes_version, lfs=lf_names, base=codec.base))

@@ -6,6 +6,8 @@ Checkpoints that also render Data Docs (``expectations/gx_runner.py``), against:
 - the candidate-labels contract, drift against the last published labels
   (Delta time travel) and the gold-accuracy floor, all on one persisted view
   (``expectations/labels_suite.py``);
+- the share of labels changed since the published version, over the label
+  transitions (``jobs/label_transitions.py``);
 - per-LF coverage drift against the run that produced the published labels
   (``expectations/lf_health_suite.py``).
 
@@ -20,6 +22,7 @@ logged and flagged on the run, and the run is published.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark import StorageLevel
@@ -27,8 +30,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.labels_suite import (PublishedStats, build_suite, name_duplicate_ids, observed_value,
-                                       published_stats, recorded_published_stats, validation_view)
+from expectations.labels_suite import (PublishedStats, build_label_change_suite, build_suite, name_duplicate_ids,
+                                       observed_value, published_stats, recorded_published_stats, validation_view)
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
@@ -36,27 +39,37 @@ from jobs.lineage import RunContext
 from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.gold_set import evaluation_gold
+from jobs.label_transitions import joined_transitions, recorded_transitions
 from jobs.tables import TableRef, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
 
 log = logging.getLogger(__name__)
 
 
-def _published(spark: SparkSession, labels_ref: TableRef) -> tuple[Any, PublishedStats] | None:
-    """The published labels (by time travel to the newest version) and their distribution: recorded
-    on the commit when the fit could count it from its patterns, else aggregated here."""
+@dataclass(frozen=True)
+class Published:
+    """The published labels (by time travel to the newest version), their commit's metadata and
+    their distribution: recorded on the commit when the fit could count it from its patterns,
+    else aggregated here."""
+
+    frame: DataFrame
+    meta: dict[str, Any]
+    stats: PublishedStats
+
+
+def _published(spark: SparkSession, labels_ref: TableRef) -> Published | None:
     if not labels_ref.exists():
         return None
     version, meta = latest_commit(spark, labels_ref)
     frame = spark.read.format("delta").option("versionAsOf", version).load(str(labels_ref.path))
-    return frame, recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id"))
+    return Published(frame, meta,
+                     recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id")))
 
 
-def _staged(spark: SparkSession, staging: TableRef, run_id: str, run_rows: DataFrame) -> bool:
+def _staged(staging_meta: dict[str, Any], run_id: str, run_rows: DataFrame) -> bool:
     """Whether the staging table holds candidate labels of ``run_id``: its newest commit says so
     (the usual case, no rows read), or ``run_rows`` (that run's partition) has a row."""
-    _, meta = latest_commit(spark, staging)
-    if meta.get("run_id") == run_id and meta.get("label_distribution", {}).get("rows"):
+    if staging_meta.get("run_id") == run_id and staging_meta.get("label_distribution", {}).get("rows"):
         return True
     return run_rows.limit(1).count() > 0
 
@@ -76,7 +89,8 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
     labels = spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run.run_id)
-    if not _staged(spark, staging, run.run_id, labels):
+    _, staging_meta = latest_commit(spark, staging)
+    if not _staged(staging_meta, run.run_id, labels):
         raise StageOrderError(
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
             "run fit_label_model for this run first"
@@ -92,9 +106,8 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
     else:
-        stats = published[1]
-    view = (validation_view(labels, len(ds.classes), published[0] if published else None, gold)
-            .persist(StorageLevel.MEMORY_AND_DISK))
+        stats = published.stats
+    view = validation_view(labels, len(ds.classes), gold).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
             f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
@@ -103,10 +116,30 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     finally:
         view.unpersist()
     report.add(labels_run)
-    if stats is not None:
-        _lf_health(spark, ds, settings, run, stats.run_id, report)
+    if published is not None:
+        _label_changes(spark, ds, settings, run, labels, staging_meta, published, report)
+        _lf_health(spark, ds, settings, run, published.stats.run_id, report)
     enforce(spark, settings, run, "validate", staging.name, report, "validation")
     return report
+
+
+def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, labels: DataFrame,
+                   staging_meta: dict[str, Any], published: Published, report: ValidationReport) -> None:
+    """The share of labels changed since the published version, over the label transitions: the
+    ones the fit counted from its vote patterns when they compare with the labels published now,
+    else counted here by joining the candidate and published rows by id (jobs/label_transitions.py)."""
+    transitions = recorded_transitions(staging_meta, run.run_id, published.meta)
+    if transitions is None:
+        transitions = joined_transitions(labels, published.frame, published.stats.run_id)
+        how = "joined by id"
+    else:
+        how = "counted from vote patterns"
+    log.info("validate %s: %d of %d compared labels changed since v%d (%s)", ds.name, transitions.changed,
+             transitions.compared, published.stats.version, how)
+    changes = run_suite(settings.home, ds.name, lambda: build_label_change_suite(
+        f"{ds.name}_label_changes", ds.expectations, published.stats.version), transitions.frame(spark), run.run_id,
+                        ds.expectations.severity_of, observed_value)
+    report.add(changes)
 
 
 def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,

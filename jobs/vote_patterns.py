@@ -186,9 +186,11 @@ class RowPatterns:
         counted = counts_table.select(*self.keys, "count").toPandas()
         return counted.sort_values(self.keys, kind="stable").reset_index(drop=True)
 
-    def distinct_counts(self) -> DataFrame:
-        """``(pattern, count, *keys)``: one row per distinct pattern."""
-        counted = self.rows.groupBy(*self.keys).agg(F.count(F.lit(1)).alias("count"))
+    def distinct_counts(self, finer: DataFrame | None = None) -> DataFrame:
+        """``(pattern, count, *keys)``: one row per distinct pattern. From ``finer`` when given
+        (counts per pattern and more columns, in ``count``), which is summed, not the rows."""
+        counted = (self.rows.groupBy(*self.keys).agg(F.count(F.lit(1)).alias("count")) if finer is None
+                   else finer.groupBy(*self.keys).agg(F.sum("count").cast("long").alias("count")))
         if self.codec is None:
             return counted
         return counted.select(self.codec.pattern_string().alias(PATTERN), "count", *self.keys)

@@ -140,9 +140,10 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
     """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
     from expectations.gx_runner import run_suite
-    from expectations.labels_suite import (build_suite, name_duplicate_ids, observed_value, published_stats,
-                                           validation_view)
+    from expectations.labels_suite import (build_label_change_suite, build_suite, name_duplicate_ids, observed_value,
+                                           published_stats, validation_view)
     from jobs.datasets import ExpectationConfig
+    from jobs.label_transitions import joined_transitions
 
     rows = [(f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8],
              0.9 if i % 2 == 0 else 0.8) for i in range(40)]
@@ -158,7 +159,7 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
                                    max_label_change_share=0.6)
     stats = published_stats(published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)),
                             0, "run-0")
-    view = validation_view(labels, 2, published)
+    view = validation_view(labels, 2)
     run = run_suite(tmp_path / "home", "t", lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds,
                                                                   stats), view, "run-1", thresholds.severity_of,
                     observed_value, index_columns=["id"])
@@ -176,6 +177,15 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     spam = sum(r[1] == 1 for r in labeled) / len(labeled)
     assert checks["class_share_max[SPAM]"]["observed"] == pytest.approx(spam, abs=1e-6)
     assert not checks["class_share_max[SPAM]"]["success"] and checks["class_share_min[HAM]"]["success"]
-    # 20 ids were published (all HAM); the odd ones among them are now SPAM: 10 of the 21 rows
+    # 20 ids were published (all HAM); the odd ones among them are now SPAM: 11 of the 21 rows
     # with those ids (r3 twice) changed.
-    assert checks["drift_label_changes"]["observed"] == pytest.approx(11 / 21, abs=1e-6)
+    transitions = joined_transitions(labels, published, "run-0")
+    assert (transitions.changed, transitions.compared) == (11, 21)
+    changes = run_suite(tmp_path / "home", "t", lambda: build_label_change_suite("t_label_changes", thresholds, 0),
+                        transitions.frame(spark), "run-1", thresholds.severity_of, observed_value)
+    change = _checks(changes.outcomes)["drift_label_changes"]
+    assert change["observed"] == pytest.approx(11 / 21, abs=1e-6) and change["success"]  # <= 0.6
+    at_most_half = dataclasses.replace(thresholds, max_label_change_share=0.5)
+    changes = run_suite(tmp_path / "home", "t", lambda: build_label_change_suite("t_label_changes", at_most_half, 0),
+                        transitions.frame(spark), "run-2", at_most_half.severity_of, observed_value)
+    assert not _checks(changes.outcomes)["drift_label_changes"]["success"]

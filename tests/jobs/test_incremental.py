@@ -56,6 +56,19 @@ def _labels(settings: Settings) -> pd.DataFrame:
     return frame[["id", "label", "probs", "_lf_set_version", "_lf_versions", "_source_version"]].sort_values("id").reset_index(drop=True)
 
 
+def _observed_label_changes(spark, settings: Settings, run_id: str) -> float:
+    outcomes = json.loads(run_record(spark, settings, run_id)["validation"])
+    return next(o["observed"] for o in outcomes if o["check"] == "drift_label_changes")
+
+
+def _label_change_share(settings: Settings, before: int, after: int) -> float:
+    """Share of the ids in both labels versions whose label differs, from the rows themselves."""
+    path = str(table(settings, DATASET, "labels").path)
+    old, new = (DeltaTable(path, version=v).to_pandas().set_index("id")["label"] for v in (before, after))
+    both = old.index.intersection(new.index)
+    return float((old[both] != new[both]).mean())
+
+
 def _files(settings: Settings, version: int) -> set[str]:
     return set(DeltaTable(str(table(settings, DATASET, "votes").path), version=version).file_uris())
 
@@ -99,6 +112,8 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
     assert _votes(inc) == _votes(full)
     pd.testing.assert_frame_equal(_labels(inc), _labels(full))
     assert json.loads(run_record(spark, full, "full-2")["recomputed"])["reason"] == "--mode full"
+    # LFs added and removed: the patterns were rebuilt, so the label changes were joined by id.
+    assert _observed_label_changes(spark, inc, "inc-2") == pytest.approx(_label_change_share(inc, 0, 1), abs=1e-6)
 
     # Step 2: the source files change: 3 texts edited, 1 author edited, 5 rows deleted, 4 rows added.
     first = sorted(frames)[0]
@@ -132,9 +147,14 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
     # edited LFs' vote changes instead of regrouping every vote (jobs/incremental_patterns.py).
     inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v3")
     full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v3")
-    with caplog.at_level(logging.INFO, logger="jobs.incremental_patterns"):
+    with caplog.at_level(logging.INFO, logger="jobs"):
         run_pipeline(RunContext("inc-4", DATASET), inc, spark)
     updated = [r.getMessage() for r in caplog.records if "row patterns updated" in r.getMessage()]
+    # The stored patterns carry inc-3's published labels: the label changes came from pattern counts
+    # (jobs/label_transitions.py), and they are the changes between the published versions' rows.
+    assert any("labels changed since v2 (counted from vote patterns)" in r.getMessage() for r in caplog.records)
+    observed = _observed_label_changes(spark, inc, "inc-4")
+    assert observed == pytest.approx(_label_change_share(inc, 2, 3), abs=1e-6) and observed > 0
     assert len(updated) == 1 and "2 LFs edited (keyword_free, keyword_please)" in updated[0], caplog.text
     changed_rows = int(re.search(r"(\d+) rows changed pattern", updated[0]).group(1))
     assert 0 < changed_rows < 1953
