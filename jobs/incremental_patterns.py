@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
 from jobs.label_transitions import STORED_LABEL
-from jobs.tables import TableRef, commit_metadata, latest_commit
+from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit
 from jobs.vote_patterns import PatternCodec
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,7 @@ BROADCAST_ROWS = 2_000_000
 
 def _votes_commits(spark: SparkSession, votes_ref: TableRef, after: int, upto: int) -> list[dict]:
     """userMetadata of the votes commits ``after < version <= upto``, oldest first."""
-    import json
-
-    from delta.tables import DeltaTable
-
-    rows = (DeltaTable.forPath(spark, str(votes_ref.path)).history()
-            .where(f"version > {int(after)} AND version <= {int(upto)}")
-            .select("version", "userMetadata").orderBy("version").collect())
-    return [json.loads(r["userMetadata"]) if r["userMetadata"] else {} for r in rows]
+    return [commit_at(spark, votes_ref, version) for version in range(int(after) + 1, int(upto) + 1)]
 
 
 def _edited_lfs(spark: SparkSession, votes_ref: TableRef, after: int, upto: int, source_version: int,

@@ -39,9 +39,9 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
-from jobs.tables import TableRef
+from jobs.tables import TableRef, local_path
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +62,6 @@ class StagedFile:
     @property
     def rows(self) -> int:
         return int(json.loads(self.stats or "{}").get("numRecords", -1))
-
-
-def local_path(location: str | Path) -> Path | None:
-    """The filesystem path of a table location, or None for a remote store (s3a://, abfss://...)."""
-    text = str(location)
-    parsed = urlparse(text)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path) if parsed.scheme else text)
-    return None
 
 
 def _columns(schema_json: str) -> dict[str, str]:

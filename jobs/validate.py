@@ -107,7 +107,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         report.notes.append("first run: nothing published yet, drift checks skipped")
     else:
         stats = published.stats
-    view = validation_view(labels, len(ds.classes), gold).persist(StorageLevel.MEMORY_AND_DISK)
+    view = _cached_uncompressed(spark, validation_view(labels, len(ds.classes), gold))
     try:
         labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
             f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
@@ -121,6 +121,27 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         _lf_health(spark, ds, settings, run, published.stats.run_id, report)
     enforce(spark, settings, run, "validate", staging.name, report, "validation")
     return report
+
+
+COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
+
+
+def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
+    """``view`` persisted and materialized, its cached columns left uncompressed.
+
+    The view lives for one suite, and on 2 cores CPU is scarcer than memory: at 10M rows
+    compressing its columns took 7.1-7.5 s of materializing it against 4.5-5.2 s without,
+    and the suite over it ran 2-3 s faster in all. The setting is read when the cache is
+    built, so it is restored right after (other caches keep Spark's default).
+    """
+    previous = spark.conf.get(COMPRESSED_CACHE, "true")
+    spark.conf.set(COMPRESSED_CACHE, "false")
+    try:
+        view = view.persist(StorageLevel.MEMORY_AND_DISK)
+        view.count()
+    finally:
+        spark.conf.set(COMPRESSED_CACHE, previous)
+    return view
 
 
 def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, labels: DataFrame,
@@ -154,8 +175,12 @@ def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
     if previous.limit(1).count() == 0:
         report.notes.append(f"per-LF coverage drift skipped: no LF analysis for published run {published_run}")
         return
-    view = lf_health_view(current, previous)
-    health = run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
-        f"{ds.name}_lf_health", ds.expectations, published_run), view, run.run_id, ds.expectations.severity_of,
-                       observed_lf_health_value, index_columns=["lf"])
+    # One row per LF, read once: GX's several metric jobs would each scan the analysis table twice.
+    view = lf_health_view(current, previous).persist()
+    try:
+        health = run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
+            f"{ds.name}_lf_health", ds.expectations, published_run), view, run.run_id, ds.expectations.severity_of,
+                           observed_lf_health_value, index_columns=["lf"])
+    finally:
+        view.unpersist()
     report.add(health)
