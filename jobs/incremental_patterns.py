@@ -22,7 +22,6 @@ from aggregates (``jobs/label_transitions.py``).
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -125,7 +124,9 @@ def store_patterns(rows: DataFrame, patterns_ref: TableRef, codec: PatternCodec 
     each row's label in :data:`STORED_LABEL` when ``rows`` has it."""
     if codec is None:
         return
-    (rows.select("id", *codec.columns, *[c for c in [STORED_LABEL] if c in rows.columns]).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    labels = [STORED_LABEL] if STORED_LABEL in rows.columns else []
+    (rows.select("id", *codec.columns, *labels)
+     .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("delta.dataSkippingNumIndexedCols", "0")
      .option("userMetadata", commit_metadata(run_id=run_id, stage="fit_label_model", source_version=source_version,
                                              votes_version=votes_version, lfs=lf_names, base=codec.base))

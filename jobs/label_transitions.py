@@ -92,7 +92,8 @@ def with_pattern_labels(rows: DataFrame, per_pattern: DataFrame | None, keys: li
     return rows.join(F.broadcast(per_pattern.select(*keys, F.col("label").alias(STORED_LABEL))), keys, "left")
 
 
-def pattern_transitions(split: DataFrame, per_pattern: DataFrame, keys: list[str], against_run: str) -> LabelTransitions:
+def pattern_transitions(split: DataFrame, per_pattern: DataFrame, keys: list[str],
+                        against_run: str) -> LabelTransitions:
     """The transitions from ``split`` (:func:`stored_label_counts`, one row per pattern and stored
     label) and the fit's per-pattern predictions: a join of two small tables."""
     grouped = (split.join(per_pattern.select(*keys, "label"), keys, "left")
@@ -114,7 +115,8 @@ def joined_transitions(candidates: DataFrame, published: DataFrame, against_run:
     return LabelTransitions(against_run, _sorted(counts))
 
 
-def recorded_transitions(staging_meta: dict[str, Any], run_id: str, published_meta: dict[str, Any]) -> LabelTransitions | None:
+def recorded_transitions(staging_meta: dict[str, Any], run_id: str,
+                         published_meta: dict[str, Any]) -> LabelTransitions | None:
     """The transitions the fit of ``run_id`` recorded, if they compare with the labels published
     now: the published commit is that run's and its labels are pattern labels (it carries a
     ``label_distribution``, which the fit records only when no gold or end-model label overrides

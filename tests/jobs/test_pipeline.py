@@ -194,7 +194,7 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
 
     # Every Data Docs page of the run links (relatively) to the run's report.
     docs = json.loads(run_record(spark, yt, "run-2")["data_docs"])["pages"]
-    assert len(docs) == 2  # candidate labels and LF health
+    assert len(docs) == 3  # candidate labels, label changes and LF health
     for url in docs:
         docs_page = Path(unquote(url.removeprefix("file://")))
         href = re.search(r'id="labellake-run-report".*?href="([^"]+)"', docs_page.read_text()).group(1)
