@@ -48,7 +48,8 @@ from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_se
 from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 from jobs.incremental_patterns import UpdatedPatterns, store_patterns, updated_patterns
 from jobs.label_transitions import RECORD_KEY as TRANSITIONS_KEY
-from jobs.label_transitions import LabelTransitions, pattern_transitions, stored_label_counts, with_pattern_labels
+from jobs.label_transitions import (LabelTransitions, pattern_labels_run, pattern_transitions, stored_label_counts,
+                                    with_pattern_labels)
 from jobs import fit_on_executors, staging_files
 from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
 
@@ -395,17 +396,14 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
 def _published_pattern_labels_run(spark: SparkSession, settings: Settings, ds: DatasetConfig,
                                   updated: UpdatedPatterns | None) -> str | None:
     """The run whose labels are published, when they are the labels stored with ``updated``'s row
-    patterns: that run stored them, and its labels are its pattern labels (its commit carries a
-    label distribution, recorded only when no gold or end-model label overrides a pattern's)."""
-    if updated is None or not updated.has_stored_labels:
+    patterns: that run stored them, and its labels are its pattern labels."""
+    if updated is None or not updated.has_stored_labels or updated.stored_run is None:
         return None
     labels_ref = table(settings, ds.name, "labels")
     if not labels_ref.exists():
         return None
     _, meta = latest_commit(spark, labels_ref)
-    if meta.get("run_id") != updated.stored_run or not meta.get("label_distribution"):
-        return None
-    return updated.stored_run
+    return updated.stored_run if pattern_labels_run(meta) == updated.stored_run else None
 
 
 def _fits_on_executors(ds: DatasetConfig, patterned: RowPatterns, annotators: bool, counts_table: DataFrame,

@@ -71,6 +71,7 @@ class LabelTransitions:
                              StructField("rows", LongType()), StructField("changed_share", DoubleType())])
         rows = [(p, label, n, n / compared if p is not None and p != label and compared else 0.0)
                 for p, label, n in self.counts]
+        # GX needs a row to sum over; with no candidate rows the share is 0 (rows_present fails anyway).
         return spark.createDataFrame(rows or [(None, -1, 0, 0.0)], schema)
 
 
@@ -115,15 +116,21 @@ def joined_transitions(candidates: DataFrame, published: DataFrame, against_run:
     return LabelTransitions(against_run, _sorted(counts))
 
 
+def pattern_labels_run(published_meta: dict[str, Any]) -> str | None:
+    """The run whose pattern labels a labels commit published, or None when its labels are not
+    pattern labels: the fit records a ``label_distribution`` only when no gold or end-model label
+    overrides a pattern's, and publish carries it onto the labels commit."""
+    return published_meta.get("run_id") if published_meta.get("label_distribution") else None
+
+
 def recorded_transitions(staging_meta: dict[str, Any], run_id: str,
                          published_meta: dict[str, Any]) -> LabelTransitions | None:
     """The transitions the fit of ``run_id`` recorded, if they compare with the labels published
-    now: the published commit is that run's and its labels are pattern labels (it carries a
-    ``label_distribution``, which the fit records only when no gold or end-model label overrides
-    a pattern's)."""
+    now: the run they were counted against is still the one whose pattern labels are published
+    (:func:`pattern_labels_run`; checked again here, as another run may have published since the fit)."""
     record = staging_meta.get(RECORD_KEY)
     if staging_meta.get("run_id") != run_id or not isinstance(record, dict):
         return None
-    if record.get("against_run") != published_meta.get("run_id") or not published_meta.get("label_distribution"):
+    if record.get("against_run") is None or record.get("against_run") != pattern_labels_run(published_meta):
         return None
     return LabelTransitions.from_record(record)
