@@ -1,0 +1,78 @@
+"""The bucketed unique-values expectation observes exactly what GX's countDistinct one does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from tests.conftest import DATA_ROOT
+
+
+def _comment_ids() -> pd.DataFrame:
+    """The real YouTube comment ids of all five videos (text ids, a few repeated across files)."""
+    frames = [pd.read_csv(path, usecols=["COMMENT_ID"]) for path in sorted((DATA_ROOT / "youtube_spam").glob("*.csv"))]
+    return pd.concat(frames, ignore_index=True).rename(columns={"COMMENT_ID": "id"})
+
+
+def _suite(min_value: float):
+    import great_expectations as gx
+
+    from expectations.unique_values import ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween
+
+    suite = gx.ExpectationSuite(name="t_ids")
+    bucketed = ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=min_value)
+    bucketed.meta = {"check": "bucketed", "threshold": min_value}
+    stock = gx.expectations.ExpectColumnProportionOfUniqueValuesToBeBetween(column="id", min_value=min_value)
+    stock.meta = {"check": "stock", "threshold": min_value}
+    suite.add_expectation(bucketed)
+    suite.add_expectation(stock)
+    return suite
+
+
+@pytest.mark.parametrize("variant", ["real", "repeats_and_nulls"])
+def test_bucketed_unique_proportion_equals_gx_count_distinct(spark, tmp_path: Path, variant: str) -> None:
+    """Same observed value and verdict as GX's own expectation, through a Checkpoint with Data Docs."""
+    from expectations.gx_runner import run_suite
+    from expectations.labels_suite import observed_value
+
+    ids = _comment_ids()
+    if variant == "repeats_and_nulls":
+        # 200 ids twice, one three times, and nulls (neither values nor repeats).
+        ids = pd.concat([ids, ids.iloc[:200], ids.iloc[[7, 7]], pd.DataFrame({"id": [None] * 30})],
+                        ignore_index=True)
+    frame = spark.createDataFrame(ids, "id string")
+    non_null = frame.where(F.col("id").isNotNull())
+    expected = non_null.select(F.count_distinct("id")).first()[0] / non_null.count()
+    run = run_suite(tmp_path / "home", "t", lambda: _suite(min_value=1.0), frame, "run-1",
+                    lambda _: "error", observed_value)
+    checks = {o["check"]: o for o in run.outcomes}
+    assert checks["bucketed"]["observed"] == pytest.approx(expected, abs=1e-6)
+    assert checks["bucketed"]["observed"] == checks["stock"]["observed"]
+    assert checks["bucketed"]["success"] == checks["stock"]["success"] == (expected == 1.0)
+    assert run.docs_page and Path(run.docs_page.removeprefix("file://")).exists()
+    if variant == "repeats_and_nulls":
+        assert not checks["bucketed"]["success"]
+
+
+def test_values_sharing_a_bucket_are_not_merged(spark) -> None:
+    """More distinct values than buckets: collisions in a bucket must still count as distinct."""
+    from great_expectations.execution_engine import SparkDFExecutionEngine
+
+    from expectations import unique_values
+
+    n = unique_values.HASH_BUCKETS * 3
+    frame = spark.range(n).select(F.format_string("id-%d", "id").alias("id"))
+    engine = SparkDFExecutionEngine(spark=spark, persist=False)
+    engine.load_batch_data("b", frame)
+    observed = unique_values.ColumnUniqueProportionByHashBuckets._spark(
+        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "b"}, {}, {}, {})
+    assert observed == 1.0
+    doubled = frame.unionByName(frame.limit(n // 2))
+    engine.load_batch_data("c", doubled)
+    observed = unique_values.ColumnUniqueProportionByHashBuckets._spark(
+        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "c"}, {}, {}, {})
+    assert observed == pytest.approx(n / (n + n // 2))
+
