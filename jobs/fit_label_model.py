@@ -20,6 +20,7 @@ A pattern is written as a sorted ``lf=vote`` list, e.g.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -364,11 +365,22 @@ def run_fit_label_model(spark: SparkSession, ds: DatasetConfig, settings: Settin
         unkeyed = per_pattern.withColumn("id", F.lit(None).cast("string"))
         pattern_table = staged_columns(_without_end_model(_candidate_columns(
             unkeyed, annotators is not None, staging_files.PATTERN)), staging_files.PATTERN).toArrow()
-        indexed = rows.join(F.broadcast(per_pattern.select(*patterned.keys, staging_files.PATTERN)),
-                            patterned.keys, "left")
-        staging_files.write_run_partition(spark, indexed, pattern_table,
-                                          [c for c in staged.columns if c != "_run_id"], staging_ref, run.run_id,
-                                          STAGING_STATS_COLUMNS.split(","), user_metadata)
+        staged_names = [c for c in staged.columns if c != "_run_id"]
+        if updated is not None and updated.files is not None:
+            # The rerun's rows are the stored row patterns' files plus the edit: read by Arrow in the tasks.
+            stored_files = updated.files
+            keys = per_pattern.select(*patterned.keys, staging_files.PATTERN).toArrow()
+            log.info("fit_label_model %s: staging rows read by Arrow from %d stored row-pattern files", ds.name,
+                     len(stored_files.files))
+            staging_files.write_run_partition_from_files(
+                spark, list(stored_files.files),
+                functools.partial(stored_files.indexed_rows, keys=keys, index=staging_files.PATTERN),
+                pattern_table, staged_names, staging_ref, run.run_id, STAGING_STATS_COLUMNS.split(","), user_metadata)
+        else:
+            indexed = rows.join(F.broadcast(per_pattern.select(*patterned.keys, staging_files.PATTERN)),
+                                patterned.keys, "left")
+            staging_files.write_run_partition(spark, indexed, pattern_table, staged_names, staging_ref, run.run_id,
+                                              STAGING_STATS_COLUMNS.split(","), user_metadata)
     else:
         (staged.write.format("delta").mode("overwrite").partitionBy("_run_id")
          .option(STATS_COLUMNS_PROPERTY, STAGING_STATS_COLUMNS)

@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
 from jobs.label_transitions import STORED_LABEL
-from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit
+from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, plain_parquet_files
 from jobs.vote_patterns import PatternCodec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,51 @@ def _digits(codec: PatternCodec, votes: DataFrame, sign: int) -> DataFrame:
     return codec.vote_digits(votes).select("id", *[(F.col(c) * sign).alias(c) for c in codec.columns])
 
 
+ARROW_CHANGE_ROWS = 1_000_000
+"""Largest difference handed to Arrow readers of the stored files (:class:`StoredRowFiles`): it is
+shipped to them through the driver, as Spark ships a broadcast join's side (about 40 MB at this size)."""
+
+
+@dataclass(frozen=True)
+class StoredRowFiles:
+    """The stored row patterns' Parquet files plus the edit's code differences: the updated rows
+    for a writer that reads them with Arrow on the executors (``jobs/staging_files.py``) rather
+    than through Spark, where handing 10M rows to Python workers cost about 3 s."""
+
+    files: tuple[str, ...]
+    columns: tuple[str, ...]
+    """The codec's code columns."""
+    change: "pa.Table | None"
+    """``id`` and ``_d<column>`` per row whose codes changed (None: no LF edited)."""
+
+    def rows(self, path: str) -> "pa.Table":
+        """``id`` and the updated codes of one stored file's rows: the same arithmetic as
+        :func:`updated_patterns`'s Spark rows (old code + the row's difference, 0 when none)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        stored = pq.read_table(path, columns=["id", *self.columns])
+        if self.change is None:
+            return stored
+        ids = stored.column("id")
+        at = pc.index_in(ids, value_set=self.change.column("id").cast(ids.type))
+        return pa.table([stored.column("id"),
+                         *[pc.add(stored.column(c), pc.fill_null(pc.take(self.change.column(f"_d{c}"), at), 0))
+                           for c in self.columns]], names=["id", *self.columns])
+
+    def indexed_rows(self, path: str, keys: "pa.Table", index: str) -> "pa.Table":
+        """``id`` and ``index`` (looked up in ``keys``: the code columns and ``index``, one row per
+        pattern) of one stored file's rows. A row whose pattern ``keys`` lacks is an error that
+        names the file: it would otherwise be staged without a label."""
+        rows = self.rows(path)
+        joined = rows.join(keys.select([*self.columns, index]), list(self.columns), join_type="left outer")
+        missing = joined.column(index).null_count
+        if missing:
+            raise ValueError(f"row patterns {path}: {missing} rows have a pattern the fit did not predict")
+        return joined.select(["id", index])
+
+
 @dataclass(frozen=True)
 class UpdatedPatterns:
     """Every row's codes after the edit (``id``, codes, and the stored label when there is one)."""
@@ -71,6 +120,9 @@ class UpdatedPatterns:
     rows: DataFrame
     stored_run: str | None
     """The run whose fit stored the patterns (and the labels in :data:`STORED_LABEL`)."""
+    files: StoredRowFiles | None = None
+    """The same rows as Parquet files plus a difference Arrow can apply, when there are such files
+    (a local table on the plain protocol) and the difference is at most :data:`ARROW_CHANGE_ROWS`."""
 
     @property
     def has_stored_labels(self) -> bool:
@@ -94,8 +146,10 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
         return None
     try:
         stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
+        files = plain_parquet_files(patterns_ref, version)
         if not edited:
-            return UpdatedPatterns(stored, meta.get("run_id"))
+            return UpdatedPatterns(stored, meta.get("run_id"), None if files is None else StoredRowFiles(
+                tuple(files), tuple(codec.columns), None))
         def edited_votes(version: int) -> DataFrame:
             return (spark.read.format("delta").option("versionAsOf", version).load(str(votes_ref.path))
                     .where(F.col("lf").isin(edited)))
@@ -114,8 +168,10 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
              version, len(edited), ", ".join(edited), changed_rows)
     joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
     carried = [STORED_LABEL] if STORED_LABEL in stored.columns else []
+    arrow = (StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
+             if files is not None and changed_rows <= ARROW_CHANGE_ROWS else None)
     return UpdatedPatterns(joined.select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c)
-                                                 for c in codec.columns], *carried), meta.get("run_id"))
+                                                 for c in codec.columns], *carried), meta.get("run_id"), arrow)
 
 
 def store_patterns(rows: DataFrame, patterns_ref: TableRef, codec: PatternCodec | None, run_id: str,

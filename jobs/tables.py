@@ -165,6 +165,27 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     return int(commits[0]["version"]), _parsed(commits[0].get("userMetadata"))
 
 
+def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
+    """The Parquet files of version ``version`` of an unpartitioned table on local disk, when they
+    hold exactly its rows: the plain protocol (no deletion vectors, column mapping or other
+    reader features), so each file read as Parquet is its share of the table. None otherwise
+    (remote store, table features, a version delta-rs cannot read): read the table with Spark."""
+    path = local_path(ref.path)
+    if path is None:
+        return None
+    from deltalake import DeltaTable
+
+    try:
+        snapshot = DeltaTable(str(path), version=version)
+        protocol = snapshot.protocol()
+        if protocol.min_reader_version > 1 or protocol.reader_features or snapshot.metadata().partition_columns:
+            return None
+        files = [local_path(uri) for uri in snapshot.file_uris()]
+    except Exception:  # a vacuumed or unreadable version: Spark reports it
+        return None
+    return None if any(f is None for f in files) else [str(f) for f in files]
+
+
 def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
     """(version, parsed userMetadata) of the newest commit of ``ref``."""
     local = _local_commit(ref, None)
