@@ -1,0 +1,44 @@
+"""The LF registry (jobs/apply_lfs.upsert_registry): every LF version applied, first and last run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from jobs.apply_lfs import upsert_registry
+from jobs.bench.incremental_bench import edit_lf, edit_target
+from jobs.datasets import get_dataset
+from jobs.lineage import RunContext
+from jobs.settings import Settings
+from jobs.tables import latest_commit, table
+from lf_library.core import LFPack
+from lf_library.packs import load_pack
+from tests.conftest import YOUTUBE, write_config
+
+
+def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, settings: Settings) -> None:
+    import dataclasses
+
+    yt = dataclasses.replace(settings, config_path=write_config(tmp_path / "datasets.toml", {"youtube_spam": YOUTUBE}))
+    ds = get_dataset("youtube_spam", yt)
+    pack = load_pack("youtube_spam")
+    upsert_registry(yt, pack, ds, RunContext("night-1", ds.name))
+    upsert_registry(yt, pack, ds, RunContext("night-2", ds.name))        # nothing changed: last_run moves
+    target = edit_target(pack)
+    new_version = edit_lf(target)
+    edited = LFPack(pack.name, pack.classes, [new_version if lf is target else lf for lf in pack])
+    upsert_registry(yt, edited, ds, RunContext("night-3", ds.name))      # one LF edited: a second version
+
+    ref = table(yt, ds.name, "lf_registry")
+    registry = spark.read.format("delta").load(str(ref.path))
+    assert dict(registry.dtypes)["label_space"] == "array<string>" and dict(registry.dtypes)["label"] == "int"
+    assert registry.count() == len(pack) + 1
+    versions = registry.where(F.col("lf") == target.name).orderBy("first_run").collect()
+    assert [(v["lf_version"], v["first_run"], v["last_run"]) for v in versions] == [
+        (target.version, "night-1", "night-2"), (new_version.version, "night-3", "night-3")]
+    others = registry.where(F.col("lf") != target.name).select("first_run", "last_run").distinct().collect()
+    assert [(r["first_run"], r["last_run"]) for r in others] == [("night-1", "night-3")]
+    row = registry.where(F.col("lf") == target.name).first()
+    assert row["label_space"] == list(pack.classes) and row["dataset"] == ds.name and row["definition"]
+    assert latest_commit(spark, ref)[1] == {"run_id": "night-3", "stage": "apply_lfs"}
