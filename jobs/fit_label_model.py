@@ -41,7 +41,7 @@ from jobs.label_models import LabelModel
 from jobs.lineage import RunContext, code_version
 from jobs.settings import Settings
 from jobs.runs import run_record
-from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, table
+from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, replace_run_rows, table
 from jobs import predict_on_executors
 from jobs.annotator_sources import annotator_votes, label_source
 from jobs.end_model import add_end_model
@@ -550,7 +550,7 @@ def analyse_lfs(spark: SparkSession, settings: Settings, ds: DatasetConfig, run:
     stats = lf_summary(L, counts, int(counts.sum()), lf_names, gold)
     kinds = votes_meta.get("lf_kinds") or {}
     errors = json.loads(record.get("lf_errors") or "{}")
-    write_lf_analysis(spark, stats, [(n, votes_meta["lf_versions"][n], kinds.get(n, "")) for n in lf_names],
+    write_lf_analysis(stats, [(n, votes_meta["lf_versions"][n], kinds.get(n, "")) for n in lf_names],
                       errors, table(settings, ds.name, "lf_analysis"), run.run_id)
 
 
@@ -611,13 +611,15 @@ def record_label_model(spark: SparkSession, settings: Settings, ds: DatasetConfi
         "pattern_counts_version": int(counts_version),
         "selection": json.dumps(choice.record(), sort_keys=True),
     }
-    schema = ("_run_id string, model string, model_id string, params string, lf_names array<string>, "
-              "lf_versions string, lf_accuracies array<double>, pattern_counts_version long, selection string")
+    import pyarrow as pa
+
+    schema = pa.schema([("_run_id", pa.string()), ("model", pa.string()), ("model_id", pa.string()),
+                        ("params", pa.string()), ("lf_names", pa.list_(pa.string())), ("lf_versions", pa.string()),
+                        ("lf_accuracies", pa.list_(pa.float64())), ("pattern_counts_version", pa.int64()),
+                        ("selection", pa.string())])
     ref = table(settings, ds.name, "label_models")
-    (spark.createDataFrame([row], schema).write.format("delta").mode("overwrite")
-     .option("replaceWhere", f"_run_id = '{run.run_id}'")
-     .option("userMetadata", commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name))
-     .save(str(ref.path)))
+    replace_run_rows(ref, pa.Table.from_pylist([row], schema=schema), run.run_id,
+                     commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name))
     log.info("fit_label_model %s: %s (%s) recorded in %s", ds.name, model_id, choice.selected_by, ref.name)
     return model_id
 

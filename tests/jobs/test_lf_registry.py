@@ -42,3 +42,24 @@ def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, 
     row = registry.where(F.col("lf") == target.name).first()
     assert row["label_space"] == list(pack.classes) and row["dataset"] == ds.name and row["definition"]
     assert latest_commit(spark, ref)[1] == {"run_id": "night-3", "stage": "apply_lfs"}
+
+
+def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) -> None:
+    """label_models and lf_analysis (jobs/tables.replace_run_rows): a retried run replaces its own
+    rows, other runs' rows stay, and Spark reads the table."""
+    import pyarrow as pa
+
+    from jobs.tables import TableRef, replace_run_rows
+
+    ref = TableRef("t", "lf_analysis", tmp_path / "lf_analysis")
+    schema = pa.schema([("_run_id", pa.string()), ("lf", pa.string()), ("polarity", pa.list_(pa.int32()))])
+    rows = lambda run, n: pa.Table.from_pylist([{"_run_id": run, "lf": f"lf{i}", "polarity": [i % 2]}
+                                                for i in range(n)], schema=schema)
+    replace_run_rows(ref, rows("scheduled__2026-11-29T00:00:00+00:00", 3), "scheduled__2026-11-29T00:00:00+00:00", "{}")
+    replace_run_rows(ref, rows("night-2", 3), "night-2", '{"run_id": "night-2"}')
+    replace_run_rows(ref, rows("night-2", 2), "night-2", '{"run_id": "night-2", "retry": 1}')
+    frame = spark.read.format("delta").load(str(ref.path))
+    counts = {r["_run_id"]: r["count"] for r in frame.groupBy("_run_id").count().collect()}
+    assert counts == {"scheduled__2026-11-29T00:00:00+00:00": 3, "night-2": 2}
+    assert dict(frame.dtypes)["polarity"] == "array<int>"
+    assert latest_commit(spark, ref)[1] == {"run_id": "night-2", "retry": 1}
