@@ -39,6 +39,8 @@ class SuiteRun:
     outcomes: list[dict[str, Any]]
     docs_page: str | None
     seconds: float = 0.0
+    identifier: Any = None
+    """GX's ValidationResultIdentifier of the stored result (what :func:`render_data_docs` renders)."""
 
 
 def gx_root(home: Path) -> Path:
@@ -61,9 +63,11 @@ def _context(home: Path) -> Any:
 
 def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: DataFrame, run_id: str,
               severity_of: Callable[[str], str], observed: Callable[[str, dict], Any],
-              index_columns: list[str] | None = None) -> SuiteRun:
+              index_columns: list[str] | None = None, data_docs: bool = True) -> SuiteRun:
     """Validate ``frame`` against the suite ``build_suite()`` makes, as run ``run_id``; render its
-    Data Docs page. (The suite is built here because GX binds a suite to the active context.)"""
+    Data Docs page, unless ``data_docs`` is False: then the result is stored and
+    :func:`render_data_docs` renders it with the stage's other suites. (The suite is built here
+    because GX binds a suite to the active context.)"""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
@@ -93,20 +97,57 @@ def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: D
         result_format["unexpected_index_column_names"] = list(index_columns)
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
         name=suite.name, validation_definitions=[definition],
-        actions=[UpdateDataDocsAction(name="data_docs")], result_format=result_format))
+        actions=[UpdateDataDocsAction(name="data_docs")] if data_docs else [], result_format=result_format))
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
     (identifier, validation), = result.run_results.items()
-    page = None
+    page = _linked_page(context, home, dataset, run_id, suite.name, identifier) if data_docs else None
+    seconds = round(time.monotonic() - started, 2)
+    log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
+    return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds, identifier)
+
+
+def _linked_page(context: Any, home: Path, dataset: str, run_id: str, suite: str, identifier: Any) -> str | None:
+    """The rendered Data Docs page of one validation, with the link to the run report added."""
     try:
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
         page = urls[0]["site_url"] if urls else None
         if page:
             link_run_report(page, run_report_file(home, dataset, run_id), run_id)
+        return page
     except Exception as exc:  # noqa: BLE001 - a missing docs link must not fail a validation
-        log.warning("no Data Docs page for %s: %s", suite.name, exc)
-    seconds = round(time.monotonic() - started, 2)
-    log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
-    return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds)
+        log.warning("no Data Docs page for %s: %s", suite, exc)
+        return None
+
+
+def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]) -> list[SuiteRun]:
+    """Render the Data Docs pages of several validated suites (``run_suite(..., data_docs=False)``)
+    in one site build; ``runs`` with their pages, the build's seconds shared among them.
+
+    Why one build: each GX site build compiles its page templates and rewrites the index (which
+    lists every stored validation), about 0.5 s however small the suite; validate runs three.
+    A build that fails is logged, not raised: the outcomes stand without their pages.
+    """
+    import dataclasses
+
+    import time
+
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    pending = [r for r in runs if r.identifier is not None and r.docs_page is None]
+    if not pending:
+        return runs
+    started = time.monotonic()
+    try:
+        context = _context(home)
+        context.build_data_docs(resource_identifiers=[
+            *[r.identifier for r in pending], *[ExpectationSuiteIdentifier(name=r.suite) for r in pending]])
+    except Exception as exc:  # noqa: BLE001 - a missing docs page must not fail a validation
+        log.warning("Data Docs not rendered for %s: %s", ", ".join(r.suite for r in pending), exc)
+        return runs
+    pages = {id(r): _linked_page(context, home, dataset, run_id, r.suite, r.identifier) for r in pending}
+    share = round((time.monotonic() - started) / len(pending), 2)
+    return [dataclasses.replace(r, docs_page=pages[id(r)], seconds=r.seconds + share) if id(r) in pages else r
+            for r in runs]
 
 
 REPORT_BANNER_ID = "labellake-run-report"

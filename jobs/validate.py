@@ -30,7 +30,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from expectations.gx_runner import run_suite
+from expectations.gx_runner import SuiteRun, render_data_docs, run_suite
 from expectations.labels_suite import (PublishedStats, build_label_change_suite, build_suite, name_duplicate_ids,
                                        observed_value, published_stats, recorded_published_stats, validation_view)
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
@@ -112,17 +112,24 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     view = _cached_uncompressed(spark, validation_view(labels, len(ds.classes), gold))
     # Materializing the view is validation's cost too (GX used to pay it in its first metric).
     report.seconds += time.monotonic() - started
+    validated: list[SuiteRun] = []
     try:
-        labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
-            f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id, thresholds.severity_of,
-                               observed_value, index_columns=["id"])
-        name_duplicate_ids(labels_run.outcomes, view)
+        try:
+            labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
+                f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id,
+                                   thresholds.severity_of, observed_value, index_columns=["id"], data_docs=False)
+            name_duplicate_ids(labels_run.outcomes, view)
+            validated.append(labels_run)
+        finally:
+            view.unpersist()
+        if published is not None:
+            validated.append(_label_changes(spark, ds, settings, run, labels, staging_meta, published))
+            validated += _lf_health(spark, ds, settings, run, published.stats.run_id, report)
     finally:
-        view.unpersist()
-    report.add(labels_run)
-    if published is not None:
-        _label_changes(spark, ds, settings, run, labels, staging_meta, published, report)
-        _lf_health(spark, ds, settings, run, published.stats.run_id, report)
+        # The stage's suites render their Data Docs pages in one build (also when a later suite failed).
+        validated = render_data_docs(settings.home, ds.name, run.run_id, validated)
+    for suite_run in validated:
+        report.add(suite_run)
     enforce(spark, settings, run, "validate", staging.name, report, "validation")
     return report
 
@@ -152,7 +159,7 @@ def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
 
 
 def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, labels: DataFrame,
-                   staging_meta: dict[str, Any], published: Published, report: ValidationReport) -> None:
+                   staging_meta: dict[str, Any], published: Published) -> SuiteRun:
     """The share of labels changed since the published version, over the label transitions: the
     ones the fit counted from its vote patterns when they compare with the labels published now,
     else counted here by joining the candidate and published rows by id (jobs/label_transitions.py)."""
@@ -164,30 +171,30 @@ def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, r
         how = "counted from vote patterns"
     log.info("validate %s: %d of %d compared labels changed since v%d (%s)", ds.name, transitions.changed,
              transitions.compared, published.stats.version, how)
-    changes = run_suite(settings.home, ds.name, lambda: build_label_change_suite(
+    return run_suite(settings.home, ds.name, lambda: build_label_change_suite(
         f"{ds.name}_label_changes", ds.expectations, published.stats.version), transitions.frame(spark), run.run_id,
-                        ds.expectations.severity_of, observed_value)
-    report.add(changes)
+                     ds.expectations.severity_of, observed_value, data_docs=False)
 
 
 def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
-               published_run: str | None, report: ValidationReport) -> None:
+               published_run: str | None, report: ValidationReport) -> list[SuiteRun]:
+    """The per-LF coverage drift suite's run, or none (with a note on ``report``) when there is
+    no LF analysis of the published run to compare with."""
     analysis_ref = table(settings, ds.name, "lf_analysis")
     if not analysis_ref.exists() or published_run is None:
         report.notes.append("per-LF coverage drift skipped: no LF analysis for the published run")
-        return
+        return []
     analysis = spark.read.format("delta").load(str(analysis_ref.path))
     current = analysis.where(F.col("_run_id") == run.run_id)
     previous = analysis.where(F.col("_run_id") == published_run)
     if previous.limit(1).count() == 0:
         report.notes.append(f"per-LF coverage drift skipped: no LF analysis for published run {published_run}")
-        return
+        return []
     # One row per LF, read once: GX's several metric jobs would each scan the analysis table twice.
     view = lf_health_view(current, previous).persist()
     try:
-        health = run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
+        return [run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
             f"{ds.name}_lf_health", ds.expectations, published_run), view, run.run_id, ds.expectations.severity_of,
-                           observed_lf_health_value, index_columns=["lf"])
+                          observed_lf_health_value, index_columns=["lf"], data_docs=False)]
     finally:
         view.unpersist()
-    report.add(health)
