@@ -9,6 +9,10 @@ carries ``check`` (a stable name, used for severity and reports) and
 ``threshold``; :func:`outcomes` turns GX's result into plain dicts for the runs
 table.
 
+A stage with several suites (validate) stores each result and renders their
+pages in one site build (:func:`render_data_docs`): a build costs ~0.5 s of
+template compiling and index writing however small the suite.
+
 Each validation page gets a banner linking to the run's labellake report (a
 relative link, so the lakehouse can be copied or shared as a folder): Data Docs
 shows one suite at a time, the report shows the run as a whole.

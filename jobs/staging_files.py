@@ -19,6 +19,14 @@ computed while writing, and the same ``userMetadata``. Validation, publish
 other. A task that fails leaves at most an uncommitted file, which no version
 references (``VACUUM`` removes it).
 
+The rows reach the tasks in one of two ways. Usually Spark hands each task its
+rows (:func:`write_run_partition`). After an LF edit the rows are the stored
+row patterns' Parquet files plus the edit's code differences, and each task
+reads one such file with pyarrow (:func:`write_run_partition_from_files`):
+Spark's conversion of 10M rows to Arrow for Python workers cost about 3 s more
+than pyarrow reading the same rows (the rerun's staging write went from 8.3-9.6 s
+to 4.9-5.5 s at 10M rows).
+
 Only for tables on a filesystem the executors share with the driver (local
 mode, or a cluster's shared volume); :func:`applies` says when, and the fit
 falls back to Spark's writer otherwise.
