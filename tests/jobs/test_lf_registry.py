@@ -42,6 +42,15 @@ def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, 
     row = registry.where(F.col("lf") == target.name).first()
     assert row["label_space"] == list(pack.classes) and row["dataset"] == ds.name and row["definition"]
     assert latest_commit(spark, ref)[1] == {"run_id": "night-3", "stage": "apply_lfs"}
+    # Analysts filter it with DuckDB over delta-rs's Arrow dataset (string columns, not string_view).
+    import duckdb
+    from deltalake import DeltaTable
+
+    con = duckdb.connect()
+    con.register("lf_registry", DeltaTable(str(ref.path)).to_pyarrow_dataset())
+    assert con.execute("SELECT max(last_run) FROM lf_registry WHERE lf = ?", [target.name]).fetchone()[0] == "night-3"
+    # Time travel: the first night's registry is still there.
+    assert spark.read.format("delta").option("versionAsOf", 0).load(str(ref.path)).count() == len(pack)
 
 
 def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) -> None:
