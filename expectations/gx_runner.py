@@ -20,8 +20,10 @@ shows one suite at a time, the report shows the run as a whole.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote, unquote
@@ -76,8 +78,6 @@ def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: D
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
-    import time
-
     started = time.monotonic()
     context = _context(home)
     suite = build_suite()
@@ -131,10 +131,6 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
     lists every stored validation), about 0.5 s however small the suite; validate runs three.
     A build that fails is logged, not raised: the outcomes stand without their pages.
     """
-    import dataclasses
-
-    import time
-
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     pending = [r for r in runs if r.identifier is not None and r.docs_page is None]

@@ -219,8 +219,6 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
     (an Arrow table keyed by ``_pattern``) as the ``_run_id = run_id`` partition of the staging
     table, replacing that partition in one commit; returns the new version. The table must exist
     (its schema is the files' schema)."""
-    import pyarrow as pa
-
     root, lookup = _prepared(staging_ref, patterns, columns)
     directory = partition_dir(run_id)
     shipped = spark.sparkContext.broadcast(lookup)
