@@ -53,8 +53,10 @@ def lf_library_watch() -> None:
             from jobs.settings import Settings
 
             status = lf_library_status(Settings.from_env(), dataset)
-            print(f"{dataset}: LF set {status.lf_set_version}, published {status.published_lf_set_version} "
-                  f"(labels v{status.labels_version}); changes: {status.lf_changes or 'none'}")
+            print(
+                f"{dataset}: LF set {status.lf_set_version}, published {status.published_lf_set_version} "
+                f"(labels v{status.labels_version}); changes: {status.lf_changes or 'none'}"
+            )
             if not status.changed:
                 raise AirflowSkipException(f"{dataset}: LF library unchanged or nothing published yet")
             yield Metadata(library, status.record())
@@ -65,9 +67,11 @@ def lf_library_watch() -> None:
 @dag(
     dag_id="lf_change_relabel",
     doc_md=__doc__,
-    **relabel_dag_args(reduce(lambda a, b: a | b, ASSETS.values()),
-                       dataset_help="dataset to relabel; empty: every dataset whose LF library changed",
-                       mode_help="incremental: recompute the changed LFs only; full: rebuild everything"),
+    **relabel_dag_args(
+        reduce(lambda a, b: a | b, ASSETS.values()),
+        dataset_help="dataset to relabel; empty: every dataset whose LF library changed",
+        mode_help="incremental: recompute the changed LFs only; full: rebuild everything",
+    ),
 )
 def lf_change_relabel() -> None:
     @task
@@ -79,8 +83,14 @@ def lf_change_relabel() -> None:
         context = get_current_context()
         params = context["params"]
         events = context.get("triggering_asset_events") or {}
-        from_events = sorted({event.extra.get("dataset") for evs in events.values() for event in evs
-                              if event.extra.get("dataset") in DATASETS})
+        from_events = sorted(
+            {
+                event.extra.get("dataset")
+                for evs in events.values()
+                for event in evs
+                if event.extra.get("dataset") in DATASETS
+            }
+        )
         if params.get("dataset"):
             datasets, reason = [params["dataset"]], "dataset param"
         elif from_events:

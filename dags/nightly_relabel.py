@@ -25,9 +25,11 @@ NIGHTLY = [name for name, ds in DATASETS.items() if ds.nightly]
 @dag(
     dag_id="nightly_relabel",
     doc_md=__doc__,
-    **relabel_dag_args(CONFIG.nightly_schedule,
-                       dataset_help="one dataset to relabel; empty: every dataset with nightly = true",
-                       mode_help="incremental: recompute only changed LFs and rows; full: rebuild everything"),
+    **relabel_dag_args(
+        CONFIG.nightly_schedule,
+        dataset_help="one dataset to relabel; empty: every dataset with nightly = true",
+        mode_help="incremental: recompute only changed LFs and rows; full: rebuild everything",
+    ),
 )
 def nightly_relabel() -> None:
     @task
@@ -37,8 +39,7 @@ def nightly_relabel() -> None:
         params, run = context["params"], context["dag_run"]
         datasets = [params["dataset"]] if params.get("dataset") else NIGHTLY
         reason = "dataset param" if params.get("dataset") else "every dataset with nightly = true"
-        planned = {"datasets": datasets, "trigger": trigger_for(run.run_type), "mode": params["mode"],
-                   "reason": reason}
+        planned = {"datasets": datasets, "trigger": trigger_for(run.run_type), "mode": params["mode"], "reason": reason}
         print(f"nightly_relabel plan: {planned}")
         return planned
 

@@ -66,7 +66,6 @@ RUN_TYPE_TRIGGERS = {
 """Airflow's run type -> the ``trigger`` recorded in the runs table."""
 
 
-
 def relabel_dag_args(schedule: Any, dataset_help: str, mode_help: str) -> dict[str, Any]:
     """``@dag`` arguments both relabel DAGs share: one run at a time, no catch-up, retries with
     backoff, and the validated ``dataset`` / ``mode`` params a manual trigger sets."""
@@ -98,12 +97,18 @@ def stage_task(dataset: str, stage: str) -> SparkSubmitOperator:
         conn_id="spark_default",
         application=ENTRY,
         application_args=[
-            "stage", stage,
-            "--dataset", dataset,
-            "--run-id", "{{ run_id }}",
-            "--dag-id", "{{ dag.dag_id }}",
-            "--trigger", "{{ ti.xcom_pull(task_ids='plan')['trigger'] }}",
-            "--mode", "{{ ti.xcom_pull(task_ids='plan')['mode'] }}",
+            "stage",
+            stage,
+            "--dataset",
+            dataset,
+            "--run-id",
+            "{{ run_id }}",
+            "--dag-id",
+            "{{ dag.dag_id }}",
+            "--trigger",
+            "{{ ti.xcom_pull(task_ids='plan')['trigger'] }}",
+            "--mode",
+            "{{ ti.xcom_pull(task_ids='plan')['mode'] }}",
         ],
         jars=JARS or None,
         conf=spark_conf(SETTINGS),
@@ -123,8 +128,10 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
         def selected(planned: dict[str, Any]) -> bool:
             """Skip this dataset's chain unless the plan picked it."""
             chosen = dataset in planned["datasets"]
-            print(f"{dataset}: {'relabel' if chosen else 'not selected'} "
-                  f"(trigger {planned['trigger']}, mode {planned['mode']}; {planned.get('reason', '')})")
+            print(
+                f"{dataset}: {'relabel' if chosen else 'not selected'} "
+                f"(trigger {planned['trigger']}, mode {planned['mode']}; {planned.get('reason', '')})"
+            )
             return chosen
 
         @task(task_id="report", trigger_rule="all_done")
@@ -144,8 +151,10 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
                 # a run by its leaves), with the reason once more at the end of the log.
                 from airflow.sdk.exceptions import AirflowFailException
 
-                raise AirflowFailException(f"{dataset}: run {run_id} not published (status "
-                                           f"{record.get('status')}, {record.get('error') or 'see the stage logs'})")
+                raise AirflowFailException(
+                    f"{dataset}: run {run_id} not published (status "
+                    f"{record.get('status')}, {record.get('error') or 'see the stage logs'})"
+                )
             summary = labels_summary(settings, dataset)
             print(format_summary(summary))
             return {k: v for k, v in summary.items() if k != "distribution"} | {

@@ -67,9 +67,17 @@ def _context(home: Path) -> Any:
     return context
 
 
-def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: DataFrame, run_id: str,
-              severity_of: Callable[[str], str], observed: Callable[[str, dict], Any],
-              index_columns: list[str] | None = None, data_docs: bool = True) -> SuiteRun:
+def run_suite(
+    home: Path,
+    dataset: str,
+    build_suite: Callable[[], Any],
+    frame: DataFrame,
+    run_id: str,
+    severity_of: Callable[[str], str],
+    observed: Callable[[str, dict], Any],
+    index_columns: list[str] | None = None,
+    data_docs: bool = True,
+) -> SuiteRun:
     """Validate ``frame`` against the suite ``build_suite()`` makes, as run ``run_id``; render its
     Data Docs page, unless ``data_docs`` is False: then the result is stored and
     :func:`render_data_docs` renders it with the stage's other suites. (The suite is built here
@@ -95,15 +103,21 @@ def run_suite(home: Path, dataset: str, build_suite: Callable[[], Any], frame: D
     batch_definition = asset.add_batch_definition_whole_dataframe("run")
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite))
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+    )
     result_format: dict[str, Any] = {"result_format": "SUMMARY"}
     if index_columns:
         result_format["unexpected_index_column_names"] = list(index_columns)
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=suite.name, validation_definitions=[definition],
-        actions=[UpdateDataDocsAction(name="data_docs")] if data_docs else [], result_format=result_format))
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=suite.name,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs")] if data_docs else [],
+            result_format=result_format,
+        )
+    )
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
-    (identifier, validation), = result.run_results.items()
+    ((identifier, validation),) = result.run_results.items()
     page = _linked_page(context, home, dataset, run_id, suite.name, identifier) if data_docs else None
     seconds = round(time.monotonic() - started, 2)
     log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
@@ -139,15 +153,20 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
     started = time.monotonic()
     try:
         context = _context(home)
-        context.build_data_docs(resource_identifiers=[
-            *[r.identifier for r in pending], *[ExpectationSuiteIdentifier(name=r.suite) for r in pending]])
+        context.build_data_docs(
+            resource_identifiers=[
+                *[r.identifier for r in pending],
+                *[ExpectationSuiteIdentifier(name=r.suite) for r in pending],
+            ]
+        )
     except Exception as exc:  # noqa: BLE001 - a missing docs page must not fail a validation
         log.warning("Data Docs not rendered for %s: %s", ", ".join(r.suite for r in pending), exc)
         return runs
     pages = {id(r): _linked_page(context, home, dataset, run_id, r.suite, r.identifier) for r in pending}
     share = round((time.monotonic() - started) / len(pending), 2)
-    return [dataclasses.replace(r, docs_page=pages[id(r)], seconds=r.seconds + share) if id(r) in pages else r
-            for r in runs]
+    return [
+        dataclasses.replace(r, docs_page=pages[id(r)], seconds=r.seconds + share) if id(r) in pages else r for r in runs
+    ]
 
 
 REPORT_BANNER_ID = "labellake-run-report"
@@ -167,9 +186,11 @@ def link_run_report(page_url: str, report: Path, run_id: str) -> None:
     if REPORT_BANNER_ID in html or "<body" not in html:
         return
     href = quote(Path(os.path.relpath(report, page.parent)).as_posix())
-    banner = (f'<div id="{REPORT_BANNER_ID}" class="alert alert-info m-2">labellake run '
-              f'<b>{escape(run_id)}</b>: <a href="{escape(href, quote=True)}">open the run report</a> '
-              "(LF table, label distribution, confidence, changes, every suite of the run)</div>")
+    banner = (
+        f'<div id="{REPORT_BANNER_ID}" class="alert alert-info m-2">labellake run '
+        f'<b>{escape(run_id)}</b>: <a href="{escape(href, quote=True)}">open the run report</a> '
+        "(LF table, label distribution, confidence, changes, every suite of the run)</div>"
+    )
     start = html.index("<body")
     end = html.index(">", start) + 1
     page.write_text(html[:end] + banner + html[end:], encoding="utf-8")
@@ -182,13 +203,15 @@ def outcomes(validation: Any, severity_of: Callable[[str], str], observed: Calla
         config = item.expectation_config
         meta = config.meta or {}
         check = meta.get("check", config.type)
-        out.append({
-            "check": check,
-            "expectation": config.type,
-            "column": config.kwargs.get("column"),
-            "success": bool(item.success),
-            "observed": observed(check, dict(item.result)),
-            "threshold": meta.get("threshold"),
-            "severity": severity_of(check),
-        })
+        out.append(
+            {
+                "check": check,
+                "expectation": config.type,
+                "column": config.kwargs.get("column"),
+                "success": bool(item.success),
+                "observed": observed(check, dict(item.result)),
+                "threshold": meta.get("threshold"),
+                "severity": severity_of(check),
+            }
+        )
     return out

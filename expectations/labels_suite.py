@@ -71,8 +71,11 @@ class PublishedStats:
 
 def published_stats(published: DataFrame, version: int, run_id: str | None) -> PublishedStats:
     """Class shares among labeled rows and mean confidence of a published labels version (one pass)."""
-    groups = (published.groupBy("label", "label_name")
-              .agg(F.count(F.lit(1)).alias("n"), F.sum("confidence").alias("confidence")).collect())
+    groups = (
+        published.groupBy("label", "label_name")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("confidence").alias("confidence"))
+        .collect()
+    )
     rows = sum(int(g["n"]) for g in groups)
     mean = sum(float(g["confidence"] or 0.0) for g in groups) / rows if rows else 0.0
     counts = {g["label_name"]: int(g["n"]) for g in groups if g["label"] is not None and g["label"] >= 0}
@@ -91,7 +94,9 @@ def recorded_published_stats(meta: dict[str, Any], version: int) -> PublishedSta
     counts = {name: int(n) for name, n in recorded["classes"].items() if int(n) > 0}
     total = sum(counts.values())
     shares = {name: n / total for name, n in counts.items()} if total else {}
-    return PublishedStats(version, meta.get("run_id"), shares, float(recorded["confidence_sum"]) / int(recorded["rows"]))
+    return PublishedStats(
+        version, meta.get("run_id"), shares, float(recorded["confidence_sum"]) / int(recorded["rows"])
+    )
 
 
 def probs_problem(n_classes: int) -> Any:
@@ -144,19 +149,34 @@ def validation_view(labels: DataFrame, n_classes: int, gold: DataFrame | None = 
         row_problem(n_classes).alias("row_problem"),
         F.when(F.col("label") >= 0, F.col("label_name")).alias("labeled_class"),
         (F.col("label") >= 0).cast("double").alias("labeled"),
-        *[F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(f"share_{i}")
-          for i in range(n_classes)],
+        *[
+            F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(f"share_{i}")
+            for i in range(n_classes)
+        ],
     )
     if gold is not None:
-        view = (view.hint("shuffle_hash").join(gold.select("id", F.col("label").alias("_gold_label")), "id", "left")
-                .withColumn("gold_correct", F.when(F.col("_gold_label").isNotNull() & (F.col("label") >= 0),
-                                                   (F.col("label") == F.col("_gold_label")).cast("double")))
-                .drop("_gold_label"))
+        view = (
+            view.hint("shuffle_hash")
+            .join(gold.select("id", F.col("label").alias("_gold_label")), "id", "left")
+            .withColumn(
+                "gold_correct",
+                F.when(
+                    F.col("_gold_label").isNotNull() & (F.col("label") >= 0),
+                    (F.col("label") == F.col("_gold_label")).cast("double"),
+                ),
+            )
+            .drop("_gold_label")
+        )
     return view
 
 
-def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConfig,
-                published: PublishedStats | None = None, with_gold: bool = False) -> gx.ExpectationSuite:
+def build_suite(
+    name: str,
+    classes: tuple[str, ...],
+    thresholds: ExpectationConfig,
+    published: PublishedStats | None = None,
+    with_gold: bool = False,
+) -> gx.ExpectationSuite:
     """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``.
 
     With ``published`` (the last published labeling), the drift expectations are
@@ -173,11 +193,17 @@ def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConf
 
     add(E.ExpectTableRowCountToBeBetween(min_value=1), "rows_present", ">= 1")
     add(ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0), "id_unique", "unique")
-    add(E.ExpectColumnValuesToBeNull(column="row_problem"), "rows_valid",
+    add(
+        E.ExpectColumnValuesToBeNull(column="row_problem"),
+        "rows_valid",
         f"id and label not null, label in [-1, {k - 1}], probs: len == {k}, each in [0, 1], "
-        f"sum 1 +/- {PROB_SUM_TOLERANCE}, confidence == max prob")
-    add(E.ExpectColumnMeanToBeBetween(column="labeled", min_value=thresholds.min_coverage),
-        "coverage", thresholds.min_coverage)
+        f"sum 1 +/- {PROB_SUM_TOLERANCE}, confidence == max prob",
+    )
+    add(
+        E.ExpectColumnMeanToBeBetween(column="labeled", min_value=thresholds.min_coverage),
+        "coverage",
+        thresholds.min_coverage,
+    )
     for cls, (low, high) in thresholds.class_share.items():
         share = f"share_{classes.index(cls)}"
         add(E.ExpectColumnMeanToBeBetween(column=share, min_value=low), f"class_share_min[{cls}]", low)
@@ -185,8 +211,11 @@ def build_suite(name: str, classes: tuple[str, ...], thresholds: ExpectationConf
     if published is not None:
         add_drift(suite, add, classes, thresholds, published)
     if with_gold and thresholds.min_gold_accuracy is not None:
-        add(E.ExpectColumnMeanToBeBetween(column="gold_correct", min_value=thresholds.min_gold_accuracy),
-            "gold_accuracy", f">= {thresholds.min_gold_accuracy}")
+        add(
+            E.ExpectColumnMeanToBeBetween(column="gold_correct", min_value=thresholds.min_gold_accuracy),
+            "gold_accuracy",
+            f">= {thresholds.min_gold_accuracy}",
+        )
     return suite
 
 
@@ -195,31 +224,45 @@ KL_FLOOR = 1e-6
 appearing from nowhere reads as large drift, not as an error."""
 
 
-def add_drift(suite: gx.ExpectationSuite, add: Any, classes: tuple[str, ...], thresholds: ExpectationConfig,
-              published: PublishedStats) -> None:
+def add_drift(
+    suite: gx.ExpectationSuite,
+    add: Any,
+    classes: tuple[str, ...],
+    thresholds: ExpectationConfig,
+    published: PublishedStats,
+) -> None:
     E = gx.expectations
     weights = [max(published.class_shares.get(c, 0.0), KL_FLOOR) for c in classes]
     total = sum(weights)
     partition = {"values": list(classes), "weights": [w / total for w in weights]}
-    add(E.ExpectColumnKLDivergenceToBeLessThan(column="labeled_class", partition_object=partition,
-                                               threshold=thresholds.max_kl_divergence),
-        "drift_kl", f"< {thresholds.max_kl_divergence} vs v{published.version}")
+    add(
+        E.ExpectColumnKLDivergenceToBeLessThan(
+            column="labeled_class", partition_object=partition, threshold=thresholds.max_kl_divergence
+        ),
+        "drift_kl",
+        f"< {thresholds.max_kl_divergence} vs v{published.version}",
+    )
     floor = max(published.mean_confidence - thresholds.max_confidence_drop, 0.0)
-    add(E.ExpectColumnMeanToBeBetween(column="confidence", min_value=round(floor, 6)),
-        "drift_mean_confidence", f">= {floor:.4f} (v{published.version}: {published.mean_confidence:.4f} "
-        f"- {thresholds.max_confidence_drop})")
+    add(
+        E.ExpectColumnMeanToBeBetween(column="confidence", min_value=round(floor, 6)),
+        "drift_mean_confidence",
+        f">= {floor:.4f} (v{published.version}: {published.mean_confidence:.4f} - {thresholds.max_confidence_drop})",
+    )
 
 
 def build_label_change_suite(name: str, thresholds: ExpectationConfig, published_version: int) -> gx.ExpectationSuite:
-    """"Share of labels changed since the published version <= max", over the label transition
+    """ "Share of labels changed since the published version <= max", over the label transition
     table (``LabelTransitions.frame``): the sum of its ``changed_share`` column. Ids new since
     that version are not compared; when every id is new the share is 0."""
     suite = gx.ExpectationSuite(name=name)
     # The shares of several transitions add up with float error: 0.1 + 0.15 must pass "<= 0.25".
     expectation = gx.expectations.ExpectColumnSumToBeBetween(
-        column="changed_share", max_value=thresholds.max_label_change_share + SUM_TOLERANCE)
-    expectation.meta = {"check": "drift_label_changes",
-                        "threshold": f"<= {thresholds.max_label_change_share} vs v{published_version}"}
+        column="changed_share", max_value=thresholds.max_label_change_share + SUM_TOLERANCE
+    )
+    expectation.meta = {
+        "check": "drift_label_changes",
+        "threshold": f"<= {thresholds.max_label_change_share} vs v{published_version}",
+    }
     suite.add_expectation(expectation)
     return suite
 
@@ -232,10 +275,11 @@ def name_duplicate_ids(outcomes: list[dict[str, Any]], view: DataFrame, limit: i
     """
     for outcome in outcomes:
         if outcome["check"] == "id_unique" and not outcome["success"]:
-            repeated = (view.groupBy("id").count().where(F.col("count") > 1)
-                        .orderBy("id").limit(limit).collect())
-            outcome["observed"] = {"unique_share": outcome["observed"],
-                                   "duplicate_ids": [row["id"] for row in repeated]}
+            repeated = view.groupBy("id").count().where(F.col("count") > 1).orderBy("id").limit(limit).collect()
+            outcome["observed"] = {
+                "unique_share": outcome["observed"],
+                "duplicate_ids": [row["id"] for row in repeated],
+            }
 
 
 def observed_value(check: str, result: dict) -> object:

@@ -16,14 +16,18 @@ from jobs.datasets import ExpectationConfig
 
 def lf_health_view(current: DataFrame, published: DataFrame) -> DataFrame:
     previous = published.select("lf", F.col("coverage").alias("published_coverage"))
-    return (current.select("lf", "coverage").join(previous, "lf", "left")
-            .withColumn("coverage_change", F.col("coverage") - F.col("published_coverage")))
+    return (
+        current.select("lf", "coverage")
+        .join(previous, "lf", "left")
+        .withColumn("coverage_change", F.col("coverage") - F.col("published_coverage"))
+    )
 
 
 def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_run: str) -> gx.ExpectationSuite:
     limit = thresholds.max_lf_coverage_change
-    expectation = gx.expectations.ExpectColumnValuesToBeBetween(column="coverage_change", min_value=-limit,
-                                                                max_value=limit)
+    expectation = gx.expectations.ExpectColumnValuesToBeBetween(
+        column="coverage_change", min_value=-limit, max_value=limit
+    )
     expectation.meta = {"check": "drift_lf_coverage", "threshold": f"|change| <= {limit} vs run {published_run}"}
     suite = gx.ExpectationSuite(name=name)
     suite.add_expectation(expectation)

@@ -32,8 +32,9 @@ def source_view(classified: DataFrame, id_column: str, text_column: str) -> Data
     )
 
 
-def build_source_suite(name: str, id_column: str, text_column: str, thresholds: ExpectationConfig,
-                       previous_input_rows: int | None) -> gx.ExpectationSuite:
+def build_source_suite(
+    name: str, id_column: str, text_column: str, thresholds: ExpectationConfig, previous_input_rows: int | None
+) -> gx.ExpectationSuite:
     E = gx.expectations
     suite = gx.ExpectationSuite(name=name)
 
@@ -42,17 +43,25 @@ def build_source_suite(name: str, id_column: str, text_column: str, thresholds: 
         suite.add_expectation(expectation)
 
     mostly = round(1.0 - thresholds.max_null_share, 12)
-    add(E.ExpectColumnValuesToNotBeNull(column=id_column, mostly=mostly), "source_id_not_null",
-        f"null share <= {thresholds.max_null_share}")
-    add(E.ExpectColumnValuesToNotBeNull(column=text_column, mostly=mostly), "source_text_not_null",
-        f"null or blank share <= {thresholds.max_null_share}")
+    add(
+        E.ExpectColumnValuesToNotBeNull(column=id_column, mostly=mostly),
+        "source_id_not_null",
+        f"null share <= {thresholds.max_null_share}",
+    )
+    add(
+        E.ExpectColumnValuesToNotBeNull(column=text_column, mostly=mostly),
+        "source_text_not_null",
+        f"null or blank share <= {thresholds.max_null_share}",
+    )
     add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", "unique")
     if previous_input_rows:
         low = math.ceil(previous_input_rows * thresholds.min_row_ratio)
-        high = (None if thresholds.max_row_ratio is None
-                else math.floor(previous_input_rows * thresholds.max_row_ratio))
-        add(E.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "source_row_count",
-            f"[{low}, {high if high is not None else 'inf'}] (previous ingest: {previous_input_rows} rows)")
+        high = None if thresholds.max_row_ratio is None else math.floor(previous_input_rows * thresholds.max_row_ratio)
+        add(
+            E.ExpectTableRowCountToBeBetween(min_value=low, max_value=high),
+            "source_row_count",
+            f"[{low}, {high if high is not None else 'inf'}] (previous ingest: {previous_input_rows} rows)",
+        )
     else:
         add(E.ExpectTableRowCountToBeBetween(min_value=1), "source_row_count", ">= 1 (first ingest)")
     return suite
@@ -60,9 +69,13 @@ def build_source_suite(name: str, id_column: str, text_column: str, thresholds: 
 
 def observed_source_value(check: str, result: dict) -> object:
     if check in ("source_id_not_null", "source_text_not_null"):
-        return {"null_share": round((result.get("unexpected_percent") or 0.0) / 100, 6),
-                "null_rows": result.get("unexpected_count", 0)}
+        return {
+            "null_share": round((result.get("unexpected_percent") or 0.0) / 100, 6),
+            "null_rows": result.get("unexpected_count", 0),
+        }
     if "observed_value" in result:
         return result["observed_value"]
-    return {"unexpected_count": result.get("unexpected_count", 0),
-            "sample": result.get("partial_unexpected_list", [])[:5]}
+    return {
+        "unexpected_count": result.get("unexpected_count", 0),
+        "sample": result.get("partial_unexpected_list", [])[:5],
+    }

@@ -54,16 +54,22 @@ class ColumnUniqueProportionByHashBuckets(ColumnAggregateMetricProvider):
     metric_name = UNIQUE_PROPORTION_METRIC
 
     @metric_value(engine=SparkDFExecutionEngine)
-    def _spark(cls, execution_engine: SparkDFExecutionEngine, metric_domain_kwargs: dict, metric_value_kwargs: dict,
-               metrics: dict, runtime_configuration: dict) -> float:
+    def _spark(
+        cls,
+        execution_engine: SparkDFExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict,
+        runtime_configuration: dict,
+    ) -> float:
         from pyspark.sql import functions as F
 
         frame, _, accessor = execution_engine.get_compute_domain(metric_domain_kwargs, MetricDomainTypes.COLUMN)
         value = F.col(accessor["column"])
         # count() and collect_list() both skip nulls, so nulls are neither values nor repeats.
-        per_bucket = (frame.groupBy(F.pmod(F.xxhash64(value), F.lit(HASH_BUCKETS)).alias("_bucket"))
-                      .agg(F.count(value).alias("values"),
-                           F.size(F.array_distinct(F.collect_list(value))).alias("distinct")))
+        per_bucket = frame.groupBy(F.pmod(F.xxhash64(value), F.lit(HASH_BUCKETS)).alias("_bucket")).agg(
+            F.count(value).alias("values"), F.size(F.array_distinct(F.collect_list(value))).alias("distinct")
+        )
         totals = per_bucket.agg(F.sum("values").alias("values"), F.sum("distinct").alias("distinct")).first()
         return unique_proportion(int(totals["distinct"] or 0), int(totals["values"] or 0))
 
@@ -77,8 +83,12 @@ class ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(ExpectColumnP
 
     metric_dependencies: ClassVar[tuple[str, ...]] = (UNIQUE_PROPORTION_METRIC,)
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: ExecutionEngine | None = None) -> Any:
-        return self._validate_metric_value_between(metric_name=UNIQUE_PROPORTION_METRIC, metrics=metrics,
-                                                   runtime_configuration=runtime_configuration,
-                                                   execution_engine=execution_engine)
+    def _validate(
+        self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: ExecutionEngine | None = None
+    ) -> Any:
+        return self._validate_metric_value_between(
+            metric_name=UNIQUE_PROPORTION_METRIC,
+            metrics=metrics,
+            runtime_configuration=runtime_configuration,
+            execution_engine=execution_engine,
+        )

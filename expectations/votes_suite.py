@@ -17,21 +17,31 @@ from lf_library.core import LFPack
 
 
 def votes_view(spark: SparkSession, votes: DataFrame, pack: LFPack) -> DataFrame:
-    allowed = [(lf.name, v) for lf in pack
-               for v in ([pack.label_index(lf)] if lf.label is not None else range(len(pack.classes)))]
+    allowed = [
+        (lf.name, v)
+        for lf in pack
+        for v in ([pack.label_index(lf)] if lf.label is not None else range(len(pack.classes)))
+    ]
     space = spark.createDataFrame(allowed, "lf string, vote int").withColumn("_allowed", F.lit(True))
-    return (votes.join(F.broadcast(space), ["lf", "vote"], "left")
-            .select("id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_space")))
+    return votes.join(F.broadcast(space), ["lf", "vote"], "left").select(
+        "id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_space")
+    )
 
 
 def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
     E = gx.expectations
     suite = gx.ExpectationSuite(name=name)
     for expectation, check, threshold in (
-        (E.ExpectColumnValuesToBeInSet(column="vote_in_space", value_set=[True]), "votes_in_label_space",
-         "every vote is a class its LF may vote"),
-        (E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=pack.names), "votes_lf_fires",
-         f"all {len(pack)} LFs vote on some row"),
+        (
+            E.ExpectColumnValuesToBeInSet(column="vote_in_space", value_set=[True]),
+            "votes_in_label_space",
+            "every vote is a class its LF may vote",
+        ),
+        (
+            E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=pack.names),
+            "votes_lf_fires",
+            f"all {len(pack)} LFs vote on some row",
+        ),
     ):
         expectation.meta = {"check": check, "threshold": threshold}
         suite.add_expectation(expectation)
@@ -46,6 +56,9 @@ def observed_votes_value(names: list[str]):
             if "partial_missing_list" in result or "missing_count" in result:
                 return {"silent_lfs": sorted(result.get("partial_missing_list") or [])}
             return {"silent_lfs": sorted(set(names) - set(result.get("observed_value") or []))}
-        return {"unexpected_count": result.get("unexpected_count", 0),
-                "sample": result.get("partial_unexpected_index_list", [])[:5]}
+        return {
+            "unexpected_count": result.get("unexpected_count", 0),
+            "sample": result.get("partial_unexpected_index_list", [])[:5],
+        }
+
     return observed

@@ -28,22 +28,24 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
     home = airflow_home()
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
-        "LABELLAKE_HOME": str(settings.home),
-        "LABELLAKE_DATA_ROOT": str(settings.data_root),
-        "LABELLAKE_CONFIG": str(settings.config_path),
-        "LABELLAKE_JAR_CACHE": str(settings.jar_cache),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        # spark-submit (pyspark's) and airflow must be found on PATH by the Spark provider.
-        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+            "LABELLAKE_HOME": str(settings.home),
+            "LABELLAKE_DATA_ROOT": str(settings.data_root),
+            "LABELLAKE_CONFIG": str(settings.config_path),
+            "LABELLAKE_JAR_CACHE": str(settings.jar_cache),
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            # spark-submit (pyspark's) and airflow must be found on PATH by the Spark provider.
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+        }
+    )
     env.setdefault(
         "AIRFLOW_CONN_SPARK_DEFAULT",
         json.dumps({"conn_type": "spark", "host": settings.spark_master}),
@@ -58,8 +60,7 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     marker = home / ".labellake-db-migrated"
     if marker.exists() and (home / "airflow.db").exists():
         return
-    subprocess.run([_airflow_bin(), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([_airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     marker.write_text("ok\n")
 
 

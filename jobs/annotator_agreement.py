@@ -69,9 +69,9 @@ def fleiss_kappa(per_row: np.ndarray) -> float | None:
     per_row, n = per_row[keep], n[keep]
     if not len(n):
         return None
-    p_i = ((per_row ** 2).sum(axis=1) - n) / (n * (n - 1))
+    p_i = ((per_row**2).sum(axis=1) - n) / (n * (n - 1))
     shares = per_row.sum(axis=0) / per_row.sum()
-    expected = float((shares ** 2).sum())
+    expected = float((shares**2).sum())
     return 1.0 if expected == 1.0 else float((p_i.mean() - expected) / (1.0 - expected))
 
 
@@ -96,25 +96,41 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
     per_row = votes.groupBy("id").agg(F.count(F.lit(1)).alias("m"))
     multi = votes.join(per_row.where("m >= 2"), "id")
 
-    totals = {r["annotator"]: int(r["n"]) for r in votes.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()}
-    shared = {r["annotator"]: int(r["n"]) for r in multi.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()}
+    totals = {
+        r["annotator"]: int(r["n"]) for r in votes.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    shared = {
+        r["annotator"]: int(r["n"]) for r in multi.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     gold_stats: dict[str, tuple[int, float]] = {}
     if gold is not None:
         scored = votes.join(gold.select("id", F.col("label").alias("g")), "id")
-        for r in scored.groupBy("annotator").agg(F.count(F.lit(1)).alias("n"),
-                                                F.avg((F.col("c") == F.col("g")).cast("double")).alias("acc")).collect():
+        for r in (
+            scored.groupBy("annotator")
+            .agg(F.count(F.lit(1)).alias("n"), F.avg((F.col("c") == F.col("g")).cast("double")).alias("acc"))
+            .collect()
+        ):
             gold_stats[r["annotator"]] = (int(r["n"]), float(r["acc"]))
 
     a, b = multi.alias("a"), multi.alias("b")
-    pairs = (a.join(b, (F.col("a.id") == F.col("b.id")) & (F.col("a.annotator") < F.col("b.annotator")))
-             .groupBy(F.col("a.annotator").alias("x"), F.col("b.annotator").alias("y"),
-                      F.col("a.c").alias("cx"), F.col("b.c").alias("cy")).count().collect())
+    pairs = (
+        a.join(b, (F.col("a.id") == F.col("b.id")) & (F.col("a.annotator") < F.col("b.annotator")))
+        .groupBy(
+            F.col("a.annotator").alias("x"),
+            F.col("b.annotator").alias("y"),
+            F.col("a.c").alias("cx"),
+            F.col("b.c").alias("cy"),
+        )
+        .count()
+        .collect()
+    )
     tables: dict[tuple[str, str], np.ndarray] = {}
     for r in pairs:
         tables.setdefault((r["x"], r["y"]), np.zeros((k, k)))[r["cx"], r["cy"]] += r["count"]
-    cohen = {f"{x} ~ {y}": {"rows": int(t.sum()), "kappa": cohen_kappa(t),
-                            "agreement": float(np.trace(t) / t.sum())}
-             for (x, y), t in sorted(tables.items())}
+    cohen = {
+        f"{x} ~ {y}": {"rows": int(t.sum()), "kappa": cohen_kappa(t), "agreement": float(np.trace(t) / t.sum())}
+        for (x, y), t in sorted(tables.items())
+    }
 
     # Per row class counts, reduced to what the formulas need (never the rows themselves).
     counts = multi.groupBy("id", "m").pivot("c", list(range(k))).count().na.fill(0)
@@ -122,36 +138,45 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
     p_i = (sum((x * x for x in n_cols), F.lit(0)) - F.col("m")) / (F.col("m") * (F.col("m") - 1))
     # One pass for both Fleiss' kappa and the coincidence matrix.
     fleiss_row = counts.agg(
-        F.count(F.lit(1)).alias("rows"), F.avg(p_i).alias("p_bar"),
+        F.count(F.lit(1)).alias("rows"),
+        F.avg(p_i).alias("p_bar"),
         *[F.sum(x).alias(f"n{c}") for c, x in enumerate(n_cols)],
-        *[F.sum(n_cols[c] * (n_cols[d] - (1 if c == d else 0)) / (F.col("m") - 1)).alias(f"o{c}_{d}")
-          for c in range(k) for d in range(k)]).collect()[0]
+        *[
+            F.sum(n_cols[c] * (n_cols[d] - (1 if c == d else 0)) / (F.col("m") - 1)).alias(f"o{c}_{d}")
+            for c in range(k)
+            for d in range(k)
+        ],
+    ).collect()[0]
     coincidence = np.array([[float(fleiss_row[f"o{c}_{d}"] or 0.0) for d in range(k)] for c in range(k)])
     fleiss = None
     if fleiss_row["rows"]:
         shares = np.array([float(fleiss_row[f"n{c}"]) for c in range(k)])
         shares /= shares.sum()
-        expected = float((shares ** 2).sum())
+        expected = float((shares**2).sum())
         fleiss = 1.0 if expected == 1.0 else float((fleiss_row["p_bar"] - expected) / (1.0 - expected))
-    stats = [AnnotatorStats(name, totals[name], shared.get(name, 0), *gold_stats.get(name, (0, None)))
-             for name in sorted(totals)]
-    return Agreement(list(classes), stats, cohen, fleiss, krippendorff_alpha(coincidence),
-                     int(fleiss_row["rows"] or 0))
+    stats = [
+        AnnotatorStats(name, totals[name], shared.get(name, 0), *gold_stats.get(name, (0, None)))
+        for name in sorted(totals)
+    ]
+    return Agreement(list(classes), stats, cohen, fleiss, krippendorff_alpha(coincidence), int(fleiss_row["rows"] or 0))
 
 
 def with_learned_accuracies(result: Agreement, learned: dict[str, float], groups: dict[str, str]) -> Agreement:
     """Attach each annotator's learned accuracy (its group's, when grouped) from the label model."""
     from jobs.annotator_sources import PREFIX
 
-    result.annotators = [dataclasses.replace(a, learned_accuracy=learned.get(PREFIX + groups.get(a.annotator,
-                                                                                                  a.annotator)))
-                         for a in result.annotators]
+    result.annotators = [
+        dataclasses.replace(a, learned_accuracy=learned.get(PREFIX + groups.get(a.annotator, a.annotator)))
+        for a in result.annotators
+    ]
     return result
 
 
 def format_agreement(result: Agreement) -> str:
-    lines = [f"{len(result.annotators)} annotators; {result.rows_with_two_or_more:,} rows with two or more",
-             f"{'annotator':<28}{'labels':>8}{'shared':>8}{'gold':>7}{'gold acc':>10}{'learned acc':>13}"]
+    lines = [
+        f"{len(result.annotators)} annotators; {result.rows_with_two_or_more:,} rows with two or more",
+        f"{'annotator':<28}{'labels':>8}{'shared':>8}{'gold':>7}{'gold acc':>10}{'learned acc':>13}",
+    ]
     for a in result.annotators:
         acc = "" if a.gold_accuracy is None else f"{a.gold_accuracy:.3f}"
         learned = "" if a.learned_accuracy is None else f"{a.learned_accuracy:.3f}"
@@ -162,6 +187,7 @@ def format_agreement(result: Agreement) -> str:
             kappa = "n/a" if value["kappa"] is None else f"{value['kappa']:.3f}"
             lines.append(f"  {pair:<40} kappa {kappa:>6}  rows {value['rows']:>6,}  agree {value['agreement']:.3f}")
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    lines.append(f"Fleiss' kappa {fmt(result.fleiss_kappa)}   Krippendorff's alpha (nominal) "
-                 f"{fmt(result.krippendorff_alpha)}")
+    lines.append(
+        f"Fleiss' kappa {fmt(result.fleiss_kappa)}   Krippendorff's alpha (nominal) {fmt(result.krippendorff_alpha)}"
+    )
     return "\n".join(lines)

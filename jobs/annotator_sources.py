@@ -32,19 +32,23 @@ PREFIX = "annotator:"
 
 @dataclass(frozen=True)
 class AnnotatorVotes:
-    votes: DataFrame       # (id, lf, vote), like the votes table
+    votes: DataFrame  # (id, lf, vote), like the votes table
     sources: list[str]
     version: int
 
 
 def source_name(annotator: Column, groups: dict[str, str]) -> Column:
-    grouped = F.element_at(F.create_map(*[x for k, v in groups.items() for x in (F.lit(k), F.lit(v))]), annotator) \
-        if groups else F.lit(None).cast("string")
+    grouped = (
+        F.element_at(F.create_map(*[x for k, v in groups.items() for x in (F.lit(k), F.lit(v))]), annotator)
+        if groups
+        else F.lit(None).cast("string")
+    )
     return F.concat(F.lit(PREFIX), F.coalesce(grouped, annotator))
 
 
-def annotator_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig,
-                    withheld: DataFrame | None = None) -> AnnotatorVotes | None:
+def annotator_votes(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, withheld: DataFrame | None = None
+) -> AnnotatorVotes | None:
     """The annotations as votes, or None when the dataset does not use annotators as sources
     (or has no annotations yet). ``withheld``: ids (column ``id``) whose annotations stay out."""
     if not ds.annotator_sources:
@@ -56,18 +60,29 @@ def annotator_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig,
         return None
     version = DeltaTable(str(ref.path)).version()
     index = F.create_map(*[x for i, c in enumerate(ds.classes) for x in (F.lit(c), F.lit(i))])
-    labeled = (spark.read.format("delta").option("versionAsOf", version).load(str(ref.path))
-               .select("id", source_name(F.col("annotator"), ds.annotator_groups).alias("lf"),
-                       F.element_at(index, F.col("label")).alias("vote"), "annotated_at")
-               .where(F.col("vote").isNotNull()))
+    labeled = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(str(ref.path))
+        .select(
+            "id",
+            source_name(F.col("annotator"), ds.annotator_groups).alias("lf"),
+            F.element_at(index, F.col("label")).alias("vote"),
+            "annotated_at",
+        )
+        .where(F.col("vote").isNotNull())
+    )
     if withheld is not None:
         labeled = labeled.join(withheld, "id", "left_anti")
-    per_label = labeled.groupBy("id", "lf", "vote").agg(F.count(F.lit(1)).alias("n"),
-                                                       F.max("annotated_at").alias("latest"))
-    best = Window.partitionBy("id", "lf").orderBy(F.col("n").desc(), F.col("latest").desc_nulls_last(),
-                                                   F.col("vote"))
-    votes = (per_label.withColumn("_rank", F.row_number().over(best)).where("_rank = 1")
-             .select("id", "lf", F.col("vote").cast("int").alias("vote")))
+    per_label = labeled.groupBy("id", "lf", "vote").agg(
+        F.count(F.lit(1)).alias("n"), F.max("annotated_at").alias("latest")
+    )
+    best = Window.partitionBy("id", "lf").orderBy(F.col("n").desc(), F.col("latest").desc_nulls_last(), F.col("vote"))
+    votes = (
+        per_label.withColumn("_rank", F.row_number().over(best))
+        .where("_rank = 1")
+        .select("id", "lf", F.col("vote").cast("int").alias("vote"))
+    )
     sources = sorted(r["lf"] for r in labeled.select("lf").distinct().collect())
     return AnnotatorVotes(votes, sources, version)
 
@@ -78,6 +93,10 @@ def label_source(with_annotators: bool) -> Column:
     if not with_annotators:
         return F.when(F.col("_lf_versions") == "{}", F.lit("none")).otherwise(F.lit("lfs"))
     annotators = F.col("_lf_versions").contains('"' + PREFIX)
-    lfs = F.col("_lf_versions").rlike('(\\{|, )"(?!' + PREFIX + ')')
-    return (F.when(annotators & lfs, F.lit("lfs+annotators")).when(annotators, F.lit("annotators"))
-            .when(lfs, F.lit("lfs")).otherwise(F.lit("none")))
+    lfs = F.col("_lf_versions").rlike('(\\{|, )"(?!' + PREFIX + ")")
+    return (
+        F.when(annotators & lfs, F.lit("lfs+annotators"))
+        .when(annotators, F.lit("annotators"))
+        .when(lfs, F.lit("lfs"))
+        .otherwise(F.lit("none"))
+    )

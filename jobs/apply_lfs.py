@@ -67,8 +67,7 @@ def load_dataset_pack(ds: DatasetConfig) -> LFPack:
     pack = load_pack(ds.lf_pack)
     if pack.classes != ds.classes:
         raise ConfigError(
-            f"dataset {ds.name!r}: LF pack {pack.name!r} has classes {pack.classes}, "
-            f"the dataset declares {ds.classes}"
+            f"dataset {ds.name!r}: LF pack {pack.name!r} has classes {pack.classes}, the dataset declares {ds.classes}"
         )
     return pack
 
@@ -99,12 +98,16 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
     if per_row:
         k = len(pack.classes)
         use_kernel = kernel_enabled(annotated.sparkSession)
-        kernel_lfs = [(lf, pos * k + pack.label_index(lf)) for pos, lf in enumerate(per_row)
-                      if use_kernel and in_kernel(lf)]
+        kernel_lfs = [
+            (lf, pos * k + pack.label_index(lf)) for pos, lf in enumerate(per_row) if use_kernel and in_kernel(lf)
+        ]
         in_kernel_names = {lf.name for lf, _ in kernel_lfs}
         singles = [_vote_code(lf, pos, pack) for pos, lf in enumerate(per_row) if lf.name not in in_kernel_names]
-        parts = ([F.coalesce(kernel_codes(annotated.sparkSession, F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
-                 if kernel_lfs else []) + ([F.array(*singles)] if singles else [])
+        parts = (
+            [F.coalesce(kernel_codes(annotated.sparkSession, F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
+            if kernel_lfs
+            else []
+        ) + ([F.array(*singles)] if singles else [])
         codes = parts[0] if len(parts) == 1 else F.concat(*parts)
         names = F.array(*[F.lit(lf.name) for lf in per_row])
         versions = F.array(*[F.lit(lf.version) for lf in per_row])
@@ -116,11 +119,17 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
         # projection, where it builds the code array a second time per row (every
         # LF, or the kernel, evaluated twice); the outer form's one null row for a
         # row without votes is dropped by the null filter.
-        votes = (annotated.select("id", codes.alias("codes"))
-                 .select("id", F.explode_outer("codes").alias("code")).where(F.col("code").isNotNull())
-                 .select("id", F.element_at(names, position).alias("lf"),
-                         (F.col("code") % F.lit(k)).cast("int").alias("vote"),
-                         F.element_at(versions, position).alias("lf_version")))
+        votes = (
+            annotated.select("id", codes.alias("codes"))
+            .select("id", F.explode_outer("codes").alias("code"))
+            .where(F.col("code").isNotNull())
+            .select(
+                "id",
+                F.element_at(names, position).alias("lf"),
+                (F.col("code") % F.lit(k)).cast("int").alias("vote"),
+                F.element_at(versions, position).alias("lf_version"),
+            )
+        )
     if indexed:
         by_token = token_votes(annotated, pack, indexed)
         votes = by_token if votes is None else votes.unionByName(by_token)
@@ -148,10 +157,21 @@ def registry_rows(pack: LFPack, ds: DatasetConfig, run: RunContext) -> "pa.Table
     import pyarrow as pa
 
     rows = [
-        {"lf": lf.name, "lf_version": lf.version, "kind": lf.kind, "label_name": lf.label,
-         "label": None if lf.label is None else pack.label_index(lf), "dataset": ds.name, "pack": pack.name,
-         "label_space": list(pack.classes), "definition": json.dumps(lf.params(), sort_keys=True),
-         "description": lf.description, "owner": lf.owner, "first_run": run.run_id, "last_run": run.run_id}
+        {
+            "lf": lf.name,
+            "lf_version": lf.version,
+            "kind": lf.kind,
+            "label_name": lf.label,
+            "label": None if lf.label is None else pack.label_index(lf),
+            "dataset": ds.name,
+            "pack": pack.name,
+            "label_space": list(pack.classes),
+            "definition": json.dumps(lf.params(), sort_keys=True),
+            "description": lf.description,
+            "owner": lf.owner,
+            "first_run": run.run_id,
+            "last_run": run.run_id,
+        }
         for lf in pack
     ]
     return pa.Table.from_pylist(rows, schema=_registry_schema())
@@ -160,11 +180,23 @@ def registry_rows(pack: LFPack, ds: DatasetConfig, run: RunContext) -> "pa.Table
 def _registry_schema() -> "pa.Schema":
     import pyarrow as pa
 
-    return pa.schema([("lf", pa.string()), ("lf_version", pa.string()), ("kind", pa.string()),
-                      ("label_name", pa.string()), ("label", pa.int32()), ("dataset", pa.string()),
-                      ("pack", pa.string()), ("label_space", pa.list_(pa.string())), ("definition", pa.string()),
-                      ("description", pa.string()), ("owner", pa.string()), ("first_run", pa.string()),
-                      ("last_run", pa.string())])
+    return pa.schema(
+        [
+            ("lf", pa.string()),
+            ("lf_version", pa.string()),
+            ("kind", pa.string()),
+            ("label_name", pa.string()),
+            ("label", pa.int32()),
+            ("dataset", pa.string()),
+            ("pack", pa.string()),
+            ("label_space", pa.list_(pa.string())),
+            ("definition", pa.string()),
+            ("description", pa.string()),
+            ("owner", pa.string()),
+            ("first_run", pa.string()),
+            ("last_run", pa.string()),
+        ]
+    )
 
 
 def upsert_registry(settings: Settings, pack: LFPack, ds: DatasetConfig, run: RunContext) -> None:
@@ -200,8 +232,13 @@ def upsert_registry(settings: Settings, pack: LFPack, ds: DatasetConfig, run: Ru
         else:
             known["last_run"] = update["last_run"]
     # schema_mode: a registry written by an older labellake gains the current columns (null before).
-    write_deltalake(str(ref.path), pa.Table.from_pylist(list(rows.values()), schema=_registry_schema()),
-                    mode="overwrite", schema_mode="overwrite", commit_properties=commit)
+    write_deltalake(
+        str(ref.path),
+        pa.Table.from_pylist(list(rows.values()), schema=_registry_schema()),
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=commit,
+    )
 
 
 def sub_pack(pack: LFPack, names: list[str] | set[str]) -> LFPack:
@@ -209,7 +246,9 @@ def sub_pack(pack: LFPack, names: list[str] | set[str]) -> LFPack:
     return LFPack(pack.name, pack.classes, [lf for lf in pack if lf.name in set(names)])
 
 
-def compute_votes(rows: DataFrame, pack: LFPack, ds: DatasetConfig) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame]]:
+def compute_votes(
+    rows: DataFrame, pack: LFPack, ds: DatasetConfig
+) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame]]:
     """Votes of ``pack`` over ``rows``, the Python LFs' error report, and what to unpersist after the write."""
     if not len(pack):
         return None, {}, []
@@ -220,8 +259,9 @@ def compute_votes(rows: DataFrame, pack: LFPack, ds: DatasetConfig) -> tuple[Dat
     return votes_long(annotated, pack), lf_error_report(annotated, pack, ds), [annotated]
 
 
-def write_votes(plan: RecomputePlan, pack: LFPack, ds: DatasetConfig, rows: DataFrame, votes_ref: TableRef,
-                meta: str) -> dict[str, dict]:
+def write_votes(
+    plan: RecomputePlan, pack: LFPack, ds: DatasetConfig, rows: DataFrame, votes_ref: TableRef, meta: str
+) -> dict[str, dict]:
     """Write this run's votes in one Delta commit, recomputing only what ``plan`` says.
 
     The table is partitioned by LF, so an LF-only change is a ``replaceWhere lf IN (...)``
@@ -246,16 +286,24 @@ def write_votes(plan: RecomputePlan, pack: LFPack, ds: DatasetConfig, rows: Data
             errors, cached = {**errors, **more_errors}, cached + more_cached
             parts += [new_rows] if new_rows is not None else []
             same = plan.rows.where(F.col(ROW_STATUS) == "same").select("id")
-            kept = (rows.sparkSession.read.format("delta").option("versionAsOf", plan.previous_votes_version)
-                    .load(path).where(F.col("lf").isin(unchanged.names)).join(same, "id", "left_semi"))
+            kept = (
+                rows.sparkSession.read.format("delta")
+                .option("versionAsOf", plan.previous_votes_version)
+                .load(path)
+                .where(F.col("lf").isin(unchanged.names))
+                .join(same, "id", "left_semi")
+            )
             parts.append(kept.select("id", "lf", "vote", "lf_version"))
             writer_options = {}
         else:
             replaced = plan.recomputed_lfs + plan.removed_lfs
             # No LF changed and no row changed (a re-ingest with the same content): an empty
             # append, so the commit records the new source version without touching a file.
-            writer_options = ({"replaceWhere": "lf IN (" + ", ".join(_sql_string(n) for n in replaced) + ")"}
-                              if replaced else {"_mode": "append"})
+            writer_options = (
+                {"replaceWhere": "lf IN (" + ", ".join(_sql_string(n) for n in replaced) + ")"}
+                if replaced
+                else {"_mode": "append"}
+            )
     if not parts:  # an empty pack, or only removed LFs: write an empty frame of the right schema
         parts = [rows.sparkSession.createDataFrame([], VOTES_SCHEMA)]
     votes = parts[0]
@@ -296,13 +344,27 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     total_rows = rows.count()
     log.info("apply_lfs %s: %s", ds.name, plan.describe(pack, total_rows))
     meta = commit_metadata(
-        run_id=run.run_id, stage="apply_lfs", dataset=ds.name, source_table=source.name,
-        source_version=source_version, lf_set_version=pack.set_version, lf_versions=pack.versions,
-        lfs=pack.names, lf_kinds={lf.name: lf.kind for lf in pack}, classes=list(pack.classes), mode=plan.mode, recomputed=plan.recomputed_lfs,
-        removed=plan.removed_lfs, row_changes=plan.row_changes,
+        run_id=run.run_id,
+        stage="apply_lfs",
+        dataset=ds.name,
+        source_table=source.name,
+        source_version=source_version,
+        lf_set_version=pack.set_version,
+        lf_versions=pack.versions,
+        lfs=pack.names,
+        lf_kinds={lf.name: lf.kind for lf in pack},
+        classes=list(pack.classes),
+        mode=plan.mode,
+        recomputed=plan.recomputed_lfs,
+        removed=plan.removed_lfs,
+        row_changes=plan.row_changes,
     )
-    nothing_to_do = (plan.mode == "incremental" and not plan.lf_changes and not plan.rows_changed
-                     and plan.previous_source_version == source_version)
+    nothing_to_do = (
+        plan.mode == "incremental"
+        and not plan.lf_changes
+        and not plan.rows_changed
+        and plan.previous_source_version == source_version
+    )
     try:
         if nothing_to_do:
             errors = {}  # the votes on record are this run's votes; no new version
@@ -313,29 +375,68 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
             plan.rows.unpersist()
     upsert_registry(settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
-    n_votes = (spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count())
+    n_votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count()
     # Only votes this run computed need checking: unchanged LFs on unchanged rows were
     # validated by the run that computed them (an LF-only change checks just its partitions).
-    checked_lfs = (pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs)
-    validation = (validate_votes(spark, ds, settings, run, sub_pack(pack, checked_lfs), votes, votes_version)
-                  if checked_lfs else ValidationReport(notes=["votes suite skipped: no vote was recomputed"]))
-    log.info("apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
-             ds.name, len(pack), source.name, source_version, n_votes, votes.name, votes_version)
-    return ApplyResult(source_version, len(pack), n_votes, votes_version, errors, pack.set_version, plan,
-                       plan.record(pack, total_rows), validation.outcomes, validation.seconds)
+    checked_lfs = pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs
+    validation = (
+        validate_votes(spark, ds, settings, run, sub_pack(pack, checked_lfs), votes, votes_version)
+        if checked_lfs
+        else ValidationReport(notes=["votes suite skipped: no vote was recomputed"])
+    )
+    log.info(
+        "apply_lfs %s: %d LFs over %s@v%d -> %d votes in %s@v%d",
+        ds.name,
+        len(pack),
+        source.name,
+        source_version,
+        n_votes,
+        votes.name,
+        votes_version,
+    )
+    return ApplyResult(
+        source_version,
+        len(pack),
+        n_votes,
+        votes_version,
+        errors,
+        pack.set_version,
+        plan,
+        plan.record(pack, total_rows),
+        validation.outcomes,
+        validation.seconds,
+    )
 
 
-def validate_votes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, pack: LFPack,
-                   votes: TableRef, votes_version: int) -> ValidationReport:
+def validate_votes(
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    pack: LFPack,
+    votes: TableRef,
+    votes_version: int,
+) -> ValidationReport:
     """The votes suite on the version this run settled on, over the LFs of ``pack``: label
     spaces, and LFs that never fire."""
-    frame = (spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path))
-             .where(F.col("lf").isin(pack.names)))
+    frame = (
+        spark.read.format("delta")
+        .option("versionAsOf", votes_version)
+        .load(str(votes.path))
+        .where(F.col("lf").isin(pack.names))
+    )
     view = votes_view(spark, frame, pack).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        checked = run_suite(settings.home, ds.name, lambda: build_votes_suite(f"{ds.name}_votes", pack),
-                            view, run.run_id, ds.expectations.severity_of,
-                            observed_votes_value(pack.names), index_columns=["id", "lf"])
+        checked = run_suite(
+            settings.home,
+            ds.name,
+            lambda: build_votes_suite(f"{ds.name}_votes", pack),
+            view,
+            run.run_id,
+            ds.expectations.severity_of,
+            observed_votes_value(pack.names),
+            index_columns=["id", "lf"],
+        )
     finally:
         view.unpersist()
     report = ValidationReport(thresholds=ds.expectations.record())
@@ -362,14 +463,27 @@ def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> di
         n = int(counts[lf.name])
         if n == 0:
             continue
-        sample = (annotated.where(F.col(error_column(lf.name)).isNotNull())
-                  .select("id", error_column(lf.name)).limit(5).collect())
+        sample = (
+            annotated.where(F.col(error_column(lf.name)).isNotNull())
+            .select("id", error_column(lf.name))
+            .limit(5)
+            .collect()
+        )
         report[lf.name] = {
-            "errors": n, "rate": n / rows if rows else 0.0,
-            "sample_ids": [r["id"] for r in sample], "first_error": sample[0][1] if sample else None,
+            "errors": n,
+            "rate": n / rows if rows else 0.0,
+            "sample_ids": [r["id"] for r in sample],
+            "first_error": sample[0][1] if sample else None,
         }
-        log.warning("apply_lfs %s: LF %s failed on %d of %d rows (abstained there); e.g. id %s: %s",
-                    ds.name, lf.name, n, rows, report[lf.name]["sample_ids"][:1], report[lf.name]["first_error"])
+        log.warning(
+            "apply_lfs %s: LF %s failed on %d of %d rows (abstained there); e.g. id %s: %s",
+            ds.name,
+            lf.name,
+            n,
+            rows,
+            report[lf.name]["sample_ids"][:1],
+            report[lf.name]["first_error"],
+        )
     over = {name: r for name, r in report.items() if r["rate"] > ds.max_lf_error_rate}
     if over:
         name, worst = max(over.items(), key=lambda kv: kv[1]["rate"])

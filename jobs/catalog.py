@@ -42,8 +42,12 @@ def catalog_statements(settings: Settings) -> list[tuple[str, str]]:
     statements = [("", f"CREATE DATABASE IF NOT EXISTS {DATABASE}")]
     for ref in existing_tables(settings):
         location = str(ref.path).replace("\\", "\\\\").replace("'", "\\'")
-        statements.append((f"{DATABASE}.{ref.name}",
-                           f"CREATE TABLE IF NOT EXISTS {DATABASE}.`{ref.name}` USING DELTA LOCATION '{location}'"))
+        statements.append(
+            (
+                f"{DATABASE}.{ref.name}",
+                f"CREATE TABLE IF NOT EXISTS {DATABASE}.`{ref.name}` USING DELTA LOCATION '{location}'",
+            )
+        )
     return statements
 
 

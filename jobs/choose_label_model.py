@@ -40,16 +40,19 @@ log = logging.getLogger(__name__)
 @dataclass
 class Choice:
     model: LabelModel
-    selected_by: str   # "config", "dev accuracy", "held-out LF agreement" or "patterns on the executors"
+    selected_by: str  # "config", "dev accuracy", "held-out LF agreement" or "patterns on the executors"
     dev_accuracy: dict[str, float] = field(default_factory=dict)
     dev_rows: int = 0
-    candidate: str = ""                   # the chosen key: the model's name, or "<name>+dev_prior"
+    candidate: str = ""  # the chosen key: the model's name, or "<name>+dev_prior"
     dev_balance: list[float] | None = None
     held_out: dict[str, Any] | None = None  # label_model = "auto": the held-out LF agreement of each family
 
     def record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"selected_by": self.selected_by, "dev_rows": self.dev_rows,
-                                  "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()}}
+        record: dict[str, Any] = {
+            "selected_by": self.selected_by,
+            "dev_rows": self.dev_rows,
+            "dev_accuracy": {k: round(v, 6) for k, v in self.dev_accuracy.items()},
+        }
         if self.candidate:
             record["candidate"] = self.candidate
         if self.dev_balance is not None:
@@ -66,8 +69,12 @@ DEV_PRIOR = "+dev_prior"
 def dev_class_balance(gold: np.ndarray, counts: np.ndarray, cardinality: int) -> np.ndarray:
     """The dev rows' class shares, add-one smoothed so a class absent from a small dev
     split keeps a positive prior (a zero prior would forbid the class outright)."""
-    tally = np.bincount(np.asarray(gold, dtype=np.int64), weights=np.asarray(counts, dtype=np.float64),
-                        minlength=cardinality)[:cardinality] + 1.0
+    tally = (
+        np.bincount(
+            np.asarray(gold, dtype=np.int64), weights=np.asarray(counts, dtype=np.float64), minlength=cardinality
+        )[:cardinality]
+        + 1.0
+    )
     return tally / tally.sum()
 
 
@@ -81,8 +88,12 @@ class DevSelection:
     balance: np.ndarray
 
 
-def select_on_dev(names: list[str], fit: Callable[[str, np.ndarray | None], LabelModel],
-                  dev: tuple[np.ndarray, np.ndarray, np.ndarray], cardinality: int) -> DevSelection:
+def select_on_dev(
+    names: list[str],
+    fit: Callable[[str, np.ndarray | None], LabelModel],
+    dev: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cardinality: int,
+) -> DevSelection:
     """Fit ``names`` with their configured prior (``fit(name, None)``) and with the dev class
     balance (``fit(name, balance)``), and keep the best expected dev accuracy.
 
@@ -91,8 +102,7 @@ def select_on_dev(names: list[str], fit: Callable[[str, np.ndarray | None], Labe
     """
     balance = dev_class_balance(dev[1], dev[2], cardinality)
     keys = [*names, *(name + DEV_PRIOR for name in names)]
-    fitted = {key: fit(key.removesuffix(DEV_PRIOR), balance if key.endswith(DEV_PRIOR) else None)
-              for key in keys}
+    fitted = {key: fit(key.removesuffix(DEV_PRIOR), balance if key.endswith(DEV_PRIOR) else None) for key in keys}
     scores = {key: expected_accuracy(model, *dev) for key, model in fitted.items()}
     best = max(keys, key=lambda key: (scores[key], -keys.index(key)))
     return DevSelection(best, fitted, scores, balance)
@@ -103,8 +113,9 @@ def dev_flag(dev_percent: int) -> Column:
     return F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent
 
 
-def gold_pattern_counts(patterned: "RowPatterns", gold: DataFrame,
-                        dev_percent: int) -> list[tuple[str, int, bool, int]]:
+def gold_pattern_counts(
+    patterned: "RowPatterns", gold: DataFrame, dev_percent: int
+) -> list[tuple[str, int, bool, int]]:
     """``(pattern, gold label, is dev row, rows)`` over the rows with gold: at most patterns x classes x 2.
 
     One aggregate serves both model selection (the dev rows) and the LF analysis
@@ -112,8 +123,12 @@ def gold_pattern_counts(patterned: "RowPatterns", gold: DataFrame,
     pattern keys and names only the patterns that have gold.
     """
     labeled = gold.select("id", F.col("label").alias("gold"), dev_flag(dev_percent).alias("dev"))
-    grouped = (patterned.rows.join(labeled, "id").groupBy(*patterned.keys, "gold", "dev")
-               .agg(F.count(F.lit(1)).alias("n")).collect())
+    grouped = (
+        patterned.rows.join(labeled, "id")
+        .groupBy(*patterned.keys, "gold", "dev")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    )
     names = patterned.pattern_strings([tuple(r[k] for k in patterned.keys) for r in grouped])
     return sorted((name, int(r["gold"]), bool(r["dev"]), int(r["n"])) for name, r in zip(names, grouped))
 
@@ -130,8 +145,9 @@ def expected_accuracy(model: LabelModel, L_dev: np.ndarray, gold: np.ndarray, co
     return float((hit * counts).sum() / max(counts.sum(), 1))
 
 
-def build_model(ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = (),
-                class_balance: np.ndarray | None = None) -> LabelModel:
+def build_model(
+    ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = (), class_balance: np.ndarray | None = None
+) -> LabelModel:
     """The named model with the dataset's options. ``blind_abstain``: positions of sources
     (annotators) whose abstaining is no evidence, for the models that model abstaining.
     ``class_balance`` replaces the configured prior (model selection's dev prior)."""
@@ -142,9 +158,13 @@ def build_model(ds: DatasetConfig, name: str, blind_abstain: tuple[int, ...] = (
     return make_label_model(name, len(ds.classes), class_balance=balance, **options)
 
 
-def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
-                 dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-                 blind_abstain: tuple[int, ...] = ()) -> Choice:
+def choose_model(
+    ds: DatasetConfig,
+    L: np.ndarray,
+    counts: np.ndarray,
+    dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    blind_abstain: tuple[int, ...] = (),
+) -> Choice:
     """Fit the configured model, or every candidate and keep the best on dev.
 
     ``dev`` is ``(L_dev, gold, counts)`` over the dev rows' patterns, or None. Without
@@ -158,14 +178,32 @@ def choose_model(ds: DatasetConfig, L: np.ndarray, counts: np.ndarray,
             # The held-out fits drop a column, so annotator positions (blind_abstain) would shift:
             # they choose the family only, and the chosen one is fitted with them below.
             held_out = choose_by_held_out_lfs(lambda name: build_model(ds, name), L, counts)
-            return Choice(build_model(ds, held_out.best, blind_abstain).fit(L, counts), "held-out LF agreement",
-                          candidate=held_out.best, held_out=held_out.record())
+            return Choice(
+                build_model(ds, held_out.best, blind_abstain).fit(L, counts),
+                "held-out LF agreement",
+                candidate=held_out.best,
+                held_out=held_out.record(),
+            )
         return Choice(build_model(ds, ds.label_model, blind_abstain).fit(L, counts), "config")
-    chosen = select_on_dev(list(dict.fromkeys(ds.model_selection)),
-                           lambda name, balance: build_model(ds, name, blind_abstain, balance).fit(L, counts),
-                           dev, len(ds.classes))
-    log.info("label model %s: chose %s by dev accuracy on %d rows (dev class balance %s): %s", ds.name,
-             chosen.best, int(dev[2].sum()), np.round(chosen.balance, 3).tolist(),
-             ", ".join(f"{n}={s:.4f}" for n, s in chosen.scores.items()))
-    return Choice(chosen.fitted[chosen.best], "dev accuracy", chosen.scores, int(dev[2].sum()), chosen.best,
-                  [round(float(x), 6) for x in chosen.balance])
+    chosen = select_on_dev(
+        list(dict.fromkeys(ds.model_selection)),
+        lambda name, balance: build_model(ds, name, blind_abstain, balance).fit(L, counts),
+        dev,
+        len(ds.classes),
+    )
+    log.info(
+        "label model %s: chose %s by dev accuracy on %d rows (dev class balance %s): %s",
+        ds.name,
+        chosen.best,
+        int(dev[2].sum()),
+        np.round(chosen.balance, 3).tolist(),
+        ", ".join(f"{n}={s:.4f}" for n, s in chosen.scores.items()),
+    )
+    return Choice(
+        chosen.fitted[chosen.best],
+        "dev accuracy",
+        chosen.scores,
+        int(dev[2].sum()),
+        chosen.best,
+        [round(float(x), 6) for x in chosen.balance],
+    )

@@ -76,8 +76,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from jobs.settings import Settings
 
     path = write_run_report(Settings.from_env(), args.dataset, args.run)
-    _emit({"dataset": args.dataset, "run_id": args.run, "path": str(path), "uri": path.as_uri(),
-           "bytes": path.stat().st_size}, args.json, path.as_uri())
+    _emit(
+        {
+            "dataset": args.dataset,
+            "run_id": args.run,
+            "path": str(path),
+            "uri": path.as_uri(),
+            "bytes": path.stat().st_size,
+        },
+        args.json,
+        path.as_uri(),
+    )
     return 0
 
 
@@ -94,8 +103,9 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from jobs.lineage import RunContext
     from jobs.pipeline import run_stage
 
-    run_stage(args.stage, RunContext(args.run_id, args.dataset, trigger=args.trigger, dag_id=args.dag_id,
-                                     mode=args.mode))
+    run_stage(
+        args.stage, RunContext(args.run_id, args.dataset, trigger=args.trigger, dag_id=args.dag_id, mode=args.mode)
+    )
     return 0
 
 
@@ -113,8 +123,13 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     from jobs.summary import tables_listing
 
     listing = tables_listing(Settings.from_env())
-    _emit(listing, args.json, "\n".join(
-        f"{t['name']:<32} {t['role']:<15} v{t['version']:<4} {t['rows']:>10} rows  {t['path']}" for t in listing))
+    _emit(
+        listing,
+        args.json,
+        "\n".join(
+            f"{t['name']:<32} {t['role']:<15} v{t['version']:<4} {t['rows']:>10} rows  {t['path']}" for t in listing
+        ),
+    )
     return 0
 
 
@@ -129,8 +144,11 @@ def _cmd_history(args: argparse.Namespace) -> int:
         _emit(entries, args.json, format_history(entries))
         return 0
     commits = history(Settings.from_env(), args.dataset, args.role)
-    _emit(commits, args.json, "\n".join(
-        f"v{c['version']:<4} {c['operation']:<8} rows={c['rows']!s:<8} run={c['run_id']}" for c in commits))
+    _emit(
+        commits,
+        args.json,
+        "\n".join(f"v{c['version']:<4} {c['operation']:<8} rows={c['rows']!s:<8} run={c['run_id']}" for c in commits),
+    )
     return 0
 
 
@@ -162,11 +180,21 @@ def _cmd_annotations_ingest(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     ds = get_dataset(args.dataset, settings)
-    result = run_annotation_ingest(get_spark("labellake-annotations", settings), ds, settings,
-                                   [str(p) for p in args.files], args.format, args.id_field, args.from_name, args.batch)
-    text = (f"annotations {ds.name}: {result.input_annotations} read, {result.accepted} accepted, "
-            f"{result.quarantined_total} quarantined {result.quarantined or ''} -> "
-            f"{ds.name}_annotations@v{result.annotations_version} ({result.ingest_id})")
+    result = run_annotation_ingest(
+        get_spark("labellake-annotations", settings),
+        ds,
+        settings,
+        [str(p) for p in args.files],
+        args.format,
+        args.id_field,
+        args.from_name,
+        args.batch,
+    )
+    text = (
+        f"annotations {ds.name}: {result.input_annotations} read, {result.accepted} accepted, "
+        f"{result.quarantined_total} quarantined {result.quarantined or ''} -> "
+        f"{ds.name}_annotations@v{result.annotations_version} ({result.ingest_id})"
+    )
     _emit(asdict(result), args.json, None if args.json else text)
     return 0
 
@@ -190,11 +218,18 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
     models_ref = table(settings, ds.name, "label_models")
     if labels_ref.exists() and models_ref.exists():
         model_id = latest_commit(spark, labels_ref)[1].get("label_model")
-        rows = (spark.read.format("delta").load(str(models_ref.path)).where(F.col("model_id") == model_id)
-                .select("lf_names", "lf_accuracies").limit(1).collect())
+        rows = (
+            spark.read.format("delta")
+            .load(str(models_ref.path))
+            .where(F.col("model_id") == model_id)
+            .select("lf_names", "lf_accuracies")
+            .limit(1)
+            .collect()
+        )
         if rows and rows[0]["lf_accuracies"] is not None:
-            result = with_learned_accuracies(result, dict(zip(rows[0]["lf_names"], rows[0]["lf_accuracies"])),
-                                             ds.annotator_groups)
+            result = with_learned_accuracies(
+                result, dict(zip(rows[0]["lf_names"], rows[0]["lf_accuracies"])), ds.annotator_groups
+            )
     _emit(result.to_dict(), args.json, None if args.json else format_agreement(result))
     return 0
 
@@ -211,8 +246,10 @@ def _cmd_review_queue(args: argparse.Namespace) -> int:
     if args.mix:
         mix = {kind: float(share) for kind, share in (part.split("=") for part in args.mix.split(","))}
     result = run_review_queue(get_spark("labellake-review-queue", settings), ds, settings, args.k, mix, args.seed)
-    text = (f"review queue {result['queue_id']}: {result['rows']} rows {result['kinds']} from labels "
-            f"v{result['labels_version']}\n  {result['csv']}\n  {result['label_studio']}")
+    text = (
+        f"review queue {result['queue_id']}: {result['rows']} rows {result['kinds']} from labels "
+        f"v{result['labels_version']}\n  {result['csv']}\n  {result['label_studio']}"
+    )
     _emit(result, args.json, None if args.json else text)
     return 0
 
@@ -243,21 +280,36 @@ def _cmd_gold(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     ds = get_dataset(args.dataset, settings)
     if ds.gold_set is None:
-        raise ConfigError(f"dataset {ds.name!r} has no gold-set rule; add [datasets.{ds.name}.gold_set] "
-                          "(min_agreeing, unanimous, experts, evaluation_percent, publish) to the config")
+        raise ConfigError(
+            f"dataset {ds.name!r} has no gold-set rule; add [datasets.{ds.name}.gold_set] "
+            "(min_agreeing, unanimous, experts, evaluation_percent, publish) to the config"
+        )
     spark = get_spark("labellake-gold", settings)
     gold = refresh_gold_set(spark, settings, ds, run_id="labellake-gold")
     if gold is None:
         _emit({"dataset": ds.name, "rows": 0}, args.json, f"{ds.name}: no gold column and no annotations yet")
         return 0
-    counts = (spark.read.format("delta").option("versionAsOf", gold.version).load(str(gold.ref.path))
-              .groupBy("split", F.regexp_extract("_gold_from", "^[a-z]+", 0).alias("from"))
-              .count().orderBy("split", "from").collect())
-    result = {"dataset": ds.name, "table": gold.ref.name, "version": gold.version,
-              "evaluation_rows": gold.evaluation_rows, "train_rows": gold.train_rows,
-              "by_split_and_origin": {f"{r['split']}/{r['from']}": int(r["count"]) for r in counts}}
-    text = (f"{gold.ref.name}@v{gold.version}: {gold.evaluation_rows} evaluation rows, {gold.train_rows} train rows\n"
-            + "\n".join(f"  {k:<28}{v:>8}" for k, v in result["by_split_and_origin"].items()))
+    counts = (
+        spark.read.format("delta")
+        .option("versionAsOf", gold.version)
+        .load(str(gold.ref.path))
+        .groupBy("split", F.regexp_extract("_gold_from", "^[a-z]+", 0).alias("from"))
+        .count()
+        .orderBy("split", "from")
+        .collect()
+    )
+    result = {
+        "dataset": ds.name,
+        "table": gold.ref.name,
+        "version": gold.version,
+        "evaluation_rows": gold.evaluation_rows,
+        "train_rows": gold.train_rows,
+        "by_split_and_origin": {f"{r['split']}/{r['from']}": int(r["count"]) for r in counts},
+    }
+    text = (
+        f"{gold.ref.name}@v{gold.version}: {gold.evaluation_rows} evaluation rows, {gold.train_rows} train rows\n"
+        + "\n".join(f"  {k:<28}{v:>8}" for k, v in result["by_split_and_origin"].items())
+    )
     _emit(result, args.json, text)
     return 0
 
@@ -265,8 +317,14 @@ def _cmd_gold(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.lfs_bench import format_figures, run_lfs_bench
 
-    figures = run_lfs_bench(args.dataset, args.rows, skip_baseline=args.skip_baseline, skip_sql=args.skip_sql,
-                            repeat=args.repeat, generated_lfs=args.generated_lfs)
+    figures = run_lfs_bench(
+        args.dataset,
+        args.rows,
+        skip_baseline=args.skip_baseline,
+        skip_sql=args.skip_sql,
+        repeat=args.repeat,
+        generated_lfs=args.generated_lfs,
+    )
     _emit(figures, args.json, None if args.json else format_figures(figures))
     return 0
 
@@ -284,8 +342,7 @@ def _cmd_bench_label_model(args: argparse.Namespace) -> int:
 def _cmd_bench_incremental(args: argparse.Namespace) -> int:
     from jobs.bench.incremental_bench import format_incremental, run_incremental_bench
 
-    figures = run_incremental_bench(args.dataset, args.rows, verify=not args.no_verify,
-                                    profile=args.bench == "e2e")
+    figures = run_incremental_bench(args.dataset, args.rows, verify=not args.no_verify, profile=args.bench == "e2e")
     _emit(figures, args.json, None if args.json else format_incremental(figures))
     return 0
 
@@ -293,8 +350,9 @@ def _cmd_bench_incremental(args: argparse.Namespace) -> int:
 def _cmd_bench_active_learning(args: argparse.Namespace) -> int:
     from jobs.bench.active_learning_bench import format_active_learning, run_active_learning_bench
 
-    figures = run_active_learning_bench(args.dataset, args.rounds, args.k, args.seed,
-                                        progress=lambda line: print(line, file=sys.stderr))
+    figures = run_active_learning_bench(
+        args.dataset, args.rounds, args.k, args.seed, progress=lambda line: print(line, file=sys.stderr)
+    )
     _emit(figures, args.json, None if args.json else format_active_learning(figures))
     return 0
 
@@ -369,8 +427,10 @@ tables: `labellake tables` lists them (<dataset>_<role> and runs); --as-of appli
 
 def _examples(*lines: str) -> dict[str, object]:
     """``add_parser`` keywords for an ``examples:`` epilog shown verbatim by ``--help``."""
-    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return {
+        "epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,20 +439,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labellake", description="Programmatic data labeling at lake scale.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run every stage for a dataset, without Airflow",
+    run = sub.add_parser(
+        "run",
+        help="run every stage for a dataset, without Airflow",
         epilog="examples:\n  labellake run --dataset youtube_spam\n  labellake run --dataset sms_spam --mode full      # rebuild: recompute every LF on every row",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--dataset", required=True)
     run.add_argument("--run-id")
     run.add_argument("--trigger", default="manual")
-    run.add_argument("--mode", choices=RUN_MODES, default="incremental",
-                     help="incremental (default): recompute only new/changed LFs and rows; full: everything")
+    run.add_argument(
+        "--mode",
+        choices=RUN_MODES,
+        default="incremental",
+        help="incremental (default): recompute only new/changed LFs and rows; full: everything",
+    )
     run.add_argument("--json", action="store_true", help="print the summary and the report path as JSON")
     run.set_defaults(func=_cmd_run)
 
-    stage = sub.add_parser("stage", help="run one stage (used by the DAG through spark-submit)", **_examples(
-        "labellake stage ingest --dataset youtube_spam --run-id my-run",
-        "labellake stage validate --dataset youtube_spam --run-id my-run   # stages of one run, in order"))
+    stage = sub.add_parser(
+        "stage",
+        help="run one stage (used by the DAG through spark-submit)",
+        **_examples(
+            "labellake stage ingest --dataset youtube_spam --run-id my-run",
+            "labellake stage validate --dataset youtube_spam --run-id my-run   # stages of one run, in order",
+        ),
+    )
     stage.add_argument("stage", choices=STAGES)
     stage.add_argument("--dataset", required=True)
     stage.add_argument("--run-id", required=True)
@@ -401,32 +473,44 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--mode", choices=RUN_MODES, default="incremental")
     stage.set_defaults(func=_cmd_stage)
 
-    summary = sub.add_parser("summary", help="where the labels are, counts and accuracy vs gold",
+    summary = sub.add_parser(
+        "summary",
+        help="where the labels are, counts and accuracy vs gold",
         epilog="examples:\n  labellake summary --dataset youtube_spam\n  labellake summary --dataset youtube_spam --version 0 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     summary.add_argument("--dataset", required=True)
     summary.add_argument("--version", type=int)
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(func=_cmd_summary)
 
-    tables = sub.add_parser("tables", help="list every table",
+    tables = sub.add_parser(
+        "tables",
+        help="list every table",
         epilog="examples:\n  labellake tables\n  labellake tables --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tables.add_argument("--json", action="store_true")
     tables.set_defaults(func=_cmd_tables)
 
-    hist = sub.add_parser("history", help="versions of a dataset's table (labels by default)",
+    hist = sub.add_parser(
+        "history",
+        help="versions of a dataset's table (labels by default)",
         epilog="examples:\n  labellake history --dataset youtube_spam --limit 5\n  labellake history --dataset youtube_spam --role votes",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     hist.add_argument("--dataset", required=True)
     hist.add_argument("--role", default="labels")
     hist.add_argument("--limit", type=int, default=20, help="newest N versions (labels)")
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=_cmd_history)
 
-    diff = sub.add_parser("diff", help="how labels changed between two versions of the labels table",
+    diff = sub.add_parser(
+        "diff",
+        help="how labels changed between two versions of the labels table",
         epilog="examples:\n  labellake diff --dataset youtube_spam --from 0 --to 1\n  labellake diff --dataset youtube_spam --from 0 --to 1 --samples 10 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     diff.add_argument("--dataset", required=True)
     diff.add_argument("--from", dest="v_from", type=int, required=True, help="older labels version")
     diff.add_argument("--to", dest="v_to", type=int, required=True, help="newer labels version")
@@ -434,80 +518,119 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(func=_cmd_diff)
 
-    lfs = sub.add_parser("lfs", help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run",
+    lfs = sub.add_parser(
+        "lfs",
+        help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run",
         epilog="examples:\n  labellake lfs --dataset youtube_spam\n  labellake lfs --dataset youtube_spam --run-id manual__2026-11-28T10:00:00 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lfs.add_argument("--dataset", required=True)
     lfs.add_argument("--run-id", help="default: the newest run")
     lfs.add_argument("--json", action="store_true")
     lfs.set_defaults(func=_cmd_lfs)
 
-    report = sub.add_parser("report", help="(re)write a run's HTML report: LFs, distribution, confidence, changes, "
-                                           "expectations",
-                            epilog="examples:\n  labellake report --dataset youtube_spam            # the newest published run\n"
-                                   "  labellake report --dataset youtube_spam --run manual__2026-11-28T10:00:00",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report = sub.add_parser(
+        "report",
+        help="(re)write a run's HTML report: LFs, distribution, confidence, changes, expectations",
+        epilog="examples:\n  labellake report --dataset youtube_spam            # the newest published run\n"
+        "  labellake report --dataset youtube_spam --run manual__2026-11-28T10:00:00",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     report.add_argument("--dataset", required=True)
     report.add_argument("--run", help="run id (default: the run behind the newest labels version)")
     report.add_argument("--json", action="store_true", help="print the report's path, URI and size as JSON")
     report.set_defaults(func=_cmd_report)
 
-    query = sub.add_parser("query", help="read-only SQL over the lakehouse tables (DuckDB + delta-rs, no Spark)",
-                           epilog=QUERY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    query = sub.add_parser(
+        "query",
+        help="read-only SQL over the lakehouse tables (DuckDB + delta-rs, no Spark)",
+        epilog=QUERY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     query.add_argument("sql", help="one SELECT statement; tables by catalog name, e.g. youtube_spam_labels")
     query.add_argument("--as-of", help="a table version (e.g. 3) or an ISO timestamp (UTC unless it has a zone)")
-    query.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table",
-                       help="table (terminal, first --max-rows rows), csv, json (JSON lines) or parquet")
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="table (terminal, first --max-rows rows), csv, json (JSON lines) or parquet",
+    )
     query.add_argument("--output", help="write here instead of stdout (streamed; required for parquet)")
     query.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
     query.set_defaults(func=_cmd_query)
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    bench_lfs = bench_sub.add_parser("lfs", help="apply a pack: row-at-a-time baseline vs labellake vs SQL",
-                                     **_examples("labellake bench lfs --dataset youtube_spam --rows 1000000",
-                                                 "labellake bench lfs --dataset imdb --rows 1000000 --generated-lfs 1000 "
-                                                 "--skip-baseline --skip-sql --json"))
+    bench_lfs = bench_sub.add_parser(
+        "lfs",
+        help="apply a pack: row-at-a-time baseline vs labellake vs SQL",
+        **_examples(
+            "labellake bench lfs --dataset youtube_spam --rows 1000000",
+            "labellake bench lfs --dataset imdb --rows 1000000 --generated-lfs 1000 --skip-baseline --skip-sql --json",
+        ),
+    )
     bench_lfs.add_argument("--dataset", required=True)
     bench_lfs.add_argument("--rows", type=int, default=1_000_000)
     bench_lfs.add_argument("--skip-baseline", action="store_true", help="for very large N")
-    bench_lfs.add_argument("--skip-sql", action="store_true",
-                           help="skip the hand-written SQL (one regex per LF: hours at 1,000 LFs x 1M rows)")
-    bench_lfs.add_argument("--generated-lfs", type=int, default=0,
-                           help="replace the pack by N keyword LFs over the most frequent words")
+    bench_lfs.add_argument(
+        "--skip-sql",
+        action="store_true",
+        help="skip the hand-written SQL (one regex per LF: hours at 1,000 LFs x 1M rows)",
+    )
+    bench_lfs.add_argument(
+        "--generated-lfs", type=int, default=0, help="replace the pack by N keyword LFs over the most frequent words"
+    )
     bench_lfs.add_argument("--repeat", type=int, default=3, help="time each method this many times, keep the best")
     bench_lfs.add_argument("--json", action="store_true")
     bench_lfs.set_defaults(func=_cmd_bench)
-    bench_lm = bench_sub.add_parser("label-model", help="fit + predict a label model on N synthetic rows",
-                                    **_examples("labellake bench label-model --rows 10000000 --lfs 20",
-                                                "labellake bench label-model --rows 1000000 --lfs 1000 --classes 20 "
-                                                "--model dawid_skene --json"))
+    bench_lm = bench_sub.add_parser(
+        "label-model",
+        help="fit + predict a label model on N synthetic rows",
+        **_examples(
+            "labellake bench label-model --rows 10000000 --lfs 20",
+            "labellake bench label-model --rows 1000000 --lfs 1000 --classes 20 --model dawid_skene --json",
+        ),
+    )
     bench_lm.add_argument("--rows", type=int, default=1_000_000)
     bench_lm.add_argument("--lfs", type=int, default=20)
     bench_lm.add_argument("--classes", type=int, default=2)
     bench_lm.add_argument("--model", default="dawid_skene")
-    bench_lm.add_argument("--fit-on", choices=("driver", "executors"), default="driver",
-                          help="executors: patterns stay in Spark and EM runs there (many sources)")
+    bench_lm.add_argument(
+        "--fit-on",
+        choices=("driver", "executors"),
+        default="driver",
+        help="executors: patterns stay in Spark and EM runs there (many sources)",
+    )
     bench_lm.add_argument("--json", action="store_true")
     bench_lm.set_defaults(func=_cmd_bench_label_model)
 
     for command, help_text, example in (
-            ("e2e", "a full nightly relabel, an LF-change rerun and a quiet night: per-stage seconds, rows/s, "
-                    "memory, and Spark's task time, shuffle and spill per stage",
-             "labellake bench e2e --dataset sms_spam --rows 10000000 --no-verify --json"),
-            ("incremental", "full relabel vs the rerun after one LF changes (bench e2e without the Spark profile)",
-             "labellake bench incremental --dataset imdb --rows 1000000 --json")):
+        (
+            "e2e",
+            "a full nightly relabel, an LF-change rerun and a quiet night: per-stage seconds, rows/s, "
+            "memory, and Spark's task time, shuffle and spill per stage",
+            "labellake bench e2e --dataset sms_spam --rows 10000000 --no-verify --json",
+        ),
+        (
+            "incremental",
+            "full relabel vs the rerun after one LF changes (bench e2e without the Spark profile)",
+            "labellake bench incremental --dataset imdb --rows 1000000 --json",
+        ),
+    ):
         bench_inc = bench_sub.add_parser(command, help=help_text, **_examples(example))
         bench_inc.add_argument("--dataset", required=True)
         bench_inc.add_argument("--rows", type=int, default=1_000_000)
-        bench_inc.add_argument("--no-verify", action="store_true",
-                               help="skip the full recompute that checks the incremental result")
+        bench_inc.add_argument(
+            "--no-verify", action="store_true", help="skip the full recompute that checks the incremental result"
+        )
         bench_inc.add_argument("--json", action="store_true")
         bench_inc.set_defaults(func=_cmd_bench_incremental)
 
     bench_week = bench_sub.add_parser(
-        "week", help="seven nightly relabels over a changing source, each checked against a full recompute",
-        **_examples("labellake bench week --dataset youtube_spam --rows 1000000 --json"))
+        "week",
+        help="seven nightly relabels over a changing source, each checked against a full recompute",
+        **_examples("labellake bench week --dataset youtube_spam --rows 1000000 --json"),
+    )
     bench_week.add_argument("--dataset", required=True)
     bench_week.add_argument("--rows", type=int, default=1_000_000)
     bench_week.add_argument("--json", action="store_true")
@@ -516,15 +639,20 @@ def build_parser() -> argparse.ArgumentParser:
     annotations = sub.add_parser("annotations", help="hand labels: ingest annotation files")
     ann_sub = annotations.add_subparsers(dest="annotations", required=True)
     ann_ingest = ann_sub.add_parser(
-        "ingest", help="CSV / JSON lines (id, annotator, label[, annotated_at, batch]) or a Label Studio JSON export "
-                       "-> the dataset's annotations table; bad ones quarantined with a reason",
-        **_examples("labellake annotations ingest --dataset youtube_spam --format csv labels/round1.csv",
-                    "labellake annotations ingest --dataset youtube_spam --format label_studio export.json "
-                    "--id-field comment_id --batch round2"))
+        "ingest",
+        help="CSV / JSON lines (id, annotator, label[, annotated_at, batch]) or a Label Studio JSON export "
+        "-> the dataset's annotations table; bad ones quarantined with a reason",
+        **_examples(
+            "labellake annotations ingest --dataset youtube_spam --format csv labels/round1.csv",
+            "labellake annotations ingest --dataset youtube_spam --format label_studio export.json "
+            "--id-field comment_id --batch round2",
+        ),
+    )
     ann_ingest.add_argument("--dataset", required=True)
     ann_ingest.add_argument("--format", required=True, choices=("csv", "jsonl", "label_studio"))
-    ann_ingest.add_argument("--id-field", help="Label Studio: the task data key holding the row id "
-                                               "(default: the dataset's id column)")
+    ann_ingest.add_argument(
+        "--id-field", help="Label Studio: the task data key holding the row id (default: the dataset's id column)"
+    )
     ann_ingest.add_argument("--from-name", help="Label Studio: the choices control to read, when there are several")
     ann_ingest.add_argument("--batch", help="a batch name recorded on annotations that do not carry one")
     ann_ingest.add_argument("files", nargs="+", type=Path)
@@ -532,29 +660,40 @@ def build_parser() -> argparse.ArgumentParser:
     ann_ingest.set_defaults(func=_cmd_annotations_ingest)
 
     annotators = sub.add_parser(
-        "annotators", help="per-annotator counts, Cohen's kappa per pair, Fleiss' kappa, Krippendorff's alpha, "
-                           "accuracy on gold", **_examples("labellake annotators --dataset youtube_spam"))
+        "annotators",
+        help="per-annotator counts, Cohen's kappa per pair, Fleiss' kappa, Krippendorff's alpha, accuracy on gold",
+        **_examples("labellake annotators --dataset youtube_spam"),
+    )
     annotators.add_argument("--dataset", required=True)
     annotators.add_argument("--json", action="store_true")
     annotators.set_defaults(func=_cmd_annotators)
 
     queue = sub.add_parser(
-        "review-queue", help="the K rows most worth a human look (uncertain, conflicting, uncovered, end model "
-                             "disagrees) as a Delta table, "
-                             "a CSV and a Label Studio import file",
-        **_examples("labellake review-queue --dataset youtube_spam --k 50",
-                    "labellake review-queue --dataset youtube_spam --k 200 --mix uncertain=0.5,conflict=0.3,uncovered=0.2"))
+        "review-queue",
+        help="the K rows most worth a human look (uncertain, conflicting, uncovered, end model "
+        "disagrees) as a Delta table, "
+        "a CSV and a Label Studio import file",
+        **_examples(
+            "labellake review-queue --dataset youtube_spam --k 50",
+            "labellake review-queue --dataset youtube_spam --k 200 --mix uncertain=0.5,conflict=0.3,uncovered=0.2",
+        ),
+    )
     queue.add_argument("--dataset", required=True)
     queue.add_argument("--k", type=int, default=100)
-    queue.add_argument("--mix", help="shares of K per kind: uncertain, conflict, uncovered, disagreement "
-                                     "(default 0.5,0.2,0.1,0.2; disagreement needs a current labellake end-model)")
+    queue.add_argument(
+        "--mix",
+        help="shares of K per kind: uncertain, conflict, uncovered, disagreement "
+        "(default 0.5,0.2,0.1,0.2; disagreement needs a current labellake end-model)",
+    )
     queue.add_argument("--seed", type=int, default=0)
     queue.add_argument("--json", action="store_true")
     queue.set_defaults(func=_cmd_review_queue)
 
     bench_al = bench_sub.add_parser(
-        "active-learning", help="hand labels from the review queue vs random rows, round by round, scored on gold",
-        **_examples("labellake bench active-learning --dataset youtube_spam --rounds 6 --k 25"))
+        "active-learning",
+        help="hand labels from the review queue vs random rows, round by round, scored on gold",
+        **_examples("labellake bench active-learning --dataset youtube_spam --rounds 6 --k 25"),
+    )
     bench_al.add_argument("--dataset", required=True)
     bench_al.add_argument("--rounds", type=int, default=6)
     bench_al.add_argument("--k", type=int, default=25)
@@ -563,54 +702,76 @@ def build_parser() -> argparse.ArgumentParser:
     bench_al.set_defaults(func=_cmd_bench_active_learning)
 
     end_model = sub.add_parser(
-        "end-model", help="coverage and accuracy on gold of the label model, the end model and the published "
-                          "labels (the end model trains in the fit stage when [datasets.NAME.end_model] is set)",
-        **_examples("labellake end-model --dataset youtube_spam", "labellake end-model --dataset sms_spam --json"))
+        "end-model",
+        help="coverage and accuracy on gold of the label model, the end model and the published "
+        "labels (the end model trains in the fit stage when [datasets.NAME.end_model] is set)",
+        **_examples("labellake end-model --dataset youtube_spam", "labellake end-model --dataset sms_spam --json"),
+    )
     end_model.add_argument("--dataset", required=True)
     end_model.add_argument("--json", action="store_true")
     end_model.set_defaults(func=_cmd_end_model)
 
     gold = sub.add_parser(
-        "gold", help="build the gold set from the gold column and adjudicated annotations "
-                     "([datasets.NAME.gold_set]) and show its evaluation and train rows",
-        **_examples("labellake gold --dataset youtube_spam", "labellake gold --dataset youtube_spam --json"))
+        "gold",
+        help="build the gold set from the gold column and adjudicated annotations "
+        "([datasets.NAME.gold_set]) and show its evaluation and train rows",
+        **_examples("labellake gold --dataset youtube_spam", "labellake gold --dataset youtube_spam --json"),
+    )
     gold.add_argument("--dataset", required=True)
     gold.add_argument("--json", action="store_true")
     gold.set_defaults(func=_cmd_gold)
 
     label_model = sub.add_parser("label-model", help="label models")
     lm_sub = label_model.add_subparsers(dest="label_model", required=True)
-    lm_eval = lm_sub.add_parser("eval", help="fit every label model on a WRENCH folder's train votes, score on test",
-                                **_examples("labellake label-model eval --wrench ../shared/datasets/wrench/youtube",
-                                            "labellake label-model eval --wrench ../shared/datasets/wrench/trec "
-                                            "--model dawid_skene --json"))
+    lm_eval = lm_sub.add_parser(
+        "eval",
+        help="fit every label model on a WRENCH folder's train votes, score on test",
+        **_examples(
+            "labellake label-model eval --wrench ../shared/datasets/wrench/youtube",
+            "labellake label-model eval --wrench ../shared/datasets/wrench/trec --model dawid_skene --json",
+        ),
+    )
     lm_eval.add_argument("--wrench", required=True, help="folder with train/valid/test.json and label.json")
-    lm_eval.add_argument("--model", default="all",
-                         help="a label model name, 'auto' (chosen by held-out LF agreement), or 'all'")
+    lm_eval.add_argument(
+        "--model", default="all", help="a label model name, 'auto' (chosen by held-out LF agreement), or 'all'"
+    )
     lm_eval.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (and the models)")
-    lm_eval.add_argument("--recompute-votes-with", metavar="PACK",
-                         help="re-apply this LF pack to the valid/test texts first (needed for WRENCH sms)")
+    lm_eval.add_argument(
+        "--recompute-votes-with",
+        metavar="PACK",
+        help="re-apply this LF pack to the valid/test texts first (needed for WRENCH sms)",
+    )
     lm_eval.add_argument("--json", action="store_true")
     lm_eval.set_defaults(func=_cmd_label_model_eval)
 
     spark_sql = sub.add_parser(
-        "spark-sql", help="Spark's spark-sql shell with every table registered as labellake.<name>",
-        epilog=("examples:\n  labellake spark-sql                      # interactive\n"
-                '  labellake spark-sql -e "SELECT label_name, count(*) FROM labellake.youtube_spam_labels '
-                'VERSION AS OF 0 GROUP BY 1"\n'
-                '  labellake spark-sql -e "DESCRIBE HISTORY labellake.youtube_spam_labels"\n'
-                "  labellake spark-sql -f my_queries.sql\n\n"
-                "Every argument after spark-sql goes to Spark's spark-sql (see spark-sql --help)."),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "spark-sql",
+        help="Spark's spark-sql shell with every table registered as labellake.<name>",
+        epilog=(
+            "examples:\n  labellake spark-sql                      # interactive\n"
+            '  labellake spark-sql -e "SELECT label_name, count(*) FROM labellake.youtube_spam_labels '
+            'VERSION AS OF 0 GROUP BY 1"\n'
+            '  labellake spark-sql -e "DESCRIBE HISTORY labellake.youtube_spam_labels"\n'
+            "  labellake spark-sql -f my_queries.sql\n\n"
+            "Every argument after spark-sql goes to Spark's spark-sql (see spark-sql --help)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     spark_sql.add_argument("shell_args", nargs=argparse.REMAINDER, help="arguments for spark-sql (-e, -f, ...)")
     spark_sql.set_defaults(func=_cmd_spark_sql)
 
-    setup = sub.add_parser("setup", help="resolve the Delta jars and create the Airflow database",
-                           **_examples("labellake setup      # once, while Maven Central is reachable"))
+    setup = sub.add_parser(
+        "setup",
+        help="resolve the Delta jars and create the Airflow database",
+        **_examples("labellake setup      # once, while Maven Central is reachable"),
+    )
     setup.set_defaults(func=_cmd_setup)
 
-    demo = sub.add_parser("demo", help="run the nightly_relabel DAG on a dataset and summarise",
-                          **_examples("labellake demo", "labellake demo --dataset sms_spam"))
+    demo = sub.add_parser(
+        "demo",
+        help="run the nightly_relabel DAG on a dataset and summarise",
+        **_examples("labellake demo", "labellake demo --dataset sms_spam"),
+    )
     demo.add_argument("--dataset", default="youtube_spam")
     demo.set_defaults(func=_cmd_demo)
     return parser

@@ -66,8 +66,16 @@ def dataset_lock(settings: Settings, run: RunContext, wait_s: float | None = Non
                 time.sleep(0.5)
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"run_id": run.run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": utc_now().isoformat(timespec="seconds")}))
+        handle.write(
+            json.dumps(
+                {
+                    "run_id": run.run_id,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": utc_now().isoformat(timespec="seconds"),
+                }
+            )
+        )
         handle.flush()
         _HELD[str(path)] = run.run_id
         try:

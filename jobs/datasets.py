@@ -131,8 +131,9 @@ def _review_queue_settings(name: str, raw: dict[str, Any] | None) -> ReviewQueue
     if mix is not None:
         mix = {str(kind): float(share) for kind, share in dict(mix).items()}
         if set(mix) - set(QUEUE_KINDS) or any(v < 0 for v in mix.values()) or not sum(mix.values()):
-            raise ConfigError(f"dataset {name!r}: review_queue.mix must give non-negative shares of "
-                              f"{list(QUEUE_KINDS)}, got {mix}")
+            raise ConfigError(
+                f"dataset {name!r}: review_queue.mix must give non-negative shares of {list(QUEUE_KINDS)}, got {mix}"
+            )
     return ReviewQueueSettings(k, mix)
 
 
@@ -152,8 +153,9 @@ def _gold_set_rule(name: str, raw: dict[str, Any] | None) -> GoldSetRule | None:
     if rule.min_agreeing < 1:
         raise ConfigError(f"dataset {name!r}: gold_set.min_agreeing must be 1 or more, got {rule.min_agreeing}")
     if not 0 <= rule.evaluation_percent <= 100:
-        raise ConfigError(f"dataset {name!r}: gold_set.evaluation_percent must be in 0..100, "
-                          f"got {rule.evaluation_percent}")
+        raise ConfigError(
+            f"dataset {name!r}: gold_set.evaluation_percent must be in 0..100, got {rule.evaluation_percent}"
+        )
     return rule
 
 
@@ -184,14 +186,22 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
     for check, level in severity.items():
         _choice(name, f"expectations.severity.{check}", level, SEVERITIES)
     defaults = ExpectationConfig()
-    floats = ("min_coverage", "max_kl_divergence", "max_label_change_share", "max_lf_coverage_change",
-              "max_confidence_drop", "max_null_share", "min_row_ratio")
+    floats = (
+        "min_coverage",
+        "max_kl_divergence",
+        "max_label_change_share",
+        "max_lf_coverage_change",
+        "max_confidence_drop",
+        "max_null_share",
+        "min_row_ratio",
+    )
     optional = ("min_gold_accuracy", "max_row_ratio")
     extra = sorted(set(raw) - set(floats) - set(optional) - {"class_share", "severity"})
     if extra:
         raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
     return ExpectationConfig(
-        class_share=share, severity=severity,
+        class_share=share,
+        severity=severity,
         **{k: float(raw.get(k, getattr(defaults, k))) for k in floats},
         **{k: (None if raw.get(k) is None else float(raw[k])) for k in optional},
     )
@@ -254,9 +264,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     if missing:
         raise ConfigError(f"dataset {name!r}: missing required keys {missing}")
     if raw["format"] not in SUPPORTED_FORMATS:
-        raise ConfigError(
-            f"dataset {name!r}: format {raw['format']!r} not one of {SUPPORTED_FORMATS}"
-        )
+        raise ConfigError(f"dataset {name!r}: format {raw['format']!r} not one of {SUPPORTED_FORMATS}")
     classes = tuple(raw["classes"])
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ConfigError(f"dataset {name!r}: classes must be 2 or more distinct names, got {classes}")
@@ -266,9 +274,22 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         raise ConfigError(f"dataset {name!r}: gold_values map to unknown classes {unknown}")
     expectations = _expectations(name, dict(raw.get("expectations", {})), classes)
     known = set(required) | {
-        "description", "gold_column", "gold_values", "label_model", "read_options",
-        "columns", "expectations", "max_lf_error_rate", "label_model_options", "class_balance",
-        "model_selection", "uncovered", "nightly", "annotators", "gold_set", "end_model",
+        "description",
+        "gold_column",
+        "gold_values",
+        "label_model",
+        "read_options",
+        "columns",
+        "expectations",
+        "max_lf_error_rate",
+        "label_model_options",
+        "class_balance",
+        "model_selection",
+        "uncovered",
+        "nightly",
+        "annotators",
+        "gold_set",
+        "end_model",
         "review_queue",
     }
     extra = sorted(set(raw) - known)
@@ -287,8 +308,10 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     candidates = tuple(selection.get("candidates", ()))
     for candidate in candidates:
         if candidate == "auto":
-            raise ConfigError(f"dataset {name!r}: model_selection.candidates lists model names; "
-                              "'auto' is a label_model value (chosen without gold)")
+            raise ConfigError(
+                f"dataset {name!r}: model_selection.candidates lists model names; "
+                "'auto' is a label_model value (chosen without gold)"
+            )
         _label_model_name(name, candidate)
     if candidates and not raw.get("gold_column") and "gold_set" not in raw:
         raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column or gold_set)")
@@ -391,9 +414,7 @@ def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:
     settings = settings or Settings.from_env()
     datasets = load_datasets(settings.config_path)
     if name not in datasets:
-        raise ConfigError(
-            f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(datasets)}"
-        )
+        raise ConfigError(f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(datasets)}")
     return datasets[name]
 
 
@@ -422,6 +443,7 @@ def _label_model_name(dataset: str, value: object) -> str:
     from jobs.label_models import MODELS
 
     if value != "auto" and value not in MODELS:
-        raise ConfigError(f"dataset {dataset!r}: unknown label model {value!r}; known: auto, "
-                          + ", ".join(sorted(MODELS)))
+        raise ConfigError(
+            f"dataset {dataset!r}: unknown label model {value!r}; known: auto, " + ", ".join(sorted(MODELS))
+        )
     return str(value)

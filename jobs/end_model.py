@@ -57,31 +57,46 @@ def model_id(config: EndModelSettings, fit_key: str) -> str:
 
 def training_rows(labeled: DataFrame, min_weight: float) -> DataFrame:
     """``(text, class, weight)``: one row per (covered row, class), weighted by the class probability."""
-    return (labeled.where(F.col("label") >= 0)
-            .select("text", F.posexplode("probs").alias("class", "weight"))
-            .where(F.col("weight") >= min_weight)
-            .select("text", F.col("class").cast("double").alias("class"), "weight"))
+    return (
+        labeled.where(F.col("label") >= 0)
+        .select("text", F.posexplode("probs").alias("class", "weight"))
+        .where(F.col("weight") >= min_weight)
+        .select("text", F.col("class").cast("double").alias("class"), "weight")
+    )
 
 
 def build_pipeline(config: EndModelSettings) -> Pipeline:
-    return Pipeline(stages=[
-        RegexTokenizer(inputCol="text", outputCol="_tokens", pattern="\\W+", minTokenLength=2, toLowercase=True),
-        HashingTF(inputCol="_tokens", outputCol="_tf", numFeatures=config.num_features),
-        IDF(inputCol="_tf", outputCol="_features", minDocFreq=config.min_doc_freq),
-        LogisticRegression(featuresCol="_features", labelCol="class", weightCol="weight", family="multinomial",
-                           regParam=config.reg_param, elasticNetParam=config.elastic_net, maxIter=config.max_iter,
-                           probabilityCol="_probability", predictionCol="_prediction", rawPredictionCol="_raw"),
-    ])
+    return Pipeline(
+        stages=[
+            RegexTokenizer(inputCol="text", outputCol="_tokens", pattern="\\W+", minTokenLength=2, toLowercase=True),
+            HashingTF(inputCol="_tokens", outputCol="_tf", numFeatures=config.num_features),
+            IDF(inputCol="_tf", outputCol="_features", minDocFreq=config.min_doc_freq),
+            LogisticRegression(
+                featuresCol="_features",
+                labelCol="class",
+                weightCol="weight",
+                family="multinomial",
+                regParam=config.reg_param,
+                elasticNetParam=config.elastic_net,
+                maxIter=config.max_iter,
+                probabilityCol="_probability",
+                predictionCol="_prediction",
+                rawPredictionCol="_raw",
+            ),
+        ]
+    )
 
 
 def score(model: PipelineModel, rows: DataFrame) -> DataFrame:
     """``rows`` plus ``end_label``, ``end_probs``, ``end_confidence`` (texts of every row, covered or not)."""
     scored = model.transform(rows.withColumn("text", F.coalesce("text", F.lit(""))))
     probs = vector_to_array("_probability")
-    return (scored.withColumn("end_probs", probs)
-            .withColumn("end_label", F.col("_prediction").cast("int"))
-            .withColumn("end_confidence", F.array_max("end_probs"))
-            .drop("_tokens", "_tf", "_features", "_raw", "_probability", "_prediction"))
+    return (
+        scored.withColumn("end_probs", probs)
+        .withColumn("end_label", F.col("_prediction").cast("int"))
+        .withColumn("end_confidence", F.array_max("end_probs"))
+        .drop("_tokens", "_tf", "_features", "_raw", "_probability", "_prediction")
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +110,14 @@ class EndModelRun:
     training_rows: int
 
 
-def add_end_model(candidates: DataFrame, texts: DataFrame, config: EndModelSettings, fit_key: str,
-                  keep_label: Column, where: str = "candidate labels") -> EndModelRun:
+def add_end_model(
+    candidates: DataFrame,
+    texts: DataFrame,
+    config: EndModelSettings,
+    fit_key: str,
+    keep_label: Column,
+    where: str = "candidate labels",
+) -> EndModelRun:
     """Train on ``candidates`` (``id, label, probs, confidence``...) joined to ``texts`` (``id, text``),
     score every row, and choose the published label per ``config.publish``.
 
@@ -112,24 +133,28 @@ def add_end_model(candidates: DataFrame, texts: DataFrame, config: EndModelSetti
     if n_train == 0:
         rows.unpersist()
         train.unpersist()
-        raise ValueError(f"end model: no labeled rows to train on in {where} (every label is -1); "
-                         "the end model needs the label model to label some rows")
+        raise ValueError(
+            f"end model: no labeled rows to train on in {where} (every label is -1); "
+            "the end model needs the label model to label some rows"
+        )
     model = build_pipeline(config).fit(train)
     train.unpersist()
     seconds = time.perf_counter() - started
     scored = score(model, rows)
     end_label, end_probs = F.col("end_label"), F.col("end_probs")
-    use_end = {"label_model": F.lit(False), "end_model": F.lit(True),
-               "fill_uncovered": F.col("label") < 0}[config.publish] & ~keep_label
-    out = (scored
-           .withColumn("end_model_label", end_label)
-           .withColumn("end_model_confidence", F.col("end_confidence"))
-           .withColumn("_from_end", use_end)
-           .withColumn("label", F.when(F.col("_from_end"), end_label).otherwise(F.col("label")))
-           .withColumn("probs", F.when(F.col("_from_end"), end_probs).otherwise(F.col("probs")))
-           .withColumn("confidence", F.when(F.col("_from_end"), F.col("end_confidence")).otherwise(F.col("confidence")))
-           .withColumn("_label_source", F.when(F.col("_from_end"), F.lit(SOURCE)).otherwise(F.col("_label_source")))
-           .drop("text", "end_label", "end_probs", "end_confidence", "_from_end"))
+    use_end = {"label_model": F.lit(False), "end_model": F.lit(True), "fill_uncovered": F.col("label") < 0}[
+        config.publish
+    ] & ~keep_label
+    out = (
+        scored.withColumn("end_model_label", end_label)
+        .withColumn("end_model_confidence", F.col("end_confidence"))
+        .withColumn("_from_end", use_end)
+        .withColumn("label", F.when(F.col("_from_end"), end_label).otherwise(F.col("label")))
+        .withColumn("probs", F.when(F.col("_from_end"), end_probs).otherwise(F.col("probs")))
+        .withColumn("confidence", F.when(F.col("_from_end"), F.col("end_confidence")).otherwise(F.col("confidence")))
+        .withColumn("_label_source", F.when(F.col("_from_end"), F.lit(SOURCE)).otherwise(F.col("_label_source")))
+        .drop("text", "end_label", "end_probs", "end_confidence", "_from_end")
+    )
     return EndModelRun(out, rows, model_id(config, fit_key), round(seconds, 2), n_train)
 
 
@@ -141,27 +166,46 @@ def end_model_figures(spark: SparkSession, settings: Settings, ds: DatasetConfig
     labels_ref = require_table(settings, ds.name, "labels")
     version, meta = latest_commit(spark, labels_ref)
     out = spark.read.format("delta").load(str(labels_ref.path))
-    missing = ConfigError(f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
-                          f"[datasets.{ds.name}.end_model] to the config and rerun the dataset")
+    missing = ConfigError(
+        f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
+        f"[datasets.{ds.name}.end_model] to the config and rerun the dataset"
+    )
     if "end_model_label" not in out.columns:
         raise missing
     columns = {"label_model": "label_model_label", "end_model": "end_model_label", "published": "label"}
     aggs = [F.count(F.lit(1)).alias("rows"), F.first("_end_model", ignorenulls=True).alias("model")] + [
-        F.avg((F.col(c) >= 0).cast("double")).alias(f"{k}_coverage") for k, c in columns.items()]
-    figures: dict[str, Any] = {"labels_version": version, "run_id": meta.get("run_id"),
-                               "policy": ds.end_model.publish if ds.end_model else None,
-                               **out.agg(*aggs).first().asDict()}
-    if figures["model"] is None:     # labels from a run without an end model
+        F.avg((F.col(c) >= 0).cast("double")).alias(f"{k}_coverage") for k, c in columns.items()
+    ]
+    figures: dict[str, Any] = {
+        "labels_version": version,
+        "run_id": meta.get("run_id"),
+        "policy": ds.end_model.publish if ds.end_model else None,
+        **out.agg(*aggs).first().asDict(),
+    }
+    if figures["model"] is None:  # labels from a run without an end model
         raise missing
     gold = evaluation_gold(spark, settings, ds)
     if gold is not None:
         scored = out.join(gold.select("id", F.col("label").alias("_gold")), "id")
-        accuracy = scored.agg(
-            F.count(F.lit(1)).alias("gold_rows"),
-            *[F.avg((F.col(c) == F.col("_gold")).cast("double")).alias(f"{k}_accuracy") for k, c in columns.items()],
-            *[F.avg(F.when(F.col(c) >= 0, (F.col(c) == F.col("_gold")).cast("double"))).alias(
-                f"{k}_accuracy_where_labeled") for k, c in columns.items()],
-            F.avg(F.when(F.col("label_model_label") < 0, (F.col("end_model_label") == F.col("_gold")).cast("double")))
-            .alias("end_model_accuracy_on_uncovered")).first().asDict()
+        accuracy = (
+            scored.agg(
+                F.count(F.lit(1)).alias("gold_rows"),
+                *[
+                    F.avg((F.col(c) == F.col("_gold")).cast("double")).alias(f"{k}_accuracy")
+                    for k, c in columns.items()
+                ],
+                *[
+                    F.avg(F.when(F.col(c) >= 0, (F.col(c) == F.col("_gold")).cast("double"))).alias(
+                        f"{k}_accuracy_where_labeled"
+                    )
+                    for k, c in columns.items()
+                ],
+                F.avg(
+                    F.when(F.col("label_model_label") < 0, (F.col("end_model_label") == F.col("_gold")).cast("double"))
+                ).alias("end_model_accuracy_on_uncovered"),
+            )
+            .first()
+            .asDict()
+        )
         figures.update(accuracy)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}

@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 _PASS_SCHEMA = "class_mass binary, stats binary, change double, patterns long"
 
 
-def sparse_vote_patterns(spark: SparkSession, ids: DataFrame, votes: DataFrame, lf_names: list[str],
-                         n_classes: int) -> DataFrame:
+def sparse_vote_patterns(
+    spark: SparkSession, ids: DataFrame, votes: DataFrame, lf_names: list[str], n_classes: int
+) -> DataFrame:
     """``(cols array<int>, count long)``: every distinct pattern as its sorted vote columns.
 
     One ``groupBy(id)`` over the source ids (tagged, contributing nothing, so rows
@@ -54,13 +55,16 @@ def sparse_vote_patterns(spark: SparkSession, ids: DataFrame, votes: DataFrame, 
     LFs not in ``lf_names`` are dropped.
     """
     positions = spark.createDataFrame([(name, j) for j, name in enumerate(lf_names)], "lf string, _j int")
-    voted = (votes.join(F.broadcast(positions), "lf")
-             .select("id", (F.col("_j") * n_classes + F.col("vote")).cast("int").alias("_col"),
-                     F.lit(False).alias("_in_source")))
+    voted = votes.join(F.broadcast(positions), "lf").select(
+        "id", (F.col("_j") * n_classes + F.col("vote")).cast("int").alias("_col"), F.lit(False).alias("_in_source")
+    )
     tagged = ids.select("id", F.lit(None).cast("int").alias("_col"), F.lit(True).alias("_in_source"))
-    per_row = (tagged.unionByName(voted).groupBy("id")
-               .agg(F.array_sort(F.collect_list("_col")).alias("cols"), F.max("_in_source").alias("_in_source"))
-               .where(F.col("_in_source")))
+    per_row = (
+        tagged.unionByName(voted)
+        .groupBy("id")
+        .agg(F.array_sort(F.collect_list("_col")).alias("cols"), F.max("_in_source").alias("_in_source"))
+        .where(F.col("_in_source"))
+    )
     return per_row.groupBy("cols").agg(F.count(F.lit(1)).alias("count"))
 
 
@@ -69,7 +73,7 @@ def _one_hot(batch: pa.RecordBatch, n_lfs: int, k: int) -> OneHotVotes:
     the vote columns: Arrow's list offsets are already CSR's row pointers)."""
     cols = batch.column(0)
     offsets = np.asarray(cols.offsets, dtype=np.int64)
-    values = np.asarray(cols.values, dtype=np.int64)[offsets[0]:offsets[-1]]
+    values = np.asarray(cols.values, dtype=np.int64)[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
     S = sp.csr_matrix((np.ones(len(values)), values, offsets), shape=(len(batch), n_lfs * k))
     return OneHotVotes(S, np.asarray(batch.column(1), dtype=np.float64), n_lfs, k)
@@ -92,15 +96,21 @@ def _em_pass(current: DawidSkene | None, previous: DawidSkene | None, n_lfs: int
             class_mass += votes.weights @ q
             stats += votes.weighted_counts(q)
             patterns += len(batch)
-        yield pa.RecordBatch.from_pydict({
-            "class_mass": [class_mass.tobytes()], "stats": [stats.tobytes()],
-            "change": [change], "patterns": [patterns]})
+        yield pa.RecordBatch.from_pydict(
+            {
+                "class_mass": [class_mass.tobytes()],
+                "stats": [stats.tobytes()],
+                "change": [change],
+                "patterns": [patterns],
+            }
+        )
 
     return run
 
 
-def _sum_pass(patterns: DataFrame, current: DawidSkene | None, previous: DawidSkene | None,
-              n_lfs: int, k: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+def _sum_pass(
+    patterns: DataFrame, current: DawidSkene | None, previous: DawidSkene | None, n_lfs: int, k: int
+) -> tuple[np.ndarray, np.ndarray, float, int]:
     parts = patterns.mapInArrow(_em_pass(current, previous, n_lfs, k), _PASS_SCHEMA).collect()
     class_mass = sum((np.frombuffer(r["class_mass"]) for r in parts), np.zeros(k))
     stats = sum((np.frombuffer(r["stats"]).reshape(n_lfs, k, k) for r in parts), np.zeros((n_lfs, k, k)))
@@ -114,14 +124,14 @@ def _snapshot(model: DawidSkene) -> DawidSkene:
     return shipped
 
 
-def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: int,
-                                 **options: Any) -> DawidSkene:
+def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: int, **options: Any) -> DawidSkene:
     """:class:`DawidSkene` (with ``options``) fitted on ``(cols, count)`` patterns in Spark."""
     model = DawidSkene(cardinality, **options)
     if model.blind_abstain:
         raise ValueError("fit_on_executors: blind_abstain sources are not supported; fit on the driver")
     cached = patterns.select(F.col("cols").cast("array<int>"), F.col("count").cast("double")).persist(
-        StorageLevel.MEMORY_AND_DISK)
+        StorageLevel.MEMORY_AND_DISK
+    )
     try:
         started = time.perf_counter()
         class_mass, stats, _, n_patterns = _sum_pass(cached, None, None, n_lfs, cardinality)
@@ -133,8 +143,14 @@ def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: i
             previous = current
             if change < model.tol:
                 break
-        log.info("dawid_skene on the executors: %d patterns, %d LFs x %d classes, %d iterations in %.1f s",
-                 n_patterns, n_lfs, cardinality, model.iterations, time.perf_counter() - started)
+        log.info(
+            "dawid_skene on the executors: %d patterns, %d LFs x %d classes, %d iterations in %.1f s",
+            n_patterns,
+            n_lfs,
+            cardinality,
+            model.iterations,
+            time.perf_counter() - started,
+        )
     finally:
         cached.unpersist()
     return model
@@ -153,13 +169,18 @@ def patterns_from_strings(counts_table: DataFrame, lf_names: list[str], n_classe
     (``lf=vote`` entries joined by commas, :func:`jobs.vote_patterns.string_patterns`)."""
     position = F.create_map(*[x for j, name in enumerate(lf_names) for x in (F.lit(name), F.lit(j))])
     entries = F.filter(F.split(F.col("pattern"), ","), lambda e: e != "")
-    cols = F.transform(entries, lambda e: (F.element_at(position, F.substring_index(e, "=", 1)) * n_classes
-                                           + F.substring_index(e, "=", -1).cast("int")).cast("int"))
+    cols = F.transform(
+        entries,
+        lambda e: (
+            F.element_at(position, F.substring_index(e, "=", 1)) * n_classes + F.substring_index(e, "=", -1).cast("int")
+        ).cast("int"),
+    )
     return counts_table.select(F.array_sort(cols).alias("cols"), F.col("count"))
 
 
-def predict_pattern_rows(rows: DataFrame, model: DawidSkene, lf_names: list[str], uncovered: str,
-                         lf_versions: dict[str, str]) -> DataFrame:
+def predict_pattern_rows(
+    rows: DataFrame, model: DawidSkene, lf_names: list[str], uncovered: str, lf_versions: dict[str, str]
+) -> DataFrame:
     """``(id, label, probs, confidence, _lf_versions)`` for every ``(id, pattern)`` row, in Arrow
     batches on the executors: the driver path's prediction (``pattern_labels`` and
     ``voting_lf_versions`` in :mod:`jobs.fit_label_model`) without a per-pattern table."""
@@ -173,11 +194,15 @@ def predict_pattern_rows(rows: DataFrame, model: DawidSkene, lf_names: list[str]
     id_field = rows.schema["id"]
     # The driver path's types and nullability (fit_label_model.PREDICTION_FIELDS), so staging keeps
     # one schema whichever path a run takes.
-    schema = StructType([StructField("id", id_field.dataType, id_field.nullable),
-                         StructField("label", IntegerType(), False),
-                         StructField("probs", ArrayType(DoubleType(), False), False),
-                         StructField("confidence", DoubleType(), False),
-                         StructField("_lf_versions", StringType(), False)])
+    schema = StructType(
+        [
+            StructField("id", id_field.dataType, id_field.nullable),
+            StructField("label", IntegerType(), False),
+            StructField("probs", ArrayType(DoubleType(), False), False),
+            StructField("confidence", DoubleType(), False),
+            StructField("_lf_versions", StringType(), False),
+        ]
+    )
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -191,8 +216,9 @@ def predict_pattern_rows(rows: DataFrame, model: DawidSkene, lf_names: list[str]
                 indptr.append(len(indices))
                 texts.append(json.dumps({name: lf_versions[name] for name in voted}, sort_keys=True))
             n = len(batch)
-            S = sp.csr_matrix((np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)),
-                              shape=(n, m * k))
+            S = sp.csr_matrix(
+                (np.ones(len(indices)), np.array(indices, dtype=np.int64), np.array(indptr)), shape=(n, m * k)
+            )
             probs = normalize_log(bias[None, :] + np.asarray(S @ table))
             unique = np.isclose(probs, probs.max(axis=1, keepdims=True)).sum(axis=1) == 1
             labels = np.where(unique, probs.argmax(axis=1), -1)
@@ -200,11 +226,17 @@ def predict_pattern_rows(rows: DataFrame, model: DawidSkene, lf_names: list[str]
                 empty = np.diff(indptr) == 0
                 probs[empty] = prior
                 labels[empty] = -1
-            yield pa.RecordBatch.from_arrays([
-                batch.column(0), pa.array(labels.astype(np.int32)),
-                pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
-                                         pa.array(probs.ravel())),
-                pa.array(probs.max(axis=1) if n else np.zeros(0)), pa.array(texts, type=pa.string())],
-                names=["id", "label", "probs", "confidence", "_lf_versions"])
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column(0),
+                    pa.array(labels.astype(np.int32)),
+                    pa.ListArray.from_arrays(
+                        pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), pa.array(probs.ravel())
+                    ),
+                    pa.array(probs.max(axis=1) if n else np.zeros(0)),
+                    pa.array(texts, type=pa.string()),
+                ],
+                names=["id", "label", "probs", "confidence", "_lf_versions"],
+            )
 
     return rows.select("id", "pattern").mapInArrow(run, schema)

@@ -69,23 +69,36 @@ def adjudicate(annotations: DataFrame, rule: GoldSetRule, classes: tuple[str, ..
     index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(i))])
     labeled = annotations.select("id", "annotator", "label").where(F.element_at(index, F.col("label")).isNotNull())
     experts = F.col("annotator").isin(list(rule.experts)) if rule.experts else F.lit(False)
-    expert = (labeled.where(experts).groupBy("id")
-              .agg(F.countDistinct("label").alias("_labels"), F.min("label").alias("label_name"),
-                   F.sort_array(F.collect_set("annotator")).alias("_experts"))
-              .where("_labels = 1")
-              .select("id", "label_name", F.concat(F.lit("expert:"), F.array_join("_experts", "+")).alias("_gold_from")))
+    expert = (
+        labeled.where(experts)
+        .groupBy("id")
+        .agg(
+            F.countDistinct("label").alias("_labels"),
+            F.min("label").alias("label_name"),
+            F.sort_array(F.collect_set("annotator")).alias("_experts"),
+        )
+        .where("_labels = 1")
+        .select("id", "label_name", F.concat(F.lit("expert:"), F.array_join("_experts", "+")).alias("_gold_from"))
+    )
     per_label = labeled.groupBy("id", "label").agg(F.count(F.lit(1)).alias("n"))
     ranked = per_label.withColumn("_total", F.sum("n").over(Window.partitionBy("id"))).withColumn(
-        "_rank", F.row_number().over(Window.partitionBy("id").orderBy(F.col("n").desc(), F.col("label"))))
+        "_rank", F.row_number().over(Window.partitionBy("id").orderBy(F.col("n").desc(), F.col("label")))
+    )
     agree = F.col("n") == F.col("_total") if rule.unanimous else F.col("n") * 2 > F.col("_total")
-    crowd = (ranked.where((F.col("_rank") == 1) & (F.col("n") >= rule.min_agreeing) & agree)
-             .select("id", F.col("label").alias("label_name"),
-                     F.format_string("agreement:%d/%d", F.col("n"), F.col("_total")).alias("_gold_from")))
+    crowd = ranked.where((F.col("_rank") == 1) & (F.col("n") >= rule.min_agreeing) & agree).select(
+        "id",
+        F.col("label").alias("label_name"),
+        F.format_string("agreement:%d/%d", F.col("n"), F.col("_total")).alias("_gold_from"),
+    )
     chosen = expert.unionByName(crowd.join(expert.select("id"), "id", "left_anti"))
     who = labeled.groupBy("id").agg(F.sort_array(F.collect_set("annotator")).alias("annotators"))
-    return (chosen.join(who, "id")
-            .select("id", (F.element_at(index, F.col("label_name"))).cast("int").alias("label"), "label_name",
-                    "_gold_from", "annotators"))
+    return chosen.join(who, "id").select(
+        "id",
+        (F.element_at(index, F.col("label_name"))).cast("int").alias("label"),
+        "label_name",
+        "_gold_from",
+        "annotators",
+    )
 
 
 def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig, run_id: str) -> GoldSet | None:
@@ -101,10 +114,12 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
     from deltalake import DeltaTable
 
     gold_ref, annotations_ref, ref = (table(settings, ds.name, role) for role in ("gold", "annotations", "gold_set"))
-    inputs = {"gold_version": DeltaTable(str(gold_ref.path)).version() if gold_ref.exists() else None,
-              "annotations_version": DeltaTable(str(annotations_ref.path)).version()
-              if annotations_ref.exists() else None,
-              "rule": asdict(rule), "classes": list(ds.classes)}
+    inputs = {
+        "gold_version": DeltaTable(str(gold_ref.path)).version() if gold_ref.exists() else None,
+        "annotations_version": DeltaTable(str(annotations_ref.path)).version() if annotations_ref.exists() else None,
+        "rule": asdict(rule),
+        "classes": list(ds.classes),
+    }
     if ref.exists():
         version, meta = latest_commit(spark, ref)
         if meta.get("inputs") == json.loads(json.dumps(inputs)):
@@ -112,9 +127,18 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
             return GoldSet(ref, version, int(rows.get(EVALUATION, 0)), int(rows.get(TRAIN, 0)), rule.publish)
     parts: list[DataFrame] = []
     if gold_ref.exists():
-        parts.append(spark.read.format("delta").load(str(gold_ref.path)).select(
-            "id", "label", "label_name", F.lit("source").alias("_gold_from"),
-            F.array().cast("array<string>").alias("annotators"), F.lit(EVALUATION).alias("split")))
+        parts.append(
+            spark.read.format("delta")
+            .load(str(gold_ref.path))
+            .select(
+                "id",
+                "label",
+                "label_name",
+                F.lit("source").alias("_gold_from"),
+                F.array().cast("array<string>").alias("annotators"),
+                F.lit(EVALUATION).alias("split"),
+            )
+        )
     if annotations_ref.exists():
         adjudicated = adjudicate(spark.read.format("delta").load(str(annotations_ref.path)), rule, ds.classes)
         if parts:
@@ -124,15 +148,26 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
         return None
     gold = (parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])).persist()
     rows = {r["split"]: int(r["n"]) for r in gold.groupBy("split").agg(F.count(F.lit(1)).alias("n")).collect()}
-    (gold.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", commit_metadata(run_id=run_id, stage="gold_set", dataset=ds.name, inputs=inputs,
-                                            rows=rows))
-     .save(str(ref.path)))
+    (
+        gold.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option(
+            "userMetadata", commit_metadata(run_id=run_id, stage="gold_set", dataset=ds.name, inputs=inputs, rows=rows)
+        )
+        .save(str(ref.path))
+    )
     gold.unpersist()
     version, _ = latest_commit(spark, ref)
     result = GoldSet(ref, version, rows.get(EVALUATION, 0), rows.get(TRAIN, 0), rule.publish)
-    log.info("gold set %s: v%d, %d evaluation rows, %d train rows (rule %s)", ds.name, version,
-             result.evaluation_rows, result.train_rows, asdict(rule))
+    log.info(
+        "gold set %s: v%d, %d evaluation rows, %d train rows (rule %s)",
+        ds.name,
+        version,
+        result.evaluation_rows,
+        result.train_rows,
+        asdict(rule),
+    )
     return result
 
 
@@ -143,8 +178,9 @@ def evaluation_gold_ref(settings: Settings, ds: DatasetConfig) -> tuple[TableRef
     return table(settings, ds.name, "gold"), "true"
 
 
-def evaluation_gold(spark: SparkSession, settings: Settings, ds: DatasetConfig,
-                    version: int | None = None) -> DataFrame | None:
+def evaluation_gold(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, version: int | None = None
+) -> DataFrame | None:
     """``(id, label)`` of the evaluation gold, or None when the dataset has none."""
     ref, where = evaluation_gold_ref(settings, ds)
     if not ref.exists():
@@ -159,13 +195,23 @@ def withheld_ids(spark: SparkSession, gold: GoldSet | None) -> DataFrame | None:
     """Ids whose annotations must not vote in the fit: the adjudicated rows held out for evaluation."""
     if gold is None:
         return None
-    return (spark.read.format("delta").option("versionAsOf", gold.version).load(str(gold.ref.path))
-            .where((F.col("split") == EVALUATION) & (F.col("_gold_from") != "source")).select("id"))
+    return (
+        spark.read.format("delta")
+        .option("versionAsOf", gold.version)
+        .load(str(gold.ref.path))
+        .where((F.col("split") == EVALUATION) & (F.col("_gold_from") != "source"))
+        .select("id")
+    )
 
 
 def train_gold(spark: SparkSession, gold: GoldSet | None) -> DataFrame | None:
     """``(id, gold_label)`` of the adjudicated train rows (published as gold with ``publish = true``)."""
     if gold is None:
         return None
-    return (spark.read.format("delta").option("versionAsOf", gold.version).load(str(gold.ref.path))
-            .where(F.col("split") == TRAIN).select("id", F.col("label").alias("gold_label")))
+    return (
+        spark.read.format("delta")
+        .option("versionAsOf", gold.version)
+        .load(str(gold.ref.path))
+        .where(F.col("split") == TRAIN)
+        .select("id", F.col("label").alias("gold_label"))
+    )

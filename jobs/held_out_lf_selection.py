@@ -51,13 +51,16 @@ MAX_PATTERNS = 20_000
 @dataclass(frozen=True)
 class HeldOutChoice:
     best: str
-    scores: dict[str, float]        # held-out LF agreement per candidate
-    held_out: list[int]             # the LF positions held out in turn
-    patterns: int                   # distinct patterns the selection fitted on
+    scores: dict[str, float]  # held-out LF agreement per candidate
+    held_out: list[int]  # the LF positions held out in turn
+    patterns: int  # distinct patterns the selection fitted on
 
     def record(self) -> dict[str, object]:
-        return {"held_out_lf_agreement": {k: round(v, 6) for k, v in self.scores.items()},
-                "held_out_lfs": len(self.held_out), "selection_patterns": self.patterns}
+        return {
+            "held_out_lf_agreement": {k: round(v, 6) for k, v in self.scores.items()},
+            "held_out_lfs": len(self.held_out),
+            "selection_patterns": self.patterns,
+        }
 
 
 def shared_votes(L: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -67,8 +70,9 @@ def shared_votes(L: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return ((voted & (others > 0)) * counts[:, None]).sum(axis=0)
 
 
-def subsample_patterns(L: np.ndarray, counts: np.ndarray, max_patterns: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray]:
+def subsample_patterns(
+    L: np.ndarray, counts: np.ndarray, max_patterns: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_patterns`` distinct patterns drawn in proportion to their counts: the same
     vote distribution in miniature, so the selection's fits stay cheap at millions of patterns."""
     if len(L) <= max_patterns:
@@ -79,8 +83,9 @@ def subsample_patterns(L: np.ndarray, counts: np.ndarray, max_patterns: int,
     return L[keep], drawn_counts.astype(np.float64)
 
 
-def held_out_agreement(fit: Callable[[np.ndarray, np.ndarray], LabelModel], L: np.ndarray,
-                       counts: np.ndarray, held_out: list[int]) -> float:
+def held_out_agreement(
+    fit: Callable[[np.ndarray, np.ndarray], LabelModel], L: np.ndarray, counts: np.ndarray, held_out: list[int]
+) -> float:
     """Rows-weighted share of held-out LF votes the model, fitted without that LF, predicts."""
     agree = total = 0.0
     for j in held_out:
@@ -96,9 +101,15 @@ def held_out_agreement(fit: Callable[[np.ndarray, np.ndarray], LabelModel], L: n
     return agree / total if total else 0.0
 
 
-def choose_by_held_out_lfs(make: Callable[[str], LabelModel], L: np.ndarray, counts: np.ndarray,
-                           candidates: tuple[str, ...] = AUTO_CANDIDATES, max_held_out: int = MAX_HELD_OUT,
-                           max_patterns: int = MAX_PATTERNS, seed: int = 0) -> HeldOutChoice:
+def choose_by_held_out_lfs(
+    make: Callable[[str], LabelModel],
+    L: np.ndarray,
+    counts: np.ndarray,
+    candidates: tuple[str, ...] = AUTO_CANDIDATES,
+    max_held_out: int = MAX_HELD_OUT,
+    max_patterns: int = MAX_PATTERNS,
+    seed: int = 0,
+) -> HeldOutChoice:
     """The candidate with the best held-out LF agreement (``make(name)`` builds an unfitted model).
 
     With fewer than two LFs sharing rows nothing can be held out, and the first candidate is chosen.
@@ -110,10 +121,17 @@ def choose_by_held_out_lfs(make: Callable[[str], LabelModel], L: np.ndarray, cou
     if len(held_out) < 2:
         return HeldOutChoice(candidates[0], {}, held_out, len(L))
     sample, sample_counts = subsample_patterns(L, counts, max_patterns, seed)
-    scores = {name: held_out_agreement(lambda others, c, name=name: make(name).fit(others, c),
-                                       sample, sample_counts, held_out)
-              for name in candidates}
+    scores = {
+        name: held_out_agreement(
+            lambda others, c, name=name: make(name).fit(others, c), sample, sample_counts, held_out
+        )
+        for name in candidates
+    }
     best = max(candidates, key=lambda name: (scores[name], -candidates.index(name)))
-    log.info("label model auto: %s by held-out LF agreement over %d LFs (%s)", best, len(held_out),
-             ", ".join(f"{n}={s:.4f}" for n, s in scores.items()))
+    log.info(
+        "label model auto: %s by held-out LF agreement over %d LFs (%s)",
+        best,
+        len(held_out),
+        ", ".join(f"{n}={s:.4f}" for n, s in scores.items()),
+    )
     return HeldOutChoice(best, scores, held_out, len(sample))

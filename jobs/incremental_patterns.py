@@ -47,8 +47,9 @@ def _votes_commits(spark: SparkSession, votes_ref: TableRef, after: int, upto: i
     return [commit_at(spark, votes_ref, version) for version in range(int(after) + 1, int(upto) + 1)]
 
 
-def _edited_lfs(spark: SparkSession, votes_ref: TableRef, after: int, upto: int, source_version: int,
-                lf_names: list[str]) -> list[str] | str:
+def _edited_lfs(
+    spark: SparkSession, votes_ref: TableRef, after: int, upto: int, source_version: int, lf_names: list[str]
+) -> list[str] | str:
     """The LFs whose votes changed between two votes versions, or why that cannot be told from
     the commits (then the patterns are rebuilt)."""
     edited: set[str] = set()
@@ -97,9 +98,16 @@ class StoredRowFiles:
             return stored
         ids = stored.column("id")
         at = pc.index_in(ids, value_set=self.change.column("id").cast(ids.type))
-        return pa.table([stored.column("id"),
-                         *[pc.add(stored.column(c), pc.fill_null(pc.take(self.change.column(f"_d{c}"), at), 0))
-                           for c in self.columns]], names=["id", *self.columns])
+        return pa.table(
+            [
+                stored.column("id"),
+                *[
+                    pc.add(stored.column(c), pc.fill_null(pc.take(self.change.column(f"_d{c}"), at), 0))
+                    for c in self.columns
+                ],
+            ],
+            names=["id", *self.columns],
+        )
 
     def indexed_rows(self, path: str, keys: "pa.Table", index: str) -> "pa.Table":
         """``id`` and ``index`` (looked up in ``keys``: the code columns and ``index``, one row per
@@ -129,15 +137,26 @@ class UpdatedPatterns:
         return STORED_LABEL in self.rows.columns
 
 
-def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: TableRef, codec: PatternCodec | None,
-                     source_version: int, votes_version: int, lf_names: list[str]) -> UpdatedPatterns | None:
+def updated_patterns(
+    spark: SparkSession,
+    patterns_ref: TableRef,
+    votes_ref: TableRef,
+    codec: PatternCodec | None,
+    source_version: int,
+    votes_version: int,
+    lf_names: list[str],
+) -> UpdatedPatterns | None:
     """Every row's codes at ``votes_version`` from the stored ones, or None (with the reason
     logged) when they must be rebuilt."""
     if codec is None or not patterns_ref.exists():
         return None
     version, meta = latest_commit(spark, patterns_ref)
-    if (meta.get("source_version") != source_version or meta.get("lfs") != lf_names
-            or meta.get("base") != codec.base or meta.get("votes_version", votes_version + 1) > votes_version):
+    if (
+        meta.get("source_version") != source_version
+        or meta.get("lfs") != lf_names
+        or meta.get("base") != codec.base
+        or meta.get("votes_version", votes_version + 1) > votes_version
+    ):
         log.info("fit_label_model: row patterns rebuilt (stored ones describe another source, LF list or votes)")
         return None
     edited = _edited_lfs(spark, votes_ref, int(meta["votes_version"]), votes_version, source_version, lf_names)
@@ -148,42 +167,87 @@ def updated_patterns(spark: SparkSession, patterns_ref: TableRef, votes_ref: Tab
         stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
         files = plain_parquet_files(patterns_ref, version)
         if not edited:
-            return UpdatedPatterns(stored, meta.get("run_id"), None if files is None else StoredRowFiles(
-                tuple(files), tuple(codec.columns), None))
+            return UpdatedPatterns(
+                stored,
+                meta.get("run_id"),
+                None if files is None else StoredRowFiles(tuple(files), tuple(codec.columns), None),
+            )
+
         def edited_votes(version: int) -> DataFrame:
-            return (spark.read.format("delta").option("versionAsOf", version).load(str(votes_ref.path))
-                    .where(F.col("lf").isin(edited)))
+            return (
+                spark.read.format("delta")
+                .option("versionAsOf", version)
+                .load(str(votes_ref.path))
+                .where(F.col("lf").isin(edited))
+            )
 
         old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
         old.schema, new.schema, stored.schema  # resolve now: a vacuumed version fails here, not mid-fit
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])
         return None
-    change = (_digits(codec, new, 1).unionByName(_digits(codec, old, -1))
-              .groupBy("id").agg(*[F.sum(c).alias(c) for c in codec.columns])
-              .where(" OR ".join(f"`{c}` <> 0" for c in codec.columns))
-              .select("id", *[F.col(c).alias(f"_d{c}") for c in codec.columns])).persist()
+    change = (
+        _digits(codec, new, 1)
+        .unionByName(_digits(codec, old, -1))
+        .groupBy("id")
+        .agg(*[F.sum(c).alias(c) for c in codec.columns])
+        .where(" OR ".join(f"`{c}` <> 0" for c in codec.columns))
+        .select("id", *[F.col(c).alias(f"_d{c}") for c in codec.columns])
+    ).persist()
     changed_rows = change.count()
-    log.info("fit_label_model: row patterns updated from v%d: %d LFs edited (%s), %d rows changed pattern",
-             version, len(edited), ", ".join(edited), changed_rows)
+    log.info(
+        "fit_label_model: row patterns updated from v%d: %d LFs edited (%s), %d rows changed pattern",
+        version,
+        len(edited),
+        ", ".join(edited),
+        changed_rows,
+    )
     joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
     carried = [STORED_LABEL] if STORED_LABEL in stored.columns else []
-    arrow = (StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
-             if files is not None and changed_rows <= ARROW_CHANGE_ROWS else None)
-    return UpdatedPatterns(joined.select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c)
-                                                 for c in codec.columns], *carried), meta.get("run_id"), arrow)
+    arrow = (
+        StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
+        if files is not None and changed_rows <= ARROW_CHANGE_ROWS
+        else None
+    )
+    return UpdatedPatterns(
+        joined.select(
+            "id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns], *carried
+        ),
+        meta.get("run_id"),
+        arrow,
+    )
 
 
-def store_patterns(rows: DataFrame, patterns_ref: TableRef, codec: PatternCodec | None, run_id: str,
-                   source_version: int, votes_version: int, lf_names: list[str]) -> None:
+def store_patterns(
+    rows: DataFrame,
+    patterns_ref: TableRef,
+    codec: PatternCodec | None,
+    run_id: str,
+    source_version: int,
+    votes_version: int,
+    lf_names: list[str],
+) -> None:
     """Keep this fit's row codes for the next rerun (no statistics: nothing filters on them), with
     each row's label in :data:`STORED_LABEL` when ``rows`` has it."""
     if codec is None:
         return
     labels = [STORED_LABEL] if STORED_LABEL in rows.columns else []
-    (rows.select("id", *codec.columns, *labels)
-     .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("delta.dataSkippingNumIndexedCols", "0")
-     .option("userMetadata", commit_metadata(run_id=run_id, stage="fit_label_model", source_version=source_version,
-                                             votes_version=votes_version, lfs=lf_names, base=codec.base))
-     .save(str(patterns_ref.path)))
+    (
+        rows.select("id", *codec.columns, *labels)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("delta.dataSkippingNumIndexedCols", "0")
+        .option(
+            "userMetadata",
+            commit_metadata(
+                run_id=run_id,
+                stage="fit_label_model",
+                source_version=source_version,
+                votes_version=votes_version,
+                lfs=lf_names,
+                base=codec.base,
+            ),
+        )
+        .save(str(patterns_ref.path))
+    )

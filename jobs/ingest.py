@@ -94,18 +94,23 @@ def _read_wrench(spark: SparkSession, files: list[str]) -> DataFrame:
     whole = spark.read.text(files, wholetext=True).withColumn("_source_file", F.col("_metadata.file_path"))
     parsed = whole.withColumn("_rows", F.from_json("value", entry))
     split = F.regexp_extract("_source_file", r"([^/]+?)(\.json)?$", 1)
-    good = parsed.where(F.col("_rows").isNotNull()).select(
-        "_source_file", F.explode("_rows").alias("idx", "row")
-    ).select(
-        F.concat(split, F.lit(":"), F.col("idx")).alias("id"),
-        F.col("row.data.text").alias("text"),
-        F.col("row.label").alias("label"),
-        F.lit(None).cast("string").alias(CORRUPT),
-        "_source_file",
+    good = (
+        parsed.where(F.col("_rows").isNotNull())
+        .select("_source_file", F.explode("_rows").alias("idx", "row"))
+        .select(
+            F.concat(split, F.lit(":"), F.col("idx")).alias("id"),
+            F.col("row.data.text").alias("text"),
+            F.col("row.label").alias("label"),
+            F.lit(None).cast("string").alias(CORRUPT),
+            "_source_file",
+        )
     )
     bad = parsed.where(F.col("_rows").isNull()).select(
-        F.lit(None).cast("string").alias("id"), F.lit(None).cast("string").alias("text"),
-        F.lit(None).cast("string").alias("label"), F.col("value").alias(CORRUPT), "_source_file",
+        F.lit(None).cast("string").alias("id"),
+        F.lit(None).cast("string").alias("text"),
+        F.lit(None).cast("string").alias("label"),
+        F.col("value").alias(CORRUPT),
+        "_source_file",
     )
     return good.unionByName(bad)
 
@@ -139,12 +144,11 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
     required = [ds.text_column] + ([] if ds.id_column == ROW_ID else [ds.id_column])
     for column in required:
         if column not in columns:
-            raise ConfigError(
-                f"dataset {ds.name!r}: column {column!r} not in source columns {columns} ({paths})"
-            )
+            raise ConfigError(f"dataset {ds.name!r}: column {column!r} not in source columns {columns} ({paths})")
     if "_source_file" not in raw.columns:
         raw = raw.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
-            "_block_start", F.col("_metadata.file_block_start"))
+            "_block_start", F.col("_metadata.file_block_start")
+        )
     else:
         raw = raw.withColumn("_block_start", F.lit(0).cast("long"))
     raw = raw.withColumn("_row_order", F.monotonically_increasing_id())
@@ -169,8 +173,7 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
     """
     if ds.id_column == ROW_ID:
         return False
-    repeated = (raw.where(~_blank(F.col(ds.id_column))).groupBy(ds.id_column).count()
-                .where(F.col("count") > 1).limit(1))
+    repeated = raw.where(~_blank(F.col(ds.id_column))).groupBy(ds.id_column).count().where(F.col("count") > 1).limit(1)
     return repeated.count() > 0
 
 
@@ -196,8 +199,9 @@ def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     )
     duplicate = F.col(REASON).isNull() & (F.col("_rank") > 1)
     dup_reason = F.concat(
-        F.when(F.col("_row_hash") == F.col("_first_hash"), F.lit("duplicate id (identical row)"))
-        .otherwise(F.lit("duplicate id (conflicting content)")),
+        F.when(F.col("_row_hash") == F.col("_first_hash"), F.lit("duplicate id (identical row)")).otherwise(
+            F.lit("duplicate id (conflicting content)")
+        ),
         F.lit(" first kept from "),
         F.col("_first_file"),
     )
@@ -251,15 +255,23 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
     files = [f for path in paths for f in source_files(path)]
     stats = [(f, st.st_size, st.st_mtime_ns) for f in files for st in [os.stat(f)]]
     reading = {
-        "format": ds.format, "id": ds.id_column, "text": ds.text_column, "gold": ds.gold_column,
-        "gold_values": ds.gold_values, "classes": ds.classes, "options": ds.read_options, "columns": ds.columns,
+        "format": ds.format,
+        "id": ds.id_column,
+        "text": ds.text_column,
+        "gold": ds.gold_column,
+        "gold_values": ds.gold_values,
+        "classes": ds.classes,
+        "options": ds.read_options,
+        "columns": ds.columns,
         "hash": "json-struct-v1",
     }
     payload = json.dumps({"files": stats, "reading": reading}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def reused_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, fingerprint: str | None) -> IngestResult | None:
+def reused_ingest(
+    spark: SparkSession, ds: DatasetConfig, settings: Settings, fingerprint: str | None
+) -> IngestResult | None:
     """The previous ingest's result when its input fingerprint equals ``fingerprint``, else None."""
     source = table(settings, ds.name, "source")
     if fingerprint is None or not source.exists():
@@ -268,8 +280,14 @@ def reused_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, fi
     if meta.get("input_fingerprint") != fingerprint or "counts" not in meta:
         return None
     counts = meta["counts"]
-    return IngestResult(int(counts["input"]), int(counts["accepted"]), dict(counts["quarantined"]),
-                        int(counts["gold"]), version, reused=True)
+    return IngestResult(
+        int(counts["input"]),
+        int(counts["accepted"]),
+        dict(counts["quarantined"]),
+        int(counts["gold"]),
+        version,
+        reused=True,
+    )
 
 
 def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFrame:
@@ -288,8 +306,11 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
 
 
 def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
-    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns
-            if c not in (CORRUPT, REASON, "_source_file", "_row_order")]
+    keep = [
+        F.col(c).alias(sanitize(c))
+        for c in rejected.columns
+        if c not in (CORRUPT, REASON, "_source_file", "_row_order")
+    ]
     return rejected.select(
         *keep,
         F.col(CORRUPT).alias("_corrupt_record"),
@@ -300,8 +321,9 @@ def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime)
     )
 
 
-def validate_input(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
-                   classified: DataFrame) -> ValidationReport:
+def validate_input(
+    spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, classified: DataFrame
+) -> ValidationReport:
     """The source suite on every input row, before any table is written (a blocking failure
     leaves source, gold and quarantine as they were)."""
     source = table(settings, ds.name, "source")
@@ -310,17 +332,24 @@ def validate_input(spark: SparkSession, ds: DatasetConfig, settings: Settings, r
         previous_input = (latest_commit(spark, source)[1].get("counts") or {}).get("input")
     id_name = "id" if ds.id_column == ROW_ID else ds.id_column
     view = source_view(classified.withColumnRenamed(ds.id_column, id_name), id_name, ds.text_column)
-    checked = run_suite(settings.home, ds.name, lambda: build_source_suite(
-        f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input), view, run.run_id, ds.expectations.severity_of,
-                        observed_source_value)
+    checked = run_suite(
+        settings.home,
+        ds.name,
+        lambda: build_source_suite(f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input),
+        view,
+        run.run_id,
+        ds.expectations.severity_of,
+        observed_source_value,
+    )
     report = ValidationReport(thresholds=ds.expectations.record())
     report.add(checked)
     enforce(spark, settings, run, "ingest", f"{ds.name}'s input files", report, "source_validation")
     return report
 
 
-def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
-               ingested_at: datetime) -> IngestResult:
+def run_ingest(
+    spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, ingested_at: datetime
+) -> IngestResult:
     """Read the raw files, classify every row, write source, gold and quarantine.
 
     In an incremental run whose input files (and reading options) are the ones
@@ -331,9 +360,14 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
     if run.mode == "incremental":
         previous = reused_ingest(spark, ds, settings, fingerprint)
         if previous is not None:
-            log.info("ingest %s: input files unchanged since %s@v%d; reusing it (accepted=%d quarantined=%d)",
-                     ds.name, table(settings, ds.name, "source").name, previous.source_version,
-                     previous.accepted, previous.quarantined_total)
+            log.info(
+                "ingest %s: input files unchanged since %s@v%d; reusing it (accepted=%d quarantined=%d)",
+                ds.name,
+                table(settings, ds.name, "source").name,
+                previous.source_version,
+                previous.accepted,
+                previous.quarantined_total,
+            )
             return previous
     classified = classify(read_raw(spark, ds, settings), ds).persist()
     try:
@@ -351,36 +385,73 @@ def run_ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
         meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
         source = table(settings, ds.name, "source")
         quarantine = table(settings, ds.name, "quarantine")
-        (quarantine_rows(rejected, run, ingested_at).write.format("delta").mode("overwrite")
-         .option("replaceWhere", f"_run_id = '{run.run_id}'").option("mergeSchema", "true")
-         .option("userMetadata", meta).save(str(quarantine.path)))
+        (
+            quarantine_rows(rejected, run, ingested_at)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"_run_id = '{run.run_id}'")
+            .option("mergeSchema", "true")
+            .option("userMetadata", meta)
+            .save(str(quarantine.path))
+        )
         gold_n = 0
         if ds.gold_column:
             gold = gold_rows(accepted, ds, run)
             gold_n = gold.count()
-            (gold.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-             .option("userMetadata", meta).save(str(table(settings, ds.name, "gold").path)))
+            (
+                gold.write.format("delta")
+                .mode("overwrite")
+                .option("overwriteSchema", "true")
+                .option("userMetadata", meta)
+                .save(str(table(settings, ds.name, "gold").path))
+            )
             if gold_n != accepted_n:
-                log.warning("ingest %s: %d accepted rows have no known gold label (values not in %s)",
-                            ds.name, accepted_n - gold_n, sorted(ds.gold_values))
+                log.warning(
+                    "ingest %s: %d accepted rows have no known gold label (values not in %s)",
+                    ds.name,
+                    accepted_n - gold_n,
+                    sorted(ds.gold_values),
+                )
         # The source goes last: its commit carries the fingerprint and counts that let the next
         # incremental run skip ingest, so it must only exist once gold and quarantine are written.
         source_meta = commit_metadata(
-            run_id=run.run_id, stage="ingest", dataset=ds.name, input_fingerprint=fingerprint,
-            counts={"input": input_n, "accepted": accepted_n, "quarantined": by_reason, "gold": gold_n})
-        (source_rows(accepted, ds, run, ingested_at).write.format("delta").mode("overwrite")
-         .option("overwriteSchema", "true").option("userMetadata", source_meta).save(str(source.path)))
+            run_id=run.run_id,
+            stage="ingest",
+            dataset=ds.name,
+            input_fingerprint=fingerprint,
+            counts={"input": input_n, "accepted": accepted_n, "quarantined": by_reason, "gold": gold_n},
+        )
+        (
+            source_rows(accepted, ds, run, ingested_at)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("userMetadata", source_meta)
+            .save(str(source.path))
+        )
     finally:
         classified.unpersist()
 
     source_version, _ = latest_commit(spark, source)
-    result = IngestResult(input_n, accepted_n, dict(sorted(by_reason.items())), gold_n, source_version,
-                          tuple(validation.outcomes), validation.seconds)
+    result = IngestResult(
+        input_n,
+        accepted_n,
+        dict(sorted(by_reason.items())),
+        gold_n,
+        source_version,
+        tuple(validation.outcomes),
+        validation.seconds,
+    )
     if result.input_rows != result.accepted + result.quarantined_total:
         raise LabellakeError(f"ingest {ds.name}: row accounting broken: {result}")
     log.info(
         "ingest %s: input=%d accepted=%d quarantined=%d %s -> %s@v%d",
-        ds.name, result.input_rows, result.accepted, result.quarantined_total,
-        result.quarantined, source.name, source_version,
+        ds.name,
+        result.input_rows,
+        result.accepted,
+        result.quarantined_total,
+        result.quarantined,
+        source.name,
+        source_version,
     )
     return result

@@ -30,8 +30,12 @@ def _labels_table(settings: Settings, dataset: str) -> DeltaTable:
 def _distribution(path: str, version: int) -> dict[str, int]:
     con = duckdb.connect()
     con.register("labels", DeltaTable(path, version=version).to_pyarrow_dataset())
-    return {(name if name is not None else UNLABELED): int(n) for name, n in con.execute(
-        "SELECT label_name, count(*) FROM labels GROUP BY label_name ORDER BY label_name NULLS LAST").fetchall()}
+    return {
+        (name if name is not None else UNLABELED): int(n)
+        for name, n in con.execute(
+            "SELECT label_name, count(*) FROM labels GROUP BY label_name ORDER BY label_name NULLS LAST"
+        ).fetchall()
+    }
 
 
 def lf_changes(old: dict[str, str] | None, new: dict[str, str] | None) -> dict[str, list[str]]:
@@ -53,19 +57,21 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
     for commit in commits:
         meta = json.loads(commit["userMetadata"]) if commit.get("userMetadata") else {}
         lfs = meta.get("lf_versions")
-        out.append({
-            "version": int(commit["version"]),
-            "timestamp": _iso(commit.get("timestamp")),
-            "operation": commit.get("operation"),
-            "run_id": meta.get("run_id"),
-            "trigger": meta.get("trigger"),
-            "dag_id": meta.get("dag_id") or None,
-            "source_version": meta.get("source_version"),
-            "lf_set_version": meta.get("lf_set_version"),
-            "label_model": meta.get("label_model"),
-            "lf_changes": lf_changes(previous_lfs, lfs) if previous_lfs is not None and lfs is not None else None,
-            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or meta.get("rows"),
-        })
+        out.append(
+            {
+                "version": int(commit["version"]),
+                "timestamp": _iso(commit.get("timestamp")),
+                "operation": commit.get("operation"),
+                "run_id": meta.get("run_id"),
+                "trigger": meta.get("trigger"),
+                "dag_id": meta.get("dag_id") or None,
+                "source_version": meta.get("source_version"),
+                "lf_set_version": meta.get("lf_set_version"),
+                "label_model": meta.get("label_model"),
+                "lf_changes": lf_changes(previous_lfs, lfs) if previous_lfs is not None and lfs is not None else None,
+                "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or meta.get("rows"),
+            }
+        )
         if lfs is not None:
             previous_lfs = lfs
     out = out[::-1][:limit]
@@ -118,10 +124,14 @@ def format_history(entries: list[dict[str, Any]]) -> str:
         if changes is None:
             lf_text = "first labeling" if e["run_id"] else "-"
         else:
-            lf_text = ", ".join(f"{kind} {', '.join(names)}" for kind, names in changes.items() if names) or "no LF change"
+            lf_text = (
+                ", ".join(f"{kind} {', '.join(names)}" for kind, names in changes.items() if names) or "no LF change"
+            )
         dist = ", ".join(f"{k}={v}" for k, v in e["distribution"].items())
-        lines.append(f"v{e['version']:<4} {str(e['timestamp'])[:19]:<19}  run={e['run_id']}  trigger={e['trigger']}  "
-                     f"model={e['label_model']}  source=v{e['source_version']}")
+        lines.append(
+            f"v{e['version']:<4} {str(e['timestamp'])[:19]:<19}  run={e['run_id']}  trigger={e['trigger']}  "
+            f"model={e['label_model']}  source=v{e['source_version']}"
+        )
         lines.append(f"      LFs: {lf_text}")
         lines.append(f"      labels: {dist}")
         if e.get("warnings"):
@@ -148,11 +158,13 @@ def labels_diff(settings: Settings, dataset: str, v_from: int, v_to: int, sample
     con = duckdb.connect()
     con.register("a", DeltaTable(str(dt.table_uri), version=v_from).to_pyarrow_dataset())
     con.register("b", DeltaTable(str(dt.table_uri), version=v_to).to_pyarrow_dataset())
-    name = lambda side: (f"CASE WHEN {side}.id IS NULL THEN '{ABSENT}' "  # noqa: E731
-                         f"ELSE coalesce({side}.label_name, '{UNLABELED}') END")
+    name = lambda side: (
+        f"CASE WHEN {side}.id IS NULL THEN '{ABSENT}' "  # noqa: E731
+        f"ELSE coalesce({side}.label_name, '{UNLABELED}') END"
+    )
     con.execute(f"""
         CREATE TEMP VIEW joined AS
-        SELECT coalesce(a.id, b.id) AS id, {name('a')} AS old, {name('b')} AS new
+        SELECT coalesce(a.id, b.id) AS id, {name("a")} AS old, {name("b")} AS new
         FROM (SELECT id, label_name FROM a) a FULL OUTER JOIN (SELECT id, label_name FROM b) b USING (id)
     """)
     transitions = [
@@ -165,9 +177,14 @@ def labels_diff(settings: Settings, dataset: str, v_from: int, v_to: int, sample
     rows_to = con.execute("SELECT count(*) FROM b").fetchone()[0]
     changed = sum(t["rows"] for t in transitions if t["from"] != t["to"])
     return {
-        "dataset": dataset, "table": table(settings, dataset, "labels").name,
-        "from_version": v_from, "to_version": v_to, "rows_from": int(rows_from), "rows_to": int(rows_to),
-        "changed": changed, "unchanged": sum(t["rows"] for t in transitions if t["from"] == t["to"]),
+        "dataset": dataset,
+        "table": table(settings, dataset, "labels").name,
+        "from_version": v_from,
+        "to_version": v_to,
+        "rows_from": int(rows_from),
+        "rows_to": int(rows_to),
+        "changed": changed,
+        "unchanged": sum(t["rows"] for t in transitions if t["from"] == t["to"]),
         "transitions": transitions,
     }
 

@@ -27,8 +27,8 @@ from jobs.label_models import MODELS, LabelModel, make_label_model
 
 @dataclass(frozen=True)
 class WrenchSplit:
-    L: np.ndarray       # (n, m) weak labels, -1 = abstain
-    y: np.ndarray       # (n,) gold
+    L: np.ndarray  # (n, m) weak labels, -1 = abstain
+    y: np.ndarray  # (n,) gold
     texts: list[str]
 
 
@@ -43,9 +43,11 @@ def read_split(folder: Path, split: str) -> WrenchSplit | None:
     widths = {len(r["weak_labels"]) for r in rows}
     if len(widths) != 1:
         raise ConfigError(f"{path}: rows have different numbers of weak labels: {sorted(widths)}")
-    return WrenchSplit(np.array([r["weak_labels"] for r in rows], dtype=np.int64),
-                       np.array([r["label"] for r in rows], dtype=np.int64),
-                       [r["data"].get("text", "") for r in rows])
+    return WrenchSplit(
+        np.array([r["weak_labels"] for r in rows], dtype=np.int64),
+        np.array([r["label"] for r in rows], dtype=np.int64),
+        [r["data"].get("text", "") for r in rows],
+    )
 
 
 def class_names(folder: Path) -> list[str]:
@@ -61,8 +63,10 @@ def recompute_votes(split: WrenchSplit, pack_name: str) -> WrenchSplit:
 
     pack = load_pack(pack_name)
     if len(pack.declarative) != split.L.shape[1]:
-        raise ConfigError(f"pack {pack_name!r} has {len(pack.declarative)} declarative LFs, "
-                          f"the split has {split.L.shape[1]} weak labels per row")
+        raise ConfigError(
+            f"pack {pack_name!r} has {len(pack.declarative)} declarative LFs, "
+            f"the split has {split.L.shape[1]} weak labels per row"
+        )
     rules = [python_lf(lf, pack) for lf in pack.declarative]
     L = np.array([[rule(text) for rule in rules] for text in split.texts], dtype=np.int64)
     return WrenchSplit(L, split.y, split.texts)
@@ -90,6 +94,7 @@ def f1_score(y: np.ndarray, pred: np.ndarray, cardinality: int) -> float:
         fp = float(((pred == c) & (y != c)).sum())
         fn = float(((pred != c) & (y == c)).sum())
         return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
     if cardinality == 2:
         return f1_of(1)
     return float(np.mean([f1_of(c) for c in range(cardinality)]))
@@ -106,8 +111,13 @@ class EvalRow:
     test_rows: int
 
 
-def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str | None = None,
-             options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def evaluate(
+    folder: Path,
+    models: list[str],
+    seed: int = 0,
+    recompute_with: str | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     folder = Path(folder)
     if not (folder / "label.json").exists():
         raise ConfigError(f"{folder}: not a WRENCH folder (no label.json)")
@@ -139,16 +149,23 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
         started = time.perf_counter()
         if name == AUTO:
             # The default without gold: the family that best predicts each LF it was fitted without.
-            auto_choice = choose_by_held_out_lfs(lambda family: make_label_model(family, k, seed=seed), patterns,
-                                                 counts, seed=seed)
+            auto_choice = choose_by_held_out_lfs(
+                lambda family: make_label_model(family, k, seed=seed), patterns, counts, seed=seed
+            )
             model = fit(auto_choice.best)
         else:
             model = fit(name)
         seconds = time.perf_counter() - started
         rows.append(EvalRow(name, *score(model), round(seconds, 3), len(train.L), len(patterns), len(test.L)))
-    result = {"folder": str(folder), "classes": names, "lfs": int(train.L.shape[1]), "seed": seed,
-              "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
-              "recomputed_test_votes_with": recompute_with, "rows": [asdict(r) for r in rows]}
+    result = {
+        "folder": str(folder),
+        "classes": names,
+        "lfs": int(train.L.shape[1]),
+        "seed": seed,
+        "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
+        "recomputed_test_votes_with": recompute_with,
+        "rows": [asdict(r) for r in rows],
+    }
     if auto_choice is not None:
         result["auto"] = {"model": auto_choice.best, **auto_choice.record()}
     single = [m for m in models if m != AUTO]
@@ -160,16 +177,21 @@ def evaluate(folder: Path, models: list[str], seed: int = 0, recompute_with: str
         for key, model in chosen.fitted.items():
             accuracy, f1 = score(model)
             candidates[key] = {"dev_accuracy": round(chosen.scores[key], 4), "accuracy": accuracy, "f1": f1}
-        result["selected_by_dev"] = {"model": chosen.best, **candidates[chosen.best],
-                                     "dev_class_balance": np.round(chosen.balance, 4).tolist(),
-                                     "candidates": candidates}
+        result["selected_by_dev"] = {
+            "model": chosen.best,
+            **candidates[chosen.best],
+            "dev_class_balance": np.round(chosen.balance, 4).tolist(),
+            "candidates": candidates,
+        }
     return result
 
 
 def format_eval(result: dict[str, Any]) -> str:
-    lines = [f"{result['folder']}: {len(result['classes'])} classes, {result['lfs']} LFs, "
-             f"f1 = {result['metric_f1']}, seed {result['seed']}",
-             f"{'model':<34}{'accuracy':>10}{'f1':>10}{'fit s':>10}"]
+    lines = [
+        f"{result['folder']}: {len(result['classes'])} classes, {result['lfs']} LFs, "
+        f"f1 = {result['metric_f1']}, seed {result['seed']}",
+        f"{'model':<34}{'accuracy':>10}{'f1':>10}{'fit s':>10}",
+    ]
     for r in result["rows"]:
         label = f"auto ({result['auto']['model']})" if r["model"] == AUTO else r["model"]
         lines.append(f"{label:<34}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
@@ -179,6 +201,8 @@ def format_eval(result: dict[str, Any]) -> str:
         for key, c in chosen["candidates"].items():
             if key.endswith(DEV_PRIOR):
                 lines.append(f"{key:<34}{c['accuracy']:>10.4f}{c['f1']:>10.4f}   dev {c['dev_accuracy']:.4f}")
-        lines.append(f"selected by dev accuracy ({chosen['dev_accuracy']:.4f}): {chosen['model']} "
-                     f"-> test accuracy {chosen['accuracy']:.4f}, f1 {chosen['f1']:.4f}")
+        lines.append(
+            f"selected by dev accuracy ({chosen['dev_accuracy']:.4f}): {chosen['model']} "
+            f"-> test accuracy {chosen['accuracy']:.4f}, f1 {chosen['f1']:.4f}"
+        )
     return "\n".join(lines)

@@ -59,25 +59,36 @@ class LabelTransitions:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "LabelTransitions":
-        return cls(record.get("against_run"),
-                   tuple((None if p is None else int(p), int(label), int(n)) for p, label, n in record["counts"]))
+        return cls(
+            record.get("against_run"),
+            tuple((None if p is None else int(p), int(label), int(n)) for p, label, n in record["counts"]),
+        )
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """One row per transition with ``changed_share`` (its rows over the compared rows when the
         label changed, else 0): the share of changed labels is that column's sum, which is what
         the ``drift_label_changes`` expectation checks."""
         compared = self.compared
-        schema = StructType([StructField("published_label", IntegerType()), StructField("label", IntegerType()),
-                             StructField("rows", LongType()), StructField("changed_share", DoubleType())])
-        rows = [(p, label, n, n / compared if p is not None and p != label and compared else 0.0)
-                for p, label, n in self.counts]
+        schema = StructType(
+            [
+                StructField("published_label", IntegerType()),
+                StructField("label", IntegerType()),
+                StructField("rows", LongType()),
+                StructField("changed_share", DoubleType()),
+            ]
+        )
+        rows = [
+            (p, label, n, n / compared if p is not None and p != label and compared else 0.0)
+            for p, label, n in self.counts
+        ]
         # GX needs a row to sum over; with no candidate rows the share is 0 (rows_present fails anyway).
         return spark.createDataFrame(rows or [(None, -1, 0, 0.0)], schema)
 
 
 def _sorted(counts: dict[tuple[int | None, int], int]) -> tuple[tuple[int | None, int, int], ...]:
-    return tuple(sorted(((p, label, n) for (p, label), n in counts.items() if n),
-                        key=lambda c: (c[0] is None, c[0] or 0, c[1])))
+    return tuple(
+        sorted(((p, label, n) for (p, label), n in counts.items() if n), key=lambda c: (c[0] is None, c[0] or 0, c[1]))
+    )
 
 
 def stored_label_counts(rows: DataFrame, keys: list[str]) -> DataFrame:
@@ -93,26 +104,39 @@ def with_pattern_labels(rows: DataFrame, per_pattern: DataFrame | None, keys: li
     return rows.join(F.broadcast(per_pattern.select(*keys, F.col("label").alias(STORED_LABEL))), keys, "left")
 
 
-def pattern_transitions(split: DataFrame, per_pattern: DataFrame, keys: list[str],
-                        against_run: str) -> LabelTransitions:
+def pattern_transitions(
+    split: DataFrame, per_pattern: DataFrame, keys: list[str], against_run: str
+) -> LabelTransitions:
     """The transitions from ``split`` (:func:`stored_label_counts`, one row per pattern and stored
     label) and the fit's per-pattern predictions: a join of two small tables."""
-    grouped = (split.join(per_pattern.select(*keys, "label"), keys, "left")
-               .groupBy(STORED_LABEL, "label").agg(F.sum("count").alias("rows")).collect())
+    grouped = (
+        split.join(per_pattern.select(*keys, "label"), keys, "left")
+        .groupBy(STORED_LABEL, "label")
+        .agg(F.sum("count").alias("rows"))
+        .collect()
+    )
     if any(r["label"] is None for r in grouped):
         raise ValueError("label transitions: a stored-label count has a pattern the fit did not predict")
-    counts = {(None if r[STORED_LABEL] is None else int(r[STORED_LABEL]), int(r["label"])): int(r["rows"])
-              for r in grouped}
+    counts = {
+        (None if r[STORED_LABEL] is None else int(r[STORED_LABEL]), int(r["label"])): int(r["rows"]) for r in grouped
+    }
     return LabelTransitions(against_run, _sorted(counts))
 
 
 def joined_transitions(candidates: DataFrame, published: DataFrame, against_run: str | None) -> LabelTransitions:
     """The transitions by joining the candidate rows with the published ones by id (one aggregate job)."""
-    grouped = (candidates.select("id", "label")
-               .join(published.select("id", F.col("label").alias("_published_label")), "id", "left")
-               .groupBy("_published_label", "label").count().collect())
-    counts = {(None if r["_published_label"] is None else int(r["_published_label"]), int(r["label"])): int(r["count"])
-              for r in grouped if r["label"] is not None}
+    grouped = (
+        candidates.select("id", "label")
+        .join(published.select("id", F.col("label").alias("_published_label")), "id", "left")
+        .groupBy("_published_label", "label")
+        .count()
+        .collect()
+    )
+    counts = {
+        (None if r["_published_label"] is None else int(r["_published_label"]), int(r["label"])): int(r["count"])
+        for r in grouped
+        if r["label"] is not None
+    }
     return LabelTransitions(against_run, _sorted(counts))
 
 
@@ -123,8 +147,9 @@ def pattern_labels_run(published_meta: dict[str, Any]) -> str | None:
     return published_meta.get("run_id") if published_meta.get("label_distribution") else None
 
 
-def recorded_transitions(staging_meta: dict[str, Any], run_id: str,
-                         published_meta: dict[str, Any]) -> LabelTransitions | None:
+def recorded_transitions(
+    staging_meta: dict[str, Any], run_id: str, published_meta: dict[str, Any]
+) -> LabelTransitions | None:
     """The transitions the fit of ``run_id`` recorded, if they compare with the labels published
     now: the run they were counted against is still the one whose pattern labels are published
     (:func:`pattern_labels_run`; checked again here, as another run may have published since the fit)."""

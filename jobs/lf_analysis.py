@@ -35,8 +35,9 @@ GoldCounts = tuple[np.ndarray, np.ndarray, np.ndarray]
 """``(L_gold (G, m), gold label (G,), rows (G,))``: the patterns of rows with gold, per gold label."""
 
 
-def lf_summary(L: np.ndarray, counts: np.ndarray, n_rows: int, lf_names: list[str],
-               gold: GoldCounts | None = None) -> dict[str, dict[str, Any]]:
+def lf_summary(
+    L: np.ndarray, counts: np.ndarray, n_rows: int, lf_names: list[str], gold: GoldCounts | None = None
+) -> dict[str, dict[str, Any]]:
     """Per LF, Snorkel's LF-analysis statistics from a (P, m) pattern matrix and its row counts."""
     L = np.asarray(L, dtype=np.int32)
     counts = np.asarray(counts, dtype=np.int64)
@@ -74,16 +75,34 @@ def lf_summary(L: np.ndarray, counts: np.ndarray, n_rows: int, lf_names: list[st
 def _analysis_schema() -> "pa.Schema":
     import pyarrow as pa
 
-    return pa.schema([("_run_id", pa.string()), ("lf", pa.string()), ("lf_version", pa.string()),
-                      ("kind", pa.string()), ("polarity", pa.list_(pa.int32())), ("labeled", pa.int64()),
-                      ("coverage", pa.float64()), ("overlaps", pa.float64()), ("conflicts", pa.float64()),
-                      ("correct", pa.int64()), ("incorrect", pa.int64()), ("empirical_accuracy", pa.float64()),
-                      ("errors", pa.int64()), ("error_sample_ids", pa.list_(pa.string())),
-                      ("first_error", pa.string())])
+    return pa.schema(
+        [
+            ("_run_id", pa.string()),
+            ("lf", pa.string()),
+            ("lf_version", pa.string()),
+            ("kind", pa.string()),
+            ("polarity", pa.list_(pa.int32())),
+            ("labeled", pa.int64()),
+            ("coverage", pa.float64()),
+            ("overlaps", pa.float64()),
+            ("conflicts", pa.float64()),
+            ("correct", pa.int64()),
+            ("incorrect", pa.int64()),
+            ("empirical_accuracy", pa.float64()),
+            ("errors", pa.int64()),
+            ("error_sample_ids", pa.list_(pa.string())),
+            ("first_error", pa.string()),
+        ]
+    )
 
 
-def write_lf_analysis(stats: dict[str, dict[str, Any]], lfs: list[tuple[str, str, str]],
-                      errors: dict[str, dict[str, Any]], ref: TableRef, run_id: str) -> list[dict[str, Any]]:
+def write_lf_analysis(
+    stats: dict[str, dict[str, Any]],
+    lfs: list[tuple[str, str, str]],
+    errors: dict[str, dict[str, Any]],
+    ref: TableRef,
+    run_id: str,
+) -> list[dict[str, Any]]:
     """Store the per-LF statistics of a run (replacing that run's rows).
 
     ``lfs`` lists every LF of the pack as (name, version, kind) so an LF that
@@ -96,17 +115,31 @@ def write_lf_analysis(stats: dict[str, dict[str, Any]], lfs: list[tuple[str, str
     for name, version, kind in lfs:
         s = stats.get(name, {})
         e = errors.get(name, {})
-        rows.append({
-            "_run_id": run_id, "lf": name, "lf_version": version, "kind": kind,
-            "polarity": [int(p) for p in s.get("polarity") or []], "labeled": int(s.get("labeled") or 0),
-            "coverage": float(s.get("coverage") or 0.0), "overlaps": float(s.get("overlaps") or 0.0),
-            "conflicts": float(s.get("conflicts") or 0.0), "correct": int(s.get("correct") or 0),
-            "incorrect": int(s.get("incorrect") or 0), "empirical_accuracy": s.get("empirical_accuracy"),
-            "errors": int(e.get("errors", 0)), "error_sample_ids": list(e.get("sample_ids", [])),
-            "first_error": e.get("first_error"),
-        })
+        rows.append(
+            {
+                "_run_id": run_id,
+                "lf": name,
+                "lf_version": version,
+                "kind": kind,
+                "polarity": [int(p) for p in s.get("polarity") or []],
+                "labeled": int(s.get("labeled") or 0),
+                "coverage": float(s.get("coverage") or 0.0),
+                "overlaps": float(s.get("overlaps") or 0.0),
+                "conflicts": float(s.get("conflicts") or 0.0),
+                "correct": int(s.get("correct") or 0),
+                "incorrect": int(s.get("incorrect") or 0),
+                "empirical_accuracy": s.get("empirical_accuracy"),
+                "errors": int(e.get("errors", 0)),
+                "error_sample_ids": list(e.get("sample_ids", [])),
+                "first_error": e.get("first_error"),
+            }
+        )
     # Written with delta-rs (jobs/tables.replace_run_rows): a Spark write of these few dozen rows
     # cost a fit about a second.
-    replace_run_rows(ref, pa.Table.from_pylist(rows, schema=_analysis_schema()), run_id,
-                     commit_metadata(run_id=run_id, stage="lf_analysis"))
+    replace_run_rows(
+        ref,
+        pa.Table.from_pylist(rows, schema=_analysis_schema()),
+        run_id,
+        commit_metadata(run_id=run_id, stage="lf_analysis"),
+    )
     return rows

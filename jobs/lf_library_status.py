@@ -60,8 +60,11 @@ def lf_library_status(settings: Settings, dataset: str) -> LFLibraryStatus:
     published: dict[str, str] = dict(lineage.get("lf_versions") or {})
     current = pack.versions
     changes = {name: "new" for name in current if name not in published}
-    changes |= {name: f"changed {published[name]} -> {v}" for name, v in current.items()
-                if name in published and published[name] != v}
+    changes |= {
+        name: f"changed {published[name]} -> {v}"
+        for name, v in current.items()
+        if name in published and published[name] != v
+    }
     changes |= {name: "removed" for name in published if name not in current}
     return LFLibraryStatus(
         dataset=dataset,

@@ -39,40 +39,58 @@ StageOutput = tuple[Any, dict[str, Any]]
 """A stage's result and the fields it adds to the run's record."""
 
 
-
 def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_ingest(spark, ds, settings, run, ingested_at=utc_now())
-    return result, dict(input_rows=result.input_rows, accepted_rows=result.accepted,
-                        quarantined_rows=result.quarantined_total, source_version=result.source_version,
-                        source_table=table(settings, ds.name, "source").name,
-                        **({"source_validation": list(result.validation)} if result.validation else {}),
-                        _seconds={"ingest.source_suite": result.validation_seconds})
+    return result, dict(
+        input_rows=result.input_rows,
+        accepted_rows=result.accepted,
+        quarantined_rows=result.quarantined_total,
+        source_version=result.source_version,
+        source_table=table(settings, ds.name, "source").name,
+        **({"source_validation": list(result.validation)} if result.validation else {}),
+        _seconds={"ingest.source_suite": result.validation_seconds},
+    )
 
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_apply_lfs(spark, ds, settings, run)
     plan = result.plan
-    return result, dict(votes=result.votes, votes_version=result.votes_version, lf_errors=result.lf_errors,
-                        source_version=result.source_version, lf_set_version=result.lf_set_version,
-                        lf_changes=plan.lf_changes, source_changes=plan.row_changes, recomputed=result.recomputed,
-                        votes_validation=result.validation,
-                        _seconds={"apply_lfs.votes_suite": result.validation_seconds})
+    return result, dict(
+        votes=result.votes,
+        votes_version=result.votes_version,
+        lf_errors=result.lf_errors,
+        source_version=result.source_version,
+        lf_set_version=result.lf_set_version,
+        lf_changes=plan.lf_changes,
+        source_changes=plan.row_changes,
+        recomputed=result.recomputed,
+        votes_validation=result.validation,
+        _seconds={"apply_lfs.votes_suite": result.validation_seconds},
+    )
 
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
-    return result, dict(patterns=result.patterns, labeled_rows=result.labeled, label_model=result.label_model,
-                        labels_current_from=result.current_from, end_model=result.end_model,
-                        gold_set_version=result.gold_set_version)
+    return result, dict(
+        patterns=result.patterns,
+        labeled_rows=result.labeled,
+        label_model=result.label_model,
+        labels_current_from=result.current_from,
+        end_model=result.end_model,
+        gold_set_version=result.gold_set_version,
+    )
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     report = run_validate(spark, ds, settings, run)
-    return report, dict(status="validated", validation=report.outcomes, warnings=report.warnings,
-                        _seconds={"validate.suites": round(report.seconds, 2)},
-                        thresholds=report.thresholds,
-                        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages,
-                                   "notes": report.notes})
+    return report, dict(
+        status="validated",
+        validation=report.outcomes,
+        warnings=report.warnings,
+        _seconds={"validate.suites": round(report.seconds, 2)},
+        thresholds=report.thresholds,
+        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages, "notes": report.notes},
+    )
 
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
@@ -82,8 +100,13 @@ def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Ru
         # New labels: the rows most worth a human look now (jobs/review_queue.py).
         queue = run_review_queue(spark, ds, settings, ds.review_queue.k, ds.review_queue.mix)
         fields["review_queue"] = {k: queue[k] for k in ("queue_id", "rows", "kinds", "csv", "label_studio")}
-    return result, dict(status="published", labels_version=result.labels_version, published_rows=result.rows,
-                        finished_at=utc_now(), **fields)
+    return result, dict(
+        status="published",
+        labels_version=result.labels_version,
+        published_rows=result.rows,
+        finished_at=utc_now(),
+        **fields,
+    )
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, DatasetConfig, Settings, RunContext], StageOutput]] = {
@@ -95,8 +118,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, DatasetConfig, Settings, RunC
 }
 
 
-def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
-              spark: SparkSession | None = None) -> Any:
+def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spark: SparkSession | None = None) -> Any:
     """Run one stage of ``run`` under the dataset's lock; errors are recorded on the run, then re-raised.
 
     The stage's figures (row counts, versions, what was recomputed) and its wall
@@ -110,8 +132,15 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
     with dataset_lock(settings, run):
         started = time.monotonic()
         _tag_spark_jobs(spark, run, stage)
-        log.info("[%d/%d] stage %s: dataset=%s run=%s mode=%s", STAGES.index(stage) + 1, len(STAGES), stage,
-                 run.dataset, run.run_id, run.mode)
+        log.info(
+            "[%d/%d] stage %s: dataset=%s run=%s mode=%s",
+            STAGES.index(stage) + 1,
+            len(STAGES),
+            stage,
+            run.dataset,
+            run.run_id,
+            run.mode,
+        )
         try:
             result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
         except ValidationFailed:
@@ -125,8 +154,12 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None,
         timings = _stage_seconds(spark, settings, run)
         timings[stage] = seconds
         timings.update(fields.pop("_seconds", {}))
-        record_run(spark, settings, run, **{"status": "running", "stage": stage, "error": None, **fields,
-                                            "stage_seconds": timings})
+        record_run(
+            spark,
+            settings,
+            run,
+            **{"status": "running", "stage": stage, "error": None, **fields, "stage_seconds": timings},
+        )
         log.info("[%d/%d] stage %s done in %.1fs", STAGES.index(stage) + 1, len(STAGES), stage, seconds)
     return result
 
@@ -160,8 +193,9 @@ def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> 
     return _TIMINGS[key]
 
 
-def run_pipeline(run: RunContext, settings: Settings | None = None,
-                 spark: SparkSession | None = None) -> dict[str, Any]:
+def run_pipeline(
+    run: RunContext, settings: Settings | None = None, spark: SparkSession | None = None
+) -> dict[str, Any]:
     """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
     settings = settings or Settings.from_env()
     spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)

@@ -59,8 +59,14 @@ def _is_close(a: Column, b: Column) -> Column:
     return F.abs(a - b) <= F.lit(1e-8) + F.lit(1e-5) * F.abs(b)
 
 
-def predict_rows(rows: DataFrame, scores: LinearScores, codec: PatternCodec, class_prior: np.ndarray,
-                 uncovered: str, lf_versions: dict[str, str]) -> DataFrame:
+def predict_rows(
+    rows: DataFrame,
+    scores: LinearScores,
+    codec: PatternCodec,
+    class_prior: np.ndarray,
+    uncovered: str,
+    lf_versions: dict[str, str],
+) -> DataFrame:
     """``(id, label, probs, confidence, _lf_versions)`` for a frame of ``id`` and the code columns.
 
     Built in three projections (class scores, then probabilities, then label) so
@@ -88,8 +94,12 @@ def predict_rows(rows: DataFrame, scores: LinearScores, codec: PatternCodec, cla
     no_votes = F.lit(True)
     for name in codec.columns:
         no_votes = no_votes & (F.col(name) == 0)
-    scored = rows.select("id", no_votes.alias("_uncovered"),
-                         voting_lf_versions_column(codec, digits, lf_versions).alias("_lf_versions"), *class_scores)
+    scored = rows.select(
+        "id",
+        no_votes.alias("_uncovered"),
+        voting_lf_versions_column(codec, digits, lf_versions).alias("_lf_versions"),
+        *class_scores,
+    )
 
     s = [F.col(f"_s{c}") for c in range(k)]
     top = F.greatest(*s)
@@ -134,11 +144,13 @@ def voting_lf_versions_column(codec: PatternCodec, digits: list[Column], lf_vers
     entry = {j: json.dumps(codec.lf_names[j]) + ": " + json.dumps(lf_versions[codec.lf_names[j]]) for j in order}
     parts = []
     for start in range(0, len(order), VERSION_CHUNK):
-        chunk = order[start:start + VERSION_CHUNK]
+        chunk = order[start : start + VERSION_CHUNK]
         mask = F.lit(0)
         for bit, j in enumerate(chunk):
             mask = mask + F.when(digits[j] > 0, F.lit(1 << bit)).otherwise(F.lit(0))
-        texts = [", ".join(entry[j] for bit, j in enumerate(chunk) if bits >> bit & 1) or None
-                 for bits in range(1 << len(chunk))]
+        texts = [
+            ", ".join(entry[j] for bit, j in enumerate(chunk) if bits >> bit & 1) or None
+            for bits in range(1 << len(chunk))
+        ]
         parts.append(F.element_at(F.array(*[F.lit(text).cast("string") for text in texts]), mask + 1))
     return F.concat(F.lit("{"), F.concat_ws(", ", *parts), F.lit("}"))

@@ -31,10 +31,25 @@ from jobs.tables import TableRef, latest_commit, table
 log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
-    "id", "label", "label_name", "probs", "confidence",
-    "label_model_label", "end_model_label", "end_model_confidence",
-    "_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_source",
-    "_label_model", "_end_model", "_run_id", "_dag_id", "_labeled_at", "_code_version",
+    "id",
+    "label",
+    "label_name",
+    "probs",
+    "confidence",
+    "label_model_label",
+    "end_model_label",
+    "end_model_confidence",
+    "_source_table",
+    "_source_version",
+    "_lf_set_version",
+    "_lf_versions",
+    "_label_source",
+    "_label_model",
+    "_end_model",
+    "_run_id",
+    "_dag_id",
+    "_labeled_at",
+    "_code_version",
 )
 """The labels table: the published label (``label``..``confidence``), the label model's and the end
 model's own labels, and the lineage. ``_label_source`` says where the published label came from:
@@ -54,8 +69,9 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     if labels_ref.exists():
         version, meta = latest_commit(spark, labels_ref)
         if meta.get("run_id") == run.run_id:
-            log.info("publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name,
-                     version, run.run_id)
+            log.info(
+                "publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name, version, run.run_id
+            )
             return PublishResult(version, written_rows(spark, labels_ref.path), already_published=True)
     record = run_record(spark, settings, run.run_id, run.dataset)
     current_from = (record or {}).get("labels_current_from")
@@ -64,16 +80,24 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
         if meta.get("run_id") != current_from:
             raise StageOrderError(
                 f"publish {ds.name}: {labels_ref.name} changed since this run found run {current_from}'s labels "
-                f"current (now v{version} of run {meta.get('run_id')}); rerun the run")
-        log.info("publish %s: nothing changed; %s@v%d of run %s stays current", ds.name, labels_ref.name,
-                 version, current_from)
-        return PublishResult(version, int(record.get("published_rows") or 0) or written_rows(spark, labels_ref.path),
-                             already_published=True)
+                f"current (now v{version} of run {meta.get('run_id')}); rerun the run"
+            )
+        log.info(
+            "publish %s: nothing changed; %s@v%d of run %s stays current",
+            ds.name,
+            labels_ref.name,
+            version,
+            current_from,
+        )
+        return PublishResult(
+            version,
+            int(record.get("published_rows") or 0) or written_rows(spark, labels_ref.path),
+            already_published=True,
+        )
     if not record or record.get("status") not in ("validated", "published"):
         status = record.get("status") if record else "no run record"
         raise StageOrderError(
-            f"publish {ds.name}: run {run.run_id} is not validated (status: {status}); "
-            f"{labels_ref.name} left unchanged"
+            f"publish {ds.name}: run {run.run_id} is not validated (status: {status}); {labels_ref.name} left unchanged"
         )
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
@@ -84,18 +108,34 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
         recorded = json.loads(lineage)
         files = staged_files(staging_ref.path, recorded["staging_version"], run.run_id)
         rows = sum(f.rows for f in files)
-        version = commit_staged_files(labels_ref, staging_ref, files,
-                                      json.dumps({**recorded, "rows": rows}, sort_keys=True), LABEL_COLUMNS)
+        version = commit_staged_files(
+            labels_ref, staging_ref, files, json.dumps({**recorded, "rows": rows}, sort_keys=True), LABEL_COLUMNS
+        )
         how = f"committed {len(files)} validated staging files"
     else:
         labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")
-        (labels.select(*LABEL_COLUMNS).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-         .partitionBy(PARTITION).option("userMetadata", lineage).save(str(labels_ref.path)))
+        (
+            labels.select(*LABEL_COLUMNS)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .partitionBy(PARTITION)
+            .option("userMetadata", lineage)
+            .save(str(labels_ref.path))
+        )
         version, _ = latest_commit(spark, labels_ref)
         rows = written_rows(spark, labels_ref.path)
         how = f"rewrote the rows ({why_not})"
-    log.info("publish %s: run %s -> %s@v%d (%d rows; %s) at %s", ds.name, run.run_id, labels_ref.name,
-             version, rows, how, labels_ref.path)
+    log.info(
+        "publish %s: run %s -> %s@v%d (%d rows; %s) at %s",
+        ds.name,
+        run.run_id,
+        labels_ref.name,
+        version,
+        rows,
+        how,
+        labels_ref.path,
+    )
     return PublishResult(version, rows)
 
 
@@ -110,8 +150,9 @@ def written_rows(spark: SparkSession, path: object) -> int:
     return int(json.loads(row["userMetadata"] or "{}").get("rows", -1))
 
 
-def _lineage_for_run(spark: SparkSession, staging_ref: TableRef, run_id: str, newest_meta: dict,
-                     newest_version: int) -> str:
+def _lineage_for_run(
+    spark: SparkSession, staging_ref: TableRef, run_id: str, newest_meta: dict, newest_version: int
+) -> str:
     """Lineage JSON for the labels commit: the staging commit's, for ``run_id``."""
     from delta.tables import DeltaTable
 
@@ -119,8 +160,11 @@ def _lineage_for_run(spark: SparkSession, staging_ref: TableRef, run_id: str, ne
     if newest_meta.get("run_id") != run_id:
         candidates = [
             (int(r["version"]), json.loads(r["userMetadata"]) if r["userMetadata"] else {})
-            for r in DeltaTable.forPath(spark, str(staging_ref.path)).history()
-            .select("version", "userMetadata").orderBy("version", ascending=False).collect()
+            for r in DeltaTable.forPath(spark, str(staging_ref.path))
+            .history()
+            .select("version", "userMetadata")
+            .orderBy("version", ascending=False)
+            .collect()
         ]
     for version, meta in candidates:
         if meta.get("run_id") == run_id:

@@ -99,13 +99,24 @@ def staged_files(staging_path: Path, staging_version: int, run_id: str) -> list[
         for line in actions:
             add = json.loads(line).get("add")
             if add and (add.get("partitionValues") or {}).get(PARTITION) == run_id:
-                files.append(StagedFile(add["path"], int(add["size"]), int(add["modificationTime"]),
-                                        dict(add.get("partitionValues") or {}), add.get("stats") or ""))
-    live = {unquote(str(p)) for p in pa.table(DeltaTable(str(staging_path)).get_add_actions()).column("path").to_pylist()}
+                files.append(
+                    StagedFile(
+                        add["path"],
+                        int(add["size"]),
+                        int(add["modificationTime"]),
+                        dict(add.get("partitionValues") or {}),
+                        add.get("stats") or "",
+                    )
+                )
+    live = {
+        unquote(str(p)) for p in pa.table(DeltaTable(str(staging_path)).get_add_actions()).column("path").to_pylist()
+    }
     gone = [f.path for f in files if unquote(f.path) not in live]
     if gone:
-        raise FileNotFoundError(f"staging commit v{staging_version} of run {run_id}: {len(gone)} files no longer "
-                                f"live in {staging_path} (first: {gone[0]})")
+        raise FileNotFoundError(
+            f"staging commit v{staging_version} of run {run_id}: {len(gone)} files no longer "
+            f"live in {staging_path} (first: {gone[0]})"
+        )
     return files
 
 
@@ -130,21 +141,27 @@ def skipping_properties(ref: TableRef) -> dict[str, str]:
     return {k: v for k, v in configured.items() if k.startswith("delta.dataSkipping") and v is not None}
 
 
-def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list[StagedFile], user_metadata: str,
-                        columns: tuple[str, ...]) -> int:
+def commit_staged_files(
+    labels_ref: TableRef, staging_ref: TableRef, files: list[StagedFile], user_metadata: str, columns: tuple[str, ...]
+) -> int:
     """Link ``files`` into the labels table and commit them as its new version, replacing every
     current file (creating the table, with ``columns`` in this order, on the first publish);
     returns the new version. The labels table also takes staging's data-skipping properties
     (:func:`skipping_properties`), which say which columns the committed files have statistics for."""
     from deltalake import DeltaTable, Schema
-    from deltalake.transaction import (AddAction, CommitProperties, PostCommitHookProperties,
-                                       create_table_with_add_actions)
+    from deltalake.transaction import (
+        AddAction,
+        CommitProperties,
+        PostCommitHookProperties,
+        create_table_with_add_actions,
+    )
 
     for f in files:
         _link(staging_ref.path / unquote(f.path), labels_ref.path / unquote(f.path))
     # delta-rs encodes the path it writes to the log, so it takes the decoded one.
-    actions = [AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats)
-               for f in files]
+    actions = [
+        AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats) for f in files
+    ]
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
     # The staging files carry min/max only for the columns staging's properties name, and readers
     # must be told so: delta-rs's pyarrow dataset turns a column missing from the statistics into
@@ -159,11 +176,23 @@ def commit_staged_files(labels_ref: TableRef, staging_ref: TableRef, files: list
         if any(configured.get(k) != v for k, v in stats_properties.items()):
             labels.alter.set_table_properties(stats_properties)  # a labels table from before this setting
             labels = DeltaTable(str(labels_ref.path))
-        labels.create_write_transaction(actions, mode="overwrite", schema=labels.schema(), partition_by=[PARTITION],
-                                        commit_properties=commit, post_commithook_properties=hooks)
+        labels.create_write_transaction(
+            actions,
+            mode="overwrite",
+            schema=labels.schema(),
+            partition_by=[PARTITION],
+            commit_properties=commit,
+            post_commithook_properties=hooks,
+        )
         return int(DeltaTable(str(labels_ref.path)).version())
     fields = {f.name: f for f in DeltaTable(str(staging_ref.path)).schema().fields}
-    create_table_with_add_actions(str(labels_ref.path), Schema([fields[c] for c in columns]), actions,
-                                  partition_by=[PARTITION], configuration=stats_properties or None,
-                                  commit_properties=commit, post_commithook_properties=hooks)
+    create_table_with_add_actions(
+        str(labels_ref.path),
+        Schema([fields[c] for c in columns]),
+        actions,
+        partition_by=[PARTITION],
+        configuration=stats_properties or None,
+        commit_properties=commit,
+        post_commithook_properties=hooks,
+    )
     return int(DeltaTable(str(labels_ref.path)).version())

@@ -79,13 +79,20 @@ def open_delta(ref: TableRef, as_of: AsOf = None) -> Any:
     try:
         dt.load_as_version(as_of if not isinstance(as_of, str) else parse_as_of(as_of))
     except Exception as exc:  # delta-rs raises several types for "no such version / too early"
-        raise QueryError(f"{ref.name} has no state at {as_of!r} (versions 0..{DeltaTable(str(ref.path)).version()}): "
-                         f"{exc}") from exc
+        raise QueryError(
+            f"{ref.name} has no state at {as_of!r} (versions 0..{DeltaTable(str(ref.path)).version()}): {exc}"
+        ) from exc
     return dt
 
 
-def read_table(name: str, version: int | None = None, as_of: AsOf = None, columns: list[str] | None = None,
-               settings: Settings | None = None, arrow: bool = False) -> "pd.DataFrame | pa.Table":
+def read_table(
+    name: str,
+    version: int | None = None,
+    as_of: AsOf = None,
+    columns: list[str] | None = None,
+    settings: Settings | None = None,
+    arrow: bool = False,
+) -> "pd.DataFrame | pa.Table":
     """A table (by catalog name) at the newest version, a ``version`` or a timestamp ``as_of``,
     as pandas (or Arrow with ``arrow=True``). The notebook entry point."""
     settings = settings or Settings.from_env()
@@ -140,8 +147,9 @@ def _run(con: "duckdb.DuckDBPyConnection", sql: str, fetch: Any, settings: Setti
         raise QueryError(f"{message}{hint}") from exc
 
 
-def write_result(reader: "pa.RecordBatchReader", fmt: str, output: Path | None, max_rows: int = 50,
-                 out: IO[str] = sys.stdout) -> int:
+def write_result(
+    reader: "pa.RecordBatchReader", fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] = sys.stdout
+) -> int:
     """Write the stream as ``fmt`` to ``output`` (or stdout), batch by batch; returns the rows written.
 
     ``table`` prints the first ``max_rows`` rows aligned for a terminal (and counts the rest);
@@ -200,14 +208,14 @@ def write_result(reader: "pa.RecordBatchReader", fmt: str, output: Path | None, 
 
 def format_table(columns: list[str], records: list[dict[str, Any]]) -> str:
     """Rows as an aligned text table (values cut at 60 characters)."""
+
     def cell(value: Any) -> str:
         text = "NULL" if value is None else str(value)
         return text if len(text) <= 60 else text[:57] + "..."
 
     cells = [[cell(r[c]) for c in columns] for r in records]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
 
@@ -231,8 +239,10 @@ def _check_read_only(con: "duckdb.DuckDBPyConnection", sql: str, tables: dict[st
     for statement in statements:
         if statement.type != duckdb.StatementType.SELECT:
             kind = str(statement.type).split(".")[-1]
-            raise QueryError(f"labellake query is read-only: {kind} statements are refused "
-                             "(only SELECT runs; tables are written by the pipeline's stages)")
+            raise QueryError(
+                f"labellake query is read-only: {kind} statements are refused "
+                "(only SELECT runs; tables are written by the pipeline's stages)"
+            )
     if len(statements) > 1:
         raise QueryError("one SELECT statement per query")
 

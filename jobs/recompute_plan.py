@@ -73,12 +73,16 @@ class RecomputePlan:
             return f"full recompute ({self.reason}): {len(pack)} LFs x {total_rows} rows"
         parts = []
         if self.recomputed_lfs:
-            parts.append(f"{len(self.recomputed_lfs)} new/changed LFs x {total_rows} rows "
-                         f"({', '.join(f'{n}: {self.lf_changes[n]}' for n in self.recomputed_lfs)})")
+            parts.append(
+                f"{len(self.recomputed_lfs)} new/changed LFs x {total_rows} rows "
+                f"({', '.join(f'{n}: {self.lf_changes[n]}' for n in self.recomputed_lfs)})"
+            )
         unchanged = len(pack) - len(self.recomputed_lfs)
         if self.dirty_rows and unchanged:
-            parts.append(f"{unchanged} unchanged LFs x {self.dirty_rows} new/changed rows "
-                         f"({self.row_changes.get('new', 0)} new, {self.row_changes.get('changed', 0)} changed)")
+            parts.append(
+                f"{unchanged} unchanged LFs x {self.dirty_rows} new/changed rows "
+                f"({self.row_changes.get('new', 0)} new, {self.row_changes.get('changed', 0)} changed)"
+            )
         if self.removed_lfs:
             parts.append(f"votes of removed LFs dropped ({', '.join(self.removed_lfs)})")
         if self.row_changes.get("deleted"):
@@ -90,12 +94,19 @@ class RecomputePlan:
     def record(self, pack: LFPack, total_rows: int) -> dict[str, Any]:
         """JSON-able summary for the runs table's ``recomputed`` column."""
         unchanged = len(pack) - len(self.recomputed_lfs)
-        computed = (len(pack) * total_rows if self.mode == "full"
-                    else len(self.recomputed_lfs) * total_rows + unchanged * self.dirty_rows)
+        computed = (
+            len(pack) * total_rows
+            if self.mode == "full"
+            else len(self.recomputed_lfs) * total_rows + unchanged * self.dirty_rows
+        )
         return {
-            "mode": self.mode, "reason": self.reason, "lfs": self.recomputed_lfs if self.mode != "full" else "all",
-            "removed_lfs": self.removed_lfs, "dirty_rows": self.dirty_rows if self.mode != "full" else total_rows,
-            "lf_row_pairs": computed, "lf_row_pairs_full": len(pack) * total_rows,
+            "mode": self.mode,
+            "reason": self.reason,
+            "lfs": self.recomputed_lfs if self.mode != "full" else "all",
+            "removed_lfs": self.removed_lfs,
+            "dirty_rows": self.dirty_rows if self.mode != "full" else total_rows,
+            "lf_row_pairs": computed,
+            "lf_row_pairs_full": len(pack) * total_rows,
             "previous_votes_version": self.previous_votes_version,
         }
 
@@ -104,8 +115,9 @@ def full(reason: str) -> RecomputePlan:
     return RecomputePlan(mode="full", reason=reason)
 
 
-def plan_recompute(spark: SparkSession, run: RunContext, pack: LFPack, votes: TableRef, source: TableRef,
-                   source_version: int) -> RecomputePlan:
+def plan_recompute(
+    spark: SparkSession, run: RunContext, pack: LFPack, votes: TableRef, source: TableRef, source_version: int
+) -> RecomputePlan:
     """Diff ``pack`` and ``source@source_version`` against the votes on record."""
     if run.mode == "full":
         return full("--mode full")
@@ -122,27 +134,43 @@ def plan_recompute(spark: SparkSession, run: RunContext, pack: LFPack, votes: Ta
         return full(f"classes changed from {meta.get('classes')} to {list(pack.classes)}")
     old: dict[str, str] = meta["lf_versions"]
     current = pack.versions
-    lf_changes = {name: ("new" if name not in old else f"changed {old[name]}->{version}")
-                  for name, version in current.items() if old.get(name) != version}
+    lf_changes = {
+        name: ("new" if name not in old else f"changed {old[name]}->{version}")
+        for name, version in current.items()
+        if old.get(name) != version
+    }
     lf_changes.update({name: "removed" for name in old if name not in current})
-    plan = RecomputePlan(mode="incremental", reason="diff against the votes on record", lf_changes=lf_changes,
-                         previous_votes_version=votes_version,
-                         previous_source_version=int(meta["source_version"]))
+    plan = RecomputePlan(
+        mode="incremental",
+        reason="diff against the votes on record",
+        lf_changes=lf_changes,
+        previous_votes_version=votes_version,
+        previous_source_version=int(meta["source_version"]),
+    )
     if plan.previous_source_version == source_version:
         return plan
     try:
-        old_rows = (spark.read.format("delta").option("versionAsOf", plan.previous_source_version)
-                    .load(str(source.path)).select("id", F.col("_content_hash").alias("_old_hash")))
+        old_rows = (
+            spark.read.format("delta")
+            .option("versionAsOf", plan.previous_source_version)
+            .load(str(source.path))
+            .select("id", F.col("_content_hash").alias("_old_hash"))
+        )
         old_rows.schema  # resolve now: a vacuumed version fails here, not mid-write
     except Exception as exc:  # noqa: BLE001 - any failure to read the old snapshot means "recompute all"
-        return full(f"{source.name}@v{plan.previous_source_version} is no longer readable "
-                    f"({type(exc).__name__})")
-    new_rows = (spark.read.format("delta").option("versionAsOf", source_version).load(str(source.path))
-                .select("id", F.col("_content_hash").alias("_new_hash")))
-    status = (F.when(F.col("_old_hash").isNull(), "new")
-              .when(F.col("_new_hash").isNull(), "deleted")
-              .when(F.col("_old_hash") != F.col("_new_hash"), "changed")
-              .otherwise("same"))
+        return full(f"{source.name}@v{plan.previous_source_version} is no longer readable ({type(exc).__name__})")
+    new_rows = (
+        spark.read.format("delta")
+        .option("versionAsOf", source_version)
+        .load(str(source.path))
+        .select("id", F.col("_content_hash").alias("_new_hash"))
+    )
+    status = (
+        F.when(F.col("_old_hash").isNull(), "new")
+        .when(F.col("_new_hash").isNull(), "deleted")
+        .when(F.col("_old_hash") != F.col("_new_hash"), "changed")
+        .otherwise("same")
+    )
     plan.rows = old_rows.join(new_rows, "id", "full_outer").select("id", status.alias(ROW_STATUS))
     plan.row_changes = {r[ROW_STATUS]: int(r["count"]) for r in plan.rows.groupBy(ROW_STATUS).count().collect()}
     return plan

@@ -62,23 +62,42 @@ def row_signals(labels: DataFrame, votes: DataFrame, annotated_ids: DataFrame | 
     rows: no second pass); ``votes`` is the long LF votes table.
     """
     p = F.col("probs")
-    entropy = -F.aggregate(p, F.lit(0.0), lambda acc, x: acc + F.when(x > 0, x * F.log(x)).otherwise(0.0)) \
-        / F.lit(math.log(k))
-    per_row = votes.groupBy("id").agg(F.count(F.lit(1)).alias("lf_votes"),
-                                      F.countDistinct("vote").alias("distinct_votes"))
+    entropy = -F.aggregate(p, F.lit(0.0), lambda acc, x: acc + F.when(x > 0, x * F.log(x)).otherwise(0.0)) / F.lit(
+        math.log(k)
+    )
+    per_row = votes.groupBy("id").agg(
+        F.count(F.lit(1)).alias("lf_votes"), F.countDistinct("vote").alias("distinct_votes")
+    )
     if "end_model_label" in labels.columns:
         end_label, end_confidence = F.col("end_model_label"), F.col("end_model_confidence")
-        disagree = F.coalesce((end_label >= 0) & (F.col("label_model_label") >= 0)
-                              & (end_label != F.col("label_model_label")), F.lit(False))
+        disagree = F.coalesce(
+            (end_label >= 0) & (F.col("label_model_label") >= 0) & (end_label != F.col("label_model_label")),
+            F.lit(False),
+        )
     else:
         end_confidence, disagree = F.lit(None).cast("double"), F.lit(False)
-    rows = (labels.select("id", "label", "probs", F.coalesce("confidence", F.array_max(p)).alias("confidence"),
-                          disagree.alias("disagree"), end_confidence.alias("end_confidence"))
-            .join(per_row, "id", "left")
-            .select("id", "label", "confidence", entropy.alias("entropy"),
-                    F.coalesce("lf_votes", F.lit(0)).alias("lf_votes"),
-                    (F.coalesce("distinct_votes", F.lit(0)) > 1).alias("conflict"),
-                    F.col("lf_votes").isNull().alias("uncovered"), "disagree", "end_confidence"))
+    rows = (
+        labels.select(
+            "id",
+            "label",
+            "probs",
+            F.coalesce("confidence", F.array_max(p)).alias("confidence"),
+            disagree.alias("disagree"),
+            end_confidence.alias("end_confidence"),
+        )
+        .join(per_row, "id", "left")
+        .select(
+            "id",
+            "label",
+            "confidence",
+            entropy.alias("entropy"),
+            F.coalesce("lf_votes", F.lit(0)).alias("lf_votes"),
+            (F.coalesce("distinct_votes", F.lit(0)) > 1).alias("conflict"),
+            F.col("lf_votes").isNull().alias("uncovered"),
+            "disagree",
+            "end_confidence",
+        )
+    )
     if annotated_ids is not None:
         rows = rows.join(annotated_ids.select("id").distinct(), "id", "left_anti")
     return rows
@@ -97,19 +116,28 @@ def select_queue(signals: DataFrame, k: int, mix: dict[str, float] | None = None
     total = sum(mix.values())
     quota = {kind: int(round(k * mix.get(kind, 0.0) / total)) for kind in ("conflict", "uncovered", "disagreement")}
     tiebreak = F.xxhash64("id", F.lit(seed))
-    base = signals.select("id", "label", "confidence", "entropy", "lf_votes", "conflict", "uncovered", "disagree",
-                          "end_confidence")
+    base = signals.select(
+        "id", "label", "confidence", "entropy", "lf_votes", "conflict", "uncovered", "disagree", "end_confidence"
+    )
     parts = []
     if quota["disagreement"] > 0:
-        parts.append(base.where("disagree").orderBy(F.col("end_confidence").desc(), tiebreak)
-                     .limit(quota["disagreement"]).withColumn("kind", F.lit("disagreement")))
+        parts.append(
+            base.where("disagree")
+            .orderBy(F.col("end_confidence").desc(), tiebreak)
+            .limit(quota["disagreement"])
+            .withColumn("kind", F.lit("disagreement"))
+        )
     if quota["conflict"] > 0:
-        parts.append(base.where("conflict AND NOT disagree").orderBy(
-            F.col("lf_votes").desc(), F.col("entropy").desc(), tiebreak)
-                     .limit(quota["conflict"]).withColumn("kind", F.lit("conflict")))
+        parts.append(
+            base.where("conflict AND NOT disagree")
+            .orderBy(F.col("lf_votes").desc(), F.col("entropy").desc(), tiebreak)
+            .limit(quota["conflict"])
+            .withColumn("kind", F.lit("conflict"))
+        )
     if quota["uncovered"] > 0:
-        parts.append(base.where("uncovered").orderBy(tiebreak).limit(quota["uncovered"])
-                     .withColumn("kind", F.lit("uncovered")))
+        parts.append(
+            base.where("uncovered").orderBy(tiebreak).limit(quota["uncovered"]).withColumn("kind", F.lit("uncovered"))
+        )
     picked = None
     for part in parts:
         picked = part if picked is None else picked.unionByName(part)
@@ -119,48 +147,98 @@ def select_queue(signals: DataFrame, k: int, mix: dict[str, float] | None = None
         covered = covered.join(picked.select("id"), "id", "left_anti")
     # Stratified by predicted class: the i-th most uncertain row of every class before the (i+1)-th of any.
     per_class = Window.partitionBy("label").orderBy(F.col("entropy").desc(), tiebreak)
-    uncertain = (covered.withColumn("_class_rank", F.row_number().over(per_class))
-                 .where(F.col("_class_rank") <= remaining)
-                 .orderBy("_class_rank", F.col("entropy").desc(), "label").limit(max(remaining, 0))
-                 .drop("_class_rank").withColumn("kind", F.lit("uncertain")))
+    uncertain = (
+        covered.withColumn("_class_rank", F.row_number().over(per_class))
+        .where(F.col("_class_rank") <= remaining)
+        .orderBy("_class_rank", F.col("entropy").desc(), "label")
+        .limit(max(remaining, 0))
+        .drop("_class_rank")
+        .withColumn("kind", F.lit("uncertain"))
+    )
     queue = uncertain if picked is None else picked.unionByName(uncertain)
     rank = Window.partitionBy("kind").orderBy(F.col("entropy").desc(), tiebreak)
     return queue.withColumn("rank", F.row_number().over(rank)).select(
-        "id", "label", "confidence", "entropy", "kind", "rank")
+        "id", "label", "confidence", "entropy", "kind", "rank"
+    )
 
 
-def write_queue(spark: SparkSession, queue: DataFrame, texts: DataFrame, class_names: list[str], table_path: Path,
-                out_dir: Path, queue_id: str, id_field: str, metadata: str) -> dict[str, str]:
+def write_queue(
+    spark: SparkSession,
+    queue: DataFrame,
+    texts: DataFrame,
+    class_names: list[str],
+    table_path: Path,
+    out_dir: Path,
+    queue_id: str,
+    id_field: str,
+    metadata: str,
+) -> dict[str, str]:
     """The queue as a Delta table version, a CSV and a Label Studio import file; returns the paths.
 
     Only the K picked rows (and their texts) reach the driver, to write the two files.
     """
     names = F.create_map(*[x for i, c in enumerate(class_names) for x in (F.lit(i), F.lit(c))])
-    rows = (queue.join(texts.select("id", "text"), "id", "left")
-            .withColumn("label_name", F.element_at(names, F.col("label")))
-            .withColumn("queue_id", F.lit(queue_id)))
-    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
-        .option("userMetadata", metadata).save(str(table_path))
+    rows = (
+        queue.join(texts.select("id", "text"), "id", "left")
+        .withColumn("label_name", F.element_at(names, F.col("label")))
+        .withColumn("queue_id", F.lit(queue_id))
+    )
+    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
+        "userMetadata", metadata
+    ).save(str(table_path))
     picked = spark.read.format("delta").load(str(table_path)).orderBy("kind", "rank").toPandas()
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{queue_id}.csv"
     picked[["id", "text", "label_name", "confidence", "entropy", "kind", "rank"]].to_csv(csv_path, index=False)
-    tasks = [{"data": {"text": row.text, id_field: row.id},
-              "meta": {"queue_id": queue_id, "kind": row.kind, "rank": int(row.rank)},
-              **({"predictions": [{"model_version": queue_id, "score": float(row.confidence),
-                                   "result": [{"from_name": "label", "to_name": "text", "type": "choices",
-                                               "value": {"choices": [row.label_name]}}]}]}
-                 if isinstance(row.label_name, str) else {})}
-             for row in picked.itertuples(index=False)]
+    tasks = [
+        {
+            "data": {"text": row.text, id_field: row.id},
+            "meta": {"queue_id": queue_id, "kind": row.kind, "rank": int(row.rank)},
+            **(
+                {
+                    "predictions": [
+                        {
+                            "model_version": queue_id,
+                            "score": float(row.confidence),
+                            "result": [
+                                {
+                                    "from_name": "label",
+                                    "to_name": "text",
+                                    "type": "choices",
+                                    "value": {"choices": [row.label_name]},
+                                }
+                            ],
+                        }
+                    ]
+                }
+                if isinstance(row.label_name, str)
+                else {}
+            ),
+        }
+        for row in picked.itertuples(index=False)
+    ]
     studio_path = out_dir / f"{queue_id}.label_studio.json"
     studio_path.write_text(json.dumps(tasks, indent=1))
-    log.info("review queue %s: %d rows (%s) -> %s, %s, %s", queue_id, len(picked),
-             picked["kind"].value_counts().to_dict(), table_path, csv_path, studio_path)
+    log.info(
+        "review queue %s: %d rows (%s) -> %s, %s, %s",
+        queue_id,
+        len(picked),
+        picked["kind"].value_counts().to_dict(),
+        table_path,
+        csv_path,
+        studio_path,
+    )
     return {"table": str(table_path), "csv": str(csv_path), "label_studio": str(studio_path)}
 
 
-def run_review_queue(spark: SparkSession, ds: "DatasetConfig", settings: "Settings", k: int,
-                     mix: dict[str, float] | None = None, seed: int = 0) -> dict[str, object]:
+def run_review_queue(
+    spark: SparkSession,
+    ds: "DatasetConfig",
+    settings: "Settings",
+    k: int,
+    mix: dict[str, float] | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
     """Build the queue from the published labels, the votes they came from and the annotations so far."""
     from datetime import datetime, timezone
 
@@ -177,11 +255,27 @@ def run_review_queue(spark: SparkSession, ds: "DatasetConfig", settings: "Settin
     queue = select_queue(signals, k, mix, seed)
     queue_id = f"queue-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     source = spark.read.format("delta").load(str(require_table(settings, ds.name, "source").path))
-    paths = write_queue(spark, queue, source, list(ds.classes), table(settings, ds.name, "review_queue").path,
-                        settings.home / "_review" / ds.name, queue_id, ds.id_column,
-                        commit_metadata(stage="review_queue", dataset=ds.name, queue_id=queue_id, k=k,
-                                        mix=mix or DEFAULT_MIX, labels_version=version,
-                                        labels_run=meta.get("run_id")))
-    kinds = {r["kind"]: int(r["count"]) for r in
-             spark.read.format("delta").load(paths["table"]).groupBy("kind").count().collect()}
+    paths = write_queue(
+        spark,
+        queue,
+        source,
+        list(ds.classes),
+        table(settings, ds.name, "review_queue").path,
+        settings.home / "_review" / ds.name,
+        queue_id,
+        ds.id_column,
+        commit_metadata(
+            stage="review_queue",
+            dataset=ds.name,
+            queue_id=queue_id,
+            k=k,
+            mix=mix or DEFAULT_MIX,
+            labels_version=version,
+            labels_run=meta.get("run_id"),
+        ),
+    )
+    kinds = {
+        r["kind"]: int(r["count"])
+        for r in spark.read.format("delta").load(paths["table"]).groupBy("kind").count().collect()
+    }
     return {"queue_id": queue_id, "rows": sum(kinds.values()), "kinds": kinds, "labels_version": version, **paths}

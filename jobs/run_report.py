@@ -51,8 +51,10 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
     labels_ref = table(settings, dataset, "labels")
     if run_id is None:
         if not labels_ref.exists():
-            raise LabellakeError(f"dataset {dataset!r} has no published labels yet; run it first "
-                                 f"(`labellake run --dataset {dataset}`), or name a run with --run")
+            raise LabellakeError(
+                f"dataset {dataset!r} has no published labels yet; run it first "
+                f"(`labellake run --dataset {dataset}`), or name a run with --run"
+            )
         meta = DeltaTable(str(labels_ref.path)).history(1)[0].get("userMetadata")
         run_id = json.loads(meta)["run_id"] if meta else None
     record = run_record(None, settings, run_id, dataset) if run_id else None
@@ -62,9 +64,11 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
     sections = [_run_section(record, version)]
     current_from = record.get("labels_current_from")
     if current_from:
-        sections.append(f"<p><b>Nothing changed</b> since run {escape(current_from)} (same source, votes, LF set, "
-                        f"config and code): its labels, v{version}, stay current. This run fitted, validated and "
-                        "published nothing; the figures below are that version's.</p>")
+        sections.append(
+            f"<p><b>Nothing changed</b> since run {escape(current_from)} (same source, votes, LF set, "
+            f"config and code): its labels, v{version}, stay current. This run fitted, validated and "
+            "published nothing; the figures below are that version's.</p>"
+        )
     if version is not None:
         sections += _labels_sections(settings, dataset, int(version), "current" if current_from else "this run")
     else:
@@ -91,20 +95,25 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
     recomputed = json.loads(record.get("recomputed") or "{}")
     seconds = json.loads(record.get("stage_seconds") or "{}")
     facts = {
-        "status": record.get("status"), "trigger": record.get("trigger"), "mode": record.get("mode"),
+        "status": record.get("status"),
+        "trigger": record.get("trigger"),
+        "mode": record.get("mode"),
         "Airflow DAG / run": f"{record.get('dag_id') or '-'} / {record.get('run_id')}",
         "labels version": version if version is not None else "not published",
         "source": f"{record.get('source_table')} v{record.get('source_version')}",
-        "LF set version": record.get("lf_set_version"), "label model": record.get("label_model"),
+        "LF set version": record.get("lf_set_version"),
+        "label model": record.get("label_model"),
         "end model": record.get("end_model") or "-",
         "gold set version": "-" if record.get("gold_set_version") is None else record.get("gold_set_version"),
         "review queue": _queue_text(record.get("review_queue")),
-        "rows (input / accepted / quarantined)":
-            f"{record.get('input_rows')} / {record.get('accepted_rows')} / {record.get('quarantined_rows')}",
+        "rows (input / accepted / quarantined)": f"{record.get('input_rows')} / {record.get('accepted_rows')} / {record.get('quarantined_rows')}",
         "recomputed": f"{recomputed.get('lfs')} x {recomputed.get('dirty_rows', 0)} changed rows"
-                      f" ({recomputed.get('reason', '')})" if recomputed else "-",
+        f" ({recomputed.get('reason', '')})"
+        if recomputed
+        else "-",
         "stage seconds": ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if "." not in k) or "-",
-        "code version": record.get("code_version"), "error": record.get("error") or "-",
+        "code version": record.get("code_version"),
+        "error": record.get("error") or "-",
     }
     return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
 
@@ -123,41 +132,68 @@ def _labels_sections(settings: Settings, dataset: str, version: int, whose: str 
     series = {f"v{version} ({whose})": [summary["distribution"].get(c, 0) for c in classes]}
     if previous:
         series[f"v{version - 1} (previous)"] = [previous["distribution"].get(c, 0) for c in classes]
-    out = ["<h2>Labels</h2>", f"<p>{summary['rows']:,} rows, {summary['labeled']:,} labeled"
-           + (f", {summary.get('covered', 0):,} with at least one LF vote" if "covered" in summary else "") + ".</p>"]
+    out = [
+        "<h2>Labels</h2>",
+        f"<p>{summary['rows']:,} rows, {summary['labeled']:,} labeled"
+        + (f", {summary.get('covered', 0):,} with at least one LF vote" if "covered" in summary else "")
+        + ".</p>",
+    ]
     gold = summary.get("gold")
     if gold and gold.get("accuracy") is not None:
-        out.append(f"<p><b>Accuracy against gold</b>: {gold['correct']:,} of {gold['labeled_with_gold']:,} labeled "
-                   f"rows with gold are correct (<b>{gold['accuracy']:.1%}</b>); {gold['rows_with_gold']:,} rows "
-                   f"have gold (evaluation gold, {gold['table']}).</p>")
+        out.append(
+            f"<p><b>Accuracy against gold</b>: {gold['correct']:,} of {gold['labeled_with_gold']:,} labeled "
+            f"rows with gold are correct (<b>{gold['accuracy']:.1%}</b>); {gold['rows_with_gold']:,} rows "
+            f"have gold (evaluation gold, {gold['table']}).</p>"
+        )
         if "end_model_accuracy" in gold:
-            out.append(f"<p>Where each gives a label: label model {gold['label_model_accuracy']:.1%}, end model "
-                       f"{gold['end_model_accuracy']:.1%}.</p>")
+            out.append(
+                f"<p>Where each gives a label: label model {gold['label_model_accuracy']:.1%}, end model "
+                f"{gold['end_model_accuracy']:.1%}.</p>"
+            )
     if summary.get("label_sources"):
-        out.append("<p><b>Where the published labels came from</b> (<code>_label_source</code>): "
-                   + ", ".join(f"{k} {v:,}" for k, v in summary["label_sources"].items()) + ".</p>")
+        out.append(
+            "<p><b>Where the published labels came from</b> (<code>_label_source</code>): "
+            + ", ".join(f"{k} {v:,}" for k, v in summary["label_sources"].items())
+            + ".</p>"
+        )
     out.append(grouped_bars(classes, series, "Label distribution"))
     out.append(_confidence_histogram(settings, dataset, version))
     if version > 0:
         diff = labels_diff(settings, dataset, version - 1, version, samples=3)
-        out.append(f"<h2>Changes since v{version - 1}</h2><p>{diff['changed']:,} of {diff['rows_to']:,} ids "
-                   "changed label.</p>")
-        out.append(_table(["from", "to", "rows", "sample ids"],
-                          [[t["from"], t["to"], f"{t['rows']:,}", ", ".join(t["sample_ids"])]
-                           for t in diff["transitions"] if t["from"] != t["to"]] or [["-", "-", "0", ""]]))
+        out.append(
+            f"<h2>Changes since v{version - 1}</h2><p>{diff['changed']:,} of {diff['rows_to']:,} ids changed label.</p>"
+        )
+        out.append(
+            _table(
+                ["from", "to", "rows", "sample ids"],
+                [
+                    [t["from"], t["to"], f"{t['rows']:,}", ", ".join(t["sample_ids"])]
+                    for t in diff["transitions"]
+                    if t["from"] != t["to"]
+                ]
+                or [["-", "-", "0", ""]],
+            )
+        )
     return out
 
 
 def _confidence_histogram(settings: Settings, dataset: str, version: int, bins: int = 20) -> str:
     con = duckdb.connect()
-    con.register("labels", DeltaTable(str(table(settings, dataset, "labels").path), version=version)
-                 .to_pyarrow_dataset())
-    found = dict(con.execute(f"""
+    con.register(
+        "labels", DeltaTable(str(table(settings, dataset, "labels").path), version=version).to_pyarrow_dataset()
+    )
+    found = dict(
+        con.execute(f"""
         SELECT least(floor(confidence * {bins}), {bins - 1})::INT AS bin, count(*)
-        FROM labels WHERE label >= 0 GROUP BY 1""").fetchall())
+        FROM labels WHERE label >= 0 GROUP BY 1""").fetchall()
+    )
     edges = [i / bins for i in range(bins + 1)]
-    return histogram(edges, [int(found.get(i, 0)) for i in range(bins)], "Confidence of labeled rows",
-                     "confidence (max class probability)")
+    return histogram(
+        edges,
+        [int(found.get(i, 0)) for i in range(bins)],
+        "Confidence of labeled rows",
+        "confidence (max class probability)",
+    )
 
 
 def _staging_section(settings: Settings, dataset: str, run_id: str) -> str:
@@ -166,10 +202,13 @@ def _staging_section(settings: Settings, dataset: str, run_id: str) -> str:
         return "<h2>Candidate labels</h2><p>none written</p>"
     con = duckdb.connect()
     con.register("staging", DeltaTable(str(ref.path)).to_pyarrow_dataset())
-    rows = con.execute("SELECT coalesce(label_name, ?), count(*) FROM staging WHERE _run_id = ? GROUP BY 1 "
-                       "ORDER BY 1", [UNLABELED, run_id]).fetchall()
-    return ("<h2>Candidate labels (not published)</h2>"
-            + grouped_bars([r[0] for r in rows], {"candidates": [r[1] for r in rows]}, "Candidate label distribution"))
+    rows = con.execute(
+        "SELECT coalesce(label_name, ?), count(*) FROM staging WHERE _run_id = ? GROUP BY 1 ORDER BY 1",
+        [UNLABELED, run_id],
+    ).fetchall()
+    return "<h2>Candidate labels (not published)</h2>" + grouped_bars(
+        [r[0] for r in rows], {"candidates": [r[1] for r in rows]}, "Candidate label distribution"
+    )
 
 
 def _lf_section(settings: Settings, dataset: str, run_id: str) -> str:
@@ -182,12 +221,41 @@ def _lf_section(settings: Settings, dataset: str, run_id: str) -> str:
     def pct(value: Any) -> str:
         return "-" if value is None else f"{value:.1%}"
 
-    body = [[r["lf"], r["kind"], r["lf_version"], ",".join(map(str, r["polarity"] or [])), pct(r["coverage"]),
-             pct(r["overlaps"]), pct(r["conflicts"]), f"{r['correct']}/{r['incorrect']}",
-             pct(r["empirical_accuracy"]), pct(r.get("learned_accuracy")), r["errors"]] for r in rows]
-    out = ["<h2>Labeling functions</h2>",
-           _table(["LF", "kind", "version", "polarity", "coverage", "overlaps", "conflicts", "correct/incorrect",
-                   "empirical acc.", "learned acc.", "errors"], body)]
+    body = [
+        [
+            r["lf"],
+            r["kind"],
+            r["lf_version"],
+            ",".join(map(str, r["polarity"] or [])),
+            pct(r["coverage"]),
+            pct(r["overlaps"]),
+            pct(r["conflicts"]),
+            f"{r['correct']}/{r['incorrect']}",
+            pct(r["empirical_accuracy"]),
+            pct(r.get("learned_accuracy")),
+            r["errors"],
+        ]
+        for r in rows
+    ]
+    out = [
+        "<h2>Labeling functions</h2>",
+        _table(
+            [
+                "LF",
+                "kind",
+                "version",
+                "polarity",
+                "coverage",
+                "overlaps",
+                "conflicts",
+                "correct/incorrect",
+                "empirical acc.",
+                "learned acc.",
+                "errors",
+            ],
+            body,
+        ),
+    ]
     out.append(_conflict_heatmap(settings, dataset, run_id, [r["lf"] for r in rows[:HEATMAP_LFS]]))
     return "".join(out)
 
@@ -212,27 +280,55 @@ def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[s
     differ = both * (L[:, :, None] != L[:, None, :])
     overlap = np.einsum("p,pij->ij", n, both)
     conflict = np.einsum("p,pij->ij", n, differ)
-    values = [[None if i == j or overlap[i, j] == 0 else float(conflict[i, j] / overlap[i, j])
-               for j in range(len(lfs))] for i in range(len(lfs))]
-    notes = [[f"{lfs[i]} x {lfs[j]}: both voted on {overlap[i, j]:,} rows, disagreed on {conflict[i, j]:,}"
-              for j in range(len(lfs))] for i in range(len(lfs))]
-    return ("<h3>LF conflicts</h3><p>Share of the rows both LFs voted on where they disagree "
-            f"(green 0, red 1, grey: never both voted); the {len(lfs)} LFs with the highest coverage.</p>"
-            + heatmap(lfs, values, notes, "Pairwise LF conflict rate"))
+    values = [
+        [None if i == j or overlap[i, j] == 0 else float(conflict[i, j] / overlap[i, j]) for j in range(len(lfs))]
+        for i in range(len(lfs))
+    ]
+    notes = [
+        [
+            f"{lfs[i]} x {lfs[j]}: both voted on {overlap[i, j]:,} rows, disagreed on {conflict[i, j]:,}"
+            for j in range(len(lfs))
+        ]
+        for i in range(len(lfs))
+    ]
+    return (
+        "<h3>LF conflicts</h3><p>Share of the rows both LFs voted on where they disagree "
+        f"(green 0, red 1, grey: never both voted); the {len(lfs)} LFs with the highest coverage.</p>"
+        + heatmap(lfs, values, notes, "Pairwise LF conflict rate")
+    )
 
 
 def _expectations_section(record: dict[str, Any]) -> str:
     rows = []
     for column in ("source_validation", "votes_validation", "validation"):
         for outcome in json.loads(record.get(column) or "[]"):
-            rows.append([column.replace("_validation", "").replace("validation", "labels"), outcome.get("check"),
-                         "ok" if outcome.get("success") else "FAILED", outcome.get("severity"),
-                         json.dumps(outcome.get("observed"), default=str)[:120], outcome.get("threshold")])
+            rows.append(
+                [
+                    column.replace("_validation", "").replace("validation", "labels"),
+                    outcome.get("check"),
+                    "ok" if outcome.get("success") else "FAILED",
+                    outcome.get("severity"),
+                    json.dumps(outcome.get("observed"), default=str)[:120],
+                    outcome.get("threshold"),
+                ]
+            )
     docs = json.loads(record.get("data_docs") or "{}")
-    link = (f'<p>Great Expectations Data Docs: <a href="{escape(Path(docs["index"]).as_uri())}">'
-            f"{escape(docs['index'])}</a></p>") if docs.get("index") else ""
-    return "<h2>Expectations</h2>" + link + _table(["suite", "check", "result", "severity", "observed", "threshold"],
-                                                    rows or [["-", "no expectations recorded", "", "", "", ""]])
+    link = (
+        (
+            f'<p>Great Expectations Data Docs: <a href="{escape(Path(docs["index"]).as_uri())}">'
+            f"{escape(docs['index'])}</a></p>"
+        )
+        if docs.get("index")
+        else ""
+    )
+    return (
+        "<h2>Expectations</h2>"
+        + link
+        + _table(
+            ["suite", "check", "result", "severity", "observed", "threshold"],
+            rows or [["-", "no expectations recorded", "", "", "", ""]],
+        )
+    )
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -243,11 +339,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _page(title: str, sections: list[str]) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f4f4f4}"
-             "svg{display:block;margin:1em 0}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{escape(title)}</h1>"
-            f"<p>Generated {generated} by labellake. Aggregates only: no row text.</p>"
-            + "".join(sections) + "</body></html>")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f4f4f4}"
+        "svg{display:block;margin:1em 0}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{escape(title)}</h1>"
+        f"<p>Generated {generated} by labellake. Aggregates only: no row text.</p>"
+        + "".join(sections)
+        + "</body></html>"
+    )

@@ -23,53 +23,67 @@ from jobs.tables import runs_table
 if TYPE_CHECKING:
     import pyarrow as pa
 
-RUNS_SCHEMA = StructType([
-    StructField("run_id", StringType(), False),
-    StructField("dataset", StringType(), False),
-    StructField("trigger", StringType(), True),
-    StructField("dag_id", StringType(), True),
-    StructField("mode", StringType(), True),
-    StructField("status", StringType(), True),
-    StructField("stage", StringType(), True),
-    StructField("started_at", TimestampType(), True),
-    StructField("updated_at", TimestampType(), True),
-    StructField("input_rows", LongType(), True),
-    StructField("accepted_rows", LongType(), True),
-    StructField("quarantined_rows", LongType(), True),
-    StructField("source_table", StringType(), True),
-    StructField("source_version", LongType(), True),
-    StructField("source_changes", StringType(), True),
-    StructField("lf_set_version", StringType(), True),
-    StructField("lf_changes", StringType(), True),
-    StructField("recomputed", StringType(), True),
-    StructField("votes", LongType(), True),
-    StructField("votes_version", LongType(), True),
-    StructField("lf_errors", StringType(), True),
-    StructField("patterns", LongType(), True),
-    StructField("label_model", StringType(), True),
-    StructField("labeled_rows", LongType(), True),
-    StructField("end_model", StringType(), True),
-    StructField("gold_set_version", LongType(), True),
-    StructField("source_validation", StringType(), True),
-    StructField("votes_validation", StringType(), True),
-    StructField("validation", StringType(), True),
-    StructField("warnings", StringType(), True),
-    StructField("thresholds", StringType(), True),
-    StructField("data_docs", StringType(), True),
-    StructField("labels_version", LongType(), True),
-    StructField("labels_current_from", StringType(), True),
-    StructField("published_rows", LongType(), True),
-    StructField("review_queue", StringType(), True),
-    StructField("stage_seconds", StringType(), True),
-    StructField("finished_at", TimestampType(), True),
-    StructField("code_version", StringType(), True),
-    StructField("error", StringType(), True),
-])
+RUNS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("dataset", StringType(), False),
+        StructField("trigger", StringType(), True),
+        StructField("dag_id", StringType(), True),
+        StructField("mode", StringType(), True),
+        StructField("status", StringType(), True),
+        StructField("stage", StringType(), True),
+        StructField("started_at", TimestampType(), True),
+        StructField("updated_at", TimestampType(), True),
+        StructField("input_rows", LongType(), True),
+        StructField("accepted_rows", LongType(), True),
+        StructField("quarantined_rows", LongType(), True),
+        StructField("source_table", StringType(), True),
+        StructField("source_version", LongType(), True),
+        StructField("source_changes", StringType(), True),
+        StructField("lf_set_version", StringType(), True),
+        StructField("lf_changes", StringType(), True),
+        StructField("recomputed", StringType(), True),
+        StructField("votes", LongType(), True),
+        StructField("votes_version", LongType(), True),
+        StructField("lf_errors", StringType(), True),
+        StructField("patterns", LongType(), True),
+        StructField("label_model", StringType(), True),
+        StructField("labeled_rows", LongType(), True),
+        StructField("end_model", StringType(), True),
+        StructField("gold_set_version", LongType(), True),
+        StructField("source_validation", StringType(), True),
+        StructField("votes_validation", StringType(), True),
+        StructField("validation", StringType(), True),
+        StructField("warnings", StringType(), True),
+        StructField("thresholds", StringType(), True),
+        StructField("data_docs", StringType(), True),
+        StructField("labels_version", LongType(), True),
+        StructField("labels_current_from", StringType(), True),
+        StructField("published_rows", LongType(), True),
+        StructField("review_queue", StringType(), True),
+        StructField("stage_seconds", StringType(), True),
+        StructField("finished_at", TimestampType(), True),
+        StructField("code_version", StringType(), True),
+        StructField("error", StringType(), True),
+    ]
+)
 """``source_changes``, ``lf_changes``, ``recomputed``, ``validation`` and ``stage_seconds``
 are JSON: what the incremental diff found, what was recomputed (LFs x rows) and
 why, each expectation's outcome, and each stage's wall time."""
-JSON_COLUMNS = ("review_queue", "lf_errors", "source_changes", "lf_changes", "recomputed", "validation", "stage_seconds", "source_validation",
-                "votes_validation", "warnings", "thresholds", "data_docs")
+JSON_COLUMNS = (
+    "review_queue",
+    "lf_errors",
+    "source_changes",
+    "lf_changes",
+    "recomputed",
+    "validation",
+    "stage_seconds",
+    "source_validation",
+    "votes_validation",
+    "warnings",
+    "thresholds",
+    "data_docs",
+)
 _COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
 
 
@@ -104,8 +118,14 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
         raise ValueError(f"runs table has no columns {sorted(unknown)}")
     now = utc_now()
     values: dict[str, Any] = {
-        "run_id": run.run_id, "dataset": run.dataset, "trigger": run.trigger, "dag_id": run.dag_id,
-        "mode": run.mode, "code_version": code_version(), "updated_at": now, **fields,
+        "run_id": run.run_id,
+        "dataset": run.dataset,
+        "trigger": run.trigger,
+        "dag_id": run.dag_id,
+        "mode": run.mode,
+        "code_version": code_version(),
+        "updated_at": now,
+        **fields,
     }
     for column in JSON_COLUMNS:
         if isinstance(values.get(column), (list, dict)):
@@ -118,12 +138,21 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             if not ref.exists():
                 write_deltalake(str(ref.path), update, mode="append")
                 return
-            (DeltaTable(str(ref.path))
-             .merge(source=update, predicate="r.run_id = u.run_id AND r.dataset = u.dataset", source_alias="u", target_alias="r",
-                    merge_schema=True)  # a runs table from an older labellake gains the new columns
-             .when_matched_update(updates={name: f"u.`{name}`" for name in values if name not in ("run_id", "dataset")})
-             .when_not_matched_insert_all()
-             .execute())
+            (
+                DeltaTable(str(ref.path))
+                .merge(
+                    source=update,
+                    predicate="r.run_id = u.run_id AND r.dataset = u.dataset",
+                    source_alias="u",
+                    target_alias="r",
+                    merge_schema=True,
+                )  # a runs table from an older labellake gains the new columns
+                .when_matched_update(
+                    updates={name: f"u.`{name}`" for name in values if name not in ("run_id", "dataset")}
+                )
+                .when_not_matched_insert_all()
+                .execute()
+            )
             return
         except CommitFailedError:
             if attempt == _MERGE_ATTEMPTS - 1:
@@ -131,8 +160,9 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             time.sleep(0.05 * (attempt + 1))
 
 
-def run_record(spark: SparkSession | None, settings: Settings, run_id: str,
-               dataset: str | None = None) -> dict[str, Any] | None:
+def run_record(
+    spark: SparkSession | None, settings: Settings, run_id: str, dataset: str | None = None
+) -> dict[str, Any] | None:
     """The runs-table row of ``run_id`` (for ``dataset``) as a dict, or None.
 
     Read with delta-rs: no Spark job. Without ``dataset``, the run must have

@@ -39,13 +39,9 @@ class Settings:
         env = os.environ
         return cls(
             home=Path(env.get("LABELLAKE_HOME", PROJECT_ROOT / "lakehouse")).resolve(),
-            data_root=Path(
-                env.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")
-            ).resolve(),
+            data_root=Path(env.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve(),
             spark_master=env.get("LABELLAKE_SPARK_MASTER", "local[*]"),
-            config_path=Path(
-                env.get("LABELLAKE_CONFIG", PROJECT_ROOT / "config" / "datasets.toml")
-            ).resolve(),
+            config_path=Path(env.get("LABELLAKE_CONFIG", PROJECT_ROOT / "config" / "datasets.toml")).resolve(),
             jar_cache=Path(env.get("LABELLAKE_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars")).resolve(),
         )
 

@@ -90,9 +90,7 @@ def resolve(settings: Settings | None = None, force: bool = False) -> list[Path]
         kept = [p for p in resolved if _artifact_name(p.name, ivy=True) not in spark_jars]
         for jar in kept:
             shutil.copy2(jar, cache / jar.name)
-        manifest.write_text(
-            json.dumps({"coordinate": coordinate, "jars": [p.name for p in kept]}, indent=2)
-        )
+        manifest.write_text(json.dumps({"coordinate": coordinate, "jars": [p.name for p in kept]}, indent=2))
         print(f"labellake: cached {len(kept)} Delta jars for {coordinate} in {cache}")
         return [cache / p.name for p in kept]
     raise SystemExit("labellake: could not resolve the Delta jars: " + "; ".join(errors))
@@ -103,4 +101,6 @@ if __name__ == "__main__":
     from lf_library.kernel_build import build_kernel_jar
 
     kernel = build_kernel_jar(Settings.from_env().jar_cache)
-    print(f"labellake: text LF kernel {'built: ' + str(kernel) if kernel else 'not built (no JDK); LFs run as expressions'}")
+    print(
+        f"labellake: text LF kernel {'built: ' + str(kernel) if kernel else 'not built (no JDK); LFs run as expressions'}"
+    )

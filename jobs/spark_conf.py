@@ -70,8 +70,16 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     """
     warehouse = Path(settings.home) / "_warehouse"
     event_log = os.environ.get(EVENT_LOG_ENV)  # for the history server and `bench e2e`
-    logging_events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": Path(event_log).resolve().as_uri(),
-                      "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"} if event_log else {}
+    logging_events = (
+        {
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": Path(event_log).resolve().as_uri(),
+            "spark.eventLog.compress": "false",
+            "spark.eventLog.rolling.enabled": "false",
+        }
+        if event_log
+        else {}
+    )
     return {
         **logging_events,
         "spark.sql.extensions": DELTA_EXTENSION,
@@ -82,8 +90,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": os.environ.get("LABELLAKE_SPARK_UI", "false"),
         # Spark's per-job progress bar on a terminal (`labellake run`); never in task logs, where
         # its carriage returns garble the lines (Airflow and CI capture stderr, so it is no TTY).
-        "spark.ui.showConsoleProgress": os.environ.get(
-            "LABELLAKE_PROGRESS", "true" if _interactive() else "false"),
+        "spark.ui.showConsoleProgress": os.environ.get("LABELLAKE_PROGRESS", "true" if _interactive() else "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; Spark's default limit
         # (65,535) lets whole-stage codegen emit such methods, which then run interpreted. The
@@ -94,7 +101,5 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         # Keep tables readable by delta-rs (deltalake): no deletion vectors.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
-        "spark.driver.extraJavaOptions": (
-            f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}"
-        ),
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}"),
     }

@@ -57,7 +57,7 @@ ROW_GROUP_ROWS = 1 << 20
 """Rows per Parquet row group: about what Spark's writer puts in one (128 MB of these narrow rows)."""
 
 
-_ESCAPED = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
+_ESCAPED = set("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(1, 32)}
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,11 @@ def _stats(rows: int, bounds: dict[str, list[Any]]) -> str:
     low, high, nulls = {}, {}, {}
     for name, (lo, hi, n_null) in bounds.items():
         nulls[name] = n_null
-        if lo is None or (isinstance(lo, float) and not math.isfinite(lo)) or \
-                (isinstance(hi, float) and not math.isfinite(hi)):
+        if (
+            lo is None
+            or (isinstance(lo, float) and not math.isfinite(lo))
+            or (isinstance(hi, float) and not math.isfinite(hi))
+        ):
             continue
         low[name], high[name] = lo, hi
     return json.dumps({"numRecords": rows, "minValues": low, "maxValues": high, "nullCount": nulls})
@@ -152,8 +155,9 @@ def _merge(bounds: dict[str, list[Any]], name: str, batch_column: "Any") -> None
         entry[1] = hi if entry[1] is None else max(entry[1], hi)
 
 
-def _write_file(root: str, directory: str, indexed: Iterator["Any"], lookup: "Any", columns: list[str],
-                stats_columns: list[str]) -> dict[str, Any] | None:
+def _write_file(
+    root: str, directory: str, indexed: Iterator["Any"], lookup: "Any", columns: list[str], stats_columns: list[str]
+) -> dict[str, Any] | None:
     """Write the rows of ``indexed`` (Arrow tables or batches of ``id``, ``_pattern``) with the
     staged ``columns`` looked up in ``lookup`` as one Parquet file under ``directory``; its
     :class:`WrittenFile` fields, or None when there were no rows."""
@@ -182,8 +186,9 @@ def _write_file(root: str, directory: str, indexed: Iterator["Any"], lookup: "An
         if not batch.num_rows:
             continue
         taken = lookup.take(batch.column(PATTERN))
-        out = pa.table([batch.column("id").cast(pa.string()) if c == "id" else taken.column(c) for c in columns],
-                       names=columns)
+        out = pa.table(
+            [batch.column("id").cast(pa.string()) if c == "id" else taken.column(c) for c in columns], names=columns
+        )
         for c in stats_columns:
             _merge(bounds, c, out.column(c).combine_chunks())
         # Spark's Arrow batches are 10,000 rows: written one by one they would be as many row groups.
@@ -198,8 +203,13 @@ def _write_file(root: str, directory: str, indexed: Iterator["Any"], lookup: "An
         return None
     writer.close()
     info = target.stat()
-    return {"path": name, "size": info.st_size, "rows": written, "stats": _stats(written, bounds),
-            "modification_time": int(info.st_mtime * 1000)}
+    return {
+        "path": name,
+        "size": info.st_size,
+        "rows": written,
+        "stats": _stats(written, bounds),
+        "modification_time": int(info.st_mtime * 1000),
+    }
 
 
 def _prepared(staging_ref: TableRef, patterns: "Any", columns: list[str]) -> tuple[str, "Any"]:
@@ -212,9 +222,16 @@ def _prepared(staging_ref: TableRef, patterns: "Any", columns: list[str]) -> tup
     return str(table_path), lookup
 
 
-def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", columns: list[str],
-                        staging_ref: TableRef, run_id: str, stats_columns: list[str],
-                        user_metadata: str) -> int:
+def write_run_partition(
+    spark: SparkSession,
+    rows: DataFrame,
+    patterns: "Any",
+    columns: list[str],
+    staging_ref: TableRef,
+    run_id: str,
+    stats_columns: list[str],
+    user_metadata: str,
+) -> int:
     """Write ``rows`` (``id``, ``_pattern``) with the staged ``columns`` looked up in ``patterns``
     (an Arrow table keyed by ``_pattern``) as the ``_run_id = run_id`` partition of the staging
     table, replacing that partition in one commit; returns the new version. The table must exist
@@ -232,17 +249,28 @@ def write_run_partition(spark: SparkSession, rows: DataFrame, patterns: "Any", c
 
     started = time.monotonic()
     try:
-        files = [WrittenFile(r["path"], int(r["size"]), int(r["rows"]), r["stats"], int(r["modification_time"]))
-                 for r in rows.select("id", PATTERN).mapInArrow(
-                     write, "path string, size long, rows long, stats string, modification_time long").collect()]
+        files = [
+            WrittenFile(r["path"], int(r["size"]), int(r["rows"]), r["stats"], int(r["modification_time"]))
+            for r in rows.select("id", PATTERN)
+            .mapInArrow(write, "path string, size long, rows long, stats string, modification_time long")
+            .collect()
+        ]
     finally:
         shipped.unpersist()
     return _commit(staging_ref, root, run_id, directory, files, user_metadata, started)
 
 
-def write_run_partition_from_files(spark: SparkSession, sources: list[str], indexed_rows: Callable[[str], "Any"],
-                                   patterns: "Any", columns: list[str], staging_ref: TableRef, run_id: str,
-                                   stats_columns: list[str], user_metadata: str) -> int:
+def write_run_partition_from_files(
+    spark: SparkSession,
+    sources: list[str],
+    indexed_rows: Callable[[str], "Any"],
+    patterns: "Any",
+    columns: list[str],
+    staging_ref: TableRef,
+    run_id: str,
+    stats_columns: list[str],
+    user_metadata: str,
+) -> int:
     """:func:`write_run_partition` for rows that Python can read itself: one task per source
     (a Parquet file), ``indexed_rows(source)`` giving its ``id`` and ``_pattern`` as an Arrow
     table, one staged file per source.
@@ -266,17 +294,28 @@ def write_run_partition_from_files(spark: SparkSession, sources: list[str], inde
 
     started = time.monotonic()
     try:
-        written = (spark.sparkContext.parallelize(sources, max(len(sources), 1)).mapPartitions(write).collect()
-                   if sources else [])
+        written = (
+            spark.sparkContext.parallelize(sources, max(len(sources), 1)).mapPartitions(write).collect()
+            if sources
+            else []
+        )
     finally:
         shipped.unpersist()
-    files = [WrittenFile(r["path"], int(r["size"]), int(r["rows"]), r["stats"], int(r["modification_time"]))
-             for r in written]
+    files = [
+        WrittenFile(r["path"], int(r["size"]), int(r["rows"]), r["stats"], int(r["modification_time"])) for r in written
+    ]
     return _commit(staging_ref, root, run_id, directory, files, user_metadata, started)
 
 
-def _commit(staging_ref: TableRef, root: str, run_id: str, directory: str, files: list[WrittenFile],
-            user_metadata: str, started: float) -> int:
+def _commit(
+    staging_ref: TableRef,
+    root: str,
+    run_id: str,
+    directory: str,
+    files: list[WrittenFile],
+    user_metadata: str,
+    started: float,
+) -> int:
     """Replace the run's partition of the staging table with ``files``, in one delta-rs commit."""
     from deltalake import DeltaTable
     from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
@@ -285,16 +324,27 @@ def _commit(staging_ref: TableRef, root: str, run_id: str, directory: str, files
     actions = [AddAction(f.path, f.size, {PARTITION: run_id}, f.modification_time, True, f.stats) for f in files]
     try:
         staging.create_write_transaction(
-            actions, mode="overwrite", schema=staging.schema(), partition_by=[PARTITION],
+            actions,
+            mode="overwrite",
+            schema=staging.schema(),
+            partition_by=[PARTITION],
             partition_filters=[(PARTITION, "=", run_id)],
             commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata}),
-            post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False))
+            post_commithook_properties=PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False),
+        )
     except Exception as exc:
         # Nothing was committed: the run's previous candidates stay, the new files are unreferenced.
-        raise RuntimeError(f"{staging_ref.name}: committing run {run_id}'s {len(files)} staged files "
-                           f"({directory}) failed: {exc}") from exc
+        raise RuntimeError(
+            f"{staging_ref.name}: committing run {run_id}'s {len(files)} staged files ({directory}) failed: {exc}"
+        ) from exc
     version = int(DeltaTable(root).version())
-    log.info("staging_files: %d rows in %d files -> %s@v%d (partition %s) in %.1f s",
-             sum(f.rows for f in files), len(files), staging_ref.name, version, directory,
-             time.monotonic() - started)
+    log.info(
+        "staging_files: %d rows in %d files -> %s@v%d (partition %s) in %.1f s",
+        sum(f.rows for f in files),
+        len(files),
+        staging_ref.name,
+        version,
+        directory,
+        time.monotonic() - started,
+    )
     return version

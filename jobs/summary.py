@@ -56,8 +56,9 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
         summary["covered"] = int(con.execute("SELECT count(DISTINCT id) FROM votes").fetchall()[0][0])
     columns = {f.name for f in dt.schema().fields}
     if "_label_source" in columns:
-        summary["label_sources"] = dict(con.execute(
-            "SELECT _label_source, count(*) FROM labels GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        summary["label_sources"] = dict(
+            con.execute("SELECT _label_source, count(*) FROM labels GROUP BY 1 ORDER BY 2 DESC").fetchall()
+        )
     if gold.exists():
         # The evaluation gold only (jobs/gold_set.py): adjudicated rows that trained or were
         # published as gold are not scored, so the figure is not an echo of the gold itself.
@@ -81,7 +82,8 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
                 """SELECT avg(CASE WHEN l.label_model_label >= 0 THEN (l.label_model_label = g.label)::INT END),
                           avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END),
                           count(l._end_model)
-                   FROM labels l JOIN gold g USING (id)""").fetchall()[0]
+                   FROM labels l JOIN gold g USING (id)"""
+            ).fetchall()[0]
             if with_end_model:
                 summary["gold"]["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
                 summary["gold"]["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
@@ -105,8 +107,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"({acc}); {gold['rows_with_gold']} rows have gold ({gold['table']})"
         )
         if "end_model_accuracy" in gold:
-            lines.append(f"               label model alone {gold['label_model_accuracy']}, "
-                         f"end model alone {gold['end_model_accuracy']} (where each labels)")
+            lines.append(
+                f"               label model alone {gold['label_model_accuracy']}, "
+                f"end model alone {gold['end_model_accuracy']} (where each labels)"
+            )
     if summary.get("label_sources"):
         lines.append("label source : " + ", ".join(f"{k}={v}" for k, v in summary["label_sources"].items()))
     return "\n".join(lines)
@@ -119,10 +123,16 @@ def tables_listing(settings: Settings) -> list[dict[str, Any]]:
         dt = DeltaTable(str(ref.path))
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = sum(int(n) for n in actions.column("num_records").to_pylist() if n is not None)
-        listing.append({
-            "name": ref.name, "dataset": ref.dataset, "role": ref.role, "path": str(ref.path),
-            "version": dt.version(), "rows": rows,
-        })
+        listing.append(
+            {
+                "name": ref.name,
+                "dataset": ref.dataset,
+                "role": ref.role,
+                "path": str(ref.path),
+                "version": dt.version(),
+                "rows": rows,
+            }
+        )
     return listing
 
 
@@ -135,13 +145,15 @@ def history(settings: Settings, dataset: str, role: str = "labels") -> list[dict
     for commit in DeltaTable(str(ref.path)).history():
         meta = commit.get("userMetadata")
         parsed = json.loads(meta) if meta else {}
-        out.append({
-            "version": commit.get("version"),
-            "timestamp": commit.get("timestamp"),
-            "operation": commit.get("operation"),
-            "run_id": parsed.get("run_id"),
-            "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or parsed.get("rows"),
-        })
+        out.append(
+            {
+                "version": commit.get("version"),
+                "timestamp": commit.get("timestamp"),
+                "operation": commit.get("operation"),
+                "run_id": parsed.get("run_id"),
+                "rows": (commit.get("operationMetrics") or {}).get("numOutputRows") or parsed.get("rows"),
+            }
+        )
     return out
 
 
@@ -180,8 +192,10 @@ def learned_accuracies(settings: Settings, dataset: str, run_id: str | None) -> 
 
 
 def format_lf_table(rows: list[dict[str, Any]]) -> str:
-    header = f"{'lf':<34} {'polarity':<9} {'coverage':>8} {'overlaps':>8} {'conflicts':>9} " \
-             f"{'correct':>7} {'incorrect':>9} {'emp.acc':>7} {'learned':>7} {'errors':>6}"
+    header = (
+        f"{'lf':<34} {'polarity':<9} {'coverage':>8} {'overlaps':>8} {'conflicts':>9} "
+        f"{'correct':>7} {'incorrect':>9} {'emp.acc':>7} {'learned':>7} {'errors':>6}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         acc = "" if r["empirical_accuracy"] is None else f"{r['empirical_accuracy']:.3f}"

@@ -86,11 +86,20 @@ def table(settings: Settings, dataset: str, role: str) -> TableRef:
 
 
 CREATED_BY = {
-    "source": "ingest", "gold": "ingest", "gold_set": "fit_label_model", "quarantine": "ingest", "lf_registry": "apply_lfs",
-    "votes": "apply_lfs", "lf_analysis": "fit_label_model", "pattern_counts": "fit_label_model",
+    "source": "ingest",
+    "gold": "ingest",
+    "gold_set": "fit_label_model",
+    "quarantine": "ingest",
+    "lf_registry": "apply_lfs",
+    "votes": "apply_lfs",
+    "lf_analysis": "fit_label_model",
+    "pattern_counts": "fit_label_model",
     "row_patterns": "fit_label_model",
-    "label_models": "fit_label_model", "staging_labels": "fit_label_model", "labels": "publish",
-    "annotations": "annotations ingest", "annotations_quarantine": "annotations ingest",
+    "label_models": "fit_label_model",
+    "staging_labels": "fit_label_model",
+    "labels": "publish",
+    "annotations": "annotations ingest",
+    "annotations_quarantine": "annotations ingest",
     "review_queue": "review-queue",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
@@ -105,8 +114,10 @@ def require_table(settings: Settings, dataset: str, role: str) -> TableRef:
     get_dataset(dataset, settings)  # ConfigError listing the declared datasets
     ref = table(settings, dataset, role)
     if not ref.exists():
-        raise LabellakeError(f"{ref.name} does not exist yet at {ref.path}; the {CREATED_BY[role]} stage "
-                             f"creates it: run `labellake run --dataset {dataset}` (or the nightly_relabel DAG)")
+        raise LabellakeError(
+            f"{ref.name} does not exist yet at {ref.path}; the {CREATED_BY[role]} stage "
+            f"creates it: run `labellake run --dataset {dataset}` (or the nightly_relabel DAG)"
+        )
     return ref
 
 
@@ -207,8 +218,7 @@ def replace_run_rows(ref: TableRef, rows: "pa.Table", run_id: str, user_metadata
     if not ref.exists():
         write_deltalake(str(ref.path), rows, mode="append", commit_properties=commit)
         return
-    write_deltalake(str(ref.path), rows, mode="overwrite", predicate=f"_run_id = '{run_id}'",
-                    commit_properties=commit)
+    write_deltalake(str(ref.path), rows, mode="overwrite", predicate=f"_run_id = '{run_id}'", commit_properties=commit)
 
 
 def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
@@ -229,8 +239,13 @@ def commit_at(spark: Any, ref: TableRef, version: int) -> dict[str, Any]:
         return local[1]
     from delta.tables import DeltaTable
 
-    row = (DeltaTable.forPath(spark, str(ref.path)).history().where(f"version = {int(version)}")
-           .select("userMetadata").first())
+    row = (
+        DeltaTable.forPath(spark, str(ref.path))
+        .history()
+        .where(f"version = {int(version)}")
+        .select("userMetadata")
+        .first()
+    )
     if row is None:
         raise KeyError(f"{ref.name} has no version {version}")
     return _parsed(row["userMetadata"])

@@ -31,8 +31,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import SuiteRun, render_data_docs, run_suite
-from expectations.labels_suite import (PublishedStats, build_label_change_suite, build_suite, name_duplicate_ids,
-                                       observed_value, published_stats, recorded_published_stats, validation_view)
+from expectations.labels_suite import (
+    PublishedStats,
+    build_label_change_suite,
+    build_suite,
+    name_duplicate_ids,
+    observed_value,
+    published_stats,
+    recorded_published_stats,
+    validation_view,
+)
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
@@ -63,8 +71,9 @@ def _published(spark: SparkSession, labels_ref: TableRef) -> Published | None:
         return None
     version, meta = latest_commit(spark, labels_ref)
     frame = spark.read.format("delta").option("versionAsOf", version).load(str(labels_ref.path))
-    return Published(frame, meta,
-                     recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id")))
+    return Published(
+        frame, meta, recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id"))
+    )
 
 
 def _staged(staging_meta: dict[str, Any], run_id: str, run_rows: DataFrame) -> bool:
@@ -82,8 +91,9 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if current_from:
         # Nothing changed since that run: its labels passed these suites and are still published.
         report = ValidationReport(thresholds=ds.expectations.record())
-        report.notes.append(f"nothing changed since run {current_from}: its published labels are current, "
-                            "nothing to validate")
+        report.notes.append(
+            f"nothing changed since run {current_from}: its published labels are current, nothing to validate"
+        )
         log.info("validate %s: %s", ds.name, report.notes[-1])
         return report
     staging = table(settings, ds.name, "staging_labels")
@@ -99,9 +109,13 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     thresholds = ds.expectations
     published = _published(spark, table(settings, ds.name, "labels"))
     # The evaluation gold (jobs/gold_set.py), at the version this run's fit was scored on.
-    gold = (evaluation_gold(spark, settings, ds, (run_record(spark, settings, run.run_id, ds.name) or {})
-                            .get("gold_set_version"))
-            if thresholds.min_gold_accuracy is not None else None)
+    gold = (
+        evaluation_gold(
+            spark, settings, ds, (run_record(spark, settings, run.run_id, ds.name) or {}).get("gold_set_version")
+        )
+        if thresholds.min_gold_accuracy is not None
+        else None
+    )
     report = ValidationReport(thresholds=thresholds.record())
     stats = None
     if published is None:
@@ -115,9 +129,17 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     validated: list[SuiteRun] = []
     try:
         try:
-            labels_run = run_suite(settings.home, ds.name, lambda: build_suite(
-                f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None), view, run.run_id,
-                                   thresholds.severity_of, observed_value, index_columns=["id"], data_docs=False)
+            labels_run = run_suite(
+                settings.home,
+                ds.name,
+                lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None),
+                view,
+                run.run_id,
+                thresholds.severity_of,
+                observed_value,
+                index_columns=["id"],
+                data_docs=False,
+            )
             name_duplicate_ids(labels_run.outcomes, view)
             validated.append(labels_run)
         finally:
@@ -158,8 +180,15 @@ def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
     return view
 
 
-def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, labels: DataFrame,
-                   staging_meta: dict[str, Any], published: Published) -> SuiteRun:
+def _label_changes(
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    labels: DataFrame,
+    staging_meta: dict[str, Any],
+    published: Published,
+) -> SuiteRun:
     """The share of labels changed since the published version, over the label transitions: the
     ones the fit counted from its vote patterns when they compare with the labels published now,
     else counted here by joining the candidate and published rows by id (jobs/label_transitions.py)."""
@@ -169,15 +198,34 @@ def _label_changes(spark: SparkSession, ds: DatasetConfig, settings: Settings, r
         how = "joined by id"
     else:
         how = "counted from vote patterns"
-    log.info("validate %s: %d of %d compared labels changed since v%d (%s)", ds.name, transitions.changed,
-             transitions.compared, published.stats.version, how)
-    return run_suite(settings.home, ds.name, lambda: build_label_change_suite(
-        f"{ds.name}_label_changes", ds.expectations, published.stats.version), transitions.frame(spark), run.run_id,
-                     ds.expectations.severity_of, observed_value, data_docs=False)
+    log.info(
+        "validate %s: %d of %d compared labels changed since v%d (%s)",
+        ds.name,
+        transitions.changed,
+        transitions.compared,
+        published.stats.version,
+        how,
+    )
+    return run_suite(
+        settings.home,
+        ds.name,
+        lambda: build_label_change_suite(f"{ds.name}_label_changes", ds.expectations, published.stats.version),
+        transitions.frame(spark),
+        run.run_id,
+        ds.expectations.severity_of,
+        observed_value,
+        data_docs=False,
+    )
 
 
-def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext,
-               published_run: str | None, report: ValidationReport) -> list[SuiteRun]:
+def _lf_health(
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    published_run: str | None,
+    report: ValidationReport,
+) -> list[SuiteRun]:
     """The per-LF coverage drift suite's run, or none (with a note on ``report``) when there is
     no LF analysis of the published run to compare with."""
     analysis_ref = table(settings, ds.name, "lf_analysis")
@@ -193,8 +241,18 @@ def _lf_health(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: 
     # One row per LF, read once: GX's several metric jobs would each scan the analysis table twice.
     view = lf_health_view(current, previous).persist()
     try:
-        return [run_suite(settings.home, ds.name, lambda: build_lf_health_suite(
-            f"{ds.name}_lf_health", ds.expectations, published_run), view, run.run_id, ds.expectations.severity_of,
-                          observed_lf_health_value, index_columns=["lf"], data_docs=False)]
+        return [
+            run_suite(
+                settings.home,
+                ds.name,
+                lambda: build_lf_health_suite(f"{ds.name}_lf_health", ds.expectations, published_run),
+                view,
+                run.run_id,
+                ds.expectations.severity_of,
+                observed_lf_health_value,
+                index_columns=["lf"],
+                data_docs=False,
+            )
+        ]
     finally:
         view.unpersist()

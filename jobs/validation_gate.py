@@ -49,32 +49,49 @@ class ValidationReport:
 
 
 def describe_failures(failures: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{o['check']} ({o['expectation']} on {o['column']}): observed {o['observed']}, "
-                     f"threshold {o['threshold']}" for o in failures)
+    return "; ".join(
+        f"{o['check']} ({o['expectation']} on {o['column']}): observed {o['observed']}, threshold {o['threshold']}"
+        for o in failures
+    )
 
 
 def log_outcomes(stage: str, dataset: str, report: ValidationReport) -> None:
     for o in report.outcomes:
         state = "ok  " if o["success"] else ("FAIL" if o["severity"] == "blocking" else "WARN")
-        log.info("%s %s: %-28s %s observed=%s threshold=%s", stage, dataset, o["check"], state, o["observed"],
-                 o["threshold"])
+        log.info(
+            "%s %s: %-28s %s observed=%s threshold=%s", stage, dataset, o["check"], state, o["observed"], o["threshold"]
+        )
     for note in report.notes:
         log.info("%s %s: %s", stage, dataset, note)
     for page in report.docs_pages:
         log.info("%s %s: Data Docs %s", stage, dataset, page)
 
 
-def enforce(spark: SparkSession, settings: Settings, run: RunContext, stage: str, subject: str,
-            report: ValidationReport, column: str) -> None:
+def enforce(
+    spark: SparkSession,
+    settings: Settings,
+    run: RunContext,
+    stage: str,
+    subject: str,
+    report: ValidationReport,
+    column: str,
+) -> None:
     """Record a blocking failure on the run and raise; log warnings. ``column`` names the runs-table column."""
     log_outcomes(stage, run.dataset, report)
     if report.warnings:
         log.warning("%s %s: warnings (published anyway): %s", stage, run.dataset, describe_failures(report.warnings))
     failed = report.blocking_failures
     if failed:
-        message = f"validation of {subject} for run {run.run_id} failed; labels not published: " + \
-            describe_failures(failed)
-        record_run(spark, settings, run, status="failed", stage=stage, error=message,
-                   **{column: report.outcomes, "data_docs": report.docs_pages,
-                      "thresholds": report.thresholds})
+        message = f"validation of {subject} for run {run.run_id} failed; labels not published: " + describe_failures(
+            failed
+        )
+        record_run(
+            spark,
+            settings,
+            run,
+            status="failed",
+            stage=stage,
+            error=message,
+            **{column: report.outcomes, "data_docs": report.docs_pages, "thresholds": report.thresholds},
+        )
         raise ValidationFailed(message, failed)

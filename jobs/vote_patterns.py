@@ -52,7 +52,7 @@ class PatternCodec:
         """The codec for these LFs, or None when it would need too many columns."""
         base = n_classes + 1
         per_column = max(1, int(63 / math.log2(base)))
-        while base ** per_column - 1 > 2 ** 63 - 1:  # the largest packed value must fit a signed long
+        while base**per_column - 1 > 2**63 - 1:  # the largest packed value must fit a signed long
             per_column -= 1
         if math.ceil(len(lf_names) / per_column) > MAX_CODE_COLUMNS or not lf_names:
             return None
@@ -64,7 +64,7 @@ class PatternCodec:
 
     def digit(self, j: int) -> Column:
         column, place = self.columns[j // self.per_column], j % self.per_column
-        return F.expr(f"(`{column}` div {self.base ** place}) % {self.base}")
+        return F.expr(f"(`{column}` div {self.base**place}) % {self.base}")
 
     def row_codes(self, ids: DataFrame, votes: DataFrame) -> DataFrame:
         """``(id, _p0, ...)`` for every source row; rows without votes get zeros."""
@@ -77,24 +77,37 @@ class PatternCodec:
         codes are the sums of its votes' rows)."""
         index = F.create_map(*[x for j, name in enumerate(self.lf_names) for x in (F.lit(name), F.lit(j))])
         j = F.element_at(index, F.col("lf"))
-        place_value = F.element_at(F.array(*[F.lit(self.base ** p) for p in range(self.per_column)]),
-                                   (j % self.per_column) + 1)
+        place_value = F.element_at(
+            F.array(*[F.lit(self.base**p) for p in range(self.per_column)]), (j % self.per_column) + 1
+        )
         n_classes = self.base - 1
-        digit = F.when((F.col("vote") < 0) | (F.col("vote") >= n_classes), F.raise_error(F.concat(
-            F.lit("votes: LF "), F.col("lf"), F.lit(f" cast a vote outside the {n_classes} classes on row "),
-            F.col("id"), F.lit(": "), F.col("vote").cast("string")))).otherwise(
-            (F.col("vote") + 1).cast("long") * place_value)
+        digit = F.when(
+            (F.col("vote") < 0) | (F.col("vote") >= n_classes),
+            F.raise_error(
+                F.concat(
+                    F.lit("votes: LF "),
+                    F.col("lf"),
+                    F.lit(f" cast a vote outside the {n_classes} classes on row "),
+                    F.col("id"),
+                    F.lit(": "),
+                    F.col("vote").cast("string"),
+                )
+            ),
+        ).otherwise((F.col("vote") + 1).cast("long") * place_value)
         chunk = (j / self.per_column).cast("int")
-        parts = [(digit if len(self.columns) == 1 else F.when(chunk == c, digit).otherwise(F.lit(0))).alias(name)
-                 for c, name in enumerate(self.columns)]
+        parts = [
+            (digit if len(self.columns) == 1 else F.when(chunk == c, digit).otherwise(F.lit(0))).alias(name)
+            for c, name in enumerate(self.columns)
+        ]
         return votes.select("id", *parts)
 
     def pattern_string(self) -> Column:
         """The canonical ``lf=vote,...`` string of the coded columns (entries sorted as strings)."""
         order = sorted(range(len(self.lf_names)), key=lambda j: self.lf_names[j] + "=")
-        entries = [F.when(self.digit(j) > 0, F.concat(F.lit(self.lf_names[j] + "="),
-                                                      (self.digit(j) - 1).cast("string")))
-                   for j in order]
+        entries = [
+            F.when(self.digit(j) > 0, F.concat(F.lit(self.lf_names[j] + "="), (self.digit(j) - 1).cast("string")))
+            for j in order
+        ]
         return F.concat_ws(",", *entries)
 
     def pattern_strings(self, codes: np.ndarray) -> list[str]:
@@ -139,8 +152,9 @@ def string_patterns(ids: DataFrame, votes: DataFrame) -> DataFrame:
     entry = F.concat(F.col("lf"), F.lit("="), F.col("vote").cast("string"))
     entries = votes.select("id", entry.alias("_entry"), F.lit(False).alias(_IN_SOURCE))
     empty = ids.select("id", F.lit(None).cast("string").alias("_entry"), F.lit(True).alias(_IN_SOURCE))
-    return _per_source_row(empty.unionByName(entries),
-                           [F.array_join(F.array_sort(F.collect_list("_entry")), ",").alias(PATTERN)])
+    return _per_source_row(
+        empty.unionByName(entries), [F.array_join(F.array_sort(F.collect_list("_entry")), ",").alias(PATTERN)]
+    )
 
 
 _IN_SOURCE = "_in_source"
@@ -153,8 +167,12 @@ def _per_source_row(tagged: DataFrame, aggregates: list[Column]) -> DataFrame:
     join of ids to per-row aggregates this replaced (one shuffle instead of
     three). Votes whose id is not in the source are dropped, as a left join would.
     """
-    return (tagged.groupBy("id").agg(*aggregates, F.max(_IN_SOURCE).alias(_IN_SOURCE))
-            .where(F.col(_IN_SOURCE)).drop(_IN_SOURCE))
+    return (
+        tagged.groupBy("id")
+        .agg(*aggregates, F.max(_IN_SOURCE).alias(_IN_SOURCE))
+        .where(F.col(_IN_SOURCE))
+        .drop(_IN_SOURCE)
+    )
 
 
 @dataclass(frozen=True)
@@ -189,8 +207,11 @@ class RowPatterns:
     def distinct_counts(self, finer: DataFrame | None = None) -> DataFrame:
         """``(pattern, count, *keys)``: one row per distinct pattern. From ``finer`` when given
         (counts per pattern and more columns, in ``count``), which is summed, not the rows."""
-        counted = (self.rows.groupBy(*self.keys).agg(F.count(F.lit(1)).alias("count")) if finer is None
-                   else finer.groupBy(*self.keys).agg(F.sum("count").cast("long").alias("count")))
+        counted = (
+            self.rows.groupBy(*self.keys).agg(F.count(F.lit(1)).alias("count"))
+            if finer is None
+            else finer.groupBy(*self.keys).agg(F.sum("count").cast("long").alias("count"))
+        )
         if self.codec is None:
             return counted
         return counted.select(self.codec.pattern_string().alias(PATTERN), "count", *self.keys)

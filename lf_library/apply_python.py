@@ -72,7 +72,7 @@ def _run_batch_lf(lf: PythonLF, frame: Any, classes: tuple[str, ...]) -> tuple[l
         errors: list[str | None] = []
         for i in range(len(frame)):
             try:
-                out = list(lf.call_batch(frame.iloc[i:i + 1]))
+                out = list(lf.call_batch(frame.iloc[i : i + 1]))
                 votes.append(_to_vote(out[0], classes))
                 errors.append(None)
             except Exception as exc:
@@ -123,10 +123,13 @@ def with_python_votes(df: DataFrame, lfs: list[PythonLF], classes: tuple[str, ..
                 out[lf.name] = pa.array(votes, type=pa.int32())
                 errors_by_lf[error_column(lf.name)] = pa.array(errors, type=pa.string())
             out.update(errors_by_lf)
-            yield pa.RecordBatch.from_pydict(out, schema=pa.schema(
-                [batch.schema.field(n) for n in input_columns]
-                + [pa.field(lf.name, pa.int32(), nullable=False) for lf in lfs]
-                + [pa.field(error_column(lf.name), pa.string()) for lf in lfs]
-            ))
+            yield pa.RecordBatch.from_pydict(
+                out,
+                schema=pa.schema(
+                    [batch.schema.field(n) for n in input_columns]
+                    + [pa.field(lf.name, pa.int32(), nullable=False) for lf in lfs]
+                    + [pa.field(error_column(lf.name), pa.string()) for lf in lfs]
+                ),
+            )
 
     return df.mapInArrow(run, schema)

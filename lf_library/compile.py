@@ -267,8 +267,14 @@ def lf_condition(lf: LabelingFunction, text: Column) -> Column:
         return F.expr(lf.condition)
     if isinstance(lf, ThresholdLF):
         value = F.length(text) if lf.column == "text_length" else F.col(lf.column).cast("double")
-        return {"<": value < lf.value, "<=": value <= lf.value, ">": value > lf.value,
-                ">=": value >= lf.value, "==": value == lf.value, "!=": value != lf.value}[lf.op]
+        return {
+            "<": value < lf.value,
+            "<=": value <= lf.value,
+            ">": value > lf.value,
+            ">=": value >= lf.value,
+            "==": value == lf.value,
+            "!=": value != lf.value,
+        }[lf.op]
     if isinstance(lf, LookupLF):
         value = F.col(lf.column).cast("string")
         if lf.normalize == "lower":

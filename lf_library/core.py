@@ -41,8 +41,7 @@ class LabelingFunction:
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise LFDefinitionError(
-                f"LF name {self.name!r} must be an identifier (letters, digits, _; "
-                "not starting with a digit)"
+                f"LF name {self.name!r} must be an identifier (letters, digits, _; not starting with a digit)"
             )
 
     def params(self) -> dict[str, Any]:
@@ -194,17 +193,18 @@ class LookupLF(LabelingFunction):
             raise LFDefinitionError(f"LF {self.name!r}: column and a non-empty set of values are required")
         if self.normalize not in ("none", "lower"):
             raise LFDefinitionError(f"LF {self.name!r}: normalize must be 'none' or 'lower'")
-        values = frozenset(v.strip().lower() for v in self.values) if self.normalize == "lower" \
-            else frozenset(self.values)
+        values = (
+            frozenset(v.strip().lower() for v in self.values) if self.normalize == "lower" else frozenset(self.values)
+        )
         object.__setattr__(self, "values", values)
 
     def params(self) -> dict[str, Any]:
-        return {"label": self.label, "column": self.column, "normalize": self.normalize,
-                "values": sorted(self.values)}
+        return {"label": self.label, "column": self.column, "normalize": self.normalize, "values": sorted(self.values)}
 
     @classmethod
-    def from_file(cls, name: str, label: str, column: str, path: str, normalize: str = "none",
-                  **kwargs: Any) -> "LookupLF":
+    def from_file(
+        cls, name: str, label: str, column: str, path: str, normalize: str = "none", **kwargs: Any
+    ) -> "LookupLF":
         """Values from a text file, one per line (blank lines and ``#`` comments ignored)."""
         from pathlib import Path
 
@@ -213,8 +213,17 @@ class LookupLF(LabelingFunction):
         return cls(name, label, column=column, values=values, normalize=normalize, source=str(path), **kwargs)
 
     @classmethod
-    def from_table(cls, name: str, label: str, column: str, spark: Any, table_path: str, value_column: str,
-                   normalize: str = "none", **kwargs: Any) -> "LookupLF":
+    def from_table(
+        cls,
+        name: str,
+        label: str,
+        column: str,
+        spark: Any,
+        table_path: str,
+        value_column: str,
+        normalize: str = "none",
+        **kwargs: Any,
+    ) -> "LookupLF":
         """Values from a column of a Delta table (a lookup table is small by nature)."""
         rows = spark.read.format("delta").load(table_path).select(value_column).distinct().collect()
         values = frozenset(str(r[0]) for r in rows if r[0] is not None)
@@ -240,9 +249,7 @@ class LFPack:
         if any(existing.name == lf.name for existing in self._lfs):
             raise LFDefinitionError(f"pack {self.name!r}: LF name {lf.name!r} is registered twice")
         if lf.label is not None and lf.label not in self.classes:
-            raise LFDefinitionError(
-                f"pack {self.name!r}: LF {lf.name!r} votes {lf.label!r}, not one of {self.classes}"
-            )
+            raise LFDefinitionError(f"pack {self.name!r}: LF {lf.name!r} votes {lf.label!r}, not one of {self.classes}")
         self._lfs.append(lf)
 
     def __iter__(self) -> Iterator[LabelingFunction]:

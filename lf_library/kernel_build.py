@@ -52,12 +52,18 @@ def build_kernel_jar(cache: Path) -> Path | None:
     partial = cache / f".{jar.name}.{os.getpid()}.tmp"  # concurrent builders never share a file
     with tempfile.TemporaryDirectory() as classes:
         try:
-            subprocess.run([javac, "--release", "17", "-cp", os.pathsep.join(classpath), "-d", classes,
-                            str(KERNEL_SOURCE)], check=True, capture_output=True, text=True)
+            subprocess.run(
+                [javac, "--release", "17", "-cp", os.pathsep.join(classpath), "-d", classes, str(KERNEL_SOURCE)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             subprocess.run([jar_tool, "cf", str(partial), "-C", classes, "."], check=True, capture_output=True)
         except subprocess.CalledProcessError as exc:
-            log.warning("LF kernel: build failed (%s); text LFs run as Spark expressions",
-                        (exc.stderr or "")[:500] if isinstance(exc.stderr, str) else exc)
+            log.warning(
+                "LF kernel: build failed (%s); text LFs run as Spark expressions",
+                (exc.stderr or "")[:500] if isinstance(exc.stderr, str) else exc,
+            )
             partial.unlink(missing_ok=True)
             return None
         partial.replace(jar)
@@ -66,5 +72,3 @@ def build_kernel_jar(cache: Path) -> Path | None:
             old.unlink()
     log.info("LF kernel: built %s", jar)
     return jar
-
-

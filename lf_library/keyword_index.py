@@ -39,8 +39,7 @@ JAVA_NON_WORD = r"(?U)\W+"
 
 def indexable(lf: LabelingFunction) -> bool:
     """Whether ``lf`` is a whole-word keyword LF whose keywords are single words."""
-    return (isinstance(lf, KeywordLF) and lf.match == "word"
-            and all(_SINGLE_WORD.fullmatch(k) for k in lf.keywords))
+    return isinstance(lf, KeywordLF) and lf.match == "word" and all(_SINGLE_WORD.fullmatch(k) for k in lf.keywords)
 
 
 def split_for_index(pack: LFPack) -> tuple[list[KeywordLF], list[LabelingFunction]]:
@@ -53,8 +52,13 @@ def split_for_index(pack: LFPack) -> tuple[list[KeywordLF], list[LabelingFunctio
 
 
 def _keyword_table(spark: SparkSession, pack: LFPack, lfs: list[KeywordLF], case_sensitive: bool) -> DataFrame:
-    rows = sorted({(k if case_sensitive else k.lower(), lf.name, pack.label_index(lf), lf.version)
-                   for lf in lfs for k in lf.keywords})
+    rows = sorted(
+        {
+            (k if case_sensitive else k.lower(), lf.name, pack.label_index(lf), lf.version)
+            for lf in lfs
+            for k in lf.keywords
+        }
+    )
     return spark.createDataFrame(rows, "word string, lf string, vote int, lf_version string")
 
 

@@ -44,8 +44,12 @@ def normalized_source(func: Callable[..., Any]) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             node.decorator_list = []
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
@@ -110,38 +114,62 @@ class PythonLF(LabelingFunction):
         return self.func(frame, **dict(self.resources))  # type: ignore[misc]
 
 
-def labeling_function(name: str | None = None, label: str | None = None, pre: list[Preprocessor] | None = None,
-                      resources: dict[str, Any] | None = None, description: str = "", owner: str = ""
-                      ) -> Callable[[Callable[..., Any]], PythonLF]:
+def labeling_function(
+    name: str | None = None,
+    label: str | None = None,
+    pre: list[Preprocessor] | None = None,
+    resources: dict[str, Any] | None = None,
+    description: str = "",
+    owner: str = "",
+) -> Callable[[Callable[..., Any]], PythonLF]:
     """Declare a row-wise Python LF::
 
-        @labeling_function(label="SPAM")
-        def many_exclamations(x):
-            return "SPAM" if x.text.count("!") > 3 else None
+    @labeling_function(label="SPAM")
+    def many_exclamations(x):
+        return "SPAM" if x.text.count("!") > 3 else None
     """
 
     def wrap(func: Callable[..., Any]) -> PythonLF:
-        return PythonLF(name or func.__name__, label, description or (func.__doc__ or "").strip(), owner,
-                        func=func, vectorized=False, pre=tuple(pre or ()),
-                        resources=tuple(sorted((resources or {}).items())))
+        return PythonLF(
+            name or func.__name__,
+            label,
+            description or (func.__doc__ or "").strip(),
+            owner,
+            func=func,
+            vectorized=False,
+            pre=tuple(pre or ()),
+            resources=tuple(sorted((resources or {}).items())),
+        )
 
     return wrap
 
 
-def batch_labeling_function(name: str | None = None, label: str | None = None,
-                            pre: list[Preprocessor] | None = None, resources: dict[str, Any] | None = None,
-                            description: str = "", owner: str = "") -> Callable[[Callable[..., Any]], PythonLF]:
+def batch_labeling_function(
+    name: str | None = None,
+    label: str | None = None,
+    pre: list[Preprocessor] | None = None,
+    resources: dict[str, Any] | None = None,
+    description: str = "",
+    owner: str = "",
+) -> Callable[[Callable[..., Any]], PythonLF]:
     """Declare a vectorized Python LF taking a pandas DataFrame (one Arrow batch)::
 
-        @batch_labeling_function(label="HAM", pre=[word_count])
-        def short(df):
-            return np.where(df.word_count < 5, 0, -1)
+    @batch_labeling_function(label="HAM", pre=[word_count])
+    def short(df):
+        return np.where(df.word_count < 5, 0, -1)
     """
 
     def wrap(func: Callable[..., Any]) -> PythonLF:
-        return PythonLF(name or func.__name__, label, description or (func.__doc__ or "").strip(), owner,
-                        func=func, vectorized=True, pre=tuple(pre or ()),
-                        resources=tuple(sorted((resources or {}).items())))
+        return PythonLF(
+            name or func.__name__,
+            label,
+            description or (func.__doc__ or "").strip(),
+            owner,
+            func=func,
+            vectorized=True,
+            pre=tuple(pre or ()),
+            resources=tuple(sorted((resources or {}).items())),
+        )
 
     return wrap
 
@@ -160,12 +188,13 @@ def from_snorkel(lf: Any, label: str | None = None, owner: str = "") -> PythonLF
     fingerprint = {
         "source": normalized_source(inner) if inner is not None else type(lf).__qualname__,
         "resources": repr(sorted(getattr(lf, "_resources", {}).items())),
-        "pre": [normalized_source(getattr(p, "_f", p)) if callable(getattr(p, "_f", p)) else repr(p)
-                for p in getattr(lf, "_pre", [])],
+        "pre": [
+            normalized_source(getattr(p, "_f", p)) if callable(getattr(p, "_f", p)) else repr(p)
+            for p in getattr(lf, "_pre", [])
+        ],
     }
 
     def call_snorkel(x: Any, _lf: Any = lf) -> Any:
         return _lf(x)
 
-    return PythonLF(lf.name, label, f"Snorkel LF {lf.name}", owner, func=call_snorkel,
-                    fingerprint=_hash(fingerprint))
+    return PythonLF(lf.name, label, f"Snorkel LF {lf.name}", owner, func=call_snorkel, fingerprint=_hash(fingerprint))

@@ -84,22 +84,29 @@ def condition_spec(lf: LabelingFunction, code: int) -> dict:
     """The kernel's description of ``lf``, mirroring :func:`lf_library.compile.lf_condition`."""
     if isinstance(lf, KeywordLF):
         keywords = lf.keywords if lf.case_sensitive else tuple(k.lower() for k in lf.keywords)
-        word = (java_regex(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b")
-                if lf.match == "word" else None)
-        return {"kind": "keywords", "code": code, "lower": not lf.case_sensitive,
-                "keywords": list(keywords), "word_regex": word}
+        word = java_regex(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b") if lf.match == "word" else None
+        return {
+            "kind": "keywords",
+            "code": code,
+            "lower": not lf.case_sensitive,
+            "keywords": list(keywords),
+            "word_regex": word,
+        }
     if isinstance(lf, RegexLF):
-        return {"kind": "regex", "code": code, "lower": lf.lowercase,
-                "pattern": java_regex(lf.pattern, lf.ignore_case),
-                "literals": [list(alts) for alts in required_literal_sets(lf.pattern, lf.ignore_case)],
-                "literals_lower": lf.lowercase or lf.ignore_case}
+        return {
+            "kind": "regex",
+            "code": code,
+            "lower": lf.lowercase,
+            "pattern": java_regex(lf.pattern, lf.ignore_case),
+            "literals": [list(alts) for alts in required_literal_sets(lf.pattern, lf.ignore_case)],
+            "literals_lower": lf.lowercase or lf.ignore_case,
+        }
     if isinstance(lf, WordCountLF):
         return {"kind": "words", "code": code, "min": lf.min_words, "max": lf.max_words}
     raise TypeError(f"LF {lf.name!r}: the text kernel has no form for {type(lf).__name__}")
 
 
-def kernel_codes(spark: SparkSession, text: Column,
-                 lfs_with_codes: list[tuple[LabelingFunction, int]]) -> Column:
+def kernel_codes(spark: SparkSession, text: Column, lfs_with_codes: list[tuple[LabelingFunction, int]]) -> Column:
     """``array<int>`` of the vote codes of the LFs whose condition holds on ``text`` (null: none)."""
     spec = json.dumps([condition_spec(lf, code) for lf, code in lfs_with_codes], sort_keys=True)
     return F.call_udf(_register(spark, spec), text)

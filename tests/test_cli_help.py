@@ -19,7 +19,9 @@ def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, ar
 
 def test_every_command_has_examples_that_name_itself() -> None:
     commands = _commands(build_parser())
-    assert {"run", "query", "report", "spark-sql", "history", "diff", "lfs", "tables", "bench incremental"} <= set(commands)
+    assert {"run", "query", "report", "spark-sql", "history", "diff", "lfs", "tables", "bench incremental"} <= set(
+        commands
+    )
     for name, parser in commands.items():
         text = parser.format_help()
         assert "examples:" in text, name
@@ -28,6 +30,17 @@ def test_every_command_has_examples_that_name_itself() -> None:
 
 def test_scriptable_commands_take_json() -> None:
     commands = _commands(build_parser())
-    for name in ("run", "summary", "tables", "history", "diff", "lfs", "report", "bench lfs", "bench label-model",
-                 "bench incremental", "label-model eval"):
+    for name in (
+        "run",
+        "summary",
+        "tables",
+        "history",
+        "diff",
+        "lfs",
+        "report",
+        "bench lfs",
+        "bench label-model",
+        "bench incremental",
+        "label-model eval",
+    ):
         assert "--json" in commands[name].format_help(), name

@@ -15,8 +15,17 @@ SERVICES = COMPOSE["services"]
 
 
 def test_cluster_services_present() -> None:
-    assert {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "spark-master", "spark-worker-1", "spark-worker-2"} <= set(SERVICES)
+    assert {
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "spark-master",
+        "spark-worker-1",
+        "spark-worker-2",
+    } <= set(SERVICES)
     assert "org.apache.spark.deploy.master.Master" in SERVICES["spark-master"]["command"]
     for worker in ("spark-worker-1", "spark-worker-2"):
         assert "spark://spark-master:7077" in SERVICES[worker]["command"]
@@ -50,7 +59,7 @@ def test_image_installs_the_same_pinned_stack() -> None:
     assert re.search(r"FROM python:3\.11", dockerfile)
     assert "openjdk-17" in dockerfile
     assert "pip install --no-cache-dir -e ." in dockerfile  # pins come from pyproject.toml
-    assert "python -m jobs.setup_jars" in dockerfile        # Delta jars baked into the image
+    assert "python -m jobs.setup_jars" in dockerfile  # Delta jars baked into the image
     deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "pyspark==4.1.3" in deps and "pyspark-client==4.1.3" in deps
     assert "apache-airflow==3.3.2" in deps and "delta-spark==4.4.1" in deps
@@ -63,15 +72,23 @@ def test_credentials_only_from_env_with_defaults() -> None:
     assert "${POSTGRES_PASSWORD:-" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:-")
     assert SERVICES["airflow-apiserver"]["environment"]["AIRFLOW_ADMIN_PASSWORD"].startswith(
-        "${AIRFLOW_ADMIN_PASSWORD:-")
+        "${AIRFLOW_ADMIN_PASSWORD:-"
+    )
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${AIRFLOW_JWT_SECRET:-")
     assert not re.search(r"(?i)password\s*[:=]\s*['\"]?[A-Za-z0-9]+['\"]?\s*$", text, re.M)
 
 
 def test_airflow_services_run_the_pinned_airflow_3_components() -> None:
-    commands = {name: " ".join(SERVICES[name]["command"]) for name in
-                ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                 "airflow-triggerer")}
+    commands = {
+        name: " ".join(SERVICES[name]["command"])
+        for name in (
+            "airflow-init",
+            "airflow-apiserver",
+            "airflow-scheduler",
+            "airflow-dag-processor",
+            "airflow-triggerer",
+        )
+    }
     assert commands["airflow-init"] == "airflow db migrate"
     assert commands["airflow-apiserver"].endswith("exec airflow api-server")
     assert commands["airflow-scheduler"] == "airflow scheduler"

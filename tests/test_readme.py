@@ -31,7 +31,7 @@ def _keyword_lookup(x, keywords, label):
 
 def test_readme_lf_example_runs_on_real_comments(spark, monkeypatch) -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Writing LFs"):]
+    section = readme[readme.index("## Writing LFs") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     module = types.ModuleType("my_lfs")
     monkeypatch.setitem(sys.modules, "my_lfs", module)
@@ -39,8 +39,9 @@ def test_readme_lf_example_runs_on_real_comments(spark, monkeypatch) -> None:
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     exec(compile(code, filename, "exec"), module.__dict__)
 
-    pack = module.build_pack([_SnorkelStyleLF("keyword_subscribe", _keyword_lookup,
-                                              {"keywords": ("subscribe",), "label": 1})])
+    pack = module.build_pack(
+        [_SnorkelStyleLF("keyword_subscribe", _keyword_lookup, {"keywords": ("subscribe",), "label": 1})]
+    )
     assert len(pack) == 8 and len({lf.version for lf in pack}) == 8
     data = json.loads((DATA_ROOT / "wrench" / "youtube" / "train.json").read_text())
     source = spark.createDataFrame([(k, v["data"]["text"]) for k, v in data.items()], "id string, text string")
@@ -48,4 +49,5 @@ def test_readme_lf_example_runs_on_real_comments(spark, monkeypatch) -> None:
     per_lf = {r["lf"]: r["count"] for r in votes.groupBy("lf").count().collect()}
     assert set(per_lf) == set(pack.names), set(pack.names) - set(per_lf)
     assert votes.where(F.col("lf") == "keyword_subscribe").count() == sum(
-        "subscribe" in v["data"]["text"].lower() for v in data.values())
+        "subscribe" in v["data"]["text"].lower() for v in data.values()
+    )

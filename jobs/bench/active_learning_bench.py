@@ -38,8 +38,13 @@ from jobs.spark_session import get_spark
 from jobs.svg_charts import lines
 from jobs.tables import table
 
-RELAXED_DRIFT = {"max_kl_divergence": 100.0, "max_label_change_share": 1.0, "max_lf_coverage_change": 1.0,
-                 "max_confidence_drop": 1.0, "min_gold_accuracy": 0.0}
+RELAXED_DRIFT = {
+    "max_kl_divergence": 100.0,
+    "max_label_change_share": 1.0,
+    "max_lf_coverage_change": 1.0,
+    "max_confidence_drop": 1.0,
+    "min_gold_accuracy": 0.0,
+}
 STRATEGIES = ("review queue", "random rows")
 
 
@@ -59,8 +64,11 @@ def accuracy(spark: SparkSession, settings: Settings, dataset: str) -> tuple[flo
     """Accuracy of the published labels on every gold row, and on the gold rows nobody hand-labeled
     (an unlabeled row, -1, counts as wrong)."""
     labels = spark.read.format("delta").load(str(table(settings, dataset, "labels").path)).select("id", "label")
-    gold = spark.read.format("delta").load(str(table(settings, dataset, "gold").path)).select(
-        "id", F.col("label").alias("gold"))
+    gold = (
+        spark.read.format("delta")
+        .load(str(table(settings, dataset, "gold").path))
+        .select("id", F.col("label").alias("gold"))
+    )
     scored = gold.join(labels, "id", "left").withColumn("hit", (F.col("label") == F.col("gold")).cast("double"))
     annotations = table(settings, dataset, "annotations")
     if annotations.exists():
@@ -68,8 +76,10 @@ def accuracy(spark: SparkSession, settings: Settings, dataset: str) -> tuple[flo
         rest = scored.join(done, "id", "left_anti")
     else:
         rest = scored
-    return (float(scored.agg(F.avg(F.coalesce("hit", F.lit(0.0)))).first()[0]),
-            float(rest.agg(F.avg(F.coalesce("hit", F.lit(0.0)))).first()[0]))
+    return (
+        float(scored.agg(F.avg(F.coalesce("hit", F.lit(0.0)))).first()[0]),
+        float(rest.agg(F.avg(F.coalesce("hit", F.lit(0.0)))).first()[0]),
+    )
 
 
 def _next_ids(spark: SparkSession, settings: Settings, ds: Any, strategy: str, k: int, seed: int) -> list[str]:
@@ -92,8 +102,9 @@ def _annotate(spark: SparkSession, settings: Settings, ds: Any, ids: list[str], 
     run_annotation_ingest(spark, ds, settings, [str(path)], "csv", batch=name)
 
 
-def run_active_learning_bench(dataset: str, rounds: int, k: int, seed: int = 0,
-                              progress: Callable[[str], None] = print) -> dict[str, Any]:
+def run_active_learning_bench(
+    dataset: str, rounds: int, k: int, seed: int = 0, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     base = Settings.from_env()
     spark = get_spark("labellake-bench-active-learning", base)
     workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-al-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
@@ -111,34 +122,56 @@ def run_active_learning_bench(dataset: str, rounds: int, k: int, seed: int = 0,
             _annotate(spark, settings, ds, ids, workdir / slug, f"round{r}")
             run_pipeline(RunContext(f"{slug}-{r}", dataset), settings, spark)
             curve.append((r * k, *accuracy(spark, settings, dataset)))
-            progress(f"bench active-learning {dataset}: {strategy}, {r * k} hand labels -> accuracy "
-                     f"{curve[-1][1]:.4f} (rows not hand-labeled {curve[-1][2]:.4f})")
+            progress(
+                f"bench active-learning {dataset}: {strategy}, {r * k} hand labels -> accuracy "
+                f"{curve[-1][1]:.4f} (rows not hand-labeled {curve[-1][2]:.4f})"
+            )
         curves[strategy] = curve
-    svg = lines({name: [(x, a) for x, a, _ in points] for name, points in curves.items()},
-                f"{dataset}: accuracy on gold vs hand labels (K={k} per round)", "hand labels", "accuracy")
+    svg = lines(
+        {name: [(x, a) for x, a, _ in points] for name, points in curves.items()},
+        f"{dataset}: accuracy on gold vs hand labels (K={k} per round)",
+        "hand labels",
+        "accuracy",
+    )
     svg_path = workdir / f"active_learning_{dataset}.svg"
     svg_path.write_text(svg)
     final = {name: points[-1][1] for name, points in curves.items()}
     area = {name: sum(a for _, a, _ in points) / len(points) for name, points in curves.items()}
-    return {"dataset": dataset, "rounds": rounds, "k": k, "seed": seed,
-            "curves": {name: [{"hand_labels": x, "accuracy": round(a, 4), "accuracy_not_hand_labeled": round(b, 4)}
-                              for x, a, b in points] for name, points in curves.items()},
-            "final_accuracy": {n: round(v, 4) for n, v in final.items()},
-            "mean_accuracy_over_rounds": {n: round(v, 4) for n, v in area.items()},
-            "queue_beats_random": area["review queue"] > area["random rows"] and
-            final["review queue"] >= final["random rows"],
-            "plot": str(svg_path), "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "dataset": dataset,
+        "rounds": rounds,
+        "k": k,
+        "seed": seed,
+        "curves": {
+            name: [
+                {"hand_labels": x, "accuracy": round(a, 4), "accuracy_not_hand_labeled": round(b, 4)}
+                for x, a, b in points
+            ]
+            for name, points in curves.items()
+        },
+        "final_accuracy": {n: round(v, 4) for n, v in final.items()},
+        "mean_accuracy_over_rounds": {n: round(v, 4) for n, v in area.items()},
+        "queue_beats_random": area["review queue"] > area["random rows"]
+        and final["review queue"] >= final["random rows"],
+        "plot": str(svg_path),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def format_active_learning(f: dict[str, Any]) -> str:
-    lines_out = [f"bench active-learning {f['dataset']}: {f['rounds']} rounds of {f['k']} hand labels "
-                 f"({f['seconds']} s)", f"{'hand labels':>12}" + "".join(f"{name:>24}" for name in f["curves"])]
+    lines_out = [
+        f"bench active-learning {f['dataset']}: {f['rounds']} rounds of {f['k']} hand labels ({f['seconds']} s)",
+        f"{'hand labels':>12}" + "".join(f"{name:>24}" for name in f["curves"]),
+    ]
     names = list(f["curves"])
     for i in range(len(f["curves"][names[0]])):
         row = [f["curves"][n][i] for n in names]
-        lines_out.append(f"{row[0]['hand_labels']:>12}" + "".join(
-            f"{p['accuracy']:>12.4f} ({p['accuracy_not_hand_labeled']:.4f})" for p in row))
-    lines_out.append(f"mean accuracy over rounds: {f['mean_accuracy_over_rounds']}; "
-                     f"queue beats random: {f['queue_beats_random']}")
+        lines_out.append(
+            f"{row[0]['hand_labels']:>12}"
+            + "".join(f"{p['accuracy']:>12.4f} ({p['accuracy_not_hand_labeled']:.4f})" for p in row)
+        )
+    lines_out.append(
+        f"mean accuracy over rounds: {f['mean_accuracy_over_rounds']}; queue beats random: {f['queue_beats_random']}"
+    )
     lines_out.append(f"plot: {f['plot']}")
     return "\n".join(lines_out)

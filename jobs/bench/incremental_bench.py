@@ -66,7 +66,8 @@ def edit_lf(lf: LabelingFunction, keyword: str = EDIT_KEYWORD) -> LabelingFuncti
 def edit_target(pack: LFPack) -> LabelingFunction:
     """The LF the bench edits: the first keyword LF, else the first editable one."""
     target = next((lf for lf in pack if isinstance(lf, KeywordLF)), None) or next(
-        (lf for lf in pack if edit_lf(lf) is not None), None)
+        (lf for lf in pack if edit_lf(lf) is not None), None
+    )
     if target is None:
         raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
     return target
@@ -90,8 +91,13 @@ def common_word(texts: list[str], exclude: set[str], min_length: int = 5, max_sh
     import collections
     import re
 
-    counts = collections.Counter(w for t in texts if t for w in set(re.findall(r"[a-z]+", t.lower()))
-                                 if len(w) >= min_length and w not in exclude)
+    counts = collections.Counter(
+        w
+        for t in texts
+        if t
+        for w in set(re.findall(r"[a-z]+", t.lower()))
+        if len(w) >= min_length and w not in exclude
+    )
     limit = max_share * len(texts)
     candidates = [(word, n) for word, n in counts.items() if n <= limit]
     if not candidates:
@@ -99,10 +105,10 @@ def common_word(texts: list[str], exclude: set[str], min_length: int = 5, max_sh
     return min(candidates, key=lambda item: (-item[1], item[0]))[0]
 
 
-def _bench_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str,
-                    home: str) -> Settings:
-    config = write_datasets_toml(workdir / f"{home}-{pack.split(':')[-1]}.toml",
-                                 {name: {**dataset, "lf_pack": pack}})
+def _bench_settings(
+    settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str, home: str
+) -> Settings:
+    config = write_datasets_toml(workdir / f"{home}-{pack.split(':')[-1]}.toml", {name: {**dataset, "lf_pack": pack}})
     return dataclasses.replace(settings, home=workdir / home, config_path=config)
 
 
@@ -111,8 +117,11 @@ def _timed_run(spark: Any, settings: Settings, run: RunContext) -> dict[str, Any
     run_pipeline(run, settings, spark)
     seconds = time.monotonic() - started
     record = run_record(spark, settings, run.run_id, run.dataset) or {}
-    return {"seconds": round(seconds, 2), "stages": json.loads(record.get("stage_seconds") or "{}"),
-            "recomputed": json.loads(record.get("recomputed") or "{}")}
+    return {
+        "seconds": round(seconds, 2),
+        "stages": json.loads(record.get("stage_seconds") or "{}"),
+        "recomputed": json.loads(record.get("recomputed") or "{}"),
+    }
 
 
 def _same_results(a: Settings, b: Settings, dataset: str) -> dict[str, Any]:
@@ -135,12 +144,16 @@ def _same_results(a: Settings, b: Settings, dataset: str) -> dict[str, Any]:
         WHERE a.id IS NULL OR b.id IS NULL OR a.label <> b.label
            OR list_max(list_transform(list_zip(a.probs, b.probs), lambda x: abs(x[1] - x[2]))) > 1e-9
     """).fetchone()[0]
-    return {"differing_votes": int(differing_votes), "differing_labels": int(differing_labels),
-            "equal": differing_votes == 0 and differing_labels == 0}
+    return {
+        "differing_votes": int(differing_votes),
+        "differing_labels": int(differing_labels),
+        "equal": differing_votes == 0 and differing_labels == 0,
+    }
 
 
-def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
-                          settings: Settings | None = None, profile: bool = False) -> dict[str, Any]:
+def run_incremental_bench(
+    dataset: str, rows: int, verify: bool = True, settings: Settings | None = None, profile: bool = False
+) -> dict[str, Any]:
     from pyspark.sql import SparkSession
 
     settings = settings or Settings.from_env()
@@ -163,24 +176,36 @@ def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
     sample = [r[0] for r in spark.read.parquet(str(workdir / "scaled.parquet")).select("text").limit(5000).collect()]
     os.environ[EDIT_KEYWORD_ENV] = common_word(sample, {k.lower() for k in getattr(target, "keywords", ())})
     bench_ds = {
-        "source_path": str(source_dir / "*.json"), "format": "json", "id_column": "id", "text_column": "text",
-        "classes": list(ds.classes), "label_model": ds.label_model,
+        "source_path": str(source_dir / "*.json"),
+        "format": "json",
+        "id_column": "id",
+        "text_column": "text",
+        "classes": list(ds.classes),
+        "label_model": ds.label_model,
         # The drift limits are opened: the bench times a rerun that publishes, and refitting after
         # an edit can move the label distribution past the production limits (at 2M rows of SMS,
         # one keyword more on a ham LF changed 1% of the patterns and 8.5% of the labels, KL 0.14).
         # The drift checks still run and are logged; only their verdict is not blocking here.
-        "expectations": {"min_coverage": ds.expectations.min_coverage,
-                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
-                         "max_kl_divergence": 10.0, "max_label_change_share": 1.0},
+        "expectations": {
+            "min_coverage": ds.expectations.min_coverage,
+            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
+            "max_kl_divergence": 10.0,
+            "max_label_change_share": 1.0,
+        },
     }
     base = "jobs.bench.incremental_bench:base_pack"
     edited = "jobs.bench.incremental_bench:edited_pack"
-    figures: dict[str, Any] = {"dataset": dataset, "rows": rows, "lfs": len(base_pack()),
-                               "cores": os.cpu_count(), "master": spark.sparkContext.master,
-                               "driver_memory": spark.conf.get("spark.driver.memory", "?"),
-                               "source_build_seconds": source_seconds,
-                               "edit": {"lf": target.name, "gains": os.environ[EDIT_KEYWORD_ENV]},
-                               "source_mb": round(sum(p.stat().st_size for p in source_dir.glob("*.json")) / 2**20)}
+    figures: dict[str, Any] = {
+        "dataset": dataset,
+        "rows": rows,
+        "lfs": len(base_pack()),
+        "cores": os.cpu_count(),
+        "master": spark.sparkContext.master,
+        "driver_memory": spark.conf.get("spark.driver.memory", "?"),
+        "source_build_seconds": source_seconds,
+        "edit": {"lf": target.name, "gains": os.environ[EDIT_KEYWORD_ENV]},
+        "source_mb": round(sum(p.stat().st_size for p in source_dir.glob("*.json")) / 2**20),
+    }
     with MemoryProfile(spark) as memory:
         inc = _bench_settings(settings, workdir, name, bench_ds, base, "lakehouse")
         figures["full"] = _timed_run(spark, inc, RunContext("bench-full", name, mode="full"))
@@ -195,8 +220,9 @@ def run_incremental_bench(dataset: str, rows: int, verify: bool = True,
     figures["no_change_vs_full"] = round(figures["no_change"]["seconds"] / figures["full"]["seconds"], 3)
     figures["full_rows_per_s"] = round(rows / figures["full"]["seconds"])
     stages = figures["full"]["stages"]
-    validation = stages.get("validate", 0.0) + stages.get("ingest.source_suite", 0.0) + stages.get(
-        "apply_lfs.votes_suite", 0.0)
+    validation = (
+        stages.get("validate", 0.0) + stages.get("ingest.source_suite", 0.0) + stages.get("apply_lfs.votes_suite", 0.0)
+    )
     figures["full_validation_seconds"] = round(validation, 2)
     # What validating adds to a run: GX time over the rest of the run.
     figures["validation_adds"] = round(validation / max(figures["full"]["seconds"] - validation, 1e-9), 3)
@@ -214,33 +240,48 @@ def format_incremental(f: dict[str, Any]) -> str:
     def stages(run: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in run["stages"].items())
 
-    lines = [f"bench e2e: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
-             f"({f['cores']} cores)"]
-    for key, label in (("full", "full run"), ("lf_change", "1 LF changed"), ("no_change", "nothing changed"),
-                       ("verify_full", "full run, edited pack (check)")):
+    lines = [f"bench e2e: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} ({f['cores']} cores)"]
+    for key, label in (
+        ("full", "full run"),
+        ("lf_change", "1 LF changed"),
+        ("no_change", "nothing changed"),
+        ("verify_full", "full run, edited pack (check)"),
+    ):
         if key in f:
             run = f[key]
             pairs = run["recomputed"].get("lf_row_pairs")
-            lines.append(f"  {label:<30} {run['seconds']:>8.1f} s   LF x row pairs computed: {pairs:,}" if pairs
-                         is not None else f"  {label:<30} {run['seconds']:>8.1f} s")
+            lines.append(
+                f"  {label:<30} {run['seconds']:>8.1f} s   LF x row pairs computed: {pairs:,}"
+                if pairs is not None
+                else f"  {label:<30} {run['seconds']:>8.1f} s"
+            )
             lines.append(f"      {stages(run)}")
-    lines.append(f"  1 LF changed / full run: {f['lf_change_vs_full']:.3f} (goal <= 0.25); "
-                 f"nothing changed / full: {f['no_change_vs_full']:.3f} (goal <= 0.10); "
-                 f"full run {f['full_rows_per_s']:,} rows/s")
+    lines.append(
+        f"  1 LF changed / full run: {f['lf_change_vs_full']:.3f} (goal <= 0.25); "
+        f"nothing changed / full: {f['no_change_vs_full']:.3f} (goal <= 0.10); "
+        f"full run {f['full_rows_per_s']:,} rows/s"
+    )
     if "equal_to_full_recompute" in f:
         lines.append(f"  equal to a full recompute of the edited pack: {f['equal_to_full_recompute']}")
-    lines.append(f"  validation (source + votes + labels suites) in the full run: {f['full_validation_seconds']:.1f} s, "
-                 f"adding {f['validation_adds']:.1%} to the run (goal <= 30%)")
-    lines.append(f"  peak RSS: {f['peak_rss_mb']} MB (Python {f['peak_python_rss_mb']} MB, JVM + workers "
-                 f"{f['peak_jvm_and_workers_rss_mb']} MB); peak JVM heap used {f['peak_jvm_heap_mb']} MB "
-                 f"(driver memory {f['driver_memory']})")
+    lines.append(
+        f"  validation (source + votes + labels suites) in the full run: {f['full_validation_seconds']:.1f} s, "
+        f"adding {f['validation_adds']:.1%} to the run (goal <= 30%)"
+    )
+    lines.append(
+        f"  peak RSS: {f['peak_rss_mb']} MB (Python {f['peak_python_rss_mb']} MB, JVM + workers "
+        f"{f['peak_jvm_and_workers_rss_mb']} MB); peak JVM heap used {f['peak_jvm_heap_mb']} MB "
+        f"(driver memory {f['driver_memory']})"
+    )
     for key in ("full", "lf_change", "no_change"):
         stages_profile = f.get(key, {}).get("profile")
         if stages_profile:
-            lines.append(f"  where the time goes ({key}): stage: task s / GC s / input MB / shuffle write MB / "
-                         "spill disk MB")
+            lines.append(
+                f"  where the time goes ({key}): stage: task s / GC s / input MB / shuffle write MB / spill disk MB"
+            )
             for stage, p in stages_profile.items():
-                lines.append(f"      {stage:<16} {p.get('task_s', 0):>8.1f} {p.get('gc_s', 0):>7.1f} "
-                             f"{p.get('input_mb', 0):>9.0f} {p.get('shuffle_write_mb', 0):>9.0f} "
-                             f"{p.get('spill_disk_mb', 0):>9.0f}")
+                lines.append(
+                    f"      {stage:<16} {p.get('task_s', 0):>8.1f} {p.get('gc_s', 0):>7.1f} "
+                    f"{p.get('input_mb', 0):>9.0f} {p.get('shuffle_write_mb', 0):>9.0f} "
+                    f"{p.get('spill_disk_mb', 0):>9.0f}"
+                )
     return "\n".join(lines)

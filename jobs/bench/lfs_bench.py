@@ -79,8 +79,9 @@ class PeakMemory:
 
 
 def _checksum(votes: DataFrame) -> tuple[int, int]:
-    row = votes.agg(F.count(F.lit(1)).alias("n"),
-                    F.sum(F.pmod(F.xxhash64("id", "lf", "vote"), F.lit(2**31))).alias("h")).first()
+    row = votes.agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.pmod(F.xxhash64("id", "lf", "vote"), F.lit(2**31))).alias("h")
+    ).first()
     return int(row["n"]), int(row["h"] or 0)
 
 
@@ -106,8 +107,9 @@ class _FunctionCaller:
         return f(x)
 
 
-def _snorkel_apply_row(x: Any, index: int, lfs: list[_SnorkelStyleLF],
-                       f_caller: _FunctionCaller) -> list[tuple[int, int, int]]:
+def _snorkel_apply_row(
+    x: Any, index: int, lfs: list[_SnorkelStyleLF], f_caller: _FunctionCaller
+) -> list[tuple[int, int, int]]:
     """Snorkel's ``apply_lfs_to_data_point``: (row index, lf index, label) for every non-abstain LF."""
     labels = []
     for j, lf in enumerate(lfs):
@@ -136,17 +138,17 @@ def baseline_votes(spark: SparkSession, source: DataFrame, pack: LFPack) -> tupl
     lfs = [_SnorkelStyleLF(lf.name, lambda x, _f=f: _f(x.text), {}) for lf, f in zip(pack, refs)]
     f_caller = _FunctionCaller()
     started = time.perf_counter()
-    labels = (source.rdd.zipWithIndex()
-              .map(lambda args: _snorkel_apply_row(args[0], args[1], lfs, f_caller)).collect())
+    labels = source.rdd.zipWithIndex().map(lambda args: _snorkel_apply_row(args[0], args[1], lfs, f_caller)).collect()
     matrix = _numpy_from_row_data(labels, len(lfs))
     seconds = time.perf_counter() - started
     del labels
     rows, cols = np.nonzero(matrix >= 0)
     entries = spark.createDataFrame(
-        [(int(r), pack.names[c], int(matrix[r, c])) for r, c in zip(rows, cols)],
-        "idx long, lf string, vote int")
-    ids = spark.createDataFrame(source.select("id").rdd.zipWithIndex().map(lambda t: (t[0].id, t[1])),
-                                "id string, idx long")
+        [(int(r), pack.names[c], int(matrix[r, c])) for r, c in zip(rows, cols)], "idx long, lf string, vote int"
+    )
+    ids = spark.createDataFrame(
+        source.select("id").rdd.zipWithIndex().map(lambda t: (t[0].id, t[1])), "id string, idx long"
+    )
     return seconds, entries.join(ids, "idx").select("id", "lf", "vote")
 
 
@@ -171,8 +173,9 @@ def hand_written_sql(pack: LFPack, view: str) -> str:
             cond = f"{hay} RLIKE {_sql_literal(java_regex(lf.pattern, lf.ignore_case))}"
         elif isinstance(lf, WordCountLF):
             words = f"regexp_count(text, {_sql_literal(PY_WORD)})"
-            parts = ([f"{words} >= {lf.min_words}"] if lf.min_words is not None else []) + \
-                    ([f"{words} < {lf.max_words}"] if lf.max_words is not None else [])
+            parts = ([f"{words} >= {lf.min_words}"] if lf.min_words is not None else []) + (
+                [f"{words} < {lf.max_words}"] if lf.max_words is not None else []
+            )
             cond = " AND ".join(parts)
         elif isinstance(lf, SqlLF):
             cond = lf.condition
@@ -180,9 +183,11 @@ def hand_written_sql(pack: LFPack, view: str) -> str:
             raise TypeError(f"LF {lf.name!r}: no SQL form")
         cases.append(f"CASE WHEN {cond} THEN {label} ELSE -1 END AS {lf.name}")
     structs = ", ".join(f"named_struct('lf', '{lf.name}', 'vote', {lf.name})" for lf in pack)
-    return (f"SELECT id, v.lf AS lf, v.vote AS vote "
-            f"FROM (SELECT id, {', '.join(cases)} FROM {view}) "
-            f"LATERAL VIEW explode(array({structs})) t AS v WHERE v.vote >= 0")
+    return (
+        f"SELECT id, v.lf AS lf, v.vote AS vote "
+        f"FROM (SELECT id, {', '.join(cases)} FROM {view}) "
+        f"LATERAL VIEW explode(array({structs})) t AS v WHERE v.vote >= 0"
+    )
 
 
 @dataclass
@@ -226,23 +231,38 @@ def generated_keyword_pack(source: DataFrame, classes: tuple[str, ...], n_lfs: i
     """``n_lfs`` whole-word keyword LFs over the most frequent words of the source
     (alternating classes): the "thousands of LFs" case. Only the top words, an
     aggregate, reach the driver."""
-    words = (source.select(F.explode(F.split(F.lower("text"), r"[^a-z]+")).alias("w"))
-             .where(F.length("w") >= 3).groupBy("w").count()
-             .orderBy(F.desc("count"), "w").limit(n_lfs).collect())
-    return LFPack(f"generated_{n_lfs}", classes, [
-        KeywordLF(f"kw_{r['w']}", classes[i % len(classes)], keywords=(r["w"],), match="word")
-        for i, r in enumerate(words)
-    ])
+    words = (
+        source.select(F.explode(F.split(F.lower("text"), r"[^a-z]+")).alias("w"))
+        .where(F.length("w") >= 3)
+        .groupBy("w")
+        .count()
+        .orderBy(F.desc("count"), "w")
+        .limit(n_lfs)
+        .collect()
+    )
+    return LFPack(
+        f"generated_{n_lfs}",
+        classes,
+        [
+            KeywordLF(f"kw_{r['w']}", classes[i % len(classes)], keywords=(r["w"],), match="word")
+            for i, r in enumerate(words)
+        ],
+    )
 
 
-def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generated_lfs: int = 0,
-                  skip_sql: bool = False, repeat: int = 3,
-                  settings: Settings | None = None) -> dict[str, Any]:
+def run_lfs_bench(
+    dataset: str,
+    rows: int,
+    skip_baseline: bool = False,
+    generated_lfs: int = 0,
+    skip_sql: bool = False,
+    repeat: int = 3,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     spark = get_spark("labellake-bench-lfs", settings)
     ds = get_dataset(dataset, settings)
-    pack = LFPack(f"{ds.lf_pack}-declarative", load_dataset_pack(ds).classes,
-                  load_dataset_pack(ds).declarative)
+    pack = LFPack(f"{ds.lf_pack}-declarative", load_dataset_pack(ds).classes, load_dataset_pack(ds).declarative)
     workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
     with PeakMemory() as memory:
         source = build_scaled_source(spark, ds, settings, rows, workdir / "source.parquet")
@@ -257,13 +277,18 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generate
         if not skip_sql:
             results["sql"] = _time(lambda: spark.sql(hand_written_sql(pack, "bench_source")), repeat)
         if not skip_baseline:
-            seconds, votes = min((baseline_votes(spark, source, pack) for _ in range(repeat)),
-                                 key=lambda timed: timed[0])
+            seconds, votes = min(
+                (baseline_votes(spark, source, pack) for _ in range(repeat)), key=lambda timed: timed[0]
+            )
             n, h = _checksum(votes)
             results["baseline"] = MethodResult(seconds, n, h)
     figures = {
-        "dataset": dataset, "rows": rows, "lfs": len(pack), "cores": os.cpu_count(),
-        "master": spark.sparkContext.master, "repeat": repeat,
+        "dataset": dataset,
+        "rows": rows,
+        "lfs": len(pack),
+        "cores": os.cpu_count(),
+        "master": spark.sparkContext.master,
+        "repeat": repeat,
         **{f"{name}_seconds": round(r.seconds, 3) for name, r in results.items()},
         **{f"{name}_rows_per_s": round(r.rows_per_s(rows)) for name, r in results.items()},
         "votes": results["labellake"].votes,
@@ -276,13 +301,16 @@ def run_lfs_bench(dataset: str, rows: int, skip_baseline: bool = False, generate
     if "baseline" in results:
         figures["speedup_vs_baseline"] = round(results["baseline"].seconds / results["labellake"].seconds, 2)
         figures["expressions_speedup_vs_baseline"] = round(
-            results["baseline"].seconds / results["labellake_expressions"].seconds, 2)
+            results["baseline"].seconds / results["labellake_expressions"].seconds, 2
+        )
     return figures
 
 
 def format_figures(f: dict[str, Any]) -> str:
-    lines = [f"bench lfs: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
-             f"({f['cores']} cores); {f['votes']:,} votes"]
+    lines = [
+        f"bench lfs: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} "
+        f"({f['cores']} cores); {f['votes']:,} votes"
+    ]
     for name in ("baseline", "labellake", "labellake_expressions", "sql"):
         if f"{name}_seconds" in f:
             lines.append(f"  {name:<21} {f[f'{name}_seconds']:>9.2f} s {f[f'{name}_rows_per_s']:>12,} rows/s")

@@ -19,16 +19,23 @@ from jobs.ingest import classify, read_raw
 from jobs.settings import Settings
 
 
-def build_scaled_source(spark: SparkSession, ds: DatasetConfig, settings: Settings, rows: int,
-                        out: Path, partitions: int = 8) -> DataFrame:
-    texts = (classify(read_raw(spark, ds, settings), ds).where(F.col("_reason").isNull())
-             .select(F.col(ds.text_column).alias("text")).distinct())
+def build_scaled_source(
+    spark: SparkSession, ds: DatasetConfig, settings: Settings, rows: int, out: Path, partitions: int = 8
+) -> DataFrame:
+    texts = (
+        classify(read_raw(spark, ds, settings), ds)
+        .where(F.col("_reason").isNull())
+        .select(F.col(ds.text_column).alias("text"))
+        .distinct()
+    )
     texts = texts.withColumn("_k", F.row_number().over(Window.orderBy("text")) - 1).cache()
     n_texts = texts.count()
-    scaled = (spark.range(0, rows, numPartitions=partitions)
-              .withColumn("_k", (F.col("id") % n_texts).cast("int"))
-              .join(F.broadcast(texts), "_k")
-              .select(F.format_string("r%010d", F.col("id")).alias("id"), "text"))
+    scaled = (
+        spark.range(0, rows, numPartitions=partitions)
+        .withColumn("_k", (F.col("id") % n_texts).cast("int"))
+        .join(F.broadcast(texts), "_k")
+        .select(F.format_string("r%010d", F.col("id")).alias("id"), "text")
+    )
     scaled.write.mode("overwrite").parquet(str(out))
     texts.unpersist()
     return spark.read.parquet(str(out))

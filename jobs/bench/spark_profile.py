@@ -54,6 +54,7 @@ def stage_profile(event_log_dir: Path) -> dict[str, dict[str, dict[str, float]]]
     """
     owner: dict[int, tuple[str, str]] = {}
     totals: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+
     def order(path: Path) -> tuple:  # rolled logs: events_<n>_<app>, in n order
         parts = path.name.split("_")
         return (str(path.parent), int(parts[1]) if parts[0] == "events" and parts[1].isdigit() else 0, path.name)
@@ -75,8 +76,10 @@ def stage_profile(event_log_dir: Path) -> dict[str, dict[str, dict[str, float]]]
                     figures["tasks"] += 1
                     for name, value in _task_figures(event.get("Task Metrics") or {}).items():
                         figures[name] += value
-    return {run: {stage: {k: round(v, 2) for k, v in figures.items()} for stage, figures in stages.items()}
-            for run, stages in totals.items()}
+    return {
+        run: {stage: {k: round(v, 2) for k, v in figures.items()} for stage, figures in stages.items()}
+        for run, stages in totals.items()
+    }
 
 
 class MemoryProfile:
@@ -126,6 +129,9 @@ class MemoryProfile:
         self._thread.join()
 
     def figures(self) -> dict[str, int]:
-        return {"peak_python_rss_mb": round(self.python_rss / _MB), "peak_jvm_and_workers_rss_mb":
-                round(self.children_rss / _MB), "peak_rss_mb": round(self.total_rss / _MB),
-                "peak_jvm_heap_mb": round(self.jvm_heap / _MB)}
+        return {
+            "peak_python_rss_mb": round(self.python_rss / _MB),
+            "peak_jvm_and_workers_rss_mb": round(self.children_rss / _MB),
+            "peak_rss_mb": round(self.total_rss / _MB),
+            "peak_jvm_heap_mb": round(self.jvm_heap / _MB),
+        }

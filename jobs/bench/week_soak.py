@@ -68,8 +68,11 @@ from lf_library.core import KeywordLF, LabelingFunction, LFPack
 from lf_library.packs import load_pack
 
 EDITED_SUFFIX = " check out my channel and subscribe"
-MALFORMED_LINES = ('{"id": "malformed-1", "text": "an unterminated string', "this line is not JSON at all",
-                   '{"id": "malformed-3" "text": "missing comma"}')
+MALFORMED_LINES = (
+    '{"id": "malformed-1", "text": "an unterminated string',
+    "this line is not JSON at all",
+    '{"id": "malformed-3" "text": "missing comma"}',
+)
 MALFORMED_FILE = "zz-partner-drop.json"
 
 
@@ -81,7 +84,8 @@ def _base() -> LFPack:
 def _edit_target(pack: LFPack) -> LabelingFunction:
     keyword_lfs = [lf for lf in pack if isinstance(lf, KeywordLF)]
     target = next((lf for lf in keyword_lfs if len(lf.keywords) > 1), None) or next(
-        (lf for lf in pack if edit_lf(lf) is not None), None)
+        (lf for lf in pack if edit_lf(lf) is not None), None
+    )
     if target is None:
         raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
     return target
@@ -155,9 +159,9 @@ def night_source(scaled: DataFrame, rows: int, day: int) -> DataFrame:
     if day == 1:
         frame = frame.where(F.col("_i") < int(rows * 0.9))
     if day >= 3:
-        frame = (frame.where(F.col("_i") % 100 != 3)
-                 .withColumn("text", F.when(F.col("_i") % 100 == 7, F.concat("text", F.lit(EDITED_SUFFIX)))
-                             .otherwise(F.col("text"))))
+        frame = frame.where(F.col("_i") % 100 != 3).withColumn(
+            "text", F.when(F.col("_i") % 100 == 7, F.concat("text", F.lit(EDITED_SUFFIX))).otherwise(F.col("text"))
+        )
     return frame.select("id", "text")
 
 
@@ -194,9 +198,19 @@ def _duck(settings: Settings, dataset: str, versions: dict[str, int | None] | No
     return con
 
 
-def _check_night(spark: SparkSession, inc: Settings, name: str, night: Night, run_id: str, live: int,
-                 scaled: DataFrame, rows: int, deleted_ids: Path | None, partner_rows: int,
-                 checks: _Checks) -> dict[str, Any]:
+def _check_night(
+    spark: SparkSession,
+    inc: Settings,
+    name: str,
+    night: Night,
+    run_id: str,
+    live: int,
+    scaled: DataFrame,
+    rows: int,
+    deleted_ids: Path | None,
+    partner_rows: int,
+    checks: _Checks,
+) -> dict[str, Any]:
     from deltalake import DeltaTable
 
     day = night.day
@@ -217,11 +231,16 @@ def _check_night(spark: SparkSession, inc: Settings, name: str, night: Night, ru
     pack = load_pack(f"jobs.bench.week_soak:{pack_for(day)}")
     # A quiet night publishes nothing: the previous night's labels stay current, lineage and all.
     labeled_by = f"night-{day - 1}" if not night.source_changes and day not in PACKS else run_id
-    checks.equal(day, "run whose labels are current", record.get("labels_current_from"),
-                 None if labeled_by == run_id else labeled_by)
+    checks.equal(
+        day,
+        "run whose labels are current",
+        record.get("labels_current_from"),
+        None if labeled_by == run_id else labeled_by,
+    )
     stale = con.execute(
         "SELECT count(*) FROM labels WHERE _run_id <> ? OR _lf_set_version <> ? OR _source_version <> ?",
-        [labeled_by, pack.set_version, source_version]).fetchone()[0]
+        [labeled_by, pack.set_version, source_version],
+    ).fetchone()[0]
     checks.equal(day, "label rows whose lineage is not the labeling run's", stale, 0)
 
     lf_changes = json.loads(record.get("lf_changes") or "{}")
@@ -246,30 +265,51 @@ def _check_night(spark: SparkSession, inc: Settings, name: str, night: Night, ru
         last = con.execute("SELECT max(last_run) FROM lf_registry WHERE lf = ?", [removed]).fetchone()[0]
         checks.equal(day, "last run of the removed LF", last, "night-5")
 
-    figures: dict[str, Any] = {"live_rows": live, "row_changes": row_changes, "lf_changes": lf_changes,
-                               "lf_row_pairs": pairs, "source_version": source_version}
+    figures: dict[str, Any] = {
+        "live_rows": live,
+        "row_changes": row_changes,
+        "lf_changes": lf_changes,
+        "lf_row_pairs": pairs,
+        "source_version": source_version,
+    }
     if day == 2:
         checks.equal(day, "new rows on the run record", row_changes.get("new"), rows - int(rows * 0.9))
     if day == 3 and deleted_ids is not None:
         deleted = f"read_parquet('{deleted_ids}/*.parquet')"
         deleted_n = con.execute(f"SELECT count(*) FROM {deleted}").fetchone()[0]
-        checks.equal(day, "deleted ids still labeled", con.execute(
-            f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0], 0)
+        checks.equal(
+            day,
+            "deleted ids still labeled",
+            con.execute(f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0],
+            0,
+        )
         labels_version = int(record.get("labels_version"))
         before = _duck(inc, name, {"labels": labels_version - 1})
-        checks.equal(day, "deleted ids in the previous labels version (time travel)", before.execute(
-            f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0], deleted_n)
+        checks.equal(
+            day,
+            "deleted ids in the previous labels version (time travel)",
+            before.execute(f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0],
+            deleted_n,
+        )
         checks.equal(day, "deleted rows on the run record", row_changes.get("deleted"), deleted_n)
         edited_n = _indexed(scaled).where((F.col("_i") % 100 == 7)).count()
         checks.equal(day, "edited rows on the run record", row_changes.get("changed"), edited_n)
         figures["deleted"] = deleted_n
     if day == 5:
-        reasons = dict(con.execute(
-            "SELECT _reason, count(*) FROM quarantine WHERE _run_id = ? GROUP BY 1", [run_id]).fetchall())
-        checks.equal(day, "quarantined rows by reason", reasons,
-                     {"malformed record": len(MALFORMED_LINES), "null or empty text": 1})
-        kept = con.execute("SELECT count(*) FROM quarantine WHERE _run_id = ? AND _reason = 'malformed record' "
-                           "AND _corrupt_record IS NOT NULL", [run_id]).fetchone()[0]
+        reasons = dict(
+            con.execute("SELECT _reason, count(*) FROM quarantine WHERE _run_id = ? GROUP BY 1", [run_id]).fetchall()
+        )
+        checks.equal(
+            day,
+            "quarantined rows by reason",
+            reasons,
+            {"malformed record": len(MALFORMED_LINES), "null or empty text": 1},
+        )
+        kept = con.execute(
+            "SELECT count(*) FROM quarantine WHERE _run_id = ? AND _reason = 'malformed record' "
+            "AND _corrupt_record IS NOT NULL",
+            [run_id],
+        ).fetchone()[0]
         checks.equal(day, "malformed lines kept verbatim", kept, len(MALFORMED_LINES))
         labeled = con.execute("SELECT count(*) FROM labels WHERE id LIKE 'partner-%'").fetchone()[0]
         checks.equal(day, "good rows of the malformed file labeled", labeled, partner_rows)
@@ -279,15 +319,21 @@ def _check_night(spark: SparkSession, inc: Settings, name: str, night: Night, ru
 
 
 # ----------------------------------------------------------------- the week
-def _night_settings(settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], day: int,
-                    home: str) -> Settings:
+def _night_settings(
+    settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], day: int, home: str
+) -> Settings:
     pack = f"jobs.bench.week_soak:{pack_for(day)}"
     config = write_datasets_toml(workdir / f"{home}-day{day}.toml", {name: {**dataset, "lf_pack": pack}})
     return dataclasses.replace(settings, home=workdir / home, config_path=config)
 
 
-def run_week(dataset: str, rows: int, settings: Settings | None = None, workdir: Path | None = None,
-             progress: Callable[[str], None] = print) -> dict[str, Any]:
+def run_week(
+    dataset: str,
+    rows: int,
+    settings: Settings | None = None,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Replay the week; returns per-night figures and every failed check (``failures``)."""
     settings = settings or Settings.from_env()
     ds = get_dataset(dataset, settings)
@@ -299,14 +345,25 @@ def run_week(dataset: str, rows: int, settings: Settings | None = None, workdir:
     base_dir, extra_dir = workdir / "source" / "base", workdir / "source" / "extra"
     extra_dir.mkdir(parents=True, exist_ok=True)
     week_ds = {
-        "source_path": str(workdir / "source" / "*" / "*.json"), "format": "json", "id_column": "id",
-        "text_column": "text", "classes": list(ds.classes), "label_model": ds.label_model,
-        "expectations": {"min_coverage": ds.expectations.min_coverage,
-                         "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()}},
+        "source_path": str(workdir / "source" / "*" / "*.json"),
+        "format": "json",
+        "id_column": "id",
+        "text_column": "text",
+        "classes": list(ds.classes),
+        "label_model": ds.label_model,
+        "expectations": {
+            "min_coverage": ds.expectations.min_coverage,
+            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
+        },
     }
     checks = _Checks()
-    figures: dict[str, Any] = {"dataset": dataset, "rows": rows, "lfs": len(_base()), "nights": [],
-                               "workdir": str(workdir)}
+    figures: dict[str, Any] = {
+        "dataset": dataset,
+        "rows": rows,
+        "lfs": len(_base()),
+        "nights": [],
+        "workdir": str(workdir),
+    }
     partner_rows = 0
     previous_full: Settings | None = None
     with PeakMemory() as memory:
@@ -318,7 +375,8 @@ def run_week(dataset: str, rows: int, settings: Settings | None = None, workdir:
             if day == 3:
                 deleted_ids = workdir / "deleted_ids.parquet"
                 _indexed(scaled).where(F.col("_i") % 100 == 3).select("id").write.mode("overwrite").parquet(
-                    str(deleted_ids))
+                    str(deleted_ids)
+                )
             if day == 5:
                 texts = [r["text"] for r in scaled.select("text").limit(40).collect()]  # 40 texts, not rows
                 partner_rows = _write_partner_file(extra_dir / MALFORMED_FILE, texts)
@@ -338,15 +396,25 @@ def run_week(dataset: str, rows: int, settings: Settings | None = None, workdir:
                 previous_full = full
             same = _same_results(inc, previous_full, name)
             checks.equal(day, "votes and labels equal a full recompute", same["equal"], True)
-            night_figures = _check_night(spark, inc, name, night, run_id, live, scaled, rows, deleted_ids,
-                                         partner_rows, checks)
+            night_figures = _check_night(
+                spark, inc, name, night, run_id, live, scaled, rows, deleted_ids, partner_rows, checks
+            )
             record = run_record(spark, inc, run_id, name) or {}
-            night_figures.update({"day": day, "change": night.change, "seconds": seconds,
-                                  "full_recompute_seconds": full_seconds, "equal_to_full_recompute": same,
-                                  "stages": json.loads(record.get("stage_seconds") or "{}")})
+            night_figures.update(
+                {
+                    "day": day,
+                    "change": night.change,
+                    "seconds": seconds,
+                    "full_recompute_seconds": full_seconds,
+                    "equal_to_full_recompute": same,
+                    "stages": json.loads(record.get("stage_seconds") or "{}"),
+                }
+            )
             figures["nights"].append(night_figures)
-            progress(f"night {day} ({night.change}): {seconds:.1f} s, {live:,} live rows, "
-                     f"{len(checks.failures)} failed checks so far")
+            progress(
+                f"night {day} ({night.change}): {seconds:.1f} s, {live:,} live rows, "
+                f"{len(checks.failures)} failed checks so far"
+            )
     figures["peak_rss_mb"] = round(memory.peak / 2**20)
     figures["failures"] = checks.failures
     figures["ok"] = not checks.failures
@@ -357,9 +425,11 @@ def format_week(f: dict[str, Any]) -> str:
     lines = [f"bench week: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs, 7 nights"]
     for n in f["nights"]:
         full = f"{n['full_recompute_seconds']:.1f} s" if n["full_recompute_seconds"] else "(same inputs as before)"
-        lines.append(f"  night {n['day']}: {n['change']:<42} {n['seconds']:>7.1f} s  (full recompute {full}); "
-                     f"live rows {n['live_rows']:,}; LF x row pairs {n['lf_row_pairs']}; "
-                     f"equal to full: {n['equal_to_full_recompute']['equal']}")
+        lines.append(
+            f"  night {n['day']}: {n['change']:<42} {n['seconds']:>7.1f} s  (full recompute {full}); "
+            f"live rows {n['live_rows']:,}; LF x row pairs {n['lf_row_pairs']}; "
+            f"equal to full: {n['equal_to_full_recompute']['equal']}"
+        )
     lines.append(f"  peak RSS (Python + JVM): {f['peak_rss_mb']} MB")
     lines.append("  every check held" if f["ok"] else "  FAILED checks:\n    " + "\n    ".join(f["failures"]))
     return "\n".join(lines)

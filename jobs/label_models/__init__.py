@@ -45,5 +45,14 @@ def make_label_model(name: str, cardinality: int, **options: Any) -> LabelModel:
         raise ConfigError(f"label model {name!r}: bad options {options}: {exc}") from None
 
 
-__all__ = ["LabelModel", "LinearScores", "MajorityVote", "WeightedMajorityVote", "DawidSkene", "MetalLabelModel", "EBCC",
-           "MODELS", "make_label_model"]
+__all__ = [
+    "LabelModel",
+    "LinearScores",
+    "MajorityVote",
+    "WeightedMajorityVote",
+    "DawidSkene",
+    "MetalLabelModel",
+    "EBCC",
+    "MODELS",
+    "make_label_model",
+]

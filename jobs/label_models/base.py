@@ -27,8 +27,8 @@ class LinearScores:
     ``"top_split"`` (majority vote: the mass split evenly over the top-scoring classes).
     """
 
-    bias: np.ndarray    # (k,)
-    table: np.ndarray   # (m, k_vote, k_class): what LF j voting v adds to each class's score
+    bias: np.ndarray  # (k,)
+    table: np.ndarray  # (m, k_vote, k_class): what LF j voting v adds to each class's score
     link: str
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
@@ -69,8 +69,9 @@ class LabelModel(ABC):
         if class_balance is not None:
             prior = np.asarray(class_balance, dtype=np.float64)
             if prior.shape != (cardinality,) or (prior <= 0).any() or not np.isclose(prior.sum(), 1.0):
-                raise ValueError(f"class_balance must be {cardinality} positive numbers summing to 1, "
-                                 f"got {list(class_balance)}")
+                raise ValueError(
+                    f"class_balance must be {cardinality} positive numbers summing to 1, got {list(class_balance)}"
+                )
             self.class_balance = prior
 
     @staticmethod
@@ -129,17 +130,20 @@ class LabelModel(ABC):
         return None
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"class_balance": None if self.class_balance is None else self.class_balance.tolist(),
-                "seed": self.seed}
+        return {"class_balance": None if self.class_balance is None else self.class_balance.tolist(), "seed": self.seed}
 
     def fitted_parameters(self) -> dict[str, Any]:
         return {}
 
     def params(self) -> dict[str, Any]:
         accuracies = self.lf_accuracies()
-        return {"model": self.name, "cardinality": self.cardinality,
-                "hyperparameters": self.hyperparameters(), "fitted": self.fitted_parameters(),
-                "lf_accuracies": None if accuracies is None else [round(float(a), 6) for a in accuracies]}
+        return {
+            "model": self.name,
+            "cardinality": self.cardinality,
+            "hyperparameters": self.hyperparameters(),
+            "fitted": self.fitted_parameters(),
+            "lf_accuracies": None if accuracies is None else [round(float(a), 6) for a in accuracies],
+        }
 
     def version(self) -> str:
         """A short stable hash of the model: same hyper-parameters and fit give the same version."""

@@ -42,9 +42,18 @@ class DawidSkene(LabelModel):
 
     name = "dawid_skene"
 
-    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
-                 max_iter: int = 200, tol: float = 1e-6, smoothing: float = 0.1, diagonal_prior: float = 1.0,
-                 learn_prior: bool = True, blind_abstain: Sequence[int] = ()):
+    def __init__(
+        self,
+        cardinality: int,
+        class_balance: Sequence[float] | None = None,
+        seed: int = 0,
+        max_iter: int = 200,
+        tol: float = 1e-6,
+        smoothing: float = 0.1,
+        diagonal_prior: float = 1.0,
+        learn_prior: bool = True,
+        blind_abstain: Sequence[int] = (),
+    ):
         super().__init__(cardinality, class_balance, seed)
         # Sources whose abstaining says nothing about the class: annotators abstain on the rows
         # nobody asked them about, not on the rows of some class. Their abstain rate is pooled
@@ -52,8 +61,8 @@ class DawidSkene(LabelModel):
         self.blind_abstain = tuple(int(j) for j in blind_abstain)
         self.max_iter, self.tol = max_iter, tol
         self.smoothing, self.diagonal_prior, self.learn_prior = smoothing, diagonal_prior, learn_prior
-        self.mu: np.ndarray | None = None   # (m, k_true, 1 + k_vote); outcome 0 = abstain
-        self.pi: np.ndarray | None = None   # (k,)
+        self.mu: np.ndarray | None = None  # (m, k_true, 1 + k_vote); outcome 0 = abstain
+        self.pi: np.ndarray | None = None  # (k,)
         self.iterations = 0
 
     def _m_step(self, votes: OneHotVotes, q: np.ndarray) -> None:
@@ -84,8 +93,8 @@ class DawidSkene(LabelModel):
     def _posteriors(self, votes: OneHotVotes) -> np.ndarray:
         assert self.mu is not None and self.pi is not None
         log_mu = np.log(self.mu)
-        all_abstain = log_mu[:, :, 0].sum(axis=0)                 # (k,)
-        vote_vs_abstain = log_mu[:, :, 1:] - log_mu[:, :, :1]     # (m, k_true, k_vote)
+        all_abstain = log_mu[:, :, 0].sum(axis=0)  # (k,)
+        vote_vs_abstain = log_mu[:, :, 1:] - log_mu[:, :, :1]  # (m, k_true, k_vote)
         scores = np.log(self.pi) + all_abstain + votes.log_likelihood(vote_vs_abstain)
         return normalize_log(scores)
 
@@ -122,19 +131,27 @@ class DawidSkene(LabelModel):
         """P(vote = true class | LF votes), under the learned prior."""
         if self.mu is None or self.pi is None:
             return None
-        votes = self.mu[:, :, 1:]                                  # (m, k_true, k_vote)
+        votes = self.mu[:, :, 1:]  # (m, k_true, k_vote)
         correct = (np.einsum("jyy->jy", votes) * self.pi).sum(axis=1)
         voting = (votes.sum(axis=2) * self.pi).sum(axis=1)
         return correct / np.maximum(voting, 1e-12)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "max_iter": self.max_iter, "tol": self.tol,
-                "smoothing": self.smoothing, "diagonal_prior": self.diagonal_prior,
-                "learn_prior": self.learn_prior, **({"blind_abstain": list(self.blind_abstain)}
-                                                     if self.blind_abstain else {})}
+        return {
+            **super().hyperparameters(),
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "smoothing": self.smoothing,
+            "diagonal_prior": self.diagonal_prior,
+            "learn_prior": self.learn_prior,
+            **({"blind_abstain": list(self.blind_abstain)} if self.blind_abstain else {}),
+        }
 
     def fitted_parameters(self) -> dict[str, Any]:
         if self.mu is None or self.pi is None:
             return {}
-        return {"iterations": self.iterations, "class_prior": np.round(self.pi, 6).tolist(),
-                "confusion_with_abstain": np.round(self.mu, 6).tolist()}
+        return {
+            "iterations": self.iterations,
+            "class_prior": np.round(self.pi, 6).tolist(),
+            "confusion_with_abstain": np.round(self.mu, 6).tolist(),
+        }

@@ -35,27 +35,37 @@ from jobs.label_models.onehot import OneHotVotes
 class EBCC(LabelModel):
     name = "ebcc"
 
-    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
-                 groups: int = 10, a_pi: float = 0.1, a_v: float = 4.0, b_v: float = 1.0,
-                 max_iter: int = 500, tol: float = 1e-3, empirical_prior: bool = True):
+    def __init__(
+        self,
+        cardinality: int,
+        class_balance: Sequence[float] | None = None,
+        seed: int = 0,
+        groups: int = 10,
+        a_pi: float = 0.1,
+        a_v: float = 4.0,
+        b_v: float = 1.0,
+        max_iter: int = 500,
+        tol: float = 1e-3,
+        empirical_prior: bool = True,
+    ):
         super().__init__(cardinality, class_balance, seed)
         self.groups, self.a_pi, self.a_v, self.b_v = groups, a_pi, a_v, b_v
         self.max_iter, self.tol, self.empirical_prior = max_iter, tol, empirical_prior
-        self.eta: np.ndarray | None = None   # (k, M)   subtype weights per class (Dirichlet parameters)
-        self.nu: np.ndarray | None = None    # (k,)     class prior (Dirichlet parameters)
-        self.mu: np.ndarray | None = None    # (m, k, M, k_vote) confusion rows (Dirichlet parameters)
+        self.eta: np.ndarray | None = None  # (k, M)   subtype weights per class (Dirichlet parameters)
+        self.nu: np.ndarray | None = None  # (k,)     class prior (Dirichlet parameters)
+        self.mu: np.ndarray | None = None  # (m, k, M, k_vote) confusion rows (Dirichlet parameters)
         self.iterations = 0
 
     def _log_joint(self, votes: OneHotVotes) -> np.ndarray:
         """(P, k, M) unnormalised log q(class, subtype | pattern) under the expected log-parameters."""
         assert self.eta is not None and self.nu is not None and self.mu is not None
         k, M = self.cardinality, self.groups
-        log_pi = digamma(self.eta) - digamma(self.eta.sum(axis=1, keepdims=True))           # (k, M)
+        log_pi = digamma(self.eta) - digamma(self.eta.sum(axis=1, keepdims=True))  # (k, M)
         if self.class_balance is not None:
             log_tau = np.log(self.class_balance)
         else:
-            log_tau = digamma(self.nu) - digamma(self.nu.sum())                            # (k,)
-        log_v = digamma(self.mu) - digamma(self.mu.sum(axis=3, keepdims=True))             # (m, k, M, l)
+            log_tau = digamma(self.nu) - digamma(self.nu.sum())  # (k,)
+        log_v = digamma(self.mu) - digamma(self.mu.sum(axis=3, keepdims=True))  # (m, k, M, l)
         # Row j*k + l of the one-hot votes picks log_v[j, :, :, l] for every (class, subtype).
         table = log_v.transpose(0, 3, 1, 2).reshape(votes.n_lfs * k, k * M)
         scores = np.asarray(votes.S @ table).reshape(-1, k, M)
@@ -73,16 +83,16 @@ class EBCC(LabelModel):
         k, M, m = self.cardinality, self.groups, L.shape[1]
         votes = OneHotVotes.from_patterns(L, counts, k)
         w = votes.weights
-        z = majority_posteriors(votes)                                                     # (P, k)
+        z = majority_posteriors(votes)  # (P, k)
         alpha = w @ z if self.empirical_prior else np.ones(k)
-        beta = np.full((k, k), self.b_v) + np.eye(k) * (self.a_v - self.b_v)               # (true, vote)
+        beta = np.full((k, k), self.b_v) + np.eye(k) * (self.a_v - self.b_v)  # (true, vote)
         rng = np.random.default_rng(self.seed)
-        zg = rng.dirichlet(np.ones(M), size=(len(L), k)) * z[:, :, None]                  # (P, k, M)
+        zg = rng.dirichlet(np.ones(M), size=(len(L), k)) * z[:, :, None]  # (P, k, M)
         for self.iterations in range(1, self.max_iter + 1):
             weighted = zg * w[:, None, None]
             self.eta = self.a_pi / M + weighted.sum(axis=0)
             self.nu = alpha + weighted.sum(axis=(0, 2))
-            stats = np.asarray(votes.S.T @ weighted.reshape(len(L), k * M))               # (m*l, k*M)
+            stats = np.asarray(votes.S.T @ weighted.reshape(len(L), k * M))  # (m*l, k*M)
             self.mu = beta[None, :, None, :] + stats.reshape(m, k, k, M).transpose(0, 2, 3, 1)
             zg = self._normalise(self._log_joint(votes))
             z_new = zg.sum(axis=2)
@@ -105,18 +115,28 @@ class EBCC(LabelModel):
         """P(vote = true class | LF votes): each class's confusion row mixed over its subtypes."""
         if self.mu is None or self.eta is None:
             return None
-        v = self.mu / self.mu.sum(axis=3, keepdims=True)                                   # (m, k, M, l)
-        pi = self.eta / self.eta.sum(axis=1, keepdims=True)                                # (k, M)
-        per_class = np.einsum("jkmk,km->jk", v, pi)                                        # (m, k)
+        v = self.mu / self.mu.sum(axis=3, keepdims=True)  # (m, k, M, l)
+        pi = self.eta / self.eta.sum(axis=1, keepdims=True)  # (k, M)
+        per_class = np.einsum("jkmk,km->jk", v, pi)  # (m, k)
         return per_class @ self.class_prior()
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "groups": self.groups, "a_pi": self.a_pi, "a_v": self.a_v,
-                "b_v": self.b_v, "max_iter": self.max_iter, "tol": self.tol,
-                "empirical_prior": self.empirical_prior}
+        return {
+            **super().hyperparameters(),
+            "groups": self.groups,
+            "a_pi": self.a_pi,
+            "a_v": self.a_v,
+            "b_v": self.b_v,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "empirical_prior": self.empirical_prior,
+        }
 
     def fitted_parameters(self) -> dict[str, Any]:
         if self.mu is None or self.nu is None or self.eta is None:
             return {}
-        return {"iterations": self.iterations, "class_prior": np.round(self.class_prior(), 6).tolist(),
-                "subtype_weights": np.round(self.eta / self.eta.sum(axis=1, keepdims=True), 6).tolist()}
+        return {
+            "iterations": self.iterations,
+            "class_prior": np.round(self.class_prior(), 6).tolist(),
+            "subtype_weights": np.round(self.eta / self.eta.sum(axis=1, keepdims=True), 6).tolist(),
+        }

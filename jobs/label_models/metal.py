@@ -33,9 +33,20 @@ from jobs.label_models.onehot import OneHotVotes, normalize_log
 class MetalLabelModel(LabelModel):
     name = "metal"
 
-    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
-                 prec_init: float = 0.7, l2: float = 0.0, max_iter: int = 1000, max_dim: int = 6000,
-                 optimizer: str = "sgd", n_epochs: int = 500, lr: float = 0.01, momentum: float = 0.9):
+    def __init__(
+        self,
+        cardinality: int,
+        class_balance: Sequence[float] | None = None,
+        seed: int = 0,
+        prec_init: float = 0.7,
+        l2: float = 0.0,
+        max_iter: int = 1000,
+        max_dim: int = 6000,
+        optimizer: str = "sgd",
+        n_epochs: int = 500,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+    ):
         super().__init__(cardinality, class_balance, seed)
         self.prec_init, self.l2, self.max_iter, self.max_dim = prec_init, l2, max_iter, max_dim
         if optimizer not in ("sgd", "lbfgs"):
@@ -50,8 +61,10 @@ class MetalLabelModel(LabelModel):
         k, m = self.cardinality, L.shape[1]
         d = m * k
         if d > self.max_dim:
-            raise ConfigError(f"label model {self.name}: {m} LFs x {k} classes = {d} moment columns exceeds "
-                              f"max_dim={self.max_dim} (a dense {d}x{d} overlap matrix); use dawid_skene")
+            raise ConfigError(
+                f"label model {self.name}: {m} LFs x {k} classes = {d} moment columns exceeds "
+                f"max_dim={self.max_dim} (a dense {d}x{d} overlap matrix); use dawid_skene"
+            )
         votes = OneHotVotes.from_patterns(L, counts, k)
         weighted = votes.S.multiply(votes.weights[:, None]).tocsr()
         O = np.asarray((votes.S.T @ weighted).todense()) / max(votes.total, 1.0)
@@ -59,7 +72,7 @@ class MetalLabelModel(LabelModel):
         P = np.diag(p)
         mask = np.ones((d, d), dtype=bool)
         for j in range(m):
-            mask[j * k:(j + 1) * k, j * k:(j + 1) * k] = False
+            mask[j * k : (j + 1) * k, j * k : (j + 1) * k] = False
         lps = np.diag(O).copy()
         mu_init = np.zeros((d, k))
         for j in range(m):
@@ -71,21 +84,26 @@ class MetalLabelModel(LabelModel):
             R = np.where(mask, mu @ P @ mu.T - O, 0.0)
             r2 = mu @ p - lps
             diff = mu - mu_init
-            loss = float((R ** 2).sum() + (r2 ** 2).sum() + self.l2 * (diff ** 2).sum())
+            loss = float((R**2).sum() + (r2**2).sum() + self.l2 * (diff**2).sum())
             grad = 4 * R @ mu @ P + 2 * np.outer(r2, p) + 2 * self.l2 * diff
             return loss, grad.ravel()
 
         if self.optimizer == "lbfgs":
-            result = minimize(objective, mu_init.ravel(), jac=True, method="L-BFGS-B",
-                              bounds=[(0.0, 1.0)] * (d * k),
-                              options={"maxiter": self.max_iter, "gtol": 1e-12, "ftol": 1e-15})
+            result = minimize(
+                objective,
+                mu_init.ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(0.0, 1.0)] * (d * k),
+                options={"maxiter": self.max_iter, "gtol": 1e-12, "ftol": 1e-15},
+            )
             mu, self.loss = result.x.reshape(d, k), float(result.fun)
         else:
             mu, self.loss = self._sgd(objective, mu_init, total_rows=votes.total)
         self.n_lfs = m
         # Symmetry: any column permutation of mu fits O equally well; pick the one under
         # which LFs are most often right (Snorkel's _break_col_permutation_symmetry).
-        agreement = sum(mu[j * k:(j + 1) * k] for j in range(m)) @ P  # (vote v, class y)
+        agreement = sum(mu[j * k : (j + 1) * k] for j in range(m)) @ P  # (vote v, class y)
         rows, cols = linear_sum_assignment(-agreement)
         order = np.empty(k, dtype=int)
         order[rows] = cols
@@ -126,15 +144,22 @@ class MetalLabelModel(LabelModel):
         if self.mu is None:
             return None
         k, p = self.cardinality, self.prior()
-        blocks = self.mu.reshape(self.n_lfs, k, k)                   # (j, vote v, class y)
-        correct = (np.einsum("jyy->jy", blocks) * p).sum(axis=1)     # P(vote = Y, LF votes)
-        voting = (blocks.sum(axis=1) * p).sum(axis=1)                # P(LF votes)
+        blocks = self.mu.reshape(self.n_lfs, k, k)  # (j, vote v, class y)
+        correct = (np.einsum("jyy->jy", blocks) * p).sum(axis=1)  # P(vote = Y, LF votes)
+        voting = (blocks.sum(axis=1) * p).sum(axis=1)  # P(LF votes)
         return correct / np.maximum(voting, 1e-12)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "prec_init": self.prec_init, "l2": self.l2,
-                "optimizer": self.optimizer, "n_epochs": self.n_epochs, "lr": self.lr, "momentum": self.momentum,
-                "max_iter": self.max_iter}
+        return {
+            **super().hyperparameters(),
+            "prec_init": self.prec_init,
+            "l2": self.l2,
+            "optimizer": self.optimizer,
+            "n_epochs": self.n_epochs,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "max_iter": self.max_iter,
+        }
 
     def fitted_parameters(self) -> dict[str, Any]:
         if self.mu is None:

@@ -21,8 +21,8 @@ from jobs.label_models.base import ABSTAIN
 
 @dataclass(frozen=True)
 class OneHotVotes:
-    S: sp.csr_matrix          # (P, m*k) one-hot votes
-    weights: np.ndarray       # (P,) rows sharing each pattern
+    S: sp.csr_matrix  # (P, m*k) one-hot votes
+    weights: np.ndarray  # (P,) rows sharing each pattern
     n_lfs: int
     cardinality: int
 

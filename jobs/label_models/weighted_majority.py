@@ -22,8 +22,14 @@ from jobs.label_models.onehot import OneHotVotes, normalize_log
 class WeightedMajorityVote(LabelModel):
     name = "weighted_majority_vote"
 
-    def __init__(self, cardinality: int, class_balance: Sequence[float] | None = None, seed: int = 0,
-                 iterations: int = 5, pseudo_count: float = 1.0):
+    def __init__(
+        self,
+        cardinality: int,
+        class_balance: Sequence[float] | None = None,
+        seed: int = 0,
+        iterations: int = 5,
+        pseudo_count: float = 1.0,
+    ):
         super().__init__(cardinality, class_balance, seed)
         self.iterations, self.pseudo_count = iterations, pseudo_count
         self.accuracy: np.ndarray | None = None
@@ -44,11 +50,11 @@ class WeightedMajorityVote(LabelModel):
         for _ in range(self.iterations):
             tallies = votes.class_votes(weights)
             for j in range(m):
-                block = S[:, j * k:(j + 1) * k].tocsr()
+                block = S[:, j * k : (j + 1) * k].tocsr()
                 rows = np.flatnonzero(np.diff(block.indptr))
                 if not len(rows):
                     continue
-                own = np.asarray(block[rows].todense())                 # one-hot of LF j's vote
+                own = np.asarray(block[rows].todense())  # one-hot of LF j's vote
                 others = tallies[rows] - weights[j] * own
                 top = others.max(axis=1, keepdims=True)
                 decided = (np.isclose(others, top).sum(axis=1) == 1) & (top[:, 0] > 0)
@@ -80,4 +86,3 @@ class WeightedMajorityVote(LabelModel):
 
     def fitted_parameters(self) -> dict[str, Any]:
         return {} if self.weights is None else {"weights": np.round(self.weights, 6).tolist()}
-

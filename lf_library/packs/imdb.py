@@ -30,7 +30,14 @@ def build_pack(settings: Settings | None = None) -> LFPack:
     for index, phrase in enumerate(phrases):
         label = "POS" if index < POSITIVE_LINES else "NEG"
         slug = re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")
-        lfs.append(KeywordLF(f"{label.lower()}_{slug}", label, keywords=(phrase,), match="word",
-                             owner="WeaSEL (autonlab/weasel) IMDB keyword list",
-                             description=f"'{phrase}' appears in the review"))
+        lfs.append(
+            KeywordLF(
+                f"{label.lower()}_{slug}",
+                label,
+                keywords=(phrase,),
+                match="word",
+                owner="WeaSEL (autonlab/weasel) IMDB keyword list",
+                description=f"'{phrase}' appears in the review",
+            )
+        )
     return LFPack("imdb", CLASSES, lfs)

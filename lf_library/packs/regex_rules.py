@@ -24,18 +24,28 @@ def _rule_name(index: int, label: str, pattern: str) -> str:
     return f"{label.lower()}_{index:02d}_{hint or 'rule'}"
 
 
-def rules_pack(name: str, classes: tuple[str, ...], rules_file: str, aliases: dict[str, str],
-               owner: str, lowercase: bool = True) -> LFPack:
+def rules_pack(
+    name: str, classes: tuple[str, ...], rules_file: str, aliases: dict[str, str], owner: str, lowercase: bool = True
+) -> LFPack:
     """A pack of :class:`RegexLF` s, in file order, from ``rules/<rules_file>``.
 
     ``aliases`` maps the file's class words to the pack's class names.
     """
     lfs = []
-    lines = [line for line in (RULES_DIR / rules_file).read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line for line in (RULES_DIR / rules_file).read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     for index, line in enumerate(lines):
         label_word, pattern = line.split("\t", 1)
         label = aliases.get(label_word, label_word)
-        lfs.append(RegexLF(_rule_name(index, label, pattern), label, pattern=pattern, lowercase=lowercase,
-                           owner=owner, description=f"rule {index} of {rules_file}: {pattern}"))
+        lfs.append(
+            RegexLF(
+                _rule_name(index, label, pattern),
+                label,
+                pattern=pattern,
+                lowercase=lowercase,
+                owner=owner,
+                description=f"rule {index} of {rules_file}: {pattern}",
+            )
+        )
     return LFPack(name, classes, lfs)

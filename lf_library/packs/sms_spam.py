@@ -11,5 +11,6 @@ CLASSES = ("HAM", "SPAM")
 
 
 def build_pack() -> LFPack:
-    return rules_pack("sms_spam", CLASSES, "sms_spam.tsv", {"ham": "HAM", "spam": "SPAM"},
-                      owner="Awasthi et al. 2020 (WRENCH sms)")
+    return rules_pack(
+        "sms_spam", CLASSES, "sms_spam.tsv", {"ham": "HAM", "spam": "SPAM"}, owner="Awasthi et al. 2020 (WRENCH sms)"
+    )

@@ -8,8 +8,14 @@ from lf_library.core import LFPack
 from lf_library.packs.regex_rules import rules_pack
 
 CLASSES = ("DESC", "ENTY", "HUM", "ABBR", "LOC", "NUM")
-ALIASES = {"DESCRIPTION": "DESC", "ENTITY": "ENTY", "HUMAN": "HUM", "ABBREVIATION": "ABBR",
-           "LOCATION": "LOC", "NUMERIC": "NUM"}
+ALIASES = {
+    "DESCRIPTION": "DESC",
+    "ENTITY": "ENTY",
+    "HUMAN": "HUM",
+    "ABBREVIATION": "ABBR",
+    "LOCATION": "LOC",
+    "NUMERIC": "NUM",
+}
 
 
 def build_pack() -> LFPack:

@@ -19,11 +19,20 @@ PACK_V2 = "tests.jobs.incremental_packs:pack_v2"
 def dag_env(root: Path, pack: str, nightly: bool = True, **expectations: object) -> tuple[Settings, dict[str, str]]:
     from jobs.airflow_env import airflow_env
 
-    config = write_config(root / f"datasets-{pack.split(':')[-1]}-{len(expectations)}.toml", {
-        "youtube_spam": {**YOUTUBE, "lf_pack": pack, "nightly": nightly,
-                         "expectations": {**YOUTUBE["expectations"], **expectations}}})
-    settings = dataclasses.replace(Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT,
-                                   config_path=config)
+    config = write_config(
+        root / f"datasets-{pack.split(':')[-1]}-{len(expectations)}.toml",
+        {
+            "youtube_spam": {
+                **YOUTUBE,
+                "lf_pack": pack,
+                "nightly": nightly,
+                "expectations": {**YOUTUBE["expectations"], **expectations},
+            }
+        },
+    )
+    settings = dataclasses.replace(
+        Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT, config_path=config
+    )
     os.environ["LABELLAKE_AIRFLOW_HOME"] = str(root / "airflow")
     try:
         env = airflow_env(settings)
@@ -41,5 +50,3 @@ def labels_table(settings: Settings):
 def run_row(settings: Settings, run_id: str) -> dict:
     runs = DeltaTable(str(runs_table(settings).path)).to_pandas()
     return runs.set_index("run_id").loc[run_id].to_dict()
-
-

@@ -22,7 +22,6 @@ import pytest
 from tests.dags.helpers import PACK_V1, dag_env, labels_table, run_row
 
 
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,16 +57,27 @@ def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path
     # the backfill relabels youtube_spam (a backfill needs a periodic schedule).
     settings, env = dag_env(tmp_path, PACK_V1, nightly=False)
     port = _free_port()
-    env.update({"AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "labellake-test-secret-" + "x" * 48})
+    env.update(
+        {
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "labellake-test-secret-" + "x" * 48,
+        }
+    )
     ensure_airflow_db(env)
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
     logs = tmp_path / "logs"
     logs.mkdir()
-    procs = [subprocess.Popen([airflow, *cmd], env=env, stdout=(logs / f"{cmd[0]}.log").open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-             for cmd in (["api-server", "--port", str(port)], ["dag-processor"], ["scheduler"])]
+    procs = [
+        subprocess.Popen(
+            [airflow, *cmd],
+            env=env,
+            stdout=(logs / f"{cmd[0]}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for cmd in (["api-server", "--port", str(port)], ["dag-processor"], ["scheduler"])
+    ]
     try:
         deadline = time.monotonic() + 180
         while not _query(db, "SELECT dag_id FROM dag WHERE dag_id = 'nightly_relabel'"):
@@ -76,8 +86,21 @@ def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path
         unpaused = _airflow_cli(airflow, ["dags", "unpause", "nightly_relabel"], env)
         assert unpaused.returncode == 0, (unpaused.stdout + unpaused.stderr)[-3000:]
         created = _airflow_cli(
-            airflow, ["backfill", "create", "--dag-id", "nightly_relabel", "--from-date", "2026-11-01",
-                      "--to-date", "2026-11-01", "--dag-run-conf", json.dumps({"dataset": "youtube_spam"})], env)
+            airflow,
+            [
+                "backfill",
+                "create",
+                "--dag-id",
+                "nightly_relabel",
+                "--from-date",
+                "2026-11-01",
+                "--to-date",
+                "2026-11-01",
+                "--dag-run-conf",
+                json.dumps({"dataset": "youtube_spam"}),
+            ],
+            env,
+        )
         assert created.returncode == 0, (created.stdout + created.stderr)[-3000:]
         deadline = time.monotonic() + 900
         while True:

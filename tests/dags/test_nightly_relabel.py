@@ -77,14 +77,22 @@ def test_schedules(bag) -> None:
 
 def test_nightly_schedule_comes_from_config(tmp_path: Path) -> None:
     config = tmp_path / "datasets.toml"
-    config.write_text('[airflow]\nnightly_schedule = "15 3 * * 1-5"\nlf_watch_schedule = "none"\n\n'
-                      + (PROJECT_ROOT / "config" / "datasets.toml").read_text().split("[airflow]", 1)[1]
-                      .split("\n", 4)[-1])
-    code = ("from airflow.dag_processing.dagbag import DagBag; import sys;"
-            "b = DagBag(dag_folder=sys.argv[1]); assert not b.import_errors, b.import_errors;"
-            "print(b.dags['nightly_relabel'].timetable.expression, type(b.dags['lf_library_watch'].timetable).__name__)")
-    out = subprocess.run([sys.executable, "-c", code, str(PROJECT_ROOT / "dags")], capture_output=True, text=True,
-                         env={**os.environ, "LABELLAKE_CONFIG": str(config)}, timeout=300)
+    config.write_text(
+        '[airflow]\nnightly_schedule = "15 3 * * 1-5"\nlf_watch_schedule = "none"\n\n'
+        + (PROJECT_ROOT / "config" / "datasets.toml").read_text().split("[airflow]", 1)[1].split("\n", 4)[-1]
+    )
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag; import sys;"
+        "b = DagBag(dag_folder=sys.argv[1]); assert not b.import_errors, b.import_errors;"
+        "print(b.dags['nightly_relabel'].timetable.expression, type(b.dags['lf_library_watch'].timetable).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(PROJECT_ROOT / "dags")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LABELLAKE_CONFIG": str(config)},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "15 3 * * 1-5 NullTimetable"
 
@@ -107,8 +115,9 @@ def test_dag_files_import_no_heavy_libraries() -> None:
         "print(','.join(heavy))"
     )
     files = [str(PROJECT_ROOT / "dags" / f) for f in ("nightly_relabel.py", "lf_change_relabel.py")]
-    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True,
-                         env={**os.environ}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *files], capture_output=True, text=True, env={**os.environ}, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pyspark" not in out.stdout and "great_expectations" not in out.stdout
 
@@ -154,7 +163,10 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
     before = labels_table(settings).version()
     status = lf_library_status(settings, "youtube_spam")
     assert status.changed and status.lf_changes == {
-        "keyword_free": "new", "keyword_please": status.lf_changes["keyword_please"], "keyword_song": "removed"}
+        "keyword_free": "new",
+        "keyword_please": status.lf_changes["keyword_please"],
+        "keyword_song": "removed",
+    }
     assert status.lf_changes["keyword_please"].startswith("changed ")
 
     assert dags_test("lf_library_watch", {}, env) == 0
@@ -185,8 +197,12 @@ def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -
     settings, env = dag_env(lake, PACK_V2, min_coverage=0.99)
     before = labels_table(settings).version()
     ensure_airflow_db(env)
-    out = subprocess.run([_airflow_bin(), "dags", "test", "nightly_relabel", "--conf",
-                          json.dumps({"dataset": "youtube_spam"})], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [_airflow_bin(), "dags", "test", "nightly_relabel", "--conf", json.dumps({"dataset": "youtube_spam"})],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "coverage" in log and "ValidationFailed" in log
@@ -194,6 +210,7 @@ def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -
 
 
 # --- the same DAG against a real Spark standalone cluster (master + 1 worker from the pyspark install) --------
+
 
 def _free_port() -> int:
     import socket
@@ -212,18 +229,52 @@ def standalone_master(tmp_path: Path):
 
     spark_class = str(Path(sys.executable).parent / "spark-class")
     port, ui = _free_port(), _free_port()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "SPARK_WORKER_DIR": str(tmp_path / "worker"), "SPARK_LOG_DIR": str(tmp_path / "logs")}
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_WORKER_DIR": str(tmp_path / "worker"),
+        "SPARK_LOG_DIR": str(tmp_path / "logs"),
+    }
     procs = []
     try:
-        procs.append(subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(ui)], env=env, stdout=(tmp_path / "master.log").open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True))
-        procs.append(subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
-             "--cores", "2", "--memory", "4g", "--webui-port", str(_free_port())],
-            env=env, stdout=(tmp_path / "worker.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    str(ui),
+                ],
+                env=env,
+                stdout=(tmp_path / "master.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    f"spark://127.0.0.1:{port}",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "4g",
+                    "--webui-port",
+                    str(_free_port()),
+                ],
+                env=env,
+                stdout=(tmp_path / "worker.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -245,8 +296,9 @@ def standalone_master(tmp_path: Path):
 
 
 @pytest.mark.e2e
-def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Path, tmp_path: Path,
-                                                                       standalone_master) -> None:
+def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
+    lake: Path, tmp_path: Path, standalone_master
+) -> None:
     """spark_default -> the standalone master: every stage runs its executors on the worker; the
     labels equal the local-mode run's (version 0 of the shared lakehouse above)."""
     import urllib.request
@@ -256,8 +308,9 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Pat
     master, ui = standalone_master
     host, port = master.rsplit(":", 1)
     settings, env = dag_env(tmp_path, PACK_V1)
-    env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": host, "port": int(port),
-                                                   "extra": {"deploy-mode": "client"}})
+    env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
+        {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}}
+    )
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
 
@@ -269,8 +322,14 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(lake: Pat
     local_settings, local_env = dag_env(lake, PACK_V1)
     if not table(local_settings, "youtube_spam", "labels").exists():  # run alone: make the local-mode labels
         assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, local_env) == 0
-    local = DeltaTable(str(table(dataclasses.replace(settings, home=lake / "lakehouse"), "youtube_spam",
-                                 "labels").path), version=0).to_pandas().set_index("id").sort_index()
+    local = (
+        DeltaTable(
+            str(table(dataclasses.replace(settings, home=lake / "lakehouse"), "youtube_spam", "labels").path), version=0
+        )
+        .to_pandas()
+        .set_index("id")
+        .sort_index()
+    )
     assert len(cluster) == len(local) == 1953
     assert (cluster["label"] == local["label"]).all()
     assert (cluster["_lf_set_version"] == local["_lf_set_version"]).all()

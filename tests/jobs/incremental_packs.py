@@ -40,5 +40,8 @@ def pack_v3() -> LFPack:
     """``pack_v2`` with two LFs edited and none added or removed (the patterns are updated, not rebuilt)."""
     base = pack_v2()
     edits = {"keyword_please": ("please", "plz", "pls", "subscribe"), "keyword_free": ("free", "win", "gift")}
-    return LFPack(base.name, base.classes, [dataclasses.replace(lf, keywords=edits[lf.name]) if lf.name in edits
-                                            else lf for lf in base])
+    return LFPack(
+        base.name,
+        base.classes,
+        [dataclasses.replace(lf, keywords=edits[lf.name]) if lf.name in edits else lf for lf in base],
+    )

@@ -35,12 +35,30 @@ def _label_studio_export(rows: list[tuple[str, str, str]]) -> list[dict]:
     """Tasks as Label Studio exports them: ``data`` holds the row id, each annotation a ``choices`` result."""
     tasks = []
     for n, (row_id, user, label) in enumerate(rows):
-        tasks.append({"id": n + 1, "data": {"text": "...", "COMMENT_ID": row_id}, "project": 3,
-                      "annotations": [{"id": 1000 + n, "completed_by": {"id": 7, "email": user},
-                                       "was_cancelled": False, "created_at": "2026-11-20T10:00:00.000000Z",
-                                       "updated_at": "2026-11-20T10:00:00.000000Z",
-                                       "result": [{"from_name": "sentiment", "to_name": "text", "type": "choices",
-                                                   "value": {"choices": [label]}}]}]})
+        tasks.append(
+            {
+                "id": n + 1,
+                "data": {"text": "...", "COMMENT_ID": row_id},
+                "project": 3,
+                "annotations": [
+                    {
+                        "id": 1000 + n,
+                        "completed_by": {"id": 7, "email": user},
+                        "was_cancelled": False,
+                        "created_at": "2026-11-20T10:00:00.000000Z",
+                        "updated_at": "2026-11-20T10:00:00.000000Z",
+                        "result": [
+                            {
+                                "from_name": "sentiment",
+                                "to_name": "text",
+                                "type": "choices",
+                                "value": {"choices": [label]},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
     return tasks
 
 
@@ -53,8 +71,9 @@ def _youtube(spark, tmp_path: Path, settings: Settings):
     return settings, ds, gold
 
 
-def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(spark, tmp_path: Path,
-                                                                            settings: Settings) -> None:
+def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(
+    spark, tmp_path: Path, settings: Settings
+) -> None:
     settings, ds, gold = _youtube(spark, tmp_path, settings)
     truth = dict(zip(gold["id"], gold["label_name"]))
     ids = list(gold["id"])[:300]
@@ -63,16 +82,19 @@ def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(spa
     bad = [("no-such-comment", "alice", "SPAM"), (ids[0], "", "SPAM"), (ids[1], "bob", "MAYBE")]
     csv = tmp_path / "round1.csv"
     rows = [(i, a, lab, "2026-11-19T09:00:00") for i, a, lab in alice + bob + bad]
-    rows.append((ids[2], "bob", "spam", "2026-11-18T09:00:00"))      # an older duplicate of bob's own label
+    rows.append((ids[2], "bob", "spam", "2026-11-18T09:00:00"))  # an older duplicate of bob's own label
     pd.DataFrame(rows, columns=["id", "annotator", "label", "annotated_at"]).to_csv(csv, index=False)
 
     result = run_annotation_ingest(spark, ds, settings, [str(csv)], "csv", batch="round1")
     assert result.input_annotations == len(rows)
     assert result.input_annotations == result.accepted + result.quarantined_total
     assert result.accepted == 500
-    assert result.quarantined == {"row id not in the source table": 1, "missing annotator": 1,
-                                  "label MAYBE is not one of ['HAM', 'SPAM']": 1,
-                                  "superseded by a later annotation of the same row by the same annotator": 1}
+    assert result.quarantined == {
+        "row id not in the source table": 1,
+        "missing annotator": 1,
+        "label MAYBE is not one of ['HAM', 'SPAM']": 1,
+        "superseded by a later annotation of the same row by the same annotator": 1,
+    }
 
     carol = [(i, "carol@example.org", _flip(truth[i]) if n % 5 == 0 else truth[i]) for n, i in enumerate(ids[100:250])]
     tasks = _label_studio_export(carol)
@@ -97,23 +119,29 @@ def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(spa
     again = run_annotation_ingest(spark, ds, settings, [str(csv)], "csv")
     assert again.accepted == 500
     later = tmp_path / "round2.csv"
-    pd.DataFrame([(ids[0], "bob", _flip(bob[0][2]), "2026-11-25T09:00:00")],
-                 columns=["id", "annotator", "label", "annotated_at"]).to_csv(later, index=False)
+    pd.DataFrame(
+        [(ids[0], "bob", _flip(bob[0][2]), "2026-11-25T09:00:00")], columns=["id", "annotator", "label", "annotated_at"]
+    ).to_csv(later, index=False)
     run_annotation_ingest(spark, ds, settings, [str(later)], "csv")
     stored = DeltaTable(str(table(settings, "youtube_spam", "annotations").path)).to_pandas()
     assert len(stored) == 649
     assert stored.set_index(["id", "annotator"]).loc[(ids[0], "bob"), "label"] == truth[ids[0]]
 
     # Agreement: Spark's figures equal the formulas applied to the labels we generated.
-    result = agreement(spark.read.format("delta").load(str(table(settings, "youtube_spam", "annotations").path)),
-                       CLASSES, spark.read.format("delta").load(str(table(settings, "youtube_spam", "gold").path)))
+    result = agreement(
+        spark.read.format("delta").load(str(table(settings, "youtube_spam", "annotations").path)),
+        CLASSES,
+        spark.read.format("delta").load(str(table(settings, "youtube_spam", "gold").path)),
+    )
     labels = {(i, a): lab for i, a, lab in stored[["id", "annotator", "label"]].itertuples(index=False)}
+
     def pair_table(x: str, y: str) -> np.ndarray:
         t = np.zeros((2, 2))
         for (i, a), lab in labels.items():
             if a == x and (i, y) in labels:
                 t[CLASSES.index(lab), CLASSES.index(labels[(i, y)])] += 1
         return t
+
     assert result.cohen_kappa["alice ~ bob"]["rows"] == 200
     assert abs(result.cohen_kappa["alice ~ bob"]["kappa"] - cohen_kappa(pair_table("alice", "bob"))) < 1e-12
     assert abs(result.cohen_kappa["alice ~ bob"]["agreement"] - 181 / 200) < 1e-12  # 20 flips, one re-annotated
@@ -132,7 +160,7 @@ def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(spa
 
 def test_agreement_formulas_on_known_cases() -> None:
     assert cohen_kappa(np.array([[20.0, 0.0], [0.0, 30.0]])) == 1.0
-    assert abs(cohen_kappa(np.array([[25.0, 25.0], [25.0, 25.0]]))) < 1e-12      # chance agreement: 0
+    assert abs(cohen_kappa(np.array([[25.0, 25.0], [25.0, 25.0]]))) < 1e-12  # chance agreement: 0
     # Wikipedia's worked example of Cohen's kappa: 20/5/10/15 -> 0.4.
     assert abs(cohen_kappa(np.array([[20.0, 5.0], [10.0, 15.0]])) - 0.4) < 1e-12
     assert fleiss_kappa(np.array([[3.0, 0.0], [0.0, 3.0]])) == 1.0
@@ -142,19 +170,21 @@ def test_agreement_formulas_on_known_cases() -> None:
     assert 0.7 < alpha < 1.0
 
 
-def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(spark, tmp_path: Path, settings: Settings,
-                                                                       monkeypatch, capsys) -> None:
+def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(
+    spark, tmp_path: Path, settings: Settings, monkeypatch, capsys
+) -> None:
     from jobs.pipeline import run_pipeline
 
-    config = write_config(tmp_path / "datasets.toml",
-                          {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene",
-                                            "annotators": {"as_sources": True}}})
+    config = write_config(
+        tmp_path / "datasets.toml",
+        {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene", "annotators": {"as_sources": True}}},
+    )
     settings = dataclasses.replace(settings, config_path=config)
     ds = get_dataset("youtube_spam", settings)
     assert ds.annotator_sources
     run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
     first = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas()
-    assert set(first["_label_source"]) <= {"lfs", "none"}          # no annotations yet: LFs alone
+    assert set(first["_label_source"]) <= {"lfs", "none"}  # no annotations yet: LFs alone
 
     gold = DeltaTable(str(table(settings, "youtube_spam", "gold").path)).to_pandas().sort_values("id")
     truth = dict(zip(gold["id"], gold["label_name"]))
@@ -166,11 +196,11 @@ def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(spark, tmp
     pd.DataFrame(rows, columns=["id", "annotator", "label"]).to_csv(csv, index=False)
     run_annotation_ingest(spark, ds, settings, [str(csv)], "csv")
 
-    run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)   # new annotations: refitted
+    run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)  # new annotations: refitted
     labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas().set_index("id")
     assert (labels["_run_id"] == "run-2").all()
     sources = labels["_label_source"]
-    assert set(sources.loc[uncovered]) == {"annotators"}            # no LF fired: hand labels only
+    assert set(sources.loc[uncovered]) == {"annotators"}  # no LF fired: hand labels only
     assert (sources.loc[ids] != "lfs").all() and (sources.loc[ids] == "lfs+annotators").any()
     assert '"annotator:alice": "annotations@v0"' in labels.loc[ids[0], "_lf_versions"]
     assert (labels.loc[uncovered, "label_name"] == [truth[i] for i in uncovered]).all()
@@ -181,7 +211,9 @@ def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(spark, tmp
     # Hand-labeled rows follow the careful annotator: they agree with gold far more than LFs alone did.
     before = first.set_index("id").loc[ids, "label_name"]
     assert (labels.loc[ids, "label_name"] == [truth[i] for i in ids]).mean() > 0.97
-    assert (labels.loc[ids, "label_name"] == [truth[i] for i in ids]).mean() > (before == [truth[i] for i in ids]).mean()
+    assert (labels.loc[ids, "label_name"] == [truth[i] for i in ids]).mean() > (
+        before == [truth[i] for i in ids]
+    ).mean()
 
     # `labellake annotators` puts the learned accuracies beside the gold ones and the agreement.
     from jobs.cli import main

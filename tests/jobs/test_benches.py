@@ -39,7 +39,7 @@ def test_bench_active_learning_runs_rounds_through_the_real_pipeline(spark, monk
     assert set(figures["curves"]) == {"review queue", "random rows"}
     for points in figures["curves"].values():
         assert [p["hand_labels"] for p in points] == [0, 10]
-        assert 0.5 < points[0]["accuracy"] <= points[1]["accuracy"] <= 1.0   # ten right labels cannot hurt
+        assert 0.5 < points[0]["accuracy"] <= points[1]["accuracy"] <= 1.0  # ten right labels cannot hurt
     assert Path(figures["plot"]).read_text().startswith("<svg")
 
 
@@ -50,9 +50,9 @@ def test_bench_e2e_edit_is_a_word_about_one_percent_of_texts_contain() -> None:
     from lf_library.core import KeywordLF
 
     texts = ["free prize call now"] * 30 + ["thanks mate, see you later"] * 5 + ["later alligator"] * 1
-    texts += [f"filler{i}" for i in range(964)]                    # 1,000 texts: 1% is 10
-    assert common_word(texts, exclude=set()) == "later"            # 6 texts: the commonest within 1%
-    assert common_word(texts, exclude={"later"}) == "thanks"       # then the next commonest
+    texts += [f"filler{i}" for i in range(964)]  # 1,000 texts: 1% is 10
+    assert common_word(texts, exclude=set()) == "later"  # 6 texts: the commonest within 1%
+    assert common_word(texts, exclude={"later"}) == "thanks"  # then the next commonest
     assert common_word(["ok"] * 10, exclude=set()) == EDIT_KEYWORD  # nothing qualifies: a word no row has
     lf = KeywordLF("ham_thanks", "HAM", keywords=("thanks",))
     assert edit_lf(lf, "later").keywords == ("thanks", "later")

@@ -20,16 +20,23 @@ from tests.conftest import YOUTUBE, write_config
 
 
 def test_training_rows_weight_each_class_by_its_probability(spark) -> None:
-    labeled = spark.createDataFrame([("free money", 1, [0.1, 0.9]), ("nice song", 0, [0.995, 0.005]),
-                                     ("no votes", -1, [0.5, 0.5])], "text string, label int, probs array<double>")
+    labeled = spark.createDataFrame(
+        [("free money", 1, [0.1, 0.9]), ("nice song", 0, [0.995, 0.005]), ("no votes", -1, [0.5, 0.5])],
+        "text string, label int, probs array<double>",
+    )
     rows = sorted((r["text"], r["class"], round(r["weight"], 3)) for r in training_rows(labeled, 0.01).collect())
     assert rows == [("free money", 0.0, 0.1), ("free money", 1.0, 0.9), ("nice song", 0.0, 0.995)]
 
 
 def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published_label(
-        spark, tmp_path: Path, settings: Settings) -> None:
-    body = {**YOUTUBE, "label_model": "dawid_skene", "end_model": {"publish": "fill_uncovered"},
-            "expectations": {**YOUTUBE["expectations"], "max_label_change_share": 1.0, "max_kl_divergence": 5.0}}
+    spark, tmp_path: Path, settings: Settings
+) -> None:
+    body = {
+        **YOUTUBE,
+        "label_model": "dawid_skene",
+        "end_model": {"publish": "fill_uncovered"},
+        "expectations": {**YOUTUBE["expectations"], "max_label_change_share": 1.0, "max_kl_divergence": 5.0},
+    }
     config = write_config(tmp_path / "datasets.toml", {"youtube_spam": body})
     settings = dataclasses.replace(settings, config_path=config)
     ds = get_dataset("youtube_spam", settings)

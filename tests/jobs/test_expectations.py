@@ -29,13 +29,20 @@ from jobs.tables import table
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 DATASET = "youtube_spam"
-THRESHOLDS = {"min_coverage": 0.5, "class_share": {"HAM": [0.2, 0.8], "SPAM": [0.2, 0.8]},
-              "max_kl_divergence": 0.1, "max_label_change_share": 0.25, "min_gold_accuracy": 0.8}
+THRESHOLDS = {
+    "min_coverage": 0.5,
+    "class_share": {"HAM": [0.2, 0.8], "SPAM": [0.2, 0.8]},
+    "max_kl_divergence": 0.1,
+    "max_label_change_share": 0.25,
+    "min_gold_accuracy": 0.8,
+}
 
 
 def _settings(base: Settings, tmp_path: Path, pack: str, **overrides: object) -> Settings:
-    config = write_config(tmp_path / f"{pack.split(':')[-1]}.toml",
-                          {DATASET: {**YOUTUBE, "lf_pack": pack, "expectations": THRESHOLDS, **overrides}})
+    config = write_config(
+        tmp_path / f"{pack.split(':')[-1]}.toml",
+        {DATASET: {**YOUTUBE, "lf_pack": pack, "expectations": THRESHOLDS, **overrides}},
+    )
     return dataclasses.replace(base, config_path=config)
 
 
@@ -79,11 +86,22 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, t
 def test_bad_run_published_when_its_failures_are_warnings(spark, settings: Settings, tmp_path: Path) -> None:
     good = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_v1")
     run_pipeline(RunContext("good", DATASET), good, spark)
-    lenient = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere",
-                        expectations={**THRESHOLDS, "severity": {
-                            "class_share_max": "warning", "class_share_min": "warning", "drift_kl": "warning",
-                            "drift_label_changes": "warning", "gold_accuracy": "warning",
-                            "drift_mean_confidence": "warning"}})
+    lenient = _settings(
+        settings,
+        tmp_path,
+        "tests.jobs.incremental_packs:pack_spam_everywhere",
+        expectations={
+            **THRESHOLDS,
+            "severity": {
+                "class_share_max": "warning",
+                "class_share_min": "warning",
+                "drift_kl": "warning",
+                "drift_label_changes": "warning",
+                "gold_accuracy": "warning",
+                "drift_mean_confidence": "warning",
+            },
+        },
+    )
     run_pipeline(RunContext("lenient", DATASET), lenient, spark)
     record = run_record(spark, lenient, "lenient")
     assert record["status"] == "published"
@@ -95,8 +113,10 @@ def test_bad_run_published_when_its_failures_are_warnings(spark, settings: Setti
 def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_path: Path) -> None:
     data = tmp_path / "raw"
     data.mkdir()
-    frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
-              for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))}
+    frames = {
+        Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))
+    }
     for name, frame in frames.items():
         frame.to_csv(data / name, index=False)
     ds = _settings(settings, tmp_path, "youtube_spam", source_path=str(data / "*.csv"))
@@ -125,13 +145,21 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
 
     pack = load_pack("youtube_spam")
     comments = pd.read_csv(sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))[0])
-    frame = spark.createDataFrame(comments[["COMMENT_ID", "CONTENT"]].rename(
-        columns={"COMMENT_ID": "id", "CONTENT": "text"}))
+    frame = spark.createDataFrame(
+        comments[["COMMENT_ID", "CONTENT"]].rename(columns={"COMMENT_ID": "id", "CONTENT": "text"})
+    )
     ds = get_dataset(DATASET, _settings(settings, tmp_path, "youtube_spam"))
     votes, _, _ = compute_votes(frame, pack, ds)  # the votes apply_lfs writes: (id, lf, vote, lf_version)
     votes = votes.where(~F.col("lf").isin("keyword_song", "short_comment"))
-    checked = run_suite(tmp_path, DATASET, lambda: build_votes_suite("votes", pack), votes_view(spark, votes, pack),
-                        "run-x", lambda check: "warning", observed_votes_value(pack.names))
+    checked = run_suite(
+        tmp_path,
+        DATASET,
+        lambda: build_votes_suite("votes", pack),
+        votes_view(spark, votes, pack),
+        "run-x",
+        lambda check: "warning",
+        observed_votes_value(pack.names),
+    )
     fires = _checks(checked.outcomes)["votes_lf_fires"]
     assert not fires["success"] and fires["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
     assert _checks(checked.outcomes)["votes_in_label_space"]["success"]
@@ -140,38 +168,60 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
     """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
     from expectations.gx_runner import run_suite
-    from expectations.labels_suite import (build_label_change_suite, build_suite, name_duplicate_ids, observed_value,
-                                           published_stats, validation_view)
+    from expectations.labels_suite import (
+        build_label_change_suite,
+        build_suite,
+        name_duplicate_ids,
+        observed_value,
+        published_stats,
+        validation_view,
+    )
     from jobs.datasets import ExpectationConfig
     from jobs.label_transitions import joined_transitions
 
-    rows = [(f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8],
-             0.9 if i % 2 == 0 else 0.8) for i in range(40)]
-    rows += [("u1", -1, None, [0.5, 0.5], 0.5),
-             ("bad-sum", 0, "HAM", [0.7, 0.7], 0.7),              # probs sum to 1.4
-             ("bad-label", 5, None, [1.0, 0.0], 1.0),             # no such class
-             ("bad-len", 1, "SPAM", [1.0], 1.0),                  # one prob for two classes
-             ("r3", 1, "SPAM", [0.2, 0.8], 0.8)]                  # a duplicate id
-    labels = spark.createDataFrame(rows, "id string, label int, label_name string, probs array<double>, "
-                                         "confidence double")
+    rows = [
+        (f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8], 0.9 if i % 2 == 0 else 0.8)
+        for i in range(40)
+    ]
+    rows += [
+        ("u1", -1, None, [0.5, 0.5], 0.5),
+        ("bad-sum", 0, "HAM", [0.7, 0.7], 0.7),  # probs sum to 1.4
+        ("bad-label", 5, None, [1.0, 0.0], 1.0),  # no such class
+        ("bad-len", 1, "SPAM", [1.0], 1.0),  # one prob for two classes
+        ("r3", 1, "SPAM", [0.2, 0.8], 0.8),
+    ]  # a duplicate id
+    labels = spark.createDataFrame(
+        rows, "id string, label int, label_name string, probs array<double>, confidence double"
+    )
     published = spark.createDataFrame([(f"r{i}", 0) for i in range(20)], "id string, label int")
-    thresholds = ExpectationConfig(min_coverage=0.5, class_share={"HAM": (0.2, 0.8), "SPAM": (0.2, 0.45)},
-                                   max_label_change_share=0.6)
-    stats = published_stats(published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)),
-                            0, "run-0")
+    thresholds = ExpectationConfig(
+        min_coverage=0.5, class_share={"HAM": (0.2, 0.8), "SPAM": (0.2, 0.45)}, max_label_change_share=0.6
+    )
+    stats = published_stats(
+        published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)), 0, "run-0"
+    )
     view = validation_view(labels, 2)
-    run = run_suite(tmp_path / "home", "t", lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds,
-                                                                  stats), view, "run-1", thresholds.severity_of,
-                    observed_value, index_columns=["id"])
+    run = run_suite(
+        tmp_path / "home",
+        "t",
+        lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds, stats),
+        view,
+        "run-1",
+        thresholds.severity_of,
+        observed_value,
+        index_columns=["id"],
+    )
     name_duplicate_ids(run.outcomes, view)
     checks = _checks(run.outcomes)
     assert not checks["rows_valid"]["success"] and not checks["id_unique"]["success"]
     problems = checks["rows_valid"]["observed"]
     assert problems["unexpected_count"] == 3
     assert set(problems["sample"]) == {"sum != 1", "label not in [-1, 1]", "length != 2"}
-    assert sorted(problems["ids"]) == ["bad-label", "bad-len", "bad-sum"]             # which rows
-    assert checks["id_unique"]["observed"] == {"unique_share": pytest.approx(44 / 45, abs=1e-6),
-                                               "duplicate_ids": ["r3"]}
+    assert sorted(problems["ids"]) == ["bad-label", "bad-len", "bad-sum"]  # which rows
+    assert checks["id_unique"]["observed"] == {
+        "unique_share": pytest.approx(44 / 45, abs=1e-6),
+        "duplicate_ids": ["r3"],
+    }
     labeled = [r for r in rows if r[1] >= 0]
     assert checks["coverage"]["observed"] == pytest.approx(len(labeled) / len(rows), abs=1e-6)
     spam = sum(r[1] == 1 for r in labeled) / len(labeled)
@@ -181,11 +231,25 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     # with those ids (r3 twice) changed.
     transitions = joined_transitions(labels, published, "run-0")
     assert (transitions.changed, transitions.compared) == (11, 21)
-    changes = run_suite(tmp_path / "home", "t", lambda: build_label_change_suite("t_label_changes", thresholds, 0),
-                        transitions.frame(spark), "run-1", thresholds.severity_of, observed_value)
+    changes = run_suite(
+        tmp_path / "home",
+        "t",
+        lambda: build_label_change_suite("t_label_changes", thresholds, 0),
+        transitions.frame(spark),
+        "run-1",
+        thresholds.severity_of,
+        observed_value,
+    )
     change = _checks(changes.outcomes)["drift_label_changes"]
     assert change["observed"] == pytest.approx(11 / 21, abs=1e-6) and change["success"]  # <= 0.6
     at_most_half = dataclasses.replace(thresholds, max_label_change_share=0.5)
-    changes = run_suite(tmp_path / "home", "t", lambda: build_label_change_suite("t_label_changes", at_most_half, 0),
-                        transitions.frame(spark), "run-2", at_most_half.severity_of, observed_value)
+    changes = run_suite(
+        tmp_path / "home",
+        "t",
+        lambda: build_label_change_suite("t_label_changes", at_most_half, 0),
+        transitions.frame(spark),
+        "run-2",
+        at_most_half.severity_of,
+        observed_value,
+    )
     assert not _checks(changes.outcomes)["drift_label_changes"]["success"]

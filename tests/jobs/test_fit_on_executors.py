@@ -18,13 +18,15 @@ def test_executor_fit_equals_the_driver_fit(spark) -> None:
     names = [f"lf_{j:02d}" for j in range(m)]
     ids = spark.createDataFrame([(f"r{i}",) for i in range(len(L))], "id string")
     rows, cols = np.nonzero(L >= 0)
-    votes = spark.createDataFrame([(f"r{i}", names[j], int(L[i, j])) for i, j in zip(rows, cols)]
-                                  + [("r0", "not_in_the_pack", 1), ("ghost", names[0], 1)],
-                                  "id string, lf string, vote int")
+    votes = spark.createDataFrame(
+        [(f"r{i}", names[j], int(L[i, j])) for i, j in zip(rows, cols)]
+        + [("r0", "not_in_the_pack", 1), ("ghost", names[0], 1)],
+        "id string, lf string, vote int",
+    )
     patterns = sparse_vote_patterns(spark, ids, votes, names, k)
 
     P, counts, _ = patterns_and_counts(L)
-    assert patterns.count() == len(P)                       # the empty pattern included, the ghost id not
+    assert patterns.count() == len(P)  # the empty pattern included, the ghost id not
     assert patterns.agg({"count": "sum"}).first()[0] == len(L)
 
     driver = DawidSkene(k, smoothing=0.1).fit(P, counts)

@@ -39,12 +39,22 @@ def _flip(label: str) -> str:
 
 
 def test_the_rule_makes_gold_from_experts_or_agreeing_annotators(spark) -> None:
-    rows = [("r1", "ann", "SPAM"), ("r1", "ben", "SPAM"),                        # 2 agree
-            ("r2", "ann", "SPAM"), ("r2", "ben", "HAM"), ("r2", "cy", "SPAM"),    # majority, not unanimous
-            ("r3", "ann", "HAM"),                                               # one annotator only
-            ("r4", "ann", "HAM"), ("r4", "ben", "HAM"), ("r4", "exp", "SPAM"),   # the expert overrides
-            ("r5", "exp", "HAM"), ("r5", "exp2", "SPAM"),                        # experts disagree
-            ("r6", "ann", "SPAM"), ("r6", "ben", "SPAM"), ("r6", "cy", "SPAM")]
+    rows = [
+        ("r1", "ann", "SPAM"),
+        ("r1", "ben", "SPAM"),  # 2 agree
+        ("r2", "ann", "SPAM"),
+        ("r2", "ben", "HAM"),
+        ("r2", "cy", "SPAM"),  # majority, not unanimous
+        ("r3", "ann", "HAM"),  # one annotator only
+        ("r4", "ann", "HAM"),
+        ("r4", "ben", "HAM"),
+        ("r4", "exp", "SPAM"),  # the expert overrides
+        ("r5", "exp", "HAM"),
+        ("r5", "exp2", "SPAM"),  # experts disagree
+        ("r6", "ann", "SPAM"),
+        ("r6", "ben", "SPAM"),
+        ("r6", "cy", "SPAM"),
+    ]
     annotations = spark.createDataFrame(rows, "id string, annotator string, label string")
     classes = ("HAM", "SPAM")
 
@@ -55,31 +65,49 @@ def test_the_rule_makes_gold_from_experts_or_agreeing_annotators(spark) -> None:
     assert strict == {"r1": ("SPAM", "agreement:2/2"), "r4": ("SPAM", "expert:exp"), "r6": ("SPAM", "agreement:3/3")}
     majority = gold(GoldSetRule(min_agreeing=2, unanimous=False, experts=("exp", "exp2")))
     assert majority["r2"] == ("SPAM", "agreement:2/3") and "r5" not in majority and "r3" not in majority
-    assert set(gold(GoldSetRule(min_agreeing=3))) == {"r6"}       # r4's expert is not an expert here: 2 HAM / 1 SPAM
+    assert set(gold(GoldSetRule(min_agreeing=3))) == {"r6"}  # r4's expert is not an expert here: 2 HAM / 1 SPAM
     one = gold(GoldSetRule(min_agreeing=1))
     assert one["r3"] == ("HAM", "agreement:1/1") and "r2" not in one
 
 
 def test_gold_rule_config_errors_name_the_key(tmp_path: Path, settings: Settings) -> None:
-    for bad, key in (({"min_agreeing": 0}, "min_agreeing"), ({"evaluation_percent": 120}, "evaluation_percent"),
-                     ({"publish": "yes"}, "publish"), ({"quorum": 2}, "quorum")):
+    for bad, key in (
+        ({"min_agreeing": 0}, "min_agreeing"),
+        ({"evaluation_percent": 120}, "evaluation_percent"),
+        ({"publish": "yes"}, "publish"),
+        ({"quorum": 2}, "quorum"),
+    ):
         config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "gold_set": bad}})
         with pytest.raises(ConfigError, match=key):
             get_dataset("youtube_spam", dataclasses.replace(settings, config_path=config))
 
 
-def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(spark, tmp_path: Path, settings: Settings,
-                                                              monkeypatch, capsys) -> None:
+def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(
+    spark, tmp_path: Path, settings: Settings, monkeypatch, capsys
+) -> None:
     no_gold_column = {k: v for k, v in YOUTUBE.items() if k not in ("gold_column", "gold_values")}
     rule = {"min_agreeing": 2, "experts": ["dana"], "evaluation_percent": 50, "publish": True}
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {
-        **no_gold_column, "label_model": "dawid_skene", "annotators": {"as_sources": True}, "gold_set": rule,
-        "expectations": {**YOUTUBE["expectations"], "max_label_change_share": 1.0, "max_kl_divergence": 5.0,
-                         "min_gold_accuracy": 0.6}}})
+    config = write_config(
+        tmp_path / "datasets.toml",
+        {
+            "youtube_spam": {
+                **no_gold_column,
+                "label_model": "dawid_skene",
+                "annotators": {"as_sources": True},
+                "gold_set": rule,
+                "expectations": {
+                    **YOUTUBE["expectations"],
+                    "max_label_change_share": 1.0,
+                    "max_kl_divergence": 5.0,
+                    "min_gold_accuracy": 0.6,
+                },
+            }
+        },
+    )
     settings = dataclasses.replace(settings, config_path=config)
     ds = get_dataset("youtube_spam", settings)
     run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
-    assert not table(settings, "youtube_spam", "gold_set").exists()      # no gold column, no annotations
+    assert not table(settings, "youtube_spam", "gold_set").exists()  # no gold column, no annotations
 
     truth = _truth()
     source = DeltaTable(str(table(settings, "youtube_spam", "source").path)).to_pandas()
@@ -95,14 +123,14 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(spark, tmp_path: P
     run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)
     gold_ref = table(settings, "youtube_spam", "gold_set")
     gold = DeltaTable(str(gold_ref.path)).to_pandas().set_index("id")
-    agreed = [i for n, i in enumerate(pair) if n % 3 != 0]               # bob agrees with alice on these
+    agreed = [i for n, i in enumerate(pair) if n % 3 != 0]  # bob agrees with alice on these
     assert sorted(gold.index) == sorted(agreed + expert)
     assert (gold["label_name"] == [truth[i] for i in gold.index]).all()
     assert set(gold.loc[expert, "_gold_from"]) == {"expert:dana"}
     assert set(gold.loc[agreed, "_gold_from"]) == {"agreement:2/2"}
     evaluation = gold.index[gold["split"] == "evaluation"]
     train = gold.index[gold["split"] == "train"]
-    assert 0.35 < len(evaluation) / len(gold) < 0.65                     # evaluation_percent = 50, by id hash
+    assert 0.35 < len(evaluation) / len(gold) < 0.65  # evaluation_percent = 50, by id hash
 
     labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas().set_index("id")
     # Evaluation rows: no annotator voted on them (their hand labels are withheld from the fit) ...
@@ -112,7 +140,7 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(spark, tmp_path: P
     assert (labels.loc[train, "_label_source"] == "gold").all()
     assert (labels.loc[train, "label_name"] == [truth[i] for i in train]).all()
     assert (labels.loc[train, "confidence"] == 1.0).all()
-    assert labels.loc[train, "_lf_versions"].str.contains("annotator:").any()   # annotators voted there
+    assert labels.loc[train, "_lf_versions"].str.contains("annotator:").any()  # annotators voted there
     assert (labels["label_model_label"] >= -1).all() and labels["end_model_label"].isna().all()
 
     # The LF analysis scores on evaluation gold only: an annotator source, whose votes were
@@ -143,8 +171,11 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(spark, tmp_path: P
 
     from jobs.cli import main
 
-    for name, value in (("LABELLAKE_HOME", settings.home), ("LABELLAKE_CONFIG", settings.config_path),
-                        ("LABELLAKE_DATA_ROOT", settings.data_root)):
+    for name, value in (
+        ("LABELLAKE_HOME", settings.home),
+        ("LABELLAKE_CONFIG", settings.config_path),
+        ("LABELLAKE_DATA_ROOT", settings.data_root),
+    ):
         monkeypatch.setenv(name, str(value))
     capsys.readouterr()
     assert main(["gold", "--dataset", "youtube_spam", "--json"]) == 0
@@ -154,4 +185,4 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(spark, tmp_path: P
     assert sum(v for k, v in shown["by_split_and_origin"].items() if k.endswith("/expert")) == len(expert) + 1
     previous = gold.loc[gold.index.isin(ids[:460]), "split"]
     rebuilt = DeltaTable(str(gold_ref.path)).to_pandas().set_index("id")
-    assert (rebuilt.loc[previous.index, "split"] == previous).all()       # a row keeps its split
+    assert (rebuilt.loc[previous.index, "split"] == previous).all()  # a row keeps its split

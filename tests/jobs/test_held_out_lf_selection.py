@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from jobs.errors import ConfigError
-from jobs.held_out_lf_selection import (AUTO, AUTO_CANDIDATES, choose_by_held_out_lfs, held_out_agreement,
-                                        shared_votes, subsample_patterns)
+from jobs.held_out_lf_selection import (
+    AUTO,
+    AUTO_CANDIDATES,
+    choose_by_held_out_lfs,
+    held_out_agreement,
+    shared_votes,
+    subsample_patterns,
+)
 from jobs.label_model_eval import evaluate, patterns_and_counts
 from jobs.label_models import MODELS, make_label_model
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
@@ -66,8 +72,7 @@ def test_caps_keep_the_selection_cheap() -> None:
     sample, sample_counts = subsample_patterns(L, counts.astype(float), 300, seed=0)
     assert len(sample) <= 300 and sample_counts.sum() == 300
     assert sample.shape[1] == 12 and set(map(tuple, sample)) <= set(map(tuple, L))
-    choice = choose_by_held_out_lfs(lambda name: make_label_model(name, 2), L, counts, max_held_out=4,
-                                    max_patterns=300)
+    choice = choose_by_held_out_lfs(lambda name: make_label_model(name, 2), L, counts, max_held_out=4, max_patterns=300)
     assert len(choice.held_out) == 4 and choice.patterns <= 300
     shared = shared_votes(L, counts.astype(float))
     assert set(choice.held_out) == set(np.argsort(-shared, kind="stable")[:4].tolist())
@@ -87,8 +92,11 @@ def test_config_defaults_to_auto_and_names_a_bad_model(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"'yt'.*unknown label model 'dawid_skeen'"):
         load_datasets(write_config(tmp_path / "b.toml", {"yt": {**body, "label_model": "dawid_skeen"}}))
     with pytest.raises(ConfigError, match="'auto' is a label_model value"):
-        load_datasets(write_config(tmp_path / "c.toml", {"yt": {
-            **body, "model_selection": {"candidates": ["majority_vote", "auto"]}}}))
+        load_datasets(
+            write_config(
+                tmp_path / "c.toml", {"yt": {**body, "model_selection": {"candidates": ["majority_vote", "auto"]}}}
+            )
+        )
     assert set(AUTO_CANDIDATES) <= set(MODELS)
 
 

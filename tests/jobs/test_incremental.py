@@ -40,8 +40,9 @@ def _write_sources(frames: dict[str, pd.DataFrame], folder: Path) -> None:
 
 
 def _configure(base: Settings, home: Path, data: Path, pack: str) -> Settings:
-    config = write_config(home.parent / f"{home.name}.toml",
-                          {DATASET: {**YOUTUBE, "source_path": str(data / "*.csv"), "lf_pack": pack}})
+    config = write_config(
+        home.parent / f"{home.name}.toml", {DATASET: {**YOUTUBE, "source_path": str(data / "*.csv"), "lf_pack": pack}}
+    )
     return dataclasses.replace(base, home=home, config_path=config)
 
 
@@ -53,7 +54,11 @@ def _votes(settings: Settings) -> set[tuple]:
 def _labels(settings: Settings) -> pd.DataFrame:
     frame = DeltaTable(str(table(settings, DATASET, "labels").path)).to_pandas()
     frame["probs"] = frame["probs"].map(lambda p: tuple(round(float(x), 9) for x in p))
-    return frame[["id", "label", "probs", "_lf_set_version", "_lf_versions", "_source_version"]].sort_values("id").reset_index(drop=True)
+    return (
+        frame[["id", "label", "probs", "_lf_set_version", "_lf_versions", "_source_version"]]
+        .sort_values("id")
+        .reset_index(drop=True)
+    )
 
 
 def _observed_label_changes(spark, settings: Settings, run_id: str) -> float:
@@ -77,12 +82,15 @@ def _partition(uri: str) -> str:
     return next(part for part in uri.split("/") if part.startswith("lf="))[3:]
 
 
-def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp_path: Path, monkeypatch,
-                                                  capsys, caplog) -> None:
+def test_incremental_reruns_equal_full_recomputes(
+    spark, settings: Settings, tmp_path: Path, monkeypatch, capsys, caplog
+) -> None:
     data = tmp_path / "raw"
     data.mkdir()
-    frames = {Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
-              for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))}
+    frames = {
+        Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))
+    }
     _write_sources(frames, data)
     inc = _configure(settings, tmp_path / "incremental", data, "tests.jobs.incremental_packs:pack_v1")
     full = _configure(settings, tmp_path / "full", data, "tests.jobs.incremental_packs:pack_v1")
@@ -137,8 +145,7 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
     assert record["lf_row_pairs"] == 9 * 8 and record["dirty_rows"] == 8
     assert _votes(inc) == _votes(full)
     labels = _labels(inc)
-    pd.testing.assert_frame_equal(labels.drop(columns="_source_version"),
-                                  _labels(full).drop(columns="_source_version"))
+    pd.testing.assert_frame_equal(labels.drop(columns="_source_version"), _labels(full).drop(columns="_source_version"))
     assert len(labels) == 1953 - 5 + 4
     assert {f"new-comment-{i}" for i in range(4)} <= set(labels["id"])
     _check_history_and_diff(inc, monkeypatch, capsys)
@@ -162,8 +169,9 @@ def test_incremental_reruns_equal_full_recomputes(spark, settings: Settings, tmp
     assert 0 < changed_rows < 1953
     run_pipeline(RunContext("full-4", DATASET, mode="full"), full, spark)
     assert _votes(inc) == _votes(full)
-    pd.testing.assert_frame_equal(_labels(inc).drop(columns="_source_version"),
-                                  _labels(full).drop(columns="_source_version"))
+    pd.testing.assert_frame_equal(
+        _labels(inc).drop(columns="_source_version"), _labels(full).drop(columns="_source_version")
+    )
     counts = lambda s: DeltaTable(str(table(s, DATASET, "pattern_counts").path)).to_pandas().sort_values("pattern")
     pd.testing.assert_frame_equal(counts(inc).reset_index(drop=True), counts(full).reset_index(drop=True))
 
@@ -177,8 +185,11 @@ def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
     history = json.loads(capsys.readouterr().out)
     assert [h["version"] for h in history] == [2, 1, 0]
     assert [h["run_id"] for h in history] == ["inc-3", "inc-2", "inc-1"]
-    assert history[1]["lf_changes"] == {"added": ["keyword_free"], "removed": ["keyword_song"],
-                                        "changed": ["keyword_please"]}
+    assert history[1]["lf_changes"] == {
+        "added": ["keyword_free"],
+        "removed": ["keyword_song"],
+        "changed": ["keyword_please"],
+    }
     assert history[0]["lf_changes"] == {"added": [], "removed": [], "changed": []}
     assert history[2]["lf_changes"] is None and history[0]["trigger"] == "manual"
     assert sum(history[0]["distribution"].values()) == 1952 and sum(history[2]["distribution"].values()) == 1953
@@ -220,5 +231,4 @@ def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, 
     run_pipeline(RunContext("same-3", DATASET, mode="full"), yt, spark)
     assert run_record(spark, yt, "same-3")["labels_current_from"] is None
     assert run_record(spark, yt, "same-3")["labels_version"] == 1
-    assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate",
-                                                          "publish"}
+    assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate", "publish"}

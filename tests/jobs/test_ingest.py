@@ -18,16 +18,16 @@ from tests.conftest import YOUTUBE, write_config
 
 BAD_CSV = (
     "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
-    "a1,ann,2013-11-07,\"Check out my channel, please\",1\n"
-    "a2,bob,2013-11-07,,0\n"                       # empty text
-    ",cid,2013-11-07,no id here,1\n"               # empty id
-    "   ,dan,2013-11-07,blank id,1\n"              # whitespace id
-    "a1,ann,2013-11-07,\"Check out my channel, please\",1\n"  # exact duplicate
-    "a3,eve,2013-11-07,\"a comment\nover two lines\",0\n"
-    "a4,fay,2013-11-07,too,many,fields,here,1\n"   # malformed
-    "a3,gus,2013-11-08,same id other text,1\n"     # conflicting duplicate
+    'a1,ann,2013-11-07,"Check out my channel, please",1\n'
+    "a2,bob,2013-11-07,,0\n"  # empty text
+    ",cid,2013-11-07,no id here,1\n"  # empty id
+    "   ,dan,2013-11-07,blank id,1\n"  # whitespace id
+    'a1,ann,2013-11-07,"Check out my channel, please",1\n'  # exact duplicate
+    'a3,eve,2013-11-07,"a comment\nover two lines",0\n'
+    "a4,fay,2013-11-07,too,many,fields,here,1\n"  # malformed
+    "a3,gus,2013-11-08,same id other text,1\n"  # conflicting duplicate
     "a5,hal,2013-11-08,nice song,0\n"
-    "a6,ivy,2013-11-08,gold unknown,7\n"           # gold value outside the mapping
+    "a6,ivy,2013-11-08,gold unknown,7\n"  # gold value outside the mapping
 )
 
 
@@ -37,15 +37,16 @@ def _dataset(tmp_path: Path, settings: Settings):
     (data / "bad" / "part1.csv").write_text(BAD_CSV)
     (data / "bad" / "part2.csv").write_text(
         "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
-        "a5,hal,2013-11-08,nice song,0\n"          # duplicate across files
-        "b1,joe,2013-11-09,\"unclosed quote,1\n"   # swallows the rest of the file
+        "a5,hal,2013-11-08,nice song,0\n"  # duplicate across files
+        'b1,joe,2013-11-09,"unclosed quote,1\n'  # swallows the rest of the file
         "b2,kim,2013-11-09,fine row,0\n"
     )
     # 3 of 12 rows lack an id or text: far above the source suite's default 5%, which would
     # (rightly) stop a real feed; here the point is that each bad row is quarantined with its reason.
     lenient = {**YOUTUBE["expectations"], "max_null_share": 0.5}
-    config = write_config(tmp_path / "datasets.toml",
-                          {"bad": {**YOUTUBE, "source_path": "bad/*.csv", "expectations": lenient}})
+    config = write_config(
+        tmp_path / "datasets.toml", {"bad": {**YOUTUBE, "source_path": "bad/*.csv", "expectations": lenient}}
+    )
     import dataclasses
 
     settings = dataclasses.replace(settings, data_root=data, config_path=config)
@@ -64,11 +65,18 @@ def test_bad_rows_go_to_quarantine_with_reasons(spark, tmp_path: Path, settings:
     assert "class" not in source.columns  # gold never reaches LF input
     assert source.set_index("id").loc["a3", "text"] == "a comment\nover two lines"
     reasons = quarantine["_reason"].str.replace(r" first kept from .*", "", regex=True)
-    assert sorted(reasons) == sorted([
-        "null or empty text", "null or empty id", "null or empty id",
-        "duplicate id (identical row)", "malformed record",
-        "duplicate id (conflicting content)", "duplicate id (identical row)", "malformed record",
-    ])
+    assert sorted(reasons) == sorted(
+        [
+            "null or empty text",
+            "null or empty id",
+            "null or empty id",
+            "duplicate id (identical row)",
+            "malformed record",
+            "duplicate id (conflicting content)",
+            "duplicate id (identical row)",
+            "malformed record",
+        ]
+    )
     malformed = quarantine[quarantine["_reason"] == "malformed record"]["_corrupt_record"].tolist()
     assert any("too,many,fields" in m for m in malformed)
     assert any("b2,kim" in m for m in malformed)  # the swallowed row is kept, not lost

@@ -35,15 +35,25 @@ DATASET = "youtube_spam"
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "LABELLAKE_HOME": str(settings.home), "LABELLAKE_CONFIG": str(settings.config_path),
-            "LABELLAKE_DATA_ROOT": str(settings.data_root), "PYSPARK_PYTHON": sys.executable,
-            "LABELLAKE_SPARK_MASTER": "local[2]", "LABELLAKE_SHUFFLE_PARTITIONS": "4"}
+    return {
+        **os.environ,
+        "LABELLAKE_HOME": str(settings.home),
+        "LABELLAKE_CONFIG": str(settings.config_path),
+        "LABELLAKE_DATA_ROOT": str(settings.data_root),
+        "PYSPARK_PYTHON": sys.executable,
+        "LABELLAKE_SPARK_MASTER": "local[2]",
+        "LABELLAKE_SHUFFLE_PARTITIONS": "4",
+    }
 
 
 def _start(settings: Settings, run_id: str, mode: str = "incremental") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", "run", "--dataset", DATASET, "--run-id", run_id, "--mode", mode],
-        cwd=PROJECT_ROOT, env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=PROJECT_ROOT,
+        env=_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
 

@@ -18,11 +18,20 @@ from tests.conftest import YOUTUBE, write_config
 CANDIDATES = ["majority_vote", "weighted_majority_vote", "dawid_skene", "metal"]
 
 
-def test_selected_model_is_recorded_and_in_lineage(spark, tmp_path: Path, settings: Settings, capsys,
-                                                   monkeypatch) -> None:
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {
-        **YOUTUBE, "label_model": "dawid_skene", "label_model_options": {"smoothing": 0.1},
-        "model_selection": {"candidates": CANDIDATES, "dev_percent": 30}}})
+def test_selected_model_is_recorded_and_in_lineage(
+    spark, tmp_path: Path, settings: Settings, capsys, monkeypatch
+) -> None:
+    config = write_config(
+        tmp_path / "datasets.toml",
+        {
+            "youtube_spam": {
+                **YOUTUBE,
+                "label_model": "dawid_skene",
+                "label_model_options": {"smoothing": 0.1},
+                "model_selection": {"candidates": CANDIDATES, "dev_percent": 30},
+            }
+        },
+    )
     yt = dataclasses.replace(settings, config_path=config)
     run_pipeline(RunContext("sel-1", "youtube_spam"), yt, spark)
 

@@ -44,8 +44,9 @@ from jobs.label_models import MODELS, DawidSkene, MetalLabelModel, WeightedMajor
 from tests.conftest import DATA_ROOT  # noqa: E402
 
 
-def synthetic_votes(n: int, prior: list[float], accuracy: list[float], coverage: list[float],
-                    seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_votes(
+    n: int, prior: list[float], accuracy: list[float], coverage: list[float], seed: int = 7
+) -> tuple[np.ndarray, np.ndarray]:
     """Votes drawn from a known model: each LF fires with its coverage (whatever the class),
     is right with its accuracy, and otherwise votes a wrong class uniformly."""
     rng = np.random.default_rng(seed)
@@ -145,8 +146,9 @@ def test_dawid_skene_fits_many_lfs_and_classes_from_sparse_votes() -> None:
     """300 LFs x 20 classes: the sparse statistics never build an n x m x k array."""
     rng = np.random.default_rng(1)
     m, k = 300, 20
-    L, y = synthetic_votes(50_000, list(np.full(k, 1 / k)), list(rng.uniform(0.55, 0.95, m)),
-                           list(rng.uniform(0.005, 0.03, m)))
+    L, y = synthetic_votes(
+        50_000, list(np.full(k, 1 / k)), list(rng.uniform(0.55, 0.95, m)), list(rng.uniform(0.005, 0.03, m))
+    )
     patterns, counts, inverse = patterns_and_counts(L)
     model = DawidSkene(k, max_iter=30).fit(patterns, counts)
     pred = model.predict(patterns)[inverse]
@@ -174,8 +176,9 @@ def test_eval_reproduces_wrench_majority_vote_on_youtube() -> None:
     # WRENCH's probabilities are vote shares, Snorkel's (and ours) split the mass over the
     # winners; the predicted classes, and the ties broken at random, are the same.
     ours, theirs = MajorityVote(2).predict_proba(test.L), _wrench_majority_probs(test.L, 2)
-    assert (np.isclose(ours, ours.max(axis=1, keepdims=True))
-            == np.isclose(theirs, theirs.max(axis=1, keepdims=True))).all()
+    assert (
+        np.isclose(ours, ours.max(axis=1, keepdims=True)) == np.isclose(theirs, theirs.max(axis=1, keepdims=True))
+    ).all()
     result = evaluate(folder, list(MODELS))
     rows = {r["model"]: r for r in result["rows"]}
     mv = rows["majority_vote"]
@@ -199,7 +202,8 @@ def test_dev_selection_reaches_the_best_single_model(name: str, recompute: str |
     # The choice is the dev-accuracy winner among all candidates, simpler and configured first on ties.
     dev = {key: c["dev_accuracy"] for key, c in chosen["candidates"].items()}
     assert chosen["dev_accuracy"] == max(dev.values()) and chosen["model"] == next(
-        key for key, score in dev.items() if score == max(dev.values()))
+        key for key, score in dev.items() if score == max(dev.values())
+    )
     balance = chosen["dev_class_balance"]
     assert abs(sum(balance) - 1) < 1e-3 and min(balance) > 0
 
@@ -217,6 +221,10 @@ def test_voting_lf_versions_names_exactly_the_lfs_that_voted() -> None:
     L = pattern_matrix(["a=1,c=0", "", "b=1", "a=0,c=1", "a=1,b=0,c=0"], ["a", "b", "c"])
     versions = {"a": "va", "b": "vb", "c": "vc"}
     assert list(voting_lf_versions(L, ["a", "b", "c"], versions)) == [
-        '{"a": "va", "c": "vc"}', "{}", '{"b": "vb"}', '{"a": "va", "c": "vc"}',
-        '{"a": "va", "b": "vb", "c": "vc"}']
+        '{"a": "va", "c": "vc"}',
+        "{}",
+        '{"b": "vb"}',
+        '{"a": "va", "c": "vc"}',
+        '{"a": "va", "b": "vb", "c": "vc"}',
+    ]
     assert len(voting_lf_versions(L[:0], ["a", "b", "c"], versions)) == 0

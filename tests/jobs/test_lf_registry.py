@@ -24,11 +24,11 @@ def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, 
     ds = get_dataset("youtube_spam", yt)
     pack = load_pack("youtube_spam")
     upsert_registry(yt, pack, ds, RunContext("night-1", ds.name))
-    upsert_registry(yt, pack, ds, RunContext("night-2", ds.name))        # nothing changed: last_run moves
+    upsert_registry(yt, pack, ds, RunContext("night-2", ds.name))  # nothing changed: last_run moves
     target = edit_target(pack)
     new_version = edit_lf(target)
     edited = LFPack(pack.name, pack.classes, [new_version if lf is target else lf for lf in pack])
-    upsert_registry(yt, edited, ds, RunContext("night-3", ds.name))      # one LF edited: a second version
+    upsert_registry(yt, edited, ds, RunContext("night-3", ds.name))  # one LF edited: a second version
 
     ref = table(yt, ds.name, "lf_registry")
     registry = spark.read.format("delta").load(str(ref.path))
@@ -36,7 +36,9 @@ def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, 
     assert registry.count() == len(pack) + 1
     versions = registry.where(F.col("lf") == target.name).orderBy("first_run").collect()
     assert [(v["lf_version"], v["first_run"], v["last_run"]) for v in versions] == [
-        (target.version, "night-1", "night-2"), (new_version.version, "night-3", "night-3")]
+        (target.version, "night-1", "night-2"),
+        (new_version.version, "night-3", "night-3"),
+    ]
     others = registry.where(F.col("lf") != target.name).select("first_run", "last_run").distinct().collect()
     assert [(r["first_run"], r["last_run"]) for r in others] == [("night-1", "night-3")]
     row = registry.where(F.col("lf") == target.name).first()
@@ -62,8 +64,9 @@ def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) 
 
     ref = TableRef("t", "lf_analysis", tmp_path / "lf_analysis")
     schema = pa.schema([("_run_id", pa.string()), ("lf", pa.string()), ("polarity", pa.list_(pa.int32()))])
-    rows = lambda run, n: pa.Table.from_pylist([{"_run_id": run, "lf": f"lf{i}", "polarity": [i % 2]}
-                                                for i in range(n)], schema=schema)
+    rows = lambda run, n: pa.Table.from_pylist(
+        [{"_run_id": run, "lf": f"lf{i}", "polarity": [i % 2]} for i in range(n)], schema=schema
+    )
     replace_run_rows(ref, rows("scheduled__2026-11-29T00:00:00+00:00", 3), "scheduled__2026-11-29T00:00:00+00:00", "{}")
     replace_run_rows(ref, rows("night-2", 3), "night-2", '{"run_id": "night-2"}')
     replace_run_rows(ref, rows("night-2", 2), "night-2", '{"run_id": "night-2", "retry": 1}')

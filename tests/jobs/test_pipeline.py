@@ -33,8 +33,18 @@ from jobs.tables import latest_commit, table
 from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, write_config
 
-LINEAGE = ["_source_table", "_source_version", "_lf_set_version", "_lf_versions", "_label_source", "_label_model",
-           "_run_id", "_dag_id", "_labeled_at", "_code_version"]
+LINEAGE = [
+    "_source_table",
+    "_source_version",
+    "_lf_set_version",
+    "_lf_versions",
+    "_label_source",
+    "_label_model",
+    "_run_id",
+    "_dag_id",
+    "_labeled_at",
+    "_code_version",
+]
 
 
 @pytest.fixture
@@ -83,8 +93,9 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     recorded = recorded_published_stats(meta, 0)
     scanned = published_stats(spark.read.format("delta").load(str(labels_ref.path)), 0, "run-1")
     assert recorded is not None and recorded.class_shares.keys() == scanned.class_shares.keys()
-    assert all(recorded.class_shares[c] == pytest.approx(scanned.class_shares[c], abs=1e-12)
-               for c in scanned.class_shares)
+    assert all(
+        recorded.class_shares[c] == pytest.approx(scanned.class_shares[c], abs=1e-12) for c in scanned.class_shares
+    )
     assert recorded.mean_confidence == pytest.approx(scanned.mean_confidence, abs=1e-9)
     assert meta["label_distribution"]["rows"] == 1953 and meta["label_distribution"]["unlabeled"] == 1953 - 1436
 
@@ -148,7 +159,8 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     counts = query("SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1", yt)
     current = DeltaTable(str(labels_ref.path)).to_pandas()
     assert dict(zip(counts["label_name"].fillna("-"), counts["n"])) == (
-        current.groupby(current["label_name"].fillna("-")).size().to_dict())
+        current.groupby(current["label_name"].fillna("-")).size().to_dict()
+    )
     # A filter on a column the labels files keep no min/max for (label_name) finds its rows, now and by
     # time travel: the labels table names its statistics columns (jobs/publish_files.py), without which
     # delta-rs's dataset pruned every file and this query counted 0.
@@ -159,15 +171,18 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     old = query("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels", yt, as_of=0)
     assert old["_run_id"].tolist() == ["run-1"]
     assert read_table("youtube_spam_labels", version=0, settings=yt)["_run_id"].unique().tolist() == ["run-1"]
-    for refused in ("DELETE FROM runs", "COPY youtube_spam_labels TO 'x.csv'",
-                    "SELECT * FROM read_csv('/etc/passwd')"):
+    for refused in ("DELETE FROM runs", "COPY youtube_spam_labels TO 'x.csv'", "SELECT * FROM read_csv('/etc/passwd')"):
         with pytest.raises(QueryError):
             query(refused, yt)
     assert main(["query", "SELECT run_id, status FROM runs WHERE run_id = 'run-2'", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0]) == {"run_id": "run-2", "status": "published"}
     out = yt.home.parent / "labels.parquet"
-    assert main(["query", "SELECT * FROM youtube_spam_labels", "--as-of", "0", "--format", "parquet",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            ["query", "SELECT * FROM youtube_spam_labels", "--as-of", "0", "--format", "parquet", "--output", str(out)]
+        )
+        == 0
+    )
     assert len(pd.read_parquet(out)) == 1953
 
     # The run report: one self-contained page of aggregates, with its figures, and no row text.
@@ -177,8 +192,15 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     page = report_path(yt, "youtube_spam", "run-2")
     assert capsys.readouterr().out.strip() == page.as_uri()
     html = page.read_text()
-    for section in ("<h2>Run</h2>", "<h2>Labels</h2>", "Changes since v0", "<h2>Labeling functions</h2>",
-                    "<h3>LF conflicts</h3>", "<h2>Expectations</h2>", "Accuracy against gold"):
+    for section in (
+        "<h2>Run</h2>",
+        "<h2>Labels</h2>",
+        "Changes since v0",
+        "<h2>Labeling functions</h2>",
+        "<h3>LF conflicts</h3>",
+        "<h2>Expectations</h2>",
+        "Accuracy against gold",
+    ):
         assert section in html, section
     for figure in ("Label distribution", "Confidence of labeled rows", "Pairwise LF conflict rate"):
         assert f'aria-label="{figure}"' in html, figure
@@ -207,10 +229,20 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     # Spark's own spark-sql shell sees the same catalog, time travel included, and leaves no
     # Derby metastore behind in the caller's directory.
     shell = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "spark-sql", "-e",
-         "SELECT _run_id, count(*) FROM labellake.youtube_spam_labels VERSION AS OF 0 GROUP BY 1"],
-        cwd=yt.home.parent, env={**os.environ, "LABELLAKE_HOME": str(yt.home)}, capture_output=True, text=True,
-        timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "jobs.cli",
+            "spark-sql",
+            "-e",
+            "SELECT _run_id, count(*) FROM labellake.youtube_spam_labels VERSION AS OF 0 GROUP BY 1",
+        ],
+        cwd=yt.home.parent,
+        env={**os.environ, "LABELLAKE_HOME": str(yt.home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shell.returncode == 0, shell.stderr[-3000:]
     assert shell.stdout.split() == ["run-1", "1953"]
     assert not (yt.home.parent / "metastore_db").exists()
@@ -229,8 +261,9 @@ def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Se
     before = DeltaTable(str(labels_ref.path)).version()
 
     strict = {**YOUTUBE, "expectations": {"min_coverage": 0.95, "class_share": {"SPAM": [0.0, 0.4]}}}
-    strict_settings = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml",
-                                                                        {"youtube_spam": strict}))
+    strict_settings = dataclasses.replace(
+        yt, config_path=write_config(tmp_path / "strict.toml", {"youtube_spam": strict})
+    )
     run = RunContext("bad", "youtube_spam")
     with pytest.raises(ValidationFailed) as failure:
         run_pipeline(run, strict_settings, spark)

@@ -16,8 +16,9 @@ from tests.jobs.test_vote_patterns import _wrench_votes
 
 
 @pytest.mark.parametrize(("folder", "classes", "uncovered"), [("youtube", 2, "abstain"), ("sms", 2, "predict")])
-def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folder: str, classes: int,
-                                                       uncovered: str) -> None:
+def test_executor_predictions_equal_driver_predictions(
+    spark, monkeypatch, folder: str, classes: int, uncovered: str
+) -> None:
     ids, votes, names = _wrench_votes(spark, folder, "valid")
     patterned = row_patterns(ids, votes, names, classes)
     rows = patterned.rows.persist()
@@ -27,20 +28,25 @@ def test_executor_predictions_equal_driver_predictions(spark, monkeypatch, folde
     versions = {name: f"v{j % 3}" for j, name in enumerate(names)}
     for name in MODELS:
         model = make_label_model(name, classes).fit(L, counts)
-        if model.linear_scores() is None:   # not additive over LFs (ebcc): always predicted on the driver
+        if model.linear_scores() is None:  # not additive over LFs (ebcc): always predicted on the driver
             assert predict_on_executors.usable(model, patterned.codec, len(L)) is None
             continue
         labels, probs = pattern_labels(model, L, uncovered)
-        monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", str(10 ** 9))
+        monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", str(10**9))
         assert predict_on_executors.usable(model, patterned.codec, len(L)) is None
-        on_driver = predicted_rows(spark, rows, patterned, counted, model, L, names, labels, probs, uncovered,
-                                   versions).select("id", "label", "probs", "_lf_versions")
+        on_driver = predicted_rows(
+            spark, rows, patterned, counted, model, L, names, labels, probs, uncovered, versions
+        ).select("id", "label", "probs", "_lf_versions")
         monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
         assert predict_on_executors.usable(model, patterned.codec, len(L)) is not None
-        on_executors = predicted_rows(spark, rows, patterned, counted, model, L, names, labels, probs, uncovered,
-                                      versions).select("id", F.col("label").alias("label_e"),
-                                                       F.col("probs").alias("probs_e"),
-                                                       F.col("_lf_versions").alias("versions_e"))
+        on_executors = predicted_rows(
+            spark, rows, patterned, counted, model, L, names, labels, probs, uncovered, versions
+        ).select(
+            "id",
+            F.col("label").alias("label_e"),
+            F.col("probs").alias("probs_e"),
+            F.col("_lf_versions").alias("versions_e"),
+        )
         both = on_driver.join(on_executors, "id").toPandas()
         assert len(both) == ids.count()
         assert (both["label"] == both["label_e"]).all(), name
@@ -61,19 +67,20 @@ def test_packs_too_wide_for_one_expression_stay_on_the_driver(monkeypatch) -> No
     rng = np.random.default_rng(0)
     L = rng.integers(-1, 6, size=(500, 68))
     model = make_label_model("dawid_skene", 6).fit(L, np.ones(500))
-    assert predict_on_executors.usable(model, PatternCodec.for_lfs([f"lf_{j}" for j in range(68)], 6), 10 ** 6) is None
+    assert predict_on_executors.usable(model, PatternCodec.for_lfs([f"lf_{j}" for j in range(68)], 6), 10**6) is None
     narrow = make_label_model("dawid_skene", 2).fit(rng.integers(-1, 2, size=(500, 73)), np.ones(500))
-    assert predict_on_executors.usable(narrow, PatternCodec.for_lfs([f"lf_{j}" for j in range(73)], 2), 10 ** 6)
+    assert predict_on_executors.usable(narrow, PatternCodec.for_lfs([f"lf_{j}" for j in range(73)], 2), 10**6)
 
 
 def test_models_without_linear_scores_or_codes_stay_on_the_driver(monkeypatch) -> None:
     monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
     model = make_label_model("dawid_skene", 2)
-    assert predict_on_executors.usable(model, None, 10 ** 7) is None          # string patterns
-    assert model.linear_scores() is None                                    # not fitted
+    assert predict_on_executors.usable(model, None, 10**7) is None  # string patterns
+    assert model.linear_scores() is None  # not fitted
     fitted = model.fit(np.array([[0, 1], [1, 1], [-1, 0]]), np.array([5, 3, 2]))
     monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "100")
     from jobs.vote_patterns import PatternCodec
+
     codec = PatternCodec.for_lfs(["a", "b"], 2)
-    assert predict_on_executors.usable(fitted, codec, 100) is None            # few patterns: driver + join
+    assert predict_on_executors.usable(fitted, codec, 100) is None  # few patterns: driver + join
     assert predict_on_executors.usable(fitted, codec, 101) is not None

@@ -33,14 +33,14 @@ def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_pa
     assert len(queue) == 60 and queue["id"].is_unique
     assert first["kinds"] == {"uncertain": 30, "conflict": 18, "uncovered": 12}
     conflict = queue[queue["kind"] == "conflict"]["id"]
-    assert (distinct.reindex(conflict) > 1).all()                        # LFs really disagree there
+    assert (distinct.reindex(conflict) > 1).all()  # LFs really disagree there
     uncovered = queue[queue["kind"] == "uncovered"]["id"]
-    assert not set(uncovered) & set(votes["id"])                          # no LF voted on them
+    assert not set(uncovered) & set(votes["id"])  # no LF voted on them
     uncertain = queue[queue["kind"] == "uncertain"]
-    assert set(labels.loc[uncertain["id"], "label"]) == {0, 1}            # stratified: both classes
+    assert set(labels.loc[uncertain["id"], "label"]) == {0, 1}  # stratified: both classes
     covered = labels.loc[labels.index.isin(votes["id"])]
     entropy_cut = uncertain["entropy"].min()
-    assert entropy_cut > 0.5 and covered["confidence"].min() < 0.8        # the least certain rows, not random ones
+    assert entropy_cut > 0.5 and covered["confidence"].min() < 0.8  # the least certain rows, not random ones
 
     # The Label Studio file comes back (a reviewer labels every task) through annotations ingest ...
     gold = DeltaTable(str(table(settings, "youtube_spam", "gold").path)).to_pandas().set_index("id")
@@ -48,10 +48,21 @@ def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_pa
     assert len(tasks) == 60 and all(t["data"]["COMMENT_ID"] in set(queue["id"]) for t in tasks)
     for n, task in enumerate(tasks):
         task["id"] = n + 1
-        task["annotations"] = [{"completed_by": 3, "updated_at": "2026-11-29T08:00:00Z", "was_cancelled": False,
-                                "result": [{"type": "choices", "from_name": "label", "to_name": "text",
-                                            "value": {"choices": [gold.loc[task["data"]["COMMENT_ID"],
-                                                                           "label_name"]]}}]}]
+        task["annotations"] = [
+            {
+                "completed_by": 3,
+                "updated_at": "2026-11-29T08:00:00Z",
+                "was_cancelled": False,
+                "result": [
+                    {
+                        "type": "choices",
+                        "from_name": "label",
+                        "to_name": "text",
+                        "value": {"choices": [gold.loc[task["data"]["COMMENT_ID"], "label_name"]]},
+                    }
+                ],
+            }
+        ]
     export = tmp_path / "reviewed.json"
     export.write_text(json.dumps(tasks))
     assert run_annotation_ingest(spark, ds, settings, [str(export)], "label_studio").accepted == 60
@@ -66,8 +77,16 @@ def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_pa
 def test_each_run_writes_the_configured_queue(spark, tmp_path: Path, settings: Settings) -> None:
     from jobs.runs import run_record
 
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {
-        **YOUTUBE, "label_model": "dawid_skene", "review_queue": {"k": 20, "mix": {"uncertain": 0.5, "uncovered": 0.5}}}})
+    config = write_config(
+        tmp_path / "datasets.toml",
+        {
+            "youtube_spam": {
+                **YOUTUBE,
+                "label_model": "dawid_skene",
+                "review_queue": {"k": 20, "mix": {"uncertain": 0.5, "uncovered": 0.5}},
+            }
+        },
+    )
     settings = dataclasses.replace(settings, config_path=config)
     assert get_dataset("youtube_spam", settings).review_queue.k == 20
     run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)

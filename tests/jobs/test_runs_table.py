@@ -24,10 +24,21 @@ def test_one_dag_run_over_two_datasets_keeps_a_row_per_dataset(lake: Settings) -
     """An Airflow run relabels several datasets under one run id: their records must not overwrite each other."""
     for dataset in ("youtube_spam", "sms_spam"):
         record_run(None, lake, RunContext("scheduled__2026-11-28", dataset, trigger="schedule"), status="running")
-    record_run(None, lake, RunContext("scheduled__2026-11-28", "sms_spam", trigger="schedule"),
-               status="failed", error="validation failed")
-    record_run(None, lake, RunContext("scheduled__2026-11-28", "youtube_spam", trigger="schedule"),
-               status="published", labels_version=3, stage_seconds={"publish": 1.5})
+    record_run(
+        None,
+        lake,
+        RunContext("scheduled__2026-11-28", "sms_spam", trigger="schedule"),
+        status="failed",
+        error="validation failed",
+    )
+    record_run(
+        None,
+        lake,
+        RunContext("scheduled__2026-11-28", "youtube_spam", trigger="schedule"),
+        status="published",
+        labels_version=3,
+        stage_seconds={"publish": 1.5},
+    )
     youtube = run_record(None, lake, "scheduled__2026-11-28", "youtube_spam")
     sms = run_record(None, lake, "scheduled__2026-11-28", "sms_spam")
     assert youtube["status"] == "published" and youtube["labels_version"] == 3 and youtube["error"] is None

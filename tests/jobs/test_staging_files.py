@@ -70,8 +70,10 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
         assert data.num_rows == stats["numRecords"] and add["partitionValues"] == {"_run_id": ARROW_RUN}
         for column in ("id", "label", "confidence"):
             bounds = pc.min_max(data.column(column))
-            assert (stats["minValues"][column], stats["maxValues"][column]) == (bounds["min"].as_py(),
-                                                                               bounds["max"].as_py())
+            assert (stats["minValues"][column], stats["maxValues"][column]) == (
+                bounds["min"].as_py(),
+                bounds["max"].as_py(),
+            )
 
     # A retried fit replaces the run's partition; the other run's candidates stay.
     run_stage("fit_label_model", RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)
@@ -87,8 +89,10 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
     assert dataset.to_table(filter=pc.field("label_name") == "SPAM").num_rows == spam
     con = duckdb.connect()
     con.register("labels", dataset)
-    assert con.execute("SELECT count(*) FROM labels WHERE label_name = 'SPAM' AND _run_id = ?",
-                       [ARROW_RUN]).fetchone()[0] == spam
+    assert (
+        con.execute("SELECT count(*) FROM labels WHERE label_name = 'SPAM' AND _run_id = ?", [ARROW_RUN]).fetchone()[0]
+        == spam
+    )
 
 
 def test_tables_with_table_features_are_left_to_sparks_writer(spark, tmp_path: Path) -> None:
@@ -97,8 +101,12 @@ def test_tables_with_table_features_are_left_to_sparks_writer(spark, tmp_path: P
     assert staging_files.applies(plain)  # not created yet: the fit creates it on the plain protocol
     rows = spark.range(3).select(F.col("id").cast("string").alias("id"), F.lit("r").alias("_run_id"))
     rows.write.format("delta").partitionBy("_run_id").save(str(plain.path))
-    (rows.write.format("delta").partitionBy("_run_id").option("delta.enableDeletionVectors", "true")
-     .save(str(featured.path)))
+    (
+        rows.write.format("delta")
+        .partitionBy("_run_id")
+        .option("delta.enableDeletionVectors", "true")
+        .save(str(featured.path))
+    )
     assert staging_files.applies(plain)
     assert not staging_files.applies(featured)
     assert not staging_files.applies(TableRef("t", "staging_labels", "s3a://bucket/staging_labels"))
@@ -117,35 +125,48 @@ def test_stored_row_files_update_codes_as_spark_does(spark, tmp_path: Path) -> N
     from jobs.tables import plain_parquet_files
     from tests.conftest import DATA_ROOT
 
-    ids = pd.concat([pd.read_csv(p, usecols=["COMMENT_ID"]) for p in sorted(glob.glob(
-        str(DATA_ROOT / "youtube_spam" / "*.csv")))])["COMMENT_ID"].drop_duplicates()
+    ids = pd.concat(
+        [pd.read_csv(p, usecols=["COMMENT_ID"]) for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))]
+    )["COMMENT_ID"].drop_duplicates()
     rows = spark.createDataFrame(pd.DataFrame({"id": ids.to_numpy()})).select(
-        "id", (F.xxhash64("id") % 7).alias("_p0"), (F.xxhash64(F.concat("id", F.lit("x"))) % 5).alias("_p1"))
+        "id", (F.xxhash64("id") % 7).alias("_p0"), (F.xxhash64(F.concat("id", F.lit("x"))) % 5).alias("_p1")
+    )
     ref = TableRef("t", "row_patterns", tmp_path / "row_patterns")
     rows.repartition(3).write.format("delta").save(str(ref.path))
     stored = spark.read.format("delta").load(str(ref.path))
     # An edit moves every 4th row's first code by +2 and every 6th row's second code by -1.
-    change = (stored.select("id", F.monotonically_increasing_id().alias("n"))
-              .select("id", F.when(F.col("n") % 4 == 0, 2).otherwise(0).cast("long").alias("_d_p0"),
-                      F.when(F.col("n") % 6 == 0, -1).otherwise(0).cast("long").alias("_d_p1"))
-              .where("_d_p0 <> 0 OR _d_p1 <> 0")).localCheckpoint()
-    by_spark = (stored.join(change, "id", "left")
-                .select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in ("_p0", "_p1")])
-                .toPandas().sort_values("id").reset_index(drop=True))
+    change = (
+        stored.select("id", F.monotonically_increasing_id().alias("n"))
+        .select(
+            "id",
+            F.when(F.col("n") % 4 == 0, 2).otherwise(0).cast("long").alias("_d_p0"),
+            F.when(F.col("n") % 6 == 0, -1).otherwise(0).cast("long").alias("_d_p1"),
+        )
+        .where("_d_p0 <> 0 OR _d_p1 <> 0")
+    ).localCheckpoint()
+    by_spark = (
+        stored.join(change, "id", "left")
+        .select("id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in ("_p0", "_p1")])
+        .toPandas()
+        .sort_values("id")
+        .reset_index(drop=True)
+    )
     files = plain_parquet_files(ref, 0)
     assert files and len(files) == 3
     arrow = StoredRowFiles(tuple(files), ("_p0", "_p1"), change.toArrow())
     by_arrow = pa.concat_tables([arrow.rows(f) for f in files]).to_pandas().sort_values("id").reset_index(drop=True)
     pd.testing.assert_frame_equal(by_arrow, by_spark, check_dtype=False)
-    assert (by_arrow[["_p0", "_p1"]] != stored.toPandas().sort_values("id").reset_index(drop=True)[
-        ["_p0", "_p1"]]).any(axis=None)  # the edit changed codes
+    assert (by_arrow[["_p0", "_p1"]] != stored.toPandas().sort_values("id").reset_index(drop=True)[["_p0", "_p1"]]).any(
+        axis=None
+    )  # the edit changed codes
 
     keys = by_spark[["_p0", "_p1"]].drop_duplicates().reset_index(drop=True)
     keys["_pattern"] = range(len(keys))
     indexed = pa.concat_tables([arrow.indexed_rows(f, pa.Table.from_pandas(keys), "_pattern") for f in files])
     expected = by_spark.merge(keys, on=["_p0", "_p1"])[["id", "_pattern"]].sort_values("id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(indexed.to_pandas().sort_values("id").reset_index(drop=True), expected,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        indexed.to_pandas().sort_values("id").reset_index(drop=True), expected, check_dtype=False
+    )
     with pytest.raises(ValueError, match="did not predict"):
         for f in files:
             arrow.indexed_rows(f, pa.Table.from_pandas(keys.iloc[1:]), "_pattern")

@@ -41,13 +41,13 @@ def test_bucketed_unique_proportion_equals_gx_count_distinct(spark, tmp_path: Pa
     ids = _comment_ids()
     if variant == "repeats_and_nulls":
         # 200 ids twice, one three times, and nulls (neither values nor repeats).
-        ids = pd.concat([ids, ids.iloc[:200], ids.iloc[[7, 7]], pd.DataFrame({"id": [None] * 30})],
-                        ignore_index=True)
+        ids = pd.concat([ids, ids.iloc[:200], ids.iloc[[7, 7]], pd.DataFrame({"id": [None] * 30})], ignore_index=True)
     frame = spark.createDataFrame(ids, "id string")
     non_null = frame.where(F.col("id").isNotNull())
     expected = non_null.select(F.count_distinct("id")).first()[0] / non_null.count()
-    run = run_suite(tmp_path / "home", "t", lambda: _suite(min_value=1.0), frame, "run-1",
-                    lambda _: "error", observed_value)
+    run = run_suite(
+        tmp_path / "home", "t", lambda: _suite(min_value=1.0), frame, "run-1", lambda _: "error", observed_value
+    )
     checks = {o["check"]: o for o in run.outcomes}
     assert checks["bucketed"]["observed"] == pytest.approx(expected, abs=1e-6)
     assert checks["bucketed"]["observed"] == checks["stock"]["observed"]
@@ -68,11 +68,12 @@ def test_values_sharing_a_bucket_are_not_merged(spark) -> None:
     engine = SparkDFExecutionEngine(spark=spark, persist=False)
     engine.load_batch_data("b", frame)
     observed = unique_values.ColumnUniqueProportionByHashBuckets._spark(
-        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "b"}, {}, {}, {})
+        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "b"}, {}, {}, {}
+    )
     assert observed == 1.0
     doubled = frame.unionByName(frame.limit(n // 2))
     engine.load_batch_data("c", doubled)
     observed = unique_values.ColumnUniqueProportionByHashBuckets._spark(
-        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "c"}, {}, {}, {})
+        unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "c"}, {}, {}, {}
+    )
     assert observed == pytest.approx(n / (n + n // 2))
-

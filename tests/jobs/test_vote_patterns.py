@@ -31,18 +31,21 @@ def test_coded_patterns_equal_string_patterns(spark, folder: str, classes: int, 
     assert coded.count() == expected.count() == ids.count()
     assert expected.join(coded, ["id", "pattern"], "left_anti").count() == 0
     counted = patterned.distinct_counts().toPandas()
-    assert np.array_equal(patterned.codec.matrix(counted[patterned.keys].to_numpy()),
-                          pattern_matrix(counted["pattern"].tolist(), names))
+    assert np.array_equal(
+        patterned.codec.matrix(counted[patterned.keys].to_numpy()), pattern_matrix(counted["pattern"].tolist(), names)
+    )
     # The Python decoding (used for the patterns a gold join names) writes Spark's strings.
-    assert patterned.pattern_strings(list(counted[patterned.keys].itertuples(index=False, name=None))) == \
-        counted["pattern"].tolist()
+    assert (
+        patterned.pattern_strings(list(counted[patterned.keys].itertuples(index=False, name=None)))
+        == counted["pattern"].tolist()
+    )
 
 
 def test_wide_packs_fall_back_to_strings() -> None:
     assert PatternCodec.for_lfs([f"lf_{j}" for j in range(1000)], 20) is None
     codec = PatternCodec.for_lfs([f"lf_{j}" for j in range(73)], 2)
     assert codec is not None and codec.per_column == 39 and len(codec.columns) == 2
-    assert 3 ** 39 - 1 < 2 ** 63 - 1 < 3 ** 40 - 1
+    assert 3**39 - 1 < 2**63 - 1 < 3**40 - 1
 
 
 def test_a_vote_outside_the_classes_fails_naming_lf_and_row(spark) -> None:

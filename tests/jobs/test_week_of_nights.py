@@ -22,12 +22,13 @@ def test_seven_nights_each_equal_a_full_recompute(spark, settings: Settings, tmp
     assert week["failures"] == [] and week["ok"]
     nights = {n["day"]: n for n in week["nights"]}
     assert [nights[d]["live_rows"] for d in range(1, 8)] == [1800, 2000, 1980, 1980, 2020, 2020, 2020]
-    assert all(n["equal_to_full_recompute"] == {"differing_votes": 0, "differing_labels": 0, "equal": True}
-               for n in nights.values())
+    assert all(
+        n["equal_to_full_recompute"] == {"differing_votes": 0, "differing_labels": 0, "equal": True}
+        for n in nights.values()
+    )
     lfs = week["lfs"]
     # What each night recomputed: new rows x every LF, edited rows x every LF, one LF x every row, nothing.
-    assert [nights[d]["lf_row_pairs"] for d in range(1, 8)] == [
-        1800 * lfs, 200 * lfs, 20 * lfs, 1980, 40 * lfs, 0, 0]
+    assert [nights[d]["lf_row_pairs"] for d in range(1, 8)] == [1800 * lfs, 200 * lfs, 20 * lfs, 1980, 40 * lfs, 0, 0]
     assert nights[3]["deleted"] == 20 and nights[3]["row_changes"]["deleted"] == 20
     assert nights[5]["quarantined"] == {"malformed record": len(MALFORMED_LINES), "null or empty text": 1}
     assert nights[7]["full_recompute_seconds"] is None  # same inputs as night 6: its full result stands

@@ -11,14 +11,14 @@ from lf_library.compile import compile_pack
 
 TEXTS = [
     "Check this out",
-    "check\nout",                      # '.' does not cross \n in Python
-    "check\rout",                      # ... but does cross \r
-    "CHECK\u2028OUT",                  # ... and the Unicode line separator
-    "a\u00a0b\u3000c d\u200be",        # NBSP and ideographic space split; ZWSP does not
+    "check\nout",  # '.' does not cross \n in Python
+    "check\rout",  # ... but does cross \r
+    "CHECK\u2028OUT",  # ... and the Unicode line separator
+    "a\u00a0b\u3000c d\u200be",  # NBSP and ideographic space split; ZWSP does not
     "  leading and trailing  ",
     "",
     "My song, plz subscribe http://x",
-    "\u0130stanbul my",                # dotted capital I lowercases to two chars
+    "\u0130stanbul my",  # dotted capital I lowercases to two chars
     "one two three four five",
     None,
 ]
@@ -37,13 +37,17 @@ def _python_votes(text: str | None) -> list[int]:
 
 
 def test_compiled_votes_match_python(spark) -> None:
-    pack = LFPack("t", ("HAM", "SPAM"), [
-        RegexLF("rx", "SPAM", pattern=r"check.*out", ignore_case=True),
-        WordCountLF("short", "HAM", max_words=5),
-        KeywordLF("kw", "SPAM", keywords=("my", "plz")),
-        KeywordLF("song_word", "SPAM", keywords=("song",), match="word"),
-        SqlLF("long", "HAM", condition="length(text) > 10"),
-    ])
+    pack = LFPack(
+        "t",
+        ("HAM", "SPAM"),
+        [
+            RegexLF("rx", "SPAM", pattern=r"check.*out", ignore_case=True),
+            WordCountLF("short", "HAM", max_words=5),
+            KeywordLF("kw", "SPAM", keywords=("my", "plz")),
+            KeywordLF("song_word", "SPAM", keywords=("song",), match="word"),
+            SqlLF("long", "HAM", condition="length(text) > 10"),
+        ],
+    )
     df = spark.createDataFrame([(i, t) for i, t in enumerate(TEXTS)], "i int, text string")
     rows = df.select("i", F.array(*compile_pack(pack)).alias("v")).orderBy("i").collect()
     for row in rows:
@@ -76,11 +80,15 @@ def test_threshold_and_lookup_lfs(spark, tmp_path) -> None:
     assert lookup.values == frozenset({"bot one", "bot two"})
     edited = LookupLF("known_spammer", "SPAM", column="author", values=frozenset({"bot one"}), normalize="lower")
     assert edited.version != lookup.version  # the lookup's content is part of the version
-    pack = LFPack("t", ("HAM", "SPAM"), [
-        lookup,
-        ThresholdLF("long_text", "HAM", column="text_length", op=">=", value=10),
-        ThresholdLF("many_likes", "HAM", column="likes", op=">", value=100),
-    ])
+    pack = LFPack(
+        "t",
+        ("HAM", "SPAM"),
+        [
+            lookup,
+            ThresholdLF("long_text", "HAM", column="text_length", op=">=", value=10),
+            ThresholdLF("many_likes", "HAM", column="likes", op=">", value=100),
+        ],
+    )
     df = spark.createDataFrame(
         [("BOT TWO", "short", "5"), ("ann", "a much longer text", "250"), (None, "x", None)],
         "author string, text string, likes string",
@@ -90,17 +98,34 @@ def test_threshold_and_lookup_lfs(spark, tmp_path) -> None:
 
 
 def test_word_count_thresholds_match_python_at_every_boundary(spark) -> None:
-    texts = ["", " ", "one", " one ", "one two", "a\tb\nc  d", "a b c d e", "a b c d e f", " a  b c\u3000d e ",
-             "x " * 70, "x " * 64 + "y", "\u00a0".join(["w"] * 65)]
-    lfs = [WordCountLF(f"min{n}", "HAM", min_words=n) for n in (0, 1, 2, 5, 6, 65, 66)] + \
-          [WordCountLF(f"max{n}", "SPAM", max_words=n) for n in (1, 5, 65)] + \
-          [WordCountLF("between", "HAM", min_words=2, max_words=5)]
+    texts = [
+        "",
+        " ",
+        "one",
+        " one ",
+        "one two",
+        "a\tb\nc  d",
+        "a b c d e",
+        "a b c d e f",
+        " a  b c\u3000d e ",
+        "x " * 70,
+        "x " * 64 + "y",
+        "\u00a0".join(["w"] * 65),
+    ]
+    lfs = (
+        [WordCountLF(f"min{n}", "HAM", min_words=n) for n in (0, 1, 2, 5, 6, 65, 66)]
+        + [WordCountLF(f"max{n}", "SPAM", max_words=n) for n in (1, 5, 65)]
+        + [WordCountLF("between", "HAM", min_words=2, max_words=5)]
+    )
     pack = LFPack("t", ("HAM", "SPAM"), lfs)
     df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i int, text string")
     for row in df.select("i", F.array(*compile_pack(pack)).alias("v")).collect():
         n = len(texts[row["i"]].split())
-        expected = [0 if n >= lf.min_words else -1 for lf in lfs[:7]] + \
-                   [1 if n < lf.max_words else -1 for lf in lfs[7:10]] + [0 if 2 <= n < 5 else -1]
+        expected = (
+            [0 if n >= lf.min_words else -1 for lf in lfs[:7]]
+            + [1 if n < lf.max_words else -1 for lf in lfs[7:10]]
+            + [0 if 2 <= n < 5 else -1]
+        )
         assert list(row["v"]) == expected, (texts[row["i"]][:20], n)
 
 
@@ -110,9 +135,9 @@ def test_required_literal_prefilter_is_conservative() -> None:
     assert required_literal(r"check.*out", ignore_case=True) == "check"
     assert required_literal(r"( |^)(thanks\.|thanks)[^\w]*( |$)", ignore_case=False) == "thanks"
     assert required_literal(r"abc(?:de)?f+g", ignore_case=False) == "abc"
-    assert required_literal(r"ab|cd", ignore_case=False) is None          # no literal every match has
-    assert required_literal(r"(?i)checkout", ignore_case=False) is None   # inline flag: not safe here
-    assert required_literal(r"subscribe", ignore_case=True) is None       # 's' folds from 'ſ' under re.I
+    assert required_literal(r"ab|cd", ignore_case=False) is None  # no literal every match has
+    assert required_literal(r"(?i)checkout", ignore_case=False) is None  # inline flag: not safe here
+    assert required_literal(r"subscribe", ignore_case=True) is None  # 's' folds from 'ſ' under re.I
     assert required_literal(r"x(?i:abc)", ignore_case=False) is None
 
 
@@ -123,16 +148,16 @@ def test_required_literal_sets_cover_alternations_and_every_mandatory_stretch() 
     assert required_literal_sets(sms_rule, ignore_case=False) == [("call", "ringtone"), ("free",)]
     assert required_literal_sets(r"( |^)(thanks\.|thanks)[^\w]*( |$)", False) == [("thanks",)]
     assert required_literal_sets(r"check.*out", ignore_case=True) == [("check",), ("out",)]
-    assert required_literal_sets(r"ab|cd", False) == []                 # 2 characters: not worth a scan
-    assert required_literal_sets(r"(abc|de)x", False) == [("abcx", "dex")]   # one of the two, whole
-    assert required_literal_sets(r"(?:abc|xyz)?def", False) == [("def",)]   # an optional group is not required
-    assert required_literal_sets(r"subscribe|channel", ignore_case=True) == []   # 's' folds from 'ſ'
+    assert required_literal_sets(r"ab|cd", False) == []  # 2 characters: not worth a scan
+    assert required_literal_sets(r"(abc|de)x", False) == [("abcx", "dex")]  # one of the two, whole
+    assert required_literal_sets(r"(?:abc|xyz)?def", False) == [("def",)]  # an optional group is not required
+    assert required_literal_sets(r"subscribe|channel", ignore_case=True) == []  # 's' folds from 'ſ'
     # An alternation of non-literal branches: one string of the union of their strongest sets.
     edited = r"(?:( |^)(thanks\.|thanks)[^\w]*( |$))|\bother\b"
     assert required_literal_sets(edited, False) == [("other", "thanks")]
     assert required_literal_sets(r"foo\d+|bar.*baz|qux", False) == [("bar", "foo", "qux")]
     assert required_literal_sets(r"x(abc\d|def\s)yz", False) == [("abc", "def")]
-    assert required_literal_sets(r"a.b|longer", False) == []        # a branch requiring nothing usable
+    assert required_literal_sets(r"a.b|longer", False) == []  # a branch requiring nothing usable
 
 
 def test_prefilters_never_reject_a_python_match() -> None:
@@ -144,8 +169,10 @@ def test_prefilters_never_reject_a_python_match() -> None:
     from tests.conftest import DATA_ROOT
     import json
 
-    texts = [v["data"]["text"].lower() for v in
-             json.loads((DATA_ROOT / "wrench" / "trec" / "train.json").read_text()).values()]
+    texts = [
+        v["data"]["text"].lower()
+        for v in json.loads((DATA_ROOT / "wrench" / "trec" / "train.json").read_text()).values()
+    ]
     random.Random(0).shuffle(texts)
     patterns = [lf.pattern for lf in load_pack("trec")]
     # Alternations of whole rules, as an edit that widens an LF writes them.

@@ -20,8 +20,9 @@ def test_version_depends_on_parameters_only() -> None:
 
 def test_pack_rejects_duplicate_names_and_unknown_labels() -> None:
     with pytest.raises(LFDefinitionError, match="'kw' is registered twice"):
-        LFPack("p", ("HAM", "SPAM"), [KeywordLF("kw", "SPAM", keywords=("a",)),
-                                      KeywordLF("kw", "HAM", keywords=("b",))])
+        LFPack(
+            "p", ("HAM", "SPAM"), [KeywordLF("kw", "SPAM", keywords=("a",)), KeywordLF("kw", "HAM", keywords=("b",))]
+        )
     with pytest.raises(LFDefinitionError, match="votes 'EGGS'"):
         LFPack("p", ("HAM", "SPAM"), [KeywordLF("kw", "EGGS", keywords=("a",))])
 

@@ -30,8 +30,9 @@ def _per_lf_votes(source: DataFrame, pack: LFPack) -> DataFrame:
     """The reference path: one compiled expression per LF, exploded."""
     wide = source.select("id", *[compile_lf(lf, pack, F.col("text")) for lf in pack.declarative])
     entries = [F.struct(F.lit(lf.name).alias("lf"), F.col(lf.name).alias("vote")) for lf in pack.declarative]
-    return (wide.select("id", F.explode(F.array(*entries)).alias("v")).where("v.vote >= 0")
-            .select("id", "v.lf", "v.vote"))
+    return (
+        wide.select("id", F.explode(F.array(*entries)).alias("v")).where("v.vote >= 0").select("id", "v.lf", "v.vote")
+    )
 
 
 def _reviews(spark, n: int) -> DataFrame:
@@ -71,8 +72,9 @@ def test_token_lookup_matches_python_semantics_on_edge_texts(spark) -> None:
     pack = _pack_with_edge_cases()
     source = spark.createDataFrame(EDGE_TEXTS, "id string, text string")
     got = {(r.id, r.lf, r.vote) for r in votes_long(source, pack).collect()}
-    expected = {(row_id, lf.name, python_lf(lf, pack)(text))
-                for row_id, text in EDGE_TEXTS for lf in pack} - {(i, n, -1) for i, _ in EDGE_TEXTS for n in pack.names}
+    expected = {(row_id, lf.name, python_lf(lf, pack)(text)) for row_id, text in EDGE_TEXTS for lf in pack} - {
+        (i, n, -1) for i, _ in EDGE_TEXTS for n in pack.names
+    }
     assert got == expected
 
 

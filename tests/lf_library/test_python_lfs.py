@@ -61,10 +61,18 @@ def _load(tmp_path: Path, name: str, source: str):
 
 def test_version_ignores_comments_and_whitespace(tmp_path: Path) -> None:
     header = "from lf_library.python_lf import labeling_function\n"
-    v1 = _load(tmp_path, "lf_v1", header + "@labeling_function()\ndef lf(x):\n    return 1 if 'win' in x.text else -1\n")
-    v2 = _load(tmp_path, "lf_v2", header + "\n\n@labeling_function()\ndef lf(x):\n    '''Docs.'''\n"
-               "    # a new comment\n    return 1 if 'win'   in x.text else -1   # trailing\n")
-    v3 = _load(tmp_path, "lf_v3", header + "@labeling_function()\ndef lf(x):\n    return 1 if 'won' in x.text else -1\n")
+    v1 = _load(
+        tmp_path, "lf_v1", header + "@labeling_function()\ndef lf(x):\n    return 1 if 'win' in x.text else -1\n"
+    )
+    v2 = _load(
+        tmp_path,
+        "lf_v2",
+        header + "\n\n@labeling_function()\ndef lf(x):\n    '''Docs.'''\n"
+        "    # a new comment\n    return 1 if 'win'   in x.text else -1   # trailing\n",
+    )
+    v3 = _load(
+        tmp_path, "lf_v3", header + "@labeling_function()\ndef lf(x):\n    return 1 if 'won' in x.text else -1\n"
+    )
     assert v1.lf.version == v2.lf.version
     assert v1.lf.version != v3.lf.version
 

@@ -12,11 +12,14 @@ from lf_library.packs import load_pack
 from tests.conftest import DATA_ROOT
 
 
-@pytest.mark.parametrize(("pack_name", "folder", "split", "n_lfs"), [
-    ("sms_spam", "sms", "train", 73),
-    ("trec", "trec", "train", 68),
-    ("trec", "trec", "valid", 68),
-])
+@pytest.mark.parametrize(
+    ("pack_name", "folder", "split", "n_lfs"),
+    [
+        ("sms_spam", "sms", "train", 73),
+        ("trec", "trec", "train", 68),
+        ("trec", "trec", "valid", 68),
+    ],
+)
 def test_rule_pack_reproduces_wrench_votes(spark, pack_name: str, folder: str, split: str, n_lfs: int) -> None:
     pack = load_pack(pack_name)
     assert len(pack) == n_lfs

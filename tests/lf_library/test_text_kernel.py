@@ -25,33 +25,37 @@ from tests.conftest import DATA_ROOT
 from tests.lf_library.test_compile import TEXTS
 
 EDGE_TEXTS = TEXTS + [
-    "\ufeffCheck out my channel\ufeff",         # the BOM most YouTube comments carry
-    "ΣΊΣΥΦΟΣ song ΟΔΟΣ",                      # final sigma: lower() depends on context
-    "\u212aelvin MY Song",                    # KELVIN SIGN lowercases to ASCII 'k'
-    "\u01c5 titlecase \u1e9e sharp S",          # titlecase digraph, capital sharp s
-    "emoji \U0001F600 check \U0001F4A9 out",   # supplementary code points (surrogate pairs)
-    "PLZ\u00a0subscribe\u2028song",           # NBSP and line separator between words
-    "\u0085next\u001cline\u001fsplit",         # NEL and the separators Python splits on
-    "songs, song., (song) _song_ song_",       # word boundaries around the keyword
+    "\ufeffCheck out my channel\ufeff",  # the BOM most YouTube comments carry
+    "ΣΊΣΥΦΟΣ song ΟΔΟΣ",  # final sigma: lower() depends on context
+    "\u212aelvin MY Song",  # KELVIN SIGN lowercases to ASCII 'k'
+    "\u01c5 titlecase \u1e9e sharp S",  # titlecase digraph, capital sharp s
+    "emoji \U0001f600 check \U0001f4a9 out",  # supplementary code points (surrogate pairs)
+    "PLZ\u00a0subscribe\u2028song",  # NBSP and line separator between words
+    "\u0085next\u001cline\u001fsplit",  # NEL and the separators Python splits on
+    "songs, song., (song) _song_ song_",  # word boundaries around the keyword
     "x" * 5000 + " check " + "y" * 5000 + " out",
 ]
 
 
 def _edge_pack() -> LFPack:
-    return LFPack("edge", ("HAM", "SPAM"), [
-        KeywordLF("kw_ci", "SPAM", keywords=("my", "plz", "subscribe")),
-        KeywordLF("kw_cs", "HAM", keywords=("MY", "Song"), case_sensitive=True),
-        KeywordLF("kw_word", "HAM", keywords=("song",), match="word"),
-        KeywordLF("kw_word_cs", "SPAM", keywords=("PLZ",), match="word", case_sensitive=True),
-        RegexLF("rx_ci", "SPAM", pattern=r"check.*out", ignore_case=True),
-        RegexLF("rx_lower", "SPAM", pattern=r"\bch\w+ ", lowercase=True),
-        RegexLF("rx_cs", "HAM", pattern=r"[A-Z]{2,}\s"),
-        RegexLF("rx_literal", "SPAM", pattern=r"(?:channel|kelvin)\W*$", ignore_case=True),
-        WordCountLF("short", "HAM", max_words=5),
-        WordCountLF("long", "SPAM", min_words=4),
-        WordCountLF("between", "HAM", min_words=2, max_words=4),
-        SqlLF("sql_len", "HAM", condition="length(text) > 40"),
-    ])
+    return LFPack(
+        "edge",
+        ("HAM", "SPAM"),
+        [
+            KeywordLF("kw_ci", "SPAM", keywords=("my", "plz", "subscribe")),
+            KeywordLF("kw_cs", "HAM", keywords=("MY", "Song"), case_sensitive=True),
+            KeywordLF("kw_word", "HAM", keywords=("song",), match="word"),
+            KeywordLF("kw_word_cs", "SPAM", keywords=("PLZ",), match="word", case_sensitive=True),
+            RegexLF("rx_ci", "SPAM", pattern=r"check.*out", ignore_case=True),
+            RegexLF("rx_lower", "SPAM", pattern=r"\bch\w+ ", lowercase=True),
+            RegexLF("rx_cs", "HAM", pattern=r"[A-Z]{2,}\s"),
+            RegexLF("rx_literal", "SPAM", pattern=r"(?:channel|kelvin)\W*$", ignore_case=True),
+            WordCountLF("short", "HAM", max_words=5),
+            WordCountLF("long", "SPAM", min_words=4),
+            WordCountLF("between", "HAM", min_words=2, max_words=4),
+            SqlLF("sql_len", "HAM", condition="length(text) > 40"),
+        ],
+    )
 
 
 def votes_as_arrays(df: DataFrame, pack: LFPack) -> DataFrame:
@@ -83,8 +87,7 @@ def test_votes_match_python_on_unicode_edge_cases(spark, monkeypatch, kernel: st
 
 def test_word_count_splits_on_every_python_whitespace_code_point(spark) -> None:
     """All of Unicode, one row per code point: 'a<c>b' is two words exactly when c.isspace()."""
-    rows = [(str(cp), f"a{chr(cp)}b") for cp in range(sys.maxunicode + 1)
-            if not 0xD800 <= cp <= 0xDFFF]
+    rows = [(str(cp), f"a{chr(cp)}b") for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
     pack = LFPack("t", ("HAM", "SPAM"), [WordCountLF("two_words", "HAM", min_words=2, max_words=3)])
     df = spark.createDataFrame(rows, "id string, text string")
     two_words = {r["id"] for r in votes_long(df, pack).collect()}
@@ -94,23 +97,27 @@ def test_word_count_splits_on_every_python_whitespace_code_point(spark) -> None:
 
 
 def test_null_and_empty_texts_get_no_text_votes(spark) -> None:
-    pack = LFPack("t", ("HAM", "SPAM"), [KeywordLF("kw", "SPAM", keywords=("a",)),
-                                          WordCountLF("few", "HAM", max_words=3)])
+    pack = LFPack(
+        "t", ("HAM", "SPAM"), [KeywordLF("kw", "SPAM", keywords=("a",)), WordCountLF("few", "HAM", max_words=3)]
+    )
     df = spark.createDataFrame([("null", None), ("empty", "")], "id string, text string")
     assert sorted((r.id, r.lf) for r in votes_long(df, pack).collect()) == [("empty", "few")]
 
 
-@pytest.mark.parametrize(("pack_name", "folder", "split"), [
-    ("sms_spam", "sms", "train"),
-    ("trec", "trec", "valid"),
-    ("youtube_spam", "youtube", "test"),
-])
+@pytest.mark.parametrize(
+    ("pack_name", "folder", "split"),
+    [
+        ("sms_spam", "sms", "train"),
+        ("trec", "trec", "valid"),
+        ("youtube_spam", "youtube", "test"),
+    ],
+)
 def test_kernel_reproduces_wrench_votes(spark, pack_name: str, folder: str, split: str) -> None:
     """The golden tests again, through ``votes_long`` (the kernel) instead of the expressions."""
     full = load_pack(pack_name)
     pack = LFPack(full.name, full.classes, full.declarative)
     data = json.loads((DATA_ROOT / "wrench" / folder / f"{split}.json").read_text())
-    rows = [(k, v["data"]["text"], v["weak_labels"][:len(pack)]) for k, v in data.items()]
+    rows = [(k, v["data"]["text"], v["weak_labels"][: len(pack)]) for k, v in data.items()]
     df = spark.createDataFrame(rows, "id string, text string, expected array<int>")
     got = votes_as_arrays(df, pack).join(df.select("id", "expected"), "id")
     mismatches = got.where("expected != got").limit(3).collect()
