@@ -1,6 +1,7 @@
 # labellake: two commands for a new user.
 #   make demo   set up (venv, deps, Delta jars, Airflow DB) and relabel youtube_spam through the Airflow DAG
-#   make test   set up and run the test suite (what CI runs)
+#   make test   set up and run the test suite (what CI runs, after make lint)
+#   make lint   ruff check, ruff format --check and mypy (configured in pyproject.toml)
 # Set-up is idempotent and cached: after the first run, both work offline.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,14 +10,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test lint clean
 
 setup: $(STAMP) $(JARS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 $(JARS): $(STAMP)
@@ -26,7 +27,12 @@ demo: setup
 	$(BIN)/labellake demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf lakehouse .airflow

@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-from functools import reduce
-
 import pendulum
-from airflow.sdk import Asset, Metadata, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAny, Metadata, dag, get_current_context, task
 
 from dags.relabel_chain import CONFIG, DATASETS, DEFAULT_ARGS, relabel_dag_args, relabel_group
 
@@ -67,8 +65,8 @@ def lf_library_watch() -> None:
 @dag(
     dag_id="lf_change_relabel",
     doc_md=__doc__,
+    schedule=AssetAny(*ASSETS.values()),
     **relabel_dag_args(
-        reduce(lambda a, b: a | b, ASSETS.values()),
         dataset_help="dataset to relabel; empty: every dataset whose LF library changed",
         mode_help="incremental: recompute the changed LFs only; full: rebuild everything",
     ),

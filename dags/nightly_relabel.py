@@ -25,8 +25,8 @@ NIGHTLY = [name for name, ds in DATASETS.items() if ds.nightly]
 @dag(
     dag_id="nightly_relabel",
     doc_md=__doc__,
+    schedule=CONFIG.nightly_schedule,
     **relabel_dag_args(
-        CONFIG.nightly_schedule,
         dataset_help="one dataset to relabel; empty: every dataset with nightly = true",
         mode_help="incremental: recompute only changed LFs and rows; full: rebuild everything",
     ),

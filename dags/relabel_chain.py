@@ -66,11 +66,10 @@ RUN_TYPE_TRIGGERS = {
 """Airflow's run type -> the ``trigger`` recorded in the runs table."""
 
 
-def relabel_dag_args(schedule: Any, dataset_help: str, mode_help: str) -> dict[str, Any]:
-    """``@dag`` arguments both relabel DAGs share: one run at a time, no catch-up, retries with
-    backoff, and the validated ``dataset`` / ``mode`` params a manual trigger sets."""
+def relabel_dag_args(dataset_help: str, mode_help: str) -> dict[str, Any]:
+    """``@dag`` arguments both relabel DAGs share (each sets its own ``schedule``): one run at a
+    time, no catch-up, retries with backoff, and the validated ``dataset`` / ``mode`` params."""
     return {
-        "schedule": schedule,
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
         "catchup": False,
         "max_active_runs": 1,
@@ -142,6 +141,7 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
             from jobs.runs import run_record
             from jobs.summary import format_summary, labels_summary
 
+            assert run_id, "Airflow passes the run id from the task context"
             settings = Settings.from_env()
             path = write_run_report_quietly(settings, dataset, run_id)
             print(f"report: {path.as_uri() if path else 'not written'}")
@@ -162,7 +162,7 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
                 "report": str(path) if path else None,
             }
 
-        previous = selected(plan)
+        previous: Any = selected(plan)
         for stage in STAGES:
             submit = stage_task(dataset, stage)
             previous >> submit

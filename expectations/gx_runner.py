@@ -24,11 +24,12 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from urllib.parse import quote, unquote
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
 

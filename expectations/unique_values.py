@@ -24,7 +24,7 @@ over that metric. Importing this module registers both with GX.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.execution_engine import ExecutionEngine, SparkDFExecutionEngine
@@ -81,7 +81,7 @@ class ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(ExpectColumnP
     suite reads the same in Data Docs and the runs table either way.
     """
 
-    metric_dependencies: ClassVar[tuple[str, ...]] = (UNIQUE_PROPORTION_METRIC,)
+    metric_dependencies = (UNIQUE_PROPORTION_METRIC,)
 
     def _validate(
         self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: ExecutionEngine | None = None

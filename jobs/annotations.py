@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -110,7 +110,8 @@ def _label_studio(spark: SparkSession, paths: list[str], id_field: str, from_nam
     tasks = spark.read.option("multiLine", "true").json(paths).withColumn("source_file", F.input_file_name())
     if "annotations" not in tasks.columns:
         raise ConfigError(f"annotations: {paths} is not a Label Studio JSON export (no 'annotations' in the tasks)")
-    data_fields = tasks.schema["data"].dataType.fieldNames() if "data" in tasks.columns else []
+    data_type = tasks.schema["data"].dataType if "data" in tasks.columns else None
+    data_fields = data_type.fieldNames() if isinstance(data_type, StructType) else []
     row_id = F.col("data").getField(id_field).cast("string") if id_field in data_fields else F.lit(None).cast("string")
     one = tasks.select(row_id.alias("id"), "source_file", F.explode("annotations").alias("a"))
     annotation = one.schema["a"].dataType
@@ -218,7 +219,7 @@ def run_annotation_ingest(
     if not source_ref.exists():
         raise StageOrderError(f"annotations for {ds.name}: no source table yet; run the dataset's ingest first")
     ingest_id = f"annotations-{uuid.uuid4().hex[:12]}"
-    ingested_at = ingested_at or datetime.now(timezone.utc)
+    ingested_at = ingested_at or datetime.now(UTC)
     source_ids = spark.read.format("delta").load(str(source_ref.path)).select("id")
     classified = classify_annotations(
         read_annotation_files(spark, ds, paths, fmt, id_field, from_name, batch), source_ids, ds.classes

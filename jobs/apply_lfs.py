@@ -18,26 +18,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from expectations.gx_runner import run_suite
+from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
 from jobs.datasets import DatasetConfig
 from jobs.errors import ConfigError, LFExecutionError, StageOrderError
 from jobs.lineage import RunContext
-from jobs.settings import Settings
 from jobs.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
+from jobs.settings import Settings
 from jobs.tables import TableRef, commit_metadata, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
-from expectations.gx_runner import run_suite
-from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import lf_condition
 from lf_library.core import LabelingFunction, LFPack
 from lf_library.keyword_index import split_for_index, token_votes
 from lf_library.packs import load_pack
+from lf_library.python_lf import PythonLF
 from lf_library.text_kernel import in_kernel, kernel_codes, kernel_enabled
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
     """
     indexed, compiled = split_for_index(pack)
     per_row: list[LabelingFunction] = compiled + list(pack.python)
-    votes = None
+    votes: DataFrame | None = None
     if per_row:
         k = len(pack.classes)
         use_kernel = kernel_enabled(annotated.sparkSession)
@@ -133,6 +134,7 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
     if indexed:
         by_token = token_votes(annotated, pack, indexed)
         votes = by_token if votes is None else votes.unionByName(by_token)
+    assert votes is not None, "votes_long needs a pack with at least one LF"
     return votes
 
 
@@ -150,7 +152,7 @@ def _vote_code(lf: LabelingFunction, position: int, pack: LFPack) -> Column:
     return F.when(lf_condition(lf, F.col("text")), F.lit(base + pack.label_index(lf)))
 
 
-def registry_rows(pack: LFPack, ds: DatasetConfig, run: RunContext) -> "pa.Table":
+def registry_rows(pack: LFPack, ds: DatasetConfig, run: RunContext) -> pa.Table:
     """One registry row per LF version of ``pack`` applied by ``run`` (an Arrow table)."""
     import json
 
@@ -177,7 +179,7 @@ def registry_rows(pack: LFPack, ds: DatasetConfig, run: RunContext) -> "pa.Table
     return pa.Table.from_pylist(rows, schema=_registry_schema())
 
 
-def _registry_schema() -> "pa.Schema":
+def _registry_schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema(
@@ -252,7 +254,7 @@ def compute_votes(
     """Votes of ``pack`` over ``rows``, the Python LFs' error report, and what to unpersist after the write."""
     if not len(pack):
         return None, {}, []
-    annotated = with_python_votes(rows, pack.python, pack.classes)
+    annotated = with_python_votes(rows, cast(list[PythonLF], pack.python), pack.classes)
     if not pack.python:
         return votes_long(annotated, pack), {}, []
     annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)

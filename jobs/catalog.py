@@ -16,11 +16,11 @@ file (:func:`write_init_sql`) that does it before the first prompt.
 from __future__ import annotations
 
 import logging
-
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from jobs.settings import Settings
 from jobs.tables import existing_tables
@@ -51,7 +51,7 @@ def catalog_statements(settings: Settings) -> list[tuple[str, str]]:
     return statements
 
 
-def register_catalog(spark: "SparkSession", settings: Settings | None = None) -> list[str]:
+def register_catalog(spark: SparkSession, settings: Settings | None = None) -> list[str]:
     """Register every lakehouse table as ``labellake.<name>``; returns the qualified names."""
     settings = settings or Settings.from_env()
     names = []
@@ -100,7 +100,7 @@ def exec_spark_sql(settings: Settings, shell_args: Sequence[str]) -> None:
     os.execve(command[0], command, env)
 
 
-def labellake_spark(settings: Settings | None = None) -> "SparkSession":
+def labellake_spark(settings: Settings | None = None) -> SparkSession:
     """A Delta-enabled session with the lakehouse registered (the notebook entry point)."""
     from jobs.spark_session import get_spark
 

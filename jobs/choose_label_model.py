@@ -18,8 +18,9 @@ recorded with the model.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
@@ -30,8 +31,6 @@ from jobs.held_out_lf_selection import AUTO, choose_by_held_out_lfs
 from jobs.label_models import LabelModel, make_label_model
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobs.vote_patterns import RowPatterns
 
 log = logging.getLogger(__name__)
@@ -113,9 +112,7 @@ def dev_flag(dev_percent: int) -> Column:
     return F.pmod(F.xxhash64("id"), F.lit(100)) < dev_percent
 
 
-def gold_pattern_counts(
-    patterned: "RowPatterns", gold: DataFrame, dev_percent: int
-) -> list[tuple[str, int, bool, int]]:
+def gold_pattern_counts(patterned: RowPatterns, gold: DataFrame, dev_percent: int) -> list[tuple[str, int, bool, int]]:
     """``(pattern, gold label, is dev row, rows)`` over the rows with gold: at most patterns x classes x 2.
 
     One aggregate serves both model selection (the dev rows) and the LF analysis
@@ -130,7 +127,7 @@ def gold_pattern_counts(
         .collect()
     )
     names = patterned.pattern_strings([tuple(r[k] for k in patterned.keys) for r in grouped])
-    return sorted((name, int(r["gold"]), bool(r["dev"]), int(r["n"])) for name, r in zip(names, grouped))
+    return sorted((name, int(r["gold"]), bool(r["dev"]), int(r["n"])) for name, r in zip(names, grouped, strict=True))
 
 
 def dev_pattern_counts(gold_counts: list[tuple[str, int, bool, int]]) -> list[tuple[str, int, int]]:

@@ -25,8 +25,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 from jobs.errors import LabellakeError
 from jobs.lineage import RUN_MODES
@@ -50,10 +51,9 @@ def _emit(data: object, as_json: bool, as_text: str | None = None) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from jobs.lineage import RunContext, new_run_id
     from jobs.pipeline import run_pipeline
+    from jobs.run_report import write_run_report_quietly
     from jobs.settings import Settings
     from jobs.summary import format_summary, labels_summary
-
-    from jobs.run_report import write_run_report_quietly
 
     settings = Settings.from_env()
     run = RunContext(args.run_id or new_run_id(), args.dataset, trigger=args.trigger, mode=args.mode)
@@ -221,14 +221,14 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
         rows = (
             spark.read.format("delta")
             .load(str(models_ref.path))
-            .where(F.col("model_id") == model_id)
+            .where(F.col("model_id") == F.lit(model_id))
             .select("lf_names", "lf_accuracies")
             .limit(1)
             .collect()
         )
         if rows and rows[0]["lf_accuracies"] is not None:
             result = with_learned_accuracies(
-                result, dict(zip(rows[0]["lf_names"], rows[0]["lf_accuracies"])), ds.annotator_groups
+                result, dict(zip(rows[0]["lf_names"], rows[0]["lf_accuracies"], strict=True)), ds.annotator_groups
             )
     _emit(result.to_dict(), args.json, None if args.json else format_agreement(result))
     return 0
@@ -298,7 +298,7 @@ def _cmd_gold(args: argparse.Namespace) -> int:
         .orderBy("split", "from")
         .collect()
     )
-    result = {
+    result: dict[str, Any] = {
         "dataset": ds.name,
         "table": gold.ref.name,
         "version": gold.version,
@@ -366,8 +366,8 @@ def _cmd_bench_week(args: argparse.Namespace) -> int:
 
 
 def _cmd_label_model_eval(args: argparse.Namespace) -> int:
-    from jobs.label_model_eval import evaluate, format_eval
     from jobs.held_out_lf_selection import AUTO
+    from jobs.label_model_eval import evaluate, format_eval
     from jobs.label_models import MODELS
 
     models = [*MODELS, AUTO] if args.model == "all" else [args.model]
@@ -417,7 +417,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 QUERY_EPILOG = """examples:
   labellake query "SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1 ORDER BY n DESC"
-  labellake query "SELECT * FROM labellake.youtube_spam_labels WHERE confidence < 0.6" --as-of 3 --format csv --output low.csv
+  labellake query "SELECT * FROM labellake.youtube_spam_labels WHERE confidence < 0.6" \\
+      --as-of 3 --format csv --output low.csv
   labellake query "SELECT run_id, trigger, status FROM runs ORDER BY updated_at DESC" --format json
   labellake query "SELECT count(*) FROM youtube_spam_labels" --as-of 2026-11-28T09:00:00
 
@@ -425,7 +426,7 @@ tables: `labellake tables` lists them (<dataset>_<role> and runs); --as-of appli
 """
 
 
-def _examples(*lines: str) -> dict[str, object]:
+def _examples(*lines: str) -> dict[str, Any]:
     """``add_parser`` keywords for an ``examples:`` epilog shown verbatim by ``--help``."""
     return {
         "epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
@@ -442,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run every stage for a dataset, without Airflow",
-        epilog="examples:\n  labellake run --dataset youtube_spam\n  labellake run --dataset sms_spam --mode full      # rebuild: recompute every LF on every row",
+        epilog=(
+            "examples:\n"
+            "  labellake run --dataset youtube_spam\n"
+            "  labellake run --dataset sms_spam --mode full      # rebuild: recompute every LF on every row"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--dataset", required=True)
@@ -476,7 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser(
         "summary",
         help="where the labels are, counts and accuracy vs gold",
-        epilog="examples:\n  labellake summary --dataset youtube_spam\n  labellake summary --dataset youtube_spam --version 0 --json",
+        epilog=(
+            "examples:\n"
+            "  labellake summary --dataset youtube_spam\n"
+            "  labellake summary --dataset youtube_spam --version 0 --json"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     summary.add_argument("--dataset", required=True)
@@ -496,7 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     hist = sub.add_parser(
         "history",
         help="versions of a dataset's table (labels by default)",
-        epilog="examples:\n  labellake history --dataset youtube_spam --limit 5\n  labellake history --dataset youtube_spam --role votes",
+        epilog=(
+            "examples:\n"
+            "  labellake history --dataset youtube_spam --limit 5\n"
+            "  labellake history --dataset youtube_spam --role votes"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     hist.add_argument("--dataset", required=True)
@@ -508,7 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser(
         "diff",
         help="how labels changed between two versions of the labels table",
-        epilog="examples:\n  labellake diff --dataset youtube_spam --from 0 --to 1\n  labellake diff --dataset youtube_spam --from 0 --to 1 --samples 10 --json",
+        epilog=(
+            "examples:\n"
+            "  labellake diff --dataset youtube_spam --from 0 --to 1\n"
+            "  labellake diff --dataset youtube_spam --from 0 --to 1 --samples 10 --json"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     diff.add_argument("--dataset", required=True)
@@ -521,7 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
     lfs = sub.add_parser(
         "lfs",
         help="per-LF coverage, overlaps, conflicts, accuracy and errors of a run",
-        epilog="examples:\n  labellake lfs --dataset youtube_spam\n  labellake lfs --dataset youtube_spam --run-id manual__2026-11-28T10:00:00 --json",
+        epilog=(
+            "examples:\n"
+            "  labellake lfs --dataset youtube_spam\n"
+            "  labellake lfs --dataset youtube_spam --run-id manual__2026-11-28T10:00:00 --json"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lfs.add_argument("--dataset", required=True)

@@ -22,8 +22,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
 
 from jobs.errors import DatasetBusy
 from jobs.lineage import RunContext, utc_now
@@ -35,7 +36,7 @@ _HELD: dict[str, str] = {}
 """Datasets this process holds, by lock path -> run id (a pipeline's stages share its lock)."""
 
 
-def lock_path(settings: Settings, dataset: str) -> "os.PathLike[str]":
+def lock_path(settings: Settings, dataset: str) -> Path:
     return settings.home / "_locks" / f"{dataset}.lock"
 
 

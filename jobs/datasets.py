@@ -173,7 +173,7 @@ def _end_model_settings(name: str, raw: dict[str, Any] | None) -> EndModelSettin
     return EndModelSettings(**{k: type(getattr(defaults, k))(raw.get(k, getattr(defaults, k))) for k in fields})
 
 
-DEFAULT_SEVERITY = {"votes_lf_fires": "warning"}
+DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning"}
 """An LF that never fires is worth a look, not a stopped relabel."""
 
 
@@ -199,12 +199,9 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
     extra = sorted(set(raw) - set(floats) - set(optional) - {"class_share", "severity"})
     if extra:
         raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
-    return ExpectationConfig(
-        class_share=share,
-        severity=severity,
-        **{k: float(raw.get(k, getattr(defaults, k))) for k in floats},
-        **{k: (None if raw.get(k) is None else float(raw[k])) for k in optional},
-    )
+    numbers: dict[str, Any] = {k: float(raw.get(k, getattr(defaults, k))) for k in floats}
+    numbers.update({k: (None if raw.get(k) is None else float(raw[k])) for k in optional})
+    return ExpectationConfig(class_share=share, severity=severity, **numbers)
 
 
 @dataclass(frozen=True)
@@ -418,7 +415,7 @@ def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:
     return datasets[name]
 
 
-def write_datasets_toml(path: Path, datasets: dict[str, dict]) -> Path:
+def write_datasets_toml(path: Path, datasets: dict[str, dict[str, Any]]) -> Path:
     """Write a datasets TOML file from plain dicts (tests and benchmarks that need their own datasets)."""
     lines: list[str] = []
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.feature import HashingTF, IDF, RegexTokenizer
+from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -90,7 +90,7 @@ def build_pipeline(config: EndModelSettings) -> Pipeline:
 def score(model: PipelineModel, rows: DataFrame) -> DataFrame:
     """``rows`` plus ``end_label``, ``end_probs``, ``end_confidence`` (texts of every row, covered or not)."""
     scored = model.transform(rows.withColumn("text", F.coalesce("text", F.lit(""))))
-    probs = vector_to_array("_probability")
+    probs = vector_to_array(F.col("_probability"))
     return (
         scored.withColumn("end_probs", probs)
         .withColumn("end_label", F.col("_prediction").cast("int"))

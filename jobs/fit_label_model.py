@@ -27,27 +27,23 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
-from jobs.datasets import DatasetConfig
-from jobs.errors import StageOrderError
-from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts, gold_pattern_counts
-from jobs.lf_analysis import lf_summary, write_lf_analysis
-from jobs.label_models import LabelModel
-from jobs.lineage import RunContext, code_version
-from jobs.settings import Settings
-from jobs.runs import run_record
-from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, replace_run_rows, table
-from jobs import predict_on_executors
+from jobs import fit_on_executors, predict_on_executors, staging_files
 from jobs.annotator_sources import annotator_votes, label_source
+from jobs.choose_label_model import Choice, choose_model, dev_pattern_counts, gold_pattern_counts
+from jobs.datasets import DatasetConfig
 from jobs.end_model import add_end_model
+from jobs.errors import StageOrderError
+from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
 from jobs.gold_set import GOLD_SOURCE, GoldSet, evaluation_gold, refresh_gold_set, train_gold, withheld_ids
-from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
 from jobs.incremental_patterns import UpdatedPatterns, store_patterns, updated_patterns
+from jobs.label_models import LabelModel
 from jobs.label_transitions import RECORD_KEY as TRANSITIONS_KEY
 from jobs.label_transitions import (
     LabelTransitions,
@@ -56,8 +52,15 @@ from jobs.label_transitions import (
     stored_label_counts,
     with_pattern_labels,
 )
-from jobs import fit_on_executors, staging_files
-from jobs.fit_on_executors import fit_dawid_skene_on_executors, patterns_from_strings, predict_pattern_rows
+from jobs.lf_analysis import lf_summary, write_lf_analysis
+from jobs.lineage import RunContext, code_version
+from jobs.runs import run_record
+from jobs.settings import Settings
+from jobs.tables import TableRef, commit_at, commit_metadata, latest_commit, replace_run_rows, table
+from jobs.vote_patterns import RowPatterns, pattern_matrix, row_patterns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,7 @@ def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str
 
 def prediction_frame(
     spark: SparkSession,
-    keys: "pd.DataFrame",
+    keys: pd.DataFrame,
     L: np.ndarray,
     lf_names: list[str],
     labels: np.ndarray,
@@ -191,7 +194,7 @@ def predicted_rows(
     spark: SparkSession,
     rows: DataFrame,
     patterned: RowPatterns,
-    counted: "pd.DataFrame",
+    counted: pd.DataFrame,
     model: LabelModel,
     L: np.ndarray,
     lf_names: list[str],
@@ -211,7 +214,7 @@ def predicted_and_per_pattern(
     spark: SparkSession,
     rows: DataFrame,
     patterned: RowPatterns,
-    counted: "pd.DataFrame",
+    counted: pd.DataFrame,
     model: LabelModel,
     L: np.ndarray,
     lf_names: list[str],
@@ -338,18 +341,19 @@ def run_fit_label_model(
         # Many sources: the patterns stay in Spark (jobs/fit_on_executors.py).
         clock.lap("patterns")
         n_patterns, total = on_executors
-        model = fit_dawid_skene_on_executors(
+        on_executors_model = fit_dawid_skene_on_executors(
             patterns_from_strings(counts_table, lf_names, len(ds.classes)),
             len(lf_names),
             len(ds.classes),
             **(dict(ds.label_model_options) if ds.label_model == "dawid_skene" else {}),
             class_balance=ds.class_balance,
         )
+        model: LabelModel = on_executors_model
         choice = Choice(model, "patterns on the executors")
         counts_version, _ = latest_commit(spark, counts_ref)
         model_id = record_label_model(spark, settings, ds, run, model, choice, lf_names, votes_meta, counts_version)
         clock.lap("model")
-        predicted = predict_pattern_rows(rows, model, lf_names, ds.uncovered, votes_meta["lf_versions"])
+        predicted = predict_pattern_rows(rows, on_executors_model, lf_names, ds.uncovered, votes_meta["lf_versions"])
         per_pattern = None
         distribution = None
     else:
@@ -391,6 +395,7 @@ def run_fit_label_model(
             )
             clock.lap("stored patterns")
         if split is not None and per_pattern is not None:
+            assert against is not None  # split is only built when there is a run to compare with
             transitions = pattern_transitions(split, per_pattern, patterned.keys, against)
     candidates = _candidate_columns(predicted, annotators is not None)
     candidates = publish_gold(candidates, spark, gold_set, len(ds.classes))
@@ -622,7 +627,7 @@ def _fit_on_driver(
     run: RunContext,
     record: dict,
     patterned: RowPatterns,
-    counted: "pd.DataFrame",
+    counted: pd.DataFrame,
     rows: DataFrame,
     L: np.ndarray,
     counts: np.ndarray,
@@ -631,8 +636,8 @@ def _fit_on_driver(
     gold: DataFrame | None,
     annotator_sources: list[str],
     counts_ref: TableRef,
-    clock: "StepClock",
-) -> tuple[Choice, str, DataFrame, DataFrame | None, dict[str, object]]:
+    clock: StepClock,
+) -> tuple[Choice, str, DataFrame, DataFrame | None, dict[str, Any]]:
     """The fit on the distinct patterns collected to the driver: LF analysis, model (chosen on dev
     gold when configured), per-pattern prediction; returns the choice, the model id, the predicted
     rows, the per-pattern predictions (None when predicted per row) and the label distribution

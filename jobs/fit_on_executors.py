@@ -25,7 +25,8 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -83,7 +84,7 @@ def _em_pass(current: DawidSkene | None, previous: DawidSkene | None, n_lfs: int
     """The function each partition runs: posteriors under ``current`` (majority vote when None),
     their sufficient statistics, and the largest change from ``previous``'s posteriors."""
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         class_mass, stats, change, patterns = np.zeros(k), np.zeros((n_lfs, k, k)), 0.0, 0
         for batch in batches:
             if len(batch) == 0:
@@ -136,7 +137,8 @@ def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: i
         started = time.perf_counter()
         class_mass, stats, _, n_patterns = _sum_pass(cached, None, None, n_lfs, cardinality)
         previous: DawidSkene | None = None
-        for model.iterations in range(1, model.max_iter + 1):
+        for iteration in range(1, model.max_iter + 1):
+            model.iterations = iteration
             model.m_step_from_statistics(class_mass, stats)
             current = _snapshot(model)
             class_mass, stats, change, _ = _sum_pass(cached, current, previous, n_lfs, cardinality)
@@ -204,7 +206,7 @@ def predict_pattern_rows(
         ]
     )
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             indptr, indices, texts = [0], [], []
             for pattern in batch.column(1).to_pylist():

@@ -28,9 +28,10 @@ chosen family is then fitted on every pattern.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -83,6 +84,11 @@ def subsample_patterns(
     return L[keep], drawn_counts.astype(np.float64)
 
 
+def _fit_named(make: Callable[[str], LabelModel], name: str, L: np.ndarray, counts: np.ndarray) -> LabelModel:
+    """A fresh ``name`` model fitted on ``L`` (bound per candidate with ``functools.partial``)."""
+    return make(name).fit(L, counts)
+
+
 def held_out_agreement(
     fit: Callable[[np.ndarray, np.ndarray], LabelModel], L: np.ndarray, counts: np.ndarray, held_out: list[int]
 ) -> float:
@@ -122,9 +128,7 @@ def choose_by_held_out_lfs(
         return HeldOutChoice(candidates[0], {}, held_out, len(L))
     sample, sample_counts = subsample_patterns(L, counts, max_patterns, seed)
     scores = {
-        name: held_out_agreement(
-            lambda others, c, name=name: make(name).fit(others, c), sample, sample_counts, held_out
-        )
+        name: held_out_agreement(functools.partial(_fit_named, make, name), sample, sample_counts, held_out)
         for name in candidates
     }
     best = max(candidates, key=lambda name: (scores[name], -candidates.index(name)))

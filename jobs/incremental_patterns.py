@@ -83,10 +83,10 @@ class StoredRowFiles:
     files: tuple[str, ...]
     columns: tuple[str, ...]
     """The codec's code columns."""
-    change: "pa.Table | None"
+    change: pa.Table | None
     """``id`` and ``_d<column>`` per row whose codes changed (None: no LF edited)."""
 
-    def rows(self, path: str) -> "pa.Table":
+    def rows(self, path: str) -> pa.Table:
         """``id`` and the updated codes of one stored file's rows: the same arithmetic as
         :func:`updated_patterns`'s Spark rows (old code + the row's difference, 0 when none)."""
         import pyarrow as pa
@@ -109,7 +109,7 @@ class StoredRowFiles:
             names=["id", *self.columns],
         )
 
-    def indexed_rows(self, path: str, keys: "pa.Table", index: str) -> "pa.Table":
+    def indexed_rows(self, path: str, keys: pa.Table, index: str) -> pa.Table:
         """``id`` and ``index`` (looked up in ``keys``: the code columns and ``index``, one row per
         pattern) of one stored file's rows. A row whose pattern ``keys`` lacks is an error that
         names the file: it would otherwise be staged without a label."""
@@ -182,7 +182,7 @@ def updated_patterns(
             )
 
         old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
-        old.schema, new.schema, stored.schema  # resolve now: a vacuumed version fails here, not mid-fit
+        _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])
         return None

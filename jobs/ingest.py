@@ -24,19 +24,19 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
-from pyspark.errors import AnalysisException
 
+from expectations.gx_runner import run_suite
+from expectations.source_suite import build_source_suite, observed_source_value, source_view
 from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.tables import commit_metadata, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
-from expectations.gx_runner import run_suite
-from expectations.source_suite import build_source_suite, observed_source_value, source_view
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,7 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
     """``id, label, label_name, raw_value`` for accepted rows whose gold value is known."""
     mapping = F.create_map(*[F.lit(x) for pair in ds.gold_values.items() for x in pair])
     classes = F.array(*[F.lit(c) for c in ds.classes])
+    assert ds.gold_column is not None, "gold_rows needs a dataset with a gold column"
     raw_value = F.trim(F.col(ds.gold_column))
     name = mapping[raw_value]
     return accepted.where(name.isNotNull()).select(

@@ -10,6 +10,7 @@ version), which is what ``history`` reads.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import duckdb
@@ -99,15 +100,15 @@ def _run_records(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
     columns = {f.name for f in DeltaTable(str(ref.path)).schema().fields}
     wanted = [c for c in ("run_id", "status", "data_docs", "warnings") if c in columns]
     rows = con.execute(f"SELECT {', '.join(wanted)} FROM runs WHERE dataset = ?", [dataset]).fetchall()
-    return {row[0]: dict(zip(wanted, row)) for row in rows}
+    return {row[0]: dict(zip(wanted, row, strict=True)) for row in rows}
 
 
 def _iso(timestamp: Any) -> Any:
     """delta-rs gives commit times as epoch milliseconds; people read ISO times."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if isinstance(timestamp, (int, float)):
-        return datetime.fromtimestamp(timestamp / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(timestamp / 1000, tz=UTC).isoformat(timespec="seconds")
     return timestamp
 
 
@@ -158,10 +159,10 @@ def labels_diff(settings: Settings, dataset: str, v_from: int, v_to: int, sample
     con = duckdb.connect()
     con.register("a", DeltaTable(str(dt.table_uri), version=v_from).to_pyarrow_dataset())
     con.register("b", DeltaTable(str(dt.table_uri), version=v_to).to_pyarrow_dataset())
-    name = lambda side: (
-        f"CASE WHEN {side}.id IS NULL THEN '{ABSENT}' "  # noqa: E731
-        f"ELSE coalesce({side}.label_name, '{UNLABELED}') END"
-    )
+
+    def name(side: str) -> str:
+        return f"CASE WHEN {side}.id IS NULL THEN '{ABSENT}' ELSE coalesce({side}.label_name, '{UNLABELED}') END"
+
     con.execute(f"""
         CREATE TEMP VIEW joined AS
         SELECT coalesce(a.id, b.id) AS id, {name("a")} AS old, {name("b")} AS new

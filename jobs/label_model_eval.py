@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from jobs.choose_label_model import DEV_PRIOR, select_on_dev
-from jobs.held_out_lf_selection import AUTO, choose_by_held_out_lfs
 from jobs.errors import ConfigError
+from jobs.held_out_lf_selection import AUTO, choose_by_held_out_lfs
 from jobs.label_models import MODELS, LabelModel, make_label_model
 
 

@@ -58,7 +58,7 @@ class LabelTransitions:
         return {"against_run": self.against_run, "counts": [list(c) for c in self.counts]}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "LabelTransitions":
+    def from_record(cls, record: dict[str, Any]) -> LabelTransitions:
         return cls(
             record.get("against_run"),
             tuple((None if p is None else int(p), int(label), int(n)) for p, label, n in record["counts"]),

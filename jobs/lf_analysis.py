@@ -72,7 +72,7 @@ def lf_summary(
     return summary
 
 
-def _analysis_schema() -> "pa.Schema":
+def _analysis_schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema(

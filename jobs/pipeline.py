@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import SparkSession
 
+from expectations.gx_runner import data_docs_index
 from jobs.apply_lfs import run_apply_lfs
+from jobs.dataset_lock import dataset_lock
 from jobs.datasets import DatasetConfig, get_dataset
 from jobs.errors import ValidationFailed
 from jobs.fit_label_model import run_fit_label_model
@@ -23,14 +26,12 @@ from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.publish import run_publish
 from jobs.review_queue import run_review_queue
-from expectations.gx_runner import data_docs_index
-from jobs.dataset_lock import dataset_lock
 from jobs.runs import record_run, run_record
-from jobs.tables import table
 from jobs.settings import Settings
-from jobs.stages import STAGES
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark
+from jobs.stages import STAGES
+from jobs.tables import table
 from jobs.validate import run_validate
 
 log = logging.getLogger(__name__)
@@ -172,9 +173,11 @@ def _tag_spark_jobs(spark: SparkSession, run: RunContext | None, stage: str | No
     task time, shuffle and spill to stages (:mod:`jobs.bench.spark_profile`).
     """
     context = spark.sparkContext
-    context.setLocalProperty(RUN_PROPERTY, run.run_id if run else None)
-    context.setLocalProperty(STAGE_PROPERTY, stage)
-    context.setJobDescription(f"labellake {stage} {run.dataset} run {run.run_id}" if run else None)
+    # None clears a property (pyspark's stubs say str only).
+    description = f"labellake {stage} {run.dataset} run {run.run_id}" if run else None
+    context.setLocalProperty(RUN_PROPERTY, run.run_id if run else None)  # type: ignore[arg-type]
+    context.setLocalProperty(STAGE_PROPERTY, stage)  # type: ignore[arg-type]
+    context.setJobDescription(description)  # type: ignore[arg-type]
 
 
 _TIMINGS: dict[tuple[str, str], dict[str, float]] = {}

@@ -153,6 +153,7 @@ def commit_staged_files(
         AddAction,
         CommitProperties,
         PostCommitHookProperties,
+        RemoveAction,
         create_table_with_add_actions,
     )
 
@@ -177,7 +178,7 @@ def commit_staged_files(
             labels.alter.set_table_properties(stats_properties)  # a labels table from before this setting
             labels = DeltaTable(str(labels_ref.path))
         labels.create_write_transaction(
-            actions,
+            list[AddAction | RemoveAction](actions),
             mode="overwrite",
             schema=labels.schema(),
             partition_by=[PARTITION],

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from jobs.errors import LabellakeError
 from jobs.settings import Settings
@@ -61,7 +62,7 @@ def parse_as_of(value: str | None) -> AsOf:
         moment = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise QueryError(f"--as-of {value!r} is neither a table version nor an ISO timestamp") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def catalog(settings: Settings) -> dict[str, TableRef]:
@@ -77,7 +78,9 @@ def open_delta(ref: TableRef, as_of: AsOf = None) -> Any:
     if as_of is None:
         return dt
     try:
-        dt.load_as_version(as_of if not isinstance(as_of, str) else parse_as_of(as_of))
+        instant = parse_as_of(as_of) if isinstance(as_of, str) else as_of
+        if instant is not None:
+            dt.load_as_version(instant)
     except Exception as exc:  # delta-rs raises several types for "no such version / too early"
         raise QueryError(
             f"{ref.name} has no state at {as_of!r} (versions 0..{DeltaTable(str(ref.path)).version()}): {exc}"
@@ -92,7 +95,7 @@ def read_table(
     columns: list[str] | None = None,
     settings: Settings | None = None,
     arrow: bool = False,
-) -> "pd.DataFrame | pa.Table":
+) -> pd.DataFrame | pa.Table:
     """A table (by catalog name) at the newest version, a ``version`` or a timestamp ``as_of``,
     as pandas (or Arrow with ``arrow=True``). The notebook entry point."""
     settings = settings or Settings.from_env()
@@ -103,7 +106,7 @@ def read_table(
     return data if arrow else data.to_pandas()
 
 
-def connect(sql: str, settings: Settings, as_of: AsOf = None) -> "duckdb.DuckDBPyConnection":
+def connect(sql: str, settings: Settings, as_of: AsOf = None) -> duckdb.DuckDBPyConnection:
     """A locked-down DuckDB connection with every table ``sql`` names registered (at ``as_of``)."""
     import duckdb
 
@@ -120,18 +123,18 @@ def connect(sql: str, settings: Settings, as_of: AsOf = None) -> "duckdb.DuckDBP
     return con
 
 
-def query(sql: str, settings: Settings | None = None, as_of: AsOf = None) -> "pd.DataFrame":
+def query(sql: str, settings: Settings | None = None, as_of: AsOf = None) -> pd.DataFrame:
     """Run a read-only query and return the result as pandas (for results that fit in memory)."""
     settings = settings or Settings.from_env()
     return _run(connect(sql, settings, as_of), sql, lambda relation: relation.df(), settings)
 
 
-def stream(sql: str, settings: Settings, as_of: AsOf = None, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+def stream(sql: str, settings: Settings, as_of: AsOf = None, batch_rows: int = BATCH_ROWS) -> pa.RecordBatchReader:
     """The result as a stream of Arrow record batches: never the whole result in memory."""
     return _run(connect(sql, settings, as_of), sql, lambda relation: relation.to_arrow_reader(batch_rows), settings)
 
 
-def _run(con: "duckdb.DuckDBPyConnection", sql: str, fetch: Any, settings: Settings) -> Any:
+def _run(con: duckdb.DuckDBPyConnection, sql: str, fetch: Any, settings: Settings) -> Any:
     """Execute and fetch, turning DuckDB's errors (unknown table, refused file access) into QueryError."""
     import duckdb
 
@@ -148,7 +151,7 @@ def _run(con: "duckdb.DuckDBPyConnection", sql: str, fetch: Any, settings: Setti
 
 
 def write_result(
-    reader: "pa.RecordBatchReader", fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] = sys.stdout
+    reader: pa.RecordBatchReader, fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] = sys.stdout
 ) -> int:
     """Write the stream as ``fmt`` to ``output`` (or stdout), batch by batch; returns the rows written.
 
@@ -215,8 +218,8 @@ def format_table(columns: list[str], records: list[dict[str, Any]]) -> str:
 
     cells = [[cell(r[c]) for c in columns] for r in records]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)
 
 
@@ -226,7 +229,7 @@ def _tables_named(sql: str, tables: dict[str, TableRef]) -> list[str]:
     return [name for name in tables if name in words]
 
 
-def _check_read_only(con: "duckdb.DuckDBPyConnection", sql: str, tables: dict[str, TableRef]) -> None:
+def _check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: dict[str, TableRef]) -> None:
     """Refuse anything but SELECT, naming the statement type; parse errors name the known tables."""
     import duckdb
 

@@ -156,7 +156,7 @@ def plan_recompute(
             .load(str(source.path))
             .select("id", F.col("_content_hash").alias("_old_hash"))
         )
-        old_rows.schema  # resolve now: a vacuumed version fails here, not mid-write
+        _ = old_rows.schema  # resolve now: a vacuumed version fails here, not mid-write
     except Exception as exc:  # noqa: BLE001 - any failure to read the old snapshot means "recompute all"
         return full(f"{source.name}@v{plan.previous_source_version} is no longer readable ({type(exc).__name__})")
     new_rows = (

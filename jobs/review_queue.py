@@ -28,8 +28,8 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -38,6 +38,8 @@ from pyspark.sql import functions as F
 from jobs.datasets import QUEUE_KINDS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobs.datasets import DatasetConfig
     from jobs.settings import Settings
 
@@ -186,7 +188,7 @@ def write_queue(
     rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
         "userMetadata", metadata
     ).save(str(table_path))
-    picked = spark.read.format("delta").load(str(table_path)).orderBy("kind", "rank").toPandas()
+    picked: pd.DataFrame = spark.read.format("delta").load(str(table_path)).orderBy("kind", "rank").toPandas()
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{queue_id}.csv"
     picked[["id", "text", "label_name", "confidence", "entropy", "kind", "rank"]].to_csv(csv_path, index=False)
@@ -233,14 +235,14 @@ def write_queue(
 
 def run_review_queue(
     spark: SparkSession,
-    ds: "DatasetConfig",
-    settings: "Settings",
+    ds: DatasetConfig,
+    settings: Settings,
     k: int,
     mix: dict[str, float] | None = None,
     seed: int = 0,
 ) -> dict[str, object]:
     """Build the queue from the published labels, the votes they came from and the annotations so far."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from jobs.tables import commit_metadata, latest_commit, require_table, table
 
@@ -253,7 +255,7 @@ def run_review_queue(
     annotated = spark.read.format("delta").load(str(annotations_ref.path)) if annotations_ref.exists() else None
     signals = row_signals(labels, votes, annotated, len(ds.classes))
     queue = select_queue(signals, k, mix, seed)
-    queue_id = f"queue-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    queue_id = f"queue-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     source = spark.read.format("delta").load(str(require_table(settings, ds.name, "source").path))
     paths = write_queue(
         spark,

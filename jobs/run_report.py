@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,9 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
             )
         meta = DeltaTable(str(labels_ref.path)).history(1)[0].get("userMetadata")
         run_id = json.loads(meta)["run_id"] if meta else None
-    record = run_record(None, settings, run_id, dataset) if run_id else None
+    if run_id is None:
+        raise LabellakeError(f"dataset {dataset!r}: the newest labels version names no run; name one with --run")
+    record = run_record(None, settings, run_id, dataset)
     if record is None:
         raise LabellakeError(f"no run {run_id!r} of dataset {dataset!r} in the runs table")
     version = record.get("labels_version") if record.get("status") == "published" else None
@@ -106,7 +108,9 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
         "end model": record.get("end_model") or "-",
         "gold set version": "-" if record.get("gold_set_version") is None else record.get("gold_set_version"),
         "review queue": _queue_text(record.get("review_queue")),
-        "rows (input / accepted / quarantined)": f"{record.get('input_rows')} / {record.get('accepted_rows')} / {record.get('quarantined_rows')}",
+        "rows (input / accepted / quarantined)": " / ".join(
+            str(record.get(key)) for key in ("input_rows", "accepted_rows", "quarantined_rows")
+        ),
         "recomputed": f"{recomputed.get('lfs')} x {recomputed.get('dirty_rows', 0)} changed rows"
         f" ({recomputed.get('reason', '')})"
         if recomputed
@@ -338,7 +342,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _page(title: str, sections: list[str]) -> str:
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}"

@@ -90,7 +90,7 @@ _COLUMNS = {f.name for f in RUNS_SCHEMA.fields}
 _MERGE_ATTEMPTS = 8
 
 
-def _arrow_schema() -> "pa.Schema":
+def _arrow_schema() -> pa.Schema:
     """The runs schema for delta-rs: Spark's TimestampType is a UTC instant (Delta ``timestamp``)."""
     import pyarrow as pa
 

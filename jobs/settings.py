@@ -35,7 +35,7 @@ class Settings:
     jar_cache: Path
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         return cls(
             home=Path(env.get("LABELLAKE_HOME", PROJECT_ROOT / "lakehouse")).resolve(),

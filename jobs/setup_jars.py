@@ -101,6 +101,5 @@ if __name__ == "__main__":
     from lf_library.kernel_build import build_kernel_jar
 
     kernel = build_kernel_jar(Settings.from_env().jar_cache)
-    print(
-        f"labellake: text LF kernel {'built: ' + str(kernel) if kernel else 'not built (no JDK); LFs run as expressions'}"
-    )
+    outcome = f"built: {kernel}" if kernel else "not built (no JDK); LFs run as expressions"
+    print(f"labellake: text LF kernel {outcome}")

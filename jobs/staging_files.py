@@ -39,14 +39,18 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.publish_files import PARTITION, local_path
 from jobs.tables import TableRef
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def applies(ref: TableRef) -> bool:
     return protocol.min_writer_version <= 2 and not protocol.writer_features
 
 
-def _arrow_patterns(patterns: "Any") -> "Any":
+def _arrow_patterns(patterns: Any) -> Any:
     """The per-pattern table in ``_pattern`` order, strings as plain (not large) UTF-8 and
     dictionary-encoded: ``take`` on a dictionary column copies indices, not strings."""
     import pyarrow as pa
@@ -106,7 +110,7 @@ def _arrow_patterns(patterns: "Any") -> "Any":
     if len(index) and (index[0] != 0 or index[-1] != len(index) - 1):
         raise ValueError(f"the per-pattern table's {PATTERN} must be 0..{len(index) - 1}")
     columns, fields = [], []
-    for field, column in zip(patterns.schema, patterns.columns):
+    for field, column in zip(patterns.schema, patterns.columns, strict=True):
         if field.name == PATTERN:
             continue
         if pa.types.is_large_string(field.type) or pa.types.is_string(field.type):
@@ -118,7 +122,7 @@ def _arrow_patterns(patterns: "Any") -> "Any":
     return pa.table(columns, names=fields)
 
 
-def _min_max(values: "Any") -> tuple[Any, Any]:
+def _min_max(values: Any) -> tuple[Any, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -146,7 +150,7 @@ def _stats(rows: int, bounds: dict[str, list[Any]]) -> str:
     return json.dumps({"numRecords": rows, "minValues": low, "maxValues": high, "nullCount": nulls})
 
 
-def _merge(bounds: dict[str, list[Any]], name: str, batch_column: "Any") -> None:
+def _merge(bounds: dict[str, list[Any]], name: str, batch_column: Any) -> None:
     lo, hi = _min_max(batch_column)
     entry = bounds.setdefault(name, [None, None, 0])
     entry[2] += batch_column.null_count
@@ -156,7 +160,7 @@ def _merge(bounds: dict[str, list[Any]], name: str, batch_column: "Any") -> None
 
 
 def _write_file(
-    root: str, directory: str, indexed: Iterator["Any"], lookup: "Any", columns: list[str], stats_columns: list[str]
+    root: str, directory: str, indexed: Iterable[Any], lookup: Any, columns: list[str], stats_columns: list[str]
 ) -> dict[str, Any] | None:
     """Write the rows of ``indexed`` (Arrow tables or batches of ``id``, ``_pattern``) with the
     staged ``columns`` looked up in ``lookup`` as one Parquet file under ``directory``; its
@@ -212,7 +216,7 @@ def _write_file(
     }
 
 
-def _prepared(staging_ref: TableRef, patterns: "Any", columns: list[str]) -> tuple[str, "Any"]:
+def _prepared(staging_ref: TableRef, patterns: Any, columns: list[str]) -> tuple[str, Any]:
     table_path = local_path(staging_ref.path)
     assert table_path is not None, "staging_files.applies() first"
     lookup = _arrow_patterns(patterns)
@@ -225,7 +229,7 @@ def _prepared(staging_ref: TableRef, patterns: "Any", columns: list[str]) -> tup
 def write_run_partition(
     spark: SparkSession,
     rows: DataFrame,
-    patterns: "Any",
+    patterns: Any,
     columns: list[str],
     staging_ref: TableRef,
     run_id: str,
@@ -240,7 +244,7 @@ def write_run_partition(
     directory = partition_dir(run_id)
     shipped = spark.sparkContext.broadcast(lookup)
 
-    def write(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    def write(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
         written = _write_file(root, directory, batches, shipped.value, columns, stats_columns)
@@ -263,8 +267,8 @@ def write_run_partition(
 def write_run_partition_from_files(
     spark: SparkSession,
     sources: list[str],
-    indexed_rows: Callable[[str], "Any"],
-    patterns: "Any",
+    indexed_rows: Callable[[str], Any],
+    patterns: Any,
     columns: list[str],
     staging_ref: TableRef,
     run_id: str,
@@ -285,7 +289,7 @@ def write_run_partition_from_files(
     directory = partition_dir(run_id)
     shipped = spark.sparkContext.broadcast((lookup, indexed_rows))
 
-    def write(tasks: Iterator[str]) -> Iterator[dict[str, Any]]:
+    def write(tasks: Iterable[str]) -> Iterator[dict[str, Any]]:
         table, rows_of = shipped.value
         for source in tasks:
             written = _write_file(root, directory, iter([rows_of(source)]), table, columns, stats_columns)
@@ -318,10 +322,12 @@ def _commit(
 ) -> int:
     """Replace the run's partition of the staging table with ``files``, in one delta-rs commit."""
     from deltalake import DeltaTable
-    from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
+    from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties, RemoveAction
 
     staging = DeltaTable(root)
-    actions = [AddAction(f.path, f.size, {PARTITION: run_id}, f.modification_time, True, f.stats) for f in files]
+    actions: list[AddAction | RemoveAction] = [
+        AddAction(f.path, f.size, {PARTITION: run_id}, f.modification_time, True, f.stats) for f in files
+    ]
     try:
         staging.create_write_transaction(
             actions,

@@ -170,7 +170,7 @@ def lf_analysis(settings: Settings, dataset: str, run_id: str | None = None) -> 
     con.register("lfa", dt.to_pyarrow_dataset())
     cursor = con.execute("SELECT * FROM lfa WHERE _run_id = ? ORDER BY coverage DESC, lf", [run_id])
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     learned = learned_accuracies(settings, dataset, run_id)
     for row in rows:
         row["label_model"], row["learned_accuracy"] = learned.get("model_id"), learned.get("by_lf", {}).get(row["lf"])
@@ -188,7 +188,7 @@ def learned_accuracies(settings: Settings, dataset: str, run_id: str | None) -> 
     if found is None:
         return {}
     model_id, names, accuracies = found
-    return {"model_id": model_id, "by_lf": dict(zip(names, accuracies)) if accuracies is not None else {}}
+    return {"model_id": model_id, "by_lf": dict(zip(names, accuracies, strict=True)) if accuracies is not None else {}}
 
 
 def format_lf_table(rows: list[dict[str, Any]]) -> str:

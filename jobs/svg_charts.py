@@ -69,7 +69,7 @@ def histogram(
     peak = max(counts + [1])
     span = (edges[-1] - edges[0]) or 1.0
     parts = [_frame(width, height, title)]
-    for lo, hi, n in zip(edges, edges[1:], counts):
+    for lo, hi, n in zip(edges, edges[1:], counts, strict=False):
         x = left + plot_w * (lo - edges[0]) / span
         w = plot_w * (hi - lo) / span
         h = plot_h * n / peak
@@ -163,7 +163,7 @@ def lines(
             + " ".join(f"{px:.1f},{py:.1f}" for px, py in coords)
             + '"/>'
         )
-        for (x, y), (px, py) in zip(points, coords):
+        for (x, y), (px, py) in zip(points, coords, strict=True):
             parts.append(
                 f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"><title>{escape(name)}: '
                 f"{x:g} -> {escape(y_format.format(y))}</title></circle>"

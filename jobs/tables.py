@@ -200,7 +200,7 @@ def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
     return None if any(f is None for f in files) else [str(f) for f in files]
 
 
-def replace_run_rows(ref: TableRef, rows: "pa.Table", run_id: str, user_metadata: str) -> None:
+def replace_run_rows(ref: TableRef, rows: pa.Table, run_id: str, user_metadata: str) -> None:
     """Replace the rows of ``run_id`` (column ``_run_id``) in a small per-run table with ``rows``,
     in one delta-rs commit (the table is created by the first call).
 

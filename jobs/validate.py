@@ -44,11 +44,11 @@ from expectations.labels_suite import (
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.datasets import DatasetConfig
 from jobs.errors import StageOrderError
+from jobs.gold_set import evaluation_gold
+from jobs.label_transitions import joined_transitions, recorded_transitions
 from jobs.lineage import RunContext
 from jobs.runs import run_record
 from jobs.settings import Settings
-from jobs.gold_set import evaluation_gold
-from jobs.label_transitions import joined_transitions, recorded_transitions
 from jobs.tables import TableRef, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
 
@@ -167,7 +167,7 @@ def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
     and the suite over it ran 2-3 s faster in all. The setting is read when the cache is
     built, so it is restored right after (other caches keep Spark's default).
     """
-    previous = spark.conf.get(COMPRESSED_CACHE, "true")
+    previous = spark.conf.get(COMPRESSED_CACHE, "true") or "true"
     spark.conf.set(COMPRESSED_CACHE, "false")
     view = view.persist(StorageLevel.MEMORY_AND_DISK)
     try:

@@ -48,7 +48,7 @@ class PatternCodec:
     per_column: int
 
     @classmethod
-    def for_lfs(cls, lf_names: list[str], n_classes: int) -> "PatternCodec | None":
+    def for_lfs(cls, lf_names: list[str], n_classes: int) -> PatternCodec | None:
         """The codec for these LFs, or None when it would need too many columns."""
         base = n_classes + 1
         per_column = max(1, int(63 / math.log2(base)))
@@ -183,7 +183,7 @@ class RowPatterns:
     keys: list[str]
     codec: PatternCodec | None
 
-    def matrix(self, counted: "pd.DataFrame", lf_names: list[str]) -> np.ndarray:
+    def matrix(self, counted: pd.DataFrame, lf_names: list[str]) -> np.ndarray:
         """The (P, m) vote matrix of :meth:`distinct_counts` rows collected to pandas."""
         if self.codec is not None:
             return self.codec.matrix(counted[self.keys].to_numpy())
@@ -195,13 +195,13 @@ class RowPatterns:
             return [key[0] for key in keys]
         return self.codec.pattern_strings(np.array(keys, dtype=np.int64).reshape(len(keys), len(self.keys)))
 
-    def collect_counts(self, counts_table: DataFrame) -> "pd.DataFrame":
+    def collect_counts(self, counts_table: DataFrame) -> pd.DataFrame:
         """``(*keys, count)`` of every distinct pattern on the driver, in a stable order.
 
         Only the keys and counts: at 2.7M patterns the readable strings would be
         most of the driver's memory, and the fit needs the codes only.
         """
-        counted = counts_table.select(*self.keys, "count").toPandas()
+        counted: pd.DataFrame = counts_table.select(*self.keys, "count").toPandas()
         return counted.sort_values(self.keys, kind="stable").reset_index(drop=True)
 
     def distinct_counts(self, finer: DataFrame | None = None) -> DataFrame:

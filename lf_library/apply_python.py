@@ -11,8 +11,9 @@ only the offending rows abstain.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from pyspark.sql import DataFrame
@@ -104,7 +105,7 @@ def with_python_votes(df: DataFrame, lfs: list[PythonLF], classes: tuple[str, ..
     pres = list({p.name: p for lf in lfs for p in lf.pre}.values())
     input_columns = df.columns
 
-    def run(batches: Iterator[Any]) -> Iterator[Any]:
+    def run(batches: Iterable[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
         for batch in batches:
@@ -112,6 +113,8 @@ def with_python_votes(df: DataFrame, lfs: list[PythonLF], classes: tuple[str, ..
             failed_pre = _apply_preprocessors(frame, pres)
             out = {name: batch.column(name) for name in input_columns}
             errors_by_lf = {}
+            votes: list[int]
+            errors: list[str | None]
             for lf in lfs:
                 broken = [failed_pre[p.name] for p in lf.pre if p.name in failed_pre]
                 if broken:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -197,7 +198,7 @@ def _required_sets(items: object, ignore_case: bool) -> list[tuple[str, ...]]:
     return usable
 
 
-def _branch_set(branches: list, ignore_case: bool) -> list[tuple[str, ...]]:
+def _branch_set(branches: list[Any], ignore_case: bool) -> list[tuple[str, ...]]:
     """The one required set of an alternation: the union of each branch's strongest set, or
     nothing when a branch requires nothing or the union grows past ``_MAX_ALTERNATIVES``."""
     strongest = []

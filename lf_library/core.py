@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar
 
 from jobs.errors import LFDefinitionError
 
@@ -204,7 +205,7 @@ class LookupLF(LabelingFunction):
     @classmethod
     def from_file(
         cls, name: str, label: str, column: str, path: str, normalize: str = "none", **kwargs: Any
-    ) -> "LookupLF":
+    ) -> LookupLF:
         """Values from a text file, one per line (blank lines and ``#`` comments ignored)."""
         from pathlib import Path
 
@@ -223,7 +224,7 @@ class LookupLF(LabelingFunction):
         value_column: str,
         normalize: str = "none",
         **kwargs: Any,
-    ) -> "LookupLF":
+    ) -> LookupLF:
         """Values from a column of a Delta table (a lookup table is small by nature)."""
         rows = spark.read.format("delta").load(table_path).select(value_column).distinct().collect()
         values = frozenset(str(r[0]) for r in rows if r[0] is not None)

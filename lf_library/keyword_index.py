@@ -44,11 +44,11 @@ def indexable(lf: LabelingFunction) -> bool:
 
 def split_for_index(pack: LFPack) -> tuple[list[KeywordLF], list[LabelingFunction]]:
     """(LFs applied through the token lookup, declarative LFs compiled one by one)."""
-    candidates = [lf for lf in pack.declarative if indexable(lf)]
+    candidates = [lf for lf in pack.declarative if isinstance(lf, KeywordLF) and indexable(lf)]
     if len(candidates) < MIN_LFS_FOR_INDEX:
         return [], list(pack.declarative)
     chosen = {lf.name for lf in candidates}
-    return candidates, [lf for lf in pack.declarative if lf.name not in chosen]  # type: ignore[misc]
+    return candidates, [lf for lf in pack.declarative if lf.name not in chosen]
 
 
 def _keyword_table(spark: SparkSession, pack: LFPack, lfs: list[KeywordLF], case_sensitive: bool) -> DataFrame:

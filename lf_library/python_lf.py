@@ -26,8 +26,9 @@ import hashlib
 import inspect
 import json
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from jobs.errors import LFDefinitionError
 from lf_library.core import LabelingFunction
@@ -44,11 +45,11 @@ def normalized_source(func: Callable[..., Any]) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             node.decorator_list = []
             body = node.body
+            first = body[0] if body else None
             if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(getattr(body[0], "value", None), ast.Constant)
-                and isinstance(body[0].value.value, str)
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
@@ -101,7 +102,7 @@ class PythonLF(LabelingFunction):
         return {
             "label": self.label,
             "vectorized": self.vectorized,
-            "source": normalized_source(self.func),
+            "source": normalized_source(self.func) if self.func else "",
             "resources": [[k, repr(v)] for k, v in self.resources],
             "pre": [p.version for p in self.pre],
             "fingerprint": self.fingerprint,

@@ -8,7 +8,7 @@ expressions. Never used in a labeling run.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from lf_library.core import ABSTAIN, KeywordLF, LabelingFunction, LFPack, RegexLF, WordCountLF
 

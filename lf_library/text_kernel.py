@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+from typing import Any
 
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
@@ -51,8 +52,9 @@ def kernel_enabled(spark: SparkSession) -> bool:
         return False
     from py4j.java_gateway import JavaClass
 
+    jvm = spark._jvm
     try:
-        loaded = isinstance(spark._jvm.ai.labellake.lf.LfKernel, JavaClass)  # a JavaPackage when missing
+        loaded = jvm is not None and isinstance(jvm.ai.labellake.lf.LfKernel, JavaClass)  # a JavaPackage when missing
     except Exception:  # noqa: BLE001 - no JVM gateway (e.g. Spark Connect)
         loaded = False
     if not loaded and not _warned:
@@ -69,6 +71,7 @@ def _register(spark: SparkSession, spec: str) -> str:
         from pyspark.sql.types import ArrayType, IntegerType
 
         jvm = spark._jvm
+        assert jvm is not None, "the text kernel needs a classic Spark session (a JVM gateway)"
         return_type = jvm.org.apache.spark.sql.types.DataType.fromJson(ArrayType(IntegerType()).json())
         spark._jsparkSession.udf().register(name, jvm.ai.labellake.lf.LfKernel(spec), return_type)
         spark.conf.set(flag, "true")
@@ -80,7 +83,7 @@ def in_kernel(lf: LabelingFunction) -> bool:
     return isinstance(lf, (KeywordLF, RegexLF, WordCountLF))
 
 
-def condition_spec(lf: LabelingFunction, code: int) -> dict:
+def condition_spec(lf: LabelingFunction, code: int) -> dict[str, Any]:
     """The kernel's description of ``lf``, mirroring :func:`lf_library.compile.lf_condition`."""
     if isinstance(lf, KeywordLF):
         keywords = lf.keywords if lf.case_sensitive else tuple(k.lower() for k in lf.keywords)

@@ -8,7 +8,6 @@ Spark starts once (seconds); each test gets its own ``LABELLAKE_HOME`` under
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path

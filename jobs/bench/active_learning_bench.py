@@ -21,8 +21,9 @@ import os
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import SparkSession
@@ -85,7 +86,7 @@ def accuracy(spark: SparkSession, settings: Settings, dataset: str) -> tuple[flo
 def _next_ids(spark: SparkSession, settings: Settings, ds: Any, strategy: str, k: int, seed: int) -> list[str]:
     if strategy == "review queue":
         picked = run_review_queue(spark, ds, settings, k, seed=seed)
-        return [r["id"] for r in spark.read.format("delta").load(picked["table"]).select("id").collect()]
+        return [r["id"] for r in spark.read.format("delta").load(str(picked["table"])).select("id").collect()]
     source = spark.read.format("delta").load(str(table(settings, ds.name, "source").path)).select("id")
     annotations = table(settings, ds.name, "annotations")
     if annotations.exists():

@@ -78,7 +78,9 @@ def edited_pack() -> LFPack:
     pack = base_pack()
     target = edit_target(pack)
     keyword = os.environ.get(EDIT_KEYWORD_ENV, EDIT_KEYWORD)
-    return LFPack(pack.name, pack.classes, [edit_lf(lf, keyword) if lf is target else lf for lf in pack])
+    edited = edit_lf(target, keyword)
+    assert edited is not None  # edit_target picks an editable LF
+    return LFPack(pack.name, pack.classes, [edited if lf is target else lf for lf in pack])
 
 
 def common_word(texts: list[str], exclude: set[str], min_length: int = 5, max_share: float = 0.01) -> str:

@@ -32,14 +32,14 @@ import psutil
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs import predict_on_executors
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.fit_label_model import pattern_labels, predicted_rows
 from jobs.fit_on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
-from jobs import predict_on_executors
-from jobs.vote_patterns import row_patterns
 from jobs.label_models import make_label_model
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
+from jobs.vote_patterns import row_patterns
 
 
 def synthetic_votes(

@@ -17,8 +17,8 @@ Each method produces the long ``(id, lf, vote)`` votes. The timed part is
 producing them (Spark methods into the ``noop`` sink; the baseline through
 ``collect()``, as Snorkel does); afterwards, untimed, each method's votes are
 reduced to a count and an order-independent checksum (sum of
-``xxhash64(id, lf, vote)``) to prove the three agree on every vote. Peak memory is the highest RSS of the driver's Python process plus its
-JVM, sampled every 100 ms.
+``xxhash64(id, lf, vote)``) to prove the three agree on every vote. Peak memory is the highest RSS of the
+driver's Python process plus its JVM, sampled every 100 ms.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import re
 import tempfile
 import threading
 import time
-from itertools import chain
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -45,8 +46,8 @@ from jobs.bench.scaled_source import build_scaled_source
 from jobs.datasets import get_dataset
 from jobs.settings import Settings
 from jobs.spark_session import get_spark
-from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.compile import PY_WORD, java_regex
+from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.reference import python_lf
 from lf_library.text_kernel import KERNEL_ENV
 
@@ -69,7 +70,7 @@ class PeakMemory:
                 pass
             time.sleep(0.1)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -89,7 +90,8 @@ class _SnorkelStyleLF:
     """What Snorkel's ``LabelingFunction`` does per call: run preprocessors, then ``f(x, **resources)``."""
 
     def __init__(self, name: str, f: Callable[..., int], resources: dict[str, Any]):
-        self.name, self._f, self._resources, self._pre = name, f, resources, []
+        self.name, self._f, self._resources = name, f, resources
+        self._pre: list[Any] = []
 
     def __call__(self, x: Any) -> int:
         for pre in self._pre:
@@ -123,7 +125,7 @@ def _numpy_from_row_data(labels: list[list[tuple[int, int, int]]], n_lfs: int) -
     """Snorkel's ``BaseLFApplier._numpy_from_row_data``: the dense n x m label matrix on the driver."""
     matrix = np.zeros((len(labels), n_lfs), dtype=int) - 1
     if any(map(len, labels)):
-        row, col, data = zip(*chain.from_iterable(labels))
+        row, col, data = zip(*chain.from_iterable(labels), strict=True)
         matrix[row, col] = data
     return matrix
 
@@ -135,7 +137,7 @@ def baseline_votes(spark: SparkSession, source: DataFrame, pack: LFPack) -> tupl
     built untimed afterwards (row index -> id from the same deterministic file scan),
     the votes as a DataFrame for checking."""
     refs = [python_lf(lf, pack) for lf in pack]
-    lfs = [_SnorkelStyleLF(lf.name, lambda x, _f=f: _f(x.text), {}) for lf, f in zip(pack, refs)]
+    lfs = [_SnorkelStyleLF(lf.name, lambda x, _f=f: _f(x.text), {}) for lf, f in zip(pack, refs, strict=True)]
     f_caller = _FunctionCaller()
     started = time.perf_counter()
     labels = source.rdd.zipWithIndex().map(lambda args: _snorkel_apply_row(args[0], args[1], lfs, f_caller)).collect()
@@ -144,7 +146,8 @@ def baseline_votes(spark: SparkSession, source: DataFrame, pack: LFPack) -> tupl
     del labels
     rows, cols = np.nonzero(matrix >= 0)
     entries = spark.createDataFrame(
-        [(int(r), pack.names[c], int(matrix[r, c])) for r, c in zip(rows, cols)], "idx long, lf string, vote int"
+        [(int(r), pack.names[c], int(matrix[r, c])) for r, c in zip(rows, cols, strict=True)],
+        "idx long, lf string, vote int",
     )
     ids = spark.createDataFrame(
         source.select("id").rdd.zipWithIndex().map(lambda t: (t[0].id, t[1])), "id string, idx long"

@@ -120,7 +120,7 @@ class MemoryProfile:
                 pass
             time.sleep(self._interval)
 
-    def __enter__(self) -> "MemoryProfile":
+    def __enter__(self) -> MemoryProfile:
         self._thread.start()
         return self
 

@@ -47,9 +47,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -96,7 +97,10 @@ def _edited(lf: LabelingFunction) -> LabelingFunction:
     alternative (:func:`jobs.bench.incremental_bench.edit_lf`)."""
     if isinstance(lf, KeywordLF) and len(lf.keywords) > 1:
         return dataclasses.replace(lf, keywords=lf.keywords[:-1])
-    return edit_lf(lf)
+    edited = edit_lf(lf)
+    if edited is None:
+        raise ValueError(f"LF {lf.name!r} has no alternative to add or remove")
+    return edited
 
 
 def week_pack_day1() -> LFPack:
@@ -283,7 +287,7 @@ def _check_night(
             con.execute(f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0],
             0,
         )
-        labels_version = int(record.get("labels_version"))
+        labels_version = int(record["labels_version"])
         before = _duck(inc, name, {"labels": labels_version - 1})
         checks.equal(
             day,
@@ -292,7 +296,7 @@ def _check_night(
             deleted_n,
         )
         checks.equal(day, "deleted rows on the run record", row_changes.get("deleted"), deleted_n)
-        edited_n = _indexed(scaled).where((F.col("_i") % 100 == 7)).count()
+        edited_n = _indexed(scaled).where(F.col("_i") % 100 == 7).count()
         checks.equal(day, "edited rows on the run record", row_changes.get("changed"), edited_n)
         figures["deleted"] = deleted_n
     if day == 5:

@@ -23,9 +23,9 @@ from jobs.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.dawid_skene import DawidSkene
 from jobs.label_models.ebcc import EBCC
-from jobs.label_models.weighted_majority import WeightedMajorityVote
 from jobs.label_models.majority import MajorityVote
 from jobs.label_models.metal import MetalLabelModel
+from jobs.label_models.weighted_majority import WeightedMajorityVote
 
 MODELS: dict[str, type[LabelModel]] = {
     "majority_vote": MajorityVote,

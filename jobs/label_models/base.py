@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +35,16 @@ class LinearScores:
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         """The same prediction in numpy (the reference the Spark expression is tested against)."""
         L = np.asarray(L)
-        m, k = self.table.shape[0], self.table.shape[2]
+        m = self.table.shape[0]
         scores = np.tile(self.bias.astype(np.float64), (len(L), 1))
         for j in range(m):
             voted = L[:, j] >= 0
             scores[voted] += self.table[j, L[voted, j]]
         if self.link == "top_split":
             winners = np.isclose(scores, scores.max(axis=1, keepdims=True)).astype(np.float64)
-            return winners / winners.sum(axis=1, keepdims=True)
+            return np.asarray(winners / winners.sum(axis=1, keepdims=True))
         shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 
 class LabelModel(ABC):
@@ -107,7 +108,7 @@ class LabelModel(ABC):
         return self.prior()
 
     @abstractmethod
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "LabelModel":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> LabelModel:
         """Learn from distinct patterns ``L`` (P x m) weighted by ``counts`` (P,)."""
 
     @abstractmethod

@@ -15,7 +15,8 @@ distinct patterns x k), with no dense ``n x m x k`` array even at 1,000 LFs x
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -98,11 +99,12 @@ class DawidSkene(LabelModel):
         scores = np.log(self.pi) + all_abstain + votes.log_likelihood(vote_vs_abstain)
         return normalize_log(scores)
 
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "DawidSkene":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> DawidSkene:
         L = self.check_matrix(L, self.cardinality)
         votes = OneHotVotes.from_patterns(L, counts, self.cardinality)
         q = majority_posteriors(votes)
-        for self.iterations in range(1, self.max_iter + 1):
+        for iteration in range(1, self.max_iter + 1):
+            self.iterations = iteration
             self._m_step(votes, q)
             q_new = self._posteriors(votes)
             change = float(np.abs(q_new - q).max()) if len(q) else 0.0
@@ -134,7 +136,7 @@ class DawidSkene(LabelModel):
         votes = self.mu[:, :, 1:]  # (m, k_true, k_vote)
         correct = (np.einsum("jyy->jy", votes) * self.pi).sum(axis=1)
         voting = (votes.sum(axis=2) * self.pi).sum(axis=1)
-        return correct / np.maximum(voting, 1e-12)
+        return np.asarray(correct / np.maximum(voting, 1e-12))
 
     def hyperparameters(self) -> dict[str, Any]:
         return {

@@ -22,7 +22,8 @@ and runs per pattern on the driver.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import digamma
@@ -69,16 +70,16 @@ class EBCC(LabelModel):
         # Row j*k + l of the one-hot votes picks log_v[j, :, :, l] for every (class, subtype).
         table = log_v.transpose(0, 3, 1, 2).reshape(votes.n_lfs * k, k * M)
         scores = np.asarray(votes.S @ table).reshape(-1, k, M)
-        return scores + (log_pi + log_tau[:, None])[None]
+        return np.asarray(scores + (log_pi + log_tau[:, None])[None])
 
     @staticmethod
     def _normalise(log_joint: np.ndarray) -> np.ndarray:
         flat = log_joint.reshape(len(log_joint), -1)
         flat = np.exp(flat - flat.max(axis=1, keepdims=True))
         flat /= flat.sum(axis=1, keepdims=True)
-        return flat.reshape(log_joint.shape)
+        return np.asarray(flat.reshape(log_joint.shape))
 
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "EBCC":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> EBCC:
         L = self.check_matrix(L, self.cardinality)
         k, M, m = self.cardinality, self.groups, L.shape[1]
         votes = OneHotVotes.from_patterns(L, counts, k)
@@ -88,7 +89,8 @@ class EBCC(LabelModel):
         beta = np.full((k, k), self.b_v) + np.eye(k) * (self.a_v - self.b_v)  # (true, vote)
         rng = np.random.default_rng(self.seed)
         zg = rng.dirichlet(np.ones(M), size=(len(L), k)) * z[:, :, None]  # (P, k, M)
-        for self.iterations in range(1, self.max_iter + 1):
+        for iteration in range(1, self.max_iter + 1):
+            self.iterations = iteration
             weighted = zg * w[:, None, None]
             self.eta = self.a_pi / M + weighted.sum(axis=0)
             self.nu = alpha + weighted.sum(axis=(0, 2))
@@ -104,12 +106,14 @@ class EBCC(LabelModel):
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_predict_input(L, self.mu is not None, 0 if self.mu is None else self.mu.shape[0])
-        return self._normalise(self._log_joint(OneHotVotes.from_patterns(L, None, self.cardinality))).sum(axis=2)
+        return np.asarray(
+            self._normalise(self._log_joint(OneHotVotes.from_patterns(L, None, self.cardinality))).sum(axis=2)
+        )
 
     def class_prior(self) -> np.ndarray:
         if self.class_balance is not None or self.nu is None:
             return self.prior()
-        return self.nu / self.nu.sum()
+        return np.asarray(self.nu / self.nu.sum())
 
     def lf_accuracies(self) -> np.ndarray | None:
         """P(vote = true class | LF votes): each class's confusion row mixed over its subtypes."""
@@ -118,7 +122,7 @@ class EBCC(LabelModel):
         v = self.mu / self.mu.sum(axis=3, keepdims=True)  # (m, k, M, l)
         pi = self.eta / self.eta.sum(axis=1, keepdims=True)  # (k, M)
         per_class = np.einsum("jkmk,km->jk", v, pi)  # (m, k)
-        return per_class @ self.class_prior()
+        return np.asarray(per_class @ self.class_prior())
 
     def hyperparameters(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ def majority_posteriors(votes: OneHotVotes) -> np.ndarray:
     votes. Majority vote's prediction, and the usual start of EM (Dawid-Skene)."""
     tallies = votes.class_votes()
     winners = (tallies == tallies.max(axis=1, keepdims=True)).astype(float)
-    return winners / winners.sum(axis=1, keepdims=True)
+    return np.asarray(winners / winners.sum(axis=1, keepdims=True))
 
 
 class MajorityVote(LabelModel):
@@ -32,7 +32,7 @@ class MajorityVote(LabelModel):
 
     name = "majority_vote"
 
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "MajorityVote":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> MajorityVote:
         self.check_matrix(L, self.cardinality)
         self.n_lfs = L.shape[1]
         return self

@@ -20,7 +20,8 @@ Dawid-Skene, fitted on sparse statistics, is the model for that size.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
@@ -56,7 +57,7 @@ class MetalLabelModel(LabelModel):
         self.n_lfs = 0
         self.loss = float("nan")
 
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "MetalLabelModel":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> MetalLabelModel:
         L = self.check_matrix(L, self.cardinality)
         k, m = self.cardinality, L.shape[1]
         d = m * k
@@ -67,7 +68,7 @@ class MetalLabelModel(LabelModel):
             )
         votes = OneHotVotes.from_patterns(L, counts, k)
         weighted = votes.S.multiply(votes.weights[:, None]).tocsr()
-        O = np.asarray((votes.S.T @ weighted).todense()) / max(votes.total, 1.0)
+        O = np.asarray((votes.S.T @ weighted).todense()) / max(votes.total, 1.0)  # noqa: E741 (the paper's name)
         p = self.prior()
         P = np.diag(p)
         mask = np.ones((d, d), dtype=bool)
@@ -110,7 +111,9 @@ class MetalLabelModel(LabelModel):
         self.mu = mu[:, order]
         return self
 
-    def _sgd(self, objective, mu_init: np.ndarray, total_rows: float) -> tuple[np.ndarray, float]:
+    def _sgd(
+        self, objective: Callable[[np.ndarray], tuple[float, np.ndarray]], mu_init: np.ndarray, total_rows: float
+    ) -> tuple[np.ndarray, float]:
         """Snorkel's training loop: start from ``mu_init`` times a seeded random scale, full-batch
         SGD with momentum for ``n_epochs`` steps, clamping to [eps, 1 - eps] after each step.
         Few small steps on a tiny loss stay close to the start; that early stopping acts as a
@@ -129,6 +132,7 @@ class MetalLabelModel(LabelModel):
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_predict_input(L, self.mu is not None, self.n_lfs)
+        assert self.mu is not None
         votes = OneHotVotes.from_patterns(L, None, self.cardinality)
         scores = np.asarray(votes.S @ np.log(np.clip(self.mu, 0.01, 0.99))) + np.log(self.prior())[None, :]
         return normalize_log(scores)
@@ -147,7 +151,7 @@ class MetalLabelModel(LabelModel):
         blocks = self.mu.reshape(self.n_lfs, k, k)  # (j, vote v, class y)
         correct = (np.einsum("jyy->jy", blocks) * p).sum(axis=1)  # P(vote = Y, LF votes)
         voting = (blocks.sum(axis=1) * p).sum(axis=1)  # P(LF votes)
-        return correct / np.maximum(voting, 1e-12)
+        return np.asarray(correct / np.maximum(voting, 1e-12))
 
     def hyperparameters(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,7 @@ class OneHotVotes:
     cardinality: int
 
     @classmethod
-    def from_patterns(cls, L: np.ndarray, counts: np.ndarray | None, cardinality: int) -> "OneHotVotes":
+    def from_patterns(cls, L: np.ndarray, counts: np.ndarray | None, cardinality: int) -> OneHotVotes:
         P, m = L.shape
         rows, cols = np.nonzero(L != ABSTAIN)
         data = np.ones(len(rows), dtype=np.float64)
@@ -50,7 +50,7 @@ class OneHotVotes:
 
     def covered(self) -> np.ndarray:
         """(P,) bool: at least one LF voted."""
-        return np.diff(self.S.indptr) > 0
+        return np.asarray(np.diff(self.S.indptr) > 0)
 
     def weighted_counts(self, posteriors: np.ndarray) -> np.ndarray:
         """(m, k_true, k_vote): sum over rows of P(y | row) * [LF j voted v], rows weighted by counts."""
@@ -71,7 +71,7 @@ def row_max(values: np.ndarray) -> np.ndarray:
     third of its time here)."""
     values = np.asarray(values)
     if values.shape[1] > 32:
-        return values.max(axis=1)
+        return np.asarray(values.max(axis=1))
     top = values[:, 0].copy()
     for c in range(1, values.shape[1]):
         np.maximum(top, values[:, c], out=top)
@@ -82,7 +82,7 @@ def row_sum(values: np.ndarray) -> np.ndarray:
     """``values.sum(axis=1)``, column by column (see :func:`row_max`)."""
     values = np.asarray(values)
     if values.shape[1] > 32:
-        return values.sum(axis=1)
+        return np.asarray(values.sum(axis=1))
     total = values[:, 0].copy()
     for c in range(1, values.shape[1]):
         total += values[:, c]
@@ -93,4 +93,4 @@ def normalize_log(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax of log scores, numerically safe."""
     probs = np.exp(scores - row_max(scores)[:, None])
     probs /= row_sum(probs)[:, None]
-    return probs
+    return np.asarray(probs)

@@ -11,7 +11,8 @@ all weights are equal and the model is majority vote.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +39,9 @@ class WeightedMajorityVote(LabelModel):
     def _weights(self, accuracy: np.ndarray) -> np.ndarray:
         k = self.cardinality
         a = np.clip(accuracy, 1e-6, 1 - 1e-6)
-        return np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0)
+        return np.asarray(np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0))
 
-    def fit(self, L: np.ndarray, counts: np.ndarray) -> "WeightedMajorityVote":
+    def fit(self, L: np.ndarray, counts: np.ndarray) -> WeightedMajorityVote:
         L = self.check_matrix(L, self.cardinality)
         k, m = self.cardinality, L.shape[1]
         votes = OneHotVotes.from_patterns(L, counts, k)

@@ -46,7 +46,7 @@ def test_relabel_dags_have_one_chain_per_dataset(bag, dag_id: str) -> None:
     for name in datasets:
         chain = [f"{name}.selected", *(f"{name}.{s}" for s in STAGES), f"{name}.report"]
         assert dag.get_task("plan").downstream_task_ids >= {f"{name}.selected"}
-        for upstream, downstream in zip(chain, chain[1:]):
+        for upstream, downstream in zip(chain, chain[1:], strict=False):
             assert dag.get_task(upstream).downstream_task_ids == {downstream}
         for stage in STAGES:
             task = dag.get_task(f"{name}.{stage}")
@@ -333,5 +333,7 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
     assert len(cluster) == len(local) == 1953
     assert (cluster["label"] == local["label"]).all()
     assert (cluster["_lf_set_version"] == local["_lf_set_version"]).all()
-    diff = max(abs(a - b) for x, y in zip(cluster["probs"], local["probs"]) for a, b in zip(x, y))
+    diff = max(
+        abs(a - b) for x, y in zip(cluster["probs"], local["probs"], strict=True) for a, b in zip(x, y, strict=True)
+    )
     assert diff < 1e-9

@@ -75,7 +75,7 @@ def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(
     spark, tmp_path: Path, settings: Settings
 ) -> None:
     settings, ds, gold = _youtube(spark, tmp_path, settings)
-    truth = dict(zip(gold["id"], gold["label_name"]))
+    truth = dict(zip(gold["id"], gold["label_name"], strict=True))
     ids = list(gold["id"])[:300]
     alice = [(i, "alice", truth[i].lower() if n == 3 else truth[i]) for n, i in enumerate(ids)]
     bob = [(i, "bob", _flip(truth[i]) if n % 10 == 0 else truth[i]) for n, i in enumerate(ids[:200])]
@@ -187,7 +187,7 @@ def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(
     assert set(first["_label_source"]) <= {"lfs", "none"}  # no annotations yet: LFs alone
 
     gold = DeltaTable(str(table(settings, "youtube_spam", "gold").path)).to_pandas().sort_values("id")
-    truth = dict(zip(gold["id"], gold["label_name"]))
+    truth = dict(zip(gold["id"], gold["label_name"], strict=True))
     uncovered = sorted(first.loc[first["_label_source"] == "none", "id"])[:40]
     ids = list(gold["id"])[:400]
     rows = [(i, "alice", truth[i]) for i in ids + uncovered]
@@ -206,7 +206,7 @@ def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(
     assert (labels.loc[uncovered, "label_name"] == [truth[i] for i in uncovered]).all()
     models = DeltaTable(str(table(settings, "youtube_spam", "label_models").path)).to_pandas()
     latest = models[models["_run_id"] == "run-2"].iloc[0]
-    learned = dict(zip(latest["lf_names"], latest["lf_accuracies"]))
+    learned = dict(zip(latest["lf_names"], latest["lf_accuracies"], strict=True))
     assert learned["annotator:alice"] > 0.85 and learned["annotator:alice"] > learned["annotator:bob"] + 0.1, learned
     # Hand-labeled rows follow the careful annotator: they agree with gold far more than LFs alone did.
     before = first.set_index("id").loc[ids, "label_name"]

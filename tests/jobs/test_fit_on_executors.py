@@ -19,7 +19,7 @@ def test_executor_fit_equals_the_driver_fit(spark) -> None:
     ids = spark.createDataFrame([(f"r{i}",) for i in range(len(L))], "id string")
     rows, cols = np.nonzero(L >= 0)
     votes = spark.createDataFrame(
-        [(f"r{i}", names[j], int(L[i, j])) for i, j in zip(rows, cols)]
+        [(f"r{i}", names[j], int(L[i, j])) for i, j in zip(rows, cols, strict=True)]
         + [("r0", "not_in_the_pack", 1), ("ghost", names[0], 1)],
         "id string, lf string, vote int",
     )

@@ -31,7 +31,7 @@ from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 def _truth() -> dict[str, str]:
     frames = [pd.read_csv(path) for path in sorted((DATA_ROOT / "youtube_spam").glob("*.csv"))]
     rows = pd.concat(frames).drop_duplicates("COMMENT_ID", keep=False)
-    return {i: ("SPAM" if c == 1 else "HAM") for i, c in zip(rows["COMMENT_ID"], rows["CLASS"])}
+    return {i: ("SPAM" if c == 1 else "HAM") for i, c in zip(rows["COMMENT_ID"], rows["CLASS"], strict=True)}
 
 
 def _flip(label: str) -> str:

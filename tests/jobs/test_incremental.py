@@ -172,7 +172,10 @@ def test_incremental_reruns_equal_full_recomputes(
     pd.testing.assert_frame_equal(
         _labels(inc).drop(columns="_source_version"), _labels(full).drop(columns="_source_version")
     )
-    counts = lambda s: DeltaTable(str(table(s, DATASET, "pattern_counts").path)).to_pandas().sort_values("pattern")
+
+    def counts(s):
+        return DeltaTable(str(table(s, DATASET, "pattern_counts").path)).to_pandas().sort_values("pattern")
+
     pd.testing.assert_frame_equal(counts(inc).reset_index(drop=True), counts(full).reset_index(drop=True))
 
 

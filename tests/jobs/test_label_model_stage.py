@@ -53,7 +53,7 @@ def test_selected_model_is_recorded_and_in_lineage(
     assert len(balance) == 2 and abs(sum(balance) - 1) < 1e-6 and 0.3 < balance[1] < 0.7  # youtube is ~half spam
     prior = params["hyperparameters"]["class_balance"]
     if chosen.endswith("+dev_prior"):
-        assert prior is not None and all(abs(a - b) < 1e-6 for a, b in zip(prior, balance))
+        assert prior is not None and all(abs(a - b) < 1e-6 for a, b in zip(prior, balance, strict=True))
     else:
         assert prior is None
 

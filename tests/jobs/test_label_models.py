@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from jobs.errors import ConfigError
 from jobs.fit_label_model import pattern_matrix
 from jobs.label_models import MajorityVote, make_label_model
-from jobs.errors import ConfigError
 
 
 def test_majority_vote_probabilities_and_ties() -> None:
@@ -37,7 +37,6 @@ def test_pattern_matrix_from_pattern_strings() -> None:
 
 # --- fitted models -------------------------------------------------------------------------
 
-from pathlib import Path  # noqa: E402
 
 from jobs.label_model_eval import evaluate, patterns_and_counts, read_split  # noqa: E402
 from jobs.label_models import MODELS, DawidSkene, MetalLabelModel, WeightedMajorityVote  # noqa: E402

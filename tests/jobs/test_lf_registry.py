@@ -64,9 +64,12 @@ def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) 
 
     ref = TableRef("t", "lf_analysis", tmp_path / "lf_analysis")
     schema = pa.schema([("_run_id", pa.string()), ("lf", pa.string()), ("polarity", pa.list_(pa.int32()))])
-    rows = lambda run, n: pa.Table.from_pylist(
-        [{"_run_id": run, "lf": f"lf{i}", "polarity": [i % 2]} for i in range(n)], schema=schema
-    )
+
+    def rows(run, n):
+        return pa.Table.from_pylist(
+            [{"_run_id": run, "lf": f"lf{i}", "polarity": [i % 2]} for i in range(n)], schema=schema
+        )
+
     replace_run_rows(ref, rows("scheduled__2026-11-29T00:00:00+00:00", 3), "scheduled__2026-11-29T00:00:00+00:00", "{}")
     replace_run_rows(ref, rows("night-2", 3), "night-2", '{"run_id": "night-2"}')
     replace_run_rows(ref, rows("night-2", 2), "night-2", '{"run_id": "night-2", "retry": 1}')

@@ -158,7 +158,7 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
         assert DeltaTable(ref["path"]).to_pyarrow_dataset().count_rows() == ref["rows"], ref["name"]
     counts = query("SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1", yt)
     current = DeltaTable(str(labels_ref.path)).to_pandas()
-    assert dict(zip(counts["label_name"].fillna("-"), counts["n"])) == (
+    assert dict(zip(counts["label_name"].fillna("-"), counts["n"], strict=True)) == (
         current.groupby(current["label_name"].fillna("-")).size().to_dict()
     )
     # A filter on a column the labels files keep no min/max for (label_name) finds its rows, now and by

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jobs.fit_label_model import pattern_matrix
-from jobs.vote_patterns import PatternCodec, string_patterns, row_patterns
+from jobs.vote_patterns import PatternCodec, row_patterns, string_patterns
 from tests.conftest import DATA_ROOT
 
 
