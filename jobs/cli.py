@@ -49,6 +49,11 @@ def _emit(data: object, as_json: bool, as_text: str | None = None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from jobs.datasets import get_dataset
+    from jobs.settings import Settings
+
+    get_dataset(args.dataset, Settings.from_env())  # config errors in a second, before Spark and GX load
+
     from jobs.lineage import RunContext, new_run_id
     from jobs.pipeline import run_pipeline
     from jobs.run_report import write_run_report_quietly

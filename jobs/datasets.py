@@ -177,8 +177,44 @@ DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning"}
 """An LF that never fires is worth a look, not a stopped relabel."""
 
 
+SHARE_KEYS = (
+    "min_coverage",
+    "max_label_change_share",
+    "max_lf_coverage_change",
+    "max_confidence_drop",
+    "max_null_share",
+)
+"""Expectation thresholds that are shares of rows: in [0, 1]."""
+
+
+def _number(dataset: str, key: str, value: object, low: float = 0.0, high: float = float("inf")) -> float:
+    """``value`` as a float in [low, high]; a string, a bool or an out-of-range number is a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"dataset {dataset!r}: {key} must be a number, got {value!r}")
+    if not low <= float(value) <= high:
+        bounds = f"[{low:g}, {high:g}]" if high != float("inf") else f">= {low:g}"
+        raise ConfigError(f"dataset {dataset!r}: {key} must be {bounds}, got {value!r}")
+    return float(value)
+
+
+def _class_shares(name: str, raw: object, classes: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """``class_share``: for each named class, ``[min, max]`` with 0 <= min <= max <= 1."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"dataset {name!r}: expectations.class_share must be a table of [min, max], got {raw!r}")
+    share = {}
+    for cls, bounds in raw.items():
+        key = f"expectations.class_share.{cls}"
+        if not isinstance(bounds, list | tuple) or len(bounds) != 2:
+            raise ConfigError(f"dataset {name!r}: {key} must be [min, max], got {bounds!r}")
+        low, high = _number(name, key, bounds[0], 0, 1), _number(name, key, bounds[1], 0, 1)
+        if low > high:
+            raise ConfigError(f"dataset {name!r}: {key} has min {low:g} above max {high:g}")
+        share[str(cls)] = (low, high)
+    return share
+
+
 def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> ExpectationConfig:
-    share = {str(k): (float(v[0]), float(v[1])) for k, v in raw.get("class_share", {}).items()}
+    share = _class_shares(name, raw.get("class_share", {}), classes)
     unknown = sorted(set(share) - set(classes))
     if unknown:
         raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
@@ -199,8 +235,16 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
     extra = sorted(set(raw) - set(floats) - set(optional) - {"class_share", "severity"})
     if extra:
         raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
-    numbers: dict[str, Any] = {k: float(raw.get(k, getattr(defaults, k))) for k in floats}
-    numbers.update({k: (None if raw.get(k) is None else float(raw[k])) for k in optional})
+    numbers: dict[str, Any] = {}
+    for key in (*floats, *optional):
+        value = raw.get(key, getattr(defaults, key))
+        high = 1.0 if key in SHARE_KEYS or key == "min_gold_accuracy" else float("inf")
+        numbers[key] = None if value is None else _number(name, f"expectations.{key}", value, 0.0, high)
+    if numbers["max_row_ratio"] is not None and numbers["max_row_ratio"] < numbers["min_row_ratio"]:
+        raise ConfigError(
+            f"dataset {name!r}: expectations.min_row_ratio {numbers['min_row_ratio']:g} is above "
+            f"max_row_ratio {numbers['max_row_ratio']:g}"
+        )
     return ExpectationConfig(class_share=share, severity=severity, **numbers)
 
 
@@ -297,7 +341,11 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
     if balance_raw is not None:
         if set(balance_raw) != set(classes):
             raise ConfigError(f"dataset {name!r}: class_balance must give a share for each of {list(classes)}")
-        class_balance = tuple(float(balance_raw[c]) for c in classes)
+        class_balance = tuple(_number(name, f"class_balance.{c}", balance_raw[c], 0, 1) for c in classes)
+        if min(class_balance) <= 0 or abs(sum(class_balance) - 1) > 1e-3:
+            raise ConfigError(
+                f"dataset {name!r}: class_balance must be positive shares summing to 1, got {balance_raw}"
+            )
     selection = dict(raw.get("model_selection", {}))
     unknown_sel = sorted(set(selection) - {"candidates", "dev_percent"})
     if unknown_sel:
@@ -338,7 +386,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         uncovered=_choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
         columns=tuple(raw.get("columns", ())),
-        max_lf_error_rate=float(raw.get("max_lf_error_rate", 0.01)),
+        max_lf_error_rate=_number(name, "max_lf_error_rate", raw.get("max_lf_error_rate", 0.01), 0, 1),
         expectations=expectations,
         nightly=_flag(name, "nightly", raw.get("nightly", True)),
         annotator_sources=_flag(name, "annotators.as_sources", annotators.get("as_sources", False)),
@@ -361,13 +409,50 @@ def _choice(dataset: str, key: str, value: str, allowed: tuple[str, ...]) -> str
     return value
 
 
-def load_datasets(config_path: Path) -> dict[str, DatasetConfig]:
-    """Parse every ``[datasets.NAME]`` table of the config file."""
+def _read_toml(config_path: Path) -> dict[str, Any]:
+    """The config file's tables; a missing file or a TOML syntax error names the file."""
     if not config_path.exists():
         raise ConfigError(f"datasets config {config_path} does not exist")
-    with config_path.open("rb") as handle:
-        raw = tomllib.load(handle)
-    return {name: _dataset_from_toml(name, body) for name, body in raw.get("datasets", {}).items()}
+    try:
+        with config_path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"datasets config {config_path}: TOML syntax error: {exc}") from exc
+
+
+def _entries(config_path: Path) -> dict[str, Any]:
+    entries = _read_toml(config_path).get("datasets", {})
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{config_path}: [datasets] must be a table of datasets")
+    return entries
+
+
+def _parsed_entry(config_path: Path, name: str, body: object) -> DatasetConfig:
+    if not isinstance(body, dict):
+        raise ConfigError(f"{config_path}: dataset {name!r} must be a table, got {body!r}")
+    try:
+        return _dataset_from_toml(name, body)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+    except (TypeError, ValueError, KeyError) as exc:  # a wrong type deep in a nested table
+        raise ConfigError(f"{config_path}: dataset {name!r}: invalid value ({exc})") from exc
+
+
+def load_datasets(config_path: Path) -> dict[str, DatasetConfig]:
+    """Parse every ``[datasets.NAME]`` table of the config file (the first broken one raises)."""
+    return {name: _parsed_entry(config_path, name, body) for name, body in _entries(config_path).items()}
+
+
+def load_valid_datasets(config_path: Path) -> tuple[dict[str, DatasetConfig], dict[str, str]]:
+    """Every dataset whose entry parses, and the error of each one that does not: a typo in one
+    dataset's entry must not stop the others (the DAGs list the valid ones)."""
+    valid, broken = {}, {}
+    for name, body in _entries(config_path).items():
+        try:
+            valid[name] = _parsed_entry(config_path, name, body)
+        except ConfigError as exc:
+            broken[name] = str(exc)
+    return valid, broken
 
 
 @dataclass(frozen=True)
@@ -388,8 +473,7 @@ def load_airflow_config(config_path: Path) -> AirflowConfig:
     """Parse the optional ``[airflow]`` table of the datasets config."""
     if not config_path.exists():
         raise ConfigError(f"datasets config {config_path} does not exist")
-    with config_path.open("rb") as handle:
-        raw = dict(tomllib.load(handle).get("airflow", {}))
+    raw = dict(_read_toml(config_path).get("airflow", {}))
     unknown = sorted(set(raw) - {"nightly_schedule", "lf_watch_schedule", "max_active_tasks"})
     if unknown:
         raise ConfigError(f"{config_path} [airflow]: unknown keys {unknown}")
@@ -409,10 +493,10 @@ def load_airflow_config(config_path: Path) -> AirflowConfig:
 def get_dataset(name: str, settings: Settings | None = None) -> DatasetConfig:
     """The dataset called ``name``; the error lists the declared ones."""
     settings = settings or Settings.from_env()
-    datasets = load_datasets(settings.config_path)
-    if name not in datasets:
-        raise ConfigError(f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(datasets)}")
-    return datasets[name]
+    entries = _entries(settings.config_path)
+    if name not in entries:
+        raise ConfigError(f"unknown dataset {name!r} in {settings.config_path}; declared: {sorted(entries)}")
+    return _parsed_entry(settings.config_path, name, entries[name])
 
 
 def write_datasets_toml(path: Path, datasets: dict[str, dict[str, Any]]) -> Path:

@@ -201,6 +201,7 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
     settings = settings or Settings.from_env()
+    get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
     spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)
     with dataset_lock(settings, run):
         return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}

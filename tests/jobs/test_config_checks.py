@@ -1,0 +1,84 @@
+"""The datasets config is checked whole, per dataset, before Spark starts (issue 29, items 8, 9, 16).
+
+No Spark here: each case is a crafted TOML file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs.datasets import get_dataset, load_valid_datasets
+from jobs.errors import ConfigError
+from jobs.settings import Settings
+from tests.conftest import YOUTUBE, write_config
+
+
+def _settings(tmp_path: Path, entries: dict[str, dict]) -> Settings:
+    return dataclasses.replace(Settings.from_env(), config_path=write_config(tmp_path / "datasets.toml", entries))
+
+
+def _expectations(**overrides: object) -> dict:
+    return {**YOUTUBE, "expectations": {**YOUTUBE["expectations"], **overrides}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (_expectations(min_coverage=1.5), "expectations.min_coverage must be [0, 1], got 1.5"),
+        (_expectations(min_coverage=-3), "expectations.min_coverage must be [0, 1]"),
+        (_expectations(class_share={"HAM": [0.9, 0.1]}), "class_share.HAM has min 0.9 above max 0.1"),
+        (_expectations(max_kl_divergence=-0.1), "expectations.max_kl_divergence must be >= 0"),
+        (_expectations(max_null_share=-0.5), "expectations.max_null_share must be [0, 1]"),
+        (_expectations(min_row_ratio=2.0, max_row_ratio=1.0), "min_row_ratio 2 is above max_row_ratio 1"),
+        (_expectations(min_coverage="high"), "expectations.min_coverage must be a number, got 'high'"),
+        (_expectations(min_covrage=0.5), "unknown expectations keys ['min_covrage']"),
+        ({**YOUTUBE, "max_lf_error_rate": 7}, "max_lf_error_rate must be [0, 1], got 7"),
+        ({**YOUTUBE, "max_lf_error_rate": -1}, "max_lf_error_rate must be [0, 1], got -1"),
+        ({**YOUTUBE, "class_balance": {"HAM": 5, "SPAM": -4}}, "class_balance.HAM must be [0, 1], got 5"),
+        ({**YOUTUBE, "class_balance": {"HAM": 0.5, "SPAM": 0.2}}, "summing to 1"),
+        ({**YOUTUBE, "text_colum": "CONTENT"}, "unknown keys ['text_colum']"),
+    ],
+)
+def test_impossible_or_misspelled_settings_name_the_file_dataset_and_key(
+    tmp_path: Path, entry: dict, message: str
+) -> None:
+    settings = _settings(tmp_path, {"youtube_spam": entry})
+    with pytest.raises(ConfigError) as raised:
+        get_dataset("youtube_spam", settings)
+    text = str(raised.value)
+    assert message in text and "youtube_spam" in text and str(settings.config_path) in text
+
+
+def test_one_broken_dataset_does_not_refuse_the_others(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"good": YOUTUBE, "broken": _expectations(min_coverage=9)})
+    assert get_dataset("good", settings).name == "good"
+    with pytest.raises(ConfigError, match="'broken'"):
+        get_dataset("broken", settings)
+    valid, broken = load_valid_datasets(settings.config_path)
+    assert set(valid) == {"good"} and "min_coverage" in broken["broken"]
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "datasets.toml"
+    path.write_text('[datasets.x]\nsource_path = "a.csv\n')
+    settings = dataclasses.replace(Settings.from_env(), config_path=path)
+    with pytest.raises(ConfigError, match=f"{path}: TOML syntax error"):
+        get_dataset("x", settings)
+
+
+def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path: Path, monkeypatch, caplog) -> None:
+    from jobs.cli import main
+
+    settings = _settings(tmp_path, {"youtube_spam": _expectations(min_coverage=1.5)})
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("LABELLAKE_HOME", str(tmp_path / "lake"))
+    started = time.monotonic()
+    assert main(["run", "--dataset", "youtube_spam"]) == 2
+    assert time.monotonic() - started < 2.0
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("ConfigError" in e and "min_coverage" in e and "\n" not in e for e in errors)
+    assert not (tmp_path / "lake").exists()
