@@ -410,11 +410,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from jobs.query import parse_as_of, stream, write_result
+    from jobs.query import check_output_path, parse_as_of, stream, write_result
     from jobs.settings import Settings
 
-    reader = stream(args.sql, Settings.from_env(), parse_as_of(args.as_of))
-    rows = write_result(reader, args.format, Path(args.output) if args.output else None, args.max_rows)
+    settings = Settings.from_env()
+    output = check_output_path(Path(args.output), settings, args.force) if args.output else None
+    reader = stream(args.sql, settings, parse_as_of(args.as_of))
+    rows = write_result(reader, args.format, output, args.max_rows)
     if args.output:
         print(f"{rows} rows -> {args.output}", file=sys.stderr)
     return 0
@@ -581,7 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="table (terminal, first --max-rows rows), csv, json (JSON lines) or parquet",
     )
-    query.add_argument("--output", help="write here instead of stdout (streamed; required for parquet)")
+    query.add_argument(
+        "--output", help="write here instead of stdout (streamed; required for parquet; never inside the lakehouse)"
+    )
+    query.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     query.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
     query.set_defaults(func=_cmd_query)
 

@@ -75,12 +75,19 @@ def open_delta(ref: TableRef, as_of: AsOf = None) -> Any:
     from deltalake import DeltaTable
 
     dt = DeltaTable(str(ref.path))
-    if as_of is None:
+    instant = parse_as_of(as_of) if isinstance(as_of, str) else as_of
+    if instant is None:
         return dt
+    if isinstance(instant, datetime):
+        first = min(dt.history(), key=lambda c: c["version"])
+        created = datetime.fromtimestamp(first["timestamp"] / 1000, tz=UTC)
+        if instant < created:
+            raise QueryError(
+                f"{ref.name} did not exist at {instant.isoformat()}: its first commit (version "
+                f"{first['version']}) is at {created.isoformat()}"
+            )
     try:
-        instant = parse_as_of(as_of) if isinstance(as_of, str) else as_of
-        if instant is not None:
-            dt.load_as_version(instant)
+        dt.load_as_version(instant)
     except Exception as exc:  # delta-rs raises several types for "no such version / too early"
         raise QueryError(
             f"{ref.name} has no state at {as_of!r} (versions 0..{DeltaTable(str(ref.path)).version()}): {exc}"
@@ -148,6 +155,18 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, fetch: Any, settings: Setting
         elif isinstance(exc, duckdb.PermissionException):
             hint = " (labellake query reads only the lakehouse tables)"
         raise QueryError(f"{message}{hint}") from exc
+
+
+def check_output_path(output: Path, settings: Settings, force: bool = False) -> Path:
+    """``output`` when it is safe to write: never inside the lakehouse (symlinks followed: a query
+    must not overwrite a Delta log or data file), never over an existing file unless ``force``."""
+    resolved = output.expanduser().resolve()
+    home = Path(settings.home).expanduser().resolve()
+    if resolved == home or home in resolved.parents:
+        raise QueryError(f"--output {output} is inside the lakehouse {home}; write query results elsewhere")
+    if resolved.exists() and not force:
+        raise QueryError(f"--output {output} exists; pass --force to overwrite it")
+    return resolved
 
 
 def write_result(

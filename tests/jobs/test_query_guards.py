@@ -1,0 +1,51 @@
+"""The read-only query tool refuses what would mislead or damage (issue 29, items 12, 13).
+
+A labels table written with delta-rs (no Spark) under a throwaway lakehouse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from jobs.cli import main
+from jobs.query import QueryError, check_output_path, query
+from jobs.settings import Settings
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch) -> Settings:
+    settings = dataclasses.replace(Settings.from_env(), home=tmp_path / "lake")
+    write_deltalake(str(settings.home / "yt" / "labels"), pa.table({"id": ["a", "b"], "label": [0, 1]}))
+    monkeypatch.setenv("LABELLAKE_HOME", str(settings.home))
+    return settings
+
+
+def test_as_of_before_the_first_commit_is_an_error_naming_it(lake: Settings) -> None:
+    assert query("SELECT count(*) AS n FROM yt_labels", lake, as_of="2999-01-01T00:00:00")["n"].tolist() == [2]
+    with pytest.raises(QueryError, match=r"did not exist at 2000-01-01T00:00:00\+00:00: its first commit"):
+        query("SELECT count(*) FROM yt_labels", lake, as_of="2000-01-01")
+
+
+def test_output_inside_the_lakehouse_or_over_a_file_is_refused(lake: Settings, tmp_path: Path) -> None:
+    log = lake.home / "yt" / "labels" / "_delta_log" / "00000000000000000000.json"
+    before = log.read_bytes()
+    link = tmp_path / "innocent"
+    os.symlink(lake.home / "yt" / "labels" / "_delta_log", link)
+    for target in (log, link / "00000000000000000000.json", lake.home / "new.csv"):
+        with pytest.raises(QueryError, match="inside the lakehouse"):
+            check_output_path(target, lake)
+        assert main(["query", "SELECT * FROM yt_labels", "--format", "csv", "--output", str(target)]) == 2
+    assert log.read_bytes() == before and DeltaTable(str(lake.home / "yt" / "labels")).to_pyarrow_table().num_rows == 2
+
+    existing = tmp_path / "out.csv"
+    existing.write_text("keep me\n")
+    assert main(["query", "SELECT * FROM yt_labels", "--format", "csv", "--output", str(existing)]) == 2
+    assert existing.read_text() == "keep me\n"
+    assert main(["query", "SELECT * FROM yt_labels", "--format", "csv", "--output", str(existing), "--force"]) == 0
+    assert existing.read_text().splitlines()[0].replace('"', "") == "id,label"
