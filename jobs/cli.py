@@ -415,7 +415,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     output = check_output_path(Path(args.output), settings, args.force) if args.output else None
-    reader = stream(args.sql, settings, parse_as_of(args.as_of))
+    reader = stream(args.sql, settings, parse_as_of(args.as_of), timeout_s=args.timeout, memory_limit=args.memory_limit)
     rows = write_result(reader, args.format, output, args.max_rows)
     if args.output:
         print(f"{rows} rows -> {args.output}", file=sys.stderr)
@@ -587,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", help="write here instead of stdout (streamed; required for parquet; never inside the lakehouse)"
     )
     query.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    query.add_argument("--timeout", type=float, default=300.0, help="stop the query after this many seconds")
+    query.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit for the query (e.g. 2GB)")
     query.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
     query.set_defaults(func=_cmd_query)
 

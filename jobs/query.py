@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 CATALOG = "labellake"
 FORMATS = ("table", "csv", "json", "parquet")
 BATCH_ROWS = 100_000
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 
 class QueryError(LabellakeError):
@@ -113,7 +115,9 @@ def read_table(
     return data if arrow else data.to_pandas()
 
 
-def connect(sql: str, settings: Settings, as_of: AsOf = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    sql: str, settings: Settings, as_of: AsOf = None, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     """A locked-down DuckDB connection with every table ``sql`` names registered (at ``as_of``)."""
     import duckdb
 
@@ -124,6 +128,7 @@ def connect(sql: str, settings: Settings, as_of: AsOf = None) -> duckdb.DuckDBPy
     for name in named:
         con.register(name, open_delta(tables[name], as_of).to_pyarrow_dataset())
         con.execute(f'CREATE VIEW {CATALOG}."{name}" AS SELECT * FROM "{name}"')
+    con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     _check_read_only(con, sql, tables)
@@ -136,19 +141,64 @@ def query(sql: str, settings: Settings | None = None, as_of: AsOf = None) -> pd.
     return _run(connect(sql, settings, as_of), sql, lambda relation: relation.df(), settings)
 
 
-def stream(sql: str, settings: Settings, as_of: AsOf = None, batch_rows: int = BATCH_ROWS) -> pa.RecordBatchReader:
-    """The result as a stream of Arrow record batches: never the whole result in memory."""
-    return _run(connect(sql, settings, as_of), sql, lambda relation: relation.to_arrow_reader(batch_rows), settings)
+def stream(
+    sql: str,
+    settings: Settings,
+    as_of: AsOf = None,
+    batch_rows: int = BATCH_ROWS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> pa.RecordBatchReader:
+    """The result as a stream of Arrow record batches: never the whole result in memory.
+
+    The query is interrupted after ``timeout_s`` seconds (reading included) and DuckDB may use
+    at most ``memory_limit`` (spilling beyond it, or failing): a runaway query ends by itself."""
+    import threading
+
+    import pyarrow as pa
+
+    con = connect(sql, settings, as_of, memory_limit)
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        reader = _run(con, sql, lambda relation: relation.to_arrow_reader(batch_rows), settings, timeout_s)
+    except BaseException:
+        timer.cancel()
+        raise
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            while True:
+                try:
+                    batch = _run(con, sql, lambda _: reader.read_next_batch(), settings, timeout_s, relation=False)
+                except StopIteration:
+                    return
+                yield batch
+        finally:
+            timer.cancel()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str, fetch: Any, settings: Settings) -> Any:
-    """Execute and fetch, turning DuckDB's errors (unknown table, refused file access) into QueryError."""
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    fetch: Any,
+    settings: Settings,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    relation: bool = True,
+) -> Any:
+    """Execute and fetch, turning DuckDB's errors (unknown table, refused file access, interrupted
+    at the timeout) into one-line QueryErrors that keep every line of DuckDB's message."""
     import duckdb
 
     try:
-        return fetch(con.sql(sql))
-    except duckdb.Error as exc:
-        message = str(exc).split("\n")[0]
+        return fetch(con.sql(sql) if relation else None)
+    except (duckdb.Error, OSError) as exc:  # pyarrow re-raises DuckDB's errors mid-stream as ArrowInvalid
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in message.upper():
+            raise QueryError(f"query stopped at the {timeout_s:g} s timeout (--timeout)") from exc
         hint = ""
         if isinstance(exc, duckdb.CatalogException):
             hint = f"; tables: {sorted(catalog(settings)) or '(none yet: run a pipeline first)'}"

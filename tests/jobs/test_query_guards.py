@@ -49,3 +49,22 @@ def test_output_inside_the_lakehouse_or_over_a_file_is_refused(lake: Settings, t
     assert existing.read_text() == "keep me\n"
     assert main(["query", "SELECT * FROM yt_labels", "--format", "csv", "--output", str(existing), "--force"]) == 0
     assert existing.read_text().splitlines()[0].replace('"', "") == "id,label"
+
+
+def test_a_runaway_query_stops_at_the_timeout(lake: Settings, tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    code = main(["query", "SELECT count(*) FROM yt_labels, range(100000000000)", "--timeout", "1"])
+    assert code == 2 and time.monotonic() - started < 30
+    out = tmp_path / "n.json"
+    sql = "SELECT count(*) AS n FROM yt_labels"
+    assert main(["query", sql, "--memory-limit", "256MB", "--format", "json", "--output", str(out)]) == 0
+    assert out.read_text().replace(" ", "").strip() == '{"n":2}'
+
+
+def test_duckdb_errors_keep_every_line_on_one(lake: Settings) -> None:
+    with pytest.raises(QueryError) as raised:
+        query("SELECT labl FROM yt_labels", lake)
+    message = str(raised.value)
+    assert "\n" not in message and "labl" in message and "Candidate bindings" in message and "label" in message
