@@ -1,8 +1,9 @@
 """Run one suite on one Spark DataFrame through a GX Checkpoint, and keep its Data Docs.
 
 Every suite in ``expectations/`` is validated the same way: a file-backed GX
-Data Context under ``<LABELLAKE_HOME>/_gx`` (so results and Data Docs
-accumulate across runs and processes), a Spark dataframe asset per suite, a
+Data Context per dataset under ``<LABELLAKE_HOME>/_gx/<dataset>`` (so results and
+Data Docs accumulate across runs and processes, and runs of two datasets at once
+never write the same GX config file), a Spark dataframe asset per suite, a
 Checkpoint whose ``UpdateDataDocsAction`` renders one HTML page per validation,
 and the Airflow/CLI run id as GX's run name. Each expectation's ``meta``
 carries ``check`` (a stable name, used for severity and reports) and
@@ -50,19 +51,19 @@ class SuiteRun:
     """GX's ValidationResultIdentifier of the stored result (what :func:`render_data_docs` renders)."""
 
 
-def gx_root(home: Path) -> Path:
-    return home / "_gx"
+def gx_root(home: Path, dataset: str) -> Path:
+    return home / "_gx" / dataset
 
 
-def data_docs_index(home: Path) -> Path:
-    return gx_root(home) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def data_docs_index(home: Path, dataset: str) -> Path:
+    return gx_root(home, dataset) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
-def _context(home: Path) -> Any:
+def _context(home: Path, dataset: str) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="file", project_root_dir=str(gx_root(home)))
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root(home, dataset)))
     # One log line per expectation (the caller's) beats a tqdm bar per metric batch in task logs.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
@@ -88,7 +89,7 @@ def run_suite(
     from great_expectations.core.run_identifier import RunIdentifier
 
     started = time.monotonic()
-    context = _context(home)
+    context = _context(home, dataset)
     suite = build_suite()
     # A fresh datasource per validation: GX caches the execution engine (and the metrics it
     # computed, keyed by batch id) on the datasource, and a whole-dataframe batch has the same
@@ -153,7 +154,7 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
         return runs
     started = time.monotonic()
     try:
-        context = _context(home)
+        context = _context(home, dataset)
         context.build_data_docs(
             resource_identifiers=[
                 *[r.identifier for r in pending],

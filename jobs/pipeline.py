@@ -90,7 +90,11 @@ def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: R
         warnings=report.warnings,
         _seconds={"validate.suites": round(report.seconds, 2)},
         thresholds=report.thresholds,
-        data_docs={"index": str(data_docs_index(settings.home)), "pages": report.docs_pages, "notes": report.notes},
+        data_docs={
+            "index": str(data_docs_index(settings.home, run.dataset)),
+            "pages": report.docs_pages,
+            "notes": report.notes,
+        },
     )
 
 
