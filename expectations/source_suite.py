@@ -23,12 +23,21 @@ def _blank_to_null(column: Column) -> Column:
     return F.when(F.trim(column) != F.lit(""), column)
 
 
-def source_view(classified: DataFrame, id_column: str, text_column: str) -> DataFrame:
-    """Input rows with blank id/text as null and the accepted rows' id (the source key)."""
+def source_view(
+    classified: DataFrame, id_column: str, text_column: str, file_shares: dict[str, float] | None = None
+) -> DataFrame:
+    """Input rows with blank id/text as null, the accepted rows' id (the source key), whether the
+    row was quarantined (0/1) and the quarantined share of the row's file (from ``file_shares``)."""
+    shares = file_shares or {}
+    by_file = F.create_map(*[F.lit(x) for pair in shares.items() for x in pair]) if shares else None
     return classified.select(
         _blank_to_null(F.col(id_column)).alias(id_column),
         _blank_to_null(F.col(text_column)).alias(text_column),
         F.when(F.col("_reason").isNull(), F.col(id_column)).alias("accepted_id"),
+        F.col("_reason").isNotNull().cast("int").alias("quarantined"),
+        (F.coalesce(by_file[F.col("_source_file")], F.lit(0.0)) if by_file is not None else F.lit(0.0)).alias(
+            "file_quarantined_share"
+        ),
     )
 
 
@@ -54,6 +63,18 @@ def build_source_suite(
         f"null or blank share <= {thresholds.max_null_share}",
     )
     add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", "unique")
+    add(
+        E.ExpectColumnMeanToBeBetween(column="quarantined", min_value=0, max_value=thresholds.max_quarantine_share),
+        "source_quarantined_share",
+        f"quarantined share of the input <= {thresholds.max_quarantine_share}",
+    )
+    add(
+        E.ExpectColumnMaxToBeBetween(
+            column="file_quarantined_share", min_value=0, max_value=thresholds.max_file_quarantine_share
+        ),
+        "source_file_quarantined_share",
+        f"quarantined share of each file <= {thresholds.max_file_quarantine_share}",
+    )
     if previous_input_rows:
         low = math.ceil(previous_input_rows * thresholds.min_row_ratio)
         high = None if thresholds.max_row_ratio is None else math.floor(previous_input_rows * thresholds.max_row_ratio)

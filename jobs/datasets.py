@@ -35,7 +35,9 @@ class ExpectationConfig:
     distribution, ``max_label_change_share`` (share of ids whose label changed),
     ``max_lf_coverage_change`` (absolute, per LF), ``max_confidence_drop`` (of the
     mean confidence). Gold: ``min_gold_accuracy`` (off when unset). Source:
-    ``max_null_share`` of the id and text columns in the input, and the input row
+    ``max_null_share`` of the id and text columns in the input, ``max_quarantine_share``
+    of the input rows quarantined (blocking) and ``max_file_quarantine_share`` of any one
+    file's rows (a warning by default: a junk file is quarantined whole), and the input row
     count within [``min_row_ratio``, ``max_row_ratio``] x the previous ingest's.
     ``severity`` maps a check name (``class_share_max``, ``drift_kl``, ...; a
     per-class or per-LF check is named by its prefix) to ``blocking`` (the run is
@@ -50,6 +52,8 @@ class ExpectationConfig:
     max_confidence_drop: float = 0.1
     min_gold_accuracy: float | None = None
     max_null_share: float = 0.05
+    max_quarantine_share: float = 0.05
+    max_file_quarantine_share: float = 0.05
     min_row_ratio: float = 0.5
     max_row_ratio: float | None = None
     severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
@@ -173,8 +177,8 @@ def _end_model_settings(name: str, raw: dict[str, Any] | None) -> EndModelSettin
     return EndModelSettings(**{k: type(getattr(defaults, k))(raw.get(k, getattr(defaults, k))) for k in fields})
 
 
-DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning"}
-"""An LF that never fires is worth a look, not a stopped relabel."""
+DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning", "source_file_quarantined_share": "warning"}
+"""An LF that never fires is worth a look, not a stopped relabel; so is one bad file among good ones."""
 
 
 SHARE_KEYS = (
@@ -183,6 +187,8 @@ SHARE_KEYS = (
     "max_lf_coverage_change",
     "max_confidence_drop",
     "max_null_share",
+    "max_quarantine_share",
+    "max_file_quarantine_share",
 )
 """Expectation thresholds that are shares of rows: in [0, 1]."""
 
@@ -229,6 +235,8 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
         "max_lf_coverage_change",
         "max_confidence_drop",
         "max_null_share",
+        "max_quarantine_share",
+        "max_file_quarantine_share",
         "min_row_ratio",
     )
     optional = ("min_gold_accuracy", "max_row_ratio")

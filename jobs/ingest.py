@@ -23,11 +23,12 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from expectations.gx_runner import run_suite
 from expectations.source_suite import build_source_suite, observed_source_value, source_view
@@ -35,6 +36,7 @@ from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
 from jobs.lineage import RunContext
 from jobs.settings import Settings
+from jobs.source_sniff import SniffedFile, sniff_file
 from jobs.tables import commit_metadata, latest_commit, table
 from jobs.validation_gate import ValidationReport, enforce
 
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CORRUPT = "_corrupt_record"
 REASON = "_reason"
+FILE_PROBLEM = "_file_problem"
 
 
 @dataclass(frozen=True)
@@ -124,15 +127,18 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
     """
     paths = ds.source_globs(settings)
     files = [f for path in paths for f in source_files(path)]
+    options = {"header": "true", "multiLine": "true", "escape": '"', **ds.read_options} if ds.format == "csv" else {}
+    sniffed = sniff_files(ds, files, options)
+    files = [f.path for f in sniffed if f.problem is None]
+    bad_files = [f for f in sniffed if f.problem is not None]
     try:
-        if ds.format == "wrench":
+        if not files:
+            raw, columns = None, list(ds.columns) or _required_columns(ds)
+        elif ds.format == "wrench":
             raw = _read_wrench(spark, files)
             columns = ["id", "text", "label"]
         elif ds.format == "csv":
-            options = {"header": "true", "multiLine": "true", "escape": '"', **ds.read_options}
-            columns = list(ds.columns) or spark.read.options(**options).csv(files[0]).columns
-            reader = spark.read.options(**options).schema(_string_schema(columns))
-            raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(files)
+            raw, columns = _read_csv(spark, ds, sniffed, options)
         else:
             columns = list(ds.columns) or [
                 c for c in spark.read.options(**ds.read_options).json(files).columns if c != CORRUPT
@@ -141,22 +147,87 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
             raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(files)
     except AnalysisException as exc:
         raise ConfigError(f"dataset {ds.name!r}: cannot read source {paths}: {exc}") from exc
-    required = [ds.text_column] + ([] if ds.id_column == ROW_ID else [ds.id_column])
-    for column in required:
+    for column in _required_columns(ds):
         if column not in columns:
             raise ConfigError(f"dataset {ds.name!r}: column {column!r} not in source columns {columns} ({paths})")
-    if "_source_file" not in raw.columns:
+    if raw is not None and "_source_file" not in raw.columns:
         raw = raw.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
             "_block_start", F.col("_metadata.file_block_start")
         )
-    else:
+    elif raw is not None and "_block_start" not in raw.columns:
         raw = raw.withColumn("_block_start", F.lit(0).cast("long"))
+    if bad_files:
+        rejected = _rejected_files(spark, bad_files, columns)
+        raw = rejected if raw is None else raw.unionByName(rejected, allowMissingColumns=True)
+    if raw is None:
+        raise ConfigError(f"dataset {ds.name!r}: every file of {paths} is empty")
+    if FILE_PROBLEM not in raw.columns:
+        raw = raw.withColumn(FILE_PROBLEM, F.lit(None).cast("string"))
     raw = raw.withColumn("_row_order", F.monotonically_increasing_id())
     if ds.id_column == ROW_ID:
         in_file = Window.partitionBy("_source_file").orderBy("_block_start", "_row_order")
         name = F.regexp_extract("_source_file", r"([^/]+)$", 1)
         raw = raw.withColumn(ROW_ID, F.concat(name, F.lit(":"), F.row_number().over(in_file).cast("string")))
     return raw.drop("_block_start")
+
+
+def _required_columns(ds: DatasetConfig) -> list[str]:
+    """The columns every row needs: text, id (unless numbered) and, when declared, the gold column."""
+    required = [ds.text_column] + ([] if ds.id_column == ROW_ID else [ds.id_column])
+    return required + ([ds.gold_column] if ds.gold_column and ds.gold_column not in required else [])
+
+
+def sniff_files(ds: DatasetConfig, files: list[str], options: dict[str, str]) -> list[SniffedFile]:
+    """Each local file's verdict (remote ones are left to Spark); empty files are dropped with a warning."""
+    required = _required_columns(ds) + [c for c in ds.columns if c not in _required_columns(ds)]
+    if ds.columns and options.get("header", "true").lower() != "true":
+        required = []  # no header: the declared columns are positional
+    sniffed = [sniff_file(f, ds.format, options, required) if "://" not in f else SniffedFile(f) for f in files]
+    empty = [f.path for f in sniffed if f.empty]
+    if empty:
+        log.warning("ingest %s: skipping %d empty file(s): %s", ds.name, len(empty), ", ".join(empty))
+    for f in sniffed:
+        if f.problem:
+            log.warning("ingest %s: quarantining the whole file %s: %s", ds.name, f.path, f.problem)
+    return [f for f in sniffed if not f.empty]
+
+
+def _read_csv(
+    spark: SparkSession, ds: DatasetConfig, sniffed: list[SniffedFile], options: dict[str, str]
+) -> tuple[DataFrame, list[str]]:
+    """The readable CSV files, each group of files with one header read by that header's names."""
+    readable = [f for f in sniffed if f.problem is None]
+    if ds.columns and options.get("header", "true").lower() != "true":
+        groups = {tuple(ds.columns): [f.path for f in readable]}
+    else:
+        groups = {}
+        for f in readable:
+            groups.setdefault(f.header or tuple(ds.columns), []).append(f.path)
+    frames, columns = [], []
+    for header, paths in groups.items():
+        reader = spark.read.options(**options).schema(_string_schema(list(header)))
+        frame = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(paths)
+        frames.append(
+            frame.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
+                "_block_start", F.col("_metadata.file_block_start")
+            )
+        )
+        columns += [c for c in header if c not in columns]
+    raw = frames[0]
+    for frame in frames[1:]:
+        raw = raw.unionByName(frame, allowMissingColumns=True)
+    return raw, columns
+
+
+def _rejected_files(spark: SparkSession, bad: list[SniffedFile], columns: list[str]) -> DataFrame:
+    """One row per quarantined file: its path and why (the rows inside are never read)."""
+    schema = StructType(
+        [StructField(c, StringType()) for c in columns]
+        + [StructField(n, StringType()) for n in (CORRUPT, FILE_PROBLEM, "_source_file")]
+        + [StructField("_block_start", LongType())]
+    )
+    rows = [(*([None] * len(columns)), None, f.problem, Path(f.path).resolve().as_uri(), 0) for f in bad]
+    return spark.createDataFrame(rows, schema)
 
 
 def _blank(col: Column) -> Column:
@@ -179,9 +250,10 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
 
 def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
-    data_columns = [c for c in raw.columns if c not in (CORRUPT, "_source_file", "_row_order")]
+    data_columns = [c for c in raw.columns if c not in (CORRUPT, FILE_PROBLEM, "_source_file", "_row_order")]
     first_reason = (
-        F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
+        F.when(F.col(FILE_PROBLEM).isNotNull(), F.concat(F.lit("file quarantined whole: "), F.col(FILE_PROBLEM)))
+        .when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
         .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
         .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
     )
@@ -210,12 +282,51 @@ def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     )
 
 
+MOSTLY_MALFORMED = 0.5
+"""A file more than this share of whose records do not parse is not the declared format: all of it is quarantined."""
+
+
+def quarantine_unparseable_files(
+    classified: DataFrame, ds: DatasetConfig
+) -> tuple[DataFrame, dict[str, int], dict[str, float]]:
+    """Quarantine whole files whose records mostly fail to parse; the rows per reason ("" = accepted)
+    and each file's quarantined share.
+
+    One aggregate (a row per file and reason) gives both the counts and the files
+    to reject, so a file of another format cannot slip a few lucky rows through."""
+    reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
+    per_file: dict[str, dict[str, int]] = {}
+    for r in classified.groupBy("_source_file", reason.alias(REASON)).count().collect():
+        per_file.setdefault(r["_source_file"], {})[r[REASON]] = int(r["count"])
+    rejected = {}
+    for path, counts in per_file.items():
+        malformed, total = counts.get("malformed record", 0), sum(counts.values())
+        if malformed > MOSTLY_MALFORMED * total:
+            rejected[path] = f"file quarantined whole: {malformed} of {total} records do not parse as {ds.format}"
+            log.warning("ingest %s: %s: %s", ds.name, path, rejected[path])
+    by_reason: dict[str, int] = {}
+    for path, counts in per_file.items():
+        for why, n in counts.items():
+            key = rejected.get(path, why)
+            by_reason[key] = by_reason.get(key, 0) + n
+    shares = {
+        path: 1.0 if path in rejected else 1.0 - counts.get("", 0) / max(sum(counts.values()), 1)
+        for path, counts in per_file.items()
+    }
+    if not rejected:
+        return classified, by_reason, shares
+    mapping = F.create_map(*[F.lit(x) for pair in rejected.items() for x in pair])
+    marked = classified.withColumn(REASON, F.coalesce(mapping[F.col("_source_file")], F.col(REASON)))
+    return marked, by_reason, shares
+
+
 def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingested_at: datetime) -> DataFrame:
     """Accepted rows shaped for the source table: ``id``, ``text``, other columns, lineage.
 
     The gold column is left out on purpose: LFs read this table.
     """
-    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, "_source_file", "_row_order", ROW_ID}
+    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, FILE_PROBLEM, "_source_file", "_row_order"}
+    skip.add(ROW_ID)
     others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
     return accepted.select(
         F.col(ds.id_column).alias("id"),
@@ -310,7 +421,7 @@ def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime)
     keep = [
         F.col(c).alias(sanitize(c))
         for c in rejected.columns
-        if c not in (CORRUPT, REASON, "_source_file", "_row_order")
+        if c not in (CORRUPT, REASON, FILE_PROBLEM, "_source_file", "_row_order")
     ]
     return rejected.select(
         *keep,
@@ -323,7 +434,12 @@ def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime)
 
 
 def validate_input(
-    spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, classified: DataFrame
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    classified: DataFrame,
+    file_shares: dict[str, float],
 ) -> ValidationReport:
     """The source suite on every input row, before any table is written (a blocking failure
     leaves source, gold and quarantine as they were)."""
@@ -332,7 +448,7 @@ def validate_input(
     if source.exists():
         previous_input = (latest_commit(spark, source)[1].get("counts") or {}).get("input")
     id_name = "id" if ds.id_column == ROW_ID else ds.id_column
-    view = source_view(classified.withColumnRenamed(ds.id_column, id_name), id_name, ds.text_column)
+    view = source_view(classified.withColumnRenamed(ds.id_column, id_name), id_name, ds.text_column, file_shares)
     checked = run_suite(
         settings.home,
         ds.name,
@@ -370,17 +486,12 @@ def run_ingest(
                 previous.quarantined_total,
             )
             return previous
-    classified = classify(read_raw(spark, ds, settings), ds).persist()
+    persisted = classify(read_raw(spark, ds, settings), ds).persist()
     try:
-        by_reason = {
-            (r[REASON] or ""): int(r["count"])
-            for r in classified.groupBy(F.regexp_replace(F.col(REASON), " first kept from .*$", "").alias(REASON))
-            .count()
-            .collect()
-        }
+        classified, by_reason, file_shares = quarantine_unparseable_files(persisted, ds)
         accepted_n = by_reason.pop("", 0)
         input_n = accepted_n + sum(by_reason.values())
-        validation = validate_input(spark, ds, settings, run, classified)
+        validation = validate_input(spark, ds, settings, run, classified, file_shares)
         accepted = classified.where(F.col(REASON).isNull())
         rejected = classified.where(F.col(REASON).isNotNull())
         meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
@@ -431,7 +542,7 @@ def run_ingest(
             .save(str(source.path))
         )
     finally:
-        classified.unpersist()
+        persisted.unpersist()
 
     source_version, _ = latest_commit(spark, source)
     result = IngestResult(
