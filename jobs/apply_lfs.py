@@ -16,9 +16,10 @@ expressions (:mod:`lf_library.compile`); no Python runs per row.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -31,7 +32,7 @@ from jobs.errors import ConfigError, LFExecutionError, StageOrderError
 from jobs.lineage import RunContext
 from jobs.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.settings import Settings
-from jobs.tables import TableRef, commit_metadata, latest_commit, table
+from jobs.tables import TableRef, commit_history, commit_metadata, latest_commit, runs_table, table
 from jobs.validation_gate import ValidationReport, enforce
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import lf_condition
@@ -381,6 +382,10 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     # Only votes this run computed need checking: unchanged LFs on unchanged rows were
     # validated by the run that computed them (an LF-only change checks just its partitions).
     checked_lfs = pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs
+    # ...unless the votes on record never passed their check (it failed, or the run that wrote
+    # them died first): then their LFs are checked again, so a failure holds until its cause changes.
+    unchecked = unvalidated_lfs(spark, settings, ds.name, votes)
+    checked_lfs = [n for n in pack.names if n in set(checked_lfs) | unchecked]
     validation = (
         validate_votes(spark, ds, settings, run, sub_pack(pack, checked_lfs), votes, votes_version)
         if checked_lfs
@@ -408,6 +413,55 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
         validation.outcomes,
         validation.seconds,
     )
+
+
+def computed_lfs(meta: dict[str, Any]) -> list[str]:
+    """The LFs a votes commit computed votes for (every LF when rows changed or the run was full)."""
+    changes = meta.get("row_changes") or {}
+    if meta.get("mode") == "full" or any(changes.get(s, 0) for s in ("new", "changed")):
+        return list(meta.get("lfs") or [])
+    return list(meta.get("recomputed") or [])
+
+
+def unvalidated_lfs(spark: SparkSession, settings: Settings, dataset: str, votes: TableRef) -> set[str]:
+    """LFs with votes on record that no run has checked successfully since they were written.
+
+    A run records ``votes_version`` with its votes outcomes only once its check
+    passed. Walking back from the newest votes commit to the last one some run
+    checked, every LF those commits computed is still unchecked: its check
+    failed, or the run that wrote it died first. An edit of another LF in
+    between does not clear it."""
+    checked = _checked_votes_versions(settings, dataset)
+    unchecked: set[str] = set()
+    for version, meta in commit_history(spark, votes):
+        if version in checked:
+            break
+        unchecked |= set(computed_lfs(meta))
+    return unchecked
+
+
+def _checked_votes_versions(settings: Settings, dataset: str) -> set[int]:
+    """Votes versions some run of ``dataset`` recorded a passing votes check for."""
+    ref = runs_table(settings)
+    if not ref.exists():
+        return set()
+    from deltalake import DeltaTable
+
+    rows = (
+        DeltaTable(str(ref.path))
+        .to_pyarrow_table(columns=["votes_version", "votes_validation"], filters=[("dataset", "=", dataset)])
+        .to_pylist()
+    )
+    passed = set()
+    for row in rows:
+        outcomes = json.loads(row["votes_validation"] or "[]")
+        if (
+            row["votes_version"] is not None
+            and outcomes
+            and not any(not o["success"] and o["severity"] == "blocking" for o in outcomes)
+        ):
+            passed.add(int(row["votes_version"]))
+    return passed
 
 
 def validate_votes(

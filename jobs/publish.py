@@ -102,6 +102,23 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
     lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
+    superseded = _superseded_by(spark, labels_ref, run.run_id, json.loads(lineage)["staging_version"])
+    if superseded is not None:
+        newer_run, newer_version, published_before = superseded
+        if published_before:  # a retry of a run whose labels were published, then replaced: no-op
+            log.info(
+                "publish %s: run %s was published before; %s@v%d of newer run %s stays current",
+                ds.name,
+                run.run_id,
+                labels_ref.name,
+                newer_version,
+                newer_run,
+            )
+            return PublishResult(newer_version, written_rows(spark, labels_ref.path), already_published=True)
+        raise StageOrderError(
+            f"publish {ds.name}: run {run.run_id} is older than run {newer_run}, whose labels are already "
+            f"published ({labels_ref.name}@v{newer_version}); {labels_ref.name} left unchanged"
+        )
     why_not = can_commit(labels_ref, staging_ref, LABEL_COLUMNS)
     if why_not is None:
         # The validated files themselves become the new version (jobs/publish_files.py).
@@ -148,6 +165,29 @@ def written_rows(spark: SparkSession, path: object) -> int:
     if row["operationMetrics"] and "numOutputRows" in row["operationMetrics"]:
         return int(row["operationMetrics"]["numOutputRows"])
     return int(json.loads(row["userMetadata"] or "{}").get("rows", -1))
+
+
+def _superseded_by(
+    spark: SparkSession, labels_ref: TableRef, run_id: str, staging_version: int
+) -> tuple[str, int, bool] | None:
+    """``(newer run, labels version, whether run_id was published before)`` when the labels table's
+    newest commit came from a later staging commit than ``run_id``'s, else None.
+
+    Publishing an older run's candidates would roll the labels back past a newer
+    validated labeling (an old run id retried by hand, a late Airflow retry)."""
+    if not labels_ref.exists():
+        return None
+    version, meta = latest_commit(spark, labels_ref)
+    newest_staging = meta.get("staging_version")
+    if newest_staging is None or int(newest_staging) <= staging_version or meta.get("run_id") == run_id:
+        return None
+    from deltalake import DeltaTable
+
+    published_before = any(
+        json.loads(commit.get("userMetadata") or "{}").get("run_id") == run_id
+        for commit in DeltaTable(str(labels_ref.path)).history()
+    )
+    return str(meta.get("run_id")), version, published_before
 
 
 def _lineage_for_run(

@@ -179,6 +179,22 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     return int(commits[0]["version"]), _parsed(commits[0].get("userMetadata"))
 
 
+def commit_history(spark: Any, ref: TableRef, limit: int = 50) -> list[tuple[int, dict[str, Any]]]:
+    """(version, parsed userMetadata) of the newest ``limit`` commits of ``ref``, newest first."""
+    path = local_path(ref.path)
+    if path is not None:
+        from deltalake import DeltaTable
+
+        try:
+            return [(int(c["version"]), _parsed(c.get("userMetadata"))) for c in DeltaTable(str(path)).history(limit)]
+        except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
+            pass
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    rows = SparkDeltaTable.forPath(spark, str(ref.path)).history(limit).select("version", "userMetadata").collect()
+    return [(int(r["version"]), _parsed(r["userMetadata"])) for r in rows]
+
+
 def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
     """The Parquet files of version ``version`` of an unpartitioned table on local disk, when they
     hold exactly its rows: the plain protocol (no deletion vectors, column mapping or other
