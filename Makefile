@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/labellake demo
 
 test: setup
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

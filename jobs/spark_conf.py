@@ -57,6 +57,21 @@ def session_jars(settings: Settings) -> list[str]:
     return delta_jars(settings) + ([str(kernel)] if kernel else [])
 
 
+JAVA_OPTIONS_ENV = "LABELLAKE_DRIVER_JAVA_OPTIONS"
+"""JVM flags added to the driver's (e.g. ``-XX:TieredStopAtLevel=1`` for short runs on tiny data)."""
+EXTRA_CONF_ENV = "LABELLAKE_SPARK_CONF"
+"""Extra Spark properties, ``key=value`` pairs separated by whitespace (cluster tuning, tests)."""
+
+
+def extra_conf() -> dict[str, str]:
+    """The properties of ``$LABELLAKE_SPARK_CONF``; a pair without ``=`` is a SetupError naming it."""
+    pairs = os.environ.get(EXTRA_CONF_ENV, "").split()
+    bad = [p for p in pairs if "=" not in p or not p.split("=", 1)[0]]
+    if bad:
+        raise SetupError(f"{EXTRA_CONF_ENV}: expected key=value pairs separated by spaces, got {bad}")
+    return dict(p.split("=", 1) for p in pairs)
+
+
 def _interactive() -> bool:
     return sys.stderr.isatty() and "AIRFLOW_CTX_DAG_ID" not in os.environ
 
@@ -101,5 +116,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         # Keep tables readable by delta-rs (deltalake): no deletion vectors.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
-        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}"),
+        "spark.driver.extraJavaOptions": " ".join(
+            [
+                f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}",
+                os.environ.get(JAVA_OPTIONS_ENV, ""),
+            ]
+        ).strip(),
+        **extra_conf(),
     }

@@ -23,7 +23,7 @@ DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "sh
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ.setdefault("LABELLAKE_SHUFFLE_PARTITIONS", "4")
+    os.environ.setdefault("LABELLAKE_SHUFFLE_PARTITIONS", "2")
     from jobs.spark_session import get_spark
 
     home = tmp_path_factory.mktemp("spark-home")

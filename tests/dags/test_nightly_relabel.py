@@ -133,27 +133,29 @@ def lake(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.e2e
-def test_airflow_dags_test_relabels_youtube(lake: Path) -> None:
-    """``airflow dags test nightly_relabel`` runs every stage through spark-submit; then check the tables."""
-    from jobs.airflow_env import dags_test
+@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
+def test_backfill_under_the_scheduler_relabels_youtube(lake: Path) -> None:
+    """A one-day backfill of nightly_relabel, run by a real scheduler (api-server, dag-processor,
+    scheduler), every stage a spark-submit; then the tables. (``airflow dags test``, which
+    ``make demo`` uses, runs the LF-change, failed-validation and cluster runs below.)"""
+    from tests.dags.scheduler import backfill_nightly
 
-    settings, env = dag_env(lake, PACK_V1)
-    assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
-
+    settings, run_id = backfill_nightly(lake)
     labels = labels_table(settings)
+    assert labels.version() == 0  # published once, by the backfill
     frame = labels.to_pandas()
-    assert len(frame) == 1953
-    assert frame["_run_id"].str.startswith("manual__").all()
+    assert len(frame) == 1953 and (frame["_run_id"] == run_id).all()
     assert (frame["_dag_id"] == "nightly_relabel").all()
     assert (frame["label"] >= 0).sum() > 1300
     meta = json.loads(labels.history(1)[0]["userMetadata"])
-    assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == frame["_run_id"].iloc[0]
-    run = run_row(settings, meta["run_id"])
-    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "manual"
+    assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == run_id
+    run = run_row(settings, run_id)
+    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "backfill"
     assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
 def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path) -> None:
     """Edit the LF pack: the watch DAG emits an Asset event, the relabel DAG recomputes only the changed LFs."""
     from jobs.airflow_env import dags_test
@@ -190,6 +192,7 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
 def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
     from jobs.airflow_env import _airflow_bin, ensure_airflow_db
@@ -296,6 +299,7 @@ def standalone_master(tmp_path: Path):
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
 def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
     lake: Path, tmp_path: Path, standalone_master
 ) -> None:

@@ -1,8 +1,10 @@
 """``airflow backfill create`` for nightly_relabel, executed by a real scheduler (not ``dags test``).
 
-Airflow 3 runs tasks through its Execution API, so the test starts the three
+Airflow 3 runs tasks through its Execution API, so this starts the three
 processes a deployment runs (api-server, dag-processor, scheduler; LocalExecutor
-on SQLite), creates a one-day backfill and waits for the run to finish.
+on SQLite), creates a one-day backfill and waits for the run to finish. The
+end-to-end tests in ``test_nightly_relabel.py`` start with it: its labels are
+the shared lakehouse's first version.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.dags.helpers import PACK_V1, dag_env, labels_table, run_row
+from jobs.settings import Settings
+from tests.dags.helpers import PACK_V1, dag_env
 
 
 def _free_port() -> int:
@@ -48,14 +49,14 @@ def _query(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-@pytest.mark.e2e
-def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path) -> None:
+def backfill_nightly(root: Path) -> tuple[Settings, str]:
+    """Backfill one day of nightly_relabel under a real scheduler in ``root``; (settings, run id)."""
     from jobs.airflow_env import ensure_airflow_db
 
     airflow = str(Path(sys.executable).parent / "airflow")
     # nightly = false: the scheduled run that unpausing starts selects no dataset, so only
     # the backfill relabels youtube_spam (a backfill needs a periodic schedule).
-    settings, env = dag_env(tmp_path, PACK_V1, nightly=False)
+    settings, env = dag_env(root, PACK_V1, nightly=False)
     port = _free_port()
     env.update(
         {
@@ -66,7 +67,7 @@ def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path
     )
     ensure_airflow_db(env)
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    logs = tmp_path / "logs"
+    logs = root / "logs"
     logs.mkdir()
     procs = [
         subprocess.Popen(
@@ -122,10 +123,4 @@ def test_backfill_create_runs_the_nightly_dag_under_the_scheduler(tmp_path: Path
     assert run_id == "backfill__2026-11-01T00:00:00+00:00"
     assert states["youtube_spam.publish"] == "success"
 
-    labels = labels_table(settings)
-    assert labels.version() == 0  # published once, by the backfill
-    frame = labels.to_pandas()
-    assert len(frame) == 1953 and (frame["_run_id"] == run_id).all()
-    assert (frame["_dag_id"] == "nightly_relabel").all()
-    record = run_row(settings, run_id)
-    assert record["trigger"] == "backfill" and record["status"] == "published"
+    return settings, run_id
