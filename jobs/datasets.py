@@ -181,16 +181,22 @@ DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning", "source_file_qu
 """An LF that never fires is worth a look, not a stopped relabel; so is one bad file among good ones."""
 
 
-SHARE_KEYS = (
-    "min_coverage",
-    "max_label_change_share",
-    "max_lf_coverage_change",
-    "max_confidence_drop",
-    "max_null_share",
-    "max_quarantine_share",
-    "max_file_quarantine_share",
-)
-"""Expectation thresholds that are shares of rows: in [0, 1]."""
+THRESHOLD_MAX = {
+    "min_coverage": 1.0,
+    "max_kl_divergence": float("inf"),
+    "max_label_change_share": 1.0,
+    "max_lf_coverage_change": 1.0,
+    "max_confidence_drop": 1.0,
+    "max_null_share": 1.0,
+    "max_quarantine_share": 1.0,
+    "max_file_quarantine_share": 1.0,
+    "min_row_ratio": float("inf"),
+    "min_gold_accuracy": 1.0,
+    "max_row_ratio": float("inf"),
+}
+"""Every numeric expectation threshold and its upper bound (all are >= 0; shares of rows are <= 1)."""
+OPTIONAL_THRESHOLDS = ("min_gold_accuracy", "max_row_ratio")
+"""Thresholds that may be unset (the check is off)."""
 
 
 def _number(dataset: str, key: str, value: object, low: float = 0.0, high: float = float("inf")) -> float:
@@ -228,25 +234,14 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
     for check, level in severity.items():
         _choice(name, f"expectations.severity.{check}", level, SEVERITIES)
     defaults = ExpectationConfig()
-    floats = (
-        "min_coverage",
-        "max_kl_divergence",
-        "max_label_change_share",
-        "max_lf_coverage_change",
-        "max_confidence_drop",
-        "max_null_share",
-        "max_quarantine_share",
-        "max_file_quarantine_share",
-        "min_row_ratio",
-    )
-    optional = ("min_gold_accuracy", "max_row_ratio")
-    extra = sorted(set(raw) - set(floats) - set(optional) - {"class_share", "severity"})
+    extra = sorted(set(raw) - set(THRESHOLD_MAX) - {"class_share", "severity"})
     if extra:
         raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
     numbers: dict[str, Any] = {}
-    for key in (*floats, *optional):
+    for key, high in THRESHOLD_MAX.items():
         value = raw.get(key, getattr(defaults, key))
-        high = 1.0 if key in SHARE_KEYS or key == "min_gold_accuracy" else float("inf")
+        if value is None and key not in OPTIONAL_THRESHOLDS:
+            raise ConfigError(f"dataset {name!r}: expectations.{key} must be a number, got nothing")
         numbers[key] = None if value is None else _number(name, f"expectations.{key}", value, 0.0, high)
     if numbers["max_row_ratio"] is not None and numbers["max_row_ratio"] < numbers["min_row_ratio"]:
         raise ConfigError(
