@@ -35,7 +35,7 @@ from jobs.settings import Settings
 from jobs.tables import TableRef, commit_history, commit_metadata, latest_commit, runs_table, table
 from jobs.validation_gate import ValidationReport, enforce
 from lf_library.apply_python import error_column, with_python_votes
-from lf_library.compile import lf_condition
+from lf_library.compile import check_with_spark, lf_condition
 from lf_library.core import LabelingFunction, LFPack
 from lf_library.keyword_index import split_for_index, token_votes
 from lf_library.packs import load_pack
@@ -340,6 +340,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     source_version, _ = latest_commit(spark, source)
     pack = load_dataset_pack(ds)
     rows = spark.read.format("delta").option("versionAsOf", source_version).load(str(source.path))
+    check_with_spark(spark, pack, rows)
     votes = table(settings, ds.name, "votes")
     plan = plan_recompute(spark, run, pack, votes, source, source_version)
     if plan.rows is not None:

@@ -20,9 +20,10 @@ import re
 import sys
 from typing import Any
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.errors import LFDefinitionError
 from lf_library.core import (
     ABSTAIN,
     KeywordLF,
@@ -293,3 +294,27 @@ def compile_pack(pack: LFPack, text: Column | None = None) -> list[Column]:
     """Every declarative LF of ``pack`` as a vote column, in pack order (Python LFs excluded)."""
     text = text if text is not None else F.col("text")
     return [compile_lf(lf, pack, text) for lf in pack.declarative]
+
+
+def check_with_spark(spark: SparkSession, pack: LFPack, rows: DataFrame | None = None) -> None:
+    """Compile each regex LF's pattern with Java's engine, and parse each SQL LF's condition (and
+    resolve it against ``rows``, the table the LFs will read), as they will run: a pattern Python
+    accepts and Java does not (``[[a]x``), or SQL that does not parse or names an unknown column,
+    fails here naming the LF instead of inside a Spark task."""
+    jvm = spark._jvm
+    for lf in pack:
+        try:
+            if isinstance(lf, RegexLF) and jvm is not None:
+                jvm.java.util.regex.Pattern.compile(java_regex(lf.pattern, lf.ignore_case))
+            elif isinstance(lf, SqlLF):
+                condition = F.expr(lf.condition)
+                if rows is not None:
+                    rows.where(condition)  # analysed now: unknown columns and functions fail here
+        except Exception as exc:  # pyspark re-raises the JVM's errors as its own types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            what = (
+                f"regex {lf.pattern!r} is invalid for Java, which runs it"
+                if isinstance(lf, RegexLF)
+                else f"SQL condition {getattr(lf, 'condition', '')!r} does not run"
+            )
+            raise LFDefinitionError(f"LF {lf.name!r}: {what}: {first}") from exc
