@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
 from jobs.datasets import load_datasets
+from jobs.lineage import RunContext
+from jobs.pipeline import run_pipeline
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.stages import STAGES
-from jobs.tables import table
 from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
 
 DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
@@ -125,19 +125,20 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 # --- end to end: airflow dags test, every stage a real spark-submit ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory):
-    """One lakehouse and Airflow home the end-to-end tests below share, in order."""
-    root = tmp_path_factory.mktemp("dags-e2e")
-    return root
-
-
 @pytest.mark.e2e
-@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
-def test_backfill_under_the_scheduler_relabels_youtube(lake: Path) -> None:
+def test_scheduler_backfill_then_lf_change_then_a_failed_validation(tmp_path: Path) -> None:
+    """One lakehouse through three DAG runs, in order (one test: xdist never splits it):
+    a backfill under a real scheduler publishes v0, an LF edit is detected and relabeled
+    incrementally (v1), and an impossible coverage floor fails the DAG run leaving v1."""
+    run_id = _backfill_publishes_the_first_version(tmp_path)
+    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, run_id)
+    _failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path)
+
+
+def _backfill_publishes_the_first_version(lake: Path) -> str:
     """A one-day backfill of nightly_relabel, run by a real scheduler (api-server, dag-processor,
     scheduler), every stage a spark-submit; then the tables. (``airflow dags test``, which
-    ``make demo`` uses, runs the LF-change, failed-validation and cluster runs below.)"""
+    ``make demo`` uses, runs the other DAG runs here.)"""
     from tests.dags.scheduler import backfill_nightly
 
     settings, run_id = backfill_nightly(lake)
@@ -152,11 +153,10 @@ def test_backfill_under_the_scheduler_relabels_youtube(lake: Path) -> None:
     run = run_row(settings, run_id)
     assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "backfill"
     assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
+    return run_id
 
 
-@pytest.mark.e2e
-@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
-def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path) -> None:
+def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path, first: str) -> None:
     """Edit the LF pack: the watch DAG emits an Asset event, the relabel DAG recomputes only the changed LFs."""
     from jobs.airflow_env import dags_test
     from jobs.lf_library_status import lf_library_status
@@ -181,7 +181,7 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
     labels = labels_table(settings)
     assert labels.version() == before + 1
     frame = labels.to_pandas()
-    assert (frame["_dag_id"] == "lf_change_relabel").all()
+    assert (frame["_dag_id"] == "lf_change_relabel").all() and not (frame["_run_id"] == first).any()
     assert (frame["_lf_set_version"] == status.lf_set_version).all()
     run = run_row(settings, frame["_run_id"].iloc[0])
     assert run["trigger"] == "lf-change" and run["mode"] == "incremental" and run["status"] == "published"
@@ -191,9 +191,7 @@ def test_lf_change_is_detected_published_as_an_asset_event_and_relabels_incremen
     assert not lf_library_status(settings, "youtube_spam").changed
 
 
-@pytest.mark.e2e
-@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
-def test_failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
+def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
     from jobs.airflow_env import _airflow_bin, ensure_airflow_db
 
@@ -299,12 +297,11 @@ def standalone_master(tmp_path: Path):
 
 
 @pytest.mark.e2e
-@pytest.mark.xdist_group("dags_e2e")  # in order, on one shared lakehouse
 def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
-    lake: Path, tmp_path: Path, standalone_master
+    spark, tmp_path: Path, standalone_master
 ) -> None:
     """spark_default -> the standalone master: every stage runs its executors on the worker; the
-    labels equal the local-mode run's (version 0 of the shared lakehouse above)."""
+    labels equal a local-mode run's of the same config (in this process's local session)."""
     import urllib.request
 
     from jobs.airflow_env import dags_test
@@ -323,17 +320,9 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
     assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
 
     cluster = labels_table(settings).to_pandas().set_index("id").sort_index()
-    local_settings, local_env = dag_env(lake, PACK_V1)
-    if not table(local_settings, "youtube_spam", "labels").exists():  # run alone: make the local-mode labels
-        assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, local_env) == 0
-    local = (
-        DeltaTable(
-            str(table(dataclasses.replace(settings, home=lake / "lakehouse"), "youtube_spam", "labels").path), version=0
-        )
-        .to_pandas()
-        .set_index("id")
-        .sort_index()
-    )
+    local_settings = dataclasses.replace(settings, home=tmp_path / "local")
+    run_pipeline(RunContext("local", "youtube_spam"), local_settings, spark)
+    local = labels_table(local_settings).to_pandas().set_index("id").sort_index()
     assert len(cluster) == len(local) == 1953
     assert (cluster["label"] == local["label"]).all()
     assert (cluster["_lf_set_version"] == local["_lf_set_version"]).all()
