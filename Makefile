@@ -9,10 +9,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
+ARCHIVE := .cache/jvm/.built
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP) $(JARS)
+setup: $(STAMP) $(JARS) $(ARCHIVE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,11 @@ $(STAMP): pyproject.toml
 
 $(JARS): $(STAMP)
 	$(BIN)/python -m jobs.setup_jars
+
+# A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
+$(ARCHIVE): $(JARS)
+	$(BIN)/python -m jobs.jvm_archive
+	touch $@
 
 demo: setup
 	$(BIN)/labellake demo

@@ -64,9 +64,56 @@ _CONTEXTS: dict[Path, Any] = {}
 plugins (~0.5 s), and a stage validates up to three suites; a run in one process, five."""
 
 
+class _CompiledTemplates:
+    """Jinja bytecode kept in memory for every Data Docs view of this process.
+
+    GX builds a new jinja ``Environment`` for each view it renders, so every page
+    compiled the same templates again (~90% of a Data Docs build). Jinja checks
+    each entry against the template source's checksum, so a changed template
+    is compiled anew.
+    """
+
+    def __init__(self) -> None:
+        from jinja2 import BytecodeCache
+
+        class Store(BytecodeCache):
+            def __init__(self) -> None:
+                self.entries: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket: Any) -> None:
+                if bucket.key in self.entries:
+                    bucket.bytecode_from_string(self.entries[bucket.key])
+
+            def dump_bytecode(self, bucket: Any) -> None:
+                self.entries[bucket.key] = bucket.bytecode_to_string()
+
+        self.store = Store()
+
+    def install(self) -> None:
+        """Give every GX jinja view this store (once per process)."""
+        from great_expectations.render.view.view import DefaultJinjaView
+
+        init = DefaultJinjaView.__init__
+        if getattr(init, "_labellake_store", None) is self.store:
+            return
+        store = self.store
+
+        def init_with_store(view: Any, *args: Any, **kwargs: Any) -> None:
+            init(view, *args, **kwargs)
+            view.env.bytecode_cache = store
+
+        init_with_store._labellake_store = store  # type: ignore[attr-defined]
+        DefaultJinjaView.__init__ = init_with_store  # type: ignore[method-assign,assignment]
+
+
+_TEMPLATES = _CompiledTemplates()
+
+
 def _context(home: Path, dataset: str) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _TEMPLATES.install()
 
     root = gx_root(home, dataset)
     cached = _CONTEXTS.get(root)

@@ -184,13 +184,13 @@ def _tag_spark_jobs(spark: SparkSession, run: RunContext | None, stage: str | No
     context.setJobDescription(description)  # type: ignore[arg-type]
 
 
-_TIMINGS: dict[tuple[str, str], dict[str, float]] = {}
+_TIMINGS: dict[tuple[str, str, str], dict[str, float]] = {}
 """Stage timings of the runs this process has recorded (saves a runs-table read per stage)."""
 
 
 def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> dict[str, float]:
     """Stage timings already on the run's record (stages may run in separate processes)."""
-    key = (run.run_id, run.dataset)
+    key = (str(settings.home), run.run_id, run.dataset)
     if key not in _TIMINGS:
         record = run_record(spark, settings, run.run_id, run.dataset) or {}
         try:
@@ -206,6 +206,6 @@ def run_pipeline(
     """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
     settings = settings or Settings.from_env()
     get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
-    spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)
-    with dataset_lock(settings, run):
+    with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
+        spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)
         return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}

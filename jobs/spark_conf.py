@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from jobs.errors import SetupError
+from jobs.jvm_archive import archive_options
 from jobs.settings import PROJECT_ROOT, Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -119,6 +120,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.extraJavaOptions": " ".join(
             [
                 f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}",
+                archive_options(settings),  # classes mapped from set-up's archive: JVMs start ~2x faster
                 os.environ.get(JAVA_OPTIONS_ENV, ""),
             ]
         ).strip(),

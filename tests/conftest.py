@@ -8,7 +8,9 @@ Spark starts once (seconds); each test gets its own ``LABELLAKE_HOME`` under
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -51,3 +53,62 @@ YOUTUBE = {
     "label_model": "majority_vote",
     "expectations": {"min_coverage": 0.5, "class_share": {"HAM": [0.05, 0.95], "SPAM": [0.05, 0.95]}},
 }
+
+THRESHOLDS = {
+    "min_coverage": 0.5,
+    "class_share": {"HAM": [0.2, 0.8], "SPAM": [0.2, 0.8]},
+    "max_kl_divergence": 0.1,
+    "max_label_change_share": 0.25,
+    "min_gold_accuracy": 0.8,
+}
+"""Every expectation a labels suite has, at values the real YouTube comments pass."""
+
+
+def _pack_v1_run() -> tuple[dict, object]:
+    from jobs.lineage import RunContext
+
+    config = {
+        "youtube_spam": {**YOUTUBE, "lf_pack": "tests.jobs.incremental_packs:pack_v1", "expectations": THRESHOLDS}
+    }
+    return config, RunContext("good", "youtube_spam")
+
+
+PACK_V1_RUN = _pack_v1_run()
+"""A first run with the test pack v1 and every expectation: several tests start from its lakehouse."""
+
+
+@pytest.fixture(scope="session")
+def _first_runs(spark, tmp_path_factory: pytest.TempPathFactory):
+    """Lakehouses after one pipeline run, built once per (config, run) per test process."""
+    from jobs.lineage import RunContext
+    from jobs.pipeline import run_pipeline
+
+    built: dict[str, tuple[Settings, dict]] = {}
+
+    def build(datasets: dict, run: RunContext) -> tuple[Settings, dict]:
+        key = json.dumps([datasets, dataclasses.asdict(run)], sort_keys=True, default=str)
+        if key not in built:
+            root = tmp_path_factory.mktemp("first-run")
+            config = write_config(root / "datasets.toml", datasets)
+            lake = dataclasses.replace(
+                Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT, config_path=config
+            )
+            built[key] = (lake, run_pipeline(run, lake, spark))
+        return built[key]
+
+    return build
+
+
+@pytest.fixture
+def lake_after_run(_first_runs, tmp_path: Path):
+    """``(datasets, run) -> (Settings, stage results)``: a private copy of the lakehouse that
+    ``run`` over the ``datasets`` config leaves (the run itself happens once per test process)."""
+
+    def copy(datasets: dict, run, home_name: str = "lakehouse") -> tuple[Settings, dict]:
+        source, results = _first_runs(datasets, run)
+        home = tmp_path / home_name
+        shutil.copytree(source.home, home)
+        config = write_config(tmp_path / f"{home_name}.toml", datasets)
+        return dataclasses.replace(source, home=home, config_path=config), results
+
+    return copy

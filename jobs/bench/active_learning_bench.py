@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import time
 import tomllib
@@ -112,12 +113,16 @@ def run_active_learning_bench(
     config = write_datasets_toml(workdir / "datasets.toml", {dataset: bench_dataset(base, dataset)})
     curves: dict[str, list[tuple[int, float, float]]] = {}
     started = time.perf_counter()
+    # Round 0 (no hand labels) is the same for every strategy: run once, each strategy starts from a copy.
+    start = dataclasses.replace(base, home=workdir / "round-0", config_path=config)
+    run_pipeline(RunContext("round-0", dataset), start, spark)
+    start_accuracy = accuracy(spark, start, dataset)
     for strategy in STRATEGIES:
         slug = strategy.replace(" ", "-")
         settings = dataclasses.replace(base, home=workdir / slug, config_path=config)
+        shutil.copytree(start.home, settings.home)
         ds = get_dataset(dataset, settings)
-        run_pipeline(RunContext(f"{slug}-0", dataset), settings, spark)
-        curve = [(0, *accuracy(spark, settings, dataset))]
+        curve = [(0, *start_accuracy)]
         for r in range(1, rounds + 1):
             ids = _next_ids(spark, settings, ds, strategy, k, seed + r)
             _annotate(spark, settings, ds, ids, workdir / slug, f"round{r}")

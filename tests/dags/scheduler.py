@@ -103,7 +103,7 @@ def backfill_nightly(root: Path) -> tuple[Settings, str]:
             env,
         )
         assert created.returncode == 0, (created.stdout + created.stderr)[-3000:]
-        deadline = time.monotonic() + 900
+        deadline = time.monotonic() + 1800  # five spark-submits; CI's two workers share 2 cores
         while True:
             runs = _query(db, "SELECT run_id, state FROM dag_run WHERE run_type = 'backfill'")
             if runs and runs[0][1] in ("success", "failed"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sqlite3
@@ -13,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from jobs.datasets import load_datasets
-from jobs.lineage import RunContext
-from jobs.pipeline import run_pipeline
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.stages import STAGES
+from tests.conftest import PACK_V1_RUN
 from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
 
 DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
@@ -298,7 +296,7 @@ def standalone_master(tmp_path: Path):
 
 @pytest.mark.e2e
 def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
-    spark, tmp_path: Path, standalone_master
+    spark, tmp_path: Path, standalone_master, lake_after_run
 ) -> None:
     """spark_default -> the standalone master: every stage runs its executors on the worker; the
     labels equal a local-mode run's of the same config (in this process's local session)."""
@@ -320,8 +318,7 @@ def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
     assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
 
     cluster = labels_table(settings).to_pandas().set_index("id").sort_index()
-    local_settings = dataclasses.replace(settings, home=tmp_path / "local")
-    run_pipeline(RunContext("local", "youtube_spam"), local_settings, spark)
+    local_settings, _ = lake_after_run(*PACK_V1_RUN, home_name="local")  # same LFs and rows, in-process
     local = labels_table(local_settings).to_pandas().set_index("id").sort_index()
     assert len(cluster) == len(local) == 1953
     assert (cluster["label"] == local["label"]).all()

@@ -26,16 +26,9 @@ from jobs.pipeline import run_pipeline, run_stage
 from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.tables import table
-from tests.conftest import DATA_ROOT, YOUTUBE, write_config
+from tests.conftest import DATA_ROOT, PACK_V1_RUN, THRESHOLDS, YOUTUBE, write_config
 
 DATASET = "youtube_spam"
-THRESHOLDS = {
-    "min_coverage": 0.5,
-    "class_share": {"HAM": [0.2, 0.8], "SPAM": [0.2, 0.8]},
-    "max_kl_divergence": 0.1,
-    "max_label_change_share": 0.25,
-    "min_gold_accuracy": 0.8,
-}
 
 
 def _settings(base: Settings, tmp_path: Path, pack: str, **overrides: object) -> Settings:
@@ -50,9 +43,8 @@ def _checks(outcomes: list[dict]) -> dict[str, dict]:
     return {o["check"]: o for o in outcomes}
 
 
-def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, tmp_path: Path) -> None:
-    good = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_v1")
-    run_pipeline(RunContext("good", DATASET), good, spark)
+def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_path: Path) -> None:
+    good, _ = lake_after_run(*PACK_V1_RUN)
     record = run_record(spark, good, "good")
     checks = _checks(json.loads(record["validation"]))
     assert all(o["success"] for o in checks.values())
@@ -66,7 +58,7 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, t
     labels = table(good, DATASET, "labels")
     version = DeltaTable(str(labels.path)).version()
 
-    bad = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere")
+    bad = _settings(good, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere")
     with pytest.raises(ValidationFailed) as failure:
         run_pipeline(RunContext("bad", DATASET), bad, spark)
     failed = {f["check"] for f in failure.value.failures}
@@ -83,11 +75,10 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, settings: Settings, t
     assert (staging["_run_id"] == "bad").sum() == 1953  # kept for inspection
 
 
-def test_bad_run_published_when_its_failures_are_warnings(spark, settings: Settings, tmp_path: Path) -> None:
-    good = _settings(settings, tmp_path, "tests.jobs.incremental_packs:pack_v1")
-    run_pipeline(RunContext("good", DATASET), good, spark)
+def test_bad_run_published_when_its_failures_are_warnings(spark, lake_after_run, tmp_path: Path) -> None:
+    good, _ = lake_after_run(*PACK_V1_RUN)
     lenient = _settings(
-        settings,
+        good,
         tmp_path,
         "tests.jobs.incremental_packs:pack_spam_everywhere",
         expectations={

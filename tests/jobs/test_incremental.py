@@ -211,25 +211,23 @@ def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
     assert "ids changed label" in capsys.readouterr().out
 
 
-def test_nothing_changed_rerun_adds_no_votes_version(spark, settings: Settings, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "datasets.toml", {DATASET: YOUTUBE})
-    yt = dataclasses.replace(settings, config_path=config)
-    run_pipeline(RunContext("same-1", DATASET), yt, spark)
+def test_nothing_changed_rerun_adds_no_votes_version(spark, lake_after_run) -> None:
+    yt, _ = lake_after_run({DATASET: YOUTUBE}, RunContext("run-1", DATASET))
     results = run_pipeline(RunContext("same-2", DATASET), yt, spark)
     assert results["ingest"].reused
-    assert results["apply_lfs"].votes_version == run_record(spark, yt, "same-1")["votes_version"]
+    assert results["apply_lfs"].votes_version == run_record(spark, yt, "run-1")["votes_version"]
     assert json.loads(run_record(spark, yt, "same-2")["recomputed"])["lf_row_pairs"] == 0
     assert results["publish"].rows == 1953
     record = run_record(spark, yt, "same-2")
     assert record["status"] == "published" and record["published_rows"] == 1953
     # Nothing changed: no refit, no new labels version; same-1's labels stay current, lineage and all.
-    assert record["labels_current_from"] == "same-1"
-    assert record["labels_version"] == run_record(spark, yt, "same-1")["labels_version"] == 0
-    assert set(DeltaTable(str(table(yt, DATASET, "labels").path)).to_pandas()["_run_id"]) == {"same-1"}
+    assert record["labels_current_from"] == "run-1"
+    assert record["labels_version"] == run_record(spark, yt, "run-1")["labels_version"] == 0
+    assert set(DeltaTable(str(table(yt, DATASET, "labels").path)).to_pandas()["_run_id"]) == {"run-1"}
     from jobs.run_report import write_run_report
 
     html = write_run_report(yt, DATASET, "same-2").read_text()
-    assert "Nothing changed</b> since run same-1" in html and "v0 (current)" in html
+    assert "Nothing changed</b> since run run-1" in html and "v0 (current)" in html
     # A full run refits and republishes even so.
     run_pipeline(RunContext("same-3", DATASET, mode="full"), yt, spark)
     assert run_record(spark, yt, "same-3")["labels_current_from"] is None

@@ -53,8 +53,11 @@ def yt(tmp_path: Path, settings: Settings) -> Settings:
     return dataclasses.replace(settings, config_path=config)
 
 
-def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) -> None:
-    results = run_pipeline(RunContext("run-1", "youtube_spam"), yt, spark)
+FIRST_RUN = ({"youtube_spam": YOUTUBE}, RunContext("run-1", "youtube_spam"))
+
+
+def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) -> None:
+    yt, results = lake_after_run(*FIRST_RUN)
     assert results["ingest"].input_rows == 1956
     assert results["ingest"].accepted == 1953
     assert results["ingest"].quarantined == {"duplicate id (identical row)": 3}
@@ -255,8 +258,8 @@ def test_relabel_youtube_end_to_end(spark, yt: Settings, monkeypatch, capsys) ->
     assert DeltaTable(str(labels_ref.path), version=0).to_pyarrow_dataset().count_rows() == 1953
 
 
-def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, yt: Settings) -> None:
-    run_pipeline(RunContext("good", "youtube_spam"), yt, spark)
+def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_after_run) -> None:
+    yt, _ = lake_after_run(*FIRST_RUN)
     labels_ref = table(yt, "youtube_spam", "labels")
     before = DeltaTable(str(labels_ref.path)).version()
 
