@@ -17,22 +17,16 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from expectations.gx_runner import data_docs_index
-from jobs.apply_lfs import run_apply_lfs
 from jobs.dataset_lock import dataset_lock
 from jobs.datasets import DatasetConfig, get_dataset
 from jobs.errors import ValidationFailed
-from jobs.fit_label_model import run_fit_label_model
-from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
-from jobs.publish import run_publish
-from jobs.review_queue import run_review_queue
 from jobs.runs import record_run, run_record
 from jobs.settings import Settings
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark
 from jobs.stages import STAGES
 from jobs.tables import table
-from jobs.validate import run_validate
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +34,13 @@ StageOutput = tuple[Any, dict[str, Any]]
 """A stage's result and the fields it adds to the run's record."""
 
 
+# Each stage imports its module when it runs: a spark-submit of fit or publish never loads
+# Great Expectations (~7 s of a cold stage's start).
+
+
 def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    from jobs.ingest import run_ingest
+
     result = run_ingest(spark, ds, settings, run, ingested_at=utc_now())
     return result, dict(
         input_rows=result.input_rows,
@@ -54,6 +54,8 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
 
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    from jobs.apply_lfs import run_apply_lfs
+
     result = run_apply_lfs(spark, ds, settings, run)
     plan = result.plan
     return result, dict(
@@ -71,6 +73,8 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
 
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    from jobs.fit_label_model import run_fit_label_model
+
     result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
     return result, dict(
         patterns=result.patterns,
@@ -83,6 +87,8 @@ def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunCon
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    from jobs.validate import run_validate
+
     report = run_validate(spark, ds, settings, run)
     return report, dict(
         status="validated",
@@ -99,6 +105,9 @@ def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: R
 
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
+    from jobs.publish import run_publish
+    from jobs.review_queue import run_review_queue
+
     result = run_publish(spark, ds, settings, run)
     fields: dict[str, Any] = {}
     if ds.review_queue is not None and not result.already_published:
