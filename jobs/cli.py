@@ -114,6 +114,29 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from jobs.dataset_lock import reap_killed_runs
+    from jobs.runs import recent_runs
+    from jobs.settings import Settings
+
+    settings = Settings.from_env()
+    reaped = reap_killed_runs(settings) if args.reap else []
+    for run in reaped:
+        print(f"reaped: {run['dataset']} run {run['run_id']}: {run['error']}", file=sys.stderr)
+    rows = recent_runs(settings, args.dataset, args.limit)
+    _emit(
+        rows,
+        args.json,
+        "\n".join(
+            f"{r['updated_at']}  {r['dataset']:<20} {r['run_id']:<44} {r['status'] or '-':<10} "
+            f"{r['stage'] or '-':<16} {(r['error'] or '')[:80]}"
+            for r in rows
+        )
+        or "no runs yet",
+    )
+    return 0
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     from jobs.settings import Settings
     from jobs.summary import format_summary, labels_summary
@@ -499,6 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--version", type=int)
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(func=_cmd_summary)
+
+    runs = sub.add_parser(
+        "runs",
+        help="recent runs and their status; --reap marks runs that died holding their dataset as killed",
+        epilog=("examples:\n  labellake runs --dataset youtube_spam --limit 5\n  labellake runs --reap --json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument("--dataset", help="only this dataset's runs")
+    runs.add_argument("--limit", type=int, default=20, help="newest N runs (default 20)")
+    runs.add_argument("--reap", action="store_true", help="first mark runs whose process died as killed")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=_cmd_runs)
 
     tables = sub.add_parser(
         "tables",

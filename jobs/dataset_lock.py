@@ -9,6 +9,10 @@ a message naming the run that holds the dataset.
 
 ``fcntl.flock`` is released by the kernel when the holder dies, so a killed run
 (SIGKILL, OOM, a lost Airflow worker) never leaves a stale lock behind. The
+holder writes a note naming its run into the lock file and empties it on a
+normal release, so a note found by the next holder (or ``labellake runs
+--reap``) is a run that died holding the lock: it is marked ``killed`` in the
+runs table, instead of staying ``running`` forever. The
 lock file lives under ``<LABELLAKE_HOME>/_locks`` on the same storage as the
 tables. ``LABELLAKE_LOCK_WAIT_S`` (default 0) makes a run wait that many
 seconds for the lock instead of failing at once.
@@ -25,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from jobs.errors import DatasetBusy
 from jobs.lineage import RunContext, utc_now
@@ -65,23 +70,73 @@ def dataset_lock(settings: Settings, run: RunContext, wait_s: float | None = Non
                         f"changed nothing (lock {path}; set LABELLAKE_LOCK_WAIT_S to wait)"
                     ) from None
                 time.sleep(0.5)
+        _reap_holder_that_died(settings, run.dataset, handle, found_by=run.run_id)
         handle.seek(0)
         handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "run_id": run.run_id,
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "since": utc_now().isoformat(timespec="seconds"),
-                }
-            )
-        )
+        handle.write(json.dumps(_holder_note(run)))
         handle.flush()
         _HELD[str(path)] = run.run_id
         try:
             yield
         finally:
             _HELD.pop(str(path), None)
+            handle.seek(0)
+            handle.truncate()  # released normally: an empty note (a dead holder's stays behind)
+            handle.flush()
     finally:
         handle.close()  # closing the descriptor releases the flock
+
+
+def _holder_note(run: RunContext) -> dict[str, object]:
+    """What the lock file says while ``run`` holds it: enough to name it, and to record it if it dies."""
+    return {
+        "run_id": run.run_id,
+        "trigger": run.trigger,
+        "dag_id": run.dag_id,
+        "mode": run.mode,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": utc_now().isoformat(timespec="seconds"),
+    }
+
+
+def _reap_holder_that_died(settings: Settings, dataset: str, handle: TextIO, found_by: str) -> dict | None:
+    """With the lock just taken: a note left in the file is a holder that died holding it (SIGKILL,
+    OOM, a lost worker; a normal release empties the note). Its run is marked ``killed``."""
+    handle.seek(0)
+    note = handle.read().strip()
+    if not note:
+        return None
+    try:
+        holder = json.loads(note)
+        dead = RunContext(str(holder["run_id"]), dataset, holder["trigger"], holder["dag_id"], holder["mode"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("lock of %s: unreadable note from an earlier holder, ignored: %r", dataset, note[:200])
+        return None
+    from jobs.runs import record_run
+
+    error = (
+        f"killed: process {holder.get('pid')} on {holder.get('host')} died holding the dataset lock "
+        f"(held since {holder.get('since')}); found by run {found_by}"
+    )
+    record_run(None, settings, dead, status="killed", error=error, finished_at=utc_now())
+    log.warning("dataset %s: run %s was %s", dataset, dead.run_id, error)
+    return {"run_id": dead.run_id, "dataset": dataset, "error": error}
+
+
+def reap_killed_runs(settings: Settings) -> list[dict]:
+    """Mark every run that died holding a dataset lock ``killed``, for locks nobody holds now
+    (``labellake runs --reap``; a dataset's next run does the same for its own lock)."""
+    reaped = []
+    for path in sorted((settings.home / "_locks").glob("*.lock")):
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # held: its run is alive
+            found = _reap_holder_that_died(settings, path.stem, handle, found_by="labellake runs --reap")
+            if found:
+                handle.seek(0)
+                handle.truncate()
+                reaped.append(found)
+    return reaped

@@ -180,3 +180,17 @@ def run_record(
     if len(rows) > 1:
         raise ValueError(f"run {run_id!r} relabeled {sorted(r['dataset'] for r in rows)}: name the dataset")
     return {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in rows[0].items()}
+
+
+def recent_runs(settings: Settings, dataset: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs (of ``dataset``), newest first: id, dataset, status, stage, error."""
+    from deltalake import DeltaTable
+
+    ref = runs_table(settings)
+    if not ref.exists():
+        return []
+    columns = ["run_id", "dataset", "status", "stage", "updated_at", "error"]
+    filters = [("dataset", "=", dataset)] if dataset else None
+    rows = DeltaTable(str(ref.path)).to_pyarrow_table(columns=columns, filters=filters).to_pylist()
+    rows.sort(key=lambda r: (r["updated_at"] is not None, r["updated_at"]), reverse=True)
+    return rows[:limit]

@@ -12,6 +12,7 @@ cleanly naming the run that holds the dataset.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from jobs.dataset_lock import dataset_lock
 from jobs.errors import DatasetBusy
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline
+from jobs.runs import recent_runs
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import existing_tables, table
 from tests.conftest import YOUTUBE, write_config
@@ -121,6 +123,39 @@ def test_sigkill_during_votes_write_and_publish(spark, yt: Settings, lake_after_
     if not published_before:  # nothing was committed before: the winner published version 0
         assert labels.version() == 0 and labels.to_pandas()["_run_id"].eq(winner).all()
     pd.testing.assert_frame_equal(_labels(yt), _labels(reference))
+    # Each killed run was found by the next holder of the lock and recorded as killed.
+    runs = {r["run_id"]: r for r in recent_runs(yt, DATASET)}
+    for killed_run in ("killed-in-apply", "killed-in-publish"):
+        assert runs[killed_run]["status"] == "killed", runs[killed_run]
+        assert "died holding the dataset lock" in runs[killed_run]["error"]
+    assert runs[winner]["status"] == "published"
+
+
+def test_a_run_that_died_holding_the_lock_is_reaped_as_killed(tmp_path: Path, monkeypatch, capsys) -> None:
+    """No Spark: a note left in a free lock file is a holder that died; ``runs --reap`` records
+    it (with no runs row yet: it died before ingest ended), and a normal release leaves no note."""
+    from jobs.cli import main
+    from jobs.dataset_lock import lock_path
+
+    settings = dataclasses.replace(Settings.from_env(), home=tmp_path / "lake")
+    note = {"run_id": "gone", "trigger": "schedule", "dag_id": "nightly_relabel", "mode": "incremental"}
+    lock_path(settings, DATASET).parent.mkdir(parents=True)
+    lock_path(settings, DATASET).write_text(json.dumps({**note, "pid": 999999, "host": "h", "since": "2026-12-04"}))
+    monkeypatch.setenv("LABELLAKE_HOME", str(settings.home))
+    with dataset_lock(settings, RunContext("alive", DATASET)):  # takes the lock over the dead run's note
+        assert main(["runs", "--reap", "--json"]) == 0  # the lock is held by a live run: left alone
+        listed = capsys.readouterr()
+        assert "reaped:" not in listed.err
+    assert lock_path(settings, DATASET).read_text() == ""  # released normally: no note
+    # The live run recorded the dead one before writing its own note.
+    (gone,) = json.loads(listed.out)
+    assert gone["run_id"] == "gone" and gone["status"] == "killed" and "found by run alive" in gone["error"]
+
+    lock_path(settings, DATASET).write_text(json.dumps({**note, "run_id": "gone-2", "pid": 1, "host": "h"}))
+    assert main(["runs", "--reap", "--json"]) == 0
+    listed = capsys.readouterr()
+    assert "reaped: youtube_spam run gone-2" in listed.err and lock_path(settings, DATASET).read_text() == ""
+    assert {r["run_id"]: r["status"] for r in json.loads(listed.out)} == {"gone": "killed", "gone-2": "killed"}
 
 
 def test_busy_dataset_fails_before_changing_anything(spark, yt: Settings) -> None:

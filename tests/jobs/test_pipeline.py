@@ -258,7 +258,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert DeltaTable(str(labels_ref.path), version=0).to_pyarrow_dataset().count_rows() == 1953
 
 
-def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_after_run) -> None:
+def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_after_run, monkeypatch, capsys) -> None:
     yt, _ = lake_after_run(*FIRST_RUN)
     labels_ref = table(yt, "youtube_spam", "labels")
     before = DeltaTable(str(labels_ref.path)).version()
@@ -285,6 +285,17 @@ def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_a
     with pytest.raises(StageOrderError, match="not validated"):
         run_stage("publish", run, strict_settings, spark)
     assert DeltaTable(str(labels_ref.path)).version() == before
+
+    # The run that most needs a report gets one (the CLI's, as after `labellake run`): what
+    # failed, with observed values and thresholds, and the candidates that were held back.
+    from jobs.cli import main
+
+    monkeypatch.setenv("LABELLAKE_HOME", str(strict_settings.home))
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(strict_settings.config_path))
+    assert main(["report", "--dataset", "youtube_spam", "--run", "bad", "--json"]) == 0
+    html = Path(json.loads(capsys.readouterr().out)["path"]).read_text()
+    assert "Candidate labels (not published)" in html and "FAILED" in html and "0.95" in html
+    assert "<b>Nothing changed</b>" not in html
 
 
 def test_stage_out_of_order_names_the_missing_step(spark, yt: Settings) -> None:
