@@ -21,7 +21,7 @@ from jobs.dataset_lock import dataset_lock
 from jobs.datasets import DatasetConfig, get_dataset
 from jobs.errors import ValidationFailed
 from jobs.lineage import RunContext, utc_now
-from jobs.runs import record_run, run_record
+from jobs.runs import begin_attempt, record_run, run_record
 from jobs.settings import Settings
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark
@@ -155,6 +155,9 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
             run.run_id,
             run.mode,
         )
+        if stage == "ingest":  # a run starts (or an id starts again) here: a new attempt row
+            begin_attempt(settings, run)
+            _TIMINGS.pop((str(settings.home), run.run_id, run.dataset), None)
         try:
             result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
         except ValidationFailed:

@@ -1,9 +1,11 @@
-"""The runs table: one row per run and dataset, updated by each stage.
+"""The runs table: one row per run, dataset and attempt, updated by each stage.
 
 Each stage MERGEs the columns it knows into the run's row (keyed by run id and
-dataset: one Airflow DAG run relabels several datasets under one run id),
-so a retried stage rewrites its own values instead of adding rows, and an
-analyst sees in one place what a run read, produced, validated and published.
+dataset: one Airflow DAG run relabels several datasets under one run id), so a
+retried stage rewrites its own values instead of adding rows, and an analyst
+sees in one place what a run read, produced, validated and published. A run id
+started again from ingest (a cleared DAG run, ``labellake run --run-id`` reused)
+is a new ``attempt`` row: what an earlier attempt did is history, never rewritten.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RUNS_SCHEMA = StructType(
     [
         StructField("run_id", StringType(), False),
         StructField("dataset", StringType(), False),
+        StructField("attempt", LongType(), True),
         StructField("trigger", StringType(), True),
         StructField("dag_id", StringType(), True),
         StructField("mode", StringType(), True),
@@ -117,9 +120,11 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     if unknown:
         raise ValueError(f"runs table has no columns {sorted(unknown)}")
     now = utc_now()
+    attempt = fields.pop("attempt", None) or latest_attempt(settings, run.run_id, run.dataset) or 1
     values: dict[str, Any] = {
         "run_id": run.run_id,
         "dataset": run.dataset,
+        "attempt": attempt,
         "trigger": run.trigger,
         "dag_id": run.dag_id,
         "mode": run.mode,
@@ -138,11 +143,13 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             if not ref.exists():
                 write_deltalake(str(ref.path), update, mode="append")
                 return
+            runs = DeltaTable(str(ref.path))
+            # Rows written before attempts were counted (no column, or null) are attempt 1.
+            same_attempt = "coalesce(r.attempt, 1)" if _has_attempts(runs) else "1"
             (
-                DeltaTable(str(ref.path))
-                .merge(
+                runs.merge(
                     source=update,
-                    predicate="r.run_id = u.run_id AND r.dataset = u.dataset",
+                    predicate=f"r.run_id = u.run_id AND r.dataset = u.dataset AND {same_attempt} = u.attempt",
                     source_alias="u",
                     target_alias="r",
                     merge_schema=True,
@@ -158,6 +165,38 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             if attempt == _MERGE_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def _has_attempts(runs: Any) -> bool:
+    """Runs tables written before attempts were counted have no ``attempt`` column until the next merge."""
+    return "attempt" in runs.schema().to_arrow().names
+
+
+def latest_attempt(settings: Settings, run_id: str, dataset: str) -> int | None:
+    """The newest attempt number of ``run_id`` on ``dataset``, None before its first record."""
+    from deltalake import DeltaTable
+
+    ref = runs_table(settings)
+    if not ref.exists():
+        return None
+    runs = DeltaTable(str(ref.path))
+    has_attempts = _has_attempts(runs)
+    found = runs.to_pyarrow_table(
+        columns=["attempt"] if has_attempts else ["run_id"],
+        filters=[("run_id", "=", run_id), ("dataset", "=", dataset)],
+    )
+    if not found.num_rows:
+        return None
+    return max((a or 1) for a in found.column("attempt").to_pylist()) if has_attempts else 1
+
+
+def begin_attempt(settings: Settings, run: RunContext) -> int:
+    """Record ``run`` as started (before its ingest does anything): attempt 1, or the next one
+    when the id ran before, so a rerun adds a row instead of rewriting the earlier attempt's."""
+    previous = latest_attempt(settings, run.run_id, run.dataset)
+    attempt = 1 if previous is None else previous + 1
+    record_run(None, settings, run, attempt=attempt, status="running", stage="ingest", error=None)
+    return attempt
 
 
 def run_record(
@@ -177,9 +216,15 @@ def run_record(
     rows = DeltaTable(str(ref.path)).to_pyarrow_table(filters=filters).to_pylist()
     if not rows:
         return None
-    if len(rows) > 1:
-        raise ValueError(f"run {run_id!r} relabeled {sorted(r['dataset'] for r in rows)}: name the dataset")
-    return {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in rows[0].items()}
+    newest: dict[str, dict[str, Any]] = {}  # the latest attempt per dataset
+    for row in rows:
+        seen = newest.get(row["dataset"])
+        if seen is None or (row.get("attempt") or 1) > (seen.get("attempt") or 1):
+            newest[row["dataset"]] = row
+    if len(newest) > 1:
+        raise ValueError(f"run {run_id!r} relabeled {sorted(newest)}: name the dataset")
+    (row,) = newest.values()
+    return {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in row.items()}
 
 
 def recent_runs(settings: Settings, dataset: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -189,7 +234,7 @@ def recent_runs(settings: Settings, dataset: str | None = None, limit: int = 20)
     ref = runs_table(settings)
     if not ref.exists():
         return []
-    columns = ["run_id", "dataset", "status", "stage", "updated_at", "error"]
+    columns = ["run_id", "dataset", "attempt", "status", "stage", "updated_at", "error"]
     filters = [("dataset", "=", dataset)] if dataset else None
     rows = DeltaTable(str(ref.path)).to_pyarrow_table(columns=columns, filters=filters).to_pylist()
     rows.sort(key=lambda r: (r["updated_at"] is not None, r["updated_at"]), reverse=True)

@@ -69,3 +69,28 @@ def test_concurrent_runs_of_different_datasets_all_land(lake: Settings) -> None:
     rows = DeltaTable(str(runs_table(lake).path)).to_pandas()
     assert sorted(rows["run_id"]) == [f"run-{i}" for i in range(4)]
     assert set(rows["status"]) == {"published"}
+
+
+def test_a_rerun_of_a_run_id_adds_an_attempt_and_keeps_the_first(lake: Settings) -> None:
+    """History is append-only: starting an id again (ingest) adds attempt 2; stage retries within
+    an attempt update it; a runs table from before attempts were counted reads as attempt 1."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs.runs import begin_attempt
+
+    old = pa.table({"run_id": ["old"], "dataset": ["youtube_spam"], "status": ["published"], "labels_version": [0]})
+    write_deltalake(str(runs_table(lake).path), old)  # an older labellake's runs table: no attempt column
+    run = RunContext("old", "youtube_spam")
+    record_run(None, lake, run, error="a stage retried within attempt 1")
+    assert run_record(None, lake, "old", "youtube_spam")["status"] == "published"
+    assert len(DeltaTable(str(runs_table(lake).path)).to_pandas()) == 1
+
+    assert begin_attempt(lake, run) == 2
+    record_run(None, lake, run, status="failed", source_version=7, error="boom")
+    rows = DeltaTable(str(runs_table(lake).path)).to_pandas().sort_values("attempt", na_position="first")
+    assert rows["status"].tolist() == ["published", "failed"]
+    assert rows["labels_version"].tolist()[0] == 0 and rows["error"].tolist()[0] == "a stage retried within attempt 1"
+    latest = run_record(None, lake, "old", "youtube_spam")
+    assert latest["attempt"] == 2 and latest["status"] == "failed" and latest["source_version"] == 7
+    assert begin_attempt(lake, RunContext("new", "youtube_spam")) == 1
