@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobs.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
+from jobs.lineage import RunContext
 from jobs.settings import PROJECT_ROOT, Settings
 
 DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve()
@@ -64,23 +65,19 @@ THRESHOLDS = {
 """Every expectation a labels suite has, at values the real YouTube comments pass."""
 
 
-def _pack_v1_run() -> tuple[dict, object]:
-    from jobs.lineage import RunContext
-
-    config = {
-        "youtube_spam": {**YOUTUBE, "lf_pack": "tests.jobs.incremental_packs:pack_v1", "expectations": THRESHOLDS}
-    }
-    return config, RunContext("good", "youtube_spam")
-
-
-PACK_V1_RUN = _pack_v1_run()
+PACK_V1_RUN = (
+    {"youtube_spam": {**YOUTUBE, "lf_pack": "tests.jobs.incremental_packs:pack_v1", "expectations": THRESHOLDS}},
+    RunContext("good", "youtube_spam"),
+)
 """A first run with the test pack v1 and every expectation: several tests start from its lakehouse."""
+
+DAWID_SKENE_RUN = ({"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}}, RunContext("run-1", "youtube_spam"))
+"""A first run of the tutorial LFs under Dawid-Skene (review queue, executor fit)."""
 
 
 @pytest.fixture(scope="session")
 def _first_runs(spark, tmp_path_factory: pytest.TempPathFactory):
     """Lakehouses after one pipeline run, built once per (config, run) per test process."""
-    from jobs.lineage import RunContext
     from jobs.pipeline import run_pipeline
 
     built: dict[str, tuple[Settings, dict]] = {}

@@ -36,7 +36,7 @@ def test_executor_fit_equals_the_driver_fit(spark) -> None:
     assert np.allclose(executors.predict_proba(P), driver.predict_proba(P), atol=1e-9)
 
 
-def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path, settings, monkeypatch) -> None:
+def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path, monkeypatch, lake_after_run) -> None:
     """A pack too wide for packed codes with more patterns than the threshold: the fit stage keeps
     the patterns in Spark, and publishes what the driver path publishes."""
     import dataclasses
@@ -44,24 +44,24 @@ def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path,
 
     from deltalake import DeltaTable
 
-    from jobs.lineage import RunContext
     from jobs.pipeline import run_pipeline
     from jobs.tables import table
     from jobs.vote_patterns import PatternCodec
-    from tests.conftest import YOUTUBE, write_config
+    from tests.conftest import DAWID_SKENE_RUN
 
-    monkeypatch.setattr(PatternCodec, "for_lfs", classmethod(lambda cls, names, k: None))  # the string path
-    published = {}
-    for where, above in [("driver", "1000000000"), ("executors", "0")]:
-        monkeypatch.setenv("LABELLAKE_FIT_ON_EXECUTORS_ABOVE", above)
-        config = write_config(tmp_path / f"{where}.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
-        home = dataclasses.replace(settings, config_path=config, home=tmp_path / where)
-        run_pipeline(RunContext(f"{where}-1", "youtube_spam"), home, spark)
+    def published(home):
         labels = DeltaTable(str(table(home, "youtube_spam", "labels").path)).to_pandas().set_index("id").sort_index()
         model = DeltaTable(str(table(home, "youtube_spam", "label_models").path)).to_pandas().iloc[0]
-        published[where] = (labels, json.loads(model["selection"])["selected_by"])
-    driver, executors = published["driver"][0], published["executors"][0]
-    assert published["executors"][1] == "patterns on the executors" and published["driver"][1] == "config"
+        return labels, json.loads(model["selection"])["selected_by"]
+
+    reference, _ = lake_after_run(*DAWID_SKENE_RUN)  # the default: patterns fitted on the driver
+    driver, driver_by = published(reference)
+    monkeypatch.setattr(PatternCodec, "for_lfs", classmethod(lambda cls, names, k: None))  # the string path
+    monkeypatch.setenv("LABELLAKE_FIT_ON_EXECUTORS_ABOVE", "0")
+    home = dataclasses.replace(reference, home=tmp_path / "executors")
+    run_pipeline(DAWID_SKENE_RUN[1], home, spark)
+    executors, executors_by = published(home)
+    assert executors_by == "patterns on the executors" and driver_by == "config"
     assert len(executors) == len(driver) == 1953
     assert (executors["label_model_label"] == driver["label_model_label"]).all()
     assert (executors["_lf_versions"] == driver["_lf_versions"]).all()

@@ -16,14 +16,12 @@ from jobs.pipeline import run_pipeline
 from jobs.review_queue import run_review_queue
 from jobs.settings import Settings
 from jobs.tables import table
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import DAWID_SKENE_RUN, YOUTUBE, write_config
 
 
-def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_path: Path, settings: Settings) -> None:
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
-    settings = dataclasses.replace(settings, config_path=config)
+def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_path: Path, lake_after_run) -> None:
+    settings, _ = lake_after_run(*DAWID_SKENE_RUN)
     ds = get_dataset("youtube_spam", settings)
-    run_pipeline(RunContext("run-1", "youtube_spam"), settings, spark)
     labels = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas().set_index("id")
     votes = DeltaTable(str(table(settings, "youtube_spam", "votes").path)).to_pandas()
     distinct = votes.groupby("id")["vote"].nunique()
