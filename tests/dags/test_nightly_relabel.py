@@ -124,12 +124,20 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 
 
 @pytest.mark.e2e
-def test_scheduler_backfill_then_lf_change_then_a_failed_validation(tmp_path: Path) -> None:
-    """One lakehouse through three DAG runs, in order (one test: xdist never splits it):
-    a backfill under a real scheduler publishes v0, an LF edit is detected and relabeled
-    incrementally (v1), and an impossible coverage floor fails the DAG run leaving v1."""
-    run_id = _backfill_publishes_the_first_version(tmp_path)
-    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, run_id)
+def test_scheduler_backfill_publishes_the_first_version(tmp_path: Path) -> None:
+    _backfill_publishes_the_first_version(tmp_path)
+
+
+@pytest.mark.e2e
+def test_lf_change_is_detected_and_relabels_incrementally(tmp_path: Path, lake_after_run) -> None:
+    """From a lakehouse whose v0 the same LFs (pack v1) published in-process (shared with other tests)."""
+    lake_after_run(*PACK_V1_RUN)
+    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, PACK_V1_RUN[1].run_id)
+
+
+@pytest.mark.e2e
+def test_failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path: Path, lake_after_run) -> None:
+    lake_after_run(*PACK_V1_RUN)
     _failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path)
 
 
@@ -193,7 +201,7 @@ def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> No
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
     from jobs.airflow_env import _airflow_bin, ensure_airflow_db
 
-    settings, env = dag_env(lake, PACK_V2, min_coverage=0.99)
+    settings, env = dag_env(lake, PACK_V1, min_coverage=0.99)
     before = labels_table(settings).version()
     ensure_airflow_db(env)
     out = subprocess.run(
