@@ -113,8 +113,12 @@ def _reap_holder_that_died(settings: Settings, dataset: str, handle: TextIO, fou
     except (ValueError, KeyError, TypeError):
         log.warning("lock of %s: unreadable note from an earlier holder, ignored: %r", dataset, note[:200])
         return None
-    from jobs.runs import record_run
+    from jobs.runs import record_run, run_record
 
+    recorded = run_record(None, settings, dead.run_id, dataset) or {}
+    if recorded.get("status") in ("published", "failed", "killed"):
+        log.warning("dataset %s: run %s died after it ended (%s); left as is", dataset, dead.run_id, recorded["status"])
+        return None
     error = (
         f"killed: process {holder.get('pid')} on {holder.get('host')} died holding the dataset lock "
         f"(held since {holder.get('since')}); found by run {found_by}"

@@ -81,6 +81,8 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
         entry["distribution"] = _distribution(str(dt.table_uri), entry["version"])
         record = runs.get(entry["run_id"] or "", {})
         docs = json.loads(record.get("data_docs") or "null") or {}
+        if isinstance(docs, list):  # a failed run's record before it kept the {index, pages} shape
+            docs = {"pages": docs}
         entry["data_docs"] = docs.get("pages") or ([docs["index"]] if docs.get("index") else [])
         entry["warnings"] = [w["check"] for w in json.loads(record.get("warnings") or "[]")]
         report = _report_path(settings, dataset, entry["run_id"]) if entry["run_id"] else None

@@ -220,13 +220,14 @@ def check_output_path(output: Path, settings: Settings, force: bool = False) -> 
 
 
 def write_result(
-    reader: pa.RecordBatchReader, fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] = sys.stdout
+    reader: pa.RecordBatchReader, fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] | None = None
 ) -> int:
     """Write the stream as ``fmt`` to ``output`` (or stdout), batch by batch; returns the rows written.
 
     ``table`` prints the first ``max_rows`` rows aligned for a terminal (and counts the rest);
     ``csv`` and ``json`` (JSON lines) stream to a file or stdout; ``parquet`` needs ``--output``.
     """
+    out = out or sys.stdout  # looked up now: a default bound at import would miss a redirected stdout
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 

@@ -317,6 +317,8 @@ def _expectations_section(record: dict[str, Any]) -> str:
                 ]
             )
     docs = json.loads(record.get("data_docs") or "{}")
+    if isinstance(docs, list):  # a failed run's record before it kept the {index, pages} shape
+        docs = {"pages": docs}
     link = (
         (
             f'<p>Great Expectations Data Docs: <a href="{escape(Path(docs["index"]).as_uri())}">'

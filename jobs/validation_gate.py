@@ -14,6 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from expectations.gx_runner import data_docs_index
 from jobs.errors import ValidationFailed
 from jobs.lineage import RunContext
 from jobs.runs import record_run
@@ -92,6 +93,8 @@ def enforce(
             status="failed",
             stage=stage,
             error=message,
-            **{column: report.outcomes, "data_docs": report.docs_pages, "thresholds": report.thresholds},
+            # the same shape as a validated run's record: {index, pages}
+            data_docs={"index": str(data_docs_index(settings.home, run.dataset)), "pages": report.docs_pages},
+            **{column: report.outcomes, "thresholds": report.thresholds},
         )
         raise ValidationFailed(message, failed)
