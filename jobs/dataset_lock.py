@@ -139,8 +139,8 @@ def reap_killed_runs(settings: Settings) -> list[dict]:
             except BlockingIOError:
                 continue  # held: its run is alive
             found = _reap_holder_that_died(settings, path.stem, handle, found_by="labellake runs --reap")
+            handle.seek(0)
+            handle.truncate()  # the note is dealt with (reaped, or its run had ended): not read again
             if found:
-                handle.seek(0)
-                handle.truncate()
                 reaped.append(found)
     return reaped

@@ -138,7 +138,7 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     row = {name: values.get(name) for name in _COLUMNS} | {"started_at": now}
     update = pa.Table.from_pylist([row], schema=_arrow_schema())
     ref = runs_table(settings)
-    for attempt in range(_MERGE_ATTEMPTS):
+    for try_no in range(_MERGE_ATTEMPTS):
         try:
             if not ref.exists():
                 write_deltalake(str(ref.path), update, mode="append")
@@ -162,9 +162,9 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             )
             return
         except CommitFailedError:
-            if attempt == _MERGE_ATTEMPTS - 1:
+            if try_no == _MERGE_ATTEMPTS - 1:
                 raise
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(0.05 * (try_no + 1))
 
 
 def _has_attempts(runs: Any) -> bool:
