@@ -8,8 +8,10 @@ stage that raises marks the run failed with the error before re-raising.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,31 @@ StageOutput = tuple[Any, dict[str, Any]]
 
 # Each stage imports its module when it runs: a spark-submit of fit or publish never loads
 # Great Expectations (~7 s of a cold stage's start).
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "ingest": ("jobs.ingest",),
+    "apply_lfs": ("jobs.apply_lfs",),
+    "fit_label_model": ("jobs.fit_label_model",),
+    "validate": ("jobs.validate",),
+    "publish": ("jobs.publish", "jobs.review_queue"),
+}
+
+
+def import_while_spark_starts(stages: list[str]) -> threading.Thread:
+    """Import the stages' modules on a thread: the import (Great Expectations, ~9 s) then overlaps
+    the JVM's start, during which this process only waits on a socket. A failed import is left
+    for the stage itself to raise."""
+
+    def load() -> None:
+        for stage in stages:
+            for module in STAGE_MODULES[stage]:
+                try:
+                    importlib.import_module(module)
+                except Exception:  # noqa: BLE001, S110 - the stage's own import raises it with context
+                    return
+
+    thread = threading.Thread(target=load, name="labellake-stage-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
@@ -142,7 +169,9 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
         raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)
-    spark = spark or get_spark(f"labellake-{stage}-{run.dataset}", settings)
+    if spark is None:
+        import_while_spark_starts([stage])
+        spark = get_spark(f"labellake-{stage}-{run.dataset}", settings)
     with dataset_lock(settings, run):
         started = time.monotonic()
         _tag_spark_jobs(spark, run, stage)
@@ -219,5 +248,7 @@ def run_pipeline(
     settings = settings or Settings.from_env()
     get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
     with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
-        spark = spark or get_spark(f"labellake-run-{run.dataset}", settings)
+        if spark is None:
+            import_while_spark_starts(list(STAGES))
+            spark = get_spark(f"labellake-run-{run.dataset}", settings)
         return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}

@@ -19,6 +19,10 @@ import pytest
 from jobs.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
 from jobs.lineage import RunContext
 from jobs.settings import PROJECT_ROOT, Settings
+from jobs.spark_conf import EXTRA_CONF_ENV
+
+TEST_SESSION_CONF = "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN"
+"""Spark settings of the tests' in-process session: no generated code (see the ``spark`` fixture)."""
 
 DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve()
 
@@ -31,7 +35,18 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
-    session = get_spark("labellake-tests", settings)
+    # Interpreted expressions for this session only (docs/decisions/0002): on test-sized data,
+    # compiling each new plan's generated code costs more than running it. spark-submit and CLI
+    # subprocesses (the DAG, kill and cluster tests) keep Spark's default whole-stage codegen.
+    extra = os.environ.get(EXTRA_CONF_ENV)
+    os.environ[EXTRA_CONF_ENV] = f"{extra or ''} {TEST_SESSION_CONF}".strip()
+    try:
+        session = get_spark("labellake-tests", settings)
+    finally:
+        if extra is None:
+            del os.environ[EXTRA_CONF_ENV]
+        else:
+            os.environ[EXTRA_CONF_ENV] = extra
     yield session
     session.stop()
 

@@ -3,8 +3,8 @@
 Airflow 3 runs tasks through its Execution API, so this starts the three
 processes a deployment runs (api-server, dag-processor, scheduler; LocalExecutor
 on SQLite), creates a one-day backfill and waits for the run to finish. The
-end-to-end tests in ``test_nightly_relabel.py`` start with it: its labels are
-the shared lakehouse's first version.
+standalone-cluster test in ``test_nightly_relabel.py`` runs it with
+``spark_default`` on the cluster: one DAG run checks both.
 """
 
 from __future__ import annotations
@@ -49,14 +49,23 @@ def _query(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def backfill_nightly(root: Path) -> tuple[Settings, str]:
-    """Backfill one day of nightly_relabel under a real scheduler in ``root``; (settings, run id)."""
+def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Settings, str]:
+    """Backfill one day of nightly_relabel under a real scheduler in ``root``; (settings, run id).
+
+    ``spark_master`` (``spark://host:port``) points ``spark_default`` at a standalone
+    cluster, as docker-compose does; by default the tasks run Spark in local mode."""
     from jobs.airflow_env import ensure_airflow_db
 
     airflow = str(Path(sys.executable).parent / "airflow")
     # nightly = false: the scheduled run that unpausing starts selects no dataset, so only
     # the backfill relabels youtube_spam (a backfill needs a periodic schedule).
     settings, env = dag_env(root, PACK_V1, nightly=False)
+    if spark_master:
+        host, port_text = spark_master.rsplit(":", 1)
+        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
+            {"conn_type": "spark", "host": host, "port": int(port_text), "extra": {"deploy-mode": "client"}}
+        )
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
     port = _free_port()
     env.update(
         {

@@ -124,11 +124,6 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 
 
 @pytest.mark.e2e
-def test_scheduler_backfill_publishes_the_first_version(tmp_path: Path) -> None:
-    _backfill_publishes_the_first_version(tmp_path)
-
-
-@pytest.mark.e2e
 def test_lf_change_is_detected_and_relabels_incrementally(tmp_path: Path, lake_after_run) -> None:
     """From a lakehouse whose v0 the same LFs (pack v1) published in-process (shared with other tests)."""
     lake_after_run(*PACK_V1_RUN)
@@ -139,27 +134,6 @@ def test_lf_change_is_detected_and_relabels_incrementally(tmp_path: Path, lake_a
 def test_failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path: Path, lake_after_run) -> None:
     lake_after_run(*PACK_V1_RUN)
     _failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path)
-
-
-def _backfill_publishes_the_first_version(lake: Path) -> str:
-    """A one-day backfill of nightly_relabel, run by a real scheduler (api-server, dag-processor,
-    scheduler), every stage a spark-submit; then the tables. (``airflow dags test``, which
-    ``make demo`` uses, runs the other DAG runs here.)"""
-    from tests.dags.scheduler import backfill_nightly
-
-    settings, run_id = backfill_nightly(lake)
-    labels = labels_table(settings)
-    assert labels.version() == 0  # published once, by the backfill
-    frame = labels.to_pandas()
-    assert len(frame) == 1953 and (frame["_run_id"] == run_id).all()
-    assert (frame["_dag_id"] == "nightly_relabel").all()
-    assert (frame["label"] >= 0).sum() > 1300
-    meta = json.loads(labels.history(1)[0]["userMetadata"])
-    assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == run_id
-    run = run_row(settings, run_id)
-    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "backfill"
-    assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
-    return run_id
 
 
 def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path, first: str) -> None:
@@ -216,7 +190,7 @@ def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> No
     assert labels_table(settings).version() == before
 
 
-# --- the same DAG against a real Spark standalone cluster (master + 1 worker from the pyspark install) --------
+# --- a real Spark standalone cluster (master + 1 worker from the pyspark install) under a real scheduler ------
 
 
 def _free_port() -> int:
@@ -303,32 +277,41 @@ def standalone_master(tmp_path: Path):
 
 
 @pytest.mark.e2e
-def test_nightly_dag_on_a_standalone_cluster_publishes_the_same_labels(
+def test_scheduler_backfill_on_a_standalone_cluster_publishes_the_local_labels(
     spark, tmp_path: Path, standalone_master, lake_after_run
 ) -> None:
-    """spark_default -> the standalone master: every stage runs its executors on the worker; the
-    labels equal a local-mode run's of the same config (in this process's local session)."""
+    """A one-day backfill of nightly_relabel, run by a real scheduler (api-server, dag-processor,
+    scheduler) with ``spark_default`` on a standalone master, as docker-compose wires it: every
+    stage is a spark-submit whose executors run on the worker. It publishes version 0, with the
+    backfill's lineage, and the same labels as a local-mode run of the same config (this
+    process's session). ``airflow dags test``, which ``make demo`` uses, runs the other DAG runs."""
     import urllib.request
 
-    from jobs.airflow_env import dags_test
+    from tests.dags.scheduler import backfill_nightly
 
     master, ui = standalone_master
-    host, port = master.rsplit(":", 1)
-    settings, env = dag_env(tmp_path, PACK_V1)
-    env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
-        {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}}
-    )
-    env["SPARK_LOCAL_IP"] = "127.0.0.1"
-    assert dags_test("nightly_relabel", {"dataset": "youtube_spam"}, env) == 0
+    (tmp_path / "dag").mkdir()  # tmp_path holds the cluster's logs
+    settings, run_id = backfill_nightly(tmp_path / "dag", spark_master=master)
 
     apps = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5).read())
     finished = [a["name"] for a in apps.get("completedapps", [])]
     assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
 
-    cluster = labels_table(settings).to_pandas().set_index("id").sort_index()
+    labels = labels_table(settings)
+    assert labels.version() == 0  # published once, by the backfill
+    cluster = labels.to_pandas()
+    assert len(cluster) == 1953 and (cluster["_run_id"] == run_id).all()
+    assert (cluster["_dag_id"] == "nightly_relabel").all()
+    meta = json.loads(labels.history(1)[0]["userMetadata"])
+    assert meta["dag_id"] == "nightly_relabel" and meta["run_id"] == run_id
+    run = run_row(settings, run_id)
+    assert run["status"] == "published" and run["dag_id"] == "nightly_relabel" and run["trigger"] == "backfill"
+    assert run["input_rows"] == 1956 and run["accepted_rows"] == 1953 and run["quarantined_rows"] == 3
+
+    cluster = cluster.set_index("id").sort_index()
     local_settings, _ = lake_after_run(*PACK_V1_RUN, home_name="local")  # same LFs and rows, in-process
     local = labels_table(local_settings).to_pandas().set_index("id").sort_index()
-    assert len(cluster) == len(local) == 1953
+    assert len(local) == 1953 and (cluster["label"] >= 0).sum() > 1300
     assert (cluster["label"] == local["label"]).all()
     assert (cluster["_lf_set_version"] == local["_lf_set_version"]).all()
     diff = max(

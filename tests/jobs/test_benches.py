@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from jobs.bench.label_model_bench import run_label_model_bench
 from jobs.bench.lfs_bench import run_lfs_bench
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 
 def test_bench_label_model_recovers_the_true_accuracies(spark, settings, monkeypatch, tmp_path) -> None:
@@ -35,6 +36,10 @@ def test_bench_active_learning_runs_rounds_through_the_real_pipeline(spark, monk
     from jobs.bench.active_learning_bench import run_active_learning_bench
 
     monkeypatch.setenv("LABELLAKE_BENCH_DIR", str(tmp_path))
+    # The tutorial LFs without the shipped config's end model (an MLlib fit per round): the rounds,
+    # the queue, the annotations ingest and the refit with the annotator as a source are the same.
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(write_config(tmp_path / "datasets.toml", {"youtube_spam": YOUTUBE})))
+    monkeypatch.setenv("LABELLAKE_DATA_ROOT", str(DATA_ROOT))
     figures = run_active_learning_bench("youtube_spam", rounds=1, k=10, progress=lambda line: None)
     assert set(figures["curves"]) == {"review queue", "random rows"}
     for points in figures["curves"].values():
