@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.errors import LabellakeError
+from jobs.errors import LabellakeError, SparkDied
 from jobs.lineage import RUN_MODES
 
 
@@ -41,6 +42,14 @@ def _configure_logging() -> None:
     )
     for noisy in ("py4j", "great_expectations", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_py4j_root_records)
+
+
+def _drop_py4j_root_records(record: logging.LogRecord) -> bool:
+    """py4j logs each failed call to a dead JVM on the root logger, with a traceback; the stage's
+    SparkDied error says it in one line."""
+    return not (record.name == "root" and f"{os.sep}py4j{os.sep}" in record.pathname)
 
 
 def _emit(data: object, as_json: bool, as_text: str | None = None) -> None:
@@ -855,6 +864,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except SparkDied as exc:  # not a refusal: the same run may succeed when retried
+        logging.getLogger("labellake").error("%s: %s", type(exc).__name__, exc)
+        return 3
     except LabellakeError as exc:
         logging.getLogger("labellake").error("%s: %s", type(exc).__name__, exc)
         return 2

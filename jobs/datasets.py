@@ -524,10 +524,10 @@ def write_datasets_toml(path: Path, datasets: dict[str, dict[str, Any]]) -> Path
 def _label_model_name(dataset: str, value: object) -> str:
     """A known label model name, or ``"auto"`` (chosen by held-out LF agreement); a typo fails
     when the config is read, naming the dataset, not at the end of an hour of applying LFs."""
-    from jobs.label_models import MODELS
+    from jobs.label_model_names import LABEL_MODEL_NAMES
 
-    if value != "auto" and value not in MODELS:
+    if value != "auto" and value not in LABEL_MODEL_NAMES:
         raise ConfigError(
-            f"dataset {dataset!r}: unknown label model {value!r}; known: auto, " + ", ".join(sorted(MODELS))
+            f"dataset {dataset!r}: unknown label model {value!r}; known: auto, " + ", ".join(sorted(LABEL_MODEL_NAMES))
         )
     return str(value)

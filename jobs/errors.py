@@ -46,3 +46,11 @@ class LFExecutionError(LabellakeError):
 
 class DatasetBusy(LabellakeError):
     """Another run holds the dataset's lock; this run changed nothing."""
+
+
+class RunNotFound(LabellakeError):
+    """No run of that id is on record for the dataset (it never started, or the id is wrong)."""
+
+
+class SparkDied(LabellakeError):
+    """The Spark driver JVM went away under a run (killed, out of memory): retrying may succeed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,14 +22,15 @@ from pyspark.sql import SparkSession
 from expectations.gx_runner import data_docs_index
 from jobs.dataset_lock import dataset_lock
 from jobs.datasets import DatasetConfig, get_dataset
-from jobs.errors import ValidationFailed
+from jobs.errors import SparkDied, ValidationFailed
 from jobs.lineage import RunContext, utc_now
 from jobs.runs import begin_attempt, record_run, run_record
 from jobs.settings import Settings
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
-from jobs.spark_session import get_spark
+from jobs.spark_session import get_spark, spark_is_gone
 from jobs.stages import STAGES
 from jobs.tables import table
+from lf_library.packs import load_pack
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +194,15 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
         except ValidationFailed:
             raise  # already recorded with every failed expectation
         except Exception as exc:
-            record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
+            error = _stage_error(spark, stage, exc)
+            record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(error).__name__}: {error}")
+            if error is not exc:
+                raise error from exc
             raise
         finally:
-            _tag_spark_jobs(spark, None, None)
+            failure = sys.exc_info()[1]
+            if failure is None or not spark_is_gone(spark, failure):  # a dead JVM takes no more calls
+                _tag_spark_jobs(spark, None, None)
         seconds = round(time.monotonic() - started, 2)
         timings = _stage_seconds(spark, settings, run)
         timings[stage] = seconds
@@ -208,6 +215,14 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
         )
         log.info("[%d/%d] stage %s done in %.1fs", STAGES.index(stage) + 1, len(STAGES), stage, seconds)
     return result
+
+
+def _stage_error(spark: SparkSession, stage: str, exc: Exception) -> Exception:
+    """``exc``, or a one-line SparkDied when the driver JVM went away under the stage."""
+    if not spark_is_gone(spark, exc):
+        return exc
+    cause = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return SparkDied(f"stage {stage}: the Spark driver JVM died (killed, or out of memory?); retry the run ({cause})")
 
 
 def _tag_spark_jobs(spark: SparkSession, run: RunContext | None, stage: str | None) -> None:
@@ -246,7 +261,8 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
     settings = settings or Settings.from_env()
-    get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
+    ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
+    load_pack(ds.lf_pack)  # and so does an LF pack that fails to import or build
     with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
         if spark is None:
             import_while_spark_starts(list(STAGES))

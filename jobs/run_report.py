@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 from deltalake import DeltaTable
 
-from jobs.errors import LabellakeError
+from jobs.errors import LabellakeError, RunNotFound
 from jobs.label_history import labels_diff
 from jobs.runs import run_record
 from jobs.settings import Settings, run_report_file
@@ -61,7 +61,7 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
         raise LabellakeError(f"dataset {dataset!r}: the newest labels version names no run; name one with --run")
     record = run_record(None, settings, run_id, dataset)
     if record is None:
-        raise LabellakeError(f"no run {run_id!r} of dataset {dataset!r} in the runs table")
+        raise RunNotFound(f"no run {run_id!r} of dataset {dataset!r} in the runs table")
     version = record.get("labels_version") if record.get("status") == "published" else None
     sections = [_run_section(record, version)]
     current_from = record.get("labels_current_from")
@@ -88,6 +88,8 @@ def write_run_report_quietly(settings: Settings, dataset: str, run_id: str) -> P
     """The report after a run, best effort: a report that cannot be drawn never fails the run."""
     try:
         return write_run_report(settings, dataset, run_id)
+    except RunNotFound:  # refused before it began (a config error, a busy dataset): nothing to report
+        return None
     except Exception as exc:  # noqa: BLE001 - logged; the run's own outcome stands
         log.warning("report %s: not written for run %s: %s: %s", dataset, run_id, type(exc).__name__, exc)
         return None

@@ -56,3 +56,22 @@ def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> 
 def under_spark_submit() -> bool:
     """True in a Python application launched by ``spark-submit`` (it hands over its JVM gateway)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_is_gone(spark: SparkSession, exc: BaseException) -> bool:
+    """True when ``exc`` comes from talking to a driver JVM that is no longer there.
+
+    py4j says so with a network error (refused, reset, empty answer). When this
+    process started the JVM, its exit is checked too, so an unrelated connection
+    error is never mistaken for a dead driver.
+    """
+    from py4j.protocol import Py4JNetworkError
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, Py4JNetworkError | ConnectionError | EOFError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return False
+    gateway = getattr(spark.sparkContext, "_gateway", None)
+    jvm_process = getattr(gateway, "proc", None)  # None under spark-submit, whose JVM started us
+    return jvm_process is None or jvm_process.poll() is not None

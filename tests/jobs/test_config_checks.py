@@ -6,6 +6,7 @@ No Spark here: each case is a crafted TOML file.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -81,4 +82,40 @@ def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path
     assert time.monotonic() - started < 2.0
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("ConfigError" in e and "min_coverage" in e and "\n" not in e for e in errors)
+    assert not (tmp_path / "lake").exists()
+
+
+@pytest.mark.parametrize(
+    ("module_text", "names"),
+    [
+        ("raise RuntimeError('lexicon file missing')\n", ["RuntimeError", "lexicon file missing", "broken_pack.py:1"]),
+        (
+            "def build_pack():\n    return {}['keywords']\n",
+            ["KeyError", "'keywords'", "broken_pack.py:2"],
+        ),
+        ("import no_such_module_anywhere\n", ["ModuleNotFoundError", "no_such_module_anywhere"]),
+        ("def build_pack():\n    return 42\n", ["built a int, not an LFPack"]),
+    ],
+    ids=["raises-at-import", "build-raises", "missing-import", "not-a-pack"],
+)
+def test_a_broken_lf_pack_is_one_line_naming_it_before_spark_starts(
+    tmp_path: Path, monkeypatch, caplog, module_text: str, names: list[str]
+) -> None:
+    """Issue 29 item 16: a team's pack that raises (at import or in build_pack) is a ConfigError naming
+    the pack, the exception and the pack's line, in one line, exit 2, before Spark or the lakehouse."""
+    from jobs.cli import main
+
+    (tmp_path / "broken_pack.py").write_text(module_text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "broken_pack", raising=False)  # each case imports its own file
+    settings = _settings(tmp_path, {"youtube_spam": {**YOUTUBE, "lf_pack": "broken_pack:build_pack"}})
+    monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("LABELLAKE_HOME", str(tmp_path / "lake"))
+    started = time.monotonic()
+    assert main(["run", "--dataset", "youtube_spam"]) == 2
+    assert time.monotonic() - started < 2.0
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert "ConfigError" in errors[0] and "'broken_pack:build_pack'" in errors[0]
+    assert all(name in errors[0] for name in names), errors[0]
     assert not (tmp_path / "lake").exists()

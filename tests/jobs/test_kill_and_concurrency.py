@@ -166,3 +166,30 @@ def test_busy_dataset_fails_before_changing_anything(spark, yt: Settings) -> Non
         with pytest.raises(DatasetBusy, match="holder"):
             run_pipeline(RunContext("second", DATASET), yt, spark)
     assert not table(yt, DATASET, "source").exists()
+
+
+def test_a_dead_spark_jvm_is_one_line_exit_3_and_a_failed_run(yt: Settings) -> None:
+    """Issue 29 item 16: the JVM dies under the run (OOM killer, kill -9): the CLI says so in one
+    line naming the stage and exits 3 (retry-able), the run is recorded failed, the lock is free."""
+    import psutil
+
+    proc = _start(yt, "jvm-dies")
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        seen.append(line)
+        if "stage ingest:" in line:
+            break
+        assert time.monotonic() < deadline, "".join(seen[-20:])
+    (jvm,) = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "java"]
+    jvm.kill()
+    rest = proc.communicate(timeout=120)[0]
+    output = "".join(seen) + rest
+    assert proc.returncode == 3, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "SparkDied" in errors[0] and "stage ingest" in errors[0], output[-3000:]
+    (run,) = [r for r in recent_runs(yt, DATASET) if r["run_id"] == "jvm-dies"]
+    assert run["status"] == "failed" and "SparkDied" in run["error"]
+    with dataset_lock(yt, RunContext("next", DATASET)):  # released: the next run may start
+        pass

@@ -30,6 +30,13 @@ def test_rejects_votes_outside_the_label_space() -> None:
         make_label_model("nope", 2)
 
 
+def test_the_config_check_knows_every_label_model_by_name() -> None:
+    from jobs.label_model_names import LABEL_MODEL_NAMES
+    from jobs.label_models import MODELS
+
+    assert LABEL_MODEL_NAMES == tuple(MODELS)
+
+
 def test_pattern_matrix_from_pattern_strings() -> None:
     L = pattern_matrix(["a=1,c=0", "", "b=1"], ["a", "b", "c"])
     assert L.tolist() == [[1, -1, 0], [-1, -1, -1], [-1, 1, -1]]
