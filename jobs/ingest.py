@@ -32,6 +32,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from expectations.gx_runner import run_suite
 from expectations.source_suite import build_source_suite, observed_source_value, source_view
+from jobs.csv_recovery import recover_swallowed_rows
 from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
 from jobs.lineage import RunContext
@@ -207,11 +208,10 @@ def _read_csv(
     for header, paths in groups.items():
         reader = spark.read.options(**options).schema(_string_schema(list(header)))
         frame = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(paths)
-        frames.append(
-            frame.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
-                "_block_start", F.col("_metadata.file_block_start")
-            )
+        frame = frame.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
+            "_block_start", F.col("_metadata.file_block_start")
         )
+        frames.append(recover_swallowed_rows(frame, list(header), options, _required_columns(ds)))
         columns += [c for c in header if c not in columns]
     raw = frames[0]
     for frame in frames[1:]:

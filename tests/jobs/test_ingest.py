@@ -38,10 +38,12 @@ def _dataset(tmp_path: Path, settings: Settings):
     (data / "bad" / "part2.csv").write_text(
         "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
         "a5,hal,2013-11-08,nice song,0\n"  # duplicate across files
-        'b1,joe,2013-11-09,"unclosed quote,1\n'  # swallows the rest of the file
-        "b2,kim,2013-11-09,fine row,0\n"
+        'b1,joe,2013-11-09,"unclosed quote,1\n'  # the parser reads on to the next quote...
+        "b2,kim,2013-11-09,fine row,0\n"  # ...swallowing this row (recovered: issue 29 item 15)
+        'b3,lee,2013-11-09,"quoted, fine",1\n'  # and this one, whose quote ends the malformed record
+        "b4,max,2013-11-09,last row,0\n"
     )
-    # 3 of 12 rows lack an id or text and 8 are quarantined: far above the default 5%, which would
+    # 3 of 15 rows lack an id or text and 8 are quarantined: far above the default 5%, which would
     # (rightly) stop a real feed; here the point is that each bad row is quarantined with its reason.
     lenient = {**YOUTUBE["expectations"], "max_null_share": 0.5, "max_quarantine_share": 0.7}
     config = write_config(
@@ -61,7 +63,8 @@ def test_bad_rows_go_to_quarantine_with_reasons(spark, tmp_path: Path, settings:
     quarantine = DeltaTable(str(table(settings, "bad", "quarantine").path)).to_pandas()
     gold = DeltaTable(str(table(settings, "bad", "gold").path)).to_pandas()
 
-    assert sorted(source["id"]) == ["a1", "a3", "a5", "a6"]
+    assert sorted(source["id"]) == ["a1", "a3", "a5", "a6", "b2", "b3", "b4"]
+    assert source.set_index("id").loc["b3", "text"] == "quoted, fine"
     assert "class" not in source.columns  # gold never reaches LF input
     assert source.set_index("id").loc["a3", "text"] == "a comment\nover two lines"
     reasons = quarantine["_reason"].str.replace(r" first kept from .*", "", regex=True)
@@ -79,14 +82,15 @@ def test_bad_rows_go_to_quarantine_with_reasons(spark, tmp_path: Path, settings:
     )
     malformed = quarantine[quarantine["_reason"] == "malformed record"]["_corrupt_record"].tolist()
     assert any("too,many,fields" in m for m in malformed)
-    assert any("b2,kim" in m for m in malformed)  # the swallowed row is kept, not lost
+    # The unclosed quote's record keeps its own line; the rows it swallowed were read on their own.
+    assert 'b1,joe,2013-11-09,"unclosed quote,1' in malformed and not any("b2,kim" in m for m in malformed)
     dup = quarantine[quarantine["_reason"].str.startswith("duplicate id (identical")]
     assert dup["_reason"].str.contains("part1.csv").all()  # first copy kept from the first file
 
-    assert result.input_rows == 12
+    assert result.input_rows == 15
     assert result.input_rows == result.accepted + result.quarantined_total
     assert result.accepted == len(source) and result.quarantined_total == len(quarantine)
-    assert sorted(gold["id"]) == ["a1", "a3", "a5"]  # a6's gold value 7 is unknown
+    assert sorted(gold["id"]) == ["a1", "a3", "a5", "b2", "b3", "b4"]  # a6's gold value 7 is unknown
     assert set(gold["label_name"]) <= {"HAM", "SPAM"}
 
 
