@@ -277,6 +277,8 @@ class DatasetConfig:
     uncovered: str = "abstain"
     """Rows no LF voted on: "abstain" (label -1, probs = class prior) or "predict" (the model's guess)."""
     read_options: dict[str, str] = field(default_factory=dict)
+    invalid_utf8: str = "quarantine"
+    """Rows with bytes that are not UTF-8: "quarantine" (bytes kept, base64) or "replace" (U+FFFD, a warning)."""
     columns: tuple[str, ...] = ()
     expectations: ExpectationConfig = field(default_factory=ExpectationConfig)
     nightly: bool = True
@@ -323,6 +325,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         "gold_values",
         "label_model",
         "read_options",
+        "invalid_utf8",
         "columns",
         "expectations",
         "max_lf_error_rate",
@@ -388,6 +391,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         dev_percent=dev_percent,
         uncovered=_choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
         read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
+        invalid_utf8=_choice(name, "invalid_utf8", raw.get("invalid_utf8", "quarantine"), ("quarantine", "replace")),
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=_number(name, "max_lf_error_rate", raw.get("max_lf_error_rate", 0.01), 0, 1),
         expectations=expectations,

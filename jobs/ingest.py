@@ -39,6 +39,7 @@ from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.source_sniff import SniffedFile, sniff_file
 from jobs.tables import commit_metadata, latest_commit, table
+from jobs.utf8_check import INVALID_UTF8, decode_utf8, invalid_columns, read_as_bytes
 from jobs.validation_gate import ValidationReport, enforce
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 CORRUPT = "_corrupt_record"
 REASON = "_reason"
 FILE_PROBLEM = "_file_problem"
+INTERNAL_COLUMNS = (CORRUPT, REASON, FILE_PROBLEM, INVALID_UTF8, "_source_file", "_row_order")
+"""Columns the ingest adds for its own bookkeeping: never data, never in the source table."""
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,9 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
         raw = rejected if raw is None else raw.unionByName(rejected, allowMissingColumns=True)
     if raw is None:
         raise ConfigError(f"dataset {ds.name!r}: every file of {paths} is empty")
-    if FILE_PROBLEM not in raw.columns:
-        raw = raw.withColumn(FILE_PROBLEM, F.lit(None).cast("string"))
+    for internal in (FILE_PROBLEM, INVALID_UTF8):
+        if internal not in raw.columns:
+            raw = raw.withColumn(internal, F.lit(None).cast("string"))
     raw = raw.withColumn("_row_order", F.monotonically_increasing_id())
     if ds.id_column == ROW_ID:
         in_file = Window.partitionBy("_source_file").orderBy("_block_start", "_row_order")
@@ -205,13 +209,15 @@ def _read_csv(
         for f in readable:
             groups.setdefault(f.header or tuple(ds.columns), []).append(f.path)
     frames, columns = [], []
+    bytes_options = read_as_bytes(options)  # UTF-8 declared: read bytes, check them in decode_utf8
     for header, paths in groups.items():
-        reader = spark.read.options(**options).schema(_string_schema(list(header)))
+        reader = spark.read.options(**(bytes_options or options)).schema(_string_schema(list(header)))
         frame = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(paths)
         frame = frame.withColumn("_source_file", F.col("_metadata.file_path")).withColumn(
             "_block_start", F.col("_metadata.file_block_start")
         )
-        frames.append(recover_swallowed_rows(frame, list(header), options, _required_columns(ds)))
+        frame = recover_swallowed_rows(frame, list(header), options, _required_columns(ds))
+        frames.append(decode_utf8(frame, list(header), [CORRUPT]) if bytes_options else frame)
         columns += [c for c in header if c not in columns]
     raw = frames[0]
     for frame in frames[1:]:
@@ -250,10 +256,12 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
 
 def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
-    data_columns = [c for c in raw.columns if c not in (CORRUPT, FILE_PROBLEM, "_source_file", "_row_order")]
+    data_columns = [c for c in raw.columns if c not in INTERNAL_COLUMNS]
+    bad_bytes = F.col(INVALID_UTF8).isNotNull() & F.lit(ds.invalid_utf8 == "quarantine")
     first_reason = (
         F.when(F.col(FILE_PROBLEM).isNotNull(), F.concat(F.lit("file quarantined whole: "), F.col(FILE_PROBLEM)))
         .when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
+        .when(bad_bytes, F.concat(F.lit("invalid UTF-8 bytes in "), invalid_columns(F.col(INVALID_UTF8))))
         .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
         .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
     )
@@ -325,7 +333,7 @@ def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingeste
 
     The gold column is left out on purpose: LFs read this table.
     """
-    skip = {ds.id_column, ds.text_column, ds.gold_column, CORRUPT, REASON, FILE_PROBLEM, "_source_file", "_row_order"}
+    skip = {ds.id_column, ds.text_column, ds.gold_column, *INTERNAL_COLUMNS}
     skip.add(ROW_ID)
     others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
     return accepted.select(
@@ -417,15 +425,19 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
     )
 
 
+def _warn_replaced_bytes(classified: DataFrame, ds: DatasetConfig) -> None:
+    """``invalid_utf8 = "replace"``: the rows accepted with U+FFFD for bytes that were not UTF-8, counted."""
+    replaced = classified.where(F.col(INVALID_UTF8).isNotNull()).count()
+    if replaced:
+        log.warning("ingest %s: %d rows had invalid UTF-8 bytes, accepted with U+FFFD", ds.name, replaced)
+
+
 def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
-    keep = [
-        F.col(c).alias(sanitize(c))
-        for c in rejected.columns
-        if c not in (CORRUPT, REASON, FILE_PROBLEM, "_source_file", "_row_order")
-    ]
+    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns if c not in INTERNAL_COLUMNS]
+    raw_bytes = F.concat(F.lit("raw bytes (base64): "), F.col(INVALID_UTF8))
     return rejected.select(
         *keep,
-        F.col(CORRUPT).alias("_corrupt_record"),
+        F.coalesce(F.col(CORRUPT), raw_bytes).alias("_corrupt_record"),
         F.col(REASON).alias("_reason"),
         F.col("_source_file"),
         F.lit(run.run_id).alias("_run_id"),
@@ -487,6 +499,8 @@ def run_ingest(
             )
             return previous
     persisted = classify(read_raw(spark, ds, settings), ds).persist()
+    if ds.invalid_utf8 == "replace":
+        _warn_replaced_bytes(persisted, ds)
     try:
         classified, by_reason, file_shares = quarantine_unparseable_files(persisted, ds)
         accepted_n = by_reason.pop("", 0)

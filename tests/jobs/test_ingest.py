@@ -115,3 +115,50 @@ def test_incremental_run_reuses_unchanged_input(spark, tmp_path: Path, settings:
             os.utime(name, ns=(time.time_ns(), time.time_ns()))
     touched = run_ingest(spark, ds, settings, RunContext("r3", "bad"), utc_now())
     assert not touched.reused and touched.source_version == first.source_version + 1
+
+
+ENCODINGS_CSV = (
+    b"COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+    b"u1,ann,2013-11-07,plain ascii,0\n"
+    b"u2,bob,2013-11-07,caf\xc3\xa9 in utf-8 \xe2\x9c\x93,1\n"
+    b"u3,cid,2013-11-07,caf\xe9 in latin-1,0\n"  # \xe9 alone is not UTF-8
+    b'u4,dan,2013-11-07,"a literal \xef\xbf\xbd char\nover two lines",1\n'  # U+FFFD itself, valid UTF-8
+    b"u5,eve\xff,2013-11-07,a bad byte in the author,0\n"
+)
+
+
+def test_bytes_that_are_not_utf8_are_quarantined_with_the_bytes_or_replaced_as_configured(
+    spark, tmp_path: Path, settings: Settings, caplog
+) -> None:
+    """Issue 29 item 14: Spark alone would have replaced the bytes with U+FFFD and lost them."""
+    import base64
+    import dataclasses
+    import logging
+
+    (tmp_path / "data" / "enc").mkdir(parents=True)
+    (tmp_path / "data" / "enc" / "part.csv").write_bytes(ENCODINGS_CSV)
+    lenient = {**YOUTUBE["expectations"], "max_quarantine_share": 0.5, "max_file_quarantine_share": 0.5}
+    for mode in ("quarantine", "replace"):
+        entry = {**YOUTUBE, "source_path": "enc/*.csv", "expectations": lenient, "invalid_utf8": mode}
+        config = write_config(tmp_path / f"{mode}.toml", {"enc": entry})
+        run_settings = dataclasses.replace(
+            settings, home=tmp_path / mode, data_root=tmp_path / "data", config_path=config
+        )
+        with caplog.at_level(logging.WARNING, logger="jobs"):
+            run_ingest(spark, get_dataset("enc", run_settings), run_settings, RunContext("r1", "enc"), utc_now())
+        source = DeltaTable(str(table(run_settings, "enc", "source").path)).to_pandas().set_index("id")
+        texts = source["text"].to_dict()
+        assert texts["u1"] == "plain ascii" and texts["u2"] == "café in utf-8 ✓"
+        assert texts["u4"] == "a literal \ufffd char\nover two lines"  # valid text, kept as it is
+        if mode == "quarantine":
+            assert sorted(source.index) == ["u1", "u2", "u4"]
+            quarantine = DeltaTable(str(table(run_settings, "enc", "quarantine").path)).to_pandas()
+            reasons = dict(zip(quarantine["comment_id"], quarantine["_reason"], strict=True))
+            assert reasons == {"u3": "invalid UTF-8 bytes in CONTENT", "u5": "invalid UTF-8 bytes in AUTHOR"}
+            kept = dict(zip(quarantine["comment_id"], quarantine["_corrupt_record"], strict=True))
+            assert base64.b64encode(b"caf\xe9 in latin-1").decode() in kept["u3"]
+            assert base64.b64encode(b"eve\xff").decode() in kept["u5"]
+        else:
+            assert sorted(source.index) == ["u1", "u2", "u3", "u4", "u5"]
+            assert texts["u3"] == "caf\ufffd in latin-1" and source.loc["u5", "author"] == "eve\ufffd"
+            assert any("2 rows had invalid UTF-8 bytes" in r.getMessage() for r in caplog.records)
