@@ -38,33 +38,32 @@ def recover_swallowed_rows(
         filled = [F.trim(piece["row"][c]) != "" for c in required]
         return piece["row"][_LINE_ERROR].isNull() & F.coalesce(_all(filled), F.lit(False))
 
+    # One projection and one explode, so the files are parsed once: each row becomes a list of
+    # rows, itself unless it is a malformed record spanning lines, then the record with the lines
+    # no row claimed, followed by the rows recovered from the others.
     pieces = F.transform(F.slice(lines, 2, F.size(lines) - 1), parsed)
-    split = frame.where(spans_lines).withColumn("_pieces", pieces)
-    kept_lines = F.transform(F.filter("_pieces", lambda p: ~complete(p)), lambda p: p["line"])
-    malformed = split.withColumn(CORRUPT, F.array_join(F.concat(F.array(lines.getItem(0)), kept_lines), "\n")).drop(
-        "_pieces"
+    kept = F.transform(F.filter(pieces, lambda p: ~complete(p)), lambda p: p["line"])
+    as_is = {c: _col(c) for c in frame.columns}
+    record = F.struct(*[v.alias(c) for c, v in as_is.items()])
+    trimmed = F.struct(
+        *[
+            (F.array_join(F.concat(F.array(lines.getItem(0)), kept), "\n") if c == CORRUPT else v).alias(c)
+            for c, v in as_is.items()
+        ]
     )
-    extra = [c for c in frame.columns if c not in header and c != CORRUPT]
-    every_column = F.concat_ws("", *[F.substring(_col(c), 1, 0) for c in header])
-    recovered = split.select(
-        *extra, every_column.alias("_scan_all"), F.explode(F.filter("_pieces", complete)).alias("_piece")
-    ).select(
-        *[_read_with(F.col("_scan_all"), F.col("_piece")["row"][c]).alias(c) for c in header],
-        F.lit(None).cast("string").alias(CORRUPT),
-        *extra,
-    )
-    return frame.where(~spans_lines).unionByName(malformed).unionByName(recovered)
 
+    def recovered(piece: Column) -> Column:
+        return F.struct(
+            *[
+                (piece["row"][c] if c in header else F.lit(None).cast("string") if c == CORRUPT else v).alias(c)
+                for c, v in as_is.items()
+            ]
+        )
 
-def _read_with(scan_all: Column, value: Column) -> Column:
-    """``value``, made to depend on every header column (``scan_all`` is always "").
-
-    The recovered rows need only the corrupt-record column, and Spark prunes a CSV scan to
-    the columns a branch uses: it then refuses a scan of the corrupt record alone
-    (QUERY_ONLY_CORRUPT_RECORD_COLUMN) and, parsing fewer columns, stops flagging the
-    malformed record at all. Spark cannot fold ``length(...) >= 0``, so all columns are read.
-    """
-    return F.when(F.length(scan_all) >= 0, value)
+    rows = F.when(
+        spans_lines, F.concat(F.array(trimmed), F.transform(F.filter(pieces, complete), recovered))
+    ).otherwise(F.array(record))
+    return frame.select(F.explode(rows).alias("_row")).select("_row.*")
 
 
 def _col(name: str) -> Column:

@@ -71,16 +71,21 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
         get_dataset("x", settings)
 
 
-def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path: Path, monkeypatch, caplog) -> None:
+def _refused_run_errors(settings: Settings, tmp_path: Path, monkeypatch, caplog) -> list[str]:
+    """``labellake run`` on ``settings``' config: it must exit 2 in under 2 s; its ERROR lines."""
     from jobs.cli import main
 
-    settings = _settings(tmp_path, {"youtube_spam": _expectations(min_coverage=1.5)})
     monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
     monkeypatch.setenv("LABELLAKE_HOME", str(tmp_path / "lake"))
     started = time.monotonic()
     assert main(["run", "--dataset", "youtube_spam"]) == 2
     assert time.monotonic() - started < 2.0
-    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    return [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path: Path, monkeypatch, caplog) -> None:
+    settings = _settings(tmp_path, {"youtube_spam": _expectations(min_coverage=1.5)})
+    errors = _refused_run_errors(settings, tmp_path, monkeypatch, caplog)
     assert any("ConfigError" in e and "min_coverage" in e and "\n" not in e for e in errors)
     assert not (tmp_path / "lake").exists()
 
@@ -103,18 +108,11 @@ def test_a_broken_lf_pack_is_one_line_naming_it_before_spark_starts(
 ) -> None:
     """Issue 29 item 16: a team's pack that raises (at import or in build_pack) is a ConfigError naming
     the pack, the exception and the pack's line, in one line, exit 2, before Spark or the lakehouse."""
-    from jobs.cli import main
-
     (tmp_path / "broken_pack.py").write_text(module_text)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "broken_pack", raising=False)  # each case imports its own file
     settings = _settings(tmp_path, {"youtube_spam": {**YOUTUBE, "lf_pack": "broken_pack:build_pack"}})
-    monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
-    monkeypatch.setenv("LABELLAKE_HOME", str(tmp_path / "lake"))
-    started = time.monotonic()
-    assert main(["run", "--dataset", "youtube_spam"]) == 2
-    assert time.monotonic() - started < 2.0
-    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    errors = _refused_run_errors(settings, tmp_path, monkeypatch, caplog)
     assert len(errors) == 1 and "\n" not in errors[0], errors
     assert "ConfigError" in errors[0] and "'broken_pack:build_pack'" in errors[0]
     assert all(name in errors[0] for name in names), errors[0]
