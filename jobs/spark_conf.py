@@ -60,6 +60,8 @@ def session_jars(settings: Settings) -> list[str]:
 
 JAVA_OPTIONS_ENV = "LABELLAKE_DRIVER_JAVA_OPTIONS"
 """JVM flags added to the driver's (e.g. ``-XX:TieredStopAtLevel=1`` for short runs on tiny data)."""
+EXECUTOR_JAVA_OPTIONS_ENV = "LABELLAKE_EXECUTOR_JAVA_OPTIONS"
+"""JVM flags for a cluster's executors (``spark.executor.extraJavaOptions``); unset: Spark's defaults."""
 EXTRA_CONF_ENV = "LABELLAKE_SPARK_CONF"
 """Extra Spark properties, ``key=value`` pairs separated by whitespace (cluster tuning, tests)."""
 
@@ -71,6 +73,12 @@ def extra_conf() -> dict[str, str]:
     if bad:
         raise SetupError(f"{EXTRA_CONF_ENV}: expected key=value pairs separated by spaces, got {bad}")
     return dict(p.split("=", 1) for p in pairs)
+
+
+def executor_java_options() -> dict[str, str]:
+    """``spark.executor.extraJavaOptions`` from ``$LABELLAKE_EXECUTOR_JAVA_OPTIONS``, when set."""
+    flags = os.environ.get(EXECUTOR_JAVA_OPTIONS_ENV, "").strip()
+    return {"spark.executor.extraJavaOptions": flags} if flags else {}
 
 
 def _interactive() -> bool:
@@ -124,5 +132,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
                 os.environ.get(JAVA_OPTIONS_ENV, ""),
             ]
         ).strip(),
+        **executor_java_options(),
         **extra_conf(),
     }

@@ -19,34 +19,48 @@ import pytest
 from jobs.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
 from jobs.lineage import RunContext
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.spark_conf import EXTRA_CONF_ENV
+from jobs.spark_conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
 
 TEST_SESSION_CONF = "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN"
-"""Spark settings of the tests' in-process session: no generated code (see the ``spark`` fixture)."""
+"""Spark settings of every test session: no generated code (docs/decisions/0002)."""
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+"""JVM flags of every test driver and executor: C1-only JIT, one GC thread (docs/decisions/0002)."""
+
+# Set before any session starts, so the in-process session and every spark-submit, CLI and
+# cluster executor the tests start inherit them. On test-sized data a JVM never runs long enough
+# to repay C2 compilation or generated code: a cold youtube run used 205 CPU-s with Spark's
+# defaults, 124 CPU-s with these. A variable already set (e.g. by a developer) wins.
+os.environ.setdefault(EXTRA_CONF_ENV, TEST_SESSION_CONF)
+os.environ.setdefault(JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
+os.environ.setdefault(EXECUTOR_JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
+os.environ.setdefault("LABELLAKE_SHUFFLE_PARTITIONS", "2")
 
 DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve()
+
+
+def _run_first_rank(item: pytest.Item) -> int:
+    """3: starts a Spark cluster; 2: runs the DAGs (``e2e``); 1: ``slow``; 0: the rest."""
+    if "standalone_master" in getattr(item, "fixturenames", ()):
+        return 3
+    return 2 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest tests first, each rank in file order.
+
+    pytest-xdist hands out tests in collection order; a long test collected last
+    would leave one worker idle while the other finishes it."""
+    items.sort(key=_run_first_rank, reverse=True)
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ.setdefault("LABELLAKE_SHUFFLE_PARTITIONS", "2")
     from jobs.spark_session import get_spark
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
-    # Interpreted expressions for this session only (docs/decisions/0002): on test-sized data,
-    # compiling each new plan's generated code costs more than running it. spark-submit and CLI
-    # subprocesses (the DAG, kill and cluster tests) keep Spark's default whole-stage codegen.
-    extra = os.environ.get(EXTRA_CONF_ENV)
-    os.environ[EXTRA_CONF_ENV] = f"{extra or ''} {TEST_SESSION_CONF}".strip()
-    try:
-        session = get_spark("labellake-tests", settings)
-    finally:
-        if extra is None:
-            del os.environ[EXTRA_CONF_ENV]
-        else:
-            os.environ[EXTRA_CONF_ENV] = extra
+    session = get_spark("labellake-tests", settings)
     yield session
     session.stop()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from deltalake import DeltaTable
 
 from jobs.annotations import run_annotation_ingest
@@ -71,6 +72,7 @@ def _youtube(spark, tmp_path: Path, settings: Settings):
     return settings, ds, gold
 
 
+@pytest.mark.slow
 def test_csv_and_label_studio_annotations_land_with_reasons_for_the_bad_ones(
     spark, tmp_path: Path, settings: Settings
 ) -> None:
@@ -170,6 +172,7 @@ def test_agreement_formulas_on_known_cases() -> None:
     assert 0.7 < alpha < 1.0
 
 
+@pytest.mark.slow
 def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(
     spark, tmp_path: Path, settings: Settings, monkeypatch, capsys
 ) -> None:

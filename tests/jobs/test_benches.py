@@ -3,6 +3,8 @@ not asserted here; what is asserted is that they work and check what they claim 
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.bench.label_model_bench import run_label_model_bench
 from jobs.bench.lfs_bench import run_lfs_bench
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
@@ -15,6 +17,7 @@ def test_bench_label_model_recovers_the_true_accuracies(spark, settings, monkeyp
     assert figures["max_accuracy_error"] < 0.05
 
 
+@pytest.mark.slow
 def test_bench_label_model_fits_on_the_executors(spark, settings, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("LABELLAKE_BENCH_DIR", str(tmp_path))
     figures = run_label_model_bench(rows=5_000, lfs=40, classes=3, settings=settings, fit_on="executors")
@@ -30,6 +33,7 @@ def test_bench_lfs_methods_agree_on_every_vote(spark, settings, monkeypatch, tmp
     assert {"labellake_seconds", "labellake_expressions_seconds", "sql_seconds", "baseline_seconds"} <= set(figures)
 
 
+@pytest.mark.slow
 def test_bench_active_learning_runs_rounds_through_the_real_pipeline(spark, monkeypatch, tmp_path) -> None:
     from pathlib import Path
 

@@ -28,6 +28,7 @@ def test_training_rows_weight_each_class_by_its_probability(spark) -> None:
     assert rows == [("free money", 0.0, 0.1), ("free money", 1.0, 0.9), ("nice song", 0.0, 0.995)]
 
 
+@pytest.mark.slow
 def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published_label(
     spark, tmp_path: Path, settings: Settings
 ) -> None:

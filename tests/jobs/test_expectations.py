@@ -43,6 +43,7 @@ def _checks(outcomes: list[dict]) -> dict[str, dict]:
     return {o["check"]: o for o in outcomes}
 
 
+@pytest.mark.slow
 def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_path: Path) -> None:
     good, _ = lake_after_run(*PACK_V1_RUN)
     record = run_record(spark, good, "good")

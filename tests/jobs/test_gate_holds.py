@@ -43,6 +43,7 @@ def test_failed_votes_check_blocks_every_rerun_until_the_lf_changes(spark, tmp_p
     assert labels.version() == 0 and set(labels.to_pandas()["_run_id"]) == {"good-1"}
 
 
+@pytest.mark.slow
 def test_publish_refuses_an_older_run_and_a_retry_stays_a_no_op(spark, tmp_path: Path, settings: Settings) -> None:
     yt = _settings(tmp_path, settings)
     for stage in ("ingest", "apply_lfs", "fit_label_model", "validate"):

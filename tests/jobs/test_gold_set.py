@@ -82,6 +82,7 @@ def test_gold_rule_config_errors_name_the_key(tmp_path: Path, settings: Settings
             get_dataset("youtube_spam", dataclasses.replace(settings, config_path=config))
 
 
+@pytest.mark.slow
 def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(
     spark, tmp_path: Path, settings: Settings, monkeypatch, capsys
 ) -> None:

@@ -24,6 +24,7 @@ from tests.jobs.test_label_models import synthetic_votes
 BAR = {"youtube": 0.864, "sms": 0.722, "trec": 0.608}
 
 
+@pytest.mark.slow
 def test_auto_is_at_or_above_majority_vote_and_snorkel_on_every_wrench_set() -> None:
     accuracy = {}
     for name, recompute in [("youtube", None), ("sms", "sms_spam"), ("trec", None)]:

@@ -82,6 +82,7 @@ def _partition(uri: str) -> str:
     return next(part for part in uri.split("/") if part.startswith("lf="))[3:]
 
 
+@pytest.mark.slow
 def test_incremental_reruns_equal_full_recomputes(
     spark, settings: Settings, tmp_path: Path, monkeypatch, capsys, caplog
 ) -> None:
@@ -211,6 +212,7 @@ def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
     assert "ids changed label" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_nothing_changed_rerun_adds_no_votes_version(spark, lake_after_run) -> None:
     yt, _ = lake_after_run({DATASET: YOUTUBE}, RunContext("run-1", DATASET))
     results = run_pipeline(RunContext("same-2", DATASET), yt, spark)

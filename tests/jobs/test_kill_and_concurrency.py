@@ -93,6 +93,7 @@ def yt(tmp_path: Path, settings: Settings) -> Settings:
     return dataclasses.replace(settings, config_path=config)
 
 
+@pytest.mark.slow
 def test_sigkill_during_votes_write_and_publish(spark, yt: Settings, lake_after_run) -> None:
     reference, _ = lake_after_run({DATASET: YOUTUBE}, RunContext("run-1", DATASET), home_name="reference")
 

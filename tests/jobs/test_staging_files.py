@@ -16,6 +16,7 @@ from urllib.parse import unquote
 import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
@@ -35,6 +36,7 @@ def _adds(staging: Path, version: int) -> list[dict]:
     return [json.loads(line)["add"] for line in lines if "add" in json.loads(line)]
 
 
+@pytest.mark.slow
 def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, settings: Settings, monkeypatch) -> None:
     config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
     yt = dataclasses.replace(settings, config_path=config)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from jobs.bench.week_soak import MALFORMED_LINES, run_week
 from jobs.settings import Settings
 
 
+@pytest.mark.slow
 def test_seven_nights_each_equal_a_full_recompute(spark, settings: Settings, tmp_path: Path) -> None:
     week = run_week("youtube_spam", 2000, settings=settings, workdir=tmp_path, progress=lambda line: None)
     assert week["failures"] == [] and week["ok"]
