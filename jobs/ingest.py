@@ -382,7 +382,10 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
         "classes": ds.classes,
         "options": ds.read_options,
         "columns": ds.columns,
-        "hash": "json-struct-v1",
+        "invalid_utf8": ds.invalid_utf8,
+        # Bump when the reading code changes what the same files yield (v2: rows an unclosed quote
+        # swallowed are read back, bytes that are not UTF-8 are checked).
+        "reader": "v2",
     }
     payload = json.dumps({"files": stats, "reading": reading}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

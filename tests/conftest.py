@@ -24,12 +24,13 @@ from jobs.spark_conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTI
 TEST_SESSION_CONF = "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN"
 """Spark settings of every test session: no generated code (docs/decisions/0002)."""
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-"""JVM flags of every test driver and executor: C1-only JIT, one GC thread (docs/decisions/0002)."""
+"""JVM flags of the JVMs tests start in subprocesses: C1-only JIT, one GC thread (docs/decisions/0002)."""
 
-# Set before any session starts, so the in-process session and every spark-submit, CLI and
-# cluster executor the tests start inherit them. On test-sized data a JVM never runs long enough
-# to repay C2 compilation or generated code: a cold youtube run used 205 CPU-s with Spark's
-# defaults, 124 CPU-s with these. A variable already set (e.g. by a developer) wins.
+# Set before any session starts, so every spark-submit, CLI run and cluster executor the tests
+# start inherits them (the in-process session takes the SQL settings only, see ``spark``). A
+# short-lived JVM on test-sized data never repays C2 compilation or generated code: a cold
+# youtube run used 205 CPU-s with Spark's defaults, 124 CPU-s with these. A variable already
+# set (e.g. by a developer) wins.
 os.environ.setdefault(EXTRA_CONF_ENV, TEST_SESSION_CONF)
 os.environ.setdefault(JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
 os.environ.setdefault(EXECUTOR_JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
@@ -60,7 +61,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
-    session = get_spark("labellake-tests", settings)
+    # This long-lived session keeps C2 and parallel GC: over a whole run of the suite its compiled
+    # code pays back (in-process tests took up to twice as long under C1, docs/decisions/0002).
+    flags = os.environ.pop(JAVA_OPTIONS_ENV, None)
+    try:
+        session = get_spark("labellake-tests", settings)
+    finally:
+        if flags is not None:
+            os.environ[JAVA_OPTIONS_ENV] = flags
     yield session
     session.stop()
 

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 from jobs.settings import Settings
+from jobs.spark_conf import EXTRA_CONF_ENV
+from tests.conftest import TEST_SESSION_CONF
 from tests.dags.helpers import PACK_V1, dag_env
 
 
@@ -66,6 +68,9 @@ def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Setti
             {"conn_type": "spark", "host": host, "port": int(port_text), "extra": {"deploy-mode": "client"}}
         )
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        # Spark's default generated code on the cluster: the test compares these labels with the
+        # in-process session's interpreted run (docs/decisions/0002).
+        env[EXTRA_CONF_ENV] = env.get(EXTRA_CONF_ENV, "").replace(TEST_SESSION_CONF, "").strip()
     port = _free_port()
     env.update(
         {

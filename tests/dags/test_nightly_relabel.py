@@ -124,16 +124,15 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 
 
 @pytest.mark.e2e
-def test_lf_change_is_detected_and_relabels_incrementally(tmp_path: Path, lake_after_run) -> None:
-    """From a lakehouse whose v0 the same LFs (pack v1) published in-process (shared with other tests)."""
-    lake_after_run(*PACK_V1_RUN)
-    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, PACK_V1_RUN[1].run_id)
-
-
-@pytest.mark.e2e
-def test_failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path: Path, lake_after_run) -> None:
+def test_a_failed_check_fails_its_dag_run_and_an_lf_change_then_relabels_incrementally(
+    tmp_path: Path, lake_after_run
+) -> None:
+    """Two DAG runs in one Airflow home, from a lakehouse whose v0 the same LFs (pack v1) published
+    in-process (shared with other tests): a nightly run that fails validation publishes nothing, and
+    the failed run does not stop the next one, an LF edit's incremental relabel, from publishing."""
     lake_after_run(*PACK_V1_RUN)
     _failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path)
+    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, PACK_V1_RUN[1].run_id)
 
 
 def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path, first: str) -> None:

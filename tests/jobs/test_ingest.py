@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from jobs.datasets import get_dataset
-from jobs.ingest import run_ingest
+from jobs.ingest import input_fingerprint, run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.settings import Settings
 from jobs.tables import table
@@ -115,6 +116,9 @@ def test_incremental_run_reuses_unchanged_input(spark, tmp_path: Path, settings:
             os.utime(name, ns=(time.time_ns(), time.time_ns()))
     touched = run_ingest(spark, ds, settings, RunContext("r3", "bad"), utc_now())
     assert not touched.reused and touched.source_version == first.source_version + 1
+    # A reading setting is part of the fingerprint: the same files read another way are re-read.
+    replacing = dataclasses.replace(ds, invalid_utf8="replace")
+    assert input_fingerprint(replacing, settings) != input_fingerprint(ds, settings)
 
 
 ENCODINGS_CSV = (
@@ -132,7 +136,6 @@ def test_bytes_that_are_not_utf8_are_quarantined_with_the_bytes_or_replaced_as_c
 ) -> None:
     """Issue 29 item 14: Spark alone would have replaced the bytes with U+FFFD and lost them."""
     import base64
-    import dataclasses
     import logging
 
     (tmp_path / "data" / "enc").mkdir(parents=True)
