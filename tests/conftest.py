@@ -63,7 +63,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
     # This long-lived session keeps C2 and parallel GC: over a whole run of the suite its compiled
     # code pays back (in-process tests took up to twice as long under C1, docs/decisions/0002).
-    flags = os.environ.pop(JAVA_OPTIONS_ENV, None)
+    # A developer's own flags stay.
+    flags = os.environ.pop(JAVA_OPTIONS_ENV) if os.environ.get(JAVA_OPTIONS_ENV) == TEST_JVM_OPTIONS else None
     try:
         session = get_spark("labellake-tests", settings)
     finally:

@@ -58,7 +58,9 @@ def test_runs_of_different_datasets_started_at_once_on_a_fresh_lakehouse_all_suc
         worker.start()
     for worker in workers:
         worker.join(timeout=300)
-    failures = [errors.get() for _ in range(errors.qsize())] if not errors.empty() else []
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
     assert failures == [] and [w.exitcode for w in workers] == [0] * len(DATASETS)
     for home in homes:
         settings = dataclasses.replace(Settings.from_env(), home=Path(home))
