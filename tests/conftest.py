@@ -21,8 +21,10 @@ from jobs.lineage import RunContext
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.spark_conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
 
-TEST_SESSION_CONF = "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN"
-"""Spark settings of every test session: no generated code (docs/decisions/0002)."""
+TEST_SESSION_CONF = (
+    "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN spark.sql.adaptive.enabled=false"
+)
+"""Spark settings of every test session: no generated code, no adaptive re-planning (docs/decisions/0002)."""
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 """JVM flags of the JVMs tests start in subprocesses: C1-only JIT, one GC thread (docs/decisions/0002)."""
 
