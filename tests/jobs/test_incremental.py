@@ -210,28 +210,3 @@ def _check_history_and_diff(inc: Settings, monkeypatch, capsys) -> None:
     assert all(1 <= len(t["sample_ids"]) <= 5 for t in moved)
     assert main(["diff", "--dataset", DATASET, "--from", "0", "--to", "2"]) == 0
     assert "ids changed label" in capsys.readouterr().out
-
-
-@pytest.mark.slow
-def test_nothing_changed_rerun_adds_no_votes_version(spark, lake_after_run) -> None:
-    yt, _ = lake_after_run({DATASET: YOUTUBE}, RunContext("run-1", DATASET))
-    results = run_pipeline(RunContext("same-2", DATASET), yt, spark)
-    assert results["ingest"].reused
-    assert results["apply_lfs"].votes_version == run_record(spark, yt, "run-1")["votes_version"]
-    assert json.loads(run_record(spark, yt, "same-2")["recomputed"])["lf_row_pairs"] == 0
-    assert results["publish"].rows == 1953
-    record = run_record(spark, yt, "same-2")
-    assert record["status"] == "published" and record["published_rows"] == 1953
-    # Nothing changed: no refit, no new labels version; same-1's labels stay current, lineage and all.
-    assert record["labels_current_from"] == "run-1"
-    assert record["labels_version"] == run_record(spark, yt, "run-1")["labels_version"] == 0
-    assert set(DeltaTable(str(table(yt, DATASET, "labels").path)).to_pandas()["_run_id"]) == {"run-1"}
-    from jobs.run_report import write_run_report
-
-    html = write_run_report(yt, DATASET, "same-2").read_text()
-    assert "Nothing changed</b> since run run-1" in html and "v0 (current)" in html
-    # A full run refits and republishes even so.
-    run_pipeline(RunContext("same-3", DATASET, mode="full"), yt, spark)
-    assert run_record(spark, yt, "same-3")["labels_current_from"] is None
-    assert run_record(spark, yt, "same-3")["labels_version"] == 1
-    assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate", "publish"}

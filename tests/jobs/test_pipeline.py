@@ -121,9 +121,26 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert len(lf_rows) == 9 and lf_rows["regex_check_out"]["incorrect"] == 0
     assert abs(lf_rows["short_comment"]["coverage"] - 487 / 1953) < 1e-9
 
-    # A second run (full: an incremental one with nothing changed would publish nothing) adds a
-    # version; time travel still returns the first run's labels.
+    # Nothing changed: an incremental rerun reuses the ingest and the votes, refits nothing and adds
+    # no labels version; run-1's labels stay current, lineage and all.
+    same = run_pipeline(RunContext("same-2", "youtube_spam"), yt, spark)
+    assert same["ingest"].reused and same["publish"].rows == 1953
+    assert same["apply_lfs"].votes_version == run_record(spark, yt, "run-1")["votes_version"]
+    record = run_record(spark, yt, "same-2")
+    assert json.loads(record["recomputed"])["lf_row_pairs"] == 0
+    assert record["status"] == "published" and record["published_rows"] == 1953
+    assert record["labels_current_from"] == "run-1" and record["labels_version"] == 0
+    assert set(DeltaTable(str(labels_ref.path)).to_pandas()["_run_id"]) == {"run-1"}
+    from jobs.run_report import write_run_report
+
+    html = write_run_report(yt, "youtube_spam", "same-2").read_text()
+    assert "Nothing changed</b> since run run-1" in html and "v0 (current)" in html
+
+    # A full run refits and republishes even so: a version; time travel still returns run-1's labels.
     run_pipeline(RunContext("run-2", "youtube_spam", mode="full"), yt, spark)
+    record = run_record(spark, yt, "run-2")
+    assert record["labels_current_from"] is None and record["labels_version"] == 1
+    assert set(json.loads(record["stage_seconds"])) >= {"ingest", "apply_lfs", "fit_label_model", "validate", "publish"}
     dt = DeltaTable(str(labels_ref.path))
     assert dt.version() == 1
     assert [h["version"] for h in dt.history()] == [1, 0]
