@@ -35,6 +35,7 @@ from expectations.source_suite import build_source_suite, observed_source_value,
 from jobs.csv_recovery import recover_swallowed_rows
 from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
+from jobs.json_lines import read_json_lines, reads_lines
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.source_sniff import SniffedFile, sniff_file
@@ -147,8 +148,11 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
             columns = list(ds.columns) or [
                 c for c in spark.read.options(**ds.read_options).json(files).columns if c != CORRUPT
             ]
-            reader = spark.read.options(**ds.read_options).schema(_string_schema(columns))
-            raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(files)
+            if reads_lines(ds.read_options):  # bytes kept: lines that are not UTF-8 are caught
+                raw = read_json_lines(spark, files, columns, CORRUPT, ds.read_options)
+            else:
+                reader = spark.read.options(**ds.read_options).schema(_string_schema(columns))
+                raw = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(files)
     except AnalysisException as exc:
         raise ConfigError(f"dataset {ds.name!r}: cannot read source {paths}: {exc}") from exc
     for column in _required_columns(ds):
@@ -384,8 +388,8 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
         "columns": ds.columns,
         "invalid_utf8": ds.invalid_utf8,
         # Bump when the reading code changes what the same files yield (v2: rows an unclosed quote
-        # swallowed are read back, bytes that are not UTF-8 are checked).
-        "reader": "v2",
+        # swallowed are read back, bytes that are not UTF-8 are checked; v3: in JSON lines too).
+        "reader": "v3",
     }
     payload = json.dumps({"files": stats, "reading": reading}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

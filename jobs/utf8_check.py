@@ -31,6 +31,14 @@ def read_as_bytes(options: dict[str, str]) -> dict[str, str] | None:
 def decode_utf8(frame: DataFrame, columns: list[str], also: list[str]) -> DataFrame:
     """``columns`` and ``also`` decoded from their bytes as UTF-8; invalid bytes of ``columns``
     named, base64, in :data:`INVALID_UTF8` (null when every column is valid)."""
+    decoded, found = utf8_expressions(columns, also)
+    # One projection: every expression reads the columns as they were read (bytes), not decoded.
+    return frame.withColumns({**decoded, INVALID_UTF8: found})
+
+
+def utf8_expressions(columns: list[str], also: list[str]) -> tuple[dict[str, Column], Column]:
+    """Each column of ``columns`` and ``also`` (read as ISO-8859-1, one character per byte) decoded as
+    UTF-8, and the :data:`INVALID_UTF8` value naming the ``columns`` whose bytes are not UTF-8."""
     found = []
     decoded = {}
     for name in [*columns, *also]:
@@ -39,8 +47,7 @@ def decode_utf8(frame: DataFrame, columns: list[str], also: list[str]) -> DataFr
         decoded[name] = F.make_valid_utf8(text)
         if name in columns:
             found.append(F.when(~F.is_valid_utf8(text), F.concat(F.lit(f"{name}="), F.base64(raw))))
-    # One projection: every expression reads the columns as they were read (bytes), not decoded.
-    return frame.withColumns({**decoded, INVALID_UTF8: F.nullif(F.concat_ws("; ", *found), F.lit(""))})
+    return decoded, F.nullif(F.concat_ws("; ", *found), F.lit(""))
 
 
 def invalid_columns(found: Column) -> Column:

@@ -165,3 +165,61 @@ def test_bytes_that_are_not_utf8_are_quarantined_with_the_bytes_or_replaced_as_c
             assert sorted(source.index) == ["u1", "u2", "u3", "u4", "u5"]
             assert texts["u3"] == "caf\ufffd in latin-1" and source.loc["u5", "author"] == "eve\ufffd"
             assert any("2 rows had invalid UTF-8 bytes" in r.getMessage() for r in caplog.records)
+
+
+ENCODINGS_JSON = (
+    b'{"COMMENT_ID": "u1", "AUTHOR": "ann", "CONTENT": "plain ascii", "CLASS": 0}\n'
+    b'{"COMMENT_ID": "u2", "AUTHOR": "bob", "CONTENT": "caf\xc3\xa9 \xe2\x9c\x93 or caf\\u00e9", "CLASS": 1}\n'
+    b'{"COMMENT_ID": "u3", "AUTHOR": "cid", "CONTENT": "caf\xe9 in latin-1", "CLASS": 0}\n'
+    b"\n"
+    b'{"COMMENT_ID": "u4", "AUTHOR": "dan", "CONTENT": "a literal \xef\xbf\xbd char\\nover two lines", "CLASS": 1}\n'
+    b'{"COMMENT_ID": "u5", "AUTHOR": "eve\xff", "CONTENT": "a bad byte in the author", "CLASS": 0}\n'
+    b'{"COMMENT_ID": "u6", "CONTENT": "cut off\n'
+)
+
+
+def test_json_lines_that_are_not_utf8_are_quarantined_with_their_bytes(spark, tmp_path: Path, settings: Settings):
+    """Item 14 for JSON lines: each line's bytes are checked before it is parsed; valid lines (escapes,
+    a literal U+FFFD) read exactly as Spark's JSON reader reads them."""
+    import base64
+
+    from jobs.json_lines import read_json_lines
+
+    (tmp_path / "data" / "enc").mkdir(parents=True)
+    path = tmp_path / "data" / "enc" / "part.json"
+    path.write_bytes(ENCODINGS_JSON)
+    lenient = {
+        **YOUTUBE["expectations"],
+        "max_quarantine_share": 0.6,
+        "max_file_quarantine_share": 0.6,
+        "max_null_share": 0.2,
+    }
+    entry = {**YOUTUBE, "source_path": "enc/*.json", "format": "json", "expectations": lenient}
+    config = write_config(tmp_path / "json.toml", {"enc": entry})
+    run_settings = dataclasses.replace(settings, data_root=tmp_path / "data", config_path=config)
+    run_ingest(spark, get_dataset("enc", run_settings), run_settings, RunContext("r1", "enc"), utc_now())
+    source = DeltaTable(str(table(run_settings, "enc", "source").path)).to_pandas().set_index("id")
+    assert sorted(source.index) == ["u1", "u2", "u4"]
+    assert (
+        source.loc["u2", "text"] == "café ✓ or café"
+        and source.loc["u4", "text"] == "a literal \ufffd char\nover two lines"
+    )
+    quarantine = DeltaTable(str(table(run_settings, "enc", "quarantine").path)).to_pandas()
+    reasons = dict(zip(quarantine["comment_id"].fillna("-"), quarantine["_reason"], strict=True))
+    assert reasons == {
+        "u3": "invalid UTF-8 bytes in CONTENT",
+        "u5": "invalid UTF-8 bytes in AUTHOR",
+        "-": "malformed record",
+    }
+    kept = dict(zip(quarantine["comment_id"].fillna("-"), quarantine["_corrupt_record"], strict=True))
+    assert base64.b64encode(b"caf\xe9 in latin-1").decode() in kept["u3"] and '"cut off' in kept["-"]
+
+    # The valid lines read as Spark's own JSON reader reads them; the invalid ones with U+FFFD.
+    columns = ["COMMENT_ID", "AUTHOR", "CONTENT", "CLASS"]
+    ours = read_json_lines(spark, [str(path)], columns, "_corrupt_record", {}).toPandas().set_index("COMMENT_ID")
+    spark_reader = spark.read.schema(", ".join(f"{c} string" for c in columns)).json(str(path)).toPandas()
+    theirs = spark_reader.dropna(subset=["COMMENT_ID"]).set_index("COMMENT_ID")
+    for valid in ("u1", "u2", "u4"):
+        assert ours.loc[valid, columns[1:]].tolist() == theirs.loc[valid, columns[1:]].tolist()
+    assert ours.loc["u3", "CONTENT"] == "caf\ufffd in latin-1" and ours.loc["u5", "AUTHOR"] == "eve\ufffd"
+    assert ours["_invalid_utf8"].notna().sum() == 2 and ours.loc["u1", "CLASS"] == "0"

@@ -1,0 +1,63 @@
+"""JSON-lines input read with its bytes kept, so bytes that are not UTF-8 are caught (issue 29, item 14).
+
+Spark's JSON reader decodes each line as UTF-8 and replaces invalid bytes with
+U+FFFD: the original bytes are gone. The text source does not decode: each
+line stays the bytes it was. So each line is checked with ``is_valid_utf8``
+and parsed with ``from_json`` (the same Jackson parser and options as the file
+reader). A line with invalid bytes is parsed from its ISO-8859-1 reading (one
+character per byte; JSON's structure is ASCII) and its columns then go through
+:func:`jobs.utf8_check.decode_utf8`, which names the columns that hold the
+bytes. Only such lines take that path: a ``\\u`` escape in them decodes to a
+character that is not its bytes, so a column of an invalid line may be named
+for an escape, never a valid line.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from jobs.utf8_check import BYTES_ENCODING, INVALID_UTF8, utf8_expressions
+
+VALID_LINE = "_valid_utf8_line"
+
+
+def reads_lines(options: dict[str, str]) -> bool:
+    """True when the files are JSON lines in UTF-8 (the default); a multi-line JSON document or
+    another declared encoding is left to Spark's JSON reader."""
+    lowered = {k.lower(): v.lower() for k, v in options.items()}
+    encoding = lowered.get("encoding", lowered.get("charset", "utf-8")).replace("-", "").replace("_", "")
+    return lowered.get("multiline", "false") != "true" and encoding == "utf8" and "linesep" not in lowered
+
+
+def read_json_lines(
+    spark: SparkSession, files: list[str], columns: list[str], corrupt: str, options: dict[str, str]
+) -> DataFrame:
+    """One row per non-blank line: ``columns`` as strings, ``corrupt`` for a line that does not parse,
+    and :data:`INVALID_UTF8` naming the columns whose bytes are not UTF-8 (base64)."""
+    schema = StructType([StructField(c, StringType()) for c in [*columns, corrupt]])
+    parse_options = {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
+    lines = (
+        spark.read.text(files)
+        .withColumn("_source_file", F.col("_metadata.file_path"))
+        .withColumn("_block_start", F.col("_metadata.file_block_start"))
+        .where(F.trim("value") != "")  # the JSON reader skips blank lines too
+    )
+    valid = F.is_valid_utf8("value")
+    as_text = F.when(valid, F.col("value")).otherwise(F.decode(F.col("value").cast("binary"), BYTES_ENCODING))
+    parsed = lines.select(
+        F.from_json(as_text, schema, parse_options).alias("_parsed"),
+        valid.alias(VALID_LINE),
+        "_source_file",
+        "_block_start",
+    ).select("_parsed.*", VALID_LINE, "_source_file", "_block_start")
+    decoded, found = utf8_expressions(columns, [corrupt])
+    line_is_valid = F.col(VALID_LINE)
+    projection = {name: F.when(line_is_valid, _col(name)).otherwise(text) for name, text in decoded.items()}
+    # One projection: every expression reads the columns as parsed, before any is decoded.
+    return parsed.withColumns({**projection, INVALID_UTF8: F.when(~line_is_valid, found)}).drop(VALID_LINE)
+
+
+def _col(name: str) -> Column:
+    return F.col(f"`{name.replace('`', '``')}`")
