@@ -35,7 +35,8 @@ def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published
     body = {
         **YOUTUBE,
         "label_model": "dawid_skene",
-        "end_model": {"publish": "fill_uncovered"},
+        # Fewer hashed features and iterations than the defaults: the same classifier, a quarter of the fit.
+        "end_model": {"publish": "fill_uncovered", "num_features": 1 << 14, "max_iter": 30},
         "expectations": {**YOUTUBE["expectations"], "max_label_change_share": 1.0, "max_kl_divergence": 5.0},
     }
     config = write_config(tmp_path / "datasets.toml", {"youtube_spam": body})
@@ -75,7 +76,7 @@ def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published
 
     # Publishing the label model's label instead is a config change: the fit key changes, the run
     # refits, and the end model's label stays in the table beside it.
-    write_config(config, {"youtube_spam": {**body, "end_model": {"publish": "label_model"}}})
+    write_config(config, {"youtube_spam": {**body, "end_model": {**body["end_model"], "publish": "label_model"}}})
     run_pipeline(RunContext("run-2", "youtube_spam"), settings, spark)
     again = DeltaTable(str(table(settings, "youtube_spam", "labels").path)).to_pandas()
     assert (again["_run_id"] == "run-2").all()
