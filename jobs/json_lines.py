@@ -6,7 +6,7 @@ line stays the bytes it was. So each line is checked with ``is_valid_utf8``
 and parsed with ``from_json`` (the same Jackson parser and options as the file
 reader). A line with invalid bytes is parsed from its ISO-8859-1 reading (one
 character per byte; JSON's structure is ASCII) and its columns then go through
-:func:`jobs.utf8_check.decode_utf8`, which names the columns that hold the
+:func:`jobs.utf8_check.utf8_expressions` (the CSV path's decoding), which names the columns that hold the
 bytes. Only such lines take that path: a ``\\u`` escape in them decodes to a
 character that is not its bytes, so a column of an invalid line may be named
 for an escape, never a valid line.
@@ -14,21 +14,22 @@ for an escape, never a valid line.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from jobs.utf8_check import BYTES_ENCODING, INVALID_UTF8, utf8_expressions
+from jobs.utf8_check import BYTES_ENCODING, INVALID_UTF8, quoted_column, read_as_bytes, utf8_expressions
 
 VALID_LINE = "_valid_utf8_line"
 
 
 def reads_lines(options: dict[str, str]) -> bool:
-    """True when the files are JSON lines in UTF-8 (the default); a multi-line JSON document or
-    another declared encoding is left to Spark's JSON reader."""
+    """True when the files are JSON lines in UTF-8 (the default); a multi-line JSON document, a custom
+    line separator or another declared encoding is left to Spark's JSON reader."""
     lowered = {k.lower(): v.lower() for k, v in options.items()}
-    encoding = lowered.get("encoding", lowered.get("charset", "utf-8")).replace("-", "").replace("_", "")
-    return lowered.get("multiline", "false") != "true" and encoding == "utf8" and "linesep" not in lowered
+    return (
+        lowered.get("multiline", "false") != "true" and "linesep" not in lowered and read_as_bytes(options) is not None
+    )
 
 
 def read_json_lines(
@@ -54,10 +55,6 @@ def read_json_lines(
     ).select("_parsed.*", VALID_LINE, "_source_file", "_block_start")
     decoded, found = utf8_expressions(columns, [corrupt])
     line_is_valid = F.col(VALID_LINE)
-    projection = {name: F.when(line_is_valid, _col(name)).otherwise(text) for name, text in decoded.items()}
+    projection = {name: F.when(line_is_valid, quoted_column(name)).otherwise(text) for name, text in decoded.items()}
     # One projection: every expression reads the columns as parsed, before any is decoded.
     return parsed.withColumns({**projection, INVALID_UTF8: F.when(~line_is_valid, found)}).drop(VALID_LINE)
-
-
-def _col(name: str) -> Column:
-    return F.col(f"`{name.replace('`', '``')}`")

@@ -42,7 +42,7 @@ def utf8_expressions(columns: list[str], also: list[str]) -> tuple[dict[str, Col
     found = []
     decoded = {}
     for name in [*columns, *also]:
-        raw = F.encode(_col(name), BYTES_ENCODING)
+        raw = F.encode(quoted_column(name), BYTES_ENCODING)
         text = raw.cast("string")
         decoded[name] = F.make_valid_utf8(text)
         if name in columns:
@@ -55,5 +55,6 @@ def invalid_columns(found: Column) -> Column:
     return F.regexp_replace(found, r"=[A-Za-z0-9+/]*=*", "")
 
 
-def _col(name: str) -> Column:
+def quoted_column(name: str) -> Column:
+    """The column ``name``, quoted so dots and backticks in it are part of the name."""
     return F.col(f"`{name.replace('`', '``')}`")
