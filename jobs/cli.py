@@ -28,10 +28,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jobs.errors import LabellakeError, SparkDied
 from jobs.lineage import RUN_MODES
+
+EXIT_SPARK_DIED = 3  # retry-able: the same run may succeed once the JVM has room
 
 
 def _configure_logging() -> None:
@@ -866,11 +868,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SparkDied as exc:  # not a refusal: the same run may succeed when retried
         logging.getLogger("labellake").error("%s: %s", type(exc).__name__, exc)
-        return 3
+        return EXIT_SPARK_DIED
     except LabellakeError as exc:
         logging.getLogger("labellake").error("%s: %s", type(exc).__name__, exc)
         return 2
 
 
+def exit_with(code: int) -> NoReturn:
+    """End the process with ``code``. After SparkDied (exit 3) the interpreter's teardown can abort in
+    native threads still tied to the dead JVM (seen: SIGABRT), which would hide the retry-able code."""
+    if code == EXIT_SPARK_DIED:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def console_main() -> NoReturn:
+    """The ``labellake`` command."""
+    exit_with(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -6,7 +6,7 @@ is the same code path as ``labellake stage ingest ...``.
 
 import sys
 
-from jobs.cli import main
+from jobs.cli import exit_with, main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_with(main(sys.argv[1:]))
