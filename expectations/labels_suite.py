@@ -46,14 +46,15 @@ can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from expectations.unique_values import ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween
 from jobs.datasets import ExpectationConfig
+
+if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
+    import great_expectations as gx
 
 PROB_SUM_TOLERANCE = 1e-6
 SUM_TOLERANCE = 1e-12
@@ -183,6 +184,10 @@ def build_suite(
     added; a first run has none and says so in its log. With ``with_gold`` and a
     ``min_gold_accuracy``, the accuracy floor is added.
     """
+    import great_expectations as gx
+
+    from expectations.unique_values import ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween
+
     E = gx.expectations
     k = len(classes)
     suite = gx.ExpectationSuite(name=name)
@@ -231,6 +236,8 @@ def add_drift(
     thresholds: ExpectationConfig,
     published: PublishedStats,
 ) -> None:
+    import great_expectations as gx
+
     E = gx.expectations
     weights = [max(published.class_shares.get(c, 0.0), KL_FLOOR) for c in classes]
     total = sum(weights)
@@ -254,6 +261,8 @@ def build_label_change_suite(name: str, thresholds: ExpectationConfig, published
     """ "Share of labels changed since the published version <= max", over the label transition
     table (``LabelTransitions.frame``): the sum of its ``changed_share`` column. Ids new since
     that version are not compared; when every id is new the share is 0."""
+    import great_expectations as gx
+
     suite = gx.ExpectationSuite(name=name)
     # The shares of several transitions add up with float error: 0.1 + 0.15 must pass "<= 0.25".
     expectation = gx.expectations.ExpectColumnSumToBeBetween(

@@ -7,11 +7,15 @@ expectation lists the LFs whose coverage moved too far, by name.
 
 from __future__ import annotations
 
-import great_expectations as gx
+from typing import TYPE_CHECKING
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.datasets import ExpectationConfig
+
+if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
+    import great_expectations as gx
 
 
 def lf_health_view(current: DataFrame, published: DataFrame) -> DataFrame:
@@ -24,6 +28,8 @@ def lf_health_view(current: DataFrame, published: DataFrame) -> DataFrame:
 
 
 def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_run: str) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     limit = thresholds.max_lf_coverage_change
     expectation = gx.expectations.ExpectColumnValuesToBeBetween(
         column="coverage_change", min_value=-limit, max_value=limit

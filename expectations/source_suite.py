@@ -11,12 +11,15 @@ count (a sudden halving fails); the first ingest has nothing to compare with.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import great_expectations as gx
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.datasets import ExpectationConfig
+
+if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
+    import great_expectations as gx
 
 
 def _blank_to_null(column: Column) -> Column:
@@ -44,6 +47,8 @@ def source_view(
 def build_source_suite(
     name: str, id_column: str, text_column: str, thresholds: ExpectationConfig, previous_input_rows: int | None
 ) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     E = gx.expectations
     suite = gx.ExpectationSuite(name=name)
 

@@ -9,11 +9,15 @@ by ``ExpectColumnDistinctValuesToContainSet`` (a warning by default).
 
 from __future__ import annotations
 
-import great_expectations as gx
+from typing import TYPE_CHECKING
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lf_library.core import LFPack
+
+if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
+    import great_expectations as gx
 
 
 def votes_view(spark: SparkSession, votes: DataFrame, pack: LFPack) -> DataFrame:
@@ -29,6 +33,8 @@ def votes_view(spark: SparkSession, votes: DataFrame, pack: LFPack) -> DataFrame
 
 
 def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     E = gx.expectations
     suite = gx.ExpectationSuite(name=name)
     for expectation, check, threshold in (

@@ -44,3 +44,16 @@ def test_scriptable_commands_take_json() -> None:
         "label-model eval",
     ):
         assert "--json" in commands[name].format_help(), name
+
+
+def test_stage_modules_leave_great_expectations_to_the_stages_that_validate() -> None:
+    """Importing GX costs seconds of CPU; a reused stage or a query must not pay it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, jobs.cli, jobs.pipeline, jobs.ingest, jobs.apply_lfs, jobs.validate;"
+        "print('great_expectations' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
