@@ -126,15 +126,24 @@ def _timed_run(spark: Any, settings: Settings, run: RunContext) -> dict[str, Any
     }
 
 
-def _same_results(a: Settings, b: Settings, dataset: str) -> dict[str, Any]:
-    """Votes and labels of two lakehouses compared in DuckDB (set differences, counts only)."""
+def _same_results(a: Settings, b: Settings, dataset: str, b_staged_run: str | None = None) -> dict[str, Any]:
+    """Votes and labels of two lakehouses compared in DuckDB (set differences, counts only).
+
+    ``b_staged_run``: take ``b``'s labels from that run's staged candidates (a reference run that
+    stopped after its fit: the same files a publish commits) instead of its published table."""
     import duckdb
+    import pyarrow.dataset as pads
     from deltalake import DeltaTable
 
     con = duckdb.connect()
     for side, settings in (("a", a), ("b", b)):
         con.register(f"votes_{side}", DeltaTable(str(table(settings, dataset, "votes").path)).to_pyarrow_dataset())
-        con.register(f"labels_{side}", DeltaTable(str(table(settings, dataset, "labels").path)).to_pyarrow_dataset())
+        staged = b_staged_run if side == "b" else None
+        role = "staging_labels" if staged else "labels"
+        labels = DeltaTable(str(table(settings, dataset, role).path)).to_pyarrow_dataset()
+        if staged:
+            labels = labels.filter(pads.field("_run_id") == staged)
+        con.register(f"labels_{side}", labels)
     differing_votes = con.execute("""
         SELECT count(*) FROM (
           (SELECT id, lf, vote, lf_version FROM votes_a EXCEPT ALL SELECT id, lf, vote, lf_version FROM votes_b)
