@@ -91,9 +91,28 @@ def trigger_for(run_type: object) -> str:
     return RUN_TYPE_TRIGGERS.get(value, value)
 
 
+class StageSubmitOperator(SparkSubmitOperator):
+    """A stage's ``spark-submit``, skipped when the stage completes without Spark: an ingest whose
+    input files are unchanged and a publish that commits the staged files only read and write
+    Delta logs, so they start no JVM (the check ``labellake stage`` makes too,
+    :func:`jobs.pipeline.stage_without_spark`)."""
+
+    def execute(self, context: Any) -> None:
+        from jobs.cli import build_parser
+        from jobs.lineage import RunContext
+        from jobs.pipeline import stage_without_spark
+
+        args = build_parser().parse_args(self.application_args)  # rendered: the stage's CLI arguments
+        run = RunContext(args.run_id, args.dataset, trigger=args.trigger, dag_id=args.dag_id, mode=args.mode)
+        if stage_without_spark(args.stage, run):
+            self.log.info("stage %s of %s completed without Spark (inputs unchanged)", args.stage, args.dataset)
+            return
+        super().execute(context)
+
+
 def stage_task(dataset: str, stage: str) -> SparkSubmitOperator:
     """``labellake stage <stage>`` for ``dataset`` as a spark-submit; trigger and mode come from ``plan``."""
-    return SparkSubmitOperator(
+    return StageSubmitOperator(
         task_id=stage,
         conn_id="spark_default",
         application=ENTRY,

@@ -396,7 +396,7 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
 
 
 def reused_ingest(
-    spark: SparkSession, ds: DatasetConfig, settings: Settings, fingerprint: str | None
+    spark: SparkSession | None, ds: DatasetConfig, settings: Settings, fingerprint: str | None
 ) -> IngestResult | None:
     """The previous ingest's result when its input fingerprint equals ``fingerprint``, else None."""
     source = table(settings, ds.name, "source")

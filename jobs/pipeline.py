@@ -29,7 +29,7 @@ from jobs.settings import Settings
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark, spark_is_gone
 from jobs.stages import STAGES
-from jobs.tables import table
+from jobs.tables import local_path, table
 from lf_library.packs import load_pack
 
 log = logging.getLogger(__name__)
@@ -166,32 +166,87 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
     """Run one stage of ``run`` under the dataset's lock; errors are recorded on the run, then re-raised.
 
     The stage's figures (row counts, versions, what was recomputed) and its wall
-    time go into the run's row of the runs table in one upsert.
+    time go into the run's row of the runs table in one upsert. Without a
+    ``spark`` session, a stage whose inputs are unchanged completes without one
+    (:func:`stage_without_spark`); otherwise one is started.
     """
     if stage not in STAGE_FUNCTIONS:
         raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)
     if spark is None:
+        done = _run_locked(stage, run, settings, ds, None)
+        if done is not _NEEDS_SPARK:
+            return done
         import_while_spark_starts([stage])
         spark = get_spark(f"labellake-{stage}-{run.dataset}", settings)
+    return _run_locked(stage, run, settings, ds, spark)
+
+
+def stage_without_spark(stage: str, run: RunContext, settings: Settings | None = None) -> bool:
+    """Complete ``stage`` of ``run`` here when it needs no Spark session; False (nothing recorded)
+    when it does. The DAG calls this before a ``spark-submit``: a nightly whose input files are
+    unchanged starts no JVM for its ingest, and a publish by file commit none at all."""
+    settings = settings or Settings.from_env()
+    return _run_locked(stage, run, settings, get_dataset(run.dataset, settings), None) is not _NEEDS_SPARK
+
+
+_NEEDS_SPARK = object()
+"""What :func:`_run_locked` returns, having done nothing, when a stage needs Spark it was not given."""
+
+
+def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
+    """True when ``stage`` only reads and writes Delta logs (delta-rs), on a local lakehouse: an
+    incremental ingest of the input files the current source version was read from, and a publish
+    that commits the staged files (no review queue to build). A log delta-rs cannot read answers
+    False: the stage then runs with Spark, which reads it or reports it."""
+    try:
+        return _reads_delta_logs_only(stage, ds, settings, run)
+    except Exception as exc:  # noqa: BLE001 - the Spark path reports it properly
+        log.debug("stage %s needs Spark: %s", stage, exc)
+        return False
+
+
+def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
+    if stage == "ingest" and run.mode == "incremental":
+        from jobs.ingest import input_fingerprint, reused_ingest
+
+        if local_path(table(settings, ds.name, "source").path) is None:
+            return False
+        return reused_ingest(None, ds, settings, input_fingerprint(ds, settings)) is not None
+    if stage == "publish" and ds.review_queue is None:
+        from jobs.publish import LABEL_COLUMNS
+        from jobs.publish_files import can_commit
+
+        labels, staging = table(settings, ds.name, "labels"), table(settings, ds.name, "staging_labels")
+        return staging.exists() and can_commit(labels, staging, LABEL_COLUMNS) is None
+    return False
+
+
+def _run_locked(stage: str, run: RunContext, settings: Settings, ds: DatasetConfig, spark: SparkSession | None) -> Any:
+    """The stage under the dataset's lock, recorded in the runs table (``spark`` None: only when the
+    stage completes without Spark, checked under the lock; else :data:`_NEEDS_SPARK`)."""
     with dataset_lock(settings, run):
+        if spark is None and not _completes_without_spark(stage, ds, settings, run):
+            return _NEEDS_SPARK
         started = time.monotonic()
-        _tag_spark_jobs(spark, run, stage)
+        if spark is not None:
+            _tag_spark_jobs(spark, run, stage)
         log.info(
-            "[%d/%d] stage %s: dataset=%s run=%s mode=%s",
+            "[%d/%d] stage %s: dataset=%s run=%s mode=%s%s",
             STAGES.index(stage) + 1,
             len(STAGES),
             stage,
             run.dataset,
             run.run_id,
             run.mode,
+            "" if spark is not None else " (inputs unchanged: no Spark session)",
         )
         if stage == "ingest":  # a run starts (or an id starts again) here: a new attempt row
             begin_attempt(settings, run)
             _TIMINGS.pop((str(settings.home), run.run_id, run.dataset), None)
         try:
-            result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)
+            result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)  # type: ignore[arg-type]
         except ValidationFailed:
             raise  # already recorded with every failed expectation
         except Exception as exc:
@@ -202,7 +257,7 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
             raise
         finally:
             failure = sys.exc_info()[1]
-            if failure is None or not spark_is_gone(spark, failure):  # a dead JVM takes no more calls
+            if spark is not None and (failure is None or not spark_is_gone(spark, failure)):  # a dead JVM: no calls
                 _tag_spark_jobs(spark, None, None)
         seconds = round(time.monotonic() - started, 2)
         timings = _stage_seconds(spark, settings, run)
@@ -218,9 +273,9 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
     return result
 
 
-def _stage_error(spark: SparkSession, stage: str, exc: Exception) -> Exception:
+def _stage_error(spark: SparkSession | None, stage: str, exc: Exception) -> Exception:
     """``exc``, or a one-line SparkDied when the driver JVM went away under the stage."""
-    if not spark_is_gone(spark, exc):
+    if spark is None or not spark_is_gone(spark, exc):
         return exc
     cause = " ".join(str(exc).split())[:200] or type(exc).__name__
     return SparkDied(f"stage {stage}: the Spark driver JVM died (killed, or out of memory?); retry the run ({cause})")
@@ -245,7 +300,7 @@ _TIMINGS: dict[tuple[str, str, str], dict[str, float]] = {}
 """Stage timings of the runs this process has recorded (saves a runs-table read per stage)."""
 
 
-def _stage_seconds(spark: SparkSession, settings: Settings, run: RunContext) -> dict[str, float]:
+def _stage_seconds(spark: SparkSession | None, settings: Settings, run: RunContext) -> dict[str, float]:
     """Stage timings already on the run's record (stages may run in separate processes)."""
     key = (str(settings.home), run.run_id, run.dataset)
     if key not in _TIMINGS:

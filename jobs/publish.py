@@ -26,7 +26,7 @@ from jobs.lineage import RunContext
 from jobs.publish_files import PARTITION, can_commit, commit_staged_files, staged_files
 from jobs.runs import run_record
 from jobs.settings import Settings
-from jobs.tables import TableRef, latest_commit, table
+from jobs.tables import TableRef, commit_history, latest_commit, local_path, table
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +156,25 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     return PublishResult(version, rows)
 
 
-def written_rows(spark: SparkSession, path: object) -> int:
+def written_rows(spark: SparkSession | None, path: object) -> int:
     """Rows written by the newest commit of the table at ``path``: Delta's commit metrics for a
-    Spark write, the ``rows`` the publish recorded in ``userMetadata`` for a file commit."""
-    from delta.tables import DeltaTable
+    Spark write, the ``rows`` the publish recorded in ``userMetadata`` for a file commit. Read
+    with delta-rs on local disk (no Spark job), with Spark elsewhere."""
+    local = local_path(str(path))
+    if local is not None:
+        from deltalake import DeltaTable as RustDeltaTable
 
-    row = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics", "userMetadata").first()
-    if row["operationMetrics"] and "numOutputRows" in row["operationMetrics"]:
-        return int(row["operationMetrics"]["numOutputRows"])
-    return int(json.loads(row["userMetadata"] or "{}").get("rows", -1))
+        commit = RustDeltaTable(str(local)).history(1)[0]
+        metrics, user_metadata = commit.get("operationMetrics"), commit.get("userMetadata")
+    else:
+        from delta.tables import DeltaTable
+
+        assert spark is not None, f"{path}: a remote table's history needs Spark"
+        row = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics", "userMetadata").first()
+        metrics, user_metadata = row["operationMetrics"], row["userMetadata"]
+    if metrics and "numOutputRows" in metrics:
+        return int(metrics["numOutputRows"])
+    return int(json.loads(user_metadata or "{}").get("rows", -1))
 
 
 def _superseded_by(
@@ -194,18 +204,9 @@ def _lineage_for_run(
     spark: SparkSession, staging_ref: TableRef, run_id: str, newest_meta: dict, newest_version: int
 ) -> str:
     """Lineage JSON for the labels commit: the staging commit's, for ``run_id``."""
-    from delta.tables import DeltaTable
-
     candidates = [(newest_version, newest_meta)]
     if newest_meta.get("run_id") != run_id:
-        candidates = [
-            (int(r["version"]), json.loads(r["userMetadata"]) if r["userMetadata"] else {})
-            for r in DeltaTable.forPath(spark, str(staging_ref.path))
-            .history()
-            .select("version", "userMetadata")
-            .orderBy("version", ascending=False)
-            .collect()
-        ]
+        candidates = commit_history(spark, staging_ref, limit=None)
     for version, meta in candidates:
         if meta.get("run_id") == run_id:
             meta = {k: v for k, v in meta.items() if k != "stage"}

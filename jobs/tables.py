@@ -179,8 +179,8 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     return int(commits[0]["version"]), _parsed(commits[0].get("userMetadata"))
 
 
-def commit_history(spark: Any, ref: TableRef, limit: int = 50) -> list[tuple[int, dict[str, Any]]]:
-    """(version, parsed userMetadata) of the newest ``limit`` commits of ``ref``, newest first."""
+def commit_history(spark: Any, ref: TableRef, limit: int | None = 50) -> list[tuple[int, dict[str, Any]]]:
+    """(version, parsed userMetadata) of the newest ``limit`` (None: all) commits of ``ref``, newest first."""
     path = local_path(ref.path)
     if path is not None:
         from deltalake import DeltaTable
@@ -191,7 +191,8 @@ def commit_history(spark: Any, ref: TableRef, limit: int = 50) -> list[tuple[int
             pass
     from delta.tables import DeltaTable as SparkDeltaTable
 
-    rows = SparkDeltaTable.forPath(spark, str(ref.path)).history(limit).select("version", "userMetadata").collect()
+    history = SparkDeltaTable.forPath(spark, str(ref.path))
+    rows = (history.history(limit) if limit else history.history()).select("version", "userMetadata").collect()
     return [(int(r["version"]), _parsed(r["userMetadata"])) for r in rows]
 
 

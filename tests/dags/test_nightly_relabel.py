@@ -125,17 +125,21 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 
 @pytest.mark.e2e
 def test_a_failed_check_fails_its_dag_run_and_an_lf_change_then_relabels_incrementally(
-    tmp_path: Path, lake_after_run
+    tmp_path: Path, lake_after_run, capfd
 ) -> None:
     """Two DAG runs in one Airflow home, from a lakehouse whose v0 the same LFs (pack v1) published
     in-process (shared with other tests): a nightly run that fails validation publishes nothing, and
     the failed run does not stop the next one, an LF edit's incremental relabel, from publishing."""
     lake_after_run(*PACK_V1_RUN)
     _failed_validation_fails_the_dag_run_and_publishes_nothing(tmp_path)
-    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(tmp_path, PACK_V1_RUN[1].run_id)
+    _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(
+        tmp_path, PACK_V1_RUN[1].run_id, capfd
+    )
 
 
-def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(lake: Path, first: str) -> None:
+def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementally(
+    lake: Path, first: str, capfd
+) -> None:
     """Edit the LF pack: the watch DAG emits an Asset event, the relabel DAG recomputes only the changed LFs."""
     from jobs.airflow_env import dags_test
     from jobs.lf_library_status import lf_library_status
@@ -156,7 +160,15 @@ def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementall
     yt_events = [json.loads(extra) for uri, extra in events if uri == "labellake://lf-library/youtube_spam"]
     assert yt_events and yt_events[-1]["lf_set_version"] == status.lf_set_version
 
+    capfd.readouterr()
     assert dags_test("lf_change_relabel", {}, env) == 0
+    out = capfd.readouterr()
+    log = out.out + out.err
+    # Same input files, and a publish by file commit: neither starts a JVM (jobs.pipeline.stage_without_spark).
+    for stage in ("ingest", "publish"):
+        assert f"stage {stage} of youtube_spam completed without Spark" in log
+        assert f"labellake-youtube_spam-{stage}" not in log
+    assert "labellake-youtube_spam-fit_label_model" in log
     labels = labels_table(settings)
     assert labels.version() == before + 1
     frame = labels.to_pandas()
@@ -187,6 +199,9 @@ def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> No
     assert out.returncode != 0
     assert "coverage" in log and "ValidationFailed" in log
     assert labels_table(settings).version() == before
+    # The input files are the ones v0 was ingested from: the ingest task started no JVM.
+    assert "stage ingest of youtube_spam completed without Spark" in log
+    assert "labellake-youtube_spam-ingest" not in log and "labellake-youtube_spam-apply_lfs" in log
 
 
 # --- a real Spark standalone cluster (master + 1 worker from the pyspark install) under a real scheduler ------
@@ -293,8 +308,11 @@ def test_scheduler_backfill_on_a_standalone_cluster_publishes_the_local_labels(
     settings, run_id = backfill_nightly(tmp_path / "dag", spark_master=master)
 
     apps = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5).read())
-    finished = [a["name"] for a in apps.get("completedapps", [])]
-    assert len([name for name in finished if name.startswith("labellake")]) >= len(STAGES), finished
+    finished = {a["name"] for a in apps.get("completedapps", [])}
+    # Every stage that works on rows ran on the cluster; the publish commits the validated files
+    # with delta-rs, so it needs no Spark application (jobs.pipeline.stage_without_spark).
+    assert {f"labellake-{stage}-youtube_spam" for stage in STAGES if stage != "publish"} <= finished, finished
+    assert "labellake-publish-youtube_spam" not in finished
 
     labels = labels_table(settings)
     assert labels.version() == 0  # published once, by the backfill

@@ -223,3 +223,27 @@ def test_json_lines_that_are_not_utf8_are_quarantined_with_their_bytes(spark, tm
         assert ours.loc[valid, columns[1:]].tolist() == theirs.loc[valid, columns[1:]].tolist()
     assert ours.loc["u3", "CONTENT"] == "caf\ufffd in latin-1" and ours.loc["u5", "AUTHOR"] == "eve\ufffd"
     assert ours["_invalid_utf8"].notna().sum() == 2 and ours.loc["u1", "CLASS"] == "0"
+
+
+def test_an_unchanged_ingest_completes_without_spark_and_a_changed_one_records_nothing(
+    spark, tmp_path: Path, settings: Settings
+) -> None:
+    """What the DAG checks before an ingest's spark-submit (jobs.pipeline.stage_without_spark)."""
+    from jobs.pipeline import run_stage, stage_without_spark
+    from jobs.runs import run_record
+
+    settings, ds = _dataset(tmp_path, settings)
+    run_stage("ingest", RunContext("first", "bad"), settings, spark)
+    source = table(settings, "bad", "source")
+    version = DeltaTable(str(source.path)).version()
+    assert stage_without_spark("ingest", RunContext("unchanged", "bad"), settings)
+    record = run_record(None, settings, "unchanged", "bad")
+    assert record["stage"] == "ingest" and record["status"] == "running" and record["source_version"] == version
+    assert record["quarantined_rows"] == run_record(None, settings, "first", "bad")["quarantined_rows"] > 0
+    assert not stage_without_spark("apply_lfs", RunContext("unchanged", "bad"), settings)
+    assert not stage_without_spark("ingest", RunContext("rebuild", "bad", mode="full"), settings)
+
+    os.utime(settings.data_root / "bad" / "part2.csv")  # touched: it must be read again
+    assert not stage_without_spark("ingest", RunContext("touched", "bad"), settings)
+    assert run_record(None, settings, "touched", "bad") is None
+    assert DeltaTable(str(source.path)).version() == version
