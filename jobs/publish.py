@@ -160,21 +160,39 @@ def written_rows(spark: SparkSession | None, path: object) -> int:
     """Rows written by the newest commit of the table at ``path``: Delta's commit metrics for a
     Spark write, the ``rows`` the publish recorded in ``userMetadata`` for a file commit. Read
     with delta-rs on local disk (no Spark job), with Spark elsewhere."""
-    local = local_path(str(path))
-    if local is not None:
-        from deltalake import DeltaTable as RustDeltaTable
-
-        commit = RustDeltaTable(str(local)).history(1)[0]
-        metrics, user_metadata = commit.get("operationMetrics"), commit.get("userMetadata")
+    if spark is None:  # the Spark-free publish, on local tables only (jobs.pipeline checks)
+        commit = _local_newest_commit(str(path))
     else:
-        from delta.tables import DeltaTable
+        found = _local_newest_commit_or_none(str(path))
+        if found is None:
+            from delta.tables import DeltaTable
 
-        assert spark is not None, f"{path}: a remote table's history needs Spark"
-        row = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics", "userMetadata").first()
-        metrics, user_metadata = row["operationMetrics"], row["userMetadata"]
+            row = DeltaTable.forPath(spark, str(path)).history(1).select("operationMetrics", "userMetadata").first()
+            found = {"operationMetrics": row["operationMetrics"], "userMetadata": row["userMetadata"]}
+        commit = found
+    metrics, user_metadata = commit.get("operationMetrics"), commit.get("userMetadata")
     if metrics and "numOutputRows" in metrics:
         return int(metrics["numOutputRows"])
     return int(json.loads(user_metadata or "{}").get("rows", -1))
+
+
+def _local_newest_commit(path: str) -> dict:
+    """The newest commit's info of a local table, read by delta-rs (raises when it cannot)."""
+    from deltalake import DeltaTable as RustDeltaTable
+
+    local = local_path(path)
+    if local is None:
+        raise ValueError(f"{path}: not on a local filesystem; its history needs Spark")
+    return RustDeltaTable(str(local)).history(1)[0]
+
+
+def _local_newest_commit_or_none(path: str) -> dict | None:
+    """As :func:`_local_newest_commit`, or None (Spark reads it) for a remote table or a log
+    delta-rs cannot read (a reader feature it lacks)."""
+    try:
+        return _local_newest_commit(path)
+    except Exception:  # noqa: BLE001 - Spark answers, or reports the problem
+        return None
 
 
 def _superseded_by(
