@@ -39,6 +39,11 @@ def _java_binary() -> str:
 
 
 def _spark_jars_dir() -> Path | None:
+    """The Spark install's jars: ``$SPARK_HOME/jars`` under ``spark-submit`` (whose Python imports
+    pyspark from a zip inside it, so the spec would point into the zip), else pyspark's own."""
+    spark_home = os.environ.get("SPARK_HOME")
+    if spark_home and (Path(spark_home) / "jars").is_dir():
+        return Path(spark_home) / "jars"
     spec = importlib.util.find_spec("pyspark")  # without importing pyspark
     return Path(spec.origin).parent / "jars" if spec and spec.origin else None
 

@@ -75,9 +75,12 @@ def extra_conf() -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
-def executor_java_options() -> dict[str, str]:
-    """``spark.executor.extraJavaOptions`` from ``$LABELLAKE_EXECUTOR_JAVA_OPTIONS``, when set."""
-    flags = os.environ.get(EXECUTOR_JAVA_OPTIONS_ENV, "").strip()
+def executor_java_options(settings: Settings) -> dict[str, str]:
+    """``spark.executor.extraJavaOptions``: set-up's class archive, then ``$LABELLAKE_EXECUTOR_JAVA_OPTIONS``.
+
+    A standalone executor starts with the driver's Spark classpath, so it maps the same archive;
+    on a worker that lacks the file (or another JDK) the JVM starts without it, silently."""
+    flags = " ".join([archive_options(settings), os.environ.get(EXECUTOR_JAVA_OPTIONS_ENV, "")]).strip()
     return {"spark.executor.extraJavaOptions": flags} if flags else {}
 
 
@@ -132,6 +135,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
                 os.environ.get(JAVA_OPTIONS_ENV, ""),
             ]
         ).strip(),
-        **executor_java_options(),
+        **executor_java_options(settings),
         **extra_conf(),
     }

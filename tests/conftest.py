@@ -111,6 +111,13 @@ PACK_V1_RUN = (
 )
 """A first run with the test pack v1 and every expectation: several tests start from its lakehouse."""
 
+
+def shares_first_run(name: str) -> pytest.MarkDecorator:
+    """Mark tests that start from one ``lake_after_run`` lakehouse: pytest-xdist runs them on one
+    worker, which builds that lakehouse once (each worker process keeps its own ``_first_runs``)."""
+    return pytest.mark.xdist_group(f"first-run-{name}")
+
+
 DAWID_SKENE_RUN = ({"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}}, RunContext("run-1", "youtube_spam"))
 """A first run of the tutorial LFs under Dawid-Skene (review queue, executor fit)."""
 

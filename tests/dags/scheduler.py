@@ -1,8 +1,10 @@
-"""``airflow backfill create`` for nightly_relabel, executed by a real scheduler (not ``dags test``).
+"""A backfill of nightly_relabel, executed by a real scheduler (not ``dags test``).
 
 Airflow 3 runs tasks through its Execution API, so this starts the three
 processes a deployment runs (api-server, dag-processor, scheduler; LocalExecutor
-on SQLite), creates a one-day backfill and waits for the run to finish. The
+on SQLite), unpauses the DAG and creates a one-day backfill through the public
+REST API (as ``airflow backfill create`` does, without a CLI process per call)
+and waits for the run to finish. The
 standalone-cluster test in ``test_nightly_relabel.py`` runs it with
 ``spark_default`` on the cluster: one DAG run checks both.
 """
@@ -17,6 +19,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from jobs.settings import Settings
@@ -31,19 +35,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _airflow_cli(airflow: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run an ``airflow`` CLI command, retried while SQLite is locked.
+def _rest(base: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+    """One call to the api-server's public REST API, retried while SQLite is locked.
 
-    On SQLite the scheduler, dag-processor and api-server all write to one file;
-    a CLI write that lands during one of theirs fails with "database is locked"
-    (nothing is committed), so trying again is safe.
-    """
+    On SQLite the scheduler, dag-processor and api-server all write to one file; a write
+    that lands during another fails (a 5xx, nothing committed), so trying again is safe."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = None if body is None else json.dumps(body).encode()
     for attempt in range(6):
-        done = subprocess.run([airflow, *args], env=env, capture_output=True, text=True)
-        if done.returncode == 0 or "database is locked" not in done.stdout + done.stderr:
-            return done
+        request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            if exc.code < 500 or attempt == 5:
+                raise AssertionError(f"{method} {path}: HTTP {exc.code} {detail[-2000:]}") from exc
+        except urllib.error.URLError:  # not listening yet
+            if attempt == 5:
+                raise
         time.sleep(2 + 2 * attempt)
-    return done
+    raise AssertionError("unreachable")
 
 
 def _query(db: Path, sql: str) -> list[tuple]:
@@ -77,6 +89,7 @@ def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Setti
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": "labellake-test-secret-" + "x" * 48,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # a token without a login
         }
     )
     ensure_airflow_db(env)
@@ -98,25 +111,13 @@ def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Setti
         while not _query(db, "SELECT dag_id FROM dag WHERE dag_id = 'nightly_relabel'"):
             assert time.monotonic() < deadline, (logs / "dag-processor.log").read_text()[-3000:]
             time.sleep(2)
-        unpaused = _airflow_cli(airflow, ["dags", "unpause", "nightly_relabel"], env)
-        assert unpaused.returncode == 0, (unpaused.stdout + unpaused.stderr)[-3000:]
-        created = _airflow_cli(
-            airflow,
-            [
-                "backfill",
-                "create",
-                "--dag-id",
-                "nightly_relabel",
-                "--from-date",
-                "2026-11-01",
-                "--to-date",
-                "2026-11-01",
-                "--dag-run-conf",
-                json.dumps({"dataset": "youtube_spam"}),
-            ],
-            env,
-        )
-        assert created.returncode == 0, (created.stdout + created.stderr)[-3000:]
+        # The REST API a deployment's users (and docker-compose's) call: no CLI process per request.
+        api = f"http://127.0.0.1:{port}"
+        token = _rest(api, "GET", "/auth/token")["access_token"]
+        _rest(api, "PATCH", "/api/v2/dags/nightly_relabel", {"is_paused": False}, token)
+        day = "2026-11-01T00:00:00Z"
+        backfill = {"dag_id": "nightly_relabel", "from_date": day, "to_date": day}
+        _rest(api, "POST", "/api/v2/backfills", {**backfill, "dag_run_conf": {"dataset": "youtube_spam"}}, token)
         deadline = time.monotonic() + 1800  # five spark-submits; CI's two workers share 2 cores
         while True:
             runs = _query(db, "SELECT run_id, state FROM dag_run WHERE run_type = 'backfill'")

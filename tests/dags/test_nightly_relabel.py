@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from jobs.datasets import load_datasets
+from jobs.jvm_archive import archive_path
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.stages import STAGES
-from tests.conftest import PACK_V1_RUN
+from tests.conftest import PACK_V1_RUN, shares_first_run
 from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
 
 DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
@@ -123,6 +124,7 @@ def test_dag_files_import_no_heavy_libraries() -> None:
 # --- end to end: airflow dags test, every stage a real spark-submit ----------------------------------------
 
 
+@shares_first_run("pack_v1")
 @pytest.mark.e2e
 def test_a_failed_check_fails_its_dag_run_and_an_lf_change_then_relabels_incrementally(
     tmp_path: Path, lake_after_run, capfd
@@ -290,6 +292,7 @@ def standalone_master(tmp_path: Path):
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+@shares_first_run("pack_v1")
 @pytest.mark.e2e
 def test_scheduler_backfill_on_a_standalone_cluster_publishes_the_local_labels(
     spark, tmp_path: Path, standalone_master, lake_after_run
@@ -313,6 +316,9 @@ def test_scheduler_backfill_on_a_standalone_cluster_publishes_the_local_labels(
     # with delta-rs, so it needs no Spark application (jobs.pipeline.stage_without_spark).
     assert {f"labellake-{stage}-youtube_spam" for stage in STAGES if stage != "publish"} <= finished, finished
     assert "labellake-publish-youtube_spam" not in finished
+    # Each executor JVM mapped set-up's class archive, as the drivers do (jobs.jvm_archive).
+    launches = [path.read_text().split("\n", 1)[0] for path in (tmp_path / "worker").glob("app-*/*/stderr")]
+    assert len(launches) == 4 and all(f"-XX:SharedArchiveFile={archive_path(settings)}" in c for c in launches)
 
     labels = labels_table(settings)
     assert labels.version() == 0  # published once, by the backfill

@@ -26,7 +26,7 @@ from jobs.pipeline import run_pipeline, run_stage
 from jobs.runs import run_record
 from jobs.settings import Settings
 from jobs.tables import table
-from tests.conftest import DATA_ROOT, PACK_V1_RUN, THRESHOLDS, YOUTUBE, write_config
+from tests.conftest import DATA_ROOT, PACK_V1_RUN, THRESHOLDS, YOUTUBE, shares_first_run, write_config
 
 DATASET = "youtube_spam"
 
@@ -43,6 +43,7 @@ def _checks(outcomes: list[dict]) -> dict[str, dict]:
     return {o["check"]: o for o in outcomes}
 
 
+@shares_first_run("pack_v1")
 @pytest.mark.slow
 def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_path: Path) -> None:
     good, _ = lake_after_run(*PACK_V1_RUN)
@@ -76,6 +77,7 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_p
     assert (staging["_run_id"] == "bad").sum() == 1953  # kept for inspection
 
 
+@shares_first_run("pack_v1")
 def test_bad_run_published_when_its_failures_are_warnings(spark, lake_after_run, tmp_path: Path) -> None:
     good, _ = lake_after_run(*PACK_V1_RUN)
     lenient = _settings(

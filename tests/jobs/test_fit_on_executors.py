@@ -8,6 +8,7 @@ import pytest
 from jobs.fit_on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
 from jobs.label_model_eval import patterns_and_counts
 from jobs.label_models import DawidSkene
+from tests.conftest import shares_first_run
 from tests.jobs.test_label_models import synthetic_votes
 
 
@@ -37,6 +38,7 @@ def test_executor_fit_equals_the_driver_fit(spark) -> None:
     assert np.allclose(executors.predict_proba(P), driver.predict_proba(P), atol=1e-9)
 
 
+@shares_first_run("dawid_skene")
 @pytest.mark.slow
 def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path, monkeypatch, lake_after_run) -> None:
     """A pack too wide for packed codes with more patterns than the threshold: the fit stage keeps

@@ -31,7 +31,7 @@ from jobs.pipeline import run_pipeline
 from jobs.runs import recent_runs
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import existing_tables, table
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import YOUTUBE, shares_first_run, write_config
 
 DATASET = "youtube_spam"
 
@@ -93,6 +93,7 @@ def yt(tmp_path: Path, settings: Settings) -> Settings:
     return dataclasses.replace(settings, config_path=config)
 
 
+@shares_first_run("youtube")
 @pytest.mark.slow
 def test_sigkill_during_votes_write_and_publish(spark, yt: Settings, lake_after_run) -> None:
     reference, _ = lake_after_run({DATASET: YOUTUBE}, RunContext("run-1", DATASET), home_name="reference")

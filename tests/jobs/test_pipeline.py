@@ -31,7 +31,7 @@ from jobs.settings import Settings
 from jobs.summary import labels_summary, tables_listing
 from jobs.tables import latest_commit, table
 from lf_library.packs import load_pack
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import YOUTUBE, shares_first_run, write_config
 
 LINEAGE = [
     "_source_table",
@@ -56,6 +56,7 @@ def yt(tmp_path: Path, settings: Settings) -> Settings:
 FIRST_RUN = ({"youtube_spam": YOUTUBE}, RunContext("run-1", "youtube_spam"))
 
 
+@shares_first_run("youtube")
 def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) -> None:
     yt, results = lake_after_run(*FIRST_RUN)
     assert results["ingest"].input_rows == 1956
@@ -275,6 +276,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert DeltaTable(str(labels_ref.path), version=0).to_pyarrow_dataset().count_rows() == 1953
 
 
+@shares_first_run("youtube")
 def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_after_run, monkeypatch, capsys) -> None:
     yt, _ = lake_after_run(*FIRST_RUN)
     labels_ref = table(yt, "youtube_spam", "labels")

@@ -16,9 +16,10 @@ from jobs.pipeline import run_pipeline
 from jobs.review_queue import run_review_queue
 from jobs.settings import Settings
 from jobs.tables import table
-from tests.conftest import DAWID_SKENE_RUN, YOUTUBE, write_config
+from tests.conftest import DAWID_SKENE_RUN, YOUTUBE, shares_first_run, write_config
 
 
+@shares_first_run("dawid_skene")
 def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_path: Path, lake_after_run) -> None:
     settings, _ = lake_after_run(*DAWID_SKENE_RUN)
     ds = get_dataset("youtube_spam", settings)
