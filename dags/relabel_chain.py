@@ -93,8 +93,9 @@ def trigger_for(run_type: object) -> str:
 
 class StageSubmitOperator(SparkSubmitOperator):
     """A stage's ``spark-submit``, skipped when the stage completes without Spark: an ingest whose
-    input files are unchanged and a publish that commits the staged files only read and write
-    Delta logs, so they start no JVM (the check ``labellake stage`` makes too,
+    input files are unchanged, an ``apply_lfs`` or fit whose outputs are already on record (a
+    quiet night) and a publish that commits the staged files only read and write Delta logs, so
+    they start no JVM (the check ``labellake stage`` makes too,
     :func:`jobs.pipeline.stage_without_spark`)."""
 
     def execute(self, context: Any) -> None:

@@ -424,7 +424,7 @@ def computed_lfs(meta: dict[str, Any]) -> list[str]:
     return list(meta.get("recomputed") or [])
 
 
-def unvalidated_lfs(spark: SparkSession, settings: Settings, dataset: str, votes: TableRef) -> set[str]:
+def unvalidated_lfs(spark: SparkSession | None, settings: Settings, dataset: str, votes: TableRef) -> set[str]:
     """LFs with votes on record that no run has checked successfully since they were written.
 
     A run records ``votes_version`` with its votes outcomes only once its check

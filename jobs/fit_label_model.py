@@ -744,8 +744,11 @@ def _table_version(ref: TableRef) -> int | None:
     return DeltaTable(str(ref.path)).version() if ref.exists() else None
 
 
-def current_labels(spark: SparkSession, settings: Settings, ds: DatasetConfig, key: str) -> FitResult | None:
-    """The published labels when they were fitted with ``key`` (nothing changed since), else None."""
+def current_labels(
+    spark: SparkSession | None, settings: Settings, ds: DatasetConfig, key: str, quiet: bool = False
+) -> FitResult | None:
+    """The published labels when they were fitted with ``key`` (nothing changed since), else None
+    (``quiet``: without saying so in the log, for a check before the stage runs)."""
     labels_ref = table(settings, ds.name, "labels")
     if not labels_ref.exists():
         return None
@@ -753,7 +756,7 @@ def current_labels(spark: SparkSession, settings: Settings, ds: DatasetConfig, k
     if meta.get("fit_key") != key:
         return None
     published = run_record(spark, settings, meta["run_id"], ds.name) or {}
-    log.info(
+    (log.debug if quiet else log.info)(
         "fit_label_model %s: nothing changed since run %s (fit key %s); %s@v%d stays current, nothing fitted",
         ds.name,
         meta["run_id"],

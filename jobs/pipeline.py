@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pyspark.sql import SparkSession
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 StageOutput = tuple[Any, dict[str, Any]]
 """A stage's result and the fields it adds to the run's record."""
+Found = TypeVar("Found")
 
 
 # Each stage imports its module when it runs: a spark-submit of fit or publish never loads
@@ -68,6 +69,21 @@ def import_while_spark_starts(stages: list[str]) -> threading.Thread:
     return thread
 
 
+def _found_in_logs(
+    find: Callable[[DatasetConfig, Settings, RunContext], Found | None],
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+) -> Found | None:
+    """A stage's outputs already on record, found from Delta logs (:mod:`jobs.reused_outputs`); None
+    when they are not, or the logs say nothing delta-rs can read: the stage then runs with Spark."""
+    try:
+        return find(ds, settings, run)
+    except Exception as exc:  # noqa: BLE001 - the Spark path reads or reports it properly
+        log.debug("%s of %s: %s", getattr(find, "__name__", find), ds.name, exc)
+        return None
+
+
 def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     from jobs.ingest import run_ingest
 
@@ -85,8 +101,10 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     from jobs.apply_lfs import run_apply_lfs
+    from jobs.reused_outputs import current_votes, reuse_votes
 
-    result = run_apply_lfs(spark, ds, settings, run)
+    current = _found_in_logs(current_votes, ds, settings, run)
+    result = reuse_votes(current, ds, settings, run) if current else run_apply_lfs(spark, ds, settings, run)
     plan = result.plan
     return result, dict(
         votes=result.votes,
@@ -104,8 +122,11 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
     from jobs.fit_label_model import run_fit_label_model
+    from jobs.reused_outputs import labels_still_current
 
-    result = run_fit_label_model(spark, ds, settings, run, labeled_at=utc_now())
+    result = _found_in_logs(labels_still_current, ds, settings, run) or run_fit_label_model(
+        spark, ds, settings, run, labeled_at=utc_now()
+    )
     return result, dict(
         patterns=result.patterns,
         labeled_rows=result.labeled,
@@ -185,8 +206,8 @@ def run_stage(stage: str, run: RunContext, settings: Settings | None = None, spa
 
 def stage_without_spark(stage: str, run: RunContext, settings: Settings | None = None) -> bool:
     """Complete ``stage`` of ``run`` here when it needs no Spark session; False (nothing recorded)
-    when it does. The DAG calls this before a ``spark-submit``: a nightly whose input files are
-    unchanged starts no JVM for its ingest, and a publish by file commit none at all."""
+    when it does. The DAG calls this before a ``spark-submit``: a night with unchanged input files,
+    LFs and config starts no JVM at all, and a publish by file commit none either."""
     settings = settings or Settings.from_env()
     return _run_locked(stage, run, settings, get_dataset(run.dataset, settings), None) is not _NEEDS_SPARK
 
@@ -197,9 +218,11 @@ _NEEDS_SPARK = object()
 
 def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
     """True when ``stage`` only reads and writes Delta logs (delta-rs), on a local lakehouse: an
-    incremental ingest of the input files the current source version was read from, and a publish
-    that commits the staged files (no review queue to build). A log delta-rs cannot read answers
-    False: the stage then runs with Spark, which reads it or reports it."""
+    incremental ingest of the input files the current source version was read from, an
+    ``apply_lfs`` or fit whose outputs are on record (:mod:`jobs.reused_outputs`), the validate
+    and publish of a run whose published labels stay current, and a publish that commits the
+    staged files (no review queue to build). A log delta-rs cannot read answers False: the
+    stage then runs with Spark, which reads it or reports it."""
     try:
         return _reads_delta_logs_only(stage, ds, settings, run)
     except Exception as exc:  # noqa: BLE001 - the Spark path reports it properly
@@ -214,6 +237,18 @@ def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, ru
         if local_path(table(settings, ds.name, "source").path) is None:
             return False
         return reused_ingest(None, ds, settings, input_fingerprint(ds, settings)) is not None
+    if stage == "apply_lfs":
+        from jobs.reused_outputs import current_votes
+
+        return current_votes(ds, settings, run) is not None
+    if stage == "fit_label_model":
+        from jobs.reused_outputs import labels_still_current
+
+        return labels_still_current(ds, settings, run, quiet=True) is not None
+    if stage in ("validate", "publish") and (run_record(None, settings, run.run_id, run.dataset) or {}).get(
+        "labels_current_from"
+    ):
+        return stage == "validate" or table(settings, ds.name, "labels").exists()  # nothing to check or commit
     if stage == "publish" and ds.review_queue is None:
         from jobs.publish import LABEL_COLUMNS
         from jobs.publish_files import can_commit

@@ -28,6 +28,7 @@ from jobs.pipeline import run_pipeline, run_stage
 from jobs.publish import written_rows
 from jobs.runs import run_record
 from jobs.settings import Settings
+from jobs.stages import STAGES
 from jobs.summary import labels_summary, tables_listing
 from jobs.tables import latest_commit, table
 from lf_library.packs import load_pack
@@ -274,6 +275,30 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert not any(Path(staging_path).rglob("*.parquet"))
     assert spark.read.format("delta").load(str(labels_ref.path)).count() == 1953
     assert DeltaTable(str(labels_ref.path), version=0).to_pyarrow_dataset().count_rows() == 1953
+
+
+@shares_first_run("youtube")
+def test_a_quiet_night_completes_every_stage_without_spark(lake_after_run, tmp_path: Path) -> None:
+    """What the DAG checks before each spark-submit (jobs.pipeline.stage_without_spark): with run-1's
+    files, LFs and config every stage finds its outputs on record in the Delta logs, so a quiet
+    night starts no JVM; a tightened threshold keeps the votes but needs a fit."""
+    from jobs.pipeline import stage_without_spark
+
+    yt, _ = lake_after_run(*FIRST_RUN)
+    labels = DeltaTable(str(table(yt, "youtube_spam", "labels").path))
+    quiet = RunContext("quiet", "youtube_spam", trigger="schedule")
+    assert [stage_without_spark(stage, quiet, yt) for stage in STAGES] == [True] * len(STAGES)
+    record = run_record(None, yt, "quiet")
+    assert record["status"] == "published" and record["labels_current_from"] == "run-1"
+    assert record["votes_version"] == run_record(None, yt, "run-1")["votes_version"]
+    assert record["labels_version"] == labels.version() == 0 and record["published_rows"] == 1953
+    assert json.loads(record["recomputed"])["lf_row_pairs"] == 0
+
+    tighter = {**YOUTUBE, "expectations": {**YOUTUBE["expectations"], "min_coverage": 0.6}}
+    strict = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml", {"youtube_spam": tighter}))
+    tightened = RunContext("tightened", "youtube_spam")
+    assert [stage_without_spark(stage, tightened, strict) for stage in STAGES[:3]] == [True, True, False]
+    assert run_record(None, strict, "tightened")["stage"] == "apply_lfs"
 
 
 @shares_first_run("youtube")
