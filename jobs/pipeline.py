@@ -350,12 +350,22 @@ def _stage_seconds(spark: SparkSession | None, settings: Settings, run: RunConte
 def run_pipeline(
     run: RunContext, settings: Settings | None = None, spark: SparkSession | None = None
 ) -> dict[str, Any]:
-    """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name."""
+    """All stages in order for ``run``, holding the dataset's lock throughout; each stage's result by name.
+
+    Without a ``spark`` session one starts at the first stage that needs it
+    (:func:`stage_without_spark`): a quiet night never starts one."""
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
     load_pack(ds.lf_pack)  # and so does an LF pack that fails to import or build
+    results: dict[str, Any] = {}
     with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
-        if spark is None:
-            import_while_spark_starts(list(STAGES))
-            spark = get_spark(f"labellake-run-{run.dataset}", settings)
-        return {stage: run_stage(stage, run, settings, spark) for stage in STAGES}
+        for index, stage in enumerate(STAGES):
+            if spark is None:
+                done = _run_locked(stage, run, settings, ds, None)
+                if done is not _NEEDS_SPARK:
+                    results[stage] = done
+                    continue
+                import_while_spark_starts(list(STAGES[index:]))
+                spark = get_spark(f"labellake-run-{run.dataset}", settings)
+            results[stage] = run_stage(stage, run, settings, spark)
+    return results

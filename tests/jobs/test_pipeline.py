@@ -293,6 +293,17 @@ def test_a_quiet_night_completes_every_stage_without_spark(lake_after_run, tmp_p
     assert record["votes_version"] == run_record(None, yt, "run-1")["votes_version"]
     assert record["labels_version"] == labels.version() == 0 and record["published_rows"] == 1953
     assert json.loads(record["recomputed"])["lf_row_pairs"] == 0
+    # `labellake run` makes the same checks before it starts a session: it starts none.
+    cli = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "run", "--dataset", "youtube_spam", "--run-id", "quiet-cli"],
+        env={**os.environ, "LABELLAKE_HOME": str(yt.home), "LABELLAKE_CONFIG": str(yt.config_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    assert cli.stderr.count("(inputs unchanged: no Spark session)") == len(STAGES), cli.stderr[-3000:]
+    assert "session on" not in cli.stderr and run_record(None, yt, "quiet-cli")["status"] == "published"
 
     tighter = {**YOUTUBE, "expectations": {**YOUTUBE["expectations"], "min_coverage": 0.6}}
     strict = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml", {"youtube_spam": tighter}))
