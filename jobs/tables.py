@@ -179,6 +179,16 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     return int(commits[0]["version"]), _parsed(commits[0].get("userMetadata"))
 
 
+def _spark_for_log(spark: Any, ref: TableRef) -> Any:
+    """``spark``, to read ``ref``'s log where delta-rs could not; a clear error when there is none
+    (a stage running without Spark asks only for logs delta-rs reads, so this means it changed)."""
+    if spark is None:
+        from jobs.errors import StageOrderError
+
+        raise StageOrderError(f"{ref.name}: delta-rs cannot read the Delta log at {ref.path} and no Spark session runs")
+    return spark
+
+
 def commit_history(spark: Any, ref: TableRef, limit: int | None = 50) -> list[tuple[int, dict[str, Any]]]:
     """(version, parsed userMetadata) of the newest ``limit`` (None: all) commits of ``ref``, newest first."""
     path = local_path(ref.path)
@@ -191,7 +201,7 @@ def commit_history(spark: Any, ref: TableRef, limit: int | None = 50) -> list[tu
             pass
     from delta.tables import DeltaTable as SparkDeltaTable
 
-    history = SparkDeltaTable.forPath(spark, str(ref.path))
+    history = SparkDeltaTable.forPath(_spark_for_log(spark, ref), str(ref.path))
     rows = (history.history(limit) if limit else history.history()).select("version", "userMetadata").collect()
     return [(int(r["version"]), _parsed(r["userMetadata"])) for r in rows]
 
@@ -245,7 +255,12 @@ def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
         return local
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, str(ref.path)).history(1).select("version", "userMetadata").first()
+    row = (
+        DeltaTable.forPath(_spark_for_log(spark, ref), str(ref.path))
+        .history(1)
+        .select("version", "userMetadata")
+        .first()
+    )
     return int(row["version"]), _parsed(row["userMetadata"])
 
 
@@ -257,7 +272,7 @@ def commit_at(spark: Any, ref: TableRef, version: int) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     row = (
-        DeltaTable.forPath(spark, str(ref.path))
+        DeltaTable.forPath(_spark_for_log(spark, ref), str(ref.path))
         .history()
         .where(f"version = {int(version)}")
         .select("userMetadata")
