@@ -8,7 +8,6 @@ the run is retried, and read back through delta-rs and DuckDB with filters.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from urllib.parse import unquote
@@ -23,12 +22,11 @@ from pyspark.sql import functions as F
 from jobs import staging_files
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.settings import Settings
 from jobs.tables import TableRef, table
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import DAWID_SKENE_RUN, shares_first_run
 
 SPARK_RUN = "scheduled__2026-11-30T00:00:00+00:00"
-ARROW_RUN = "manual__2026-11-30T01:00:00+00:00"
+ARROW_RUN = DAWID_SKENE_RUN[1].run_id  # the shared Dawid-Skene lakehouse's first run, staged by Arrow
 
 
 def _adds(staging: Path, version: int) -> list[dict]:
@@ -36,18 +34,20 @@ def _adds(staging: Path, version: int) -> list[dict]:
     return [json.loads(line)["add"] for line in lines if "add" in json.loads(line)]
 
 
+@shares_first_run("dawid_skene")
 @pytest.mark.slow
-def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, settings: Settings, monkeypatch) -> None:
-    config = write_config(tmp_path / "datasets.toml", {"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}})
-    yt = dataclasses.replace(settings, config_path=config)
+def test_pattern_lookup_staging_equals_sparks_write(spark, lake_after_run, monkeypatch) -> None:
+    """The shared Dawid-Skene lakehouse's run staged its labels as pattern lookups (Arrow); a full
+    rerun with Spark's writer must stage the same rows."""
+    yt, _ = lake_after_run(*DAWID_SKENE_RUN)
+    staging = table(yt, "youtube_spam", "staging_labels")
+    arrow_version = DeltaTable(str(staging.path)).version()
     with monkeypatch.context() as patched:
         patched.setattr(staging_files, "applies", lambda ref: False)
         run_pipeline(RunContext(SPARK_RUN, "youtube_spam", mode="full"), yt, spark)
-    run_pipeline(RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)
 
-    staging = table(yt, "youtube_spam", "staging_labels")
     frame = spark.read.format("delta").load(str(staging.path))
-    # A full run ingests again: the second run reads source v1, the first v0; all else is equal.
+    # A full run ingests again: the Spark run reads source v1, the Arrow run v0; all else is equal.
     columns = [c for c in frame.columns if c not in ("_run_id", "_labeled_at", "_source_version")]
     by_spark = frame.where(F.col("_run_id") == SPARK_RUN).select(columns)
     by_arrow = frame.where(F.col("_run_id") == ARROW_RUN).select(columns)
@@ -56,15 +56,14 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
     assert by_spark.exceptAll(by_arrow).count() == 0 and by_arrow.exceptAll(by_spark).count() == 0
     assert by_arrow.where(F.col("label") >= 0).count() > 0.5 * ids  # real labels, not an empty match
     stamped = frame.where(F.col("_run_id") == ARROW_RUN).select("_labeled_at", "_source_version").distinct().collect()
-    assert len(stamped) == 1 and stamped[0][0] is not None and stamped[0][1] == 1
+    assert len(stamped) == 1 and stamped[0][0] is not None and stamped[0][1] == 0
 
     # Both runs' partitions are named as Spark names them (':' escaped).
     directories = {p.name for p in staging.path.iterdir() if p.name.startswith("_run_id=")}
     assert {"_run_id=" + r.replace(":", "%3A") for r in (SPARK_RUN, ARROW_RUN)} <= directories
 
     # The Arrow commit's statistics are each file's exact row count and id/label/confidence bounds.
-    version = DeltaTable(str(staging.path)).version()
-    adds = _adds(staging.path, version)
+    adds = _adds(staging.path, arrow_version)
     assert adds and sum(json.loads(a["stats"])["numRecords"] for a in adds) == ids
     for add in adds:
         stats = json.loads(add["stats"])
@@ -78,16 +77,16 @@ def test_pattern_lookup_staging_equals_sparks_write(spark, tmp_path: Path, setti
             )
 
     # A retried fit replaces the run's partition; the other run's candidates stay.
-    run_stage("fit_label_model", RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)
+    run_stage("fit_label_model", RunContext(ARROW_RUN, "youtube_spam", mode="full"), yt, spark)  # refits
     again = spark.read.format("delta").load(str(staging.path))
     assert again.where(F.col("_run_id") == ARROW_RUN).count() == ids
     assert again.where(F.col("_run_id") == SPARK_RUN).count() == ids
 
-    # The published labels (the Arrow run's files) answer filters through delta-rs and DuckDB.
+    # The Arrow run's published labels (version 0: its files) answer filters through delta-rs and DuckDB.
     labels = table(yt, "youtube_spam", "labels")
     spam = by_arrow.where(F.col("label_name") == "SPAM").count()
     assert spam > 0
-    dataset = DeltaTable(str(labels.path)).to_pyarrow_dataset()
+    dataset = DeltaTable(str(labels.path), version=0).to_pyarrow_dataset()
     assert dataset.to_table(filter=pc.field("label_name") == "SPAM").num_rows == spam
     con = duckdb.connect()
     con.register("labels", dataset)
