@@ -48,10 +48,11 @@ def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path,
 
     from deltalake import DeltaTable
 
+    from jobs.lineage import RunContext
     from jobs.pipeline import run_pipeline
     from jobs.tables import table
     from jobs.vote_patterns import PatternCodec
-    from tests.conftest import DAWID_SKENE_RUN
+    from tests.conftest import DAWID_SKENE_RUN, write_config
 
     def published(home):
         labels = DeltaTable(str(table(home, "youtube_spam", "labels").path)).to_pandas().set_index("id").sort_index()
@@ -62,8 +63,15 @@ def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path,
     driver, driver_by = published(reference)
     monkeypatch.setattr(PatternCodec, "for_lfs", classmethod(lambda cls, names, k: None))  # the string path
     monkeypatch.setenv("LABELLAKE_FIT_ON_EXECUTORS_ABOVE", "0")
-    home = dataclasses.replace(reference, home=tmp_path / "executors")
-    run_pipeline(DAWID_SKENE_RUN[1], home, spark)
+    # A copy of that lakehouse whose config differs only in a threshold the labels pass either way:
+    # the fit key changes, so the next run reuses the ingest and the votes and fits again.
+    datasets, run = DAWID_SKENE_RUN
+    entry = datasets["youtube_spam"]
+    refit = {"youtube_spam": {**entry, "expectations": {**entry["expectations"], "min_coverage": 0.49}}}
+    home, _ = lake_after_run(datasets, run, home_name="executors")
+    home = dataclasses.replace(home, config_path=write_config(tmp_path / "refit.toml", refit))
+    results = run_pipeline(RunContext("executors", "youtube_spam"), home, spark)
+    assert results["ingest"].reused and results["apply_lfs"].plan.mode == "incremental"
     executors, executors_by = published(home)
     assert executors_by == "patterns on the executors" and driver_by == "config"
     assert len(executors) == len(driver) == 1953
