@@ -11,7 +11,7 @@ a billion.
 | ``majority_vote`` | one vote per LF | ``majority.py`` |
 | ``weighted_majority_vote`` | votes weighted by learned log-odds accuracy | ``weighted_majority.py`` |
 | ``dawid_skene`` | a learned confusion matrix per LF, EM | ``dawid_skene.py`` |
-| ``metal`` | Snorkel's LabelModel objective (matrix completion on LF overlaps) | ``metal.py`` |
+| ``metal`` | Snorkel 0.10's LabelModel, step for step (matrix completion on LF overlaps) | ``metal.py`` |
 | ``ebcc`` | Bayesian Dawid-Skene with class subtypes (variational Bayes), from WRENCH | ``ebcc.py`` |
 """
 

@@ -1,16 +1,18 @@
-"""A Snorkel/MeTaL-style label model: LF accuracies from the overlap structure.
+"""Snorkel's ``LabelModel`` (Ratner et al., AAAI 2019), ported to NumPy: same estimator, same labels.
 
-Snorkel's ``LabelModel`` (Ratner et al., AAAI 2019) assumes conditionally
-independent LFs; then the second moments of the one-hot votes factor as
-``O = E[psi psi^T] = mu P mu^T`` off the diagonal blocks, with ``mu[j*k+v, y] =
-P(LF j votes v | Y = y)`` and ``P = diag(class prior)``. ``mu`` is recovered by
-matrix completion: minimize the squared error over the off-diagonal blocks,
-plus the constraint that each LF's marginal vote rates match
-(``mu P 1 = diag(O)``). Snorkel does this with SGD in PyTorch; here the same
-objective is minimized with L-BFGS-B and its exact gradient (no torch), the
-column-permutation symmetry is broken the same way (the assignment with the
-largest total accuracy), and prediction is Snorkel's
-``softmax(S log clip(mu, .01, .99) + log p)``.
+Conditionally independent LFs make the second moments of the one-hot votes
+factor as ``O = E[psi psi^T] = mu P mu^T`` off the diagonal blocks, with
+``mu[j*k+v, y] = P(LF j votes v | Y = y)`` and ``P = diag(class prior)``. ``mu``
+is recovered by matrix completion: minimize the squared error over the
+off-diagonal blocks, plus the constraint that each LF's marginal vote rates
+match (``mu P 1 = diag(O)``). The default training is Snorkel 0.10's, step for
+step: ``mu_init`` (from ``prec_init``) times one draw of NumPy's seeded global
+generator, full-batch SGD with momentum on the exact gradient, one clamp to
+``[mu_eps, 1 - mu_eps]`` after training, the column permutation that trusts the
+LFs most (within classes of equal prior), and ``softmax(S log mu + log p)``.
+Its test probabilities equal Snorkel 0.10's to 1e-5 on the shared reference
+sets (``tests/jobs/test_snorkel_reference.py``). ``optimizer = "lbfgs"`` solves
+the same objective exactly instead.
 
 ``O`` is (m*k) x (m*k) and dense, which is what makes Snorkel's model blow up
 at 1,200 LFs x 56 classes; it is built from the pattern counts with one sparse
@@ -100,48 +102,43 @@ class MetalLabelModel(LabelModel):
             )
             mu, self.loss = result.x.reshape(d, k), float(result.fun)
         else:
-            mu, self.loss = self._sgd(objective, mu_init, total_rows=votes.total)
+            mu, self.loss = self._sgd(objective, mu_init)
+        # One clamp after training, as Snorkel does: every probability strictly inside (0, 1).
+        eps = min(0.01, 1 / 10 ** np.ceil(np.log10(max(votes.total, 1.0))))
         self.n_lfs = m
-        # Symmetry: any column permutation of mu fits O equally well; pick the one under
-        # which LFs are most often right (Snorkel's _break_col_permutation_symmetry).
-        agreement = sum(mu[j * k : (j + 1) * k] for j in range(m)) @ P  # (vote v, class y)
-        rows, cols = linear_sum_assignment(-agreement)
-        order = np.empty(k, dtype=int)
-        order[rows] = cols
-        self.mu = mu[:, order]
+        self.mu = _trust_the_lfs(np.clip(mu, eps, 1 - eps), p, m)
         return self
 
     def _sgd(
-        self, objective: Callable[[np.ndarray], tuple[float, np.ndarray]], mu_init: np.ndarray, total_rows: float
+        self, objective: Callable[[np.ndarray], tuple[float, np.ndarray]], mu_init: np.ndarray
     ) -> tuple[np.ndarray, float]:
-        """Snorkel's training loop: start from ``mu_init`` times a seeded random scale, full-batch
-        SGD with momentum for ``n_epochs`` steps, clamping to [eps, 1 - eps] after each step.
-        Few small steps on a tiny loss stay close to the start; that early stopping acts as a
-        strong prior towards "every LF is prec_init accurate", which is what makes Snorkel's
-        model robust on many-class rule sets (trec) where the exact optimum is not."""
-        rng = np.random.default_rng(self.seed)
-        mu = mu_init * rng.random()
-        eps = min(0.01, 1 / 10 ** np.ceil(np.log10(max(total_rows, 1.0))))
+        """Snorkel's training loop: ``mu_init`` times one draw of the seeded generator Snorkel seeds
+        (NumPy's global one, whose stream ``RandomState(seed)`` reproduces), then full-batch SGD with
+        momentum (PyTorch's: the first step's buffer is the gradient) for ``n_epochs`` steps. Few
+        small steps on a tiny loss stay close to the start; that early stopping acts as a prior
+        towards "every LF is prec_init accurate", which is what makes Snorkel's model robust on
+        many-class rule sets (trec) where the exact optimum is not."""
+        mu = mu_init * np.random.RandomState(self.seed).random_sample()
         velocity = np.zeros_like(mu)
         loss = float("nan")
         for _ in range(self.n_epochs):
             loss, grad = objective(mu.ravel())
             velocity = self.momentum * velocity + grad.reshape(mu.shape)
-            mu = np.clip(mu - self.lr * velocity, eps, 1 - eps)
+            mu = mu - self.lr * velocity
         return mu, loss
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_predict_input(L, self.mu is not None, self.n_lfs)
         assert self.mu is not None
         votes = OneHotVotes.from_patterns(L, None, self.cardinality)
-        scores = np.asarray(votes.S @ np.log(np.clip(self.mu, 0.01, 0.99))) + np.log(self.prior())[None, :]
+        scores = np.asarray(votes.S @ np.log(self.mu)) + np.log(self.prior())[None, :]
         return normalize_log(scores)
 
     def linear_scores(self) -> LinearScores | None:
         if self.mu is None:
             return None
         k = self.cardinality
-        table = np.log(np.clip(self.mu, 0.01, 0.99)).reshape(self.n_lfs, k, k)  # (j, vote v, class y)
+        table = np.log(self.mu).reshape(self.n_lfs, k, k)  # (j, vote v, class y)
         return LinearScores(np.log(self.prior()), table, "softmax")
 
     def lf_accuracies(self) -> np.ndarray | None:
@@ -169,3 +166,20 @@ class MetalLabelModel(LabelModel):
         if self.mu is None:
             return {}
         return {"loss": self.loss, "mu": np.round(self.mu, 6).tolist()}
+
+
+def _trust_the_lfs(mu: np.ndarray, prior: np.ndarray, n_lfs: int) -> np.ndarray:
+    """Any permutation of ``mu``'s columns among classes of equal prior fits ``O`` equally well;
+    take the one under which the LFs are most often right (Snorkel's
+    ``_break_col_permutation_symmetry``: priors equal to 3 decimals form a group)."""
+    k = mu.shape[1]
+    agreement = sum(mu[j * k : (j + 1) * k] for j in range(n_lfs)) @ np.diag(prior)  # (vote v, class y)
+    order = np.arange(k)
+    groups: dict[float, list[int]] = {}
+    for y, share in enumerate(prior):
+        groups.setdefault(float(np.around(share, 3)), []).append(y)
+    for members in groups.values():
+        if len(members) > 1:
+            rows, cols = linear_sum_assignment(-agreement[np.ix_(members, members)])
+            order[[members[r] for r in rows]] = [members[c] for c in cols]
+    return mu[:, order]
