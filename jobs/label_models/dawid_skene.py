@@ -20,9 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from jobs.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
+
+ABSTAIN_MODELS = ("by_polarity", "per_class")
+"""How :class:`DawidSkene` treats a source's abstains (see its docstring)."""
 
 
 class DawidSkene(LabelModel):
@@ -39,6 +43,14 @@ class DawidSkene(LabelModel):
     ``smoothing`` pseudo-counts go to every cell and ``diagonal_prior`` extra
     to each correct vote, which keeps rare (LF, class) pairs away from 0 and 1
     and breaks the label-swap symmetry towards "LFs are better than random".
+
+    Whether abstaining is evidence depends on the source (``abstain``). By
+    default (``"by_polarity"``) a source that has voted for two or more classes
+    is an annotator-like source (a crowd worker, a model with a confidence
+    threshold): it abstains on the rows it was not given, whatever their
+    class, so its abstains are blind, as in the classic Dawid-Skene model. A
+    source that only ever votes one class (a keyword rule) keeps per-class
+    abstain rates. ``"per_class"`` models every source's abstains per class.
     """
 
     name = "dawid_skene"
@@ -54,8 +66,12 @@ class DawidSkene(LabelModel):
         diagonal_prior: float = 1.0,
         learn_prior: bool = True,
         blind_abstain: Sequence[int] = (),
+        abstain: str = "by_polarity",
     ):
         super().__init__(cardinality, class_balance, seed)
+        if abstain not in ABSTAIN_MODELS:
+            raise ConfigError(f"label model {self.name}: abstain must be one of {ABSTAIN_MODELS}, got {abstain!r}")
+        self.abstain = abstain
         # Sources whose abstaining says nothing about the class: annotators abstain on the rows
         # nobody asked them about, not on the rows of some class. Their abstain rate is pooled
         # over classes, so "did not label this row" is no evidence either way.
@@ -64,6 +80,7 @@ class DawidSkene(LabelModel):
         self.smoothing, self.diagonal_prior, self.learn_prior = smoothing, diagonal_prior, learn_prior
         self.mu: np.ndarray | None = None  # (m, k_true, 1 + k_vote); outcome 0 = abstain
         self.pi: np.ndarray | None = None  # (k,)
+        self.blind_sources: list[int] = sorted(self.blind_abstain)
         self.iterations = 0
 
     def _m_step(self, votes: OneHotVotes, q: np.ndarray) -> None:
@@ -81,7 +98,8 @@ class DawidSkene(LabelModel):
         full += self.smoothing
         full[:, :, 1:] += self.diagonal_prior * np.eye(k)[None]
         self.mu = full / full.sum(axis=2, keepdims=True)
-        for j in self.blind_abstain:
+        self.blind_sources = self._blind_sources(stats)
+        for j in self.blind_sources:
             rate = full[j, :, 0].sum() / full[j].sum()
             self.mu[j, :, 0] = rate
             self.mu[j, :, 1:] = (1 - rate) * full[j, :, 1:] / full[j, :, 1:].sum(axis=1, keepdims=True)
@@ -90,6 +108,16 @@ class DawidSkene(LabelModel):
         else:
             mass = class_mass + self.smoothing
             self.pi = mass / mass.sum()
+
+    def _blind_sources(self, stats: np.ndarray) -> list[int]:
+        """The sources whose abstains carry no evidence: those named in ``blind_abstain`` and, by
+        polarity, every source with votes for two or more classes (``stats`` summed over the true
+        class are the source's raw vote counts, so this holds on the executors' statistics too)."""
+        blind = set(self.blind_abstain)
+        if self.abstain == "by_polarity":
+            classes_voted = (stats.sum(axis=1) > 0).sum(axis=1)
+            blind.update(int(j) for j in np.flatnonzero(classes_voted >= 2))
+        return sorted(blind)
 
     def _posteriors(self, votes: OneHotVotes) -> np.ndarray:
         assert self.mu is not None and self.pi is not None
@@ -146,6 +174,7 @@ class DawidSkene(LabelModel):
             "smoothing": self.smoothing,
             "diagonal_prior": self.diagonal_prior,
             "learn_prior": self.learn_prior,
+            "abstain": self.abstain,
             **({"blind_abstain": list(self.blind_abstain)} if self.blind_abstain else {}),
         }
 
@@ -154,6 +183,7 @@ class DawidSkene(LabelModel):
             return {}
         return {
             "iterations": self.iterations,
+            "blind_abstain_sources": self.blind_sources,
             "class_prior": np.round(self.pi, 6).tolist(),
             "confusion_with_abstain": np.round(self.mu, 6).tolist(),
         }
