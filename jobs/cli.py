@@ -410,7 +410,18 @@ def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     from jobs.label_models import MODELS
 
     models = [*MODELS, AUTO] if args.model == "all" else [args.model]
-    result = evaluate(Path(args.wrench), models, seed=args.seed, recompute_with=args.recompute_votes_with)
+    if len(args.wrench) > 1:
+        from jobs.label_model_comparison import compare_sets, format_comparison
+
+        if args.recompute_votes_with:
+            raise SystemExit("label-model eval: --recompute-votes-with takes one --wrench folder")
+        folders = [Path(f) for f in args.wrench]
+        compared = compare_sets(folders, models, seed=args.seed, reference_dir=args.reference_dir)
+        _emit(compared, args.json, None if args.json else format_comparison(compared, models))
+        return 0
+    result = evaluate(Path(args.wrench[0]), models, seed=args.seed, recompute_with=args.recompute_votes_with)
+    for row in result["rows"]:
+        row["default"] = row["model"] == AUTO
     _emit(result, args.json, None if args.json else format_eval(result))
     return 0
 
@@ -808,9 +819,21 @@ def build_parser() -> argparse.ArgumentParser:
         **_examples(
             "labellake label-model eval --wrench ../shared/datasets/wrench/youtube",
             "labellake label-model eval --wrench ../shared/datasets/wrench/trec --model dawid_skene --json",
+            "labellake label-model eval --wrench ../shared/datasets/wrench/* ../shared/datasets/crowd/*",
         ),
     )
-    lm_eval.add_argument("--wrench", required=True, help="folder with train/valid/test.json and label.json")
+    lm_eval.add_argument(
+        "--wrench",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="folder(s) with train/valid/test.json and label.json; several print one table",
+    )
+    lm_eval.add_argument(
+        "--reference-dir",
+        type=Path,
+        help="Snorkel 0.10 outputs NAME.json.gz (default: reference/snorkel-0.10 beside the sets' collection)",
+    )
     lm_eval.add_argument(
         "--model", default="all", help="a label model name, 'auto' (chosen by held-out LF agreement), or 'all'"
     )

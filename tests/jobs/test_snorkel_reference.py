@@ -56,3 +56,25 @@ def test_metal_reproduces_snorkel_labels(name: str) -> None:
     right = tied[np.arange(len(test.y)), test.y] / tied.sum(axis=1)
     spread = 3 * math.sqrt(float((right * (1 - right)).sum())) / len(right)
     assert abs(right.mean() - reference["label_model"]["acc_random_tie_break"]) <= max(0.005, spread)
+
+
+def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None:
+    """``label-model eval --wrench A B``: per set every model, Snorkel's reference, the default, its pick and
+    its margin over max(MV, Snorkel) on the set's metric (F1 where under 20% of test rows are positive)."""
+    from jobs.cli import main
+
+    folders = [str(DATA_ROOT / "wrench/youtube"), str(DATA_ROOT / "crowd/temp")]
+    assert main(["label-model", "eval", "--wrench", *folders, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    youtube, temp = result["sets"]
+    assert (youtube["name"], temp["name"]) == ("youtube", "temp")
+    assert youtube["snorkel_reference"]["accuracy"] == 0.864 and youtube["metric"] == "accuracy"
+    for s in result["sets"]:
+        (default,) = [r for r in s["rows"] if r["default"]]
+        assert default["model"] == "auto" and s["auto"]["model"] in {r["model"] for r in s["rows"]}
+        assert s["default_margin"] == pytest.approx(default["accuracy"] - s["bar"], abs=1e-4)
+        assert s["default_margin"] >= -0.005  # issue 30's bar, on these two sets
+    assert set(result["mean"]) >= {"majority_vote", "metal", "auto", "bar"}
+    assert main(["label-model", "eval", "--wrench", *folders]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["set", "metric", "snorkel"] and table[-1].startswith("mean")
