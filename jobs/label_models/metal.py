@@ -72,24 +72,30 @@ class MetalLabelModel(LabelModel):
         weighted = votes.S.multiply(votes.weights[:, None]).tocsr()
         O = np.asarray((votes.S.T @ weighted).todense()) / max(votes.total, 1.0)  # noqa: E741 (the paper's name)
         p = self.prior()
-        P = np.diag(p)
-        mask = np.ones((d, d), dtype=bool)
-        for j in range(m):
-            mask[j * k : (j + 1) * k, j * k : (j + 1) * k] = False
+        # The flat positions of the diagonal blocks (an LF with itself), left out of the fit.
+        own = np.arange(d) // k
+        same_lf = np.flatnonzero((own[:, None] == own[None, :]).ravel())
         lps = np.diag(O).copy()
         mu_init = np.zeros((d, k))
         for j in range(m):
             for y in range(k):
                 mu_init[j * k + y, y] = np.clip(lps[j * k + y] * self.prec_init / p[y], 0, 1)
 
+        def residuals(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            R = (mu * p) @ mu.T - O  # mu P mu^T - O, P diagonal
+            R.flat[same_lf] = 0.0
+            return R, mu @ p - lps
+
+        def gradient(mu: np.ndarray) -> np.ndarray:
+            R, r2 = residuals(mu)
+            grad: np.ndarray = 4 * (R @ mu) * p + 2 * np.outer(r2, p) + 2 * self.l2 * (mu - mu_init)
+            return grad
+
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             mu = flat.reshape(d, k)
-            R = np.where(mask, mu @ P @ mu.T - O, 0.0)
-            r2 = mu @ p - lps
-            diff = mu - mu_init
-            loss = float((R**2).sum() + (r2**2).sum() + self.l2 * (diff**2).sum())
-            grad = 4 * R @ mu @ P + 2 * np.outer(r2, p) + 2 * self.l2 * diff
-            return loss, grad.ravel()
+            R, r2 = residuals(mu)
+            loss = float((R**2).sum() + (r2**2).sum() + self.l2 * ((mu - mu_init) ** 2).sum())
+            return loss, gradient(mu).ravel()
 
         if self.optimizer == "lbfgs":
             result = minimize(
@@ -102,16 +108,15 @@ class MetalLabelModel(LabelModel):
             )
             mu, self.loss = result.x.reshape(d, k), float(result.fun)
         else:
-            mu, self.loss = self._sgd(objective, mu_init)
+            mu = self._sgd(gradient, mu_init)
+            self.loss = objective(mu.ravel())[0]
         # One clamp after training, as Snorkel does: every probability strictly inside (0, 1).
         eps = min(0.01, 1 / 10 ** np.ceil(np.log10(max(votes.total, 1.0))))
         self.n_lfs = m
         self.mu = _trust_the_lfs(np.clip(mu, eps, 1 - eps), p, m)
         return self
 
-    def _sgd(
-        self, objective: Callable[[np.ndarray], tuple[float, np.ndarray]], mu_init: np.ndarray
-    ) -> tuple[np.ndarray, float]:
+    def _sgd(self, gradient: Callable[[np.ndarray], np.ndarray], mu_init: np.ndarray) -> np.ndarray:
         """Snorkel's training loop: ``mu_init`` times one draw of the seeded generator Snorkel seeds
         (NumPy's global one, whose stream ``RandomState(seed)`` reproduces), then full-batch SGD with
         momentum (PyTorch's: the first step's buffer is the gradient) for ``n_epochs`` steps. Few
@@ -120,12 +125,10 @@ class MetalLabelModel(LabelModel):
         many-class rule sets (trec) where the exact optimum is not."""
         mu = mu_init * np.random.RandomState(self.seed).random_sample()
         velocity = np.zeros_like(mu)
-        loss = float("nan")
-        for _ in range(self.n_epochs):
-            loss, grad = objective(mu.ravel())
-            velocity = self.momentum * velocity + grad.reshape(mu.shape)
+        for _ in range(self.n_epochs):  # the loss is not needed on the way: gradients only
+            velocity = self.momentum * velocity + gradient(mu)
             mu = mu - self.lr * velocity
-        return mu, loss
+        return mu
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_predict_input(L, self.mu is not None, self.n_lfs)
