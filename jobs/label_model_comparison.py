@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from jobs.errors import ConfigError
 from jobs.held_out_lf_selection import AUTO
-from jobs.label_model_eval import evaluate, read_split
+from jobs.label_model_eval import evaluate
 
 REFERENCE = Path("reference") / "snorkel-0.10"
 MINORITY_SHARE = 0.2
@@ -23,35 +24,49 @@ MINORITY_SHARE = 0.2
 
 
 def reference_file(folder: Path, reference_dir: Path | None) -> Path | None:
-    """Snorkel 0.10's outputs for the set in ``folder`` (``.../wrench/youtube`` -> ``.../reference/...``)."""
+    """Snorkel 0.10's outputs for the set in ``folder`` (``.../wrench/youtube`` -> ``.../reference/...``);
+    a ``reference_dir`` given by the user must exist."""
+    if reference_dir is not None and not reference_dir.is_dir():
+        raise ConfigError(f"--reference-dir {reference_dir}: no such folder")
     base = reference_dir or folder.resolve().parent.parent / REFERENCE
     path = base / f"{folder.resolve().name}.json.gz"
     return path if path.is_file() else None
 
 
-def _metric(folder: Path) -> str:
-    test = read_split(folder, "test")
-    if test is None or test.y.max() != 1 or test.y.min() < 0:
-        return "accuracy"
-    return "f1" if (test.y == 1).mean() < MINORITY_SHARE else "accuracy"
+def snorkel_accuracy(path: Path) -> float:
+    """The reference file's LabelModel accuracy (ties broken at random); a file that is not one is a
+    ConfigError naming it."""
+    try:
+        return float(json.loads(gzip.decompress(path.read_bytes()))["label_model"]["acc_random_tie_break"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a Snorkel reference file ({type(exc).__name__}: {exc})") from exc
+
+
+def set_metric(result: dict[str, Any]) -> str:
+    """Accuracy, or the positive class's F1 on a binary set whose test rows are under 20% positive."""
+    shares = result["test_class_shares"]
+    return "f1" if len(shares) == 2 and shares[1] < MINORITY_SHARE else "accuracy"
 
 
 def compare_sets(
     folders: list[Path], models: list[str], seed: int = 0, reference_dir: Path | None = None
 ) -> dict[str, Any]:
     """Every model on every folder, Snorkel's reference where there is one, and the default's margin."""
+    # Every folder and reference file is checked before the first fit: a typo fails in a second.
+    for folder in folders:
+        if not (folder / "label.json").is_file():
+            raise ConfigError(f"{folder}: not a WRENCH folder (no label.json)")
+    references = {folder: reference_file(folder, reference_dir) for folder in folders}
+    snorkel_figures = {f: None if r is None else snorkel_accuracy(r) for f, r in references.items()}
     sets = []
     for folder in folders:
         result = evaluate(folder, models, seed=seed)
         for row in result["rows"]:
             row["default"] = row["model"] == AUTO
-        metric = _metric(folder)
+        metric = set_metric(result)
         by_model = {r["model"]: r for r in result["rows"]}
-        reference = reference_file(folder, reference_dir)
-        snorkel = None
-        if reference is not None:
-            stored = json.loads(gzip.decompress(reference.read_bytes()))
-            snorkel = {"accuracy": stored["label_model"]["acc_random_tie_break"], "file": str(reference)}
+        reference, accuracy = references[folder], snorkel_figures[folder]
+        snorkel = None if reference is None or accuracy is None else {"accuracy": accuracy, "file": str(reference)}
         bar = [by_model[m][metric] for m in ("majority_vote",) if m in by_model]
         if snorkel is not None and metric == "accuracy":
             bar.append(snorkel["accuracy"])

@@ -163,6 +163,7 @@ def evaluate(
         "lfs": int(train.L.shape[1]),
         "seed": seed,
         "metric_f1": "binary F1 (class 1)" if k == 2 else "macro F1",
+        "test_class_shares": np.round(np.bincount(test.y, minlength=k) / len(test.y), 4).tolist(),
         "recomputed_test_votes_with": recompute_with,
         "rows": [asdict(r) for r in rows],
     }

@@ -86,16 +86,18 @@ class MetalLabelModel(LabelModel):
             R.flat[same_lf] = 0.0
             return R, mu @ p - lps
 
-        def gradient(mu: np.ndarray) -> np.ndarray:
-            R, r2 = residuals(mu)
+        def gradient_of(mu: np.ndarray, R: np.ndarray, r2: np.ndarray) -> np.ndarray:
             grad: np.ndarray = 4 * (R @ mu) * p + 2 * np.outer(r2, p) + 2 * self.l2 * (mu - mu_init)
             return grad
+
+        def gradient(mu: np.ndarray) -> np.ndarray:
+            return gradient_of(mu, *residuals(mu))
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             mu = flat.reshape(d, k)
             R, r2 = residuals(mu)
             loss = float((R**2).sum() + (r2**2).sum() + self.l2 * ((mu - mu_init) ** 2).sum())
-            return loss, gradient(mu).ravel()
+            return loss, gradient_of(mu, R, r2).ravel()
 
         if self.optimizer == "lbfgs":
             result = minimize(

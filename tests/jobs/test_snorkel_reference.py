@@ -78,3 +78,17 @@ def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None
     assert main(["label-model", "eval", "--wrench", *folders]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["set", "metric", "snorkel"] and table[-1].startswith("mean")
+
+
+def test_eval_names_a_bad_folder_or_reference_file_before_any_fit(tmp_path) -> None:
+    from jobs.errors import ConfigError
+    from jobs.label_model_comparison import compare_sets
+
+    good = [DATA_ROOT / "wrench/youtube", DATA_ROOT / "crowd/temp"]
+    (tmp_path / "youtube.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match=r"youtube\.json\.gz: not a Snorkel reference file"):
+        compare_sets(good, ["majority_vote"], reference_dir=tmp_path)
+    with pytest.raises(ConfigError, match="no such folder"):
+        compare_sets(good, ["majority_vote"], reference_dir=tmp_path / "missing")
+    with pytest.raises(ConfigError, match=f"{tmp_path}: not a WRENCH folder"):
+        compare_sets([good[0], tmp_path], ["majority_vote"])
