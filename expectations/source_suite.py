@@ -27,10 +27,16 @@ def _blank_to_null(column: Column) -> Column:
 
 
 def source_view(
-    classified: DataFrame, id_column: str, text_column: str, file_shares: dict[str, float] | None = None
+    classified: DataFrame,
+    id_column: str,
+    text_column: str,
+    file_shares: dict[str, float] | None = None,
+    bytes_share: float = 0.0,
 ) -> DataFrame:
     """Input rows with blank id/text as null, the accepted rows' id (the source key), whether the
-    row was quarantined (0/1) and the quarantined share of the row's file (from ``file_shares``)."""
+    row was quarantined (0/1), the quarantined share of the row's file (from ``file_shares``) and
+    the quarantined share of the input's bytes (``bytes_share``: a file quarantined whole is one
+    row but all its bytes, so losing a whole file cannot hide under the row share)."""
     shares = file_shares or {}
     by_file = F.create_map(*[F.lit(x) for pair in shares.items() for x in pair]) if shares else None
     return classified.select(
@@ -41,6 +47,7 @@ def source_view(
         (F.coalesce(by_file[F.col("_source_file")], F.lit(0.0)) if by_file is not None else F.lit(0.0)).alias(
             "file_quarantined_share"
         ),
+        F.lit(float(bytes_share)).alias("quarantined_bytes_share"),
     )
 
 
@@ -72,6 +79,13 @@ def build_source_suite(
         E.ExpectColumnMeanToBeBetween(column="quarantined", min_value=0, max_value=thresholds.max_quarantine_share),
         "source_quarantined_share",
         f"quarantined share of the input <= {thresholds.max_quarantine_share}",
+    )
+    add(
+        E.ExpectColumnMaxToBeBetween(
+            column="quarantined_bytes_share", min_value=0, max_value=thresholds.max_quarantine_share
+        ),
+        "source_quarantined_bytes_share",
+        f"quarantined share of the input bytes <= {thresholds.max_quarantine_share}",
     )
     add(
         E.ExpectColumnMaxToBeBetween(

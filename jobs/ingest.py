@@ -38,7 +38,7 @@ from jobs.errors import ConfigError, LabellakeError
 from jobs.json_lines import read_json_lines, reads_lines
 from jobs.lineage import RunContext
 from jobs.settings import Settings
-from jobs.source_sniff import SniffedFile, sniff_file
+from jobs.source_sniff import SniffedFile, quarantined_bytes_share, sniff_file
 from jobs.tables import commit_metadata, latest_commit, table
 from jobs.utf8_check import INVALID_UTF8, decode_utf8, invalid_columns, read_as_bytes
 from jobs.validation_gate import ValidationReport, enforce
@@ -467,7 +467,8 @@ def validate_input(
     if source.exists():
         previous_input = (latest_commit(spark, source)[1].get("counts") or {}).get("input")
     id_name = "id" if ds.id_column == ROW_ID else ds.id_column
-    view = source_view(classified.withColumnRenamed(ds.id_column, id_name), id_name, ds.text_column, file_shares)
+    renamed = classified.withColumnRenamed(ds.id_column, id_name)
+    view = source_view(renamed, id_name, ds.text_column, file_shares, quarantined_bytes_share(file_shares))
     checked = run_suite(
         settings.home,
         ds.name,

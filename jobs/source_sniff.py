@@ -14,9 +14,17 @@ import gzip
 import io
 import os
 from dataclasses import dataclass
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+UTF16_32_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",  # before UTF-16's little-endian mark, which it starts with
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
 COMPRESSED_MAGIC = {b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
@@ -37,16 +45,24 @@ def _head(path: str) -> bytes:
         return bytes(f.read(HEAD_BYTES))
 
 
-def _binary_problem(path: str, head: bytes) -> str | None:
+def _binary_problem(head: bytes, declared_encoding: str) -> str | None:
     """Why ``head`` is not text a CSV or JSON reader can parse, or None."""
     if head.startswith(GZIP_MAGIC):
         return "gzip-compressed content in a file not named .gz (name it .gz to have it decompressed)"
     for magic, kind in COMPRESSED_MAGIC.items():
         if head.startswith(magic):
             return f"{kind}-compressed content (not a supported input; decompress it or use gzip named .gz)"
+    declared = declared_encoding.replace("-", "").replace("_", "").lower()
+    if declared.startswith(("utf16", "utf32")):
+        return None  # NUL bytes are how those encodings write ASCII
+    for bom, name in UTF16_32_BOMS.items():
+        if head.startswith(bom):
+            return f"{name} text (byte-order mark): declare its encoding in read_options or save it as UTF-8"
     sample = head[:8192]
-    if b"\x00" in sample:
-        return "binary content (NUL bytes): not a text file"
+    nuls = sample.count(b"\x00")
+    # A stray NUL in a text export is one bad byte, not a binary file: those (and UTF-16) are full of them.
+    if nuls > 1 and nuls > len(sample) // 100:
+        return f"binary content ({nuls} NUL bytes in the first {len(sample)}): not a text file"
     controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
     if sample and controls / len(sample) > 0.05:
         return f"binary content ({controls} control bytes in the first {len(sample)}): not a text file"
@@ -55,7 +71,11 @@ def _binary_problem(path: str, head: bytes) -> str | None:
 
 def _csv_header(head: bytes, options: dict[str, str]) -> tuple[str, ...]:
     """The first record of ``head`` parsed as CSV with the dataset's separator and quote."""
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    declared = options.get("encoding", options.get("charset", "utf-8"))
+    try:
+        text = head.decode(declared, errors="replace").lstrip("\ufeff")
+    except LookupError:  # a Java charset name Python does not know: the header's ASCII still reads
+        text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     quote = options.get("quote", '"')
     reader = csv.reader(
         io.StringIO(text),
@@ -79,7 +99,7 @@ def sniff_file(path: str, file_format: str, options: dict[str, str], required: l
         return SniffedFile(path, problem=f"unreadable: {exc}")
     if not head.strip():
         return SniffedFile(path, empty=True)
-    problem = _binary_problem(path, head)
+    problem = _binary_problem(head, options.get("encoding", options.get("charset", "UTF-8")))
     if problem:
         return SniffedFile(path, problem=problem)
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -88,9 +108,33 @@ def sniff_file(path: str, file_format: str, options: dict[str, str], required: l
     if file_format != "csv" or options.get("header", "true").lower() != "true":
         return SniffedFile(path)
     header = _csv_header(head, options)
+    return SniffedFile(path, header, problem=_header_problem(header, required, first in (b"{", b"[")))
+
+
+def _header_problem(header: tuple[str, ...], required: list[str], looks_like_json: bool) -> str | None:
+    """Why a CSV header cannot be read by name: a required column missing (with the near misses
+    that differ only in case or surrounding spaces), or a name repeated (Spark's names ignore case)."""
     missing = [c for c in required if c not in header]
     if missing:
         shown = ", ".join(repr(c[:40]) for c in header[:6]) + (", ..." if len(header) > 6 else "")
-        kind = " (JSON, not CSV)" if first in (b"{", b"[") else ""
-        return SniffedFile(path, header, problem=f"header lacks column(s) {missing}{kind}; header: [{shown}]")
-    return SniffedFile(path, header)
+        kind = " (JSON, not CSV)" if looks_like_json else ""
+        near = {c: h for c in missing for h in header if h.strip().lower() == c.lower()}
+        hint = "; ".join(f"{c!r} is written {h!r}" for c, h in near.items())
+        return f"header lacks column(s) {missing}{kind}; header: [{shown}]" + (f" ({hint})" if hint else "")
+    folded = [h.lower() for h in header]
+    repeated = sorted({h for h in header if folded.count(h.lower()) > 1})
+    if repeated:
+        return f"header repeats column(s) {repeated} (names are compared ignoring case)"
+    return None
+
+
+def quarantined_bytes_share(file_shares: dict[str, float]) -> float:
+    """The input's quarantined share by bytes: each local file's size times its quarantined share of
+    rows, over all their sizes (remote files, not sized here, are left out)."""
+    sizes = {}
+    for uri in file_shares:
+        path = url2pathname(urlparse(uri).path) if uri.startswith("file:") else uri
+        if "://" not in path and os.path.isfile(path):
+            sizes[uri] = os.path.getsize(path)
+    total = sum(sizes.values())
+    return sum(size * file_shares[uri] for uri, size in sizes.items()) / total if total else 0.0

@@ -18,6 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.datasets import get_dataset
+from jobs.errors import ValidationFailed
 from jobs.ingest import run_ingest
 from jobs.lineage import RunContext, utc_now
 from jobs.settings import Settings
@@ -56,8 +57,13 @@ def test_junk_files_are_quarantined_whole_and_columns_map_by_name(spark, tmp_pat
     (data / "c.csv").write_bytes(gzip.compress(text.encode()))  # gzip named .csv
     (data / "d.csv").write_text("\n".join(json.dumps(r) for r in _real_rows(60, skip=250)) + "\n")  # JSON lines
     (data / "0_empty.csv").write_bytes(b"")  # sorts first: its (missing) header must not be the schema
-    settings = _settings(tmp_path, settings, "yt/*.csv")
+    strict = _settings(tmp_path, settings, "yt/*.csv")
 
+    # Each junk file is one quarantined row but a third of the input's bytes: that blocks by default.
+    with pytest.raises(ValidationFailed, match=r"source_quarantined_bytes_share .*observed 0\.[2-4]"):
+        run_ingest(spark, get_dataset("yt", strict), strict, RunContext("r0", "yt"), utc_now())
+    assert not table(strict, "yt", "source").exists()
+    settings = _settings(tmp_path, settings, "yt/*.csv", max_quarantine_share=0.5)
     result = run_ingest(spark, get_dataset("yt", settings), settings, RunContext("r1", "yt"), utc_now())
 
     source = DeltaTable(str(table(settings, "yt", "source").path)).to_pandas().set_index("id")
@@ -100,6 +106,9 @@ def test_declared_gzip_input_is_read_and_a_file_of_garbage_lines_is_rejected(
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary content"),
         (b"PK\x03\x04rest-of-a-zip", "zip-compressed"),
         (b"id;text\n1;hello\n", "header lacks column(s)"),
+        ("COMMENT_ID,CONTENT\nx,y\n".encode("utf-16"), "UTF-16 text (byte-order mark)"),
+        (b"COMMENT_ID,CONTENT,content\nx,y,z\n", "header repeats column(s) ['CONTENT', 'content']"),
+        (b"comment_id, CONTENT \nx,y\n", "'COMMENT_ID' is written 'comment_id'; 'CONTENT' is written ' CONTENT '"),
     ],
 )
 def test_sniff_names_what_a_file_is(tmp_path: Path, content: bytes, problem: str) -> None:
@@ -107,3 +116,14 @@ def test_sniff_names_what_a_file_is(tmp_path: Path, content: bytes, problem: str
     path.write_bytes(content)
     sniffed = sniff_file(str(path), "csv", {"header": "true"}, ["COMMENT_ID", "CONTENT"])
     assert sniffed.problem is not None and problem in sniffed.problem
+
+
+def test_a_stray_nul_byte_is_text_and_a_declared_encoding_is_sniffed_in_it(tmp_path: Path) -> None:
+    stray = tmp_path / "stray.csv"
+    rows = b"".join(b"id%d,comment %d\n" % (i, i) for i in range(20))
+    stray.write_bytes(b"COMMENT_ID,CONTENT\n" + rows + b"a,b\x00c\n")
+    assert sniff_file(str(stray), "csv", {"header": "true"}, ["COMMENT_ID", "CONTENT"]).problem is None
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("COMMENT_ID,CONTENT\nx,y\n".encode("utf-16"))
+    sniffed = sniff_file(str(wide), "csv", {"header": "true", "encoding": "UTF-16"}, ["COMMENT_ID", "CONTENT"])
+    assert sniffed.problem is None and sniffed.header == ("COMMENT_ID", "CONTENT")
