@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expectations.check_names import unknown_check
 from jobs.errors import ConfigError
 from jobs.settings import Settings
 
@@ -232,6 +233,9 @@ def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> E
         raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
     severity = {**DEFAULT_SEVERITY, **{str(k): str(v) for k, v in raw.get("severity", {}).items()}}
     for check, level in severity.items():
+        problem = unknown_check(check, classes)
+        if problem:
+            raise ConfigError(f"dataset {name!r}: expectations.severity: {problem}")
         _choice(name, f"expectations.severity.{check}", level, SEVERITIES)
     defaults = ExpectationConfig()
     extra = sorted(set(raw) - set(THRESHOLD_MAX) - {"class_share", "severity"})
