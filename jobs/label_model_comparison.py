@@ -122,4 +122,5 @@ def format_comparison(result: dict[str, Any], models: list[str]) -> str:
     if AUTO in mean:
         line += f"{mean[AUTO]:>9.4f}  {'(bar ' + format(mean.get('bar', float('nan')), '.4f') + ')':<16}"
     lines.append(line)
-    return "\n".join(lines)
+    reasons = [f"  {s['name'][:12]:<12}{s['auto'].get('auto_reason', '')}" for s in result["sets"] if "auto" in s]
+    return "\n".join(lines + (["default's choice:", *reasons] if reasons else []))

@@ -196,6 +196,8 @@ def format_eval(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         label = f"auto ({result['auto']['model']})" if r["model"] == AUTO else r["model"]
         lines.append(f"{label:<34}{r['accuracy']:>10.4f}{r['f1']:>10.4f}{r['fit_seconds']:>10.3f}")
+    if "auto" in result:
+        lines.append(f"auto: {result['auto']['auto_reason']}")
     if "selected_by_dev" in result:
         chosen = result["selected_by_dev"]
         lines.append(f"with a dev class balance ({chosen['dev_class_balance']}):")

@@ -30,7 +30,6 @@ from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark, spark_is_gone
 from jobs.stages import STAGES
 from jobs.tables import local_path, table
-from lf_library.packs import load_pack
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +355,9 @@ def run_pipeline(
     (:func:`stage_without_spark`): a quiet night never starts one."""
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
-    load_pack(ds.lf_pack)  # and so does an LF pack that fails to import or build
+    from jobs.apply_lfs import load_dataset_pack  # here: stage modules import while the JVM starts
+
+    load_dataset_pack(ds)  # and so does an LF pack that fails to import or build, or has other classes
     results: dict[str, Any] = {}
     with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
         for index, stage in enumerate(STAGES):

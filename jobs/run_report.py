@@ -63,7 +63,7 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
     if record is None:
         raise RunNotFound(f"no run {run_id!r} of dataset {dataset!r} in the runs table")
     version = record.get("labels_version") if record.get("status") == "published" else None
-    sections = [_run_section(record, version)]
+    sections = [_run_section(record, version), _model_choice_section(settings, dataset, run_id)]
     current_from = record.get("labels_current_from")
     if current_from:
         sections.append(
@@ -122,6 +122,29 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
         "error": record.get("error") or "-",
     }
     return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
+
+
+def _model_choice_section(settings: Settings, dataset: str, run_id: str) -> str:
+    """How the run's label model was chosen, and the evidence (``auto``: held-out LF agreement and
+    any fallback; model selection: dev accuracy), from the run's row of the label_models table."""
+    models = table(settings, dataset, "label_models")
+    if not models.exists():
+        return ""
+    con = duckdb.connect()
+    con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
+    found = con.execute("SELECT model_id, selection FROM lm WHERE _run_id = ?", [run_id]).fetchone()
+    if found is None or not found[1]:
+        return ""
+    selection = json.loads(found[1])
+    rows = [["model", found[0]], ["chosen by", selection.get("selected_by", "-")]]
+    if selection.get("auto_reason"):
+        rows.append(["why", selection["auto_reason"]])
+    for key, label in (("held_out_lf_agreement", "held-out LF agreement"), ("dev_accuracy", "dev accuracy")):
+        if selection.get(key):
+            rows.append([label, ", ".join(f"{k} {v:.4f}" for k, v in selection[key].items())])
+    if selection.get("auto_evidence"):
+        rows.append(["evidence", ", ".join(f"{k} {v}" for k, v in selection["auto_evidence"].items())])
+    return "<h2>Label model</h2>" + _table(["", ""], rows)
 
 
 def _queue_text(raw: str | None) -> str:

@@ -74,6 +74,8 @@ def _run_batch_lf(lf: PythonLF, frame: Any, classes: tuple[str, ...]) -> tuple[l
         for i in range(len(frame)):
             try:
                 out = list(lf.call_batch(frame.iloc[i : i + 1]))
+                if len(out) != 1:
+                    raise ValueError(f"returned {len(out)} votes for a batch of 1 row")
                 votes.append(_to_vote(out[0], classes))
                 errors.append(None)
             except Exception as exc:

@@ -36,6 +36,8 @@ def load_pack(name: str) -> LFPack:
         raise ConfigError(f"LF pack {name!r} failed to load: {_where(exc)}") from exc
     if not isinstance(pack, LFPack):
         raise ConfigError(f"LF pack {name!r} built a {type(pack).__name__}, not an LFPack")
+    if not len(pack):
+        raise ConfigError(f"LF pack {name!r} ({pack.name!r}) has no LFs: nothing would vote")
     return pack
 
 

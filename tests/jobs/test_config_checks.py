@@ -103,8 +103,17 @@ def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path
         ),
         ("import no_such_module_anywhere\n", ["ModuleNotFoundError", "no_such_module_anywhere"]),
         ("def build_pack():\n    return 42\n", ["built a int, not an LFPack"]),
+        (
+            "from lf_library import LFPack\ndef build_pack():\n    return LFPack('p', ('HAM', 'SPAM'), [])\n",
+            ["has no LFs"],
+        ),
+        (
+            "from lf_library import KeywordLF, LFPack\ndef build_pack():\n"
+            "    return LFPack('p', ('NEG', 'POS'), [KeywordLF('k', 'POS', keywords=('x',))])\n",
+            ["has classes ('NEG', 'POS'), the dataset declares ('HAM', 'SPAM')"],
+        ),
     ],
-    ids=["raises-at-import", "build-raises", "missing-import", "not-a-pack"],
+    ids=["raises-at-import", "build-raises", "missing-import", "not-a-pack", "no-lfs", "other-classes"],
 )
 def test_a_broken_lf_pack_is_one_line_naming_it_before_spark_starts(
     tmp_path: Path, monkeypatch, caplog, module_text: str, names: list[str]
@@ -117,6 +126,6 @@ def test_a_broken_lf_pack_is_one_line_naming_it_before_spark_starts(
     settings = _settings(tmp_path, {"youtube_spam": {**YOUTUBE, "lf_pack": "broken_pack:build_pack"}})
     errors = _refused_run_errors(settings, tmp_path, monkeypatch, caplog)
     assert len(errors) == 1 and "\n" not in errors[0], errors
-    assert "ConfigError" in errors[0] and "'broken_pack:build_pack'" in errors[0]
+    assert "ConfigError" in errors[0] and ("'broken_pack:build_pack'" in errors[0] or "has classes" in errors[0])
     assert all(name in errors[0] for name in names), errors[0]
     assert not (tmp_path / "lake").exists()

@@ -113,3 +113,31 @@ def test_auto_with_annotator_sources_fits_the_chosen_family_with_them(tmp_path) 
     assert choice.selected_by == "held-out LF agreement" and choice.candidate in AUTO_CANDIDATES
     if choice.candidate == "dawid_skene":
         assert choice.model.blind_abstain == (3,)
+
+
+def test_one_lf_per_class_cannot_choose_and_falls_back_to_majority_vote_saying_why() -> None:
+    """Each LF votes its own class only: without it no other LF ever votes that class, so every family
+    predicts every held-out vote wrongly (agreement 0 for all) and the criterion cannot choose."""
+    rng = np.random.default_rng(0)
+    L_rows = np.full((900, 3), -1)
+    for j in range(3):
+        L_rows[rng.random(900) < 0.4, j] = j
+    L, counts, _ = patterns_and_counts(L_rows)
+    choice = choose_by_held_out_lfs(lambda name: make_label_model(name, 3), L, counts)
+    assert set(choice.scores.values()) == {0.0} and choice.best == "majority_vote"
+    assert choice.reason.startswith("fallback to majority_vote: every family predicts the held-out LFs equally")
+    assert choice.record()["auto_evidence"]["multi_class_vote_share"] == 0.0
+
+
+def test_an_advantage_within_noise_falls_back_to_the_safe_family(monkeypatch) -> None:
+    import jobs.held_out_lf_selection as selection
+
+    accuracy = [0.95, 0.95, 0.58, 0.58, 0.58, 0.58, 0.58, 0.58]
+    L_rows, _ = synthetic_votes(6000, [0.5, 0.5], accuracy, [0.8] * 8, seed=3)
+    L, counts, _ = patterns_and_counts(L_rows)
+    pair = ("majority_vote", "metal")  # sources that vote both classes: without Dawid-Skene, majority vote is safe
+    clear = choose_by_held_out_lfs(lambda name: make_label_model(name, 2), L, counts, pair)
+    assert clear.best != clear.evidence["safe_choice"] and clear.evidence["advantage_z"] >= selection.MIN_Z
+    monkeypatch.setattr(selection, "MIN_Z", clear.evidence["advantage_z"] + 1)  # demand more than it has
+    noisy = choose_by_held_out_lfs(lambda name: make_label_model(name, 2), L, counts, pair)
+    assert noisy.best == clear.evidence["safe_choice"] and noisy.reason.startswith("fallback to")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from html import escape
 from pathlib import Path
 
 from deltalake import DeltaTable
 
 from jobs.lineage import RunContext
 from jobs.pipeline import run_pipeline
+from jobs.run_report import write_run_report
 from jobs.settings import Settings
 from jobs.summary import labels_summary
 from jobs.tables import table
@@ -91,7 +93,14 @@ def test_auto_model_is_chosen_without_gold_and_recorded(spark, tmp_path: Path, s
     scores = selection["held_out_lf_agreement"]
     assert set(scores) == set(AUTO_CANDIDATES) and all(0 < s < 1 for s in scores.values())
     best = max(AUTO_CANDIDATES, key=lambda n: (scores[n], -AUTO_CANDIDATES.index(n)))
-    assert selection["candidate"] == best and row["model"] == best
+    evidence, reason = selection["auto_evidence"], selection["auto_reason"]
+    if reason.startswith("fallback"):  # the best cleared the safe family by too few standard errors
+        assert evidence["advantage_z"] < 2 and selection["candidate"] == evidence["safe_choice"] == row["model"]
+    else:
+        assert reason.startswith(best) and selection["candidate"] == best and row["model"] == best
+    assert evidence["safe_choice"] == "majority_vote" and evidence["multi_class_vote_share"] < 0.5  # one-class LFs
     assert selection["held_out_lfs"] >= 2 and selection["dev_accuracy"] == {}
+    page = write_run_report(yt, "youtube_spam", "auto-1").read_text()
+    assert "<h2>Label model</h2>" in page and escape(reason) in page and "advantage_z" in page
     labels = DeltaTable(str(table(yt, "youtube_spam", "labels").path)).to_pandas()
     assert (labels["_label_model"] == row["model_id"]).all() and len(labels) == 1953

@@ -18,7 +18,7 @@ from jobs.lineage import RunContext, utc_now
 from jobs.settings import Settings
 from jobs.tables import table
 from lf_library.apply_python import error_column, with_python_votes
-from lf_library.python_lf import labeling_function
+from lf_library.python_lf import batch_labeling_function, labeling_function
 from tests.conftest import YOUTUBE, write_config
 from tests.lf_library.python_pack import build
 
@@ -47,6 +47,17 @@ def test_bad_return_values_are_errors_not_votes(spark) -> None:
     assert out["b"]["returns_garbage"] == -1
     assert "not -1 or a class index" in out["b"][error_column("returns_garbage")]
     assert "not one of ('HAM', 'SPAM')" in out["a"][error_column("returns_garbage")]
+
+
+def test_a_batch_lf_returning_too_few_votes_says_so(spark) -> None:
+    @batch_labeling_function(label="HAM")
+    def one_short(frame):
+        return [0] * (len(frame) - 1)
+
+    df = spark.createDataFrame(list(TEXTS.items()), "id string, text string")
+    out = with_python_votes(df, [one_short], ("HAM", "SPAM")).collect()
+    assert {r["one_short"] for r in out} == {-1}
+    assert {r[error_column("one_short")] for r in out} == {"ValueError: returned 0 votes for a batch of 1 row"}
 
 
 def _load(tmp_path: Path, name: str, source: str):
