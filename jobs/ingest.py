@@ -35,7 +35,7 @@ from expectations.source_suite import build_source_suite, observed_source_value,
 from jobs.csv_recovery import recover_swallowed_rows
 from jobs.datasets import ROW_ID, DatasetConfig
 from jobs.errors import ConfigError, LabellakeError
-from jobs.json_lines import read_json_lines, reads_lines
+from jobs.json_lines import json_columns, read_json_lines, reads_lines
 from jobs.lineage import RunContext
 from jobs.settings import Settings
 from jobs.source_sniff import SniffedFile, quarantined_bytes_share, sniff_file
@@ -132,7 +132,8 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
     """
     paths = ds.source_globs(settings)
     files = [f for path in paths for f in source_files(path)]
-    options = {"header": "true", "multiLine": "true", "escape": '"', **ds.read_options} if ds.format == "csv" else {}
+    csv_defaults = {"header": "true", "multiLine": "true", "escape": '"'} if ds.format == "csv" else {}
+    options = {**csv_defaults, **ds.read_options}
     sniffed = sniff_files(ds, files, options)
     files = [f.path for f in sniffed if f.problem is None]
     bad_files = [f for f in sniffed if f.problem is not None]
@@ -146,7 +147,7 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
             raw, columns = _read_csv(spark, ds, sniffed, options)
         else:
             columns = list(ds.columns) or [
-                c for c in spark.read.options(**ds.read_options).json(files).columns if c != CORRUPT
+                c for c in json_columns(spark, files, ds.read_options, _required_columns(ds)) if c != CORRUPT
             ]
             if reads_lines(ds.read_options):  # bytes kept: lines that are not UTF-8 are caught
                 raw = read_json_lines(spark, files, columns, CORRUPT, ds.read_options)

@@ -14,6 +14,8 @@ for an escape, never a valid line.
 
 from __future__ import annotations
 
+import logging
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -21,6 +23,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from jobs.utf8_check import BYTES_ENCODING, INVALID_UTF8, quoted_column, read_as_bytes, utf8_expressions
 
 VALID_LINE = "_valid_utf8_line"
+log = logging.getLogger(__name__)
 
 
 def reads_lines(options: dict[str, str]) -> bool:
@@ -58,3 +61,24 @@ def read_json_lines(
     projection = {name: F.when(line_is_valid, quoted_column(name)).otherwise(text) for name, text in decoded.items()}
     # One projection: every expression reads the columns as parsed, before any is decoded.
     return parsed.withColumns({**projection, INVALID_UTF8: F.when(~line_is_valid, found)}).drop(VALID_LINE)
+
+
+def json_columns(spark: SparkSession, files: list[str], options: dict[str, str], required: list[str]) -> list[str]:
+    """The keys of the JSON files, as Spark infers them but compared with case, so a key that
+    differs from another only in case (``ID`` beside ``id``) cannot fail the whole read: one per
+    name is kept (the declared one where it is declared); rows that have only the other then lack
+    the column and are quarantined for it."""
+    previous = spark.conf.get("spark.sql.caseSensitive")
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    try:
+        inferred = spark.read.options(**options).json(files).columns
+    finally:
+        spark.conf.set("spark.sql.caseSensitive", previous or "false")
+    kept: dict[str, str] = {}
+    for name in inferred:
+        if name.lower() not in kept or name in required:
+            kept[name.lower()] = name
+    dropped = sorted(set(inferred) - set(kept.values()))
+    if dropped:
+        log.warning("JSON keys %s differ from %s only in case: not read", dropped, sorted(kept.values()))
+    return list(kept.values())

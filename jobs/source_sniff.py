@@ -105,6 +105,9 @@ def sniff_file(path: str, file_format: str, options: dict[str, str], required: l
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if file_format == "json" and first not in (b"{", b"["):
         return SniffedFile(path, problem="not JSON: the first character is not '{' or '['")
+    multiline = {k.lower(): str(v).lower() for k, v in options.items()}.get("multiline") == "true"
+    if file_format == "json" and first == b"[" and not multiline:
+        return SniffedFile(path, problem='one JSON array, not JSON lines: declare read_options multiLine = "true"')
     if file_format != "csv" or options.get("header", "true").lower() != "true":
         return SniffedFile(path)
     header = _csv_header(head, options)

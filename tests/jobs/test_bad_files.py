@@ -127,3 +127,33 @@ def test_a_stray_nul_byte_is_text_and_a_declared_encoding_is_sniffed_in_it(tmp_p
     wide.write_bytes("COMMENT_ID,CONTENT\nx,y\n".encode("utf-16"))
     sniffed = sniff_file(str(wide), "csv", {"header": "true", "encoding": "UTF-16"}, ["COMMENT_ID", "CONTENT"])
     assert sniffed.problem is None and sniffed.header == ("COMMENT_ID", "CONTENT")
+
+
+def test_json_keys_that_differ_only_in_case_and_a_json_array_do_not_fail_the_read(
+    spark, tmp_path: Path, settings: Settings
+) -> None:
+    """One line spelling the id key ``ID`` made Spark's inference fail the whole dataset; a JSON array
+    file where lines are declared was a 'does not parse' with no hint."""
+    data = tmp_path / "data" / "js"
+    data.mkdir(parents=True)
+    rows = [{"id": r["COMMENT_ID"], "text": r["CONTENT"], "label": r["CLASS"]} for r in _real_rows(40)]
+    lines = [json.dumps(r) for r in rows] + [json.dumps({"ID": "upper", "text": "check my channel", "label": "1"})]
+    (data / "a.json").write_text("\n".join(lines) + "\n")
+    (data / "b.json").write_text(json.dumps(rows[:3]))  # an array document
+    entry = {**YOUTUBE, "source_path": "js/*.json", "format": "json", "id_column": "id", "text_column": "text"}
+    entry = {**entry, "gold_column": "label", "expectations": {**YOUTUBE["expectations"], "max_quarantine_share": 0.5}}
+    settings = dataclasses.replace(
+        settings, data_root=tmp_path / "data", config_path=write_config(tmp_path / "d.toml", {"js": entry})
+    )
+
+    result = run_ingest(spark, get_dataset("js", settings), settings, RunContext("r1", "js"), utc_now())
+
+    source = DeltaTable(str(table(settings, "js", "source").path)).to_pandas()
+    assert sorted(source["id"]) == sorted(r["id"] for r in rows) and result.accepted == 40
+    reasons = DeltaTable(str(table(settings, "js", "quarantine").path)).to_pandas()["_reason"].tolist()
+    assert sorted(reasons) == sorted(
+        [
+            "null or empty id",
+            'file quarantined whole: one JSON array, not JSON lines: declare read_options multiLine = "true"',
+        ]
+    )
