@@ -897,10 +897,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _spark_running() -> bool:
+    """Whether this process started a SparkContext (whose shutdown hooks must run at exit)."""
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
+
+
 def exit_with(code: int) -> NoReturn:
-    """End the process with ``code``. After SparkDied (exit 3) the interpreter's teardown can abort in
-    native threads still tied to the dead JVM (seen: SIGABRT), which would hide the retry-able code."""
-    if code == EXIT_SPARK_DIED:
+    """End the process with ``code``. The interpreter's teardown can abort in native threads (seen:
+    SIGABRT, exit 134): after SparkDied (exit 3) in threads tied to the dead JVM, and in about one
+    `labellake query` in four in DuckDB's and delta-rs's runtimes, which would hide the real code.
+    So a process without a live SparkContext flushes and ends without that teardown."""
+    if code == EXIT_SPARK_DIED or not _spark_running():
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

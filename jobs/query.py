@@ -23,6 +23,7 @@ Notebook use::
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -153,6 +154,7 @@ def stream(
 
     The query is interrupted after ``timeout_s`` seconds (reading included) and DuckDB may use
     at most ``memory_limit`` (spilling beyond it, or failing): a runaway query ends by itself."""
+    check_limits(timeout_s, memory_limit)
     import threading
 
     import pyarrow as pa
@@ -216,7 +218,22 @@ def check_output_path(output: Path, settings: Settings, force: bool = False) -> 
         raise QueryError(f"--output {output} is inside the lakehouse {home}; write query results elsewhere")
     if resolved.exists() and not force:
         raise QueryError(f"--output {output} exists; pass --force to overwrite it")
+    if not resolved.parent.is_dir():
+        raise QueryError(f"--output {output}: no folder {resolved.parent}")
+    if resolved.is_dir():
+        raise QueryError(f"--output {output} is a folder; name a file")
     return resolved
+
+
+MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", re.IGNORECASE)
+
+
+def check_limits(timeout_s: float, memory_limit: str) -> None:
+    """A timeout above 0 and a memory limit DuckDB reads (``4GB``, ``512MB``), checked before any read."""
+    if not math.isfinite(timeout_s) or timeout_s <= 0:
+        raise QueryError(f"--timeout {timeout_s:g}: must be a number of seconds above 0")
+    if not MEMORY_LIMIT.fullmatch(memory_limit):
+        raise QueryError(f"--memory-limit {memory_limit!r}: must be a size such as 4GB or 512MB")
 
 
 def write_result(

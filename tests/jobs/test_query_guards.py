@@ -68,3 +68,28 @@ def test_duckdb_errors_keep_every_line_on_one(lake: Settings) -> None:
         query("SELECT labl FROM yt_labels", lake)
     message = str(raised.value)
     assert "\n" not in message and "labl" in message and "Candidate bindings" in message and "label" in message
+
+
+def test_bad_limits_and_a_missing_output_folder_are_one_line_refusals(lake: Settings, tmp_path: Path, caplog) -> None:
+    for extra, message in [
+        (["--memory-limit", "lots"], "--memory-limit 'lots': must be a size such as 4GB"),
+        (["--timeout", "0"], "--timeout 0: must be a number of seconds above 0"),
+        (["--format", "csv", "--output", str(tmp_path / "no" / "x.csv")], f"no folder {tmp_path / 'no'}"),
+    ]:
+        caplog.clear()
+        assert main(["query", "SELECT count(*) FROM yt_labels", *extra]) == 2
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and message in errors[0] and "\n" not in errors[0], errors
+
+
+def test_the_query_command_exits_zero_every_time(lake: Settings) -> None:
+    """DuckDB's and delta-rs's native threads aborted the interpreter's teardown (exit 134) in about
+    one `labellake query` in four; the command now ends without that teardown."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from jobs.cli import console_main; console_main()", "query"]
+    codes = [
+        subprocess.run([*command, "SELECT count(*) FROM yt_labels"], capture_output=True).returncode for _ in range(8)
+    ]
+    assert codes == [0] * 8
