@@ -9,6 +9,7 @@ Reasons, in the order they are tested:
 
 - ``malformed record``: the parser could not split the line into the header's
   columns (the raw line is kept in ``_corrupt_record``);
+- ``a repeated header line`` (CSV): the id, text and gold values are their column names;
 - ``null or empty id`` / ``null or empty text``;
 - ``duplicate id``: a later row with an id already seen; the first row (by file
   name, then position in the file) is kept, and the reason says whether the
@@ -23,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 from pathlib import Path
 
 from pyspark.errors import AnalysisException
@@ -259,6 +261,15 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
     return repeated.count() > 0
 
 
+def _repeats_header(ds: DatasetConfig) -> Column:
+    """True on a CSV row whose id, text and gold values are their own column names: the header again,
+    as when exports are concatenated (``cat a.csv b.csv``)."""
+    if ds.format != "csv":
+        return F.lit(False)
+    named = [c for c in (ds.id_column, ds.text_column, ds.gold_column) if c and c != ROW_ID]
+    return reduce(lambda a, b: a & b, [F.coalesce(F.col(c) == F.lit(c), F.lit(False)) for c in named])
+
+
 def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
     data_columns = [c for c in raw.columns if c not in INTERNAL_COLUMNS]
@@ -266,6 +277,7 @@ def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
     first_reason = (
         F.when(F.col(FILE_PROBLEM).isNotNull(), F.concat(F.lit("file quarantined whole: "), F.col(FILE_PROBLEM)))
         .when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
+        .when(_repeats_header(ds), F.lit("a repeated header line"))
         .when(bad_bytes, F.concat(F.lit("invalid UTF-8 bytes in "), invalid_columns(F.col(INVALID_UTF8))))
         .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
         .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))

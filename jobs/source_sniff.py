@@ -84,9 +84,11 @@ def _csv_header(head: bytes, options: dict[str, str]) -> tuple[str, ...]:
         quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
     )
     try:
-        return tuple(next(reader))
+        cells = next(reader)
     except (StopIteration, csv.Error):
         return ()
+    # An empty name (a trailing comma in a spreadsheet export) gets Spark's own name for it.
+    return tuple(cell if cell.strip() else f"_c{i}" for i, cell in enumerate(cells))
 
 
 def sniff_file(path: str, file_format: str, options: dict[str, str], required: list[str]) -> SniffedFile:
@@ -97,7 +99,7 @@ def sniff_file(path: str, file_format: str, options: dict[str, str], required: l
         head = _head(path)
     except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
         return SniffedFile(path, problem=f"unreadable: {exc}")
-    if not head.strip():
+    if not head.removeprefix(b"\xef\xbb\xbf").strip():  # nothing, or only a byte-order mark and blanks
         return SniffedFile(path, empty=True)
     problem = _binary_problem(head, options.get("encoding", options.get("charset", "UTF-8")))
     if problem:

@@ -89,13 +89,20 @@ def test_declared_gzip_input_is_read_and_a_file_of_garbage_lines_is_rejected(
     # The right header, then lines with too many fields: most records fail to parse.
     garbage = "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n" + "".join(f"g{i},x,y,z,w,v,u,{i}\n" for i in range(30))
     (data / "b.csv.gz").write_bytes(gzip.compress(garbage.encode()))
+    # Two exports concatenated (the header again mid-file) with a trailing comma on each line, and
+    # a file holding only a byte-order mark.
+    header = "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS,"
+    joined = f"{header}\nj1,a,d,first,0,\n{header}\nj2,a,d,second,1,\n"
+    (data / "c.csv.gz").write_bytes(gzip.compress(joined.encode()))
+    (data / "d.csv.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf"))
     settings = _settings(tmp_path, settings, "yt/*.csv.gz", max_quarantine_share=0.5)
 
     result = run_ingest(spark, get_dataset("yt", settings), settings, RunContext("r1", "yt"), utc_now())
 
     source = DeltaTable(str(table(settings, "yt", "source").path)).to_pandas()
-    assert sorted(source["id"]) == sorted(r["COMMENT_ID"] for r in rows)
+    assert sorted(source["id"]) == sorted([r["COMMENT_ID"] for r in rows] + ["j1", "j2"])
     assert not source["id"].str.startswith("g").any()
+    assert result.quarantined["a repeated header line"] == 1
     [(reason, n)] = [(k, v) for k, v in result.quarantined.items() if "b.csv.gz" in k or "do not parse" in k]
     assert n == 30 and "30 of 30 records do not parse" in reason
 
