@@ -99,10 +99,12 @@ class DawidSkene(LabelModel):
         full[:, :, 1:] += self.diagonal_prior * np.eye(k)[None]
         self.mu = full / full.sum(axis=2, keepdims=True)
         self.blind_sources = self._blind_sources(stats)
-        for j in self.blind_sources:
-            rate = full[j, :, 0].sum() / full[j].sum()
-            self.mu[j, :, 0] = rate
-            self.mu[j, :, 1:] = (1 - rate) * full[j, :, 1:] / full[j, :, 1:].sum(axis=1, keepdims=True)
+        if self.blind_sources:  # one abstain rate per source, whatever the class: all at once
+            blind = full[self.blind_sources]  # (b, k_true, 1 + k_vote)
+            rate = blind[:, :, 0].sum(axis=1) / blind.sum(axis=(1, 2))
+            self.mu[self.blind_sources, :, 0] = rate[:, None]
+            voted = blind[:, :, 1:]
+            self.mu[self.blind_sources, :, 1:] = (1 - rate)[:, None, None] * voted / voted.sum(axis=2, keepdims=True)
         if self.class_balance is not None or not self.learn_prior:
             self.pi = self.prior()
         else:

@@ -90,8 +90,18 @@ class MetalLabelModel(LabelModel):
             grad: np.ndarray = 4 * (R @ mu) * p + 2 * np.outer(r2, p) + 2 * self.l2 * (mu - mu_init)
             return grad
 
+        own_blocks = O.reshape(m, k, m, k)[np.arange(m), :, np.arange(m), :]  # (m, k, k): O_jj
+
         def gradient(mu: np.ndarray) -> np.ndarray:
-            return gradient_of(mu, *residuals(mu))
+            """``gradient_of(mu, *residuals(mu))`` without the d x d residual matrix: R mu is
+            mu P (mu^T mu) - O mu, minus the diagonal blocks' share (an LF with itself)."""
+            weighted = mu * p
+            r_mu = weighted @ (mu.T @ mu) - O @ mu
+            mu3 = mu.reshape(m, k, k)
+            r_mu -= ((weighted.reshape(m, k, k) @ mu3.transpose(0, 2, 1) - own_blocks) @ mu3).reshape(d, k)
+            r2 = mu @ p - lps
+            grad: np.ndarray = 4 * r_mu * p + 2 * np.outer(r2, p) + 2 * self.l2 * (mu - mu_init)
+            return grad
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             mu = flat.reshape(d, k)

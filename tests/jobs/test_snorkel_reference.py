@@ -77,7 +77,8 @@ def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None
     assert set(result["mean"]) >= {"majority_vote", "metal", "auto", "bar"}
     assert main(["label-model", "eval", "--wrench", *folders]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["set", "metric", "snorkel"] and table[-1].startswith("mean")
+    assert table[0].split()[:3] == ["set", "metric", "snorkel"] and table[3].startswith("mean")
+    assert table[4] == "default's choice:" and table[5].split()[:2] == ["youtube", youtube["auto"]["model"] + ":"]
 
 
 def test_eval_names_a_bad_folder_or_reference_file_before_any_fit(tmp_path) -> None:
