@@ -12,7 +12,12 @@ Dawid-Skene with two changes that matter when sources are few and sparse:
   which models correlation between LFs (LFs that fire together on one kind of
   spam) without a dependency graph.
 
-Abstains carry no evidence, as in the paper and WRENCH. Fitted on distinct
+Abstains carry no evidence in the paper and WRENCH, which collapses EBCC to its
+class prior on LF data: an LF that only ever votes one class has the same
+(all-one-class) vote row under every true class. So by default
+(``abstain="by_polarity"``) the abstains of a source that votes one class are
+an outcome of its confusion rows, as Dawid-Skene does (``abstain="ignore"``:
+the paper's model). Fitted on distinct
 patterns weighted by their counts, with the sparse one-hot votes of
 :mod:`jobs.label_models.onehot`, so the cost is per pattern, not per row; the
 subtype initialisation is a seeded Dirichlet draw, so fits are reproducible.
@@ -28,9 +33,14 @@ from typing import Any
 import numpy as np
 from scipy.special import digamma
 
+from jobs.errors import ConfigError
 from jobs.label_models.base import LabelModel
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes
+
+NO_OUTCOME = 1e-12
+"""Dirichlet mass of the abstain outcome of a source whose abstains are no outcome: never counted,
+and too small to move its votes' probabilities."""
 
 
 class EBCC(LabelModel):
@@ -48,14 +58,27 @@ class EBCC(LabelModel):
         max_iter: int = 500,
         tol: float = 1e-3,
         empirical_prior: bool = True,
+        abstain: str = "by_polarity",
     ):
         super().__init__(cardinality, class_balance, seed)
+        if abstain not in ("by_polarity", "ignore"):
+            raise ConfigError(f"label model {self.name}: abstain must be 'by_polarity' or 'ignore', got {abstain!r}")
+        self.abstain = abstain
+        self.abstain_outcome: np.ndarray | None = None  # (m,) bool: the source's abstain is an outcome
         self.groups, self.a_pi, self.a_v, self.b_v = groups, a_pi, a_v, b_v
         self.max_iter, self.tol, self.empirical_prior = max_iter, tol, empirical_prior
         self.eta: np.ndarray | None = None  # (k, M)   subtype weights per class (Dirichlet parameters)
         self.nu: np.ndarray | None = None  # (k,)     class prior (Dirichlet parameters)
         self.mu: np.ndarray | None = None  # (m, k, M, k_vote) confusion rows (Dirichlet parameters)
         self.iterations = 0
+
+    def _outcomes(self, L: np.ndarray, counts: np.ndarray | None = None) -> OneHotVotes:
+        """One-hot outcomes: each vote, and the abstain (outcome ``k``) of the sources in
+        :attr:`abstain_outcome`; other abstains stay no outcome at all."""
+        assert self.abstain_outcome is not None
+        k = self.cardinality
+        coded = np.where((L < 0) & self.abstain_outcome[None, :], k, L)
+        return OneHotVotes.from_patterns(coded, counts, k + 1)
 
     def _log_joint(self, votes: OneHotVotes) -> np.ndarray:
         """(P, k, M) unnormalised log q(class, subtype | pattern) under the expected log-parameters."""
@@ -68,7 +91,7 @@ class EBCC(LabelModel):
             log_tau = digamma(self.nu) - digamma(self.nu.sum())  # (k,)
         log_v = digamma(self.mu) - digamma(self.mu.sum(axis=3, keepdims=True))  # (m, k, M, l)
         # Row j*k + l of the one-hot votes picks log_v[j, :, :, l] for every (class, subtype).
-        table = log_v.transpose(0, 3, 1, 2).reshape(votes.n_lfs * k, k * M)
+        table = log_v.transpose(0, 3, 1, 2).reshape(votes.n_lfs * (k + 1), k * M)
         scores = np.asarray(votes.S @ table).reshape(-1, k, M)
         return np.asarray(scores + (log_pi + log_tau[:, None])[None])
 
@@ -82,11 +105,17 @@ class EBCC(LabelModel):
     def fit(self, L: np.ndarray, counts: np.ndarray) -> EBCC:
         L = self.check_matrix(L, self.cardinality)
         k, M, m = self.cardinality, self.groups, L.shape[1]
-        votes = OneHotVotes.from_patterns(L, counts, k)
+        class_votes = OneHotVotes.from_patterns(L, counts, k)
+        polarity = [len(np.unique(L[L[:, j] >= 0, j])) for j in range(m)]
+        self.abstain_outcome = np.array([self.abstain == "by_polarity" and n == 1 for n in polarity], dtype=bool)
+        votes = self._outcomes(L, counts)
         w = votes.weights
-        z = majority_posteriors(votes)  # (P, k)
+        z = majority_posteriors(class_votes)  # (P, k)
         alpha = w @ z if self.empirical_prior else np.ones(k)
         beta = np.full((k, k), self.b_v) + np.eye(k) * (self.a_v - self.b_v)  # (true, vote)
+        # (m, true, outcome): the abstain outcome's prior where it is one; a negligible mass elsewhere.
+        beta = np.concatenate([np.broadcast_to(beta, (m, k, k)), np.full((m, k, 1), NO_OUTCOME)], axis=2)
+        beta[self.abstain_outcome, :, k] = self.b_v
         rng = np.random.default_rng(self.seed)
         zg = rng.dirichlet(np.ones(M), size=(len(L), k)) * z[:, :, None]  # (P, k, M)
         for iteration in range(1, self.max_iter + 1):
@@ -95,7 +124,7 @@ class EBCC(LabelModel):
             self.eta = self.a_pi / M + weighted.sum(axis=0)
             self.nu = alpha + weighted.sum(axis=(0, 2))
             stats = np.asarray(votes.S.T @ weighted.reshape(len(L), k * M))  # (m*l, k*M)
-            self.mu = beta[None, :, None, :] + stats.reshape(m, k, k, M).transpose(0, 2, 3, 1)
+            self.mu = beta[:, :, None, :] + stats.reshape(m, k + 1, k, M).transpose(0, 2, 3, 1)
             zg = self._normalise(self._log_joint(votes))
             z_new = zg.sum(axis=2)
             change = float(np.abs(z_new - z).max()) if len(z) else 0.0
@@ -106,9 +135,7 @@ class EBCC(LabelModel):
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         L = self.check_predict_input(L, self.mu is not None, 0 if self.mu is None else self.mu.shape[0])
-        return np.asarray(
-            self._normalise(self._log_joint(OneHotVotes.from_patterns(L, None, self.cardinality))).sum(axis=2)
-        )
+        return np.asarray(self._normalise(self._log_joint(self._outcomes(L))).sum(axis=2))
 
     def class_prior(self) -> np.ndarray:
         if self.class_balance is not None or self.nu is None:
@@ -119,7 +146,7 @@ class EBCC(LabelModel):
         """P(vote = true class | LF votes): each class's confusion row mixed over its subtypes."""
         if self.mu is None or self.eta is None:
             return None
-        v = self.mu / self.mu.sum(axis=3, keepdims=True)  # (m, k, M, l)
+        v = self.mu[..., :-1] / self.mu[..., :-1].sum(axis=3, keepdims=True)  # (m, k, M, l): given a vote
         pi = self.eta / self.eta.sum(axis=1, keepdims=True)  # (k, M)
         per_class = np.einsum("jkmk,km->jk", v, pi)  # (m, k)
         return np.asarray(per_class @ self.class_prior())
@@ -134,6 +161,7 @@ class EBCC(LabelModel):
             "max_iter": self.max_iter,
             "tol": self.tol,
             "empirical_prior": self.empirical_prior,
+            "abstain": self.abstain,
         }
 
     def fitted_parameters(self) -> dict[str, Any]:

@@ -49,3 +49,18 @@ def test_one_class_lfs_keep_their_informative_abstains() -> None:
     by_polarity, model = _fit_and_score("wrench/youtube", DawidSkene)
     per_class, _ = _fit_and_score("wrench/youtube", DawidSkene, abstain="per_class")
     assert model.fitted_parameters()["blind_abstain_sources"] == [] and by_polarity == per_class > 0.8
+
+
+@pytest.mark.parametrize("folder", ["wrench/youtube", "wrench/trec"])
+def test_ebcc_does_not_collapse_to_one_class_on_one_class_lfs(folder: str) -> None:
+    """Every LF of these sets votes one class. With abstains ignored (the paper's model) each LF's
+    vote row is the same under every true class, and EBCC predicted one class everywhere (trec
+    0.276, its largest class's share); the abstains of one-class sources are outcomes now."""
+    from jobs.label_models import EBCC
+
+    test = read_split(DATA_ROOT / folder, "test")
+    assert test is not None
+    largest_share = np.bincount(test.y).max() / len(test.y)
+    ignored, _ = _fit_and_score(folder, EBCC, abstain="ignore")
+    outcomes, model = _fit_and_score(folder, EBCC)
+    assert outcomes > max(ignored, largest_share) + 0.1 and model.abstain_outcome.all()
