@@ -8,6 +8,7 @@ file; a typo there fails here, naming the dataset and the key.
 
 from __future__ import annotations
 
+import codecs
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -394,7 +395,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         model_selection=candidates,
         dev_percent=dev_percent,
         uncovered=_choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
-        read_options={str(k): str(v) for k, v in raw.get("read_options", {}).items()},
+        read_options=_read_options(name, raw.get("read_options", {})),
         invalid_utf8=_choice(name, "invalid_utf8", raw.get("invalid_utf8", "quarantine"), ("quarantine", "replace")),
         columns=tuple(raw.get("columns", ())),
         max_lf_error_rate=_number(name, "max_lf_error_rate", raw.get("max_lf_error_rate", 0.01), 0, 1),
@@ -406,6 +407,21 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         end_model=_end_model_settings(name, raw.get("end_model")),
         review_queue=_review_queue_settings(name, raw.get("review_queue")),
     )
+
+
+def _read_options(dataset: str, raw: dict[str, Any]) -> dict[str, str]:
+    """Spark reader options as strings; an encoding nobody can decode is refused here, not as a
+    Java traceback from inside the first task."""
+    options = {str(k): str(v) for k, v in raw.items()}
+    for key, value in options.items():
+        if key.lower() in ("encoding", "charset"):
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ConfigError(
+                    f"dataset {dataset!r}: read_options.{key} {value!r} is not a known encoding"
+                ) from None
+    return options
 
 
 def _flag(dataset: str, key: str, value: object) -> bool:

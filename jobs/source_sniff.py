@@ -70,24 +70,29 @@ def _binary_problem(head: bytes, declared_encoding: str) -> str | None:
 
 
 def _csv_header(head: bytes, options: dict[str, str]) -> tuple[str, ...]:
-    """The first record of ``head`` parsed as CSV with the dataset's separator and quote."""
+    """The first record of ``head`` parsed as CSV with the dataset's separator and quote; an empty
+    name (a trailing comma in a spreadsheet export) gets Spark's own name for it, ``_c<position>``."""
     declared = options.get("encoding", options.get("charset", "utf-8"))
     try:
         text = head.decode(declared, errors="replace").lstrip("\ufeff")
     except LookupError:  # a Java charset name Python does not know: the header's ASCII still reads
         text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     quote = options.get("quote", '"')
-    reader = csv.reader(
-        io.StringIO(text),
-        delimiter=options.get("sep", options.get("delimiter", ",")) or ",",
-        quotechar=quote or None,
-        quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
-    )
-    try:
-        cells = next(reader)
-    except (StopIteration, csv.Error):
-        return ()
-    # An empty name (a trailing comma in a spreadsheet export) gets Spark's own name for it.
+    separator = options.get("sep", options.get("delimiter", ",")) or ","
+    if len(separator) == 1:
+        reader = csv.reader(
+            io.StringIO(text),
+            delimiter=separator,
+            quotechar=quote or None,
+            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        )
+        try:
+            cells = next(reader)
+        except (StopIteration, csv.Error):
+            return ()
+    else:  # Spark takes separators of several characters; Python's csv module does not
+        first = text.splitlines()[0] if text.strip() else ""
+        cells = [cell.strip(quote) if quote else cell for cell in first.split(separator)]
     return tuple(cell if cell.strip() else f"_c{i}" for i, cell in enumerate(cells))
 
 

@@ -125,6 +125,13 @@ def test_sniff_names_what_a_file_is(tmp_path: Path, content: bytes, problem: str
     assert sniffed.problem is not None and problem in sniffed.problem
 
 
+def test_a_separator_of_several_characters_reads_the_header_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"CONTENT;;COMMENT_ID;;\nhello;;x1;;\n")  # Spark takes sep ";;"; Python's csv does not
+    sniffed = sniff_file(str(path), "csv", {"header": "true", "sep": ";;"}, ["COMMENT_ID", "CONTENT"])
+    assert sniffed.problem is None and sniffed.header == ("CONTENT", "COMMENT_ID", "_c2")
+
+
 def test_a_stray_nul_byte_is_text_and_a_declared_encoding_is_sniffed_in_it(tmp_path: Path) -> None:
     stray = tmp_path / "stray.csv"
     rows = b"".join(b"id%d,comment %d\n" % (i, i) for i in range(20))

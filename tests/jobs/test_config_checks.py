@@ -42,6 +42,7 @@ def _expectations(**overrides: object) -> dict:
         ({**YOUTUBE, "class_balance": {"HAM": 5, "SPAM": -4}}, "class_balance.HAM must be [0, 1], got 5"),
         ({**YOUTUBE, "class_balance": {"HAM": 0.5, "SPAM": 0.2}}, "summing to 1"),
         ({**YOUTUBE, "text_colum": "CONTENT"}, "unknown keys ['text_colum']"),
+        ({**YOUTUBE, "read_options": {"encoding": "utf-42"}}, "read_options.encoding 'utf-42' is not a known encoding"),
         (_expectations(severity={"sourc_row_count": "warning"}), "expectations.severity: unknown check 'sourc_row"),
         (_expectations(severity={"class_share_max[SPM]": "warning"}), "'SPM' is not one of the classes"),
         (_expectations(severity={"drift_kl[SPAM]": "warning"}), "only class_share_min and class_share_max take"),
