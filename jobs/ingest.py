@@ -18,7 +18,6 @@ Reasons, in the order they are tested:
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
@@ -40,7 +39,7 @@ from jobs.errors import ConfigError, LabellakeError
 from jobs.json_lines import json_columns, read_json_lines, reads_lines
 from jobs.lineage import RunContext
 from jobs.settings import Settings
-from jobs.source_sniff import SniffedFile, quarantined_bytes_share, sniff_file
+from jobs.source_sniff import SniffedFile, quarantined_bytes_share, sniff_file, source_files
 from jobs.tables import commit_metadata, latest_commit, table
 from jobs.utf8_check import INVALID_UTF8, decode_utf8, invalid_columns, read_as_bytes
 from jobs.validation_gate import ValidationReport, enforce
@@ -82,18 +81,6 @@ def _string_schema(columns: list[str]) -> StructType:
     return StructType([StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())])
 
 
-def source_files(path: str) -> list[str]:
-    """The files a source path names: a local glob is expanded (sorted) here, so a
-    path that matches nothing fails with the path in the message; URLs
-    (``s3a://``, ``hdfs://``) go to Spark as they are."""
-    if "://" in path:
-        return [path]
-    files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
-    if not files:
-        raise ConfigError(f"no source files match {path}")
-    return files
-
-
 def _read_wrench(spark: SparkSession, files: list[str]) -> DataFrame:
     """WRENCH split files (one JSON object ``{idx: {label, data: {text}}}`` per file) as rows.
 
@@ -133,7 +120,7 @@ def read_raw(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> Data
     in file order (split offset, then position), so it is stable across runs.
     """
     paths = ds.source_globs(settings)
-    files = [f for path in paths for f in source_files(path)]
+    files = [f for path in paths for f in source_files(path, ds.name)]
     csv_defaults = {"header": "true", "multiLine": "true", "escape": '"'} if ds.format == "csv" else {}
     options = {**csv_defaults, **ds.read_options}
     sniffed = sniff_files(ds, files, options)
@@ -388,7 +375,7 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
     paths = ds.source_globs(settings)
     if any("://" in p for p in paths):
         return None
-    files = [f for path in paths for f in source_files(path)]
+    files = [f for path in paths for f in source_files(path, ds.name)]
     stats = [(f, st.st_size, st.st_mtime_ns) for f in files for st in [os.stat(f)]]
     reading = {
         "format": ds.format,

@@ -26,6 +26,7 @@ from jobs.errors import SparkDied, ValidationFailed
 from jobs.lineage import RunContext, utc_now
 from jobs.runs import begin_attempt, record_run, run_record
 from jobs.settings import Settings
+from jobs.source_sniff import source_files
 from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark_session import get_spark, spark_is_gone
 from jobs.stages import STAGES
@@ -357,6 +358,8 @@ def run_pipeline(
     ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
     from jobs.apply_lfs import load_dataset_pack  # here: stage modules import while the JVM starts
 
+    for path in ds.source_globs(settings):  # and a source path that matches no file
+        source_files(path, ds.name)
     load_dataset_pack(ds)  # and so does an LF pack that fails to import or build, or has other classes
     results: dict[str, Any] = {}
     with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts

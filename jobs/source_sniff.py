@@ -10,12 +10,15 @@ come in another order are read by name, not by position.
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 from urllib.request import url2pathname
+
+from jobs.errors import ConfigError
 
 HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -26,6 +29,18 @@ UTF16_32_BOMS = {
     b"\xfe\xff": "UTF-16",
 }
 COMPRESSED_MAGIC = {b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def source_files(path: str, dataset: str = "") -> list[str]:
+    """The files a source path names: a local glob is expanded (sorted) here, so a
+    path that matches nothing fails with the path in the message; URLs
+    (``s3a://``, ``hdfs://``) go to Spark as they are."""
+    if "://" in path:
+        return [path]
+    files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    if not files:
+        raise ConfigError(f"{f'dataset {dataset!r}: ' if dataset else ''}no source files match {path}")
+    return files
 
 
 @dataclass(frozen=True)

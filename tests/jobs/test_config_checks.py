@@ -94,6 +94,13 @@ def test_cli_run_reports_a_config_error_in_one_line_before_spark_starts(tmp_path
     assert not (tmp_path / "lake").exists()
 
 
+def test_a_source_path_that_matches_no_file_is_refused_before_spark_starts(tmp_path: Path, monkeypatch, caplog) -> None:
+    settings = _settings(tmp_path, {"youtube_spam": {**YOUTUBE, "source_path": "youtube_spam/*.tsv"}})
+    errors = _refused_run_errors(settings, tmp_path, monkeypatch, caplog)
+    assert len(errors) == 1 and "dataset 'youtube_spam': no source files match" in errors[0] and ".tsv" in errors[0]
+    assert not (tmp_path / "lake").exists()
+
+
 @pytest.mark.parametrize(
     ("module_text", "names"),
     [
