@@ -1,9 +1,9 @@
 """Every check name the suites give their expectations: what ``expectations.severity`` may name.
 
 A severity entry is matched by name, so a misspelt one would silently leave its
-check blocking; the config loader refuses names not listed here, and the GX
-runner refuses to run a suite whose checks are not listed (a new check must
-be added here to be configurable).
+check blocking; the config loader refuses names not listed here, and looking
+up the severity of a check not listed is an error (a new check must be added
+here to be configurable).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
 
-from expectations.check_names import unknown_check
 from jobs.settings import run_report_file
 
 log = logging.getLogger(__name__)
@@ -149,9 +148,6 @@ def run_suite(
     started = time.monotonic()
     context = _context(home, dataset)
     suite = build_suite()
-    named = [unknown_check(str((e.meta or {}).get("check", ""))) for e in suite.expectations]
-    if any(named):  # a check users cannot name in expectations.severity: add it to check_names
-        raise ValueError(f"suite {suite.name}: {next(p for p in named if p)}")
     # A fresh datasource per validation: GX caches the execution engine (and the metrics it
     # computed, keyed by batch id) on the datasource, and a whole-dataframe batch has the same
     # id every run, so a reused one would answer with the previous run's metrics.

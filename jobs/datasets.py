@@ -61,7 +61,11 @@ class ExpectationConfig:
     severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
 
     def severity_of(self, check: str) -> str:
-        """``blocking`` or ``warning`` for a check, looked up by full name, then by its prefix."""
+        """``blocking`` or ``warning`` for a check, looked up by full name, then by its prefix. A check
+        the config could not name (not in expectations/check_names.py) is a programming error."""
+        problem = unknown_check(check)
+        if problem:
+            raise ValueError(f"{problem}: list it in expectations/check_names.py so a config can name it")
         return self.severity.get(check) or self.severity.get(check.split("[")[0], "blocking")
 
     def record(self) -> dict[str, Any]:
