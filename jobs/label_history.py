@@ -17,7 +17,7 @@ import duckdb
 from deltalake import DeltaTable
 
 from jobs.errors import LabellakeError
-from jobs.settings import Settings
+from jobs.settings import Settings, run_report_file
 from jobs.tables import require_table, table
 
 UNLABELED = "-1 (unlabeled)"
@@ -85,7 +85,7 @@ def labels_history(settings: Settings, dataset: str, limit: int = 20) -> list[di
             docs = {"pages": docs}
         entry["data_docs"] = docs.get("pages") or ([docs["index"]] if docs.get("index") else [])
         entry["warnings"] = [w["check"] for w in json.loads(record.get("warnings") or "[]")]
-        report = _report_path(settings, dataset, entry["run_id"]) if entry["run_id"] else None
+        report = run_report_file(settings.home, dataset, entry["run_id"]) if entry["run_id"] else None
         entry["report"] = str(report) if report and report.exists() else None
     return out
 
@@ -112,12 +112,6 @@ def _iso(timestamp: Any) -> Any:
     if isinstance(timestamp, (int, float)):
         return datetime.fromtimestamp(timestamp / 1000, tz=UTC).isoformat(timespec="seconds")
     return timestamp
-
-
-def _report_path(settings: Settings, dataset: str, run_id: str) -> Any:
-    from jobs.run_report import report_path  # run_report imports this module
-
-    return report_path(settings, dataset, run_id)
 
 
 def format_history(entries: list[dict[str, Any]]) -> str:

@@ -291,7 +291,7 @@ def _lf_section(settings: Settings, dataset: str, run_id: str) -> str:
 
 def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[str]) -> str:
     """Pairwise LF conflicts from the pattern counts the run's label model read."""
-    from jobs.fit_label_model import pattern_matrix
+    from jobs.vote_patterns import pattern_matrix
 
     models, counts_ref = table(settings, dataset, "label_models"), table(settings, dataset, "pattern_counts")
     if not (models.exists() and counts_ref.exists()) or len(lfs) < 2:
