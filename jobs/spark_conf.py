@@ -47,14 +47,20 @@ def delta_jars(settings: Settings) -> list[str]:
     return [str(p) for p in paths]
 
 
-def session_jars(settings: Settings) -> list[str]:
+def session_jars(settings: Settings, build: bool = True) -> list[str]:
     """Every jar a labellake session loads: the Delta jars and, when a JDK could
     build it, the text LF kernel (:mod:`lf_library.text_kernel`). Handed to
     ``spark.jars`` in-process and to ``--jars`` under ``spark-submit``, so the
-    kernel reaches a cluster's executors the same way the Delta jars do."""
-    from lf_library.kernel_build import build_kernel_jar
+    kernel reaches a cluster's executors the same way the Delta jars do.
+    ``build=False`` (Airflow parsing a DAG file) lists the kernel only if it is
+    built already: parsing must never run ``javac``."""
+    from lf_library.kernel_build import build_kernel_jar, kernel_jar_name
 
-    kernel = build_kernel_jar(settings.jar_cache)
+    if build:
+        kernel = build_kernel_jar(settings.jar_cache)
+    else:
+        built = settings.jar_cache / kernel_jar_name()
+        kernel = built if built.is_file() else None
     return delta_jars(settings) + ([str(kernel)] if kernel else [])
 
 

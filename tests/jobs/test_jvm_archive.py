@@ -20,3 +20,27 @@ def test_a_spark_submit_driver_finds_the_archive_set_up_built(monkeypatch) -> No
     monkeypatch.setenv("SPARK_HOME", str(spark_home))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: zipped)
     assert archive_path(settings) == built
+
+
+def test_listing_jars_for_a_dag_never_compiles_the_kernel(tmp_path, monkeypatch) -> None:
+    """Airflow parses DAG files often and with a timeout: the DAG module lists the session's jars
+    with ``build=False``, which must not run javac when the LF kernel is not built yet."""
+    import dataclasses
+    import json
+    import shutil
+
+    from jobs.settings import Settings
+    from jobs.spark_conf import session_jars
+
+    cache = tmp_path / "jars"
+    cache.mkdir()
+    (cache / "manifest.json").write_text(json.dumps({"jars": []}))
+    settings = dataclasses.replace(Settings.from_env(), jar_cache=cache)
+    called: list[str] = []
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: called.append(name))  # no JDK found, and noted
+    assert (
+        session_jars(settings, build=False) == []
+        and called == []
+        and list(cache.iterdir()) == [cache / "manifest.json"]
+    )
+    assert session_jars(settings) == [] and "javac" in called  # the default does try to build it
