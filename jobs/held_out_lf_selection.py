@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jobs.label_models import LabelModel
+from jobs.label_models.onehot import classes_voted
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +128,15 @@ def multi_class_share(L: np.ndarray, counts: np.ndarray) -> float:
     """Share of the votes cast by sources that vote for two classes or more (crowd workers do;
     keyword LFs mostly vote one class)."""
     votes = ((L >= 0) * counts[:, None]).sum(axis=0)
-    multi = np.array([len(np.unique(L[L[:, j] >= 0, j])) >= 2 for j in range(L.shape[1])], dtype=bool)
-    return float(votes[multi].sum() / votes.sum()) if votes.sum() else 0.0
+    return float(votes[classes_voted(L) >= 2].sum() / votes.sum()) if votes.sum() else 0.0
 
 
-def safe_family(L: np.ndarray, counts: np.ndarray, candidates: tuple[str, ...]) -> str:
+def safe_family(multi_class_vote_share: float, candidates: tuple[str, ...]) -> str:
     """The family to fall back on when held-out agreement cannot choose: Dawid-Skene when most votes
     come from sources that vote several classes (their confusion matrices are identifiable, and it
     is the crowdsourcing standard), otherwise majority vote (one-class LFs leave a source's
     confusion unidentifiable, and equal weights are what the votes alone justify)."""
-    crowd = multi_class_share(L, counts) >= 0.5
-    preferred = "dawid_skene" if crowd else "majority_vote"
+    preferred = "dawid_skene" if multi_class_vote_share >= 0.5 else "majority_vote"
     return preferred if preferred in candidates else candidates[0]
 
 
@@ -174,10 +173,11 @@ def choose_by_held_out_lfs(
     shared = shared_votes(L, counts)
     order = [int(j) for j in np.argsort(-shared, kind="stable") if shared[j] > 0]
     held_out = sorted(order[:max_held_out])
-    safe = safe_family(L, counts, candidates)
+    share = multi_class_share(L, counts)
+    safe = safe_family(share, candidates)
     evidence: dict[str, float | str] = {
         "safe_choice": safe,
-        "multi_class_vote_share": round(multi_class_share(L, counts), 4),
+        "multi_class_vote_share": round(share, 4),
         "lfs_sharing_rows": len(order),
     }
     if len(held_out) < 2:

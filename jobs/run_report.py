@@ -124,19 +124,26 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
     return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
 
 
+def _label_model_row(settings: Settings, dataset: str, run_id: str) -> dict[str, Any] | None:
+    """The run's row of the label_models table (model id, selection, pattern-counts version), or None."""
+    models = table(settings, dataset, "label_models")
+    if not models.exists():
+        return None
+    con = duckdb.connect()
+    con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
+    query = "SELECT model_id, selection, pattern_counts_version FROM lm WHERE _run_id = ?"
+    found = con.execute(query, [run_id]).fetchone()
+    return None if found is None else dict(zip(("model_id", "selection", "pattern_counts_version"), found, strict=True))
+
+
 def _model_choice_section(settings: Settings, dataset: str, run_id: str) -> str:
     """How the run's label model was chosen, and the evidence (``auto``: held-out LF agreement and
     any fallback; model selection: dev accuracy), from the run's row of the label_models table."""
-    models = table(settings, dataset, "label_models")
-    if not models.exists():
+    found = _label_model_row(settings, dataset, run_id)
+    if found is None or not found["selection"]:
         return ""
-    con = duckdb.connect()
-    con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
-    found = con.execute("SELECT model_id, selection FROM lm WHERE _run_id = ?", [run_id]).fetchone()
-    if found is None or not found[1]:
-        return ""
-    selection = json.loads(found[1])
-    rows = [["model", found[0]], ["chosen by", selection.get("selected_by", "-")]]
+    selection = json.loads(found["selection"])
+    rows = [["model", found["model_id"]], ["chosen by", selection.get("selected_by", "-")]]
     if selection.get("auto_reason"):
         rows.append(["why", selection["auto_reason"]])
     for key, label in (("held_out_lf_agreement", "held-out LF agreement"), ("dev_accuracy", "dev accuracy")):
@@ -293,15 +300,12 @@ def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[s
     """Pairwise LF conflicts from the pattern counts the run's label model read."""
     from jobs.vote_patterns import pattern_matrix
 
-    models, counts_ref = table(settings, dataset, "label_models"), table(settings, dataset, "pattern_counts")
-    if not (models.exists() and counts_ref.exists()) or len(lfs) < 2:
-        return ""
-    con = duckdb.connect()
-    con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
-    found = con.execute("SELECT pattern_counts_version FROM lm WHERE _run_id = ?", [run_id]).fetchone()
+    counts_ref = table(settings, dataset, "pattern_counts")
+    found = _label_model_row(settings, dataset, run_id) if counts_ref.exists() and len(lfs) >= 2 else None
     if found is None:
         return ""
-    counted = DeltaTable(str(counts_ref.path), version=int(found[0])).to_pyarrow_table().to_pydict()
+    counted = DeltaTable(str(counts_ref.path), version=int(found["pattern_counts_version"])).to_pyarrow_table()
+    counted = counted.to_pydict()
     L = pattern_matrix(counted["pattern"], lfs).astype(np.int32)
     n = np.asarray(counted["count"], dtype=np.int64)
     voted = L != -1

@@ -36,7 +36,7 @@ from scipy.special import digamma
 from jobs.errors import ConfigError
 from jobs.label_models.base import LabelModel
 from jobs.label_models.majority import majority_posteriors
-from jobs.label_models.onehot import OneHotVotes
+from jobs.label_models.onehot import OneHotVotes, classes_voted
 
 NO_OUTCOME = 1e-12
 """Dirichlet mass of the abstain outcome of a source whose abstains are no outcome: never counted,
@@ -106,8 +106,7 @@ class EBCC(LabelModel):
         L = self.check_matrix(L, self.cardinality)
         k, M, m = self.cardinality, self.groups, L.shape[1]
         class_votes = OneHotVotes.from_patterns(L, counts, k)
-        polarity = [len(np.unique(L[L[:, j] >= 0, j])) for j in range(m)]
-        self.abstain_outcome = np.array([self.abstain == "by_polarity" and n == 1 for n in polarity], dtype=bool)
+        self.abstain_outcome = (classes_voted(L) == 1) & (self.abstain == "by_polarity")
         votes = self._outcomes(L, counts)
         w = votes.weights
         z = majority_posteriors(class_votes)  # (P, k)

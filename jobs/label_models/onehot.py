@@ -94,3 +94,9 @@ def normalize_log(scores: np.ndarray) -> np.ndarray:
     probs = np.exp(scores - row_max(scores)[:, None])
     probs /= row_sum(probs)[:, None]
     return np.asarray(probs)
+
+
+def classes_voted(L: np.ndarray) -> np.ndarray:
+    """(m,) how many distinct classes each source votes for in ``L`` (patterns; -1 abstains):
+    1 for a keyword LF, usually 2 or more for a crowd worker."""
+    return np.array([len(np.unique(L[L[:, j] >= 0, j])) for j in range(L.shape[1])], dtype=np.int64)
