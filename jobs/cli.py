@@ -413,17 +413,28 @@ def _cmd_label_model_eval(args: argparse.Namespace) -> int:
     if len(args.wrench) > 1:
         from jobs.label_model_comparison import compare_sets, format_comparison
 
-        if args.recompute_votes_with:
-            raise SystemExit("label-model eval: --recompute-votes-with takes one --wrench folder")
         folders = [Path(f) for f in args.wrench]
-        compared = compare_sets(folders, models, seed=args.seed, reference_dir=args.reference_dir)
+        recompute = _recompute_by_set(args.recompute_votes_with or [])
+        compared = compare_sets(folders, models, args.seed, args.reference_dir, recompute)
         _emit(compared, args.json, None if args.json else format_comparison(compared, models))
         return 0
-    result = evaluate(Path(args.wrench[0]), models, seed=args.seed, recompute_with=args.recompute_votes_with)
+    packs = args.recompute_votes_with or []
+    if len(packs) > 1 or any("=" in p for p in packs):
+        raise SystemExit("label-model eval: with one --wrench folder, --recompute-votes-with takes one PACK")
+    result = evaluate(Path(args.wrench[0]), models, seed=args.seed, recompute_with=packs[0] if packs else None)
     for row in result["rows"]:
         row["default"] = row["model"] == AUTO
     _emit(result, args.json, None if args.json else format_eval(result))
     return 0
+
+
+def _recompute_by_set(items: list[str]) -> dict[str, str]:
+    """``SET=PACK`` items of ``--recompute-votes-with`` over several folders, as {set name: pack}."""
+    pairs = [item.partition("=") for item in items]
+    bad = [item for item, (name, eq, pack) in zip(items, pairs, strict=True) if not (eq and name and pack)]
+    if bad:
+        raise SystemExit(f"label-model eval: --recompute-votes-with {bad[0]}: with several folders, give SET=PACK")
+    return {name: pack for name, _, pack in pairs}
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
@@ -819,7 +830,8 @@ def build_parser() -> argparse.ArgumentParser:
         **_examples(
             "labellake label-model eval --wrench ../shared/datasets/wrench/youtube",
             "labellake label-model eval --wrench ../shared/datasets/wrench/trec --model dawid_skene --json",
-            "labellake label-model eval --wrench ../shared/datasets/wrench/* ../shared/datasets/crowd/*",
+            "labellake label-model eval --wrench ../shared/datasets/wrench/* ../shared/datasets/crowd/* "
+            "--recompute-votes-with sms=sms_spam",
         ),
     )
     lm_eval.add_argument(
@@ -840,8 +852,10 @@ def build_parser() -> argparse.ArgumentParser:
     lm_eval.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (and the models)")
     lm_eval.add_argument(
         "--recompute-votes-with",
-        metavar="PACK",
-        help="re-apply this LF pack to the valid/test texts first (needed for WRENCH sms)",
+        metavar="[SET=]PACK",
+        action="append",
+        help="re-apply this LF pack to the valid/test texts first (WRENCH sms's stored ones are defective); "
+        "with several folders, SET=PACK names the set, and may be repeated",
     )
     lm_eval.add_argument("--json", action="store_true")
     lm_eval.set_defaults(func=_cmd_label_model_eval)

@@ -48,19 +48,42 @@ def set_metric(result: dict[str, Any]) -> str:
     return "f1" if len(shares) == 2 and shares[1] < MINORITY_SHARE else "accuracy"
 
 
+def check_recompute(folders: list[Path], recompute: dict[str, str]) -> None:
+    """Each set named for recomputed votes is one of ``folders`` and each pack exists (before any fit)."""
+    from lf_library.packs import load_pack
+
+    names = {folder.resolve().name for folder in folders}
+    for name, pack in recompute.items():
+        if name not in names:
+            raise ConfigError(f"--recompute-votes-with {name}={pack}: no set {name!r} among {sorted(names)}")
+        load_pack(pack)
+
+
 def compare_sets(
-    folders: list[Path], models: list[str], seed: int = 0, reference_dir: Path | None = None
+    folders: list[Path],
+    models: list[str],
+    seed: int = 0,
+    reference_dir: Path | None = None,
+    recompute: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every model on every folder, Snorkel's reference where there is one, and the default's margin."""
-    # Every folder and reference file is checked before the first fit: a typo fails in a second.
+    """Every model on every folder, Snorkel's reference where there is one, and the default's margin.
+
+    ``recompute`` maps a set's name to the LF pack that re-applies its valid/test votes; Snorkel's
+    reference file was made on the stored votes, so there the port (``metal``) stands in for it."""
+    recompute = recompute or {}
+    # Every folder, pack and reference file is checked before the first fit: a typo fails in a second.
     for folder in folders:
         if not (folder / "label.json").is_file():
             raise ConfigError(f"{folder}: not a WRENCH folder (no label.json)")
-    references = {folder: reference_file(folder, reference_dir) for folder in folders}
+    check_recompute(folders, recompute)
+    references = {
+        folder: None if folder.resolve().name in recompute else reference_file(folder, reference_dir)
+        for folder in folders
+    }
     snorkel_figures = {f: None if r is None else snorkel_accuracy(r) for f, r in references.items()}
     sets = []
     for folder in folders:
-        result = evaluate(folder, models, seed=seed)
+        result = evaluate(folder, models, seed=seed, recompute_with=recompute.get(folder.resolve().name))
         for row in result["rows"]:
             row["default"] = row["model"] == AUTO
         metric = set_metric(result)
@@ -123,4 +146,13 @@ def format_comparison(result: dict[str, Any], models: list[str]) -> str:
         line += f"{mean[AUTO]:>9.4f}  {'(bar ' + format(mean.get('bar', float('nan')), '.4f') + ')':<16}"
     lines.append(line)
     reasons = [f"  {s['name'][:12]:<12}{s['auto'].get('auto_reason', '')}" for s in result["sets"] if "auto" in s]
-    return "\n".join(lines + (["default's choice:", *reasons] if reasons else []))
+    recomputed = [
+        f"  {s['name'][:12]:<12}with LF pack {s['recomputed_test_votes_with']} (Snorkel's model: the port, metal)"
+        for s in result["sets"]
+        if s.get("recomputed_test_votes_with")
+    ]
+    return "\n".join(
+        lines
+        + (["default's choice:", *reasons] if reasons else [])
+        + (["test votes recomputed:", *recomputed] if recomputed else [])
+    )

@@ -82,6 +82,7 @@ def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None
 
 
 def test_eval_names_a_bad_folder_or_reference_file_before_any_fit(tmp_path) -> None:
+    from jobs.cli import main
     from jobs.errors import ConfigError
     from jobs.label_model_comparison import compare_sets
 
@@ -93,3 +94,9 @@ def test_eval_names_a_bad_folder_or_reference_file_before_any_fit(tmp_path) -> N
         compare_sets(good, ["majority_vote"], reference_dir=tmp_path / "missing")
     with pytest.raises(ConfigError, match=f"{tmp_path}: not a WRENCH folder"):
         compare_sets([good[0], tmp_path], ["majority_vote"])
+    with pytest.raises(ConfigError, match="sms=sms_spam: no set 'sms' among"):
+        compare_sets(good, ["majority_vote"], recompute={"sms": "sms_spam"})
+    with pytest.raises(ConfigError, match="unknown LF pack 'nope'"):
+        compare_sets(good, ["majority_vote"], recompute={"youtube": "nope"})
+    with pytest.raises(SystemExit, match="give SET=PACK"):
+        main(["label-model", "eval", "--wrench", *map(str, good), "--recompute-votes-with", "sms_spam"])
