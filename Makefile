@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 $(JARS): $(STAMP)
-	$(BIN)/python -m jobs.setup_jars
+	$(BIN)/python -m jobs.spark.jars
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
 $(ARCHIVE): $(JARS)
-	$(BIN)/python -m jobs.jvm_archive
+	$(BIN)/python -m jobs.spark.jvm_archive
 	touch $@
 
 demo: setup

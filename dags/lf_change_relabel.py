@@ -3,7 +3,7 @@
 - ``lf_library_watch`` (schedule ``[airflow] lf_watch_schedule``; CI can also
   trigger it right after merging an LF change) has one task per dataset that
   compares the LF library as deployed with the LF set version of the dataset's
-  published labels (``jobs/lf_library_status.py``: the Delta log only, no
+  published labels (``jobs/reports/lf_library_status.py``: the Delta log only, no
   Spark). On a difference it publishes an event on the Asset
   ``labellake://lf-library/<dataset>`` carrying the new LF set version and the
   changed LFs; otherwise the task is skipped and no event is sent.
@@ -47,8 +47,8 @@ def lf_library_watch() -> None:
             """Publish an Asset event when the LF library differs from the published labels' LF set."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from jobs.lf_library_status import lf_library_status
-            from jobs.settings import Settings
+            from jobs.core.settings import Settings
+            from jobs.reports.lf_library_status import lf_library_status
 
             status = lf_library_status(Settings.from_env(), dataset)
             print(
@@ -75,8 +75,8 @@ def lf_change_relabel() -> None:
     @task
     def plan() -> dict[str, object]:
         """The datasets whose LF library changed: from the Asset events, the param, or a fresh check."""
-        from jobs.lf_library_status import lf_library_status
-        from jobs.settings import Settings
+        from jobs.core.settings import Settings
+        from jobs.reports.lf_library_status import lf_library_status
 
         context = get_current_context()
         params = context["params"]

@@ -32,11 +32,11 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, TaskGroup, task
 
-from jobs.datasets import load_airflow_config, load_valid_datasets
-from jobs.errors import SetupError
-from jobs.lineage import RUN_MODES
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.spark_conf import session_jars, spark_conf
+from jobs.core.datasets import load_airflow_config, load_valid_datasets
+from jobs.core.errors import SetupError
+from jobs.core.lineage import RUN_MODES
+from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.spark.conf import session_jars, spark_conf
 from jobs.stages import STAGES
 
 SETTINGS = Settings.from_env()
@@ -99,8 +99,8 @@ class StageSubmitOperator(SparkSubmitOperator):
     :func:`jobs.pipeline.stage_without_spark`)."""
 
     def execute(self, context: Any) -> None:
-        from jobs.cli import build_parser
-        from jobs.lineage import RunContext
+        from jobs.cli.main import build_parser
+        from jobs.core.lineage import RunContext
         from jobs.pipeline import stage_without_spark
 
         args = build_parser().parse_args(self.application_args)  # rendered: the stage's CLI arguments
@@ -159,9 +159,9 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
         def report(run_id: str | None = None) -> dict[str, Any]:
             """Write the run's HTML report (also after a failed stage) and log the labels summary; fail
             if the run was not published, so the DAG run fails too."""
-            from jobs.run_report import write_run_report_quietly
-            from jobs.runs import run_record
-            from jobs.summary import format_summary, labels_summary
+            from jobs.lake.runs import run_record
+            from jobs.reports.run_report import write_run_report_quietly
+            from jobs.reports.summary import format_summary, labels_summary
 
             assert run_id, "Airflow passes the run id from the task context"
             settings = Settings.from_env()

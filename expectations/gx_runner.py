@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
 
-from jobs.settings import run_report_file
+from jobs.core.settings import run_report_file
 
 log = logging.getLogger(__name__)
 

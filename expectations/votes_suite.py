@@ -9,30 +9,26 @@ by ``ExpectColumnDistinctValuesToContainSet`` (a warning by default).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lf_library.core import LFPack
-
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
 
 
-def votes_view(spark: SparkSession, votes: DataFrame, pack: LFPack) -> DataFrame:
-    allowed = [
-        (lf.name, v)
-        for lf in pack
-        for v in ([pack.label_index(lf)] if lf.label is not None else range(len(pack.classes)))
-    ]
+def votes_view(spark: SparkSession, votes: DataFrame, vote_space: Mapping[str, Sequence[int]]) -> DataFrame:
+    """Each vote with ``vote_in_space``: is it one of the votes ``vote_space`` lets its LF cast?"""
+    allowed = [(name, int(v)) for name, space in vote_space.items() for v in space]
     space = spark.createDataFrame(allowed, "lf string, vote int").withColumn("_allowed", F.lit(True))
     return votes.join(F.broadcast(space), ["lf", "vote"], "left").select(
         "id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_space")
     )
 
 
-def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
+def build_votes_suite(name: str, lf_names: Sequence[str]) -> gx.ExpectationSuite:
     import great_expectations as gx
 
     E = gx.expectations
@@ -44,9 +40,9 @@ def build_votes_suite(name: str, pack: LFPack) -> gx.ExpectationSuite:
             "every vote is a class its LF may vote",
         ),
         (
-            E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=pack.names),
+            E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=list(lf_names)),
             "votes_lf_fires",
-            f"all {len(pack)} LFs vote on some row",
+            f"all {len(lf_names)} LFs vote on some row",
         ),
     ):
         expectation.meta = {"check": check, "threshold": threshold}

@@ -2,11 +2,11 @@
 
 Where to look:
 
-- ``jobs.ingest``        source files -> source, gold and quarantine tables
-- ``jobs.apply_lfs``     source table -> votes table (+ LF registry)
-- ``jobs.fit_label_model`` votes -> vote-pattern counts -> candidate labels (staging)
-- ``jobs.validate``      Great Expectations gate on the staging labels
-- ``jobs.publish``       staging -> labels table, one atomic Delta commit
+- ``jobs.stages.ingest.stage``        source files -> source, gold and quarantine tables
+- ``jobs.stages.apply.stage``     source table -> votes table (+ LF registry)
+- ``jobs.stages.fit.stage`` votes -> vote-pattern counts -> candidate labels (staging)
+- ``jobs.stages.validate``      Great Expectations gate on the staging labels
+- ``jobs.stages.publish.stage``       staging -> labels table, one atomic Delta commit
 - ``jobs.pipeline``      all stages in one process (the ``labellake run`` CLI)
 """
 

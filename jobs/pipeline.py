@@ -20,17 +20,17 @@ from typing import Any, TypeVar
 from pyspark.sql import SparkSession
 
 from expectations.gx_runner import data_docs_index
-from jobs.dataset_lock import dataset_lock
-from jobs.datasets import DatasetConfig, get_dataset
-from jobs.errors import SparkDied, ValidationFailed
-from jobs.lineage import RunContext, utc_now
-from jobs.runs import begin_attempt, record_run, run_record
-from jobs.settings import Settings
-from jobs.source_sniff import source_files
-from jobs.spark_conf import RUN_PROPERTY, STAGE_PROPERTY
-from jobs.spark_session import get_spark, spark_is_gone
+from jobs.core.datasets import DatasetConfig, get_dataset
+from jobs.core.errors import SparkDied, ValidationFailed
+from jobs.core.lineage import RunContext, utc_now
+from jobs.core.settings import Settings
+from jobs.lake.dataset_lock import dataset_lock
+from jobs.lake.runs import begin_attempt, record_run, run_record
+from jobs.lake.tables import local_path, table
+from jobs.spark.conf import RUN_PROPERTY, STAGE_PROPERTY
+from jobs.spark.session import get_spark, spark_is_gone
 from jobs.stages import STAGES
-from jobs.tables import local_path, table
+from jobs.stages.ingest.source_sniff import source_files
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ Found = TypeVar("Found")
 # Great Expectations (~6 CPU-s). Ingest and apply_lfs import it only when they validate (not when
 # their inputs are unchanged); validate always does, so it imports GX while the JVM starts.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "ingest": ("jobs.ingest",),
-    "apply_lfs": ("jobs.apply_lfs",),
-    "fit_label_model": ("jobs.fit_label_model",),
-    "validate": ("jobs.validate", "great_expectations", "expectations.unique_values"),
-    "publish": ("jobs.publish", "jobs.review_queue"),
+    "ingest": ("jobs.stages.ingest.stage",),
+    "apply_lfs": ("jobs.stages.apply.stage",),
+    "fit_label_model": ("jobs.stages.fit.stage",),
+    "validate": ("jobs.stages.validate", "great_expectations", "expectations.unique_values"),
+    "publish": ("jobs.stages.publish.stage", "jobs.hand_labels.review_queue"),
 }
 
 
@@ -75,7 +75,7 @@ def _found_in_logs(
     settings: Settings,
     run: RunContext,
 ) -> Found | None:
-    """A stage's outputs already on record, found from Delta logs (:mod:`jobs.reused_outputs`); None
+    """A stage's outputs already on record, found from Delta logs (:mod:`jobs.stages.reused_outputs`); None
     when they are not, or the logs say nothing delta-rs can read: the stage then runs with Spark."""
     try:
         return find(ds, settings, run)
@@ -85,7 +85,7 @@ def _found_in_logs(
 
 
 def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    from jobs.ingest import run_ingest
+    from jobs.stages.ingest.stage import run_ingest
 
     result = run_ingest(spark, ds, settings, run, ingested_at=utc_now())
     return result, dict(
@@ -100,8 +100,8 @@ def _ingest(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Run
 
 
 def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    from jobs.apply_lfs import run_apply_lfs
-    from jobs.reused_outputs import current_votes, reuse_votes
+    from jobs.stages.apply.stage import run_apply_lfs
+    from jobs.stages.reused_outputs import current_votes, reuse_votes
 
     current = _found_in_logs(current_votes, ds, settings, run)
     result = reuse_votes(current, ds, settings, run) if current else run_apply_lfs(spark, ds, settings, run)
@@ -121,8 +121,8 @@ def _apply(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunC
 
 
 def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    from jobs.fit_label_model import run_fit_label_model
-    from jobs.reused_outputs import labels_still_current
+    from jobs.stages.fit.stage import run_fit_label_model
+    from jobs.stages.reused_outputs import labels_still_current
 
     result = _found_in_logs(labels_still_current, ds, settings, run) or run_fit_label_model(
         spark, ds, settings, run, labeled_at=utc_now()
@@ -138,7 +138,7 @@ def _fit(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunCon
 
 
 def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    from jobs.validate import run_validate
+    from jobs.stages.validate import run_validate
 
     report = run_validate(spark, ds, settings, run)
     return report, dict(
@@ -156,13 +156,13 @@ def _validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: R
 
 
 def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> StageOutput:
-    from jobs.publish import run_publish
-    from jobs.review_queue import run_review_queue
+    from jobs.hand_labels.review_queue import run_review_queue
+    from jobs.stages.publish.stage import run_publish
 
     result = run_publish(spark, ds, settings, run)
     fields: dict[str, Any] = {}
     if ds.review_queue is not None and not result.already_published:
-        # New labels: the rows most worth a human look now (jobs/review_queue.py).
+        # New labels: the rows most worth a human look now (jobs/hand_labels/review_queue.py).
         queue = run_review_queue(spark, ds, settings, ds.review_queue.k, ds.review_queue.mix)
         fields["review_queue"] = {k: queue[k] for k in ("queue_id", "rows", "kinds", "csv", "label_studio")}
     return result, dict(
@@ -219,7 +219,7 @@ _NEEDS_SPARK = object()
 def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
     """True when ``stage`` only reads and writes Delta logs (delta-rs), on a local lakehouse: an
     incremental ingest of the input files the current source version was read from, an
-    ``apply_lfs`` or fit whose outputs are on record (:mod:`jobs.reused_outputs`), the validate
+    ``apply_lfs`` or fit whose outputs are on record (:mod:`jobs.stages.reused_outputs`), the validate
     and publish of a run whose published labels stay current, and a publish that commits the
     staged files (no review queue to build). A log delta-rs cannot read answers False: the
     stage then runs with Spark, which reads it or reports it."""
@@ -232,17 +232,17 @@ def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, 
 
 def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
     if stage == "ingest" and run.mode == "incremental":
-        from jobs.ingest import input_fingerprint, reused_ingest
+        from jobs.stages.ingest.stage import input_fingerprint, reused_ingest
 
         if local_path(table(settings, ds.name, "source").path) is None:
             return False
         return reused_ingest(None, ds, settings, input_fingerprint(ds, settings)) is not None
     if stage == "apply_lfs":
-        from jobs.reused_outputs import current_votes
+        from jobs.stages.reused_outputs import current_votes
 
         return current_votes(ds, settings, run) is not None
     if stage == "fit_label_model":
-        from jobs.reused_outputs import labels_still_current
+        from jobs.stages.reused_outputs import labels_still_current
 
         return labels_still_current(ds, settings, run, quiet=True) is not None
     if stage in ("validate", "publish") and (run_record(None, settings, run.run_id, run.dataset) or {}).get(
@@ -250,8 +250,8 @@ def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, ru
     ):
         return stage == "validate" or table(settings, ds.name, "labels").exists()  # nothing to check or commit
     if stage == "publish" and ds.review_queue is None:
-        from jobs.publish import LABEL_COLUMNS
-        from jobs.publish_files import can_commit
+        from jobs.stages.publish.commit_files import can_commit
+        from jobs.stages.publish.stage import LABEL_COLUMNS
 
         labels, staging = table(settings, ds.name, "labels"), table(settings, ds.name, "staging_labels")
         return staging.exists() and can_commit(labels, staging, LABEL_COLUMNS) is None
@@ -356,7 +356,7 @@ def run_pipeline(
     (:func:`stage_without_spark`): a quiet night never starts one."""
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
-    from jobs.apply_lfs import load_dataset_pack  # here: stage modules import while the JVM starts
+    from jobs.stages.apply.stage import load_dataset_pack  # here: stage modules import while the JVM starts
 
     for path in ds.source_globs(settings):  # and a source path that matches no file
         source_files(path, ds.name)

@@ -6,7 +6,7 @@ is the same code path as ``labellake stage ingest ...``.
 
 import sys
 
-from jobs.cli import exit_with, main
+from jobs.cli.main import exit_with, main
 
 if __name__ == "__main__":
     exit_with(main(sys.argv[1:]))

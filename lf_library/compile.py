@@ -23,7 +23,6 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.errors import LFDefinitionError
 from lf_library.core import (
     ABSTAIN,
     KeywordLF,
@@ -35,6 +34,7 @@ from lf_library.core import (
     ThresholdLF,
     WordCountLF,
 )
+from lf_library.errors import LFDefinitionError
 
 
 def _java_char_class(codepoints: list[int]) -> str:

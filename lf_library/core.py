@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from jobs.errors import LFDefinitionError
+from lf_library.errors import LFDefinitionError
 
 ABSTAIN = -1
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -267,6 +267,11 @@ class LFPack:
         if lf.label is None:
             raise LFDefinitionError(f"LF {lf.name!r} declares no single label")
         return self.classes.index(lf.label)
+
+    def vote_space(self) -> dict[str, tuple[int, ...]]:
+        """The class indices each LF may vote: its one declared label, or every class."""
+        every = tuple(range(len(self.classes)))
+        return {lf.name: (self.label_index(lf),) if lf.label is not None else every for lf in self}
 
     @property
     def declarative(self) -> list[LabelingFunction]:

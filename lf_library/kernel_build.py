@@ -1,6 +1,6 @@
 """Build the text LF kernel's jar (``kernel/LfKernel.java``) with the machine's JDK.
 
-Kept free of ``pyspark`` imports, like :mod:`jobs.spark_conf`, which puts the
+Kept free of ``pyspark`` imports, like :mod:`jobs.spark.conf`, which puts the
 jar on every session's and every ``spark-submit``'s classpath. The jar's name
 carries the hash of the Java source, so editing the kernel rebuilds it and a
 stale jar is never loaded; older builds are removed.

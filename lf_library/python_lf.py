@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from jobs.errors import LFDefinitionError
 from lf_library.core import LabelingFunction
+from lf_library.errors import LFDefinitionError
 
 
 def normalized_source(func: Callable[..., Any]) -> str:

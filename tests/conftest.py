@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
-from jobs.lineage import RunContext
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.spark_conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
+from jobs.core.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
+from jobs.core.lineage import RunContext
+from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.spark.conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
 
 TEST_SESSION_CONF = (
     "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN spark.sql.adaptive.enabled=false"
@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    from jobs.spark_session import get_spark
+    from jobs.spark.session import get_spark
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.cli import build_parser
+from jobs.cli.main import build_parser
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -52,7 +52,8 @@ def test_stage_modules_leave_great_expectations_to_the_stages_that_validate() ->
     import sys
 
     code = (
-        "import sys, jobs.cli, jobs.pipeline, jobs.ingest, jobs.apply_lfs, jobs.validate;"
+        "import sys, jobs.cli.main, jobs.pipeline, jobs.stages.ingest.stage, jobs.stages.apply.stage, "
+        "jobs.stages.validate;"
         "print('great_expectations' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -8,7 +8,7 @@ import tomllib
 
 import yaml
 
-from jobs.settings import PROJECT_ROOT
+from jobs.core.settings import PROJECT_ROOT
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -59,7 +59,7 @@ def test_image_installs_the_same_pinned_stack() -> None:
     assert re.search(r"FROM python:3\.11", dockerfile)
     assert "openjdk-17" in dockerfile
     assert "pip install --no-cache-dir -e ." in dockerfile  # pins come from pyproject.toml
-    assert "python -m jobs.setup_jars" in dockerfile  # Delta jars baked into the image
+    assert "python -m jobs.spark.jars" in dockerfile  # Delta jars baked into the image
     deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "pyspark==4.1.3" in deps and "pyspark-client==4.1.3" in deps
     assert "apache-airflow==3.3.2" in deps and "delta-spark==4.4.1" in deps

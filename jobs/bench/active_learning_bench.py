@@ -30,15 +30,15 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.annotations import run_annotation_ingest
-from jobs.datasets import get_dataset, write_datasets_toml
-from jobs.lineage import RunContext
+from jobs.core.datasets import get_dataset, write_datasets_toml
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.hand_labels.annotations import run_annotation_ingest
+from jobs.hand_labels.review_queue import run_review_queue
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.review_queue import run_review_queue
-from jobs.settings import Settings
-from jobs.spark_session import get_spark
-from jobs.svg_charts import lines
-from jobs.tables import table
+from jobs.reports.charts import lines
+from jobs.spark.session import get_spark
 
 RELAXED_DRIFT = {
     "max_kl_divergence": 100.0,

@@ -32,13 +32,13 @@ from typing import Any
 
 from jobs.bench.scaled_source import build_scaled_source
 from jobs.bench.spark_profile import EVENT_LOG_ENV, MemoryProfile, stage_profile
-from jobs.datasets import get_dataset, write_datasets_toml
-from jobs.lineage import RunContext
+from jobs.core.datasets import get_dataset, write_datasets_toml
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.spark_session import get_spark
-from jobs.tables import table
+from jobs.spark.session import get_spark
 from lf_library.core import KeywordLF, LabelingFunction, LFPack, RegexLF
 from lf_library.packs import load_pack
 

@@ -5,7 +5,7 @@ coverage, is right with its accuracy, otherwise votes a wrong class at random),
 written once to Parquet in the long ``(id, lf, vote)`` layout of the votes
 table, then the stage's own code is timed step by step:
 
-1. patterns: ``jobs.vote_patterns.row_patterns`` (one ``groupBy(id)``, votes
+1. patterns: ``jobs.patterns.vote_patterns.row_patterns`` (one ``groupBy(id)``, votes
    packed into long codes) and the pattern counts, collected to the driver
    (one row per distinct pattern);
 2. fit: the model on ``(patterns, counts)`` on the driver;
@@ -32,14 +32,14 @@ import psutil
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import predict_on_executors
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.fit_label_model import pattern_labels, predicted_rows
-from jobs.fit_on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
+from jobs.core.settings import Settings
 from jobs.label_models import make_label_model
-from jobs.settings import Settings
-from jobs.spark_session import get_spark
-from jobs.vote_patterns import row_patterns
+from jobs.patterns.vote_patterns import row_patterns
+from jobs.spark.session import get_spark
+from jobs.stages.fit import predict_on_executors
+from jobs.stages.fit.on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
+from jobs.stages.fit.stage import pattern_labels, predicted_rows
 
 
 def synthetic_votes(
@@ -181,7 +181,7 @@ def _fit_on_executors_figures(
     python_before: int,
     generate_s: float,
 ) -> dict[str, Any]:
-    """Patterns built and Dawid-Skene fitted in Spark (``jobs.fit_on_executors``): nothing
+    """Patterns built and Dawid-Skene fitted in Spark (``jobs.stages.fit.on_executors``): nothing
     per pattern reaches the driver. Prediction is not timed in this mode."""
     with PeakMemory() as memory:
         t0 = time.perf_counter()

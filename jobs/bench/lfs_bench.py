@@ -4,7 +4,7 @@
    row through ``rdd.map`` calling Snorkel-style LF objects (plain-Python
    rules from :mod:`lf_library.reference`), then ``collect()`` of the label
    matrix entries to the driver, as Snorkel does;
-2. **labellake** — :func:`jobs.apply_lfs.votes_long` as the pipeline runs it
+2. **labellake** — :func:`jobs.stages.apply.stage.votes_long` as the pipeline runs it
    (text LFs through the JVM text kernel, :mod:`lf_library.text_kernel`), and
    **labellake_expressions**, the same with the kernel off (every LF a
    compiled Spark expression), to show what the kernel buys;
@@ -41,11 +41,11 @@ import psutil
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.apply_lfs import load_dataset_pack, votes_long
 from jobs.bench.scaled_source import build_scaled_source
-from jobs.datasets import get_dataset
-from jobs.settings import Settings
-from jobs.spark_session import get_spark
+from jobs.core.datasets import get_dataset
+from jobs.core.settings import Settings
+from jobs.spark.session import get_spark
+from jobs.stages.apply.stage import load_dataset_pack, votes_long
 from lf_library.compile import PY_WORD, java_regex
 from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.reference import python_lf

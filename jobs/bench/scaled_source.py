@@ -14,9 +14,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.datasets import DatasetConfig
-from jobs.ingest import classify, read_raw
-from jobs.settings import Settings
+from jobs.core.datasets import DatasetConfig
+from jobs.core.settings import Settings
+from jobs.stages.ingest.stage import classify, read_raw
 
 
 def build_scaled_source(

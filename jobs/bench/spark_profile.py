@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from jobs.spark_conf import EVENT_LOG_ENV, RUN_PROPERTY, STAGE_PROPERTY  # noqa: F401 - re-exported
+from jobs.spark.conf import EVENT_LOG_ENV, RUN_PROPERTY, STAGE_PROPERTY  # noqa: F401 - re-exported
 
 _MB = 2**20
 

@@ -62,13 +62,13 @@ from pyspark.sql import functions as F
 from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results, edit_lf
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.bench.scaled_source import build_scaled_source
-from jobs.datasets import get_dataset, write_datasets_toml
-from jobs.lineage import RunContext
+from jobs.core.datasets import get_dataset, write_datasets_toml
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.spark_session import get_spark
-from jobs.tables import table
+from jobs.spark.session import get_spark
 from lf_library.core import KeywordLF, LabelingFunction, LFPack
 from lf_library.packs import load_pack
 

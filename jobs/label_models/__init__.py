@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.errors import ConfigError
+from jobs.core.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.dawid_skene import DawidSkene
 from jobs.label_models.ebcc import EBCC

@@ -21,7 +21,7 @@ class LinearScores:
     Every model here scores a class by adding one number per (LF, vote) to a
     per-class constant; only the numbers and the final link differ. Written
     this way the prediction needs no pattern table: Spark evaluates it per row
-    from the packed vote codes on the executors (:mod:`jobs.predict_on_executors`),
+    from the packed vote codes on the executors (:mod:`jobs.stages.fit.predict_on_executors`),
     so predicting millions of distinct patterns costs no driver memory and no join.
 
     ``link`` is ``"softmax"`` (scores are log-probabilities up to a constant) or

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from jobs.errors import ConfigError
+from jobs.core.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
@@ -91,7 +91,7 @@ class DawidSkene(LabelModel):
         """The M-step from its sufficient statistics alone: rows per class (``class_mass``, (k,))
         and vote counts per LF, class and vote (``stats``, (m, k_true, k_vote)), both weighted by
         the posteriors. They are sums over rows, so partitions can compute them apart and add them
-        up (:mod:`jobs.fit_on_executors`)."""
+        up (:mod:`jobs.stages.fit.on_executors`)."""
         k = self.cardinality
         abstains = class_mass[None, :] - stats.sum(axis=2)
         full = np.concatenate([np.maximum(abstains, 0.0)[:, :, None], stats], axis=2)

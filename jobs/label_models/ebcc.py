@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.special import digamma
 
-from jobs.errors import ConfigError
+from jobs.core.errors import ConfigError
 from jobs.label_models.base import LabelModel
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, classes_voted

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
-from jobs.errors import ConfigError
+from jobs.core.errors import ConfigError
 from jobs.label_models.base import LabelModel, LinearScores
 from jobs.label_models.onehot import OneHotVotes, normalize_log
 

@@ -10,7 +10,7 @@ import importlib
 import traceback
 from pathlib import Path
 
-from jobs.errors import ConfigError
+from jobs.core.errors import ConfigError
 from lf_library.core import LFPack
 
 PACKS = {

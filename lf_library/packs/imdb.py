@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from jobs.errors import ConfigError
-from jobs.settings import Settings
+from jobs.core.errors import ConfigError
+from jobs.core.settings import Settings
 from lf_library.core import KeywordLF, LFPack
 
 CLASSES = ("NEG", "POS")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from jobs.settings import PROJECT_ROOT
+from jobs.core.settings import PROJECT_ROOT
 
 _HOME = tempfile.mkdtemp(prefix="labellake-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)

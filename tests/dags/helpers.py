@@ -8,8 +8,8 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.tables import runs_table, table
+from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.lake.tables import runs_table, table
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 PACK_V1 = "tests.jobs.incremental_packs:pack_v1"
@@ -17,7 +17,7 @@ PACK_V2 = "tests.jobs.incremental_packs:pack_v2"
 
 
 def dag_env(root: Path, pack: str, nightly: bool = True, **expectations: object) -> tuple[Settings, dict[str, str]]:
-    from jobs.airflow_env import airflow_env
+    from jobs.cli.airflow_env import airflow_env
 
     config = write_config(
         root / f"datasets-{pack.split(':')[-1]}-{len(expectations)}.toml",

@@ -23,8 +23,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from jobs.settings import Settings
-from jobs.spark_conf import EXTRA_CONF_ENV
+from jobs.core.settings import Settings
+from jobs.spark.conf import EXTRA_CONF_ENV
 from tests.conftest import TEST_SESSION_CONF
 from tests.dags.helpers import PACK_V1, dag_env
 
@@ -68,7 +68,7 @@ def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Setti
 
     ``spark_master`` (``spark://host:port``) points ``spark_default`` at a standalone
     cluster, as docker-compose does; by default the tasks run Spark in local mode."""
-    from jobs.airflow_env import ensure_airflow_db
+    from jobs.cli.airflow_env import ensure_airflow_db
 
     airflow = str(Path(sys.executable).parent / "airflow")
     # nightly = false: the scheduled run that unpausing starts selects no dataset, so only

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.datasets import load_datasets
-from jobs.jvm_archive import archive_path
-from jobs.settings import PROJECT_ROOT, Settings
+from jobs.core.datasets import load_datasets
+from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.spark.jvm_archive import archive_path
 from jobs.stages import STAGES
 from tests.conftest import PACK_V1_RUN, shares_first_run
 from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
@@ -143,8 +143,8 @@ def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementall
     lake: Path, first: str, capfd
 ) -> None:
     """Edit the LF pack: the watch DAG emits an Asset event, the relabel DAG recomputes only the changed LFs."""
-    from jobs.airflow_env import dags_test
-    from jobs.lf_library_status import lf_library_status
+    from jobs.cli.airflow_env import dags_test
+    from jobs.reports.lf_library_status import lf_library_status
 
     settings, env = dag_env(lake, PACK_V2)
     before = labels_table(settings).version()
@@ -186,7 +186,7 @@ def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementall
 
 def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
-    from jobs.airflow_env import _airflow_bin, ensure_airflow_db
+    from jobs.cli.airflow_env import _airflow_bin, ensure_airflow_db
 
     settings, env = dag_env(lake, PACK_V1, min_coverage=0.99)
     before = labels_table(settings).version()
@@ -319,7 +319,7 @@ def test_scheduler_backfill_on_a_standalone_cluster_publishes_the_local_labels(
     # with delta-rs, so it needs no Spark application (jobs.pipeline.stage_without_spark).
     assert {f"labellake-{stage}-youtube_spam" for stage in STAGES if stage != "publish"} <= finished, finished
     assert "labellake-publish-youtube_spam" not in finished
-    # Each executor JVM mapped set-up's class archive, as the drivers do (jobs.jvm_archive).
+    # Each executor JVM mapped set-up's class archive, as the drivers do (jobs.spark.jvm_archive).
     launches = [path.read_text().split("\n", 1)[0] for path in (tmp_path / "worker").glob("app-*/*/stderr")]
     assert len(launches) == 4 and all(f"-XX:SharedArchiveFile={archive_path(settings)}" in c for c in launches)
 

@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.annotations import run_annotation_ingest
-from jobs.annotator_agreement import agreement, cohen_kappa, fleiss_kappa, krippendorff_alpha
-from jobs.datasets import get_dataset
-from jobs.ingest import run_ingest
-from jobs.lineage import RunContext, utc_now
-from jobs.settings import Settings
-from jobs.tables import table
+from jobs.core.datasets import get_dataset
+from jobs.core.lineage import RunContext, utc_now
+from jobs.core.settings import Settings
+from jobs.hand_labels.agreement import agreement, cohen_kappa, fleiss_kappa, krippendorff_alpha
+from jobs.hand_labels.annotations import run_annotation_ingest
+from jobs.lake.tables import table
+from jobs.stages.ingest.stage import run_ingest
 from tests.conftest import YOUTUBE, write_config
 
 CLASSES = ["HAM", "SPAM"]
@@ -219,7 +219,7 @@ def test_annotators_vote_as_sources_with_learned_accuracy_and_lineage(
     ).mean()
 
     # `labellake annotators` puts the learned accuracies beside the gold ones and the agreement.
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     monkeypatch.setenv("LABELLAKE_HOME", str(settings.home))
     monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))

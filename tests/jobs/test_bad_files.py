@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.datasets import get_dataset
-from jobs.errors import ValidationFailed
-from jobs.ingest import run_ingest
-from jobs.lineage import RunContext, utc_now
-from jobs.settings import Settings
-from jobs.source_sniff import sniff_file
-from jobs.tables import table
+from jobs.core.datasets import get_dataset
+from jobs.core.errors import ValidationFailed
+from jobs.core.lineage import RunContext, utc_now
+from jobs.core.settings import Settings
+from jobs.lake.tables import table
+from jobs.stages.ingest.source_sniff import sniff_file
+from jobs.stages.ingest.stage import run_ingest
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 REAL = DATA_ROOT / "youtube_spam" / "Youtube01-Psy.csv"

@@ -19,9 +19,9 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from jobs.lineage import RunContext
-from jobs.settings import Settings
-from jobs.tables import runs_table
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.tables import runs_table
 
 DATASETS = ["alpha", "beta", "gamma"]
 LAKEHOUSES = 3
@@ -32,7 +32,7 @@ def _start_runs(homes: list[str], dataset: str, barrier: Any, errors: Any) -> No
     import great_expectations as gx
 
     from expectations.gx_runner import _context, gx_root
-    from jobs.runs import begin_attempt
+    from jobs.lake.runs import begin_attempt
 
     for home in homes:
         barrier.wait(timeout=120)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.datasets import get_dataset, load_valid_datasets
-from jobs.errors import ConfigError
-from jobs.settings import Settings
+from jobs.core.datasets import get_dataset, load_valid_datasets
+from jobs.core.errors import ConfigError
+from jobs.core.settings import Settings
 from tests.conftest import YOUTUBE, write_config
 
 
@@ -77,7 +77,7 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
 
 def _refused_run_errors(settings: Settings, tmp_path: Path, monkeypatch, caplog) -> list[str]:
     """``labellake run`` on ``settings``' config: it must exit 2 in under 2 s; its ERROR lines."""
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     monkeypatch.setenv("LABELLAKE_CONFIG", str(settings.config_path))
     monkeypatch.setenv("LABELLAKE_HOME", str(tmp_path / "lake"))

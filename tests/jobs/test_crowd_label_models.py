@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.label_model_eval import patterns_and_counts, read_split
+from jobs.bench.label_model_eval import patterns_and_counts, read_split
 from jobs.label_models import DawidSkene, MajorityVote
 from tests.conftest import DATA_ROOT
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import StageOrderError
-from jobs.tables import TableRef, commit_at, commit_history, latest_commit
+from jobs.core.errors import StageOrderError
+from jobs.lake.tables import TableRef, commit_at, commit_history, latest_commit
 
 
 def test_an_unreadable_log_without_spark_names_the_table(tmp_path: Path) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.datasets import get_dataset
-from jobs.end_model import end_model_figures, training_rows
-from jobs.errors import ConfigError
-from jobs.lineage import RunContext
+from jobs.core.datasets import get_dataset
+from jobs.core.errors import ConfigError
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.tables import table
+from jobs.stages.fit.end_model import end_model_figures, training_rows
 from tests.conftest import YOUTUBE, write_config
 
 
@@ -65,7 +65,7 @@ def test_end_model_labels_what_the_lfs_do_not_and_the_config_picks_the_published
     assert figures["published_accuracy"] > figures["label_model_accuracy"] + 0.03
 
     # The review queue asks about rows where the two models disagree, most confident end model first.
-    from jobs.review_queue import run_review_queue
+    from jobs.hand_labels.review_queue import run_review_queue
 
     picked = run_review_queue(spark, ds, settings, k=10, mix={"disagreement": 1.0, "uncertain": 0.0})
     queue = DeltaTable(picked["table"]).to_pandas().merge(labels, on="id")

@@ -20,12 +20,12 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from jobs.errors import ValidationFailed
-from jobs.lineage import RunContext
+from jobs.core.errors import ValidationFailed
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.tables import table
 from tests.conftest import DATA_ROOT, PACK_V1_RUN, THRESHOLDS, YOUTUBE, shares_first_run, write_config
 
 DATASET = "youtube_spam"
@@ -133,8 +133,8 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     ``observed_value`` empty, so the names come from its missing list)."""
     from expectations.gx_runner import run_suite
     from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
-    from jobs.apply_lfs import compute_votes
-    from jobs.datasets import get_dataset
+    from jobs.core.datasets import get_dataset
+    from jobs.stages.apply.stage import compute_votes
     from lf_library.packs import load_pack
 
     pack = load_pack("youtube_spam")
@@ -148,8 +148,8 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     checked = run_suite(
         tmp_path,
         DATASET,
-        lambda: build_votes_suite("votes", pack),
-        votes_view(spark, votes, pack),
+        lambda: build_votes_suite("votes", pack.names),
+        votes_view(spark, votes, pack.vote_space()),
         "run-x",
         lambda check: "warning",
         observed_votes_value(pack.names),
@@ -170,8 +170,8 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
         published_stats,
         validation_view,
     )
-    from jobs.datasets import ExpectationConfig
-    from jobs.label_transitions import joined_transitions
+    from jobs.core.datasets import ExpectationConfig
+    from jobs.patterns.label_transitions import joined_transitions
 
     rows = [
         (f"r{i}", i % 2, ["HAM", "SPAM"][i % 2], [0.9, 0.1] if i % 2 == 0 else [0.2, 0.8], 0.9 if i % 2 == 0 else 0.8)

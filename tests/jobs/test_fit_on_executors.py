@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.fit_on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
-from jobs.label_model_eval import patterns_and_counts
+from jobs.bench.label_model_eval import patterns_and_counts
 from jobs.label_models import DawidSkene
+from jobs.stages.fit.on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
 from tests.conftest import shares_first_run
 from tests.jobs.test_label_models import synthetic_votes
 
@@ -48,10 +48,10 @@ def test_fit_stage_on_the_executors_publishes_the_driver_labels(spark, tmp_path,
 
     from deltalake import DeltaTable
 
-    from jobs.lineage import RunContext
+    from jobs.core.lineage import RunContext
+    from jobs.lake.tables import table
+    from jobs.patterns.vote_patterns import PatternCodec
     from jobs.pipeline import run_pipeline
-    from jobs.tables import table
-    from jobs.vote_patterns import PatternCodec
     from tests.conftest import DAWID_SKENE_RUN, write_config
 
     def published(home):

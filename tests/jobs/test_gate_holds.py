@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.errors import StageOrderError, ValidationFailed
-from jobs.lineage import RunContext
+from jobs.core.errors import StageOrderError, ValidationFailed
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.tables import table
 from tests.conftest import YOUTUBE, write_config
 
 ONE_FILE = {**YOUTUBE, "source_path": "youtube_spam/Youtube01-Psy.csv"}
@@ -48,7 +48,7 @@ def test_publish_refuses_an_older_run_and_a_retry_stays_a_no_op(spark, tmp_path:
     yt = _settings(tmp_path, settings)
     for stage in ("ingest", "apply_lfs", "fit_label_model", "validate"):
         run_stage(stage, RunContext("old", "youtube_spam"), yt, spark)  # validated, not published
-    # The same files and LFs: "new" reuses old's ingest and votes (jobs/reused_outputs.py) and fits.
+    # The same files and LFs: "new" reuses old's ingest and votes (jobs/stages/reused_outputs.py) and fits.
     run_pipeline(RunContext("new", "youtube_spam"), yt, spark)
     labels_ref = table(yt, "youtube_spam", "labels")
     before = DeltaTable(str(labels_ref.path)).version()

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.annotations import run_annotation_ingest
-from jobs.datasets import GoldSetRule, get_dataset
-from jobs.errors import ConfigError
-from jobs.gold_set import adjudicate
-from jobs.lineage import RunContext
+from jobs.core.datasets import GoldSetRule, get_dataset
+from jobs.core.errors import ConfigError
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.hand_labels.annotations import run_annotation_ingest
+from jobs.hand_labels.gold_set import adjudicate
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.tables import table
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 
@@ -154,7 +154,7 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(
 
     record = run_record(spark, settings, "run-2", "youtube_spam")
     assert record["gold_set_version"] == DeltaTable(str(gold_ref.path)).version()
-    from jobs.summary import labels_summary
+    from jobs.reports.summary import labels_summary
 
     summary = labels_summary(settings, "youtube_spam")
     assert summary["gold"]["table"] == "youtube_spam_gold_set"
@@ -170,7 +170,7 @@ def test_gold_set_scores_the_run_and_never_leaks_into_the_fit(
     pd.DataFrame([(ids[500], "dana", truth[ids[500]])], columns=["id", "annotator", "label"]).to_csv(more, index=False)
     run_annotation_ingest(spark, ds, settings, [str(more)], "csv")
 
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     for name, value in (
         ("LABELLAKE_HOME", settings.home),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.errors import ConfigError
-from jobs.held_out_lf_selection import (
+from jobs.bench.label_model_eval import patterns_and_counts
+from jobs.core.errors import ConfigError
+from jobs.label_models import MODELS, make_label_model
+from jobs.label_models.held_out_selection import (
     AUTO,
     AUTO_CANDIDATES,
     choose_by_held_out_lfs,
@@ -14,8 +16,6 @@ from jobs.held_out_lf_selection import (
     shared_votes,
     subsample_patterns,
 )
-from jobs.label_model_eval import patterns_and_counts
-from jobs.label_models import MODELS, make_label_model
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 from tests.jobs.test_label_models import synthetic_votes
 
@@ -29,7 +29,7 @@ re-applied from the pack, and the Snorkel port stands in for the reference made 
 def test_auto_meets_max_of_majority_vote_and_snorkel_on_the_shared_sets() -> None:
     """Issue 30's bar: the default at least max(MV, Snorkel LabelModel) - 0.005 on each set, by accuracy or
     by the minority class's F1, and above it on the mean; every selection within 10 s."""
-    from jobs.label_model_comparison import compare_sets
+    from jobs.bench.label_model_comparison import compare_sets
 
     result = compare_sets([DATA_ROOT / s for s in SHARED_SETS], ["majority_vote", "metal", AUTO], recompute=RECOMPUTED)
     for s in result["sets"]:
@@ -90,7 +90,7 @@ def test_nothing_to_hold_out_falls_back_to_the_simplest() -> None:
 
 
 def test_config_defaults_to_auto_and_names_a_bad_model(tmp_path) -> None:
-    from jobs.datasets import load_datasets
+    from jobs.core.datasets import load_datasets
 
     body = {k: v for k, v in YOUTUBE.items() if k != "label_model"}
     assert load_datasets(write_config(tmp_path / "a.toml", {"yt": body}))["yt"].label_model == AUTO
@@ -106,8 +106,8 @@ def test_config_defaults_to_auto_and_names_a_bad_model(tmp_path) -> None:
 
 
 def test_auto_with_annotator_sources_fits_the_chosen_family_with_them(tmp_path) -> None:
-    from jobs.choose_label_model import choose_model
-    from jobs.datasets import load_datasets
+    from jobs.core.datasets import load_datasets
+    from jobs.stages.fit.choose_model import choose_model
 
     body = {k: v for k, v in YOUTUBE.items() if k != "label_model"}
     ds = load_datasets(write_config(tmp_path / "a.toml", {"yt": body}))["yt"]
@@ -134,7 +134,7 @@ def test_one_lf_per_class_cannot_choose_and_falls_back_to_majority_vote_saying_w
 
 
 def test_an_advantage_within_noise_falls_back_to_the_safe_family(monkeypatch) -> None:
-    import jobs.held_out_lf_selection as selection
+    import jobs.label_models.held_out_selection as selection
 
     accuracy = [0.95, 0.95, 0.58, 0.58, 0.58, 0.58, 0.58, 0.58]
     L_rows, _ = synthetic_votes(6000, [0.5, 0.5], accuracy, [0.8] * 8, seed=3)

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.cli import main
-from jobs.lineage import RunContext
+from jobs.cli.main import main
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.runs import run_record
-from jobs.settings import Settings
-from jobs.tables import table
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 DATASET = "youtube_spam"
@@ -152,19 +152,19 @@ def test_incremental_reruns_equal_full_recomputes(
     _check_history_and_diff(inc, monkeypatch, capsys)
 
     # Step 3: two LFs edited, none added or removed: the fit updates the stored row patterns by the
-    # edited LFs' vote changes instead of regrouping every vote (jobs/incremental_patterns.py).
+    # edited LFs' vote changes instead of regrouping every vote (jobs/patterns/incremental.py).
     inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v3")
     full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v3")
     with caplog.at_level(logging.INFO, logger="jobs"):
         run_pipeline(RunContext("inc-4", DATASET), inc, spark)
     updated = [r.getMessage() for r in caplog.records if "row patterns updated" in r.getMessage()]
     # The stored patterns carry inc-3's published labels: the label changes came from pattern counts
-    # (jobs/label_transitions.py), and they are the changes between the published versions' rows.
+    # (jobs/patterns/label_transitions.py), and they are the changes between the published versions' rows.
     assert any("labels changed since v2 (counted from vote patterns)" in r.getMessage() for r in caplog.records)
     observed = _observed_label_changes(spark, inc, "inc-4")
     assert observed == pytest.approx(_label_change_share(inc, 2, 3), abs=1e-6) and observed > 0
     assert len(updated) == 1 and "2 LFs edited (keyword_free, keyword_please)" in updated[0], caplog.text
-    # The staged rows were read from the stored row-pattern files by Arrow (jobs/staging_files.py).
+    # The staged rows were read from the stored row-pattern files by Arrow (jobs/stages/fit/staging.py).
     assert any("staging rows read by Arrow from" in r.getMessage() for r in caplog.records), caplog.text
     changed_rows = int(re.search(r"(\d+) rows changed pattern", updated[0]).group(1))
     assert 0 < changed_rows < 1953

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from jobs.datasets import get_dataset
-from jobs.ingest import input_fingerprint, run_ingest
-from jobs.lineage import RunContext, utc_now
-from jobs.settings import Settings
-from jobs.tables import table
+from jobs.core.datasets import get_dataset
+from jobs.core.lineage import RunContext, utc_now
+from jobs.core.settings import Settings
+from jobs.lake.tables import table
+from jobs.stages.ingest.stage import input_fingerprint, run_ingest
 from tests.conftest import YOUTUBE, write_config
 
 BAD_CSV = (
@@ -183,7 +183,7 @@ def test_json_lines_that_are_not_utf8_are_quarantined_with_their_bytes(spark, tm
     a literal U+FFFD) read exactly as Spark's JSON reader reads them."""
     import base64
 
-    from jobs.json_lines import read_json_lines
+    from jobs.stages.ingest.json_lines import read_json_lines
 
     (tmp_path / "data" / "enc").mkdir(parents=True)
     path = tmp_path / "data" / "enc" / "part.json"
@@ -229,8 +229,8 @@ def test_an_unchanged_ingest_completes_without_spark_and_a_changed_one_records_n
     spark, tmp_path: Path, settings: Settings
 ) -> None:
     """What the DAG checks before an ingest's spark-submit (jobs.pipeline.stage_without_spark)."""
+    from jobs.lake.runs import run_record
     from jobs.pipeline import run_stage, stage_without_spark
-    from jobs.runs import run_record
 
     settings, ds = _dataset(tmp_path, settings)
     run_stage("ingest", RunContext("first", "bad"), settings, spark)

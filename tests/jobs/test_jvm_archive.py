@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
-from jobs.jvm_archive import archive_path
-from jobs.settings import Settings
+from jobs.core.settings import Settings
+from jobs.spark.jvm_archive import archive_path
 
 
 def test_a_spark_submit_driver_finds_the_archive_set_up_built(monkeypatch) -> None:
@@ -29,8 +29,8 @@ def test_listing_jars_for_a_dag_never_compiles_the_kernel(tmp_path, monkeypatch)
     import json
     import shutil
 
-    from jobs.settings import Settings
-    from jobs.spark_conf import session_jars
+    from jobs.core.settings import Settings
+    from jobs.spark.conf import session_jars
 
     cache = tmp_path / "jars"
     cache.mkdir()

@@ -24,13 +24,13 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.dataset_lock import dataset_lock
-from jobs.errors import DatasetBusy
-from jobs.lineage import RunContext
+from jobs.core.errors import DatasetBusy
+from jobs.core.lineage import RunContext
+from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.lake.dataset_lock import dataset_lock
+from jobs.lake.runs import recent_runs
+from jobs.lake.tables import existing_tables, table
 from jobs.pipeline import run_pipeline
-from jobs.runs import recent_runs
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.tables import existing_tables, table
 from tests.conftest import YOUTUBE, shares_first_run, write_config
 
 DATASET = "youtube_spam"
@@ -50,7 +50,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def _start(settings: Settings, run_id: str, mode: str = "incremental") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "run", "--dataset", DATASET, "--run-id", run_id, "--mode", mode],
+        [sys.executable, "-m", "jobs.cli.main", "run", "--dataset", DATASET, "--run-id", run_id, "--mode", mode],
         cwd=PROJECT_ROOT,
         env=_env(settings),
         stdout=subprocess.PIPE,
@@ -139,8 +139,8 @@ def test_sigkill_during_votes_write_and_publish(spark, yt: Settings, lake_after_
 def test_a_run_that_died_holding_the_lock_is_reaped_as_killed(tmp_path: Path, monkeypatch, capsys) -> None:
     """No Spark: a note left in a free lock file is a holder that died; ``runs --reap`` records
     it (with no runs row yet: it died before ingest ended), and a normal release leaves no note."""
-    from jobs.cli import main
-    from jobs.dataset_lock import lock_path
+    from jobs.cli.main import main
+    from jobs.lake.dataset_lock import lock_path
 
     settings = dataclasses.replace(Settings.from_env(), home=tmp_path / "lake")
     note = {"run_id": "gone", "trigger": "schedule", "dag_id": "nightly_relabel", "mode": "incremental"}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from jobs.lineage import RunContext
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.run_report import write_run_report
-from jobs.settings import Settings
-from jobs.summary import labels_summary
-from jobs.tables import table
+from jobs.reports.run_report import write_run_report
+from jobs.reports.summary import labels_summary
 from tests.conftest import YOUTUBE, write_config
 
 CANDIDATES = ["majority_vote", "weighted_majority_vote", "dawid_skene", "metal"]
@@ -68,7 +68,7 @@ def test_selected_model_is_recorded_and_in_lineage(
     run_pipeline(RunContext("sel-1", "youtube_spam"), yt, spark)
     assert len(DeltaTable(str(table(yt, "youtube_spam", "label_models").path)).to_pandas()) == 1
 
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     monkeypatch.setenv("LABELLAKE_HOME", str(yt.home))
     monkeypatch.setenv("LABELLAKE_CONFIG", str(config))
@@ -80,7 +80,7 @@ def test_selected_model_is_recorded_and_in_lineage(
 
 
 def test_auto_model_is_chosen_without_gold_and_recorded(spark, tmp_path: Path, settings: Settings) -> None:
-    from jobs.held_out_lf_selection import AUTO_CANDIDATES
+    from jobs.label_models.held_out_selection import AUTO_CANDIDATES
 
     body = {k: v for k, v in YOUTUBE.items() if k != "label_model"}  # no label_model: the default, "auto"
     config = write_config(tmp_path / "datasets.toml", {"youtube_spam": body})

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from jobs.errors import ConfigError
-from jobs.fit_label_model import pattern_matrix
+from jobs.core.errors import ConfigError
 from jobs.label_models import MajorityVote, make_label_model
+from jobs.stages.fit.stage import pattern_matrix
 
 
 def test_majority_vote_probabilities_and_ties() -> None:
@@ -31,7 +31,7 @@ def test_rejects_votes_outside_the_label_space() -> None:
 
 
 def test_the_config_check_knows_every_label_model_by_name() -> None:
-    from jobs.label_model_names import LABEL_MODEL_NAMES
+    from jobs.core.label_model_names import LABEL_MODEL_NAMES
     from jobs.label_models import MODELS
 
     assert LABEL_MODEL_NAMES == tuple(MODELS)
@@ -45,7 +45,7 @@ def test_pattern_matrix_from_pattern_strings() -> None:
 # --- fitted models -------------------------------------------------------------------------
 
 
-from jobs.label_model_eval import evaluate, patterns_and_counts, read_split  # noqa: E402
+from jobs.bench.label_model_eval import evaluate, patterns_and_counts, read_split  # noqa: E402
 from jobs.label_models import MODELS, DawidSkene, MetalLabelModel, WeightedMajorityVote  # noqa: E402
 from tests.conftest import DATA_ROOT  # noqa: E402
 
@@ -215,14 +215,14 @@ def test_dev_selection_reaches_the_best_single_model(name: str, recompute: str |
 
 
 def test_dev_class_balance_is_smoothed_and_weighted_by_counts() -> None:
-    from jobs.choose_label_model import dev_class_balance
+    from jobs.stages.fit.choose_model import dev_class_balance
 
     # 3 dev rows of class 0 (one pattern seen twice), none of class 2: add-one keeps class 2 possible.
     assert np.allclose(dev_class_balance(np.array([0, 0, 1]), np.array([2.0, 1.0, 1.0]), 3), [4 / 7, 2 / 7, 1 / 7])
 
 
 def test_voting_lf_versions_names_exactly_the_lfs_that_voted() -> None:
-    from jobs.fit_label_model import voting_lf_versions
+    from jobs.stages.fit.stage import voting_lf_versions
 
     L = pattern_matrix(["a=1,c=0", "", "b=1", "a=0,c=1", "a=1,b=0,c=0"], ["a", "b", "c"])
     versions = {"a": "va", "b": "vb", "c": "vc"}

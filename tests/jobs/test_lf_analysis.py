@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobs.lf_analysis import lf_summary
+from jobs.stages.fit.lf_analysis import lf_summary
 
 
 def _snorkel_reference(L: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from jobs.apply_lfs import upsert_registry
 from jobs.bench.incremental_bench import edit_lf, edit_target
-from jobs.datasets import get_dataset
-from jobs.lineage import RunContext
-from jobs.settings import Settings
-from jobs.tables import latest_commit, table
+from jobs.core.datasets import get_dataset
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.tables import latest_commit, table
+from jobs.stages.apply.stage import upsert_registry
 from lf_library.core import LFPack
 from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, write_config
@@ -60,7 +60,7 @@ def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) 
     rows, other runs' rows stay, and Spark reads the table."""
     import pyarrow as pa
 
-    from jobs.tables import TableRef, replace_run_rows
+    from jobs.lake.tables import TableRef, replace_run_rows
 
     ref = TableRef("t", "lf_analysis", tmp_path / "lf_analysis")
     schema = pa.schema([("_run_id", pa.string()), ("lf", pa.string()), ("polarity", pa.list_(pa.int32()))])

@@ -22,15 +22,15 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from jobs.errors import StageOrderError, ValidationFailed
-from jobs.lineage import RunContext
+from jobs.core.errors import StageOrderError, ValidationFailed
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import run_record
+from jobs.lake.tables import latest_commit, table
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.publish import written_rows
-from jobs.runs import run_record
-from jobs.settings import Settings
+from jobs.reports.summary import labels_summary, tables_listing
 from jobs.stages import STAGES
-from jobs.summary import labels_summary, tables_listing
-from jobs.tables import latest_commit, table
+from jobs.stages.publish.stage import written_rows
 from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, shares_first_run, write_config
 
@@ -111,7 +111,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert run_record(spark, yt, "run-1")["status"] == "published"
 
     # The CLI lists the same tables as JSON.
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     monkeypatch.setenv("LABELLAKE_HOME", str(yt.home))
     assert main(["tables", "--json"]) == 0
@@ -133,7 +133,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert record["status"] == "published" and record["published_rows"] == 1953
     assert record["labels_current_from"] == "run-1" and record["labels_version"] == 0
     assert set(DeltaTable(str(labels_ref.path)).to_pandas()["_run_id"]) == {"run-1"}
-    from jobs.run_report import write_run_report
+    from jobs.reports.run_report import write_run_report
 
     html = write_run_report(yt, "youtube_spam", "same-2").read_text()
     assert "Nothing changed</b> since run run-1" in html and "v0 (current)" in html
@@ -158,7 +158,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     run_stage("publish", RunContext("run-2", "youtube_spam"), yt, spark)
     assert DeltaTable(str(labels_ref.path)).version() == 1
 
-    # run-2 was published by committing the files validation read (jobs/publish_files.py): the
+    # run-2 was published by committing the files validation read (jobs/stages/publish/commit_files.py): the
     # labels files are the staging files themselves (hard links), with their statistics.
     staging_path = table(yt, "youtube_spam", "staging_labels").path
     adds = pa.table(dt.get_add_actions(flatten=True))
@@ -173,8 +173,8 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert now.count() == 1953 and now.exceptAll(candidates.select(*now.columns)).count() == 0
 
     # Analysts: every table reads with delta-rs; SQL without Spark, at any version; Spark's catalog.
-    from jobs.catalog import register_catalog
-    from jobs.query import QueryError, query, read_table
+    from jobs.lake.catalog import register_catalog
+    from jobs.lake.query import QueryError, query, read_table
 
     for ref in tables_listing(yt):
         assert DeltaTable(ref["path"]).to_pyarrow_dataset().count_rows() == ref["rows"], ref["name"]
@@ -184,7 +184,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
         current.groupby(current["label_name"].fillna("-")).size().to_dict()
     )
     # A filter on a column the labels files keep no min/max for (label_name) finds its rows, now and by
-    # time travel: the labels table names its statistics columns (jobs/publish_files.py), without which
+    # time travel: the labels table names its statistics columns (jobs/stages/publish/commit_files.py), without which
     # delta-rs's dataset pruned every file and this query counted 0.
     for version in (None, 0):
         rows = read_table("youtube_spam_labels", version=version, settings=yt)
@@ -208,7 +208,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert len(pd.read_parquet(out)) == 1953
 
     # The run report: one self-contained page of aggregates, with its figures, and no row text.
-    from jobs.run_report import report_path
+    from jobs.reports.run_report import report_path
 
     assert main(["report", "--dataset", "youtube_spam"]) == 0
     page = report_path(yt, "youtube_spam", "run-2")
@@ -254,7 +254,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
         [
             sys.executable,
             "-m",
-            "jobs.cli",
+            "jobs.cli.main",
             "spark-sql",
             "-e",
             "SELECT _run_id, count(*) FROM labellake.youtube_spam_labels VERSION AS OF 0 GROUP BY 1",
@@ -295,7 +295,7 @@ def test_a_quiet_night_completes_every_stage_without_spark(lake_after_run, tmp_p
     assert json.loads(record["recomputed"])["lf_row_pairs"] == 0
     # `labellake run` makes the same checks before it starts a session: it starts none.
     cli = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "run", "--dataset", "youtube_spam", "--run-id", "quiet-cli"],
+        [sys.executable, "-m", "jobs.cli.main", "run", "--dataset", "youtube_spam", "--run-id", "quiet-cli"],
         env={**os.environ, "LABELLAKE_HOME": str(yt.home), "LABELLAKE_CONFIG": str(yt.config_path)},
         capture_output=True,
         text=True,
@@ -343,7 +343,7 @@ def test_failed_validation_leaves_labels_untouched(spark, tmp_path: Path, lake_a
 
     # The run that most needs a report gets one (the CLI's, as after `labellake run`): what
     # failed, with observed values and thresholds, and the candidates that were held back.
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     monkeypatch.setenv("LABELLAKE_HOME", str(strict_settings.home))
     monkeypatch.setenv("LABELLAKE_CONFIG", str(strict_settings.config_path))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import predict_on_executors
-from jobs.fit_label_model import pattern_labels, predicted_rows
 from jobs.label_models import MODELS, make_label_model
-from jobs.vote_patterns import row_patterns
+from jobs.patterns.vote_patterns import row_patterns
+from jobs.stages.fit import predict_on_executors
+from jobs.stages.fit.stage import pattern_labels, predicted_rows
 from tests.jobs.test_vote_patterns import _wrench_votes
 
 
@@ -69,7 +69,7 @@ def test_executor_predictions_equal_driver_predictions(
 
 def test_packs_too_wide_for_one_expression_stay_on_the_driver(monkeypatch) -> None:
     """trec: 68 LFs x 6 classes = 408 terms per row, past MAX_TERMS."""
-    from jobs.vote_patterns import PatternCodec
+    from jobs.patterns.vote_patterns import PatternCodec
 
     monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "0")
     rng = np.random.default_rng(0)
@@ -87,7 +87,7 @@ def test_models_without_linear_scores_or_codes_stay_on_the_driver(monkeypatch) -
     assert model.linear_scores() is None  # not fitted
     fitted = model.fit(np.array([[0, 1], [1, 1], [-1, 0]]), np.array([5, 3, 2]))
     monkeypatch.setenv("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "100")
-    from jobs.vote_patterns import PatternCodec
+    from jobs.patterns.vote_patterns import PatternCodec
 
     codec = PatternCodec.for_lfs(["a", "b"], 2)
     assert predict_on_executors.usable(fitted, codec, 100) is None  # few patterns: driver + join

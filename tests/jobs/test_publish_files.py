@@ -1,4 +1,5 @@
-"""Publishing by commit (jobs/publish_files.py): many publishes, read back by every engine at every version.
+"""Publishing by commit (jobs/stages/publish/commit_files.py): many publishes, read back by every engine
+at every version.
 
 The commits are delta-rs transactions over files Spark wrote. Spark, delta-rs
 and DuckDB must all read each version exactly as staged (run ids with spaces
@@ -17,9 +18,9 @@ import pandas as pd
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from jobs.publish import LABEL_COLUMNS, written_rows
-from jobs.publish_files import _link, can_commit, commit_staged_files, staged_files
-from jobs.tables import TableRef, latest_commit
+from jobs.lake.tables import TableRef, latest_commit
+from jobs.stages.publish.commit_files import _link, can_commit, commit_staged_files, staged_files
+from jobs.stages.publish.stage import LABEL_COLUMNS, written_rows
 from tests.conftest import DATA_ROOT
 
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from jobs.cli import main
-from jobs.query import QueryError, check_output_path, query
-from jobs.settings import Settings
+from jobs.cli.main import main
+from jobs.core.settings import Settings
+from jobs.lake.query import QueryError, check_output_path, query
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_the_query_command_exits_zero_every_time(lake: Settings) -> None:
     import subprocess
     import sys
 
-    command = [sys.executable, "-c", "from jobs.cli import console_main; console_main()", "query"]
+    command = [sys.executable, "-c", "from jobs.cli.main import console_main; console_main()", "query"]
     codes = [
         subprocess.run([*command, "SELECT count(*) FROM yt_labels"], capture_output=True).returncode for _ in range(8)
     ]

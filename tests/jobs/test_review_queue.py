@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 
-from jobs.annotations import run_annotation_ingest
-from jobs.datasets import get_dataset
-from jobs.lineage import RunContext
+from jobs.core.datasets import get_dataset
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.hand_labels.annotations import run_annotation_ingest
+from jobs.hand_labels.review_queue import run_review_queue
+from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
-from jobs.review_queue import run_review_queue
-from jobs.settings import Settings
-from jobs.tables import table
 from tests.conftest import DAWID_SKENE_RUN, YOUTUBE, shares_first_run, write_config
 
 
@@ -74,7 +74,7 @@ def test_queue_picks_uncertain_conflicting_and_uncovered_rows_once(spark, tmp_pa
 
 
 def test_each_run_writes_the_configured_queue(spark, tmp_path: Path, settings: Settings) -> None:
-    from jobs.runs import run_record
+    from jobs.lake.runs import run_record
 
     config = write_config(
         tmp_path / "datasets.toml",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.lineage import RunContext
-from jobs.runs import record_run, run_record
-from jobs.settings import Settings
-from jobs.tables import runs_table
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.runs import record_run, run_record
+from jobs.lake.tables import runs_table
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_rerun_of_a_run_id_adds_an_attempt_and_keeps_the_first(lake: Settings)
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from jobs.runs import begin_attempt
+    from jobs.lake.runs import begin_attempt
 
     old = pa.table({"run_id": ["old"], "dataset": ["youtube_spam"], "status": ["published"], "labels_version": [0]})
     write_deltalake(str(runs_table(lake).path), old)  # an older labellake's runs table: no attempt column

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from jobs.label_model_eval import patterns_and_counts, read_split
+from jobs.bench.label_model_eval import patterns_and_counts, read_split
 from jobs.label_models import MetalLabelModel
 from tests.conftest import DATA_ROOT
 
@@ -61,7 +61,7 @@ def test_metal_reproduces_snorkel_labels(name: str) -> None:
 def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None:
     """``label-model eval --wrench A B``: per set every model, Snorkel's reference, the default, its pick and
     its margin over max(MV, Snorkel) on the set's metric (F1 where under 20% of test rows are positive)."""
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     folders = [str(DATA_ROOT / "wrench/youtube"), str(DATA_ROOT / "crowd/temp")]
     assert main(["label-model", "eval", "--wrench", *folders, "--json"]) == 0
@@ -82,9 +82,9 @@ def test_eval_over_several_sets_prints_one_table_against_the_bar(capsys) -> None
 
 
 def test_eval_names_a_bad_folder_or_reference_file_before_any_fit(tmp_path) -> None:
-    from jobs.cli import main
-    from jobs.errors import ConfigError
-    from jobs.label_model_comparison import compare_sets
+    from jobs.bench.label_model_comparison import compare_sets
+    from jobs.cli.main import main
+    from jobs.core.errors import ConfigError
 
     good = [DATA_ROOT / "wrench/youtube", DATA_ROOT / "crowd/temp"]
     (tmp_path / "youtube.json.gz").write_bytes(b"not gzip")

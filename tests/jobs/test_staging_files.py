@@ -1,4 +1,4 @@
-"""Staging written as pattern lookups (jobs/staging_files.py), against Spark's own writer, on real comments.
+"""Staging written as pattern lookups (jobs/stages/fit/staging.py), against Spark's own writer, on real comments.
 
 The same fit, once through ``DataFrame.write`` and once through the Arrow
 writer, must stage the same rows; the Arrow files must be a partition Spark
@@ -19,10 +19,10 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from jobs import staging_files
-from jobs.lineage import RunContext
+from jobs.core.lineage import RunContext
+from jobs.lake.tables import TableRef, table
 from jobs.pipeline import run_pipeline, run_stage
-from jobs.tables import TableRef, table
+from jobs.stages.fit import staging as staging_files
 from tests.conftest import DAWID_SKENE_RUN, shares_first_run
 
 SPARK_RUN = "scheduled__2026-11-30T00:00:00+00:00"
@@ -122,8 +122,8 @@ def test_stored_row_files_update_codes_as_spark_does(spark, tmp_path: Path) -> N
     import pyarrow as pa
     import pytest
 
-    from jobs.incremental_patterns import StoredRowFiles
-    from jobs.tables import plain_parquet_files
+    from jobs.lake.tables import plain_parquet_files
+    from jobs.patterns.incremental import StoredRowFiles
     from tests.conftest import DATA_ROOT
 
     ids = pd.concat(

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from jobs.fit_label_model import pattern_matrix
-from jobs.vote_patterns import PatternCodec, row_patterns, string_patterns
+from jobs.patterns.vote_patterns import PatternCodec, row_patterns, string_patterns
+from jobs.stages.fit.stage import pattern_matrix
 from tests.conftest import DATA_ROOT
 
 

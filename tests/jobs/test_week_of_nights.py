@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from jobs.bench.week_soak import MALFORMED_LINES, run_week
-from jobs.settings import Settings
+from jobs.core.settings import Settings
 
 
 @pytest.mark.slow

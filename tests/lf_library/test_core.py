@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.errors import LFDefinitionError
 from lf_library import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
+from lf_library.errors import LFDefinitionError
 
 
 def test_version_depends_on_parameters_only() -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.apply_lfs import run_apply_lfs
-from jobs.datasets import get_dataset
-from jobs.errors import LFExecutionError
-from jobs.ingest import run_ingest
-from jobs.lineage import RunContext, utc_now
-from jobs.settings import Settings
-from jobs.tables import table
+from jobs.core.datasets import get_dataset
+from jobs.core.errors import LFExecutionError
+from jobs.core.lineage import RunContext, utc_now
+from jobs.core.settings import Settings
+from jobs.lake.tables import table
+from jobs.stages.apply.stage import run_apply_lfs
+from jobs.stages.ingest.stage import run_ingest
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.python_lf import batch_labeling_function, labeling_function
 from tests.conftest import YOUTUBE, write_config

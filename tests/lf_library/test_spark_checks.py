@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.errors import LFDefinitionError
 from lf_library.compile import check_with_spark
 from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF
+from lf_library.errors import LFDefinitionError
 
 
 @pytest.mark.parametrize(

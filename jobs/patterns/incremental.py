@@ -1,0 +1,253 @@
+"""Row patterns after an LF edit: the last fit's patterns plus the edited LFs' vote changes.
+
+Building every row's vote pattern is a ``groupBy(id)`` over every source id and
+every vote (:mod:`jobs.patterns.vote_patterns`), the fit's largest per-row cost. When
+only LFs changed since the last fit (same source version, same LF list), a
+row's packed code changes by exactly its edited LFs' digits: new code = old
+code - old digit + new digit. So the fit keeps its row codes as a table
+(``<dataset>/row_patterns``, tagged with the source and votes versions it
+describes) and a rerun after an LF edit reads them back and adds the
+difference, computed from the edited LFs' votes alone (their partitions of
+the old and new votes versions), joined to the rows by broadcast when it is
+small. The result is the same codes a full rebuild gives; anything else
+(source rows changed, LFs added or removed, votes rewritten in full,
+annotators voting, the table missing or vacuumed) rebuilds from scratch, and
+the log says why.
+
+The stored rows also carry the label the storing fit gave each row, when it
+labeled by pattern: a rerun then counts its label changes against those labels
+from aggregates (``jobs/patterns/label_transitions.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from jobs.lake.tables import TableRef, commit_at, commit_metadata, latest_commit, plain_parquet_files
+from jobs.patterns.label_transitions import STORED_LABEL
+from jobs.patterns.vote_patterns import PatternCodec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+BROADCAST_ROWS = 2_000_000
+"""Largest difference (rows whose code changed) joined by broadcast instead of a shuffle of every row."""
+
+
+def _votes_commits(spark: SparkSession, votes_ref: TableRef, after: int, upto: int) -> list[dict]:
+    """userMetadata of the votes commits ``after < version <= upto``, oldest first."""
+    return [commit_at(spark, votes_ref, version) for version in range(int(after) + 1, int(upto) + 1)]
+
+
+def _edited_lfs(
+    spark: SparkSession, votes_ref: TableRef, after: int, upto: int, source_version: int, lf_names: list[str]
+) -> list[str] | str:
+    """The LFs whose votes changed between two votes versions, or why that cannot be told from
+    the commits (then the patterns are rebuilt)."""
+    edited: set[str] = set()
+    for meta in _votes_commits(spark, votes_ref, after, upto):
+        if meta.get("mode") != "incremental":
+            return f"the votes were rewritten in {meta.get('mode') or 'an unknown'} mode"
+        if meta.get("source_version") != source_version or any((meta.get("row_changes") or {}).values()):
+            return "source rows changed"
+        if meta.get("removed") or list(meta.get("lfs") or []) != lf_names:
+            return "LFs were added or removed"
+        edited.update(meta.get("recomputed") or [])
+    return sorted(edited)
+
+
+def _digits(codec: PatternCodec, votes: DataFrame, sign: int) -> DataFrame:
+    """``(id, _p0, ...)`` per vote: the vote's digit in its column, ``sign`` times."""
+    return codec.vote_digits(votes).select("id", *[(F.col(c) * sign).alias(c) for c in codec.columns])
+
+
+ARROW_CHANGE_ROWS = 1_000_000
+"""Largest difference handed to Arrow readers of the stored files (:class:`StoredRowFiles`): it is
+shipped to them through the driver, as Spark ships a broadcast join's side (about 40 MB at this size)."""
+
+
+@dataclass(frozen=True)
+class StoredRowFiles:
+    """The stored row patterns' Parquet files plus the edit's code differences: the updated rows
+    for a writer that reads them with Arrow on the executors (``jobs/stages/fit/staging.py``) rather
+    than through Spark, where handing 10M rows to Python workers cost about 3 s."""
+
+    files: tuple[str, ...]
+    columns: tuple[str, ...]
+    """The codec's code columns."""
+    change: pa.Table | None
+    """``id`` and ``_d<column>`` per row whose codes changed (None: no LF edited)."""
+
+    def rows(self, path: str) -> pa.Table:
+        """``id`` and the updated codes of one stored file's rows: the same arithmetic as
+        :func:`updated_patterns`'s Spark rows (old code + the row's difference, 0 when none)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        stored = pq.read_table(path, columns=["id", *self.columns])
+        if self.change is None:
+            return stored
+        ids = stored.column("id")
+        at = pc.index_in(ids, value_set=self.change.column("id").cast(ids.type))
+        return pa.table(
+            [
+                stored.column("id"),
+                *[
+                    pc.add(stored.column(c), pc.fill_null(pc.take(self.change.column(f"_d{c}"), at), 0))
+                    for c in self.columns
+                ],
+            ],
+            names=["id", *self.columns],
+        )
+
+    def indexed_rows(self, path: str, keys: pa.Table, index: str) -> pa.Table:
+        """``id`` and ``index`` (looked up in ``keys``: the code columns and ``index``, one row per
+        pattern) of one stored file's rows. A row whose pattern ``keys`` lacks is an error that
+        names the file: it would otherwise be staged without a label."""
+        rows = self.rows(path)
+        joined = rows.join(keys.select([*self.columns, index]), list(self.columns), join_type="left outer")
+        missing = joined.column(index).null_count
+        if missing:
+            raise ValueError(f"row patterns {path}: {missing} rows have a pattern the fit did not predict")
+        return joined.select(["id", index])
+
+
+@dataclass(frozen=True)
+class UpdatedPatterns:
+    """Every row's codes after the edit (``id``, codes, and the stored label when there is one)."""
+
+    rows: DataFrame
+    stored_run: str | None
+    """The run whose fit stored the patterns (and the labels in :data:`STORED_LABEL`)."""
+    files: StoredRowFiles | None = None
+    """The same rows as Parquet files plus a difference Arrow can apply, when there are such files
+    (a local table on the plain protocol) and the difference is at most :data:`ARROW_CHANGE_ROWS`."""
+
+    @property
+    def has_stored_labels(self) -> bool:
+        return STORED_LABEL in self.rows.columns
+
+
+def updated_patterns(
+    spark: SparkSession,
+    patterns_ref: TableRef,
+    votes_ref: TableRef,
+    codec: PatternCodec | None,
+    source_version: int,
+    votes_version: int,
+    lf_names: list[str],
+) -> UpdatedPatterns | None:
+    """Every row's codes at ``votes_version`` from the stored ones, or None (with the reason
+    logged) when they must be rebuilt."""
+    if codec is None or not patterns_ref.exists():
+        return None
+    version, meta = latest_commit(spark, patterns_ref)
+    if (
+        meta.get("source_version") != source_version
+        or meta.get("lfs") != lf_names
+        or meta.get("base") != codec.base
+        or meta.get("votes_version", votes_version + 1) > votes_version
+    ):
+        log.info("fit_label_model: row patterns rebuilt (stored ones describe another source, LF list or votes)")
+        return None
+    edited = _edited_lfs(spark, votes_ref, int(meta["votes_version"]), votes_version, source_version, lf_names)
+    if isinstance(edited, str):
+        log.info("fit_label_model: row patterns rebuilt (%s)", edited)
+        return None
+    try:
+        stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
+        files = plain_parquet_files(patterns_ref, version)
+        if not edited:
+            return UpdatedPatterns(
+                stored,
+                meta.get("run_id"),
+                None if files is None else StoredRowFiles(tuple(files), tuple(codec.columns), None),
+            )
+
+        def edited_votes(version: int) -> DataFrame:
+            return (
+                spark.read.format("delta")
+                .option("versionAsOf", version)
+                .load(str(votes_ref.path))
+                .where(F.col("lf").isin(edited))
+            )
+
+        old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
+        _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit
+    except AnalysisException as e:
+        log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])
+        return None
+    change = (
+        _digits(codec, new, 1)
+        .unionByName(_digits(codec, old, -1))
+        .groupBy("id")
+        .agg(*[F.sum(c).alias(c) for c in codec.columns])
+        .where(" OR ".join(f"`{c}` <> 0" for c in codec.columns))
+        .select("id", *[F.col(c).alias(f"_d{c}") for c in codec.columns])
+    ).persist()
+    changed_rows = change.count()
+    log.info(
+        "fit_label_model: row patterns updated from v%d: %d LFs edited (%s), %d rows changed pattern",
+        version,
+        len(edited),
+        ", ".join(edited),
+        changed_rows,
+    )
+    joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
+    carried = [STORED_LABEL] if STORED_LABEL in stored.columns else []
+    arrow = (
+        StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
+        if files is not None and changed_rows <= ARROW_CHANGE_ROWS
+        else None
+    )
+    return UpdatedPatterns(
+        joined.select(
+            "id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns], *carried
+        ),
+        meta.get("run_id"),
+        arrow,
+    )
+
+
+def store_patterns(
+    rows: DataFrame,
+    patterns_ref: TableRef,
+    codec: PatternCodec | None,
+    run_id: str,
+    source_version: int,
+    votes_version: int,
+    lf_names: list[str],
+) -> None:
+    """Keep this fit's row codes for the next rerun (no statistics: nothing filters on them), with
+    each row's label in :data:`STORED_LABEL` when ``rows`` has it."""
+    if codec is None:
+        return
+    labels = [STORED_LABEL] if STORED_LABEL in rows.columns else []
+    (
+        rows.select("id", *codec.columns, *labels)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("delta.dataSkippingNumIndexedCols", "0")
+        .option(
+            "userMetadata",
+            commit_metadata(
+                run_id=run_id,
+                stage="fit_label_model",
+                source_version=source_version,
+                votes_version=votes_version,
+                lfs=lf_names,
+                base=codec.base,
+            ),
+        )
+        .save(str(patterns_ref.path))
+    )

@@ -1,0 +1,161 @@
+"""Label changes against the published labels, counted from vote patterns instead of joined by id.
+
+Validation bounds the share of rows whose label changed since the published
+labels (``drift_label_changes``). Counted per row, that is a join of every
+candidate id with every published id: at 10M rows a shuffle of both sides,
+18-20 s of the ~30 s an LF-edit rerun spent validating.
+
+The join is avoidable when the published labels are a function of vote
+patterns the rerun already has. A fit that labels every row from its pattern
+stores, with its row patterns (``jobs/patterns/incremental.py``), each row's
+label (:data:`STORED_LABEL`). A rerun after an LF edit reads those rows back
+anyway, to update their codes, and groups them by pattern for the fit; grouping
+by ``(pattern, stored label)`` instead is the same pass. With the rerun's own
+per-pattern labels, that gives the ``(published label, candidate label, rows)``
+table exactly, from aggregates. The fit records it on its staging commit,
+naming the run whose labels it compared with; validate uses it only if that
+run's pattern labels are still the published ones, and otherwise counts the
+same table with one join (:func:`joined_transitions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+
+STORED_LABEL = "_stored_label"
+"""Row-patterns column: the label the fit that stored the patterns gave the row."""
+
+RECORD_KEY = "label_transitions"
+"""Key of the staging commit's userMetadata that carries the transitions the fit counted."""
+
+
+@dataclass(frozen=True)
+class LabelTransitions:
+    """How many rows went from each published label to each candidate label.
+
+    ``counts`` holds ``(published label, candidate label, rows)``; the published
+    label is None for ids the published labels do not have (new since then),
+    which are not compared. ``against_run`` is the run whose labels were compared.
+    """
+
+    against_run: str | None
+    counts: tuple[tuple[int | None, int, int], ...]
+
+    @property
+    def compared(self) -> int:
+        return sum(n for published, _, n in self.counts if published is not None)
+
+    @property
+    def changed(self) -> int:
+        return sum(n for published, label, n in self.counts if published is not None and published != label)
+
+    def record(self) -> dict[str, Any]:
+        return {"against_run": self.against_run, "counts": [list(c) for c in self.counts]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LabelTransitions:
+        return cls(
+            record.get("against_run"),
+            tuple((None if p is None else int(p), int(label), int(n)) for p, label, n in record["counts"]),
+        )
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        """One row per transition with ``changed_share`` (its rows over the compared rows when the
+        label changed, else 0): the share of changed labels is that column's sum, which is what
+        the ``drift_label_changes`` expectation checks."""
+        compared = self.compared
+        schema = StructType(
+            [
+                StructField("published_label", IntegerType()),
+                StructField("label", IntegerType()),
+                StructField("rows", LongType()),
+                StructField("changed_share", DoubleType()),
+            ]
+        )
+        rows = [
+            (p, label, n, n / compared if p is not None and p != label and compared else 0.0)
+            for p, label, n in self.counts
+        ]
+        # GX needs a row to sum over; with no candidate rows the share is 0 (rows_present fails anyway).
+        return spark.createDataFrame(rows or [(None, -1, 0, 0.0)], schema)
+
+
+def _sorted(counts: dict[tuple[int | None, int], int]) -> tuple[tuple[int | None, int, int], ...]:
+    return tuple(
+        sorted(((p, label, n) for (p, label), n in counts.items() if n), key=lambda c: (c[0] is None, c[0] or 0, c[1]))
+    )
+
+
+def stored_label_counts(rows: DataFrame, keys: list[str]) -> DataFrame:
+    """``(*keys, _stored_label, count)``: the pattern counts split by the rows' stored label."""
+    return rows.groupBy(*keys, STORED_LABEL).agg(F.count(F.lit(1)).alias("count"))
+
+
+def with_pattern_labels(rows: DataFrame, per_pattern: DataFrame | None, keys: list[str]) -> DataFrame:
+    """``rows`` with their pattern's label in :data:`STORED_LABEL` (as stored with the row patterns),
+    or as they are when the fit predicted per row (no per-pattern table)."""
+    if per_pattern is None:
+        return rows
+    return rows.join(F.broadcast(per_pattern.select(*keys, F.col("label").alias(STORED_LABEL))), keys, "left")
+
+
+def pattern_transitions(
+    split: DataFrame, per_pattern: DataFrame, keys: list[str], against_run: str
+) -> LabelTransitions:
+    """The transitions from ``split`` (:func:`stored_label_counts`, one row per pattern and stored
+    label) and the fit's per-pattern predictions: a join of two small tables."""
+    grouped = (
+        split.join(per_pattern.select(*keys, "label"), keys, "left")
+        .groupBy(STORED_LABEL, "label")
+        .agg(F.sum("count").alias("rows"))
+        .collect()
+    )
+    if any(r["label"] is None for r in grouped):
+        raise ValueError("label transitions: a stored-label count has a pattern the fit did not predict")
+    counts = {
+        (None if r[STORED_LABEL] is None else int(r[STORED_LABEL]), int(r["label"])): int(r["rows"]) for r in grouped
+    }
+    return LabelTransitions(against_run, _sorted(counts))
+
+
+def joined_transitions(candidates: DataFrame, published: DataFrame, against_run: str | None) -> LabelTransitions:
+    """The transitions by joining the candidate rows with the published ones by id (one aggregate job)."""
+    grouped = (
+        candidates.select("id", "label")
+        .join(published.select("id", F.col("label").alias("_published_label")), "id", "left")
+        .groupBy("_published_label", "label")
+        .count()
+        .collect()
+    )
+    counts = {
+        (None if r["_published_label"] is None else int(r["_published_label"]), int(r["label"])): int(r["count"])
+        for r in grouped
+        if r["label"] is not None
+    }
+    return LabelTransitions(against_run, _sorted(counts))
+
+
+def pattern_labels_run(published_meta: dict[str, Any]) -> str | None:
+    """The run whose pattern labels a labels commit published, or None when its labels are not
+    pattern labels: the fit records a ``label_distribution`` only when no gold or end-model label
+    overrides a pattern's, and publish carries it onto the labels commit."""
+    return published_meta.get("run_id") if published_meta.get("label_distribution") else None
+
+
+def recorded_transitions(
+    staging_meta: dict[str, Any], run_id: str, published_meta: dict[str, Any]
+) -> LabelTransitions | None:
+    """The transitions the fit of ``run_id`` recorded, if they compare with the labels published
+    now: the run they were counted against is still the one whose pattern labels are published
+    (:func:`pattern_labels_run`; checked again here, as another run may have published since the fit)."""
+    record = staging_meta.get(RECORD_KEY)
+    if staging_meta.get("run_id") != run_id or not isinstance(record, dict):
+        return None
+    if record.get("against_run") is None or record.get("against_run") != pattern_labels_run(published_meta):
+        return None
+    return LabelTransitions.from_record(record)

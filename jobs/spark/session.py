@@ -1,0 +1,77 @@
+"""The one place a SparkSession is made.
+
+Every job, the CLI and the tests call :func:`get_spark`. It returns the active
+session when there is one (under ``spark-submit`` the JVM and its classpath
+already exist, set up by the DAG from the same :mod:`jobs.spark.conf`), and
+otherwise builds a Delta-enabled session from the cached jars, so no session
+ever needs the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from jobs.core.settings import Settings
+from jobs.spark.conf import session_jars, spark_conf
+
+log = logging.getLogger(__name__)
+
+
+def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> SparkSession:
+    """Return the active SparkSession, or build a Delta-enabled one.
+
+    ``PYSPARK_PYTHON`` is pinned to the running interpreter because Spark's
+    Python workers otherwise start the system ``python3``, which lacks the
+    project's packages (pandas, pyarrow) and fails only when a Python LF runs.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    settings = settings or Settings.from_env()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if under_spark_submit():
+        # spark-submit (the DAG's tasks) already set the master from the spark_default
+        # connection, and the jars and driver memory: only one setting picks the cluster.
+        builder = SparkSession.builder.appName(app_name)
+    else:
+        builder = (
+            SparkSession.builder.master(settings.spark_master)
+            .appName(app_name)
+            .config("spark.jars", ",".join(session_jars(settings)))
+            .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
+        )
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LABELLAKE_SPARK_LOG_LEVEL", "WARN"))
+    log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
+    return spark
+
+
+def under_spark_submit() -> bool:
+    """True in a Python application launched by ``spark-submit`` (it hands over its JVM gateway)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_is_gone(spark: SparkSession, exc: BaseException) -> bool:
+    """True when ``exc`` comes from talking to a driver JVM that is no longer there.
+
+    py4j says so with a network error (refused, reset, empty answer). When this
+    process started the JVM, its exit is checked too, so an unrelated connection
+    error is never mistaken for a dead driver.
+    """
+    from py4j.protocol import Py4JNetworkError
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, Py4JNetworkError | ConnectionError | EOFError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return False
+    gateway = getattr(spark.sparkContext, "_gateway", None)
+    jvm_process = getattr(gateway, "proc", None)  # None under spark-submit, whose JVM started us
+    return jvm_process is None or jvm_process.poll() is not None
