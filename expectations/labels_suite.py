@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.datasets import ExpectationConfig
+from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
@@ -87,7 +87,7 @@ def published_stats(published: DataFrame, version: int, run_id: str | None) -> P
 
 def recorded_published_stats(meta: dict[str, Any], version: int) -> PublishedStats | None:
     """:class:`PublishedStats` from a labels commit's ``label_distribution`` (recorded by the fit
-    from its pattern counts, see ``jobs.stages.fit.stage.label_distribution``), or None when the
+    from its pattern counts, see ``jobs.stages.fit.predictions.label_distribution``), or None when the
     commit has none (older labels, gold or end-model labels): then :func:`published_stats` scans."""
     recorded = meta.get("label_distribution")
     if not isinstance(recorded, dict) or not recorded.get("rows"):

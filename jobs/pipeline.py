@@ -232,7 +232,7 @@ def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, 
 
 def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
     if stage == "ingest" and run.mode == "incremental":
-        from jobs.stages.ingest.stage import input_fingerprint, reused_ingest
+        from jobs.stages.ingest.reuse import input_fingerprint, reused_ingest
 
         if local_path(table(settings, ds.name, "source").path) is None:
             return False
@@ -356,7 +356,7 @@ def run_pipeline(
     (:func:`stage_without_spark`): a quiet night never starts one."""
     settings = settings or Settings.from_env()
     ds = get_dataset(run.dataset, settings)  # a config error surfaces now, before Spark starts
-    from jobs.stages.apply.stage import load_dataset_pack  # here: stage modules import while the JVM starts
+    from jobs.stages.apply.votes import load_dataset_pack  # here: stage modules import while the JVM starts
 
     for path in ds.source_globs(settings):  # and a source path that matches no file
         source_files(path, ds.name)

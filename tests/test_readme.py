@@ -10,7 +10,7 @@ import types
 
 from pyspark.sql import functions as F
 
-from jobs.stages.apply.stage import votes_long
+from jobs.stages.apply.votes import votes_long
 from lf_library.apply_python import with_python_votes
 from tests.conftest import DATA_ROOT, PROJECT_ROOT
 

@@ -39,7 +39,7 @@ from jobs.patterns.vote_patterns import row_patterns
 from jobs.spark.session import get_spark
 from jobs.stages.fit import predict_on_executors
 from jobs.stages.fit.on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
-from jobs.stages.fit.stage import pattern_labels, predicted_rows
+from jobs.stages.fit.predictions import pattern_labels, predicted_rows
 
 
 def synthetic_votes(

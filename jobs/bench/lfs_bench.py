@@ -45,7 +45,7 @@ from jobs.bench.scaled_source import build_scaled_source
 from jobs.core.datasets import get_dataset
 from jobs.core.settings import Settings
 from jobs.spark.session import get_spark
-from jobs.stages.apply.stage import load_dataset_pack, votes_long
+from jobs.stages.apply.votes import load_dataset_pack, votes_long
 from lf_library.compile import PY_WORD, java_regex
 from lf_library.core import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.reference import python_lf

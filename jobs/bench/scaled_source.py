@@ -16,7 +16,8 @@ from pyspark.sql import functions as F
 
 from jobs.core.datasets import DatasetConfig
 from jobs.core.settings import Settings
-from jobs.stages.ingest.stage import classify, read_raw
+from jobs.stages.ingest.classify import classify
+from jobs.stages.ingest.read import read_raw
 
 
 def build_scaled_source(

@@ -8,256 +8,33 @@ file; a typo there fails here, naming the dataset and the key.
 
 from __future__ import annotations
 
-import codecs
 import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.core.check_names import unknown_check
+from jobs.core.dataset_sections import (
+    EndModelSettings,
+    ExpectationConfig,
+    GoldSetRule,
+    ReviewQueueSettings,
+    choice,
+    end_model_settings,
+    expectation_config,
+    flag,
+    gold_set_rule,
+    label_model_name,
+    number,
+    read_options_of,
+    review_queue_settings,
+)
 from jobs.core.errors import ConfigError
 from jobs.core.settings import Settings
 
 SUPPORTED_FORMATS = ("csv", "json", "wrench")
 ROW_ID = "@row"
 """``id_column = "@row"``: the source has no id; use ``<file name>:<row number in file>``."""
-
-
-SEVERITIES = ("blocking", "warning")
-
-
-@dataclass(frozen=True)
-class ExpectationConfig:
-    """Thresholds and severities of the suites in ``expectations/`` (config: ``[datasets.X.expectations]``).
-
-    Candidate labels: ``min_coverage`` (share of rows with a label, not -1) and
-    ``class_share`` (per class, the [min, max] share among labeled rows).
-    Drift against the last published labels: ``max_kl_divergence`` of the label
-    distribution, ``max_label_change_share`` (share of ids whose label changed),
-    ``max_lf_coverage_change`` (absolute, per LF), ``max_confidence_drop`` (of the
-    mean confidence). Gold: ``min_gold_accuracy`` (off when unset). Source:
-    ``max_null_share`` of the id and text columns in the input, ``max_quarantine_share``
-    of the input rows quarantined (blocking) and ``max_file_quarantine_share`` of any one
-    file's rows (a warning by default: a junk file is quarantined whole), and the input row
-    count within [``min_row_ratio``, ``max_row_ratio``] x the previous ingest's.
-    ``severity`` maps a check name (``class_share_max``, ``drift_kl``, ...; a
-    per-class or per-LF check is named by its prefix) to ``blocking`` (the run is
-    not published) or ``warning`` (published and flagged).
-    """
-
-    min_coverage: float = 0.0
-    class_share: dict[str, tuple[float, float]] = field(default_factory=dict)
-    max_kl_divergence: float = 0.1
-    max_label_change_share: float = 0.25
-    max_lf_coverage_change: float = 0.2
-    max_confidence_drop: float = 0.1
-    min_gold_accuracy: float | None = None
-    max_null_share: float = 0.05
-    max_quarantine_share: float = 0.05
-    max_file_quarantine_share: float = 0.05
-    min_row_ratio: float = 0.5
-    max_row_ratio: float | None = None
-    severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
-
-    def severity_of(self, check: str) -> str:
-        """``blocking`` or ``warning`` for a check, looked up by full name, then by its prefix. A check
-        the config could not name (not in jobs/core/check_names.py) is a programming error."""
-        problem = unknown_check(check)
-        if problem:
-            raise ValueError(f"{problem}: list it in jobs/core/check_names.py so a config can name it")
-        return self.severity.get(check) or self.severity.get(check.split("[")[0], "blocking")
-
-    def record(self) -> dict[str, Any]:
-        """The thresholds as JSON (written on the run, so a threshold change is visible there)."""
-        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
-
-
-@dataclass(frozen=True)
-class GoldSetRule:
-    """When hand labels become gold (config: ``[datasets.X.gold_set]``; see :mod:`jobs.hand_labels.gold_set`).
-
-    A row is adjudicated when an expert labeled it (an expert's label stands on its
-    own; experts who disagree leave the row out), or when at least ``min_agreeing``
-    annotators gave the same label and, with ``unanimous``, nobody gave another
-    (otherwise a strict majority suffices). ``evaluation_percent`` of the
-    adjudicated rows (a stable hash of the id) are held out for evaluation: their
-    annotations never reach the label model's fit. With ``publish``, the other
-    adjudicated rows publish their gold label (``_label_source = 'gold'``).
-    """
-
-    min_agreeing: int = 2
-    unanimous: bool = True
-    experts: tuple[str, ...] = ()
-    evaluation_percent: int = 100
-    publish: bool = False
-
-
-@dataclass(frozen=True)
-class EndModelSettings:
-    """The end model trained in the fit stage (``[datasets.X.end_model]``; :mod:`jobs.stages.fit.end_model`).
-
-    ``publish`` says which label the labels table publishes: ``label_model``,
-    ``end_model``, or ``fill_uncovered`` (the label model's, the end model's where
-    no source voted). The rest are the classifier's hyper-parameters.
-    """
-
-    publish: str = "fill_uncovered"
-    num_features: int = 1 << 18
-    min_doc_freq: int = 2
-    reg_param: float = 0.01
-    elastic_net: float = 0.0
-    max_iter: int = 100
-    min_weight: float = 0.01
-
-
-END_MODEL_POLICIES = ("label_model", "end_model", "fill_uncovered")
-
-
-QUEUE_KINDS = ("uncertain", "conflict", "uncovered", "disagreement")
-"""The review queue's kinds of rows (:mod:`jobs.hand_labels.review_queue`)."""
-
-
-@dataclass(frozen=True)
-class ReviewQueueSettings:
-    """A review queue written by every run after it publishes (config: ``[datasets.X.review_queue]``;
-    see :mod:`jobs.hand_labels.review_queue`): ``k`` rows, shared between the kinds by ``mix``."""
-
-    k: int = 50
-    mix: dict[str, float] | None = None
-    """Shares of ``uncertain``, ``conflict``, ``uncovered``, ``disagreement`` (None: the default mix)."""
-
-
-def _review_queue_settings(name: str, raw: dict[str, Any] | None) -> ReviewQueueSettings | None:
-    if raw is None:
-        return None
-    unknown = sorted(set(raw) - {"k", "mix"})
-    if unknown:
-        raise ConfigError(f"dataset {name!r}: review_queue has unknown keys {unknown}")
-    k = raw.get("k", 50)
-    if not isinstance(k, int) or k < 1:
-        raise ConfigError(f"dataset {name!r}: review_queue.k must be a positive integer, got {k!r}")
-    mix = raw.get("mix")
-    if mix is not None:
-        mix = {str(kind): float(share) for kind, share in dict(mix).items()}
-        if set(mix) - set(QUEUE_KINDS) or any(v < 0 for v in mix.values()) or not sum(mix.values()):
-            raise ConfigError(
-                f"dataset {name!r}: review_queue.mix must give non-negative shares of {list(QUEUE_KINDS)}, got {mix}"
-            )
-    return ReviewQueueSettings(k, mix)
-
-
-def _gold_set_rule(name: str, raw: dict[str, Any] | None) -> GoldSetRule | None:
-    if raw is None:
-        return None
-    unknown = sorted(set(raw) - set(GoldSetRule.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"dataset {name!r}: gold_set has unknown keys {unknown}")
-    rule = GoldSetRule(
-        min_agreeing=int(raw.get("min_agreeing", 2)),
-        unanimous=_flag(name, "gold_set.unanimous", raw.get("unanimous", True)),
-        experts=tuple(str(e) for e in raw.get("experts", ())),
-        evaluation_percent=int(raw.get("evaluation_percent", 100)),
-        publish=_flag(name, "gold_set.publish", raw.get("publish", False)),
-    )
-    if rule.min_agreeing < 1:
-        raise ConfigError(f"dataset {name!r}: gold_set.min_agreeing must be 1 or more, got {rule.min_agreeing}")
-    if not 0 <= rule.evaluation_percent <= 100:
-        raise ConfigError(
-            f"dataset {name!r}: gold_set.evaluation_percent must be in 0..100, got {rule.evaluation_percent}"
-        )
-    return rule
-
-
-def _end_model_settings(name: str, raw: dict[str, Any] | None) -> EndModelSettings | None:
-    if raw is None:
-        return None
-    fields = EndModelSettings.__dataclass_fields__
-    unknown = sorted(set(raw) - set(fields) - {"enabled"})
-    if unknown:
-        raise ConfigError(f"dataset {name!r}: end_model has unknown keys {unknown}")
-    if not _flag(name, "end_model.enabled", raw.get("enabled", True)):
-        return None
-    _choice(name, "end_model.publish", str(raw.get("publish", "fill_uncovered")), END_MODEL_POLICIES)
-    defaults = EndModelSettings()
-    return EndModelSettings(**{k: type(getattr(defaults, k))(raw.get(k, getattr(defaults, k))) for k in fields})
-
-
-DEFAULT_SEVERITY: dict[str, str] = {"votes_lf_fires": "warning", "source_file_quarantined_share": "warning"}
-"""An LF that never fires is worth a look, not a stopped relabel; so is one bad file among good ones."""
-
-
-THRESHOLD_MAX = {
-    "min_coverage": 1.0,
-    "max_kl_divergence": float("inf"),
-    "max_label_change_share": 1.0,
-    "max_lf_coverage_change": 1.0,
-    "max_confidence_drop": 1.0,
-    "max_null_share": 1.0,
-    "max_quarantine_share": 1.0,
-    "max_file_quarantine_share": 1.0,
-    "min_row_ratio": float("inf"),
-    "min_gold_accuracy": 1.0,
-    "max_row_ratio": float("inf"),
-}
-"""Every numeric expectation threshold and its upper bound (all are >= 0; shares of rows are <= 1)."""
-OPTIONAL_THRESHOLDS = ("min_gold_accuracy", "max_row_ratio")
-"""Thresholds that may be unset (the check is off)."""
-
-
-def _number(dataset: str, key: str, value: object, low: float = 0.0, high: float = float("inf")) -> float:
-    """``value`` as a float in [low, high]; a string, a bool or an out-of-range number is a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"dataset {dataset!r}: {key} must be a number, got {value!r}")
-    if not low <= float(value) <= high:
-        bounds = f"[{low:g}, {high:g}]" if high != float("inf") else f">= {low:g}"
-        raise ConfigError(f"dataset {dataset!r}: {key} must be {bounds}, got {value!r}")
-    return float(value)
-
-
-def _class_shares(name: str, raw: object, classes: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-    """``class_share``: for each named class, ``[min, max]`` with 0 <= min <= max <= 1."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"dataset {name!r}: expectations.class_share must be a table of [min, max], got {raw!r}")
-    share = {}
-    for cls, bounds in raw.items():
-        key = f"expectations.class_share.{cls}"
-        if not isinstance(bounds, list | tuple) or len(bounds) != 2:
-            raise ConfigError(f"dataset {name!r}: {key} must be [min, max], got {bounds!r}")
-        low, high = _number(name, key, bounds[0], 0, 1), _number(name, key, bounds[1], 0, 1)
-        if low > high:
-            raise ConfigError(f"dataset {name!r}: {key} has min {low:g} above max {high:g}")
-        share[str(cls)] = (low, high)
-    return share
-
-
-def _expectations(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> ExpectationConfig:
-    share = _class_shares(name, raw.get("class_share", {}), classes)
-    unknown = sorted(set(share) - set(classes))
-    if unknown:
-        raise ConfigError(f"dataset {name!r}: expectations.class_share names unknown classes {unknown}")
-    severity = {**DEFAULT_SEVERITY, **{str(k): str(v) for k, v in raw.get("severity", {}).items()}}
-    for check, level in severity.items():
-        problem = unknown_check(check, classes)
-        if problem:
-            raise ConfigError(f"dataset {name!r}: expectations.severity: {problem}")
-        _choice(name, f"expectations.severity.{check}", level, SEVERITIES)
-    defaults = ExpectationConfig()
-    extra = sorted(set(raw) - set(THRESHOLD_MAX) - {"class_share", "severity"})
-    if extra:
-        raise ConfigError(f"dataset {name!r}: unknown expectations keys {extra}")
-    numbers: dict[str, Any] = {}
-    for key, high in THRESHOLD_MAX.items():
-        value = raw.get(key, getattr(defaults, key))
-        if value is None and key not in OPTIONAL_THRESHOLDS:
-            raise ConfigError(f"dataset {name!r}: expectations.{key} must be a number, got nothing")
-        numbers[key] = None if value is None else _number(name, f"expectations.{key}", value, 0.0, high)
-    if numbers["max_row_ratio"] is not None and numbers["max_row_ratio"] < numbers["min_row_ratio"]:
-        raise ConfigError(
-            f"dataset {name!r}: expectations.min_row_ratio {numbers['min_row_ratio']:g} is above "
-            f"max_row_ratio {numbers['max_row_ratio']:g}"
-        )
-    return ExpectationConfig(class_share=share, severity=severity, **numbers)
 
 
 @dataclass(frozen=True)
@@ -313,58 +90,70 @@ class DatasetConfig:
         return self.classes.index(class_name)
 
 
-def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
-    required = ("source_path", "format", "id_column", "text_column", "classes", "lf_pack")
-    missing = [key for key in required if key not in raw]
+REQUIRED_KEYS = ("source_path", "format", "id_column", "text_column", "classes", "lf_pack")
+OPTIONAL_KEYS = (
+    "description",
+    "gold_column",
+    "gold_values",
+    "label_model",
+    "read_options",
+    "invalid_utf8",
+    "columns",
+    "expectations",
+    "max_lf_error_rate",
+    "label_model_options",
+    "class_balance",
+    "model_selection",
+    "uncovered",
+    "nightly",
+    "annotators",
+    "gold_set",
+    "end_model",
+    "review_queue",
+)
+
+
+def _checked_keys(name: str, raw: dict[str, Any]) -> tuple[str, ...]:
+    """The dataset's classes, once its keys, format and classes are checked."""
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
     if missing:
         raise ConfigError(f"dataset {name!r}: missing required keys {missing}")
+    extra = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if extra:
+        raise ConfigError(f"dataset {name!r}: unknown keys {extra}")
     if raw["format"] not in SUPPORTED_FORMATS:
         raise ConfigError(f"dataset {name!r}: format {raw['format']!r} not one of {SUPPORTED_FORMATS}")
     classes = tuple(raw["classes"])
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ConfigError(f"dataset {name!r}: classes must be 2 or more distinct names, got {classes}")
+    return classes
+
+
+def _gold_values(name: str, raw: dict[str, Any], classes: tuple[str, ...]) -> dict[str, str]:
     gold_values = {str(k): str(v) for k, v in raw.get("gold_values", {}).items()}
     unknown = sorted(set(gold_values.values()) - set(classes))
     if unknown:
         raise ConfigError(f"dataset {name!r}: gold_values map to unknown classes {unknown}")
-    expectations = _expectations(name, dict(raw.get("expectations", {})), classes)
-    known = set(required) | {
-        "description",
-        "gold_column",
-        "gold_values",
-        "label_model",
-        "read_options",
-        "invalid_utf8",
-        "columns",
-        "expectations",
-        "max_lf_error_rate",
-        "label_model_options",
-        "class_balance",
-        "model_selection",
-        "uncovered",
-        "nightly",
-        "annotators",
-        "gold_set",
-        "end_model",
-        "review_queue",
-    }
-    extra = sorted(set(raw) - known)
-    if extra:
-        raise ConfigError(f"dataset {name!r}: unknown keys {extra}")
-    balance_raw = raw.get("class_balance")
-    class_balance = None
-    if balance_raw is not None:
-        if set(balance_raw) != set(classes):
-            raise ConfigError(f"dataset {name!r}: class_balance must give a share for each of {list(classes)}")
-        class_balance = tuple(_number(name, f"class_balance.{c}", balance_raw[c], 0, 1) for c in classes)
-        if min(class_balance) <= 0 or abs(sum(class_balance) - 1) > 1e-3:
-            raise ConfigError(
-                f"dataset {name!r}: class_balance must be positive shares summing to 1, got {balance_raw}"
-            )
+    return gold_values
+
+
+def _class_balance(name: str, balance_raw: Any, classes: tuple[str, ...]) -> tuple[float, ...] | None:
+    if balance_raw is None:
+        return None
+    if set(balance_raw) != set(classes):
+        raise ConfigError(f"dataset {name!r}: class_balance must give a share for each of {list(classes)}")
+    class_balance = tuple(number(name, f"class_balance.{c}", balance_raw[c], 0, 1) for c in classes)
+    if min(class_balance) <= 0 or abs(sum(class_balance) - 1) > 1e-3:
+        raise ConfigError(f"dataset {name!r}: class_balance must be positive shares summing to 1, got {balance_raw}")
+    return class_balance
+
+
+def _model_selection(name: str, raw: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    """``[datasets.X.model_selection]``: candidate models (which need gold) and the dev share."""
     selection = dict(raw.get("model_selection", {}))
-    unknown_sel = sorted(set(selection) - {"candidates", "dev_percent"})
-    if unknown_sel:
-        raise ConfigError(f"dataset {name!r}: model_selection has unknown keys {unknown_sel}")
+    unknown = sorted(set(selection) - {"candidates", "dev_percent"})
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: model_selection has unknown keys {unknown}")
     candidates = tuple(selection.get("candidates", ()))
     for candidate in candidates:
         if candidate == "auto":
@@ -372,19 +161,36 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
                 f"dataset {name!r}: model_selection.candidates lists model names; "
                 "'auto' is a label_model value (chosen without gold)"
             )
-        _label_model_name(name, candidate)
+        label_model_name(name, candidate)
     if candidates and not raw.get("gold_column") and "gold_set" not in raw:
         raise ConfigError(f"dataset {name!r}: model_selection needs gold labels (gold_column or gold_set)")
     dev_percent = int(selection.get("dev_percent", 20))
     if not 0 < dev_percent < 100:
         raise ConfigError(f"dataset {name!r}: model_selection.dev_percent must be in 1..99, got {dev_percent}")
+    return candidates, dev_percent
+
+
+def _annotators(name: str, raw: dict[str, Any]) -> tuple[bool, dict[str, str]]:
+    """``[datasets.X.annotators]``: whether annotators vote as sources, and their groups."""
     annotators = dict(raw.get("annotators", {}))
-    unknown_ann = sorted(set(annotators) - {"as_sources", "groups"})
-    if unknown_ann:
-        raise ConfigError(f"dataset {name!r}: annotators has unknown keys {unknown_ann}")
+    unknown = sorted(set(annotators) - {"as_sources", "groups"})
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: annotators has unknown keys {unknown}")
+    groups = {str(k): str(v) for k, v in dict(annotators.get("groups", {})).items()}
+    return flag(name, "annotators.as_sources", annotators.get("as_sources", False)), groups
+
+
+def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
+    classes = _checked_keys(name, raw)
+    gold_values = _gold_values(name, raw, classes)
+    expectations = expectation_config(name, dict(raw.get("expectations", {})), classes)
+    class_balance = _class_balance(name, raw.get("class_balance"), classes)
+    candidates, dev_percent = _model_selection(name, raw)
+    as_sources, groups = _annotators(name, raw)
+    source_path = raw["source_path"]
     return DatasetConfig(
         name=name,
-        source_path=(raw["source_path"],) if isinstance(raw["source_path"], str) else tuple(raw["source_path"]),
+        source_path=(source_path,) if isinstance(source_path, str) else tuple(source_path),
         format=raw["format"],
         id_column=raw["id_column"],
         text_column=raw["text_column"],
@@ -393,51 +199,24 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         description=raw.get("description", ""),
         gold_column=raw.get("gold_column"),
         gold_values=gold_values,
-        label_model=_label_model_name(name, raw.get("label_model", "auto")),
+        label_model=label_model_name(name, raw.get("label_model", "auto")),
         label_model_options=dict(raw.get("label_model_options", {})),
         class_balance=class_balance,
         model_selection=candidates,
         dev_percent=dev_percent,
-        uncovered=_choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
-        read_options=_read_options(name, raw.get("read_options", {})),
-        invalid_utf8=_choice(name, "invalid_utf8", raw.get("invalid_utf8", "quarantine"), ("quarantine", "replace")),
+        uncovered=choice(name, "uncovered", raw.get("uncovered", "abstain"), ("abstain", "predict")),
+        read_options=read_options_of(name, raw.get("read_options", {})),
+        invalid_utf8=choice(name, "invalid_utf8", raw.get("invalid_utf8", "quarantine"), ("quarantine", "replace")),
         columns=tuple(raw.get("columns", ())),
-        max_lf_error_rate=_number(name, "max_lf_error_rate", raw.get("max_lf_error_rate", 0.01), 0, 1),
+        max_lf_error_rate=number(name, "max_lf_error_rate", raw.get("max_lf_error_rate", 0.01), 0, 1),
         expectations=expectations,
-        nightly=_flag(name, "nightly", raw.get("nightly", True)),
-        annotator_sources=_flag(name, "annotators.as_sources", annotators.get("as_sources", False)),
-        annotator_groups={str(k): str(v) for k, v in dict(annotators.get("groups", {})).items()},
-        gold_set=_gold_set_rule(name, raw.get("gold_set")),
-        end_model=_end_model_settings(name, raw.get("end_model")),
-        review_queue=_review_queue_settings(name, raw.get("review_queue")),
+        nightly=flag(name, "nightly", raw.get("nightly", True)),
+        annotator_sources=as_sources,
+        annotator_groups=groups,
+        gold_set=gold_set_rule(name, raw.get("gold_set")),
+        end_model=end_model_settings(name, raw.get("end_model")),
+        review_queue=review_queue_settings(name, raw.get("review_queue")),
     )
-
-
-def _read_options(dataset: str, raw: dict[str, Any]) -> dict[str, str]:
-    """Spark reader options as strings; an encoding nobody can decode is refused here, not as a
-    Java traceback from inside the first task."""
-    options = {str(k): str(v) for k, v in raw.items()}
-    for key, value in options.items():
-        if key.lower() in ("encoding", "charset"):
-            try:
-                codecs.lookup(value)
-            except LookupError:
-                raise ConfigError(
-                    f"dataset {dataset!r}: read_options.{key} {value!r} is not a known encoding"
-                ) from None
-    return options
-
-
-def _flag(dataset: str, key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"dataset {dataset!r}: {key} must be true or false, got {value!r}")
-    return value
-
-
-def _choice(dataset: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"dataset {dataset!r}: {key} must be one of {list(allowed)}, got {value!r}")
-    return value
 
 
 def _read_toml(config_path: Path) -> dict[str, Any]:
@@ -547,15 +326,3 @@ def write_datasets_toml(path: Path, datasets: dict[str, dict[str, Any]]) -> Path
             lines.append(f"{key} = {value(v)}")
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def _label_model_name(dataset: str, value: object) -> str:
-    """A known label model name, or ``"auto"`` (chosen by held-out LF agreement); a typo fails
-    when the config is read, naming the dataset, not at the end of an hour of applying LFs."""
-    from jobs.core.label_model_names import LABEL_MODEL_NAMES
-
-    if value != "auto" and value not in LABEL_MODEL_NAMES:
-        raise ConfigError(
-            f"dataset {dataset!r}: unknown label model {value!r}; known: auto, " + ", ".join(sorted(LABEL_MODEL_NAMES))
-        )
-    return str(value)

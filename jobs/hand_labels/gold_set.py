@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.core.datasets import DatasetConfig, GoldSetRule
+from jobs.core.dataset_sections import GoldSetRule
+from jobs.core.datasets import DatasetConfig
 from jobs.core.settings import Settings
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
 

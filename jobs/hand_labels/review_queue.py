@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.core.datasets import QUEUE_KINDS
+from jobs.core.dataset_sections import QUEUE_KINDS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -21,8 +21,11 @@ from jobs.core.settings import Settings
 from jobs.lake.runs import run_record
 from jobs.lake.tables import TableRef, commit_at, latest_commit, local_path, table
 from jobs.stages.apply.recompute_plan import RecomputePlan
-from jobs.stages.apply.stage import ApplyResult, load_dataset_pack, unvalidated_lfs, upsert_registry
-from jobs.stages.fit.stage import FitResult, current_labels, fit_key
+from jobs.stages.apply.registry import upsert_registry
+from jobs.stages.apply.stage import ApplyResult
+from jobs.stages.apply.votes import load_dataset_pack
+from jobs.stages.apply.votes_check import unvalidated_lfs
+from jobs.stages.fit.fit_key import FitResult, current_labels, fit_key
 from lf_library.core import LFPack
 
 log = logging.getLogger(__name__)

@@ -134,7 +134,7 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     from expectations.gx_runner import run_suite
     from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
     from jobs.core.datasets import get_dataset
-    from jobs.stages.apply.stage import compute_votes
+    from jobs.stages.apply.votes import compute_votes
     from lf_library.packs import load_pack
 
     pack = load_pack("youtube_spam")
@@ -170,7 +170,7 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
         published_stats,
         validation_view,
     )
-    from jobs.core.datasets import ExpectationConfig
+    from jobs.core.dataset_sections import ExpectationConfig
     from jobs.patterns.label_transitions import joined_transitions
 
     rows = [

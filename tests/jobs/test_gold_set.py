@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.core.datasets import GoldSetRule, get_dataset
+from jobs.core.dataset_sections import GoldSetRule
+from jobs.core.datasets import get_dataset
 from jobs.core.errors import ConfigError
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings

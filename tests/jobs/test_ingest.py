@@ -14,7 +14,8 @@ from jobs.core.datasets import get_dataset
 from jobs.core.lineage import RunContext, utc_now
 from jobs.core.settings import Settings
 from jobs.lake.tables import table
-from jobs.stages.ingest.stage import input_fingerprint, run_ingest
+from jobs.stages.ingest.reuse import input_fingerprint
+from jobs.stages.ingest.stage import run_ingest
 from tests.conftest import YOUTUBE, write_config
 
 BAD_CSV = (

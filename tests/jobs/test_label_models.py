@@ -9,7 +9,7 @@ import pytest
 
 from jobs.core.errors import ConfigError
 from jobs.label_models import MajorityVote, make_label_model
-from jobs.stages.fit.stage import pattern_matrix
+from jobs.patterns.vote_patterns import pattern_matrix
 
 
 def test_majority_vote_probabilities_and_ties() -> None:
@@ -222,7 +222,7 @@ def test_dev_class_balance_is_smoothed_and_weighted_by_counts() -> None:
 
 
 def test_voting_lf_versions_names_exactly_the_lfs_that_voted() -> None:
-    from jobs.stages.fit.stage import voting_lf_versions
+    from jobs.stages.fit.predictions import voting_lf_versions
 
     L = pattern_matrix(["a=1,c=0", "", "b=1", "a=0,c=1", "a=1,b=0,c=0"], ["a", "b", "c"])
     versions = {"a": "va", "b": "vb", "c": "vc"}

@@ -11,7 +11,7 @@ from jobs.core.datasets import get_dataset
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.tables import latest_commit, table
-from jobs.stages.apply.stage import upsert_registry
+from jobs.stages.apply.registry import upsert_registry
 from lf_library.core import LFPack
 from lf_library.packs import load_pack
 from tests.conftest import YOUTUBE, write_config

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from jobs.patterns.vote_patterns import PatternCodec, row_patterns, string_patterns
-from jobs.stages.fit.stage import pattern_matrix
+from jobs.patterns.vote_patterns import PatternCodec, pattern_matrix, row_patterns, string_patterns
 from tests.conftest import DATA_ROOT
 
 

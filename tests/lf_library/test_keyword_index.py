@@ -9,7 +9,7 @@ from itertools import islice
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.stages.apply.stage import votes_long
+from jobs.stages.apply.votes import votes_long
 from lf_library.compile import compile_lf
 from lf_library.core import KeywordLF, LFPack
 from lf_library.keyword_index import MIN_LFS_FOR_INDEX, indexable, split_for_index

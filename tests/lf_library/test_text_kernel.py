@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.stages.apply.stage import votes_long
+from jobs.stages.apply.votes import votes_long
 from lf_library import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.compile import compile_pack
 from lf_library.packs import load_pack

@@ -38,7 +38,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.core.datasets import DatasetConfig, EndModelSettings
+from jobs.core.dataset_sections import EndModelSettings
+from jobs.core.datasets import DatasetConfig
 from jobs.core.errors import ConfigError
 from jobs.core.settings import Settings
 from jobs.lake.tables import latest_commit, require_table

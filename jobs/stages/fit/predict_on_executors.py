@@ -12,7 +12,7 @@ so the fitted model is a few hundred numbers. This module turns them into
 Spark expressions over the code columns of :mod:`jobs.patterns.vote_patterns`: per class,
 the bias plus one ``element_at`` per LF indexed by that LF's digit, then the
 model's link. No Python runs per row and nothing row-level reaches the driver.
-The columns reproduce :func:`jobs.stages.fit.stage.pattern_labels` (labels
+The columns reproduce :func:`jobs.stages.fit.predictions.pattern_labels` (labels
 exactly, probabilities to float rounding; ``tests/jobs/test_predict_on_executors.py``),
 including ``_lf_versions``, which is built from the same digits.
 """
@@ -73,7 +73,7 @@ def predict_rows(
     each class score is computed once per row; Spark keeps projections apart
     rather than duplicate an expensive expression. ``uncovered = "abstain"``: a
     row no LF voted on gets label -1 and ``class_prior`` as its probabilities,
-    as :func:`jobs.stages.fit.stage.pattern_labels` does.
+    as :func:`jobs.stages.fit.predictions.pattern_labels` does.
     """
     m, k = scores.table.shape[0], scores.table.shape[2]
     digits = [codec.digit(j).cast("int") for j in range(m)]
@@ -133,7 +133,7 @@ VERSION_CHUNK = 6
 
 def voting_lf_versions_column(codec: PatternCodec, digits: list[Column], lf_versions: dict[str, str]) -> Column:
     """JSON ``{lf: version}`` of the LFs that voted on the row, byte for byte what
-    :func:`jobs.stages.fit.stage.voting_lf_versions` writes (``json.dumps(..., sort_keys=True)``).
+    :func:`jobs.stages.fit.predictions.voting_lf_versions` writes (``json.dumps(..., sort_keys=True)``).
 
     The LFs (in key order) are cut into chunks of :data:`VERSION_CHUNK`; each chunk's
     voting mask picks one of its precomputed texts, and the chunks are joined. One

@@ -1,0 +1,105 @@
+"""The votes suite: which LFs' votes a run checks, and the check itself (a blocking failure stops the run)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from expectations.gx_runner import run_suite
+from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
+from jobs.core.datasets import DatasetConfig
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.tables import TableRef, commit_history, runs_table
+from jobs.stages.gate import ValidationReport, enforce
+from lf_library.core import LFPack
+
+
+def computed_lfs(meta: dict[str, Any]) -> list[str]:
+    """The LFs a votes commit computed votes for (every LF when rows changed or the run was full)."""
+    changes = meta.get("row_changes") or {}
+    if meta.get("mode") == "full" or any(changes.get(s, 0) for s in ("new", "changed")):
+        return list(meta.get("lfs") or [])
+    return list(meta.get("recomputed") or [])
+
+
+def unvalidated_lfs(spark: SparkSession | None, settings: Settings, dataset: str, votes: TableRef) -> set[str]:
+    """LFs with votes on record that no run has checked successfully since they were written.
+
+    A run records ``votes_version`` with its votes outcomes only once its check
+    passed. Walking back from the newest votes commit to the last one some run
+    checked, every LF those commits computed is still unchecked: its check
+    failed, or the run that wrote it died first. An edit of another LF in
+    between does not clear it."""
+    checked = _checked_votes_versions(settings, dataset)
+    unchecked: set[str] = set()
+    for version, meta in commit_history(spark, votes):
+        if version in checked:
+            break
+        unchecked |= set(computed_lfs(meta))
+    return unchecked
+
+
+def _checked_votes_versions(settings: Settings, dataset: str) -> set[int]:
+    """Votes versions some run of ``dataset`` recorded a passing votes check for."""
+    ref = runs_table(settings)
+    if not ref.exists():
+        return set()
+    from deltalake import DeltaTable
+
+    rows = (
+        DeltaTable(str(ref.path))
+        .to_pyarrow_table(columns=["votes_version", "votes_validation"], filters=[("dataset", "=", dataset)])
+        .to_pylist()
+    )
+    passed = set()
+    for row in rows:
+        outcomes = json.loads(row["votes_validation"] or "[]")
+        if (
+            row["votes_version"] is not None
+            and outcomes
+            and not any(not o["success"] and o["severity"] == "blocking" for o in outcomes)
+        ):
+            passed.add(int(row["votes_version"]))
+    return passed
+
+
+def validate_votes(
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    pack: LFPack,
+    votes: TableRef,
+    votes_version: int,
+) -> ValidationReport:
+    """The votes suite on the version this run settled on, over the LFs of ``pack``: label
+    spaces, and LFs that never fire."""
+    frame = (
+        spark.read.format("delta")
+        .option("versionAsOf", votes_version)
+        .load(str(votes.path))
+        .where(F.col("lf").isin(pack.names))
+    )
+    view = votes_view(spark, frame, pack.vote_space()).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        checked = run_suite(
+            settings.home,
+            ds.name,
+            lambda: build_votes_suite(f"{ds.name}_votes", pack.names),
+            view,
+            run.run_id,
+            ds.expectations.severity_of,
+            observed_votes_value(pack.names),
+            index_columns=["id", "lf"],
+        )
+    finally:
+        view.unpersist()
+    report = ValidationReport(thresholds=ds.expectations.record())
+    report.add(checked)
+    enforce(spark, settings, run, "apply_lfs", f"{votes.name}@v{votes_version}", report, "votes_validation")
+    return report

@@ -1,0 +1,107 @@
+"""The fit's unit of work: every row's vote pattern, and each distinct pattern's count.
+
+The counts are materialised in the ``pattern_counts`` table (one row per
+distinct pattern), which the driver-side fit collects and the executor-side fit
+aggregates. After an LF edit the rows are the last fit's stored patterns plus
+the edited LFs' changes (:mod:`jobs.patterns.incremental`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.core.datasets import DatasetConfig
+from jobs.core.lineage import RunContext
+from jobs.core.settings import Settings
+from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
+from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
+from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts
+from jobs.patterns.vote_patterns import RowPatterns, row_patterns
+from jobs.stages.fit.inputs import FitInputs
+
+
+@dataclass(frozen=True)
+class FitPatterns:
+    """The rows as patterns, their counts on record, and what the labels are compared against."""
+
+    patterned: RowPatterns
+    rows: DataFrame
+    """Every row's pattern codes (cached when built from the votes; see :func:`count_patterns`)."""
+    updated: UpdatedPatterns | None
+    """The stored patterns plus the LF edit's changes, on an incremental rerun; else None."""
+    against: str | None
+    """The published run whose stored pattern labels the label changes are counted against."""
+    split: DataFrame | None
+    """Pattern counts split by the stored (published) label, when ``against`` is set (cached)."""
+    counts_ref: TableRef
+    counts: DataFrame
+    """The ``pattern_counts`` table as written for this run."""
+
+    def unpersist(self) -> None:
+        self.rows.unpersist()
+        if self.split is not None:
+            self.split.unpersist()
+
+
+def published_pattern_labels_run(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, updated: UpdatedPatterns | None
+) -> str | None:
+    """The run whose labels are published, when they are the labels stored with ``updated``'s row
+    patterns: that run stored them, and its labels are its pattern labels."""
+    if updated is None or not updated.has_stored_labels or updated.stored_run is None:
+        return None
+    labels_ref = table(settings, ds.name, "labels")
+    if not labels_ref.exists():
+        return None
+    _, meta = latest_commit(spark, labels_ref)
+    return updated.stored_run if pattern_labels_run(meta) == updated.stored_run else None
+
+
+def count_patterns(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, inputs: FitInputs
+) -> FitPatterns:
+    """Row patterns (reusing the stored ones after an LF edit) and their counts, written to
+    ``pattern_counts``. Annotator votes are not in the votes table's versions, so with annotators
+    the patterns are rebuilt."""
+    patterned = row_patterns(inputs.ids, inputs.votes, inputs.lf_names, len(ds.classes))
+    updated = None
+    if run.mode != "full" and inputs.annotators is None:
+        updated = updated_patterns(
+            spark,
+            table(settings, ds.name, "row_patterns"),
+            inputs.votes_ref,
+            patterned.codec,
+            inputs.source_version,
+            inputs.votes_version,
+            inputs.lf_names,
+        )
+    if updated is not None:
+        patterned = dataclasses.replace(patterned, rows=updated.rows)
+    # Rows built from the votes are a pivot worth caching for their second pass (the staging write);
+    # updated rows are a read of the stored codes plus a broadcast join, cheaper to read twice.
+    rows = patterned.rows if updated is not None else patterned.rows.persist()
+    # Updated rows carry the published pattern labels: count the patterns split by them, and the
+    # label changes come from aggregates (jobs/patterns/label_transitions.py).
+    against = published_pattern_labels_run(spark, settings, ds, updated)
+    split = stored_label_counts(rows, patterned.keys).persist() if against is not None else None
+    counts_ref = table(settings, ds.name, "pattern_counts")
+    meta = commit_metadata(
+        run_id=run.run_id,
+        stage="fit_label_model",
+        dataset=ds.name,
+        source_version=inputs.source_version,
+        votes_version=inputs.votes_version,
+    )
+    (
+        patterned.distinct_counts(split)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("userMetadata", meta)
+        .save(str(counts_ref.path))
+    )
+    counts = spark.read.format("delta").load(str(counts_ref.path))
+    return FitPatterns(patterned, rows, updated, against, split, counts_ref, counts)

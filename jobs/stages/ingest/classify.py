@@ -1,0 +1,135 @@
+"""Why a row is quarantined, if it is: parse errors, repeated headers, bad bytes, blank or repeated ids.
+
+Reasons, in the order they are tested:
+
+- ``malformed record``: the parser could not split the line into the header's
+  columns (the raw line is kept in ``_corrupt_record``);
+- ``a repeated header line`` (CSV): the id, text and gold values are their column names;
+- ``null or empty id`` / ``null or empty text``;
+- ``duplicate id``: a later row with an id already seen; the first row (by file
+  name, then position in the file) is kept, and the reason says whether the
+  duplicate is identical to it or conflicts with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.core.datasets import ROW_ID, DatasetConfig
+from jobs.stages.ingest.read import CORRUPT, FILE_PROBLEM, INTERNAL_COLUMNS, REASON
+from jobs.stages.ingest.utf8_check import INVALID_UTF8, invalid_columns
+
+log = logging.getLogger(__name__)
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == F.lit(""))
+
+
+def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
+    """Does any non-blank id occur on two input rows? (ids only: an aggregate, no sort, no text.)
+
+    The duplicate rules below need a window over every row sorted by id, the
+    most expensive step of an ingest (the whole row is shuffled and sorted);
+    a nightly drop rarely repeats an id, so that window runs only when this
+    says it must. ``@row`` ids are unique by construction.
+    """
+    if ds.id_column == ROW_ID:
+        return False
+    repeated = raw.where(~_blank(F.col(ds.id_column))).groupBy(ds.id_column).count().where(F.col("count") > 1).limit(1)
+    return repeated.count() > 0
+
+
+def _repeats_header(ds: DatasetConfig) -> Column:
+    """True on a CSV row whose id, text and gold values are their own column names: the header again,
+    as when exports are concatenated (``cat a.csv b.csv``)."""
+    if ds.format != "csv":
+        return F.lit(False)
+    named = [c for c in (ds.id_column, ds.text_column, ds.gold_column) if c and c != ROW_ID]
+    return reduce(lambda a, b: a & b, [F.coalesce(F.col(c) == F.lit(c), F.lit(False)) for c in named])
+
+
+def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
+    """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
+    data_columns = [c for c in raw.columns if c not in INTERNAL_COLUMNS]
+    bad_bytes = F.col(INVALID_UTF8).isNotNull() & F.lit(ds.invalid_utf8 == "quarantine")
+    first_reason = (
+        F.when(F.col(FILE_PROBLEM).isNotNull(), F.concat(F.lit("file quarantined whole: "), F.col(FILE_PROBLEM)))
+        .when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
+        .when(_repeats_header(ds), F.lit("a repeated header line"))
+        .when(bad_bytes, F.concat(F.lit("invalid UTF-8 bytes in "), invalid_columns(F.col(INVALID_UTF8))))
+        .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
+        .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
+    )
+    if not has_repeated_ids(raw, ds):
+        return raw.withColumn(REASON, first_reason)  # no id twice: no duplicate to find
+    row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
+    staged = raw.withColumn(REASON, first_reason).withColumn("_row_hash", row_hash)
+    by_id = Window.partitionBy(ds.id_column).orderBy(
+        F.col(REASON).isNotNull(), F.col("_source_file"), F.col("_row_order")
+    )
+    ranked = (
+        staged.withColumn("_rank", F.row_number().over(by_id))
+        .withColumn("_first_hash", F.first("_row_hash").over(by_id))
+        .withColumn("_first_file", F.first("_source_file").over(by_id))
+    )
+    duplicate = F.col(REASON).isNull() & (F.col("_rank") > 1)
+    dup_reason = F.concat(
+        F.when(F.col("_row_hash") == F.col("_first_hash"), F.lit("duplicate id (identical row)")).otherwise(
+            F.lit("duplicate id (conflicting content)")
+        ),
+        F.lit(" first kept from "),
+        F.col("_first_file"),
+    )
+    return ranked.withColumn(REASON, F.when(duplicate, dup_reason).otherwise(F.col(REASON))).drop(
+        "_rank", "_first_hash", "_first_file", "_row_hash"
+    )
+
+
+MOSTLY_MALFORMED = 0.5
+"""A file more than this share of whose records do not parse is not the declared format: all of it is quarantined."""
+
+
+def quarantine_unparseable_files(
+    classified: DataFrame, ds: DatasetConfig
+) -> tuple[DataFrame, dict[str, int], dict[str, float]]:
+    """Quarantine whole files whose records mostly fail to parse; the rows per reason ("" = accepted)
+    and each file's quarantined share.
+
+    One aggregate (a row per file and reason) gives both the counts and the files
+    to reject, so a file of another format cannot slip a few lucky rows through."""
+    reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
+    per_file: dict[str, dict[str, int]] = {}
+    for r in classified.groupBy("_source_file", reason.alias(REASON)).count().collect():
+        per_file.setdefault(r["_source_file"], {})[r[REASON]] = int(r["count"])
+    rejected = {}
+    for path, counts in per_file.items():
+        malformed, total = counts.get("malformed record", 0), sum(counts.values())
+        if malformed > MOSTLY_MALFORMED * total:
+            rejected[path] = f"file quarantined whole: {malformed} of {total} records do not parse as {ds.format}"
+            log.warning("ingest %s: %s: %s", ds.name, path, rejected[path])
+    by_reason: dict[str, int] = {}
+    for path, counts in per_file.items():
+        for why, n in counts.items():
+            key = rejected.get(path, why)
+            by_reason[key] = by_reason.get(key, 0) + n
+    shares = {
+        path: 1.0 if path in rejected else 1.0 - counts.get("", 0) / max(sum(counts.values()), 1)
+        for path, counts in per_file.items()
+    }
+    if not rejected:
+        return classified, by_reason, shares
+    mapping = F.create_map(*[F.lit(x) for pair in rejected.items() for x in pair])
+    marked = classified.withColumn(REASON, F.coalesce(mapping[F.col("_source_file")], F.col(REASON)))
+    return marked, by_reason, shares
+
+
+def warn_replaced_bytes(classified: DataFrame, ds: DatasetConfig) -> None:
+    """``invalid_utf8 = "replace"``: the rows accepted with U+FFFD for bytes that were not UTF-8, counted."""
+    replaced = classified.where(F.col(INVALID_UTF8).isNotNull()).count()
+    if replaced:
+        log.warning("ingest %s: %d rows had invalid UTF-8 bytes, accepted with U+FFFD", ds.name, replaced)

@@ -1,0 +1,79 @@
+"""Accepted and rejected rows shaped for their tables: source (no gold), gold, quarantine."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.core.datasets import ROW_ID, DatasetConfig
+from jobs.core.lineage import RunContext
+from jobs.stages.ingest.read import CORRUPT, INTERNAL_COLUMNS, REASON
+from jobs.stages.ingest.utf8_check import INVALID_UTF8
+
+
+def sanitize(name: str) -> str:
+    """A Delta-safe lowercase column name: ``CONTENT`` -> ``content``, ``Video Id`` -> ``video_id``."""
+    cleaned = re.sub(r"[^0-9a-zA-Z_]+", "_", name.strip()).strip("_").lower()
+    return cleaned or "col"
+
+
+def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingested_at: datetime) -> DataFrame:
+    """Accepted rows shaped for the source table: ``id``, ``text``, other columns, lineage.
+
+    The gold column is left out on purpose: LFs read this table.
+    """
+    skip = {ds.id_column, ds.text_column, ds.gold_column, *INTERNAL_COLUMNS}
+    skip.add(ROW_ID)
+    others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
+    return accepted.select(
+        F.col(ds.id_column).alias("id"),
+        F.col(ds.text_column).alias("text"),
+        *others,
+        F.col("_source_file"),
+        content_hash(F.col(ds.text_column), others).alias("_content_hash"),
+        F.lit(run.run_id).alias("_run_id"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+    )
+
+
+def content_hash(text: Column, others: list[Column]) -> Column:
+    """SHA-256 of everything an LF can read on a row: the text and every other data column.
+
+    Incremental reruns re-apply every LF to a row whose hash changed, so a
+    column an LF thresholds on (a length, a score) must be part of it. The
+    columns go through ``to_json`` of a struct, which keeps names and tells
+    null from empty.
+    """
+    return F.sha2(F.to_json(F.struct(text.alias("text"), *others)), 256)
+
+
+def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFrame:
+    """``id, label, label_name, raw_value`` for accepted rows whose gold value is known."""
+    mapping = F.create_map(*[F.lit(x) for pair in ds.gold_values.items() for x in pair])
+    classes = F.array(*[F.lit(c) for c in ds.classes])
+    assert ds.gold_column is not None, "gold_rows needs a dataset with a gold column"
+    raw_value = F.trim(F.col(ds.gold_column))
+    name = mapping[raw_value]
+    return accepted.where(name.isNotNull()).select(
+        F.col(ds.id_column).alias("id"),
+        (F.array_position(classes, name) - 1).cast("int").alias("label"),
+        name.alias("label_name"),
+        raw_value.alias("raw_value"),
+        F.lit(run.run_id).alias("_run_id"),
+    )
+
+
+def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
+    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns if c not in INTERNAL_COLUMNS]
+    raw_bytes = F.concat(F.lit("raw bytes (base64): "), F.col(INVALID_UTF8))
+    return rejected.select(
+        *keep,
+        F.coalesce(F.col(CORRUPT), raw_bytes).alias("_corrupt_record"),
+        F.col(REASON).alias("_reason"),
+        F.col("_source_file"),
+        F.lit(run.run_id).alias("_run_id"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+    )
