@@ -52,16 +52,29 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results, edit_lf
+from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.bench.scaled_source import build_scaled_source
+from jobs.bench.week_scenario import (
+    MALFORMED_FILE,
+    MALFORMED_LINES,
+    NIGHTS,
+    PACKS,
+    Night,
+    base_pack,
+    edit_target,
+    indexed,
+    night_source,
+    pack_for,
+    removed_lf_name,
+    write_partner_file,
+)
 from jobs.core.datasets import get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
@@ -69,117 +82,7 @@ from jobs.lake.runs import run_record
 from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
 from jobs.spark.session import get_spark
-from lf_library.core import KeywordLF, LabelingFunction, LFPack
 from lf_library.packs import load_pack
-
-EDITED_SUFFIX = " check out my channel and subscribe"
-MALFORMED_LINES = (
-    '{"id": "malformed-1", "text": "an unterminated string',
-    "this line is not JSON at all",
-    '{"id": "malformed-3" "text": "missing comma"}',
-)
-MALFORMED_FILE = "zz-partner-drop.json"
-
-
-# ----------------------------------------------------------------- the LF packs of the week
-def _base() -> LFPack:
-    return load_pack(os.environ[BASE_PACK_ENV])
-
-
-def _edit_target(pack: LFPack) -> LabelingFunction:
-    keyword_lfs = [lf for lf in pack if isinstance(lf, KeywordLF)]
-    target = next((lf for lf in keyword_lfs if len(lf.keywords) > 1), None) or next(
-        (lf for lf in pack if edit_lf(lf) is not None), None
-    )
-    if target is None:
-        raise ValueError(f"pack {pack.name!r} has no keyword or regex LF to edit")
-    return target
-
-
-def _edited(lf: LabelingFunction) -> LabelingFunction:
-    """A real edit: drop a keyword LF's last keyword when it has several (votes change), else add an
-    alternative (:func:`jobs.bench.incremental_bench.edit_lf`)."""
-    if isinstance(lf, KeywordLF) and len(lf.keywords) > 1:
-        return dataclasses.replace(lf, keywords=lf.keywords[:-1])
-    edited = edit_lf(lf)
-    if edited is None:
-        raise ValueError(f"LF {lf.name!r} has no alternative to add or remove")
-    return edited
-
-
-def week_pack_day1() -> LFPack:
-    return _base()
-
-
-def week_pack_day4() -> LFPack:
-    """Day 4 on: one keyword LF edited."""
-    pack = _base()
-    target = _edit_target(pack)
-    return LFPack(pack.name, pack.classes, [_edited(lf) if lf is target else lf for lf in pack])
-
-
-def removed_lf_name(pack: LFPack) -> str:
-    """The LF day 6 removes: the pack's last LF that is not the edited one."""
-    target = _edit_target(pack)
-    return next(lf.name for lf in reversed(list(pack)) if lf.name != target.name)
-
-
-def week_pack_day6() -> LFPack:
-    """Day 6 on: the day-4 pack without one LF."""
-    pack = week_pack_day4()
-    removed = removed_lf_name(_base())
-    return LFPack(pack.name, pack.classes, [lf for lf in pack if lf.name != removed])
-
-
-PACKS = {1: "week_pack_day1", 4: "week_pack_day4", 6: "week_pack_day6"}
-
-
-def pack_for(day: int) -> str:
-    return PACKS[max(d for d in PACKS if d <= day)]
-
-
-# ----------------------------------------------------------------- the source of each night
-@dataclass(frozen=True)
-class Night:
-    day: int
-    change: str
-    source_changes: bool
-
-
-NIGHTS = (
-    Night(1, "first load (90% of rows)", True),
-    Night(2, "rows appended (the other 10%)", True),
-    Night(3, "texts edited and rows deleted (1% each)", True),
-    Night(4, "one LF edited", False),
-    Night(5, "a malformed file arrives", True),
-    Night(6, "one LF removed", False),
-    Night(7, "nothing changed", False),
-)
-
-
-def _indexed(scaled: DataFrame) -> DataFrame:
-    return scaled.withColumn("_i", F.substring("id", 2, 20).cast("long"))
-
-
-def night_source(scaled: DataFrame, rows: int, day: int) -> DataFrame:
-    """The base rows live on ``day``: ``(id, text)``; the malformed file's rows come on top."""
-    frame = _indexed(scaled)
-    if day == 1:
-        frame = frame.where(F.col("_i") < int(rows * 0.9))
-    if day >= 3:
-        frame = frame.where(F.col("_i") % 100 != 3).withColumn(
-            "text", F.when(F.col("_i") % 100 == 7, F.concat("text", F.lit(EDITED_SUFFIX))).otherwise(F.col("text"))
-        )
-    return frame.select("id", "text")
-
-
-def _write_partner_file(path: Path, texts: list[str]) -> int:
-    """The day-5 file: good rows with new ids, one row with empty text, and malformed lines."""
-    lines = [json.dumps({"id": f"partner-{i:04d}", "text": t}) for i, t in enumerate(texts)]
-    lines.insert(len(lines) // 2, json.dumps({"id": "partner-empty", "text": "  "}))
-    lines[1:1] = list(MALFORMED_LINES)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return len(texts)
 
 
 # ----------------------------------------------------------------- the checks
@@ -236,7 +139,7 @@ def _check_night(
     checks.equal(day, "run status", record.get("status"), "published")
     checks.equal(day, "run trigger", record.get("trigger"), "schedule")
     source_version = DeltaTable(str(table(inc, name, "source").path)).version()
-    pack = load_pack(f"jobs.bench.week_soak:{pack_for(day)}")
+    pack = load_pack(f"jobs.bench.week_scenario:{pack_for(day)}")
     # A quiet night publishes nothing: the previous night's labels stay current, lineage and all.
     labeled_by = f"night-{day - 1}" if not night.source_changes and day not in PACKS else run_id
     checks.equal(
@@ -255,8 +158,8 @@ def _check_night(
     recomputed = json.loads(record.get("recomputed") or "{}")
     row_changes = json.loads(record.get("source_changes") or "{}")
     changed = {k: v.split(" ")[0] for k, v in lf_changes.items()}
-    edited = _edit_target(_base()).name
-    removed = removed_lf_name(_base())
+    edited = edit_target(base_pack()).name
+    removed = removed_lf_name(base_pack())
     want_lf_changes = {4: {edited: "changed"}, 6: {removed: "removed"}}.get(day, {})
     if day > 1:
         checks.equal(day, "LF changes on the run", changed, want_lf_changes)
@@ -300,7 +203,7 @@ def _check_night(
             deleted_n,
         )
         checks.equal(day, "deleted rows on the run record", row_changes.get("deleted"), deleted_n)
-        edited_n = _indexed(scaled).where(F.col("_i") % 100 == 7).count()
+        edited_n = indexed(scaled).where(F.col("_i") % 100 == 7).count()
         checks.equal(day, "edited rows on the run record", row_changes.get("changed"), edited_n)
         figures["deleted"] = deleted_n
     if day == 5:
@@ -330,7 +233,7 @@ def _check_night(
 def _night_settings(
     settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], day: int, home: str
 ) -> Settings:
-    pack = f"jobs.bench.week_soak:{pack_for(day)}"
+    pack = f"jobs.bench.week_scenario:{pack_for(day)}"
     config = write_datasets_toml(workdir / f"{home}-day{day}.toml", {name: {**dataset, "lf_pack": pack}})
     return dataclasses.replace(settings, home=workdir / home, config_path=config)
 
@@ -378,7 +281,7 @@ def run_week(
     figures: dict[str, Any] = {
         "dataset": dataset,
         "rows": rows,
-        "lfs": len(_base()),
+        "lfs": len(base_pack()),
         "nights": [],
         "workdir": str(workdir),
     }
@@ -393,12 +296,12 @@ def run_week(
                 night_source(scaled, rows, day).write.mode("overwrite").json(str(base_dir))
             if day == 3:
                 deleted_ids = workdir / "deleted_ids.parquet"
-                _indexed(scaled).where(F.col("_i") % 100 == 3).select("id").write.mode("overwrite").parquet(
+                indexed(scaled).where(F.col("_i") % 100 == 3).select("id").write.mode("overwrite").parquet(
                     str(deleted_ids)
                 )
             if day == 5:
                 texts = [r["text"] for r in scaled.select("text").limit(40).collect()]  # 40 texts, not rows
-                partner_rows = _write_partner_file(extra_dir / MALFORMED_FILE, texts)
+                partner_rows = write_partner_file(extra_dir / MALFORMED_FILE, texts)
             live = night_source(scaled, rows, day).count() + partner_rows
 
             inc = _night_settings(settings, workdir, name, week_ds, day, "lakehouse")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.bench.week_soak import MALFORMED_LINES, run_week
+from jobs.bench.week_scenario import MALFORMED_LINES
+from jobs.bench.week_soak import run_week
 from jobs.core.settings import Settings
 
 
