@@ -26,13 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from typing import Any
 
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.core.settings import env_switch
 from lf_library.compile import java_regex, required_literal_sets
 from lf_library.core import KeywordLF, LabelingFunction, RegexLF, WordCountLF
 
@@ -48,7 +48,7 @@ _warned: list[bool] = []  # warn once per process that the kernel is missing
 
 def kernel_enabled(spark: SparkSession) -> bool:
     """Whether ``spark`` can load the kernel class; False means "use expressions"."""
-    if os.environ.get(KERNEL_ENV, "on").lower() in ("off", "0", "false", "no"):
+    if not env_switch(KERNEL_ENV):
         return False
     from py4j.java_gateway import JavaClass
 

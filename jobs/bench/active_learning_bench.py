@@ -17,7 +17,6 @@ labels); everything else is the shipped configuration of the dataset.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pyspark.sql import functions as F
 
 from jobs.core.datasets import get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, bench_dir
 from jobs.hand_labels.annotations import run_annotation_ingest
 from jobs.hand_labels.review_queue import run_review_queue
 from jobs.lake.tables import table
@@ -109,7 +108,7 @@ def run_active_learning_bench(
 ) -> dict[str, Any]:
     base = Settings.from_env()
     spark = get_spark("labellake-bench-active-learning", base)
-    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-al-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-al-", dir=bench_dir()))
     config = write_datasets_toml(workdir / "datasets.toml", {dataset: bench_dataset(base, dataset)})
     curves: dict[str, list[tuple[int, float, float]]] = {}
     started = time.perf_counter()

@@ -34,7 +34,7 @@ from jobs.bench.scaled_source import build_scaled_source
 from jobs.bench.spark_profile import EVENT_LOG_ENV, MemoryProfile, stage_profile
 from jobs.core.datasets import get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, bench_dir, env_setting
 from jobs.lake.runs import run_record
 from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline
@@ -51,7 +51,7 @@ changes real votes (a word no row contains would change only the LF's version)."
 
 def base_pack() -> LFPack:
     """The pack named by ``$LABELLAKE_BENCH_BASE_PACK`` (the config refers to it as a module:function)."""
-    return load_pack(os.environ[BASE_PACK_ENV])
+    return load_pack(env_setting(BASE_PACK_ENV))
 
 
 def edit_lf(lf: LabelingFunction, keyword: str = EDIT_KEYWORD) -> LabelingFunction | None:
@@ -77,7 +77,7 @@ def edited_pack() -> LFPack:
     """The same pack with one LF edited: :func:`edit_target` gains ``$LABELLAKE_BENCH_EDIT_KEYWORD``."""
     pack = base_pack()
     target = edit_target(pack)
-    keyword = os.environ.get(EDIT_KEYWORD_ENV, EDIT_KEYWORD)
+    keyword = env_setting(EDIT_KEYWORD_ENV) or EDIT_KEYWORD
     edited = edit_lf(target, keyword)
     assert edited is not None  # edit_target picks an editable LF
     return LFPack(pack.name, pack.classes, [edited if lf is target else lf for lf in pack])
@@ -170,7 +170,7 @@ def run_incremental_bench(
     settings = settings or Settings.from_env()
     ds = get_dataset(dataset, settings)
     os.environ[BASE_PACK_ENV] = ds.lf_pack
-    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-e2e-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-e2e-", dir=bench_dir()))
     events = workdir / "spark-events"
     if profile and SparkSession.getActiveSession() is None:  # the log is a session setting
         events.mkdir()
@@ -214,7 +214,7 @@ def run_incremental_bench(
         "master": spark.sparkContext.master,
         "driver_memory": spark.conf.get("spark.driver.memory", "?"),
         "source_build_seconds": source_seconds,
-        "edit": {"lf": target.name, "gains": os.environ[EDIT_KEYWORD_ENV]},
+        "edit": {"lf": target.name, "gains": env_setting(EDIT_KEYWORD_ENV)},
         "source_mb": round(sum(p.stat().st_size for p in source_dir.glob("*.json")) / 2**20),
     }
     with MemoryProfile(spark) as memory:

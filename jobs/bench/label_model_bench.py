@@ -33,7 +33,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, bench_dir
 from jobs.label_models import make_label_model
 from jobs.patterns.vote_patterns import row_patterns
 from jobs.spark.session import get_spark
@@ -105,7 +105,7 @@ def run_label_model_bench(
 ) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     spark = get_spark("labellake-bench-label-model", settings)
-    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-lm-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-lm-", dir=bench_dir()))
     started = time.perf_counter()
     accuracy, _ = synthetic_votes(spark, rows, lfs, classes, workdir)
     generate_s = time.perf_counter() - started

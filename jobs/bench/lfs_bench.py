@@ -43,7 +43,7 @@ from pyspark.sql import functions as F
 
 from jobs.bench.scaled_source import build_scaled_source
 from jobs.core.datasets import get_dataset
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, bench_dir
 from jobs.spark.session import get_spark
 from jobs.stages.apply.votes import load_dataset_pack, votes_long
 from lf_library.compile import PY_WORD, java_regex
@@ -266,7 +266,7 @@ def run_lfs_bench(
     spark = get_spark("labellake-bench-lfs", settings)
     ds = get_dataset(dataset, settings)
     pack = LFPack(f"{ds.lf_pack}-declarative", load_dataset_pack(ds).classes, load_dataset_pack(ds).declarative)
-    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-", dir=bench_dir()))
     with PeakMemory() as memory:
         source = build_scaled_source(spark, ds, settings, rows, workdir / "source.parquet")
         if generated_lfs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.bench.incremental_bench import BASE_PACK_ENV, edit_lf
+from jobs.core.settings import env_setting
 from lf_library.core import KeywordLF, LabelingFunction, LFPack
 from lf_library.packs import load_pack
 
@@ -26,7 +26,7 @@ MALFORMED_FILE = "zz-partner-drop.json"
 
 # ----------------------------------------------------------------- the LF packs of the week
 def base_pack() -> LFPack:
-    return load_pack(os.environ[BASE_PACK_ENV])
+    return load_pack(env_setting(BASE_PACK_ENV))
 
 
 def edit_target(pack: LFPack) -> LabelingFunction:

@@ -77,7 +77,7 @@ from jobs.bench.week_scenario import (
 )
 from jobs.core.datasets import get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, bench_dir
 from jobs.lake.runs import run_record
 from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
@@ -260,7 +260,7 @@ def run_week(
     ds = get_dataset(dataset, settings)
     os.environ[BASE_PACK_ENV] = ds.lf_pack
     spark = get_spark("labellake-bench-week", settings)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="labellake-week-", dir=os.environ.get("LABELLAKE_BENCH_DIR")))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="labellake-week-", dir=bench_dir()))
     name = f"week_{dataset}"
     scaled = build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet")
     base_dir, extra_dir = workdir / "source" / "base", workdir / "source" / "extra"

@@ -15,11 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.core.settings import PROJECT_ROOT, Settings, env_setting
 
 
 def airflow_home() -> Path:
-    return Path(os.environ.get("LABELLAKE_AIRFLOW_HOME", PROJECT_ROOT / ".airflow")).resolve()
+    return Path(env_setting("LABELLAKE_AIRFLOW_HOME")).resolve()
 
 
 def airflow_env(settings: Settings | None = None) -> dict[str, str]:

@@ -85,9 +85,18 @@ def exit_with(code: int) -> NoReturn:
     sys.exit(code)
 
 
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a Unix tool whose reader left (`labellake ... | head`)
+
+
 def console_main() -> NoReturn:
     """The ``labellake`` command."""
-    exit_with(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader of our output left: no traceback, the code a shell expects
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_PIPE_CLOSED
+    exit_with(code)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ def register(sub: Subparsers) -> None:
         _add_runs,
         _add_setup,
         _add_demo,
+        _add_settings,
     ):
         add(sub)
 
@@ -184,4 +185,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return code
     print()
     print(format_summary(labels_summary(settings, args.dataset)))
+    return 0
+
+
+def _add_settings(sub: Subparsers) -> None:
+    settings = sub.add_parser(
+        "settings",
+        help="every LABELLAKE_* environment variable: its value here, its default and what it sets",
+        **examples("labellake settings", "labellake settings --json"),
+    )
+    settings.add_argument("--json", action="store_true")
+    settings.set_defaults(func=_cmd_settings)
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    from jobs.core.settings import VARIABLES, env_setting
+
+    rows = [
+        {"name": v.name, "value": env_setting(v.name), "default": v.default, "meaning": v.meaning} for v in VARIABLES
+    ]
+    width = max(len(r["name"]) for r in rows)
+    text = "\n".join(f"{r['name']:<{width}}  {r['value'] or '-':<24}  {r['meaning']}" for r in rows)
+    emit(rows, args.json, text)
     return 0

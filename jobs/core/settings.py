@@ -1,18 +1,11 @@
-"""Deployment settings, read once from the environment.
+"""Deployment settings: every ``LABELLAKE_*`` environment variable, documented once, read here.
 
-One place decides where the lakehouse lives, where the raw data is and which
-Spark master to use, so moving from a laptop to a cluster is a matter of
-environment variables, never of code:
-
-==========================  =======================================  ==========================
-variable                    meaning                                  default
-==========================  =======================================  ==========================
-``LABELLAKE_HOME``          lakehouse root; every table lives here   ``<project>/lakehouse``
-``LABELLAKE_DATA_ROOT``     root the dataset ``source_path`` s use   ``<project>/../shared/datasets``
-``LABELLAKE_SPARK_MASTER``  Spark master URL                         ``local[*]``
-``LABELLAKE_CONFIG``        datasets config file                     ``<project>/config/datasets.toml``
-``LABELLAKE_JAR_CACHE``     where set-up put the Delta jars          ``<project>/.cache/jars``
-==========================  =======================================  ==========================
+Where the lakehouse lives, where the raw data is and which Spark master to use
+are the fields of :class:`Settings`, so moving from a laptop to a cluster is a
+matter of environment variables, never of code. Every other variable (Spark
+tuning, thresholds, switches) is read through :func:`env_setting`, which
+refuses a name :data:`VARIABLES` does not document; ``labellake settings``
+prints the table with the values in effect.
 """
 
 from __future__ import annotations
@@ -22,6 +15,78 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, what it sets, and its default ("" = unset)."""
+
+    name: str
+    meaning: str
+    default: str = ""
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("LABELLAKE_HOME", "lakehouse root; every table lives here", str(PROJECT_ROOT / "lakehouse")),
+    Variable(
+        "LABELLAKE_DATA_ROOT",
+        "root the dataset source_paths are under",
+        str(PROJECT_ROOT.parent / "shared" / "datasets"),
+    ),
+    Variable("LABELLAKE_SPARK_MASTER", "Spark master URL", "local[*]"),
+    Variable("LABELLAKE_CONFIG", "datasets config file", str(PROJECT_ROOT / "config" / "datasets.toml")),
+    Variable("LABELLAKE_JAR_CACHE", "where set-up put the Delta jars", str(PROJECT_ROOT / ".cache" / "jars")),
+    Variable(
+        "LABELLAKE_AIRFLOW_HOME", "the Airflow home `labellake demo` and `setup` use", str(PROJECT_ROOT / ".airflow")
+    ),
+    Variable("LABELLAKE_DRIVER_MEMORY", "spark.driver.memory", "4g"),
+    Variable("LABELLAKE_SHUFFLE_PARTITIONS", "spark.sql.shuffle.partitions (raise it on a cluster)", "8"),
+    Variable("LABELLAKE_SPARK_CONF", "extra Spark properties: key=value pairs separated by spaces"),
+    Variable("LABELLAKE_DRIVER_JAVA_OPTIONS", "JVM flags added to the driver's"),
+    Variable("LABELLAKE_EXECUTOR_JAVA_OPTIONS", "JVM flags for a cluster's executors"),
+    Variable("LABELLAKE_EVENT_LOG_DIR", "write Spark event logs here (history server, `bench e2e`)"),
+    Variable("LABELLAKE_SPARK_UI", "start Spark's web UI (true/false)", "false"),
+    Variable("LABELLAKE_PROGRESS", "Spark's console progress bar (default: on a terminal only)"),
+    Variable("LABELLAKE_SPARK_LOG_LEVEL", "Spark's log level", "WARN"),
+    Variable("LABELLAKE_JVM_ARCHIVE", "map set-up's JVM class archive (on/off)", "on"),
+    Variable("LABELLAKE_LF_KERNEL", "apply text LFs through the JVM kernel (on/off)", "on"),
+    Variable("LABELLAKE_LOCK_WAIT_S", "seconds a run waits for another run's dataset lock", "0"),
+    Variable(
+        "LABELLAKE_FIT_ON_EXECUTORS_ABOVE", "distinct patterns above which a wide pack is fitted in Spark", "1000000"
+    ),
+    Variable(
+        "LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", "distinct patterns above which labels are predicted per row", "200000"
+    ),
+    Variable("LABELLAKE_BENCH_DIR", "where benches make their scratch lakehouses (created if missing)"),
+    Variable("LABELLAKE_BENCH_BASE_PACK", "set by the benches: the LF pack their generated packs start from"),
+    Variable("LABELLAKE_BENCH_EDIT_KEYWORD", "set by the benches: the keyword their edited LF gains"),
+)
+"""Every environment variable labellake reads (a test keeps this list and the code in step)."""
+
+OFF_VALUES = ("off", "0", "false", "no")
+
+
+def env_setting(name: str) -> str:
+    """The value of the documented variable ``name`` in this process, or its default."""
+    documented = {v.name: v for v in VARIABLES}
+    if name not in documented:
+        raise KeyError(f"{name} is not a documented labellake setting (add it to jobs.core.settings.VARIABLES)")
+    return os.environ.get(name, documented[name].default)
+
+
+def env_switch(name: str) -> bool:
+    """An on/off variable: anything but off, 0, false or no is on."""
+    return env_setting(name).lower() not in OFF_VALUES
+
+
+def bench_dir() -> Path | None:
+    """``$LABELLAKE_BENCH_DIR``, created if missing (None: the system's temporary folder)."""
+    value = env_setting("LABELLAKE_BENCH_DIR")
+    if not value:
+        return None
+    path = Path(value).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)
@@ -36,13 +101,12 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
         return cls(
-            home=Path(env.get("LABELLAKE_HOME", PROJECT_ROOT / "lakehouse")).resolve(),
-            data_root=Path(env.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve(),
-            spark_master=env.get("LABELLAKE_SPARK_MASTER", "local[*]"),
-            config_path=Path(env.get("LABELLAKE_CONFIG", PROJECT_ROOT / "config" / "datasets.toml")).resolve(),
-            jar_cache=Path(env.get("LABELLAKE_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars")).resolve(),
+            home=Path(env_setting("LABELLAKE_HOME")).resolve(),
+            data_root=Path(env_setting("LABELLAKE_DATA_ROOT")).resolve(),
+            spark_master=env_setting("LABELLAKE_SPARK_MASTER"),
+            config_path=Path(env_setting("LABELLAKE_CONFIG")).resolve(),
+            jar_cache=Path(env_setting("LABELLAKE_JAR_CACHE")).resolve(),
         )
 
 

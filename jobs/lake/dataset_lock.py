@@ -33,7 +33,7 @@ from typing import TextIO
 
 from jobs.core.errors import DatasetBusy
 from jobs.core.lineage import RunContext, utc_now
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, env_setting
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def lock_path(settings: Settings, dataset: str) -> Path:
 @contextmanager
 def dataset_lock(settings: Settings, run: RunContext, wait_s: float | None = None) -> Iterator[None]:
     """Hold ``run.dataset``'s lock for the block; raise :class:`DatasetBusy` if another run has it."""
-    wait_s = float(os.environ.get("LABELLAKE_LOCK_WAIT_S", "0")) if wait_s is None else wait_s
+    wait_s = float(env_setting("LABELLAKE_LOCK_WAIT_S")) if wait_s is None else wait_s
     path = lock_path(settings, run.dataset)
     if _HELD.get(str(path)) == run.run_id:
         yield  # the enclosing pipeline of the same run holds it

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from jobs.core.errors import SetupError
-from jobs.core.settings import PROJECT_ROOT, Settings
+from jobs.core.settings import PROJECT_ROOT, Settings, env_setting
 from jobs.spark.jvm_archive import archive_options
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -74,7 +74,7 @@ EXTRA_CONF_ENV = "LABELLAKE_SPARK_CONF"
 
 def extra_conf() -> dict[str, str]:
     """The properties of ``$LABELLAKE_SPARK_CONF``; a pair without ``=`` is a SetupError naming it."""
-    pairs = os.environ.get(EXTRA_CONF_ENV, "").split()
+    pairs = env_setting(EXTRA_CONF_ENV).split()
     bad = [p for p in pairs if "=" not in p or not p.split("=", 1)[0]]
     if bad:
         raise SetupError(f"{EXTRA_CONF_ENV}: expected key=value pairs separated by spaces, got {bad}")
@@ -86,7 +86,7 @@ def executor_java_options(settings: Settings) -> dict[str, str]:
 
     A standalone executor starts with the driver's Spark classpath, so it maps the same archive;
     on a worker that lacks the file (or another JDK) the JVM starts without it, silently."""
-    flags = " ".join([archive_options(settings), os.environ.get(EXECUTOR_JAVA_OPTIONS_ENV, "")]).strip()
+    flags = " ".join([archive_options(settings), env_setting(EXECUTOR_JAVA_OPTIONS_ENV)]).strip()
     return {"spark.executor.extraJavaOptions": flags} if flags else {}
 
 
@@ -102,7 +102,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     with ``LABELLAKE_SHUFFLE_PARTITIONS`` on a cluster.
     """
     warehouse = Path(settings.home) / "_warehouse"
-    event_log = os.environ.get(EVENT_LOG_ENV)  # for the history server and `bench e2e`
+    event_log = env_setting(EVENT_LOG_ENV)  # for the history server and `bench e2e`
     logging_events = (
         {
             "spark.eventLog.enabled": "true",
@@ -117,13 +117,13 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         **logging_events,
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-        "spark.sql.shuffle.partitions": os.environ.get("LABELLAKE_SHUFFLE_PARTITIONS", "8"),
+        "spark.sql.shuffle.partitions": env_setting("LABELLAKE_SHUFFLE_PARTITIONS"),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(warehouse),
-        "spark.ui.enabled": os.environ.get("LABELLAKE_SPARK_UI", "false"),
+        "spark.ui.enabled": env_setting("LABELLAKE_SPARK_UI"),
         # Spark's per-job progress bar on a terminal (`labellake run`); never in task logs, where
         # its carriage returns garble the lines (Airflow and CI capture stderr, so it is no TTY).
-        "spark.ui.showConsoleProgress": os.environ.get("LABELLAKE_PROGRESS", "true" if _interactive() else "false"),
+        "spark.ui.showConsoleProgress": env_setting("LABELLAKE_PROGRESS") or ("true" if _interactive() else "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; Spark's default limit
         # (65,535) lets whole-stage codegen emit such methods, which then run interpreted. The
@@ -138,7 +138,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             [
                 f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}",
                 archive_options(settings),  # classes mapped from set-up's archive: JVMs start ~2x faster
-                os.environ.get(JAVA_OPTIONS_ENV, ""),
+                env_setting(JAVA_OPTIONS_ENV),
             ]
         ).strip(),
         **executor_java_options(settings),

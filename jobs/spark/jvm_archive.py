@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, env_switch
 
 ARCHIVE_ENV = "LABELLAKE_JVM_ARCHIVE"
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -63,7 +63,7 @@ def archive_path(settings: Settings) -> Path:
 
 def archive_options(settings: Settings) -> str:
     """The driver JVM flags that map the archive, or "" when there is none (or it is turned off)."""
-    if os.environ.get(ARCHIVE_ENV, "on").lower() in ("off", "0", "false", "no"):
+    if not env_switch(ARCHIVE_ENV):
         return ""
     path = archive_path(settings)
     return f"-XX:SharedArchiveFile={path} {QUIET}" if path.is_file() else ""

@@ -15,7 +15,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, env_setting
 from jobs.spark.conf import session_jars, spark_conf
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,12 @@ def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> 
             SparkSession.builder.master(settings.spark_master)
             .appName(app_name)
             .config("spark.jars", ",".join(session_jars(settings)))
-            .config("spark.driver.memory", os.environ.get("LABELLAKE_DRIVER_MEMORY", "4g"))
+            .config("spark.driver.memory", env_setting("LABELLAKE_DRIVER_MEMORY"))
         )
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("LABELLAKE_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(env_setting("LABELLAKE_SPARK_LOG_LEVEL"))
     log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
 

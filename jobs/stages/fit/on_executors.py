@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -36,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StringType, StructField, StructType
 
+from jobs.core.settings import env_setting
 from jobs.label_models.dawid_skene import DawidSkene
 from jobs.label_models.majority import majority_posteriors
 from jobs.label_models.onehot import OneHotVotes, normalize_log
@@ -158,12 +158,9 @@ def fit_dawid_skene_on_executors(patterns: DataFrame, n_lfs: int, cardinality: i
     return model
 
 
-DEFAULT_ABOVE_PATTERNS = 1_000_000
-
-
 def threshold() -> int:
     """Distinct patterns above which a wide pack's Dawid-Skene is fitted here, not on the driver."""
-    return int(os.environ.get("LABELLAKE_FIT_ON_EXECUTORS_ABOVE", DEFAULT_ABOVE_PATTERNS))
+    return int(env_setting("LABELLAKE_FIT_ON_EXECUTORS_ABOVE"))
 
 
 def patterns_from_strings(counts_table: DataFrame, lf_names: list[str], n_classes: int) -> DataFrame:

@@ -20,19 +20,18 @@ including ``_lf_versions``, which is built from the same digits.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.core.settings import env_setting
 from jobs.label_models import LabelModel, LinearScores
 from jobs.patterns.vote_patterns import PatternCodec
 
-DEFAULT_ABOVE_PATTERNS = 200_000
-"""Predict on the executors when a run has more distinct patterns than this (and the model
-and codec allow it). Below it the per-pattern broadcast join is as fast and keeps one path
-for ordinary runs. ``LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE`` overrides it (0 = always)."""
+# Predict on the executors when a run has more distinct patterns than
+# ``LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE`` (default 200,000; 0 = always) and the model and codec
+# allow it. Below it the per-pattern broadcast join is as fast and keeps one path for ordinary runs.
 
 MAX_TERMS = 160
 """LFs x classes above which the per-row expression is too large to build and compile (trec's
@@ -41,7 +40,7 @@ interprets it); such packs keep the per-pattern join, which at their pattern cou
 
 
 def threshold() -> int:
-    return int(os.environ.get("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE", DEFAULT_ABOVE_PATTERNS))
+    return int(env_setting("LABELLAKE_PREDICT_ON_EXECUTORS_ABOVE"))
 
 
 def usable(model: LabelModel, codec: PatternCodec | None, patterns: int) -> LinearScores | None:
