@@ -73,7 +73,7 @@ def accuracy(spark: SparkSession, settings: Settings, dataset: str) -> tuple[flo
     scored = gold.join(labels, "id", "left").withColumn("hit", (F.col("label") == F.col("gold")).cast("double"))
     annotations = table(settings, dataset, "annotations")
     if annotations.exists():
-        done = spark.read.format("delta").load(str(annotations.path)).select("id").distinct()
+        done = annotations.read(spark).select("id").distinct()
         rest = scored.join(done, "id", "left_anti")
     else:
         rest = scored
@@ -90,7 +90,7 @@ def _next_ids(spark: SparkSession, settings: Settings, ds: Any, strategy: str, k
     source = spark.read.format("delta").load(str(table(settings, ds.name, "source").path)).select("id")
     annotations = table(settings, ds.name, "annotations")
     if annotations.exists():
-        source = source.join(spark.read.format("delta").load(str(annotations.path)).select("id"), "id", "left_anti")
+        source = source.join(annotations.read(spark).select("id"), "id", "left_anti")
     return [r["id"] for r in source.orderBy(F.xxhash64("id", F.lit(seed))).limit(k).collect()]
 
 

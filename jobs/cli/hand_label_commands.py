@@ -153,8 +153,7 @@ def _cmd_annotators(args: argparse.Namespace) -> int:
     if labels_ref.exists() and models_ref.exists():
         model_id = latest_commit(spark, labels_ref)[1].get("label_model")
         rows = (
-            spark.read.format("delta")
-            .load(str(models_ref.path))
+            models_ref.read(spark)
             .where(F.col("model_id") == F.lit(model_id))
             .select("lf_names", "lf_accuracies")
             .limit(1)
@@ -224,9 +223,7 @@ def _cmd_gold(args: argparse.Namespace) -> int:
         emit({"dataset": ds.name, "rows": 0}, args.json, f"{ds.name}: no gold column and no annotations yet")
         return 0
     counts = (
-        spark.read.format("delta")
-        .option("versionAsOf", gold.version)
-        .load(str(gold.ref.path))
+        gold.ref.read(spark, gold.version)
         .groupBy("split", F.regexp_extract("_gold_from", "^[a-z]+", 0).alias("from"))
         .count()
         .orderBy("split", "from")

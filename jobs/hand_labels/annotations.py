@@ -220,7 +220,7 @@ def run_annotation_ingest(
         raise StageOrderError(f"annotations for {ds.name}: no source table yet; run the dataset's ingest first")
     ingest_id = f"annotations-{uuid.uuid4().hex[:12]}"
     ingested_at = ingested_at or datetime.now(UTC)
-    source_ids = spark.read.format("delta").load(str(source_ref.path)).select("id")
+    source_ids = source_ref.read(spark).select("id")
     classified = classify_annotations(
         read_annotation_files(spark, ds, paths, fmt, id_field, from_name, batch), source_ids, ds.classes
     ).persist()

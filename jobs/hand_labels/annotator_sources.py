@@ -61,9 +61,7 @@ def annotator_votes(
     version = DeltaTable(str(ref.path)).version()
     index = F.create_map(*[x for i, c in enumerate(ds.classes) for x in (F.lit(c), F.lit(i))])
     labeled = (
-        spark.read.format("delta")
-        .option("versionAsOf", version)
-        .load(str(ref.path))
+        ref.read(spark, version)
         .select(
             "id",
             source_name(F.col("annotator"), ds.annotator_groups).alias("lf"),

@@ -129,9 +129,7 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
     parts: list[DataFrame] = []
     if gold_ref.exists():
         parts.append(
-            spark.read.format("delta")
-            .load(str(gold_ref.path))
-            .select(
+            gold_ref.read(spark).select(
                 "id",
                 "label",
                 "label_name",
@@ -141,7 +139,7 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
             )
         )
     if annotations_ref.exists():
-        adjudicated = adjudicate(spark.read.format("delta").load(str(annotations_ref.path)), rule, ds.classes)
+        adjudicated = adjudicate(annotations_ref.read(spark), rule, ds.classes)
         if parts:
             adjudicated = adjudicated.join(parts[0].select("id"), "id", "left_anti")
         parts.append(adjudicated.withColumn("split", _split(rule.evaluation_percent)))
@@ -197,9 +195,7 @@ def withheld_ids(spark: SparkSession, gold: GoldSet | None) -> DataFrame | None:
     if gold is None:
         return None
     return (
-        spark.read.format("delta")
-        .option("versionAsOf", gold.version)
-        .load(str(gold.ref.path))
+        gold.ref.read(spark, gold.version)
         .where((F.col("split") == EVALUATION) & (F.col("_gold_from") != "source"))
         .select("id")
     )
@@ -210,9 +206,7 @@ def train_gold(spark: SparkSession, gold: GoldSet | None) -> DataFrame | None:
     if gold is None:
         return None
     return (
-        spark.read.format("delta")
-        .option("versionAsOf", gold.version)
-        .load(str(gold.ref.path))
+        gold.ref.read(spark, gold.version)
         .where(F.col("split") == TRAIN)
         .select("id", F.col("label").alias("gold_label"))
     )

@@ -248,11 +248,11 @@ def run_review_queue(
 
     labels_ref = require_table(settings, ds.name, "labels")
     version, meta = latest_commit(spark, labels_ref)
-    labels = spark.read.format("delta").load(str(labels_ref.path))
+    labels = labels_ref.read(spark)
     votes_ref = require_table(settings, ds.name, "votes")
-    votes = spark.read.format("delta").load(str(votes_ref.path)).select("id", "lf", "vote")
+    votes = votes_ref.read(spark).select("id", "lf", "vote")
     annotations_ref = table(settings, ds.name, "annotations")
-    annotated = spark.read.format("delta").load(str(annotations_ref.path)) if annotations_ref.exists() else None
+    annotated = annotations_ref.read(spark) if annotations_ref.exists() else None
     signals = row_signals(labels, votes, annotated, len(ds.classes))
     queue = select_queue(signals, k, mix, seed)
     queue_id = f"queue-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"

@@ -35,6 +35,7 @@ from jobs.core.settings import Settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
 DATASET_ROLES = (
     "source",
@@ -77,12 +78,64 @@ class TableRef:
             return False
         return any(p.name.endswith(".json") or ".checkpoint" in p.name for p in log.iterdir())
 
+    def read(self, spark: SparkSession, version: int | None = None) -> DataFrame:
+        """The table as Spark reads it: the latest version, or ``version`` by time travel."""
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(str(self.path))
+
+    def overwrite(self, frame: DataFrame, user_metadata: str, **options: str) -> None:
+        """Replace the whole table (schema included) with ``frame`` in one commit."""
+        writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        for key, value in {**options, "userMetadata": user_metadata}.items():
+            writer = writer.option(key, value)
+        writer.save(str(self.path))
+
+    def overwrite_run_partition(
+        self, frame: DataFrame, run_id: str, user_metadata: str, partitioned: bool = False, **options: str
+    ) -> None:
+        """Replace this run's rows (``_run_id = run_id``) with ``frame`` in one commit; a retry of the
+        run replaces them again instead of adding to them (``partitioned``: a table partitioned by run)."""
+        writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", f"_run_id = '{run_id}'")
+        if partitioned:
+            writer = writer.partitionBy("_run_id")
+        for key, value in {**options, "userMetadata": user_metadata}.items():
+            writer = writer.option(key, value)
+        writer.save(str(self.path))
+
 
 def table(settings: Settings, dataset: str, role: str) -> TableRef:
     """The table of ``dataset`` playing ``role``."""
     if role not in DATASET_ROLES:
         raise ValueError(f"unknown table role {role!r}; roles: {DATASET_ROLES}")
     return TableRef(dataset, role, settings.home / dataset / role)
+
+
+@dataclass(frozen=True)
+class DatasetTables:
+    """Every table of one dataset, resolved once (``dataset_tables(settings, name)``)."""
+
+    source: TableRef
+    gold: TableRef
+    gold_set: TableRef
+    quarantine: TableRef
+    lf_registry: TableRef
+    votes: TableRef
+    lf_analysis: TableRef
+    pattern_counts: TableRef
+    row_patterns: TableRef
+    label_models: TableRef
+    staging_labels: TableRef
+    labels: TableRef
+    annotations: TableRef
+    annotations_quarantine: TableRef
+    review_queue: TableRef
+
+
+def dataset_tables(settings: Settings, dataset: str) -> DatasetTables:
+    """The handle on ``dataset``'s tables."""
+    return DatasetTables(**{role: table(settings, dataset, role) for role in DATASET_ROLES})
 
 
 CREATED_BY = {

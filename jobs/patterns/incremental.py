@@ -164,7 +164,7 @@ def updated_patterns(
         log.info("fit_label_model: row patterns rebuilt (%s)", edited)
         return None
     try:
-        stored = spark.read.format("delta").option("versionAsOf", version).load(str(patterns_ref.path))
+        stored = patterns_ref.read(spark, version)
         files = plain_parquet_files(patterns_ref, version)
         if not edited:
             return UpdatedPatterns(
@@ -174,12 +174,7 @@ def updated_patterns(
             )
 
         def edited_votes(version: int) -> DataFrame:
-            return (
-                spark.read.format("delta")
-                .option("versionAsOf", version)
-                .load(str(votes_ref.path))
-                .where(F.col("lf").isin(edited))
-            )
+            return votes_ref.read(spark, version).where(F.col("lf").isin(edited))
 
         old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
         _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit

@@ -70,7 +70,7 @@ def _published(spark: SparkSession, labels_ref: TableRef) -> Published | None:
     if not labels_ref.exists():
         return None
     version, meta = latest_commit(spark, labels_ref)
-    frame = spark.read.format("delta").option("versionAsOf", version).load(str(labels_ref.path))
+    frame = labels_ref.read(spark, version)
     return Published(
         frame, meta, recorded_published_stats(meta, version) or published_stats(frame, version, meta.get("run_id"))
     )
@@ -99,7 +99,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     staging = table(settings, ds.name, "staging_labels")
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
-    labels = spark.read.format("delta").load(str(staging.path)).where(F.col("_run_id") == run.run_id)
+    labels = staging.read(spark).where(F.col("_run_id") == run.run_id)
     _, staging_meta = latest_commit(spark, staging)
     if not _staged(staging_meta, run.run_id, labels):
         raise StageOrderError(
@@ -232,7 +232,7 @@ def _lf_health(
     if not analysis_ref.exists() or published_run is None:
         report.notes.append("per-LF coverage drift skipped: no LF analysis for the published run")
         return []
-    analysis = spark.read.format("delta").load(str(analysis_ref.path))
+    analysis = analysis_ref.read(spark)
     current = analysis.where(F.col("_run_id") == run.run_id)
     previous = analysis.where(F.col("_run_id") == published_run)
     if previous.limit(1).count() == 0:

@@ -150,21 +150,13 @@ def plan_recompute(
     if plan.previous_source_version == source_version:
         return plan
     try:
-        old_rows = (
-            spark.read.format("delta")
-            .option("versionAsOf", plan.previous_source_version)
-            .load(str(source.path))
-            .select("id", F.col("_content_hash").alias("_old_hash"))
+        old_rows = source.read(spark, plan.previous_source_version).select(
+            "id", F.col("_content_hash").alias("_old_hash")
         )
         _ = old_rows.schema  # resolve now: a vacuumed version fails here, not mid-write
     except Exception as exc:  # noqa: BLE001 - any failure to read the old snapshot means "recompute all"
         return full(f"{source.name}@v{plan.previous_source_version} is no longer readable ({type(exc).__name__})")
-    new_rows = (
-        spark.read.format("delta")
-        .option("versionAsOf", source_version)
-        .load(str(source.path))
-        .select("id", F.col("_content_hash").alias("_new_hash"))
-    )
+    new_rows = source.read(spark, source_version).select("id", F.col("_content_hash").alias("_new_hash"))
     status = (
         F.when(F.col("_old_hash").isNull(), "new")
         .when(F.col("_new_hash").isNull(), "deleted")

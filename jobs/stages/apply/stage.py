@@ -188,7 +188,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
         raise StageOrderError(f"apply_lfs {ds.name}: source table {source.path} missing; run ingest first")
     source_version, _ = latest_commit(spark, source)
     pack = load_dataset_pack(ds)
-    rows = spark.read.format("delta").option("versionAsOf", source_version).load(str(source.path))
+    rows = source.read(spark, source_version)
     check_with_spark(spark, pack, rows)
     votes = table(settings, ds.name, "votes")
     plan = plan_recompute(spark, run, pack, votes, source, source_version)
@@ -200,7 +200,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     errors = update_votes(plan, pack, ds, rows, votes, source_version, meta)
     upsert_registry(settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
-    n_votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes.path)).count()
+    n_votes = votes.read(spark, votes_version).count()
     checked = lfs_to_check(spark, settings, ds, pack, plan)
     validation = (
         validate_votes(spark, ds, settings, run, sub_pack(pack, checked), votes, votes_version)

@@ -79,12 +79,7 @@ def validate_votes(
 ) -> ValidationReport:
     """The votes suite on the version this run settled on, over the LFs of ``pack``: label
     spaces, and LFs that never fire."""
-    frame = (
-        spark.read.format("delta")
-        .option("versionAsOf", votes_version)
-        .load(str(votes.path))
-        .where(F.col("lf").isin(pack.names))
-    )
+    frame = votes.read(spark, votes_version).where(F.col("lf").isin(pack.names))
     view = votes_view(spark, frame, pack.vote_space()).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         checked = run_suite(

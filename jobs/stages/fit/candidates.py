@@ -132,12 +132,7 @@ def _end_model_step(
     spark: SparkSession, ds: DatasetConfig, inputs: FitInputs, candidates: DataFrame, run: RunContext
 ) -> EndModelRun:
     assert ds.end_model is not None
-    texts = (
-        spark.read.format("delta")
-        .option("versionAsOf", inputs.source_version)
-        .load(str(inputs.source_ref.path))
-        .select("id", "text")
-    )
+    texts = inputs.source_ref.read(spark, inputs.source_version).select("id", "text")
     where = f"{ds.name} run {run.run_id}"
     end_model = add_end_model(
         candidates, texts, ds.end_model, inputs.key, F.col("_label_source") == GOLD_SOURCE, where=where

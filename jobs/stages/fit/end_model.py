@@ -166,7 +166,7 @@ def end_model_figures(spark: SparkSession, settings: Settings, ds: DatasetConfig
 
     labels_ref = require_table(settings, ds.name, "labels")
     version, meta = latest_commit(spark, labels_ref)
-    out = spark.read.format("delta").load(str(labels_ref.path))
+    out = labels_ref.read(spark)
     missing = ConfigError(
         f"end model {ds.name}: {labels_ref.name}@v{version} has no end model labels; add "
         f"[datasets.{ds.name}.end_model] to the config and rerun the dataset"

@@ -95,13 +95,6 @@ def count_patterns(
         source_version=inputs.source_version,
         votes_version=inputs.votes_version,
     )
-    (
-        patterned.distinct_counts(split)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", meta)
-        .save(str(counts_ref.path))
-    )
-    counts = spark.read.format("delta").load(str(counts_ref.path))
+    counts_ref.overwrite(patterned.distinct_counts(split), meta)
+    counts = counts_ref.read(spark)
     return FitPatterns(patterned, rows, updated, against, split, counts_ref, counts)

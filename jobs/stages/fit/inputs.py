@@ -100,8 +100,8 @@ def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, 
     votes_ref, source_ref = table(settings, ds.name, "votes"), table(settings, ds.name, "source")
     votes_meta = commit_at(spark, votes_ref, votes_version)
     source_version = int(votes_meta["source_version"])
-    ids = spark.read.format("delta").option("versionAsOf", source_version).load(str(source_ref.path)).select("id")
-    votes = spark.read.format("delta").option("versionAsOf", votes_version).load(str(votes_ref.path))
+    ids = source_ref.read(spark, source_version).select("id")
+    votes = votes_ref.read(spark, votes_version)
     gold_set = refresh_gold_set(spark, settings, ds, run.run_id)
     annotators = annotator_votes(spark, settings, ds, withheld_ids(spark, gold_set))
     if annotators is not None:

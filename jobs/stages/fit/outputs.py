@@ -43,7 +43,7 @@ def reset_staging_if_schema_changed(spark: SparkSession, ref: TableRef, staged: 
     (a per-run ``replaceWhere`` cannot change the schema)."""
     if not ref.exists():
         return
-    current = spark.read.format("delta").load(str(ref.path)).schema
+    current = ref.read(spark).schema
     # Compare names and types, not nullability: Delta reads arrays back as containsNull=true,
     # and treating that as a change would drop the candidates kept from earlier (failed) runs.
     wanted = {f.name: f.dataType.simpleString() for f in staged.schema.fields}
@@ -218,14 +218,12 @@ def write_staging(
     ):
         write_pattern_lookups(spark, ds, run, inputs, fp, fitted.per_pattern, candidates, staging_ref, user_metadata)
         return staging_ref
-    (
-        candidates.staged.write.format("delta")
-        .mode("overwrite")
-        .partitionBy("_run_id")
-        .option(STATS_COLUMNS_PROPERTY, STAGING_STATS_COLUMNS)
-        .option("replaceWhere", f"_run_id = '{run.run_id}'")
-        .option("userMetadata", user_metadata)
-        .save(str(staging_ref.path))
+    staging_ref.overwrite_run_partition(
+        candidates.staged,
+        run.run_id,
+        user_metadata,
+        partitioned=True,
+        **{STATS_COLUMNS_PROPERTY: STAGING_STATS_COLUMNS},
     )
     return staging_ref
 
@@ -273,5 +271,5 @@ def labeled_rows(spark: SparkSession, fitted: FittedModel, staging_ref: TableRef
     """Rows the label model labeled: from the pattern counts, or counted in staging."""
     if fitted.distribution is not None:
         return int(fitted.distribution["rows"]) - int(fitted.distribution["unlabeled"])
-    staged = spark.read.format("delta").load(str(staging_ref.path))
+    staged = staging_ref.read(spark)
     return staged.where((F.col("_run_id") == run.run_id) & (F.col("label_model_label") >= 0)).count()

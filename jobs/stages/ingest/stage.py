@@ -22,7 +22,7 @@ from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.core.errors import LabellakeError
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
-from jobs.lake.tables import commit_metadata, latest_commit, table
+from jobs.lake.tables import commit_metadata, dataset_tables, latest_commit, table
 from jobs.stages.gate import ValidationReport, enforce
 from jobs.stages.ingest.classify import classify, quarantine_unparseable_files, warn_replaced_bytes
 from jobs.stages.ingest.read import REASON, read_raw
@@ -86,13 +86,7 @@ def write_gold(ds: DatasetConfig, settings: Settings, run: RunContext, accepted:
     """Overwrite the gold table with the accepted rows' known gold labels; return how many."""
     gold = gold_rows(accepted, ds, run)
     gold_n = gold.count()
-    (
-        gold.write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", meta)
-        .save(str(table(settings, ds.name, "gold").path))
-    )
+    table(settings, ds.name, "gold").overwrite(gold, meta)
     return gold_n
 
 
@@ -112,15 +106,9 @@ def write_ingest_tables(
     accepted = classified.where(F.col(REASON).isNull())
     rejected = classified.where(F.col(REASON).isNotNull())
     meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
-    (
-        quarantine_rows(rejected, run, ingested_at)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"_run_id = '{run.run_id}'")
-        .option("mergeSchema", "true")
-        .option("userMetadata", meta)
-        .save(str(table(settings, ds.name, "quarantine").path))
-    )
+    tables = dataset_tables(settings, ds.name)
+    quarantined = quarantine_rows(rejected, run, ingested_at)
+    tables.quarantine.overwrite_run_partition(quarantined, run.run_id, meta, mergeSchema="true")
     gold_n = write_gold(ds, settings, run, accepted, meta) if ds.gold_column else 0
     if ds.gold_column and gold_n != counts["accepted"]:
         log.warning(
@@ -136,14 +124,7 @@ def write_ingest_tables(
         input_fingerprint=fingerprint,
         counts={**counts, "gold": gold_n},
     )
-    (
-        source_rows(accepted, ds, run, ingested_at)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", source_meta)
-        .save(str(table(settings, ds.name, "source").path))
-    )
+    tables.source.overwrite(source_rows(accepted, ds, run, ingested_at), source_meta)
     return gold_n
 
 

@@ -130,7 +130,7 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
         )
         how = f"committed {len(files)} validated staging files"
     else:
-        labels = spark.read.format("delta").load(str(staging_ref.path)).where(f"_run_id = '{run.run_id}'")
+        labels = staging_ref.read(spark).where(f"_run_id = '{run.run_id}'")
         (
             labels.select(*LABEL_COLUMNS)
             .write.format("delta")
