@@ -106,7 +106,7 @@ THRESHOLDS = {
 
 
 PACK_V1_RUN = (
-    {"youtube_spam": {**YOUTUBE, "lf_pack": "tests.jobs.incremental_packs:pack_v1", "expectations": THRESHOLDS}},
+    {"youtube_spam": {**YOUTUBE, "lf_pack": "tests.packs.incremental_packs:pack_v1", "expectations": THRESHOLDS}},
     RunContext("good", "youtube_spam"),
 )
 """A first run with the test pack v1 and every expectation: several tests start from its lakehouse."""

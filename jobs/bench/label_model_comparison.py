@@ -93,7 +93,7 @@ def compare_sets(
         bar = [by_model[m][metric] for m in ("majority_vote",) if m in by_model]
         if snorkel is not None and metric == "accuracy":
             bar.append(snorkel["accuracy"])
-        elif "metal" in by_model:  # metal is Snorkel's LabelModel (tests/jobs/test_snorkel_reference.py)
+        elif "metal" in by_model:  # metal is Snorkel's LabelModel (tests/label_models/test_snorkel_reference.py)
             bar.append(by_model["metal"][metric])
         default = by_model.get(AUTO)
         sets.append(

@@ -40,7 +40,7 @@ DuckDB over delta-rs (no rows reach the driver):
 - nothing from the malformed file is lost.
 
 Every failed check is listed in ``failures``; the test suite runs this at a
-small N and requires none (``tests/jobs/test_week_of_nights.py``).
+small N and requires none (``tests/bench/test_week_of_nights.py``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ generator, full-batch SGD with momentum on the exact gradient, one clamp to
 ``[mu_eps, 1 - mu_eps]`` after training, the column permutation that trusts the
 LFs most (within classes of equal prior), and ``softmax(S log mu + log p)``.
 Its test probabilities equal Snorkel 0.10's to 1e-5 on the shared reference
-sets (``tests/jobs/test_snorkel_reference.py``). ``optimizer = "lbfgs"`` solves
+sets (``tests/label_models/test_snorkel_reference.py``). ``optimizer = "lbfgs"`` solves
 the same objective exactly instead.
 
 ``O`` is (m*k) x (m*k) and dense, which is what makes Snorkel's model blow up

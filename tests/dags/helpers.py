@@ -12,8 +12,8 @@ from jobs.core.settings import PROJECT_ROOT, Settings
 from jobs.lake.tables import runs_table, table
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
-PACK_V1 = "tests.jobs.incremental_packs:pack_v1"
-PACK_V2 = "tests.jobs.incremental_packs:pack_v2"
+PACK_V1 = "tests.packs.incremental_packs:pack_v1"
+PACK_V2 = "tests.packs.incremental_packs:pack_v2"
 
 
 def dag_env(root: Path, pack: str, nightly: bool = True, **expectations: object) -> tuple[Settings, dict[str, str]]:

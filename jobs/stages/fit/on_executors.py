@@ -15,7 +15,7 @@ partition, never a pattern. The iterations are :class:`DawidSkene`'s: the
 same start from majority vote, the same M-step
 (:meth:`DawidSkene.m_step_from_statistics`), the same stopping rule on the
 largest posterior change. So the fit equals the driver's on the same patterns,
-up to the order of floating-point sums (``tests/jobs/test_fit_on_executors.py``).
+up to the order of floating-point sums (``tests/stages/fit/test_fit_on_executors.py``).
 """
 
 from __future__ import annotations

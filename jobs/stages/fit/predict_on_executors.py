@@ -13,7 +13,7 @@ Spark expressions over the code columns of :mod:`jobs.patterns.vote_patterns`: p
 the bias plus one ``element_at`` per LF indexed by that LF's digit, then the
 model's link. No Python runs per row and nothing row-level reaches the driver.
 The columns reproduce :func:`jobs.stages.fit.predictions.pattern_labels` (labels
-exactly, probabilities to float rounding; ``tests/jobs/test_predict_on_executors.py``),
+exactly, probabilities to float rounding; ``tests/stages/fit/test_predict_on_executors.py``),
 including ``_lf_versions``, which is built from the same digits.
 """
 

@@ -60,7 +60,7 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_p
     labels = table(good, DATASET, "labels")
     version = DeltaTable(str(labels.path)).version()
 
-    bad = _settings(good, tmp_path, "tests.jobs.incremental_packs:pack_spam_everywhere")
+    bad = _settings(good, tmp_path, "tests.packs.incremental_packs:pack_spam_everywhere")
     with pytest.raises(ValidationFailed) as failure:
         run_pipeline(RunContext("bad", DATASET), bad, spark)
     failed = {f["check"] for f in failure.value.failures}
@@ -83,7 +83,7 @@ def test_bad_run_published_when_its_failures_are_warnings(spark, lake_after_run,
     lenient = _settings(
         good,
         tmp_path,
-        "tests.jobs.incremental_packs:pack_spam_everywhere",
+        "tests.packs.incremental_packs:pack_spam_everywhere",
         expectations={
             **THRESHOLDS,
             "severity": {

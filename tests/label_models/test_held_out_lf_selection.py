@@ -17,7 +17,7 @@ from jobs.label_models.held_out_selection import (
     subsample_patterns,
 )
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
-from tests.jobs.test_label_models import synthetic_votes
+from tests.label_models.test_label_models import synthetic_votes
 
 SHARED_SETS = ["wrench/youtube", "wrench/sms", "wrench/trec", "crowd/rte", "crowd/dog", "crowd/temp", "crowd/product"]
 RECOMPUTED = {"sms": "sms_spam"}

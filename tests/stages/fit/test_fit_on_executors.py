@@ -9,7 +9,7 @@ from jobs.bench.label_model_eval import patterns_and_counts
 from jobs.label_models import DawidSkene
 from jobs.stages.fit.on_executors import fit_dawid_skene_on_executors, sparse_vote_patterns
 from tests.conftest import shares_first_run
-from tests.jobs.test_label_models import synthetic_votes
+from tests.label_models.test_label_models import synthetic_votes
 
 
 def test_executor_fit_equals_the_driver_fit(spark) -> None:

@@ -94,16 +94,16 @@ def test_incremental_reruns_equal_full_recomputes(
         for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))
     }
     _write_sources(frames, data)
-    inc = _configure(settings, tmp_path / "incremental", data, "tests.jobs.incremental_packs:pack_v1")
-    full = _configure(settings, tmp_path / "full", data, "tests.jobs.incremental_packs:pack_v1")
+    inc = _configure(settings, tmp_path / "incremental", data, "tests.packs.incremental_packs:pack_v1")
+    full = _configure(settings, tmp_path / "full", data, "tests.packs.incremental_packs:pack_v1")
 
     run_pipeline(RunContext("inc-1", DATASET), inc, spark)
     assert json.loads(run_record(spark, inc, "inc-1")["recomputed"])["reason"] == "no votes on record yet"
     first_votes_version = run_record(spark, inc, "inc-1")["votes_version"]
 
     # Step 1: the LF pack changes (keyword_please edited, keyword_song removed, keyword_free added).
-    inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v2")
-    full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v2")
+    inc = _configure(settings, inc.home, data, "tests.packs.incremental_packs:pack_v2")
+    full = _configure(settings, full.home, data, "tests.packs.incremental_packs:pack_v2")
     results = run_pipeline(RunContext("inc-2", DATASET), inc, spark)
     run_pipeline(RunContext("full-2", DATASET, mode="full"), full, spark)
 
@@ -153,8 +153,8 @@ def test_incremental_reruns_equal_full_recomputes(
 
     # Step 3: two LFs edited, none added or removed: the fit updates the stored row patterns by the
     # edited LFs' vote changes instead of regrouping every vote (jobs/patterns/incremental.py).
-    inc = _configure(settings, inc.home, data, "tests.jobs.incremental_packs:pack_v3")
-    full = _configure(settings, full.home, data, "tests.jobs.incremental_packs:pack_v3")
+    inc = _configure(settings, inc.home, data, "tests.packs.incremental_packs:pack_v3")
+    full = _configure(settings, full.home, data, "tests.packs.incremental_packs:pack_v3")
     with caplog.at_level(logging.INFO, logger="jobs"):
         run_pipeline(RunContext("inc-4", DATASET), inc, spark)
     updated = [r.getMessage() for r in caplog.records if "row patterns updated" in r.getMessage()]

@@ -28,7 +28,7 @@ def _settings(tmp_path: Path, settings: Settings, **entry: object) -> Settings:
 
 
 def test_failed_votes_check_blocks_every_rerun_until_the_lf_changes(spark, tmp_path: Path, settings: Settings) -> None:
-    bad = _settings(tmp_path, settings, lf_pack="tests.jobs.bad_packs:pack_wrong_label")
+    bad = _settings(tmp_path, settings, lf_pack="tests.packs.bad_packs:pack_wrong_label")
     with pytest.raises(ValidationFailed, match="votes"):
         run_pipeline(RunContext("bad-1", "youtube_spam"), bad, spark)
     # Nothing changed: the votes on record are the invalid ones, so the rerun checks them again.

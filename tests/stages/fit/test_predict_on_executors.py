@@ -12,7 +12,7 @@ from jobs.label_models import MODELS, make_label_model
 from jobs.patterns.vote_patterns import row_patterns
 from jobs.stages.fit import predict_on_executors
 from jobs.stages.fit.predictions import pattern_labels, predicted_rows
-from tests.jobs.test_vote_patterns import _wrench_votes
+from tests.patterns.test_vote_patterns import _wrench_votes
 
 
 @pytest.mark.parametrize(
