@@ -11,8 +11,8 @@ carries ``check`` (a stable name, used for severity and reports) and
 table.
 
 A stage with several suites (validate) stores each result and renders their
-pages in one site build (:func:`render_data_docs`): a build costs ~0.5 s of
-template compiling and index writing however small the suite.
+pages in one site build (:func:`render_data_docs`): a build's template compiling
+and index writing cost the same however small the suite.
 
 Each validation page gets a banner linking to the run's labellake report (a
 relative link, so the lakehouse can be copied or shared as a folder): Data Docs
@@ -61,7 +61,7 @@ def data_docs_index(home: Path, dataset: str) -> Path:
 
 _CONTEXTS: dict[Path, Any] = {}
 """File contexts already opened by this process, by project root: opening one parses its YAML and
-plugins (~0.5 s), and a stage validates up to three suites; a run in one process, five."""
+plugins, and a stage validates up to three suites; a run in one process, five."""
 
 
 class _CompiledTemplates:
@@ -201,7 +201,7 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
     in one site build; ``runs`` with their pages, the build's seconds shared among them.
 
     Why one build: each GX site build compiles its page templates and rewrites the index (which
-    lists every stored validation), about 0.5 s however small the suite; validate runs three.
+    lists every stored validation), however small the suite; validate runs three.
     A build that fails is logged, not raised: the outcomes stand without their pages.
     """
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier

@@ -9,9 +9,8 @@ those columns with stock GX expectations:
   sound, else what is wrong), reported with the failing rows' ids, and
   a unique proportion of 1 over ``id``, counted per hash bucket
   (``expectations/unique_values.py``: GX's ``ExpectColumnValuesToBeUnique`` is
-  a window over every row, a sort of 10M ids that cost 4.6 s at 2M rows
-  against 1.8 s, and its ``countDistinct`` took 8.5-10.5 s at 10M ids against
-  4.4-5.0 s); when it fails, :func:`name_duplicate_ids` adds the duplicated ids;
+  a window over every row; docs/decisions/0006); when it fails,
+  :func:`name_duplicate_ids` adds the duplicated ids;
 - shares as means of 0/1 columns, with ``ExpectColumnMeanToBeBetween``:
   ``labeled`` (coverage) and ``share_<i>`` (1 where the label is class i, 0 for
   another class, null where unlabeled: the share among labeled rows);
@@ -35,9 +34,8 @@ once (it is persisted by the caller).
 The share of labels changed since the published labels has its own suite
 (:func:`build_label_change_suite`) over the label transition table
 (``jobs/patterns/label_transitions.py``): one row per (published label, candidate label)
-pair, counted from vote patterns when the fit could, else by one join. Joining
-every candidate id with every published id inside the view cost an LF-edit
-rerun 18-20 s of its ~30 s of validation at 10M rows.
+pair, counted from vote patterns when the fit could, else by one join, instead
+of joining every candidate id with every published id (docs/decisions/0006).
 
 Each expectation carries ``meta`` (what it checks, the threshold) so a failure
 can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".

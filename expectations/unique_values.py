@@ -5,8 +5,7 @@ GX's ``ExpectColumnProportionOfUniqueValuesToBeBetween`` observes
 column that is all distinct is a hash aggregate grouped by every value: each
 task builds a map with one entry per row (its "partial" aggregate shrinks
 nothing), the shuffle carries every value, and the reduce side builds the same
-maps again. For the 10M ids of a candidate labeling that was 8-11 s, the
-largest cost of validating it.
+maps again: the largest cost of validating a candidate labeling.
 
 Counting per bucket gives the same number with less work. Rows are grouped by
 ``pmod(xxhash64(value), buckets)``: equal values hash alike, so every repeat of
@@ -14,8 +13,7 @@ a value lands in one bucket, and the distinct count is the sum over buckets of
 ``size(array_distinct(collect_list(value)))``. The map side only appends to a
 list per bucket; one hash set per bucket is built once, after the shuffle. The
 count is exact: a hash collision puts two values in one bucket, where
-``array_distinct`` still tells them apart. At 10M ids, 4.4-5.0 s against
-8.5-10.5 s for ``countDistinct`` on the same cached view.
+``array_distinct`` still tells them apart (measured in docs/decisions/0006).
 
 :class:`ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween` is GX's
 expectation (same arguments, same observed value, same Data Docs rendering)
@@ -38,8 +36,7 @@ UNIQUE_PROPORTION_METRIC = "column.unique_proportion.hash_buckets"
 
 HASH_BUCKETS = 4096
 """Buckets the values are grouped by. Few enough that each task keeps a small map of lists,
-many enough that each bucket's list stays short (2,400 values at 10M rows). 1,024 and 65,536
-buckets measured within 0.6 s of this at 10M rows."""
+many enough that each bucket's list stays short (2,400 values at 10M rows)."""
 
 
 def unique_proportion(distinct: int, non_null: int) -> float:

@@ -52,7 +52,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
 
 
 def import_while_spark_starts(stages: list[str]) -> threading.Thread:
-    """Import the stages' modules on a thread: the import (Great Expectations, ~9 s) then overlaps
+    """Import the stages' modules on a thread: the import (Great Expectations, seconds) then overlaps
     the JVM's start, during which this process only waits on a socket. A failed import is left
     for the stage itself to raise."""
 

@@ -56,9 +56,8 @@ PY_WHITESPACE_CLASS = _java_char_class([i for i in range(sys.maxunicode + 1) if 
 PY_WORD = r"(?U)[^\s\x{1C}-\x{1F}]+"
 r"""A run of non-whitespace as Python's ``str.split()`` sees it. Java's Unicode
 ``\s`` is the White_Space property; Python also splits on the separators
-U+001C-U+001F. Spelled this way it is 6x faster than the explicit class
-(a property lookup instead of a scan over 12 ranges), which made
-``short_comment`` alone cost 80% of the youtube pack's time at 1M rows."""
+U+001C-U+001F. Spelled this way it is a property lookup instead of a scan over 12 ranges
+(docs/decisions/0008)."""
 
 _UNICODE_CLASSES = re.compile(r"\\[wWsSdDbB]")
 

@@ -4,10 +4,8 @@ Spark evaluates compiled LF expressions one at a time: each ``contains``
 walks the row's UTF-8 bytes again, each ``rlike`` decodes the row to a Java
 string again, and ``lower`` takes a slow path on any non-ASCII text (81% of
 YouTube comments carry a BOM). ``LfKernel.java`` (next to this file) decodes
-and lowercases a row once and tests every text condition on that string.
-Measured on 1M YouTube comments with the 7 rule LFs: 1.00 s instead of
-2.03 s; on 1M SMS with its 73 regexes, 4.6 s instead of 18.0 s
-(docs/benchmarks.md).
+and lowercases a row once and tests every text condition on that string
+(measured in docs/decisions/0008).
 
 What stays the same: the kernel is a Spark Java UDF in the same projection,
 so rows never leave the JVM and no Python runs per row; its semantics are

@@ -105,8 +105,8 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     """Upsert ``fields`` into the row of ``run`` (created on first call).
 
     Written with delta-rs, not Spark: the runs table is tiny and every stage
-    updates it, and a one-row Spark MERGE costs 1-2 s of job scheduling (about
-    a tenth of an incremental rerun), where delta-rs takes milliseconds. The
+    updates it, and a one-row Spark MERGE costs seconds of job scheduling
+    (docs/decisions/0007), where delta-rs takes milliseconds. The
     table stays a plain Delta table that Spark, DuckDB and delta-rs all read.
     Concurrent runs of other datasets may commit in between: a conflicting
     commit is retried on the new snapshot (the MERGE is keyed by run id, so

@@ -214,9 +214,8 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     """(version, userMetadata) of commit ``version`` (None: the newest) read from the Delta log with
     delta-rs, or None when the table is not on local disk or delta-rs cannot read it (Spark can).
 
-    Why not always Spark: its ``history`` is a Spark job, 0.13-0.55 s a call, and a run reads
-    commit metadata dozens of times (which votes, source and fit each stage works on); delta-rs
-    reads the same JSON from the log in a few milliseconds.
+    Why not always Spark: its ``history`` is a Spark job, and a run reads commit metadata dozens
+    of times (which votes, source and fit each stage works on; docs/decisions/0007).
     """
     path = local_path(ref.path)
     if path is None:

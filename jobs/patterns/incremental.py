@@ -78,7 +78,7 @@ shipped to them through the driver, as Spark ships a broadcast join's side (abou
 class StoredRowFiles:
     """The stored row patterns' Parquet files plus the edit's code differences: the updated rows
     for a writer that reads them with Arrow on the executors (``jobs/stages/fit/staging.py``) rather
-    than through Spark, where handing 10M rows to Python workers cost about 3 s."""
+    than through Spark's slower Arrow conversion (docs/decisions/0005)."""
 
     files: tuple[str, ...]
     columns: tuple[str, ...]

@@ -3,7 +3,7 @@
 Validation bounds the share of rows whose label changed since the published
 labels (``drift_label_changes``). Counted per row, that is a join of every
 candidate id with every published id: at 10M rows a shuffle of both sides,
-18-20 s of the ~30 s an LF-edit rerun spent validating.
+most of an LF-edit rerun's validation (docs/decisions/0006).
 
 The join is avoidable when the published labels are a function of vote
 patterns the rerun already has. A fit that labels every row from its pattern

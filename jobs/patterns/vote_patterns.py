@@ -12,7 +12,7 @@ Two encodings, the same patterns:
   needed, so a row's pattern is a ``sum`` of its votes' digits. That is a
   plain hash aggregate with fixed-width buffers, and grouping and joining on
   longs is cheap; the readable ``lf=vote,...`` string is built only for the
-  distinct patterns. At 1M rows x 20 LFs: 8.7 s instead of 18.9 s.
+  distinct patterns (measured in docs/decisions/0005).
 - **strings**, for packs so wide that codes would need more than
   ``MAX_CODE_COLUMNS`` longs (1,000 LFs x 20 classes): each vote becomes its
   ``lf=vote`` string and a row's sorted, comma-joined entries are its pattern.
@@ -127,11 +127,8 @@ class PatternCodec:
 
 
 def pattern_matrix(patterns: list[str], lf_names: list[str]) -> np.ndarray:
-    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order.
-
-    (A vectorized version, one split of all entries + ``pd.factorize`` + a numpy
-    scatter, measured 2x slower than this loop at 300k patterns.)
-    """
+    """Dense (P, m) vote matrix for pattern strings, columns in ``lf_names`` order (a plain loop:
+    faster than the vectorised split, docs/decisions/0005)."""
     index = {name: j for j, name in enumerate(lf_names)}
     # int16, not int64: at 1,000 LFs x 900k distinct patterns that is 1.8 GB instead of 7.2 GB.
     L = np.full((len(patterns), len(lf_names)), -1, dtype=np.int16)

@@ -126,9 +126,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": env_setting("LABELLAKE_PROGRESS") or ("true" if _interactive() else "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; Spark's default limit
-        # (65,535) lets whole-stage codegen emit such methods, which then run interpreted. The
-        # per-row label-model prediction (20 LFs, lineage string) ran 7.5x slower that way
-        # (7.7 s vs 1.0 s per 1M rows). Spark's docs suggest 8000 on HotSpot: stages that big
+        # (65,535) lets whole-stage codegen emit such methods, which then run interpreted
+        # (docs/decisions/0005). Spark's docs suggest 8000 on HotSpot: stages that big
         # fall back to per-operator codegen, which is compiled.
         "spark.sql.codegen.hugeMethodLimit": "8000",
         "spark.databricks.delta.snapshotPartitions": "2",
@@ -137,7 +136,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.extraJavaOptions": " ".join(
             [
                 f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile={LOG4J_CONFIG}",
-                archive_options(settings),  # classes mapped from set-up's archive: JVMs start ~2x faster
+                archive_options(settings),  # classes mapped from set-up's archive (docs/decisions/0001)
                 env_setting(JAVA_OPTIONS_ENV),
             ]
         ).strip(),

@@ -2,9 +2,8 @@
 
 Every DAG task is its own ``spark-submit``, so every stage pays for a cold JVM:
 loading and verifying some 20,000 Spark, Delta and Hadoop classes before the
-first row moves. On a 2-core VM that is most of a small stage (session 16 s,
-first job 7 s, first Delta write 20 s; 7, 3 and 9 s from the archive; figures
-and command in ``docs/benchmarks.md``). Set-up runs a small workload that
+first row moves: on a 2-core VM, most of a small stage (docs/decisions/0001).
+Set-up runs a small workload that
 touches what a relabel does, with ``-XX:ArchiveClassesAtExit``, and every
 driver JVM then maps the archive with ``-XX:SharedArchiveFile``.
 

@@ -162,9 +162,8 @@ COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
 def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
     """``view`` persisted and materialized, its cached columns left uncompressed.
 
-    The view lives for one suite, and on 2 cores CPU is scarcer than memory: at 10M rows
-    compressing its columns took 7.1-7.5 s of materializing it against 4.5-5.2 s without,
-    and the suite over it ran 2-3 s faster in all. The setting is read when the cache is
+    The view lives for one suite, and on 2 cores CPU is scarcer than memory (measured in
+    docs/decisions/0006). The setting is read when the cache is
     built, so it is restored right after (other caches keep Spark's default).
     """
     previous = spark.conf.get(COMPRESSED_CACHE, "true") or "true"

@@ -70,9 +70,9 @@ def upsert_registry(settings: Settings, pack: LFPack, ds: DatasetConfig, run: Ru
     the normalized source of a Python LF), so an old version's votes can be
     explained long after its code changed.
 
-    Written with delta-rs: a Spark MERGE of these few dozen rows was 12 Spark jobs and
-    2.4 s of a 10M-row LF-edit rerun's apply stage (and of every quiet night); reading
-    the table, upserting in Python and overwriting it takes milliseconds. Not delta-rs's
+    Written with delta-rs: a Spark MERGE of these few dozen rows is a dozen Spark jobs
+    (docs/decisions/0007); reading the table, upserting in Python and overwriting it
+    takes milliseconds. Not delta-rs's
     own MERGE: it writes ``string_view`` Parquet columns, which DuckDB's filters over
     the table's Arrow dataset then reject. The registry is small (one row per LF
     version) and has one writer per dataset (the dataset lock); overwriting keeps

@@ -13,8 +13,7 @@ Every one of these is a sum over rows of a function of the row's vote
 pattern, so they are computed from the distinct patterns and their counts
 (and, for gold, the ``(pattern, gold label)`` counts), which the label-model
 stage already has: no per-row Spark job of its own, and the cost does not grow
-with rows. (It used to be a ``groupBy(id)`` over every vote joined back to the
-votes: 6 s of a 1M-row LF-change rerun.)
+with rows (docs/decisions/0005).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The fit stage normally predicts each *distinct pattern* on the driver and
 broadcast-joins the predictions back to the rows: cheap when a run has a few
 thousand patterns (real LF sets). With many independent LFs almost every row
-is its own pattern (2.7M patterns in 10M rows x 20 LFs), and then building,
-shipping and joining a per-pattern table costs more than the fit: 30 s of an
-80 s bench, and driver memory that grows with the patterns.
+is its own pattern, and then building, shipping and joining a per-pattern table
+costs more than the fit, and driver memory grows with the patterns
+(docs/decisions/0005).
 
 Every model here is additive over LFs (:class:`jobs.label_models.LinearScores`),
 so the fitted model is a few hundred numbers. This module turns them into
@@ -135,9 +135,8 @@ def voting_lf_versions_column(codec: PatternCodec, digits: list[Column], lf_vers
     :func:`jobs.stages.fit.predictions.voting_lf_versions` writes (``json.dumps(..., sort_keys=True)``).
 
     The LFs (in key order) are cut into chunks of :data:`VERSION_CHUNK`; each chunk's
-    voting mask picks one of its precomputed texts, and the chunks are joined. One
-    lookup per chunk instead of one conditional string per LF: 0.76 s instead of
-    1.13 s per 1M rows x 20 LFs (0.49 s without the column).
+    voting mask picks one of its precomputed texts, and the chunks are joined: one
+    lookup per chunk instead of one conditional string per LF.
     """
     order = sorted(range(len(codec.lf_names)), key=lambda j: codec.lf_names[j])
     entry = {j: json.dumps(codec.lf_names[j]) + ": " + json.dumps(lf_versions[codec.lf_names[j]]) for j in order}

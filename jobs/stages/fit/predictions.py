@@ -75,8 +75,7 @@ def voting_lf_versions(L: np.ndarray, lf_names: list[str], lf_versions: dict[str
     """JSON ``{lf: version}`` of the LFs that voted, per pattern (``{}`` when none did).
 
     Built once per distinct *set* of voting LFs (patterns differing only in the
-    votes share it), found with ``np.unique`` over the packed voting masks: one
-    JSON per pattern took 11 s at 2.7M patterns.
+    votes share it), found with ``np.unique`` over the packed voting masks.
     """
     if not len(L):
         return np.array([], dtype=object)
@@ -109,8 +108,8 @@ def prediction_frame(
     patterns in a second, where a list of Python tuples takes ten).
 
     ``_lf_versions`` is computed here, per pattern, not per row: the versions of
-    the LFs that voted on rows with this pattern. (The whole LF set of 136 LFs as a
-    per-row literal made the staging write 6x slower; the set is ``_lf_set_version``.)
+    the LFs that voted on rows with this pattern (the whole LF set is ``_lf_set_version``;
+    docs/decisions/0005).
     """
     import pandas as pd
 

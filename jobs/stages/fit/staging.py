@@ -3,13 +3,11 @@
 Why not ``DataFrame.write``: when the label model is fitted on the driver, every
 candidate row is its vote pattern's prediction plus the run's lineage, so all
 columns but ``id`` take one of a few hundred values. Spark's Parquet writer
-still pays per value and per column (encoding, dictionary lookup, statistics):
-at 10M rows the lineage constants were two thirds of a 19-26 s write, and
-``id`` alone 2.5 s. Here each task takes its rows' pattern index
-(``_pattern``), looks the staged columns up in the per-pattern table with
-Arrow's ``take`` on dictionary-encoded columns (so each constant is written as a
-dictionary index, never hashed per row) and writes one Parquet file with
-pyarrow: 7-8 s for the same 10M rows.
+still pays per value and per column (encoding, dictionary lookup, statistics).
+Here each task takes its rows' pattern index (``_pattern``), looks the staged
+columns up in the per-pattern table with Arrow's ``take`` on dictionary-encoded
+columns (so each constant is written as a dictionary index, never hashed per
+row) and writes one Parquet file with pyarrow (measured in docs/decisions/0005).
 
 The files are committed to the staging table by delta-rs, in one transaction
 that replaces the run's ``_run_id`` partition (what Spark's ``replaceWhere``
@@ -22,10 +20,8 @@ references (``VACUUM`` removes it).
 The rows reach the tasks in one of two ways. Usually Spark hands each task its
 rows (:func:`write_run_partition`). After an LF edit the rows are the stored
 row patterns' Parquet files plus the edit's code differences, and each task
-reads one such file with pyarrow (:func:`write_run_partition_from_files`):
-Spark's conversion of 10M rows to Arrow for Python workers cost about 3 s more
-than pyarrow reading the same rows (the rerun's staging write went from 8.3-9.6 s
-to 4.9-5.5 s at 10M rows).
+reads one such file with pyarrow (:func:`write_run_partition_from_files`),
+cheaper than Spark's conversion of the rows to Arrow for Python workers.
 
 Only for tables on a filesystem the executors share with the driver (local
 mode, or a cluster's shared volume); :func:`applies` says when, and the fit
@@ -280,10 +276,9 @@ def write_run_partition_from_files(
     table, one staged file per source.
 
     Why: rows that come from Spark reach the Python workers through Spark's Arrow
-    conversion, which for 10M ids cost about 3 s more than reading them (4.5-4.8 s
-    against 1.5 s for the same rows in Spark). When the rows are a table's Parquet files
-    (the stored row patterns of an LF-edit rerun), pyarrow reads them in well under a second.
-    Spark still schedules the tasks, so a cluster's workers share the load.
+    conversion, which costs more than pyarrow reading a table's Parquet files (the stored
+    row patterns of an LF-edit rerun) itself (docs/decisions/0005). Spark still schedules
+    the tasks, so a cluster's workers share the load.
     """
     root, lookup = _prepared(staging_ref, patterns, columns)
     directory = partition_dir(run_id)
