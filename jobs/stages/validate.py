@@ -84,19 +84,18 @@ def _staged(staging_meta: dict[str, Any], run_id: str, run_rows: DataFrame) -> b
     return run_rows.limit(1).count() > 0
 
 
-def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
-    """Validate ``run``'s candidate labels; raises :class:`ValidationFailed` (after recording the
-    failures on the run) when a blocking expectation fails. The caller records a pass."""
-    current_from = (run_record(spark, settings, run.run_id, run.dataset) or {}).get("labels_current_from")
-    if current_from:
-        # Nothing changed since that run: its labels passed these suites and are still published.
-        report = ValidationReport(thresholds=ds.expectations.record())
-        report.notes.append(
-            f"nothing changed since run {current_from}: its published labels are current, nothing to validate"
-        )
-        log.info("validate %s: %s", ds.name, report.notes[-1])
-        return report
-    staging = table(settings, ds.name, "staging_labels")
+def current_labels_report(ds: DatasetConfig, current_from: str) -> ValidationReport:
+    """Nothing changed since run ``current_from``: its labels passed these suites and are still published."""
+    report = ValidationReport(thresholds=ds.expectations.record())
+    report.notes.append(
+        f"nothing changed since run {current_from}: its published labels are current, nothing to validate"
+    )
+    log.info("validate %s: %s", ds.name, report.notes[-1])
+    return report
+
+
+def staged_labels(spark: SparkSession, ds: DatasetConfig, staging: TableRef, run: RunContext) -> tuple[DataFrame, dict]:
+    """This run's candidate labels and the staging commit's metadata; a StageOrderError without them."""
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
     labels = staging.read(spark).where(F.col("_run_id") == run.run_id)
@@ -106,22 +105,50 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
             "run fit_label_model for this run first"
         )
+    return labels, staging_meta
+
+
+def labels_suite_run(
+    spark: SparkSession,
+    ds: DatasetConfig,
+    settings: Settings,
+    run: RunContext,
+    view: DataFrame,
+    stats: PublishedStats | None,
+    with_gold: bool,
+) -> SuiteRun:
+    """The candidate-labels suite over the (cached) validation view, duplicate ids named."""
     thresholds = ds.expectations
+    labels_run = run_suite(
+        settings.home,
+        ds.name,
+        lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, with_gold),
+        view,
+        run.run_id,
+        thresholds.severity_of,
+        observed_value,
+        index_columns=["id"],
+        data_docs=False,
+    )
+    name_duplicate_ids(labels_run.outcomes, view)
+    return labels_run
+
+
+def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
+    """Validate ``run``'s candidate labels; raises :class:`ValidationFailed` (after recording the
+    failures on the run) when a blocking expectation fails. The caller records a pass."""
+    record = run_record(spark, settings, run.run_id, run.dataset) or {}
+    if record.get("labels_current_from"):
+        return current_labels_report(ds, record["labels_current_from"])
+    staging = table(settings, ds.name, "staging_labels")
+    labels, staging_meta = staged_labels(spark, ds, staging, run)
     published = _published(spark, table(settings, ds.name, "labels"))
     # The evaluation gold (jobs/hand_labels/gold_set.py), at the version this run's fit was scored on.
-    gold = (
-        evaluation_gold(
-            spark, settings, ds, (run_record(spark, settings, run.run_id, ds.name) or {}).get("gold_set_version")
-        )
-        if thresholds.min_gold_accuracy is not None
-        else None
-    )
-    report = ValidationReport(thresholds=thresholds.record())
-    stats = None
+    with_gold = ds.expectations.min_gold_accuracy is not None
+    gold = evaluation_gold(spark, settings, ds, record.get("gold_set_version")) if with_gold else None
+    report = ValidationReport(thresholds=ds.expectations.record())
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
-    else:
-        stats = published.stats
     started = time.monotonic()
     view = _cached_uncompressed(spark, validation_view(labels, len(ds.classes), gold))
     # Materializing the view is validation's cost too (GX used to pay it in its first metric).
@@ -129,19 +156,8 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     validated: list[SuiteRun] = []
     try:
         try:
-            labels_run = run_suite(
-                settings.home,
-                ds.name,
-                lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, gold is not None),
-                view,
-                run.run_id,
-                thresholds.severity_of,
-                observed_value,
-                index_columns=["id"],
-                data_docs=False,
-            )
-            name_duplicate_ids(labels_run.outcomes, view)
-            validated.append(labels_run)
+            stats = published.stats if published is not None else None
+            validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None))
         finally:
             view.unpersist()
         if published is not None:

@@ -63,9 +63,11 @@ class PublishResult:
     already_published: bool = False
 
 
-def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> PublishResult:
-    """Publish this run's validated labels; the result names the labels version holding them."""
-    labels_ref = table(settings, ds.name, "labels")
+def published_already(
+    spark: SparkSession, ds: DatasetConfig, run: RunContext, labels_ref: TableRef, record: dict | None
+) -> PublishResult | None:
+    """The result when there is nothing to publish: the labels already hold this run, or nothing
+    changed and run ``labels_current_from``'s labels stay current (checked still to be)."""
     if labels_ref.exists():
         version, meta = latest_commit(spark, labels_ref)
         if meta.get("run_id") == run.run_id:
@@ -73,27 +75,81 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
                 "publish %s: %s@v%d already holds run %s; nothing to do", ds.name, labels_ref.name, version, run.run_id
             )
             return PublishResult(version, written_rows(spark, labels_ref.path), already_published=True)
-    record = run_record(spark, settings, run.run_id, run.dataset)
     current_from = (record or {}).get("labels_current_from")
-    if current_from and labels_ref.exists():
-        version, meta = latest_commit(spark, labels_ref)
-        if meta.get("run_id") != current_from:
-            raise StageOrderError(
-                f"publish {ds.name}: {labels_ref.name} changed since this run found run {current_from}'s labels "
-                f"current (now v{version} of run {meta.get('run_id')}); rerun the run"
-            )
-        log.info(
-            "publish %s: nothing changed; %s@v%d of run %s stays current",
-            ds.name,
-            labels_ref.name,
-            version,
-            current_from,
+    if not (current_from and labels_ref.exists()):
+        return None
+    version, meta = latest_commit(spark, labels_ref)
+    if meta.get("run_id") != current_from:
+        raise StageOrderError(
+            f"publish {ds.name}: {labels_ref.name} changed since this run found run {current_from}'s labels "
+            f"current (now v{version} of run {meta.get('run_id')}); rerun the run"
         )
-        return PublishResult(
-            version,
-            int(record.get("published_rows") or 0) or written_rows(spark, labels_ref.path),
-            already_published=True,
+    log.info(
+        "publish %s: nothing changed; %s@v%d of run %s stays current", ds.name, labels_ref.name, version, current_from
+    )
+    rows = int((record or {}).get("published_rows") or 0) or written_rows(spark, labels_ref.path)
+    return PublishResult(version, rows, already_published=True)
+
+
+def superseded_result(
+    spark: SparkSession, ds: DatasetConfig, run: RunContext, labels_ref: TableRef, staging_version: int
+) -> PublishResult | None:
+    """A newer run's labels are published: a no-op for a retry of a run published before them,
+    else a StageOrderError (an older run never replaces newer labels)."""
+    superseded = _superseded_by(spark, labels_ref, run.run_id, staging_version)
+    if superseded is None:
+        return None
+    newer_run, newer_version, published_before = superseded
+    if not published_before:
+        raise StageOrderError(
+            f"publish {ds.name}: run {run.run_id} is older than run {newer_run}, whose labels are already "
+            f"published ({labels_ref.name}@v{newer_version}); {labels_ref.name} left unchanged"
         )
+    log.info(
+        "publish %s: run %s was published before; %s@v%d of newer run %s stays current",
+        ds.name,
+        run.run_id,
+        labels_ref.name,
+        newer_version,
+        newer_run,
+    )
+    return PublishResult(newer_version, written_rows(spark, labels_ref.path), already_published=True)
+
+
+def write_labels(
+    spark: SparkSession, labels_ref: TableRef, staging_ref: TableRef, run: RunContext, lineage: str
+) -> tuple[int, int, str]:
+    """Make this run's staged labels the new labels version: (version, rows, how)."""
+    why_not = can_commit(labels_ref, staging_ref, LABEL_COLUMNS)
+    if why_not is None:
+        # The validated files themselves become the new version (jobs/stages/publish/commit_files.py).
+        recorded = json.loads(lineage)
+        files = staged_files(staging_ref.path, recorded["staging_version"], run.run_id)
+        rows = sum(f.rows for f in files)
+        metadata = json.dumps({**recorded, "rows": rows}, sort_keys=True)
+        version = commit_staged_files(labels_ref, staging_ref, files, metadata, LABEL_COLUMNS)
+        return version, rows, f"committed {len(files)} validated staging files"
+    labels = staging_ref.read(spark).where(f"_run_id = '{run.run_id}'")
+    (
+        labels.select(*LABEL_COLUMNS)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy(PARTITION)
+        .option("userMetadata", lineage)
+        .save(str(labels_ref.path))
+    )
+    version, _ = latest_commit(spark, labels_ref)
+    return version, written_rows(spark, labels_ref.path), f"rewrote the rows ({why_not})"
+
+
+def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> PublishResult:
+    """Publish this run's validated labels; the result names the labels version holding them."""
+    labels_ref = table(settings, ds.name, "labels")
+    record = run_record(spark, settings, run.run_id, run.dataset)
+    done = published_already(spark, ds, run, labels_ref, record)
+    if done is not None:
+        return done
     if not record or record.get("status") not in ("validated", "published"):
         status = record.get("status") if record else "no run record"
         raise StageOrderError(
@@ -102,47 +158,10 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
     staging_ref = table(settings, ds.name, "staging_labels")
     staging_version, staging_meta = latest_commit(spark, staging_ref)
     lineage = _lineage_for_run(spark, staging_ref, run.run_id, staging_meta, staging_version)
-    superseded = _superseded_by(spark, labels_ref, run.run_id, json.loads(lineage)["staging_version"])
+    superseded = superseded_result(spark, ds, run, labels_ref, json.loads(lineage)["staging_version"])
     if superseded is not None:
-        newer_run, newer_version, published_before = superseded
-        if published_before:  # a retry of a run whose labels were published, then replaced: no-op
-            log.info(
-                "publish %s: run %s was published before; %s@v%d of newer run %s stays current",
-                ds.name,
-                run.run_id,
-                labels_ref.name,
-                newer_version,
-                newer_run,
-            )
-            return PublishResult(newer_version, written_rows(spark, labels_ref.path), already_published=True)
-        raise StageOrderError(
-            f"publish {ds.name}: run {run.run_id} is older than run {newer_run}, whose labels are already "
-            f"published ({labels_ref.name}@v{newer_version}); {labels_ref.name} left unchanged"
-        )
-    why_not = can_commit(labels_ref, staging_ref, LABEL_COLUMNS)
-    if why_not is None:
-        # The validated files themselves become the new version (jobs/stages/publish/commit_files.py).
-        recorded = json.loads(lineage)
-        files = staged_files(staging_ref.path, recorded["staging_version"], run.run_id)
-        rows = sum(f.rows for f in files)
-        version = commit_staged_files(
-            labels_ref, staging_ref, files, json.dumps({**recorded, "rows": rows}, sort_keys=True), LABEL_COLUMNS
-        )
-        how = f"committed {len(files)} validated staging files"
-    else:
-        labels = staging_ref.read(spark).where(f"_run_id = '{run.run_id}'")
-        (
-            labels.select(*LABEL_COLUMNS)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .partitionBy(PARTITION)
-            .option("userMetadata", lineage)
-            .save(str(labels_ref.path))
-        )
-        version, _ = latest_commit(spark, labels_ref)
-        rows = written_rows(spark, labels_ref.path)
-        how = f"rewrote the rows ({why_not})"
+        return superseded
+    version, rows, how = write_labels(spark, labels_ref, staging_ref, run, lineage)
     log.info(
         "publish %s: run %s -> %s@v%d (%d rows; %s) at %s",
         ds.name,
