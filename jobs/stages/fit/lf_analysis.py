@@ -133,7 +133,7 @@ def write_lf_analysis(
                 "first_error": e.get("first_error"),
             }
         )
-    # Written with delta-rs (jobs/tables.replace_run_rows): a Spark write of these few dozen rows
+    # Written with delta-rs (jobs.lake.tables.replace_run_rows): a Spark write of these few dozen rows
     # cost a fit about a second.
     replace_run_rows(
         ref,

@@ -1,4 +1,4 @@
-"""The LF registry (jobs/apply_lfs.upsert_registry): every LF version applied, first and last run."""
+"""The LF registry (jobs.stages.apply.registry.upsert_registry): every LF version applied, first and last run."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_registry_keeps_every_version_and_reads_in_spark(spark, tmp_path: Path, 
 
 
 def test_per_run_rows_are_replaced_when_a_run_is_retried(spark, tmp_path: Path) -> None:
-    """label_models and lf_analysis (jobs/tables.replace_run_rows): a retried run replaces its own
+    """label_models and lf_analysis (jobs.lake.tables.replace_run_rows): a retried run replaces its own
     rows, other runs' rows stay, and Spark reads the table."""
     import pyarrow as pa
 

@@ -114,7 +114,7 @@ def test_tables_with_table_features_are_left_to_sparks_writer(spark, tmp_path: P
 
 
 def test_stored_row_files_update_codes_as_spark_does(spark, tmp_path: Path) -> None:
-    """The Arrow reading of stored row patterns (jobs/incremental_patterns.StoredRowFiles) gives the
+    """The Arrow reading of stored row patterns (jobs.patterns.incremental.StoredRowFiles) gives the
     codes Spark's updated rows give, and refuses rows whose pattern the fit did not predict."""
     import glob
 
