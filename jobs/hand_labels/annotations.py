@@ -37,7 +37,7 @@ from pyspark.sql.types import StringType, StructType
 from jobs.core.datasets import DatasetConfig
 from jobs.core.errors import ConfigError, LabellakeError, StageOrderError
 from jobs.core.settings import Settings
-from jobs.lake.tables import commit_metadata, latest_commit, table
+from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,48 @@ def classify_annotations(annotations: DataFrame, source_ids: DataFrame, classes:
     ).drop("_label", "_known", "_known_id", "_rank")
 
 
+def merge_annotations(spark: SparkSession, ref: TableRef, accepted: DataFrame, meta: str) -> None:
+    """MERGE accepted annotations into ``ref`` by (id, annotator): a newer one replaces an older one."""
+    from delta.tables import DeltaTable
+
+    if not ref.exists():
+        accepted.write.format("delta").option("userMetadata", meta).save(str(ref.path))
+        return
+    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", meta)
+    try:
+        (
+            DeltaTable.forPath(spark, str(ref.path))
+            .alias("t")
+            .merge(accepted.alias("s"), "t.id = s.id AND t.annotator = s.annotator")
+            .whenMatchedUpdateAll(
+                condition="s.annotated_at IS NULL OR t.annotated_at IS NULL OR s.annotated_at >= t.annotated_at"
+            )
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    finally:
+        spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
+
+def quarantined_annotations(classified: DataFrame, ingest_id: str, ingested_at: datetime) -> DataFrame:
+    """The rejected annotations as quarantine rows, each with its reason and raw record."""
+    return classified.where(F.col(REASON).isNotNull()).select(
+        "id",
+        "annotator",
+        "label",
+        "source_file",
+        "source_format",
+        "_raw",
+        F.col(REASON).alias("reason"),
+        F.lit(ingest_id).alias("_ingest_id"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+    )
+
+
+def append_quarantined(rejected: DataFrame, quarantine: TableRef, meta: str) -> None:
+    rejected.write.format("delta").mode("append").option("userMetadata", meta).save(str(quarantine.path))
+
+
 def run_annotation_ingest(
     spark: SparkSession,
     ds: DatasetConfig,
@@ -213,8 +255,6 @@ def run_annotation_ingest(
 ) -> AnnotationIngest:
     """Read annotation files, validate them against the source and the classes, MERGE the
     accepted ones into ``annotations`` and append the rest to ``annotations_quarantine``."""
-    from delta.tables import DeltaTable
-
     source_ref = table(settings, ds.name, "source")
     if not source_ref.exists():
         raise StageOrderError(f"annotations for {ds.name}: no source table yet; run the dataset's ingest first")
@@ -234,43 +274,10 @@ def run_annotation_ingest(
             *COLUMNS, F.lit(ingest_id).alias("_ingest_id"), F.lit(ingested_at).cast("timestamp").alias("_ingested_at")
         )
         ref = table(settings, ds.name, "annotations")
-        if not ref.exists():
-            accepted.write.format("delta").option("userMetadata", meta).save(str(ref.path))
-        else:
-            spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", meta)
-            try:
-                (
-                    DeltaTable.forPath(spark, str(ref.path))
-                    .alias("t")
-                    .merge(accepted.alias("s"), "t.id = s.id AND t.annotator = s.annotator")
-                    .whenMatchedUpdateAll(
-                        condition="s.annotated_at IS NULL OR t.annotated_at IS NULL OR s.annotated_at >= t.annotated_at"
-                    )
-                    .whenNotMatchedInsertAll()
-                    .execute()
-                )
-            finally:
-                spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        merge_annotations(spark, ref, accepted, meta)
         if by_reason:
-            quarantine = table(settings, ds.name, "annotations_quarantine")
-            (
-                classified.where(F.col(REASON).isNotNull())
-                .select(
-                    "id",
-                    "annotator",
-                    "label",
-                    "source_file",
-                    "source_format",
-                    "_raw",
-                    F.col(REASON).alias("reason"),
-                    F.lit(ingest_id).alias("_ingest_id"),
-                    F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
-                )
-                .write.format("delta")
-                .mode("append")
-                .option("userMetadata", meta)
-                .save(str(quarantine.path))
-            )
+            rejected = quarantined_annotations(classified, ingest_id, ingested_at)
+            append_quarantined(rejected, table(settings, ds.name, "annotations_quarantine"), meta)
     finally:
         classified.unpersist()
     if input_n != accepted_n + sum(by_reason.values()):

@@ -102,6 +102,33 @@ def adjudicate(annotations: DataFrame, rule: GoldSetRule, classes: tuple[str, ..
     )
 
 
+def gold_set_rows(
+    spark: SparkSession, ds: DatasetConfig, rule: GoldSetRule, gold_ref: TableRef, annotations_ref: TableRef
+) -> DataFrame | None:
+    """The source's gold (evaluation) plus the adjudicated annotations of rows it lacks, split by
+    ``rule.evaluation_percent``; None when there is neither."""
+    parts: list[DataFrame] = []
+    if gold_ref.exists():
+        parts.append(
+            gold_ref.read(spark).select(
+                "id",
+                "label",
+                "label_name",
+                F.lit("source").alias("_gold_from"),
+                F.array().cast("array<string>").alias("annotators"),
+                F.lit(EVALUATION).alias("split"),
+            )
+        )
+    if annotations_ref.exists():
+        adjudicated = adjudicate(annotations_ref.read(spark), rule, ds.classes)
+        if parts:
+            adjudicated = adjudicated.join(parts[0].select("id"), "id", "left_anti")
+        parts.append(adjudicated.withColumn("split", _split(rule.evaluation_percent)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+
 def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig, run_id: str) -> GoldSet | None:
     """Rebuild ``<dataset>/gold_set`` when its inputs changed; None when the dataset has no rule.
 
@@ -126,36 +153,12 @@ def refresh_gold_set(spark: SparkSession, settings: Settings, ds: DatasetConfig,
         if meta.get("inputs") == json.loads(json.dumps(inputs)):
             rows = meta.get("rows") or {}
             return GoldSet(ref, version, int(rows.get(EVALUATION, 0)), int(rows.get(TRAIN, 0)), rule.publish)
-    parts: list[DataFrame] = []
-    if gold_ref.exists():
-        parts.append(
-            gold_ref.read(spark).select(
-                "id",
-                "label",
-                "label_name",
-                F.lit("source").alias("_gold_from"),
-                F.array().cast("array<string>").alias("annotators"),
-                F.lit(EVALUATION).alias("split"),
-            )
-        )
-    if annotations_ref.exists():
-        adjudicated = adjudicate(annotations_ref.read(spark), rule, ds.classes)
-        if parts:
-            adjudicated = adjudicated.join(parts[0].select("id"), "id", "left_anti")
-        parts.append(adjudicated.withColumn("split", _split(rule.evaluation_percent)))
-    if not parts:
+    gold = gold_set_rows(spark, ds, rule, gold_ref, annotations_ref)
+    if gold is None:
         return None
-    gold = (parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])).persist()
+    gold = gold.persist()
     rows = {r["split"]: int(r["n"]) for r in gold.groupBy("split").agg(F.count(F.lit(1)).alias("n")).collect()}
-    (
-        gold.write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option(
-            "userMetadata", commit_metadata(run_id=run_id, stage="gold_set", dataset=ds.name, inputs=inputs, rows=rows)
-        )
-        .save(str(ref.path))
-    )
+    ref.overwrite(gold, commit_metadata(run_id=run_id, stage="gold_set", dataset=ds.name, inputs=inputs, rows=rows))
     gold.unpersist()
     version, _ = latest_commit(spark, ref)
     result = GoldSet(ref, version, rows.get(EVALUATION, 0), rows.get(TRAIN, 0), rule.publish)

@@ -20,7 +20,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 
 from jobs.core.lineage import RunContext, code_version, utc_now
 from jobs.core.settings import Settings
-from jobs.lake.tables import runs_table
+from jobs.lake.tables import TableRef, runs_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -113,8 +113,6 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     a retry is idempotent). ``spark`` is unused; it stays for the callers.
     """
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
-    from deltalake.exceptions import CommitFailedError
 
     unknown = set(fields) - _COLUMNS
     if unknown:
@@ -137,7 +135,16 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
             values[column] = json.dumps(values[column], default=str, sort_keys=True)
     row = {name: values.get(name) for name in _COLUMNS} | {"started_at": now}
     update = pa.Table.from_pylist([row], schema=_arrow_schema())
-    ref = runs_table(settings)
+    updated = [name for name in values if name not in ("run_id", "dataset")]
+    _merge_run_row(runs_table(settings), update, updated)
+
+
+def _merge_run_row(ref: TableRef, update: pa.Table, updated: list[str]) -> None:
+    """MERGE the one-row ``update`` into the runs table by run, dataset and attempt (setting the
+    ``updated`` columns of an existing row), retrying a commit another run's commit beat."""
+    from deltalake import DeltaTable, write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
     for try_no in range(_MERGE_ATTEMPTS):
         try:
             if not ref.exists():
@@ -154,9 +161,7 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
                     target_alias="r",
                     merge_schema=True,
                 )  # a runs table from an older labellake gains the new columns
-                .when_matched_update(
-                    updates={name: f"u.`{name}`" for name in values if name not in ("run_id", "dataset")}
-                )
+                .when_matched_update(updates={name: f"u.`{name}`" for name in updated})
                 .when_not_matched_insert_all()
                 .execute()
             )

@@ -181,6 +181,20 @@ def updated_patterns(
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])
         return None
+    return _with_changes(stored, codec, files, old, new, edited, version, meta.get("run_id"))
+
+
+def _with_changes(
+    stored: DataFrame,
+    codec: PatternCodec,
+    files: list[str] | None,
+    old: DataFrame,
+    new: DataFrame,
+    edited: list[str],
+    version: int,
+    stored_run: str | None,
+) -> UpdatedPatterns:
+    """The stored codes plus each row's code difference between the edited LFs' old and new votes."""
     change = (
         _digits(codec, new, 1)
         .unionByName(_digits(codec, old, -1))
@@ -204,13 +218,8 @@ def updated_patterns(
         if files is not None and changed_rows <= ARROW_CHANGE_ROWS
         else None
     )
-    return UpdatedPatterns(
-        joined.select(
-            "id", *[(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns], *carried
-        ),
-        meta.get("run_id"),
-        arrow,
-    )
+    codes = [(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns]
+    return UpdatedPatterns(joined.select("id", *codes, *carried), stored_run, arrow)
 
 
 def store_patterns(

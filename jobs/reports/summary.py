@@ -22,6 +22,38 @@ def _dataset(ref: TableRef, version: int | None = None) -> Any:
     return dt.to_pyarrow_dataset()
 
 
+def _gold_figures(con: Any, gold: TableRef, gold_where: str, with_end_model: bool) -> dict[str, Any]:
+    """Accuracy of the labels (and of each model, with an end model) on the evaluation gold only
+    (jobs/hand_labels/gold_set.py): adjudicated rows that trained or were published as gold are
+    not scored, so the figure is not an echo of the gold itself."""
+    con.register("gold_table", _dataset(gold))
+    con.execute(f"CREATE VIEW gold AS SELECT id, label FROM gold_table WHERE {gold_where}")
+    covered, correct, with_gold = con.execute(
+        """SELECT count(*) FILTER (WHERE l.label >= 0),
+                  count(*) FILTER (WHERE l.label >= 0 AND l.label = g.label),
+                  count(*)
+           FROM labels l JOIN gold g USING (id)"""
+    ).fetchall()[0]
+    figures: dict[str, Any] = {
+        "table": gold.name,
+        "rows_with_gold": int(with_gold),
+        "labeled_with_gold": int(covered),
+        "correct": int(correct),
+        "accuracy": round(correct / covered, 4) if covered else None,
+    }
+    if with_end_model:
+        label_model, end_model, end_model_rows = con.execute(
+            """SELECT avg(CASE WHEN l.label_model_label >= 0 THEN (l.label_model_label = g.label)::INT END),
+                      avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END),
+                      count(l._end_model)
+               FROM labels l JOIN gold g USING (id)"""
+        ).fetchall()[0]
+        if end_model_rows:
+            figures["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
+            figures["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
+    return figures
+
+
 def labels_summary(settings: Settings, dataset: str, version: int | None = None) -> dict[str, Any]:
     """Path, version, row count, label distribution and accuracy against gold."""
     from jobs.core.datasets import get_dataset
@@ -60,33 +92,7 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
             con.execute("SELECT _label_source, count(*) FROM labels GROUP BY 1 ORDER BY 2 DESC").fetchall()
         )
     if gold.exists():
-        # The evaluation gold only (jobs/hand_labels/gold_set.py): adjudicated rows that trained or were
-        # published as gold are not scored, so the figure is not an echo of the gold itself.
-        con.register("gold_table", _dataset(gold))
-        con.execute(f"CREATE VIEW gold AS SELECT id, label FROM gold_table WHERE {gold_where}")
-        covered, correct, with_gold = con.execute(
-            """SELECT count(*) FILTER (WHERE l.label >= 0),
-                      count(*) FILTER (WHERE l.label >= 0 AND l.label = g.label),
-                      count(*)
-               FROM labels l JOIN gold g USING (id)"""
-        ).fetchall()[0]
-        summary["gold"] = {
-            "table": gold.name,
-            "rows_with_gold": int(with_gold),
-            "labeled_with_gold": int(covered),
-            "correct": int(correct),
-            "accuracy": round(correct / covered, 4) if covered else None,
-        }
-        if "end_model_label" in columns:
-            label_model, end_model, with_end_model = con.execute(
-                """SELECT avg(CASE WHEN l.label_model_label >= 0 THEN (l.label_model_label = g.label)::INT END),
-                          avg(CASE WHEN l.end_model_label >= 0 THEN (l.end_model_label = g.label)::INT END),
-                          count(l._end_model)
-                   FROM labels l JOIN gold g USING (id)"""
-            ).fetchall()[0]
-            if with_end_model:
-                summary["gold"]["label_model_accuracy"] = None if label_model is None else round(label_model, 4)
-                summary["gold"]["end_model_accuracy"] = None if end_model is None else round(end_model, 4)
+        summary["gold"] = _gold_figures(con, gold, gold_where, "end_model_label" in columns)
     return summary
 
 
