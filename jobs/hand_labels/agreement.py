@@ -88,30 +88,22 @@ def krippendorff_alpha(coincidence: np.ndarray) -> float | None:
     return float(1.0 - (n - 1) * coincidence[off].sum() / disagreement_expected)
 
 
-def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None = None) -> Agreement:
-    """The agreement figures of an ``annotations`` table (``id, annotator, label`` with class names)."""
-    k = len(classes)
-    index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(i))])
-    votes = annotations.select("id", "annotator", F.element_at(index, F.col("label")).alias("c")).where("c IS NOT NULL")
-    per_row = votes.groupBy("id").agg(F.count(F.lit(1)).alias("m"))
-    multi = votes.join(per_row.where("m >= 2"), "id")
+def _per_annotator(votes: DataFrame) -> dict[str, int]:
+    return {r["annotator"]: int(r["n"]) for r in votes.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()}
 
-    totals = {
-        r["annotator"]: int(r["n"]) for r in votes.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()
-    }
-    shared = {
-        r["annotator"]: int(r["n"]) for r in multi.groupBy("annotator").agg(F.count(F.lit(1)).alias("n")).collect()
-    }
-    gold_stats: dict[str, tuple[int, float]] = {}
-    if gold is not None:
-        scored = votes.join(gold.select("id", F.col("label").alias("g")), "id")
-        for r in (
-            scored.groupBy("annotator")
-            .agg(F.count(F.lit(1)).alias("n"), F.avg((F.col("c") == F.col("g")).cast("double")).alias("acc"))
-            .collect()
-        ):
-            gold_stats[r["annotator"]] = (int(r["n"]), float(r["acc"]))
 
+def _gold_accuracy(votes: DataFrame, gold: DataFrame | None) -> dict[str, tuple[int, float]]:
+    """(rows, accuracy) of each annotator on the gold rows they labeled."""
+    if gold is None:
+        return {}
+    scored = votes.join(gold.select("id", F.col("label").alias("g")), "id")
+    accuracy = F.avg((F.col("c") == F.col("g")).cast("double")).alias("acc")
+    rows = scored.groupBy("annotator").agg(F.count(F.lit(1)).alias("n"), accuracy).collect()
+    return {r["annotator"]: (int(r["n"]), float(r["acc"])) for r in rows}
+
+
+def _cohen_by_pair(multi: DataFrame, k: int) -> dict[str, dict[str, Any]]:
+    """Cohen's kappa and raw agreement of every pair of annotators over the rows both labeled."""
     a, b = multi.alias("a"), multi.alias("b")
     pairs = (
         a.join(b, (F.col("a.id") == F.col("b.id")) & (F.col("a.annotator") < F.col("b.annotator")))
@@ -127,16 +119,18 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
     tables: dict[tuple[str, str], np.ndarray] = {}
     for r in pairs:
         tables.setdefault((r["x"], r["y"]), np.zeros((k, k)))[r["cx"], r["cy"]] += r["count"]
-    cohen = {
+    return {
         f"{x} ~ {y}": {"rows": int(t.sum()), "kappa": cohen_kappa(t), "agreement": float(np.trace(t) / t.sum())}
         for (x, y), t in sorted(tables.items())
     }
 
-    # Per row class counts, reduced to what the formulas need (never the rows themselves).
+
+def _fleiss_and_coincidence(multi: DataFrame, k: int) -> tuple[float | None, np.ndarray, int]:
+    """Fleiss' kappa, the coincidence matrix (for Krippendorff's alpha) and the rows with 2+ labels,
+    from per-row class counts reduced in one pass (never the rows themselves)."""
     counts = multi.groupBy("id", "m").pivot("c", list(range(k))).count().na.fill(0)
     n_cols = [F.col(str(c)) for c in range(k)]
     p_i = (sum((x * x for x in n_cols), F.lit(0)) - F.col("m")) / (F.col("m") * (F.col("m") - 1))
-    # One pass for both Fleiss' kappa and the coincidence matrix.
     fleiss_row = counts.agg(
         F.count(F.lit(1)).alias("rows"),
         F.avg(p_i).alias("p_bar"),
@@ -154,11 +148,25 @@ def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None
         shares /= shares.sum()
         expected = float((shares**2).sum())
         fleiss = 1.0 if expected == 1.0 else float((fleiss_row["p_bar"] - expected) / (1.0 - expected))
+    return fleiss, coincidence, int(fleiss_row["rows"] or 0)
+
+
+def agreement(annotations: DataFrame, classes: list[str], gold: DataFrame | None = None) -> Agreement:
+    """The agreement figures of an ``annotations`` table (``id, annotator, label`` with class names)."""
+    k = len(classes)
+    index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(i))])
+    votes = annotations.select("id", "annotator", F.element_at(index, F.col("label")).alias("c")).where("c IS NOT NULL")
+    per_row = votes.groupBy("id").agg(F.count(F.lit(1)).alias("m"))
+    multi = votes.join(per_row.where("m >= 2"), "id")
+    totals, shared = _per_annotator(votes), _per_annotator(multi)
+    gold_stats = _gold_accuracy(votes, gold)
+    cohen = _cohen_by_pair(multi, k)
+    fleiss, coincidence, rows = _fleiss_and_coincidence(multi, k)
     stats = [
         AnnotatorStats(name, totals[name], shared.get(name, 0), *gold_stats.get(name, (0, None)))
         for name in sorted(totals)
     ]
-    return Agreement(list(classes), stats, cohen, fleiss, krippendorff_alpha(coincidence), int(fleiss_row["rows"] or 0))
+    return Agreement(list(classes), stats, cohen, fleiss, krippendorff_alpha(coincidence), rows)
 
 
 def with_learned_accuracies(result: Agreement, learned: dict[str, float], groups: dict[str, str]) -> Agreement:

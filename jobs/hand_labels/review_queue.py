@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -164,6 +164,18 @@ def select_queue(signals: DataFrame, k: int, mix: dict[str, float] | None = None
     )
 
 
+def label_studio_task(row: Any, queue_id: str, id_field: str) -> dict[str, Any]:
+    """One picked row as a Label Studio import task, with the current label as a pre-annotation."""
+    task: dict[str, Any] = {
+        "data": {"text": row.text, id_field: row.id},
+        "meta": {"queue_id": queue_id, "kind": row.kind, "rank": int(row.rank)},
+    }
+    if isinstance(row.label_name, str):
+        choice = {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [row.label_name]}}
+        task["predictions"] = [{"model_version": queue_id, "score": float(row.confidence), "result": [choice]}]
+    return task
+
+
 def write_queue(
     spark: SparkSession,
     queue: DataFrame,
@@ -192,33 +204,7 @@ def write_queue(
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{queue_id}.csv"
     picked[["id", "text", "label_name", "confidence", "entropy", "kind", "rank"]].to_csv(csv_path, index=False)
-    tasks = [
-        {
-            "data": {"text": row.text, id_field: row.id},
-            "meta": {"queue_id": queue_id, "kind": row.kind, "rank": int(row.rank)},
-            **(
-                {
-                    "predictions": [
-                        {
-                            "model_version": queue_id,
-                            "score": float(row.confidence),
-                            "result": [
-                                {
-                                    "from_name": "label",
-                                    "to_name": "text",
-                                    "type": "choices",
-                                    "value": {"choices": [row.label_name]},
-                                }
-                            ],
-                        }
-                    ]
-                }
-                if isinstance(row.label_name, str)
-                else {}
-            ),
-        }
-        for row in picked.itertuples(index=False)
-    ]
+    tasks = [label_studio_task(row, queue_id, id_field) for row in picked.itertuples(index=False)]
     studio_path = out_dir / f"{queue_id}.label_studio.json"
     studio_path.write_text(json.dumps(tasks, indent=1))
     log.info(
