@@ -71,7 +71,7 @@ def count_patterns(
     if run.mode != "full" and inputs.annotators is None:
         updated = updated_patterns(
             spark,
-            table(settings, ds.name, "row_patterns"),
+            inputs.tables.row_patterns,
             inputs.votes_ref,
             patterned.codec,
             inputs.source_version,
@@ -87,7 +87,7 @@ def count_patterns(
     # label changes come from aggregates (jobs/patterns/label_transitions.py).
     against = published_pattern_labels_run(spark, settings, ds, updated)
     split = stored_label_counts(rows, patterned.keys).persist() if against is not None else None
-    counts_ref = table(settings, ds.name, "pattern_counts")
+    counts_ref = inputs.tables.pattern_counts
     meta = commit_metadata(
         run_id=run.run_id,
         stage="fit_label_model",

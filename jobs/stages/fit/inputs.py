@@ -19,7 +19,7 @@ from jobs.core.settings import Settings
 from jobs.hand_labels.annotator_sources import AnnotatorVotes, annotator_votes
 from jobs.hand_labels.gold_set import GoldSet, refresh_gold_set, withheld_ids
 from jobs.lake.runs import run_record
-from jobs.lake.tables import TableRef, commit_at, table
+from jobs.lake.tables import DatasetTables, TableRef, commit_at, dataset_tables
 from jobs.stages.fit.fit_key import fit_key, table_version
 
 
@@ -43,6 +43,8 @@ class StepClock:
 class FitInputs:
     """The fit's inputs at the versions this run settled on (annotators merged in as sources)."""
 
+    tables: DatasetTables
+    """The dataset's tables, resolved once for the run."""
     record: dict[str, Any]
     """The run's record (apply's votes version and LF errors)."""
     source_ref: TableRef
@@ -67,9 +69,11 @@ class FitInputs:
         return self.annotators.sources if self.annotators is not None else []
 
 
-def settled_votes(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext) -> tuple[dict, int]:
+def settled_votes(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext, votes: TableRef
+) -> tuple[dict, int]:
     """The run's record and the votes version apply settled on for it; a StageOrderError without them."""
-    if not table(settings, ds.name, "votes").exists():
+    if not votes.exists():
         raise StageOrderError(f"fit_label_model {ds.name}: votes table missing; run apply_lfs first")
     record = run_record(spark, settings, run.run_id, run.dataset) or {}
     if record.get("votes_version") is None:
@@ -96,8 +100,9 @@ def with_annotator_sources(votes: DataFrame, votes_meta: dict, annotators: Annot
 def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, run: RunContext) -> FitInputs:
     """Read the votes and source ids at this run's versions, and refresh the gold set first: its
     evaluation rows' annotations must stay out of the fit (:mod:`jobs.hand_labels.gold_set`)."""
-    record, votes_version = settled_votes(spark, settings, ds, run)
-    votes_ref, source_ref = table(settings, ds.name, "votes"), table(settings, ds.name, "source")
+    tables = dataset_tables(settings, ds.name)
+    votes_ref, source_ref = tables.votes, tables.source
+    record, votes_version = settled_votes(spark, settings, ds, run, votes_ref)
     votes_meta = commit_at(spark, votes_ref, votes_version)
     source_version = int(votes_meta["source_version"])
     ids = source_ref.read(spark, source_version).select("id")
@@ -106,7 +111,7 @@ def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, 
     annotators = annotator_votes(spark, settings, ds, withheld_ids(spark, gold_set))
     if annotators is not None:
         votes, votes_meta = with_annotator_sources(votes, votes_meta, annotators)
-    gold_version = gold_set.version if gold_set else table_version(table(settings, ds.name, "gold"))
+    gold_version = gold_set.version if gold_set else table_version(tables.gold)
     key = fit_key(
         ds,
         source_version,
@@ -116,5 +121,16 @@ def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, 
         None if annotators is None else annotators.version,
     )
     return FitInputs(
-        record, source_ref, source_version, votes_ref, votes_version, votes_meta, ids, votes, gold_set, annotators, key
+        tables,
+        record,
+        source_ref,
+        source_version,
+        votes_ref,
+        votes_version,
+        votes_meta,
+        ids,
+        votes,
+        gold_set,
+        annotators,
+        key,
     )

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
-from jobs.lake.tables import TableRef, commit_metadata, replace_run_rows, table
+from jobs.lake.tables import TableRef, commit_metadata, replace_run_rows
 from jobs.patterns.incremental import store_patterns
 from jobs.patterns.label_transitions import RECORD_KEY as TRANSITIONS_KEY
 from jobs.patterns.label_transitions import with_pattern_labels
@@ -109,7 +109,7 @@ def record_label_model(
             ("selection", pa.string()),
         ]
     )
-    ref = table(settings, ds.name, "label_models")
+    ref = inputs.tables.label_models
     meta = commit_metadata(run_id=run.run_id, stage="fit_label_model", dataset=ds.name)
     replace_run_rows(ref, pa.Table.from_pylist([row], schema=schema), run.run_id, meta)
     log.info(
@@ -203,7 +203,7 @@ def write_staging(
     user_metadata: str,
 ) -> TableRef:
     """Replace this run's partition of the staging table with its candidates."""
-    staging_ref = table(settings, ds.name, "staging_labels")
+    staging_ref = inputs.tables.staging_labels
     reset_staging_if_schema_changed(spark, staging_ref, candidates.staged)
     limit_staging_stats(spark, staging_ref)
     publishes_gold = inputs.gold_set is not None and inputs.gold_set.publish
@@ -244,13 +244,13 @@ def write_fit_outputs(
     annotators) and the staging labels; return the staging table."""
     if fitted.lf_analysis is not None:
         analysis = fitted.lf_analysis
-        lf_table = table(settings, ds.name, "lf_analysis")
+        lf_table = inputs.tables.lf_analysis
         write_lf_analysis(analysis.stats, analysis.lfs, analysis.errors, lf_table, run.run_id)
     record_label_model(settings, ds, run, fitted, inputs)
     if fitted.on_driver and inputs.annotators is None and fp.updated is None:
         store_patterns(
             with_pattern_labels(fp.rows, fitted.per_pattern, fp.patterned.keys),
-            table(settings, ds.name, "row_patterns"),
+            inputs.tables.row_patterns,
             fp.patterned.codec,
             run.run_id,
             inputs.source_version,

@@ -86,7 +86,7 @@ def write_gold(ds: DatasetConfig, settings: Settings, run: RunContext, accepted:
     """Overwrite the gold table with the accepted rows' known gold labels; return how many."""
     gold = gold_rows(accepted, ds, run)
     gold_n = gold.count()
-    table(settings, ds.name, "gold").overwrite(gold, meta)
+    dataset_tables(settings, ds.name).gold.overwrite(gold, meta)
     return gold_n
 
 
