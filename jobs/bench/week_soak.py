@@ -61,172 +61,24 @@ from pyspark.sql import functions as F
 from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results
 from jobs.bench.lfs_bench import PeakMemory
 from jobs.bench.scaled_source import build_scaled_source
+from jobs.bench.week_checks import Checks, check_night
 from jobs.bench.week_scenario import (
     MALFORMED_FILE,
-    MALFORMED_LINES,
     NIGHTS,
     PACKS,
     Night,
     base_pack,
-    edit_target,
     indexed,
     night_source,
     pack_for,
-    removed_lf_name,
     write_partner_file,
 )
 from jobs.core.datasets import get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings, bench_dir
 from jobs.lake.runs import run_record
-from jobs.lake.tables import table
 from jobs.pipeline import run_pipeline, run_stage
 from jobs.spark.session import get_spark
-from lf_library.packs import load_pack
-
-
-# ----------------------------------------------------------------- the checks
-class _Checks:
-    def __init__(self) -> None:
-        self.failures: list[str] = []
-
-    def equal(self, day: int, what: str, got: Any, want: Any) -> None:
-        if got != want:
-            self.failures.append(f"night {day}: {what}: got {got!r}, want {want!r}")
-
-
-def _duck(settings: Settings, dataset: str, versions: dict[str, int | None] | None = None) -> Any:
-    import duckdb
-    from deltalake import DeltaTable
-
-    con = duckdb.connect()
-    for role in ("source", "labels", "votes", "quarantine", "lf_registry"):
-        ref = table(settings, dataset, role)
-        if ref.exists():
-            version = (versions or {}).get(role)
-            dt = DeltaTable(str(ref.path)) if version is None else DeltaTable(str(ref.path), version=version)
-            con.register(role, dt.to_pyarrow_dataset())
-    return con
-
-
-def _check_night(
-    spark: SparkSession,
-    inc: Settings,
-    name: str,
-    night: Night,
-    run_id: str,
-    live: int,
-    scaled: DataFrame,
-    rows: int,
-    deleted_ids: Path | None,
-    partner_rows: int,
-    checks: _Checks,
-) -> dict[str, Any]:
-    from deltalake import DeltaTable
-
-    day = night.day
-    con = _duck(inc, name)
-    n, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM labels").fetchone()
-    checks.equal(day, "labels rows", n, live)
-    checks.equal(day, "distinct label ids", distinct, live)
-    missing, extra = con.execute("""
-        SELECT (SELECT count(*) FROM source s ANTI JOIN labels l USING (id)),
-               (SELECT count(*) FROM labels l ANTI JOIN source s USING (id))""").fetchone()
-    checks.equal(day, "live ids without a label", missing, 0)
-    checks.equal(day, "labels of ids not in the source", extra, 0)
-
-    record = run_record(spark, inc, run_id, name) or {}
-    checks.equal(day, "run status", record.get("status"), "published")
-    checks.equal(day, "run trigger", record.get("trigger"), "schedule")
-    source_version = DeltaTable(str(table(inc, name, "source").path)).version()
-    pack = load_pack(f"jobs.bench.week_scenario:{pack_for(day)}")
-    # A quiet night publishes nothing: the previous night's labels stay current, lineage and all.
-    labeled_by = f"night-{day - 1}" if not night.source_changes and day not in PACKS else run_id
-    checks.equal(
-        day,
-        "run whose labels are current",
-        record.get("labels_current_from"),
-        None if labeled_by == run_id else labeled_by,
-    )
-    stale = con.execute(
-        "SELECT count(*) FROM labels WHERE _run_id <> ? OR _lf_set_version <> ? OR _source_version <> ?",
-        [labeled_by, pack.set_version, source_version],
-    ).fetchone()[0]
-    checks.equal(day, "label rows whose lineage is not the labeling run's", stale, 0)
-
-    lf_changes = json.loads(record.get("lf_changes") or "{}")
-    recomputed = json.loads(record.get("recomputed") or "{}")
-    row_changes = json.loads(record.get("source_changes") or "{}")
-    changed = {k: v.split(" ")[0] for k, v in lf_changes.items()}
-    edited = edit_target(base_pack()).name
-    removed = removed_lf_name(base_pack())
-    want_lf_changes = {4: {edited: "changed"}, 6: {removed: "removed"}}.get(day, {})
-    if day > 1:
-        checks.equal(day, "LF changes on the run", changed, want_lf_changes)
-    pairs = recomputed.get("lf_row_pairs")
-    if day == 4:
-        checks.equal(day, "LF x row pairs recomputed", pairs, live)
-    if day in (6, 7):
-        checks.equal(day, "LF x row pairs recomputed", pairs, 0)
-
-    registry = dict(con.execute("SELECT lf, count(*) FROM lf_registry GROUP BY lf").fetchall())
-    if day >= 4:
-        checks.equal(day, "registry versions of the edited LF", registry.get(edited), 2)
-    if day >= 6:
-        last = con.execute("SELECT max(last_run) FROM lf_registry WHERE lf = ?", [removed]).fetchone()[0]
-        checks.equal(day, "last run of the removed LF", last, "night-5")
-
-    figures: dict[str, Any] = {
-        "live_rows": live,
-        "row_changes": row_changes,
-        "lf_changes": lf_changes,
-        "lf_row_pairs": pairs,
-        "source_version": source_version,
-    }
-    if day == 2:
-        checks.equal(day, "new rows on the run record", row_changes.get("new"), rows - int(rows * 0.9))
-    if day == 3 and deleted_ids is not None:
-        deleted = f"read_parquet('{deleted_ids}/*.parquet')"
-        deleted_n = con.execute(f"SELECT count(*) FROM {deleted}").fetchone()[0]
-        checks.equal(
-            day,
-            "deleted ids still labeled",
-            con.execute(f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0],
-            0,
-        )
-        labels_version = int(record["labels_version"])
-        before = _duck(inc, name, {"labels": labels_version - 1})
-        checks.equal(
-            day,
-            "deleted ids in the previous labels version (time travel)",
-            before.execute(f"SELECT count(*) FROM labels JOIN {deleted} USING (id)").fetchone()[0],
-            deleted_n,
-        )
-        checks.equal(day, "deleted rows on the run record", row_changes.get("deleted"), deleted_n)
-        edited_n = indexed(scaled).where(F.col("_i") % 100 == 7).count()
-        checks.equal(day, "edited rows on the run record", row_changes.get("changed"), edited_n)
-        figures["deleted"] = deleted_n
-    if day == 5:
-        reasons = dict(
-            con.execute("SELECT _reason, count(*) FROM quarantine WHERE _run_id = ? GROUP BY 1", [run_id]).fetchall()
-        )
-        checks.equal(
-            day,
-            "quarantined rows by reason",
-            reasons,
-            {"malformed record": len(MALFORMED_LINES), "null or empty text": 1},
-        )
-        kept = con.execute(
-            "SELECT count(*) FROM quarantine WHERE _run_id = ? AND _reason = 'malformed record' "
-            "AND _corrupt_record IS NOT NULL",
-            [run_id],
-        ).fetchone()[0]
-        checks.equal(day, "malformed lines kept verbatim", kept, len(MALFORMED_LINES))
-        labeled = con.execute("SELECT count(*) FROM labels WHERE id LIKE 'partner-%'").fetchone()[0]
-        checks.equal(day, "good rows of the malformed file labeled", labeled, partner_rows)
-        checks.equal(day, "new rows on the run record", row_changes.get("new"), partner_rows)
-        figures["quarantined"] = reasons
-    return figures
 
 
 # ----------------------------------------------------------------- the week
@@ -248,6 +100,90 @@ def _full_recompute(run: RunContext, settings: Settings, spark: SparkSession) ->
     return round(time.monotonic() - started, 2)
 
 
+def _week_dataset(ds: Any, workdir: Path) -> dict[str, Any]:
+    """The week's dataset: the real dataset's classes, model and thresholds over the week's JSON files."""
+    return {
+        "source_path": str(workdir / "source" / "*" / "*.json"),
+        "format": "json",
+        "id_column": "id",
+        "text_column": "text",
+        "classes": list(ds.classes),
+        "label_model": ds.label_model,
+        "expectations": {
+            "min_coverage": ds.expectations.min_coverage,
+            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
+        },
+    }
+
+
+def _write_night_source(scaled: DataFrame, rows: int, night: Night, workdir: Path) -> tuple[Path | None, int]:
+    """Write the night's source files; the deleted ids' folder (night 3) and the partner rows (night 5)."""
+    day, deleted_ids, partner_rows = night.day, None, 0
+    if night.source_changes and day != 5:
+        night_source(scaled, rows, day).write.mode("overwrite").json(str(workdir / "source" / "base"))
+    if day == 3:
+        deleted_ids = workdir / "deleted_ids.parquet"
+        gone = indexed(scaled).where(F.col("_i") % 100 == 3).select("id")
+        gone.write.mode("overwrite").parquet(str(deleted_ids))
+    if day == 5:
+        texts = [r["text"] for r in scaled.select("text").limit(40).collect()]  # 40 texts, not rows
+        partner_rows = write_partner_file(workdir / "source" / "extra" / MALFORMED_FILE, texts)
+    return deleted_ids, partner_rows
+
+
+@dataclasses.dataclass
+class _FullRecompute:
+    """The second lakehouse, kept as a full recompute of the latest night whose inputs changed."""
+
+    settings: Settings | None = None
+    staged_run: str | None = None
+
+    def catch_up(self, night: Night, inc: Settings, full: Settings, name: str, spark: SparkSession) -> float | None:
+        """Recompute the night in full when its inputs changed; its seconds (None when not rerun)."""
+        if self.settings is None:  # night 1 ran on an empty lakehouse: it was a full recompute
+            shutil.copytree(inc.home, full.home)
+            self.settings = full
+            return None
+        if not (night.source_changes or night.day in PACKS):
+            return None
+        run = RunContext(f"full-{night.day}", name, trigger="schedule", mode="full")
+        seconds = _full_recompute(run, full, spark)
+        self.settings, self.staged_run = full, run.run_id
+        return seconds
+
+
+def _run_night(
+    spark: SparkSession,
+    settings: Settings,
+    workdir: Path,
+    week_ds: dict[str, Any],
+    night: Night,
+    full: _FullRecompute,
+    checks: Checks,
+) -> dict[str, Any]:
+    """The night's incremental run, its full recompute and the comparison of the two."""
+    name, day = week_ds["name"], night.day
+    inc = _night_settings(settings, workdir, name, week_ds["config"], day, "lakehouse")
+    started = time.monotonic()
+    run_pipeline(RunContext(f"night-{day}", name, trigger="schedule"), inc, spark)
+    seconds = round(time.monotonic() - started, 2)
+    full_settings = _night_settings(settings, workdir, name, week_ds["config"], day, "lakehouse-full")
+    full_seconds = full.catch_up(night, inc, full_settings, name, spark)
+    assert full.settings is not None
+    same = _same_results(inc, full.settings, name, b_staged_run=full.staged_run)
+    checks.equal(day, "votes and labels equal a full recompute", same["equal"], True)
+    record = run_record(spark, inc, f"night-{day}", name) or {}
+    return {
+        "inc": inc,
+        "day": day,
+        "change": night.change,
+        "seconds": seconds,
+        "full_recompute_seconds": full_seconds,
+        "equal_to_full_recompute": same,
+        "stages": json.loads(record.get("stage_seconds") or "{}"),
+    }
+
+
 def run_week(
     dataset: str,
     rows: int,
@@ -263,21 +199,9 @@ def run_week(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="labellake-week-", dir=bench_dir()))
     name = f"week_{dataset}"
     scaled = build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet")
-    base_dir, extra_dir = workdir / "source" / "base", workdir / "source" / "extra"
-    extra_dir.mkdir(parents=True, exist_ok=True)
-    week_ds = {
-        "source_path": str(workdir / "source" / "*" / "*.json"),
-        "format": "json",
-        "id_column": "id",
-        "text_column": "text",
-        "classes": list(ds.classes),
-        "label_model": ds.label_model,
-        "expectations": {
-            "min_coverage": ds.expectations.min_coverage,
-            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
-        },
-    }
-    checks = _Checks()
+    (workdir / "source" / "extra").mkdir(parents=True, exist_ok=True)
+    week_ds = {"name": name, "config": _week_dataset(ds, workdir)}
+    checks, full = Checks(), _FullRecompute()
     figures: dict[str, Any] = {
         "dataset": dataset,
         "rows": rows,
@@ -286,58 +210,20 @@ def run_week(
         "workdir": str(workdir),
     }
     partner_rows = 0
-    previous_full: Settings | None = None
-    previous_full_run: str | None = None
     with PeakMemory() as memory:
         for night in NIGHTS:
-            day = night.day
-            deleted_ids = None
-            if night.source_changes and day != 5:
-                night_source(scaled, rows, day).write.mode("overwrite").json(str(base_dir))
-            if day == 3:
-                deleted_ids = workdir / "deleted_ids.parquet"
-                indexed(scaled).where(F.col("_i") % 100 == 3).select("id").write.mode("overwrite").parquet(
-                    str(deleted_ids)
-                )
-            if day == 5:
-                texts = [r["text"] for r in scaled.select("text").limit(40).collect()]  # 40 texts, not rows
-                partner_rows = write_partner_file(extra_dir / MALFORMED_FILE, texts)
-            live = night_source(scaled, rows, day).count() + partner_rows
-
-            inc = _night_settings(settings, workdir, name, week_ds, day, "lakehouse")
-            run_id = f"night-{day}"
-            started = time.monotonic()
-            run_pipeline(RunContext(run_id, name, trigger="schedule"), inc, spark)
-            seconds = round(time.monotonic() - started, 2)
-            full = _night_settings(settings, workdir, name, week_ds, day, "lakehouse-full")
-            full_seconds = None
-            if previous_full is None:  # night 1 ran on an empty lakehouse: it was a full recompute
-                shutil.copytree(inc.home, full.home)
-                previous_full, previous_full_run = full, None
-            elif night.source_changes or day in PACKS:
-                full_seconds = _full_recompute(
-                    RunContext(f"full-{day}", name, trigger="schedule", mode="full"), full, spark
-                )
-                previous_full, previous_full_run = full, f"full-{day}"
-            same = _same_results(inc, previous_full, name, b_staged_run=previous_full_run)
-            checks.equal(day, "votes and labels equal a full recompute", same["equal"], True)
-            night_figures = _check_night(
+            deleted_ids, new_partner_rows = _write_night_source(scaled, rows, night, workdir)
+            partner_rows = new_partner_rows or partner_rows
+            live = night_source(scaled, rows, night.day).count() + partner_rows
+            ran = _run_night(spark, settings, workdir, week_ds, night, full, checks)
+            inc = ran.pop("inc")
+            run_id = f"night-{night.day}"
+            night_figures = check_night(
                 spark, inc, name, night, run_id, live, scaled, rows, deleted_ids, partner_rows, checks
             )
-            record = run_record(spark, inc, run_id, name) or {}
-            night_figures.update(
-                {
-                    "day": day,
-                    "change": night.change,
-                    "seconds": seconds,
-                    "full_recompute_seconds": full_seconds,
-                    "equal_to_full_recompute": same,
-                    "stages": json.loads(record.get("stage_seconds") or "{}"),
-                }
-            )
-            figures["nights"].append(night_figures)
+            figures["nights"].append({**night_figures, **ran})
             progress(
-                f"night {day} ({night.change}): {seconds:.1f} s, {live:,} live rows, "
+                f"night {night.day} ({night.change}): {ran['seconds']:.1f} s, {live:,} live rows, "
                 f"{len(checks.failures)} failed checks so far"
             )
     figures["peak_rss_mb"] = round(memory.peak / 2**20)
