@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import psutil
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.bench.lfs_bench import PeakMemory
@@ -118,6 +118,26 @@ def run_label_model_bench(
         return _fit_on_executors_figures(
             spark, ids, votes, lf_names, rows, classes, accuracy, me, python_before, generate_s
         )
+    return _fit_on_driver_figures(
+        spark, ids, votes, lf_names, rows, classes, model_name, accuracy, me, python_before, generate_s
+    )
+
+
+def _fit_on_driver_figures(
+    spark: SparkSession,
+    ids: DataFrame,
+    votes: DataFrame,
+    lf_names: list[str],
+    rows: int,
+    classes: int,
+    model_name: str,
+    accuracy: np.ndarray,
+    me: psutil.Process,
+    python_before: int,
+    generate_s: float,
+) -> dict[str, Any]:
+    """The fit stage's driver path, step by step: patterns, fit, per-pattern prediction joined back."""
+    lfs = len(lf_names)
     with PeakMemory() as memory:
         t0 = time.perf_counter()
         patterned = row_patterns(ids, votes, lf_names, classes)  # as the stage does: patterns once, used twice

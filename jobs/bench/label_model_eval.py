@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -171,20 +172,30 @@ def evaluate(
         result["auto"] = {"model": auto_choice.best, **auto_choice.record()}
     single = [m for m in models if m != AUTO]
     if dev is not None and single:
-        # Model selection as the pipeline does it when a dev split has gold (jobs/stages/fit/choose_model.py):
-        # every model with its own prior and with the dev class balance, best dev accuracy wins.
-        chosen = select_on_dev(single, fit, (dev.L, dev.y, np.ones(len(dev.y))), k)
-        candidates = {}
-        for key, model in chosen.fitted.items():
-            accuracy, f1 = score(model)
-            candidates[key] = {"dev_accuracy": round(chosen.scores[key], 4), "accuracy": accuracy, "f1": f1}
-        result["selected_by_dev"] = {
-            "model": chosen.best,
-            **candidates[chosen.best],
-            "dev_class_balance": np.round(chosen.balance, 4).tolist(),
-            "candidates": candidates,
-        }
+        result["selected_by_dev"] = _selected_by_dev(single, fit, score, dev, k)
     return result
+
+
+def _selected_by_dev(
+    models: list[str],
+    fit: Callable[..., LabelModel],
+    score: Callable[[LabelModel], tuple[float, float]],
+    dev: WrenchSplit,
+    k: int,
+) -> dict[str, Any]:
+    """Model selection as the pipeline does it when a dev split has gold (jobs/stages/fit/choose_model.py):
+    every model with its own prior and with the dev class balance, best dev accuracy wins."""
+    chosen = select_on_dev(models, fit, (dev.L, dev.y, np.ones(len(dev.y))), k)
+    candidates = {}
+    for key, model in chosen.fitted.items():
+        accuracy, f1 = score(model)
+        candidates[key] = {"dev_accuracy": round(chosen.scores[key], 4), "accuracy": accuracy, "f1": f1}
+    return {
+        "model": chosen.best,
+        **candidates[chosen.best],
+        "dev_class_balance": np.round(chosen.balance, 4).tolist(),
+        "candidates": candidates,
+    }
 
 
 def format_eval(result: dict[str, Any]) -> str:
