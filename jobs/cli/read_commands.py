@@ -121,11 +121,13 @@ def _add_report(sub: Subparsers) -> None:
         "report",
         help="(re)write a run's HTML report: LFs, distribution, confidence, changes, expectations",
         epilog="examples:\n  labellake report --dataset youtube_spam            # the newest published run\n"
-        "  labellake report --dataset youtube_spam --run manual__2026-11-28T10:00:00",
+        "  labellake report --dataset youtube_spam --run-id manual__2026-11-28T10:00:00",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("--dataset", required=True)
-    report.add_argument("--run", help="run id (default: the run behind the newest labels version)")
+    report.add_argument(
+        "--run-id", "--run", dest="run_id", help="default: the run behind the newest labels version (--run: old name)"
+    )
     report.add_argument("--json", action="store_true", help="print the report's path, URI and size as JSON")
     report.set_defaults(func=_cmd_report)
 
@@ -238,11 +240,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from jobs.core.settings import Settings
     from jobs.reports.run_report import write_run_report
 
-    path = write_run_report(Settings.from_env(), args.dataset, args.run)
+    path = write_run_report(Settings.from_env(), args.dataset, args.run_id)
     emit(
         {
             "dataset": args.dataset,
-            "run_id": args.run,
+            "run_id": args.run_id,
             "path": str(path),
             "uri": path.as_uri(),
             "bytes": path.stat().st_size,

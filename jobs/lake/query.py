@@ -236,6 +236,33 @@ def check_limits(timeout_s: float, memory_limit: str) -> None:
         raise QueryError(f"--memory-limit {memory_limit!r}: must be a size such as 4GB or 512MB")
 
 
+def _nested(kind: pa.DataType) -> bool:
+    import pyarrow.types as pat
+
+    return bool(pat.is_nested(kind))
+
+
+def csv_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its list, struct and map columns as strings: CSV has no nested cells."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.string()) if _nested(f.type) else f for f in schema])
+
+
+def csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with each nested cell as JSON text (``[0.1, 0.9]``), the way spreadsheets and
+    ``json.loads`` read it back; a null stays empty."""
+    import pyarrow as pa
+
+    columns = [
+        pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string())
+        if _nested(column.type)
+        else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=csv_schema(batch.schema))
+
+
 def write_result(
     reader: pa.RecordBatchReader, fmt: str, output: Path | None, max_rows: int = 50, out: IO[str] | None = None
 ) -> int:
@@ -262,9 +289,9 @@ def write_result(
     if fmt == "csv":
         sink = output.open("wb") if output else sys.stdout.buffer
         try:
-            with pacsv.CSVWriter(sink, reader.schema) as writer:
+            with pacsv.CSVWriter(sink, csv_schema(reader.schema)) as writer:
                 for batch in reader:
-                    writer.write_batch(batch)
+                    writer.write_batch(csv_ready(batch))
                     rows += batch.num_rows
         finally:
             if output:

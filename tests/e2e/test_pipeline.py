@@ -232,7 +232,7 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     longest = source.loc[source["text"].str.len().idxmax(), "text"]
     assert longest[:40] not in html  # aggregates and ids only, never the rows' text
 
-    assert main(["report", "--dataset", "youtube_spam", "--run", "run-1", "--json"]) == 0
+    assert main(["report", "--dataset", "youtube_spam", "--run-id", "run-1", "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
     assert written["path"] == str(report_path(yt, "youtube_spam", "run-1")) and written["bytes"] > 10_000
 

@@ -51,6 +51,22 @@ def test_output_inside_the_lakehouse_or_over_a_file_is_refused(lake: Settings, t
     assert existing.read_text().splitlines()[0].replace('"', "") == "id,label"
 
 
+def test_csv_output_writes_list_columns_as_json_cells(lake: Settings, tmp_path: Path) -> None:
+    """``probs`` is a list column: CSV has no nested cells, so each becomes JSON text (it crashed,
+    leaving an empty file)."""
+    import csv
+    import json
+
+    probs = pa.table({"id": ["a", "b"], "probs": [[0.25, 0.75], None], "meta": [{"k": 1}, {"k": 2}]})
+    write_deltalake(str(lake.home / "yt" / "staging_labels"), probs)
+    out = tmp_path / "probs.csv"
+    sql = "SELECT id, probs, meta FROM yt_staging_labels ORDER BY id"
+    assert main(["query", sql, "--format", "csv", "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [json.loads(r["probs"]) if r["probs"] else None for r in rows] == [[0.25, 0.75], None]
+    assert json.loads(rows[1]["meta"]) == {"k": 2}
+
+
 def test_a_runaway_query_stops_at_the_timeout(lake: Settings, tmp_path: Path) -> None:
     import time
 
