@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from jobs.core.errors import LabellakeError
 from jobs.core.settings import Settings
 from jobs.lake.tables import TableRef, existing_tables, require_table, table
 
@@ -61,7 +62,11 @@ def labels_summary(settings: Settings, dataset: str, version: int | None = None)
 
     labels = require_table(settings, dataset, "labels")
     gold, gold_where = evaluation_gold_ref(settings, get_dataset(dataset, settings))
-    dt = DeltaTable(str(labels.path), version=version) if version is not None else DeltaTable(str(labels.path))
+    dt = DeltaTable(str(labels.path))
+    if version is not None:
+        if not 0 <= version <= dt.version():
+            raise LabellakeError(f"{labels.name} has versions 0 to {dt.version()}; there is no version {version}")
+        dt = DeltaTable(str(labels.path), version=version)
     con = duckdb.connect()
     con.register("labels", dt.to_pyarrow_dataset())
     rows = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]

@@ -235,6 +235,8 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
     assert main(["report", "--dataset", "youtube_spam", "--run-id", "run-1", "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
     assert written["path"] == str(report_path(yt, "youtube_spam", "run-1")) and written["bytes"] > 10_000
+    assert main(["summary", "--dataset", "youtube_spam", "--version", "99"]) == 2  # one line, no traceback
+    capsys.readouterr()
 
     # Every Data Docs page of the run links (relatively) to the run's report.
     docs = json.loads(run_record(spark, yt, "run-2")["data_docs"])["pages"]
