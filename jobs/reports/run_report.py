@@ -131,9 +131,9 @@ def _label_model_row(settings: Settings, dataset: str, run_id: str) -> dict[str,
         return None
     con = duckdb.connect()
     con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
-    query = "SELECT model_id, selection, pattern_counts_version FROM lm WHERE _run_id = ?"
-    found = con.execute(query, [run_id]).fetchone()
-    return None if found is None else dict(zip(("model_id", "selection", "pattern_counts_version"), found, strict=True))
+    columns = ("model_id", "selection", "pattern_counts_version", "lf_names")
+    found = con.execute(f"SELECT {', '.join(columns)} FROM lm WHERE _run_id = ?", [run_id]).fetchone()
+    return None if found is None else dict(zip(columns, found, strict=True))
 
 
 def _model_choice_section(settings: Settings, dataset: str, run_id: str) -> str:
@@ -306,7 +306,11 @@ def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[s
         return ""
     counted = DeltaTable(str(counts_ref.path), version=int(found["pattern_counts_version"])).to_pyarrow_table()
     counted = counted.to_pydict()
-    L = pattern_matrix(counted["pattern"], lfs).astype(np.int32)
+    # Patterns name every LF the model read; the matrix is built over all of them, then cut to ``lfs``.
+    every = list(found["lf_names"])
+    shown = [every.index(name) for name in lfs if name in every]
+    lfs = [every[j] for j in shown]
+    L = pattern_matrix(counted["pattern"], every).astype(np.int32)[:, shown]
     n = np.asarray(counted["count"], dtype=np.int64)
     voted = L != -1
     both = (voted[:, :, None] & voted[:, None, :]).astype(np.int64)

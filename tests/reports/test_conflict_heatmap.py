@@ -1,0 +1,40 @@
+"""The run report's conflict heatmap for packs wider than the heatmap (issue 32: a KeyError for
+sms_spam's 73 LFs, trec's 68 and imdb's 136), from tables written with delta-rs (no Spark)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from jobs.core.settings import Settings
+from jobs.reports.run_report import HEATMAP_LFS, _conflict_heatmap
+
+
+def test_heatmap_of_the_top_lfs_of_a_wide_pack(tmp_path: Path) -> None:
+    settings = dataclasses.replace(Settings.from_env(), home=tmp_path / "lake")
+    names = [f"lf_{j:02d}" for j in range(HEATMAP_LFS + 12)]
+    # Every pattern names LFs outside the top ones too: lf_00 and lf_01 disagree on 10 of 40 rows.
+    patterns = {
+        "lf_00=0,lf_01=0,lf_40=1": 30,
+        "lf_00=0,lf_01=1,lf_41=0": 10,
+        ",".join(f"{n}=1" for n in names): 5,
+    }
+    home = settings.home / "wide"
+    counts = pa.table({"pattern": list(patterns), "count": list(patterns.values())})
+    write_deltalake(str(home / "pattern_counts"), counts)
+    row = {
+        "_run_id": ["r1"],
+        "model_id": ["majority_vote@1"],
+        "selection": [json.dumps({})],
+        "pattern_counts_version": [0],
+        "lf_names": [names],
+    }
+    write_deltalake(str(home / "label_models"), pa.table(row))
+    html = _conflict_heatmap(settings, "wide", "r1", names[:HEATMAP_LFS])
+    assert 'aria-label="Pairwise LF conflict rate"' in html
+    assert "lf_00 x lf_01: both voted on 45 rows, disagreed on 10" in html
+    assert "lf_40" not in html  # beyond the top LFs: counted in the patterns, not drawn
