@@ -293,7 +293,7 @@ def _run_locked(stage: str, run: RunContext, settings: Settings, ds: DatasetConf
         finally:
             failure = sys.exc_info()[1]
             if spark is not None and (failure is None or not spark_is_gone(spark, failure)):  # a dead JVM: no calls
-                _tag_spark_jobs(spark, None, None)
+                _clear_job_tags(spark, failure)
         seconds = round(time.monotonic() - started, 2)
         timings = _stage_seconds(spark, settings, run)
         timings[stage] = seconds
@@ -314,6 +314,16 @@ def _stage_error(spark: SparkSession | None, stage: str, exc: Exception) -> Exce
         return exc
     cause = " ".join(str(exc).split())[:200] or type(exc).__name__
     return SparkDied(f"stage {stage}: the Spark driver JVM died (killed, or out of memory?); retry the run ({cause})")
+
+
+def _clear_job_tags(spark: SparkSession, failure: BaseException | None) -> None:
+    """Clear the stage's job tags; a stage's own failure is never masked by this call failing."""
+    try:
+        _tag_spark_jobs(spark, None, None)
+    except Exception:
+        if failure is None:
+            raise
+        log.debug("job tags not cleared after the stage failed", exc_info=True)
 
 
 def _tag_spark_jobs(spark: SparkSession, run: RunContext | None, stage: str | None) -> None:

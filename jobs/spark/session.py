@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from pyspark.sql import SparkSession
 
@@ -58,20 +59,39 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def spark_is_gone(spark: SparkSession, exc: BaseException) -> bool:
+def spark_is_gone(spark: SparkSession, exc: BaseException, wait_s: float = 3.0) -> bool:
     """True when ``exc`` comes from talking to a driver JVM that is no longer there.
 
-    py4j says so with a network error (refused, reset, empty answer). When this
-    process started the JVM, its exit is checked too, so an unrelated connection
-    error is never mistaken for a dead driver.
+    py4j says so with a network error (refused, reset, empty answer), or, when the JVM dies in
+    the middle of a call, with a bare ``Py4JError``. When this process started the JVM, its exit
+    is checked too (waiting up to ``wait_s`` for a killed JVM to be reaped), so an unrelated
+    connection error is never mistaken for a dead driver; a Java exception proves it alive.
     """
-    from py4j.protocol import Py4JNetworkError
+    from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, Py4JNetworkError | ConnectionError | EOFError):
+    while seen is not None and len(chain) < 20:
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    if seen is None:
+    network = any(isinstance(e, Py4JNetworkError | ConnectionError | EOFError) for e in chain)
+    bare_py4j = any(isinstance(e, Py4JError) and not isinstance(e, Py4JJavaError) for e in chain)
+    if not (network or bare_py4j):
         return False
     gateway = getattr(spark.sparkContext, "_gateway", None)
     jvm_process = getattr(gateway, "proc", None)  # None under spark-submit, whose JVM started us
-    return jvm_process is None or jvm_process.poll() is not None
+    if jvm_process is None:
+        return network or not _answers(spark)
+    deadline = time.monotonic() + wait_s
+    while jvm_process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return jvm_process.poll() is not None
+
+
+def _answers(spark: SparkSession) -> bool:
+    """Whether the driver JVM still answers a trivial call."""
+    try:
+        spark.sparkContext._jsc.sc().isStopped()
+        return True
+    except Exception:  # noqa: BLE001 - any failure to answer means no
+        return False
