@@ -10,10 +10,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
 ARCHIVE := .cache/jvm/.built
+ASSETS := .cache/gx_assets/vendor/.complete
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP) $(JARS) $(ARCHIVE)
+setup: $(STAMP) $(JARS) $(ARCHIVE) $(ASSETS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ $(JARS): $(STAMP)
 $(ARCHIVE): $(JARS)
 	$(BIN)/python -m jobs.spark.jvm_archive
 	touch $@
+
+# Data Docs' stylesheets and scripts from the npm registry, so the pages work offline.
+$(ASSETS): $(STAMP)
+	$(BIN)/python -m expectations.offline_assets
 
 demo: setup
 	$(BIN)/labellake demo

@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
 
+from expectations.offline_assets import localize_site
 from jobs.core.settings import run_report_file
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ _TEMPLATES = _CompiledTemplates()
 
 
 def _context(home: Path, dataset: str) -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # GX's usage statistics: off unless a user opts in
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -120,6 +122,8 @@ def _context(home: Path, dataset: str) -> Any:
     if cached is not None and (root / "gx" / "great_expectations.yml").exists():
         return cached
     context = gx.get_context(mode="file", project_root_dir=str(root))
+    if context.config.analytics_enabled is not False and os.environ["GX_ANALYTICS_ENABLED"].lower() == "false":
+        context.enable_analytics(False)
     # One log line per expectation (the caller's) beats a tqdm bar per metric batch in task logs.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     _CONTEXTS[root] = context
@@ -209,7 +213,7 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
     pending = [r for r in runs if r.identifier is not None and r.docs_page is None]
     if not pending:
         return runs
-    started = time.monotonic()
+    started, built_at = time.monotonic(), time.time()
     try:
         context = _context(home, dataset)
         context.build_data_docs(
@@ -221,6 +225,7 @@ def render_data_docs(home: Path, dataset: str, run_id: str, runs: list[SuiteRun]
     except Exception as exc:  # noqa: BLE001 - a missing docs page must not fail a validation
         log.warning("Data Docs not rendered for %s: %s", ", ".join(r.suite for r in pending), exc)
         return runs
+    localize_site(data_docs_index(home, dataset).parent, since=built_at - 1)
     pages = {id(r): _linked_page(context, home, dataset, run_id, r.suite, r.identifier) for r in pending}
     share = round((time.monotonic() - started) / len(pending), 2)
     return [

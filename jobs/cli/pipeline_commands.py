@@ -83,7 +83,7 @@ def _add_runs(sub: Subparsers) -> None:
 def _add_setup(sub: Subparsers) -> None:
     setup = sub.add_parser(
         "setup",
-        help="resolve the Delta jars and create the Airflow database",
+        help="resolve the Delta jars, fetch the Data Docs assets and create the Airflow database",
         **examples("labellake setup      # once, while Maven Central is reachable"),
     )
     setup.set_defaults(func=_cmd_setup)
@@ -161,12 +161,14 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
+    from expectations.offline_assets import fetch_assets
     from jobs.cli.airflow_env import airflow_env, ensure_airflow_db
     from jobs.spark.jars import resolve
 
     resolve()
+    fetch_assets()
     ensure_airflow_db(airflow_env())
-    print("labellake: set-up complete (Delta jars cached, Airflow database ready)")
+    print("labellake: set-up complete (Delta jars and Data Docs assets cached, Airflow database ready)")
     return 0
 
 

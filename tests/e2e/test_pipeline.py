@@ -245,6 +245,15 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
         docs_page = Path(unquote(url.removeprefix("file://")))
         href = re.search(r'id="labellake-run-report".*?href="([^"]+)"', docs_page.read_text()).group(1)
         assert (docs_page.parent / unquote(href)).resolve() == page.resolve(), url
+    # ...and works offline: its stylesheets, scripts and images are the site's own copies (issue 32).
+    site = Path(unquote(docs[0].removeprefix("file://"))).parents[0]
+    while not (site / "index.html").exists():
+        site = site.parent
+    for docs_page in [site / "index.html", *(Path(unquote(u.removeprefix("file://"))) for u in docs)]:
+        html = docs_page.read_text()
+        assets = re.findall(r'<(?:script|link|img)\b[^>]*?(?:src|href)="([^"]+)"', html)
+        assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))], docs_page
+        assert all((docs_page.parent / a.split("?")[0]).exists() for a in assets), docs_page
 
     assert "labellake.youtube_spam_labels" in register_catalog(spark, yt)
     assert spark.sql("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels VERSION AS OF 0").first()[0] == "run-1"
