@@ -11,10 +11,11 @@ STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
 ARCHIVE := .cache/jvm/.built
 ASSETS := .cache/gx_assets/vendor/.complete
+BROWSER := .cache/browser/.checked
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP) $(JARS) $(ARCHIVE) $(ASSETS)
+setup: $(STAMP) $(JARS) $(ARCHIVE) $(ASSETS) $(BROWSER)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,15 @@ $(ARCHIVE): $(JARS)
 # Data Docs' stylesheets and scripts from the npm registry, so the pages work offline.
 $(ASSETS): $(STAMP)
 	$(BIN)/python -m expectations.offline_assets
+
+# Debian's chromium for the tests that open the reports in a real browser; without root or
+# apt-get it is not installed, and those tests skip saying so.
+$(BROWSER):
+	mkdir -p $(dir $@)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	  || echo "labellake: chromium not installed (needs root and apt-get): the browser tests will skip"
+	touch $@
 
 demo: setup
 	$(BIN)/labellake demo

@@ -122,12 +122,22 @@ def fetch_assets(cache: Path | None = None) -> Path:
     return vendor
 
 
+STATIC_LINK = re.compile(r'(src|href)="((?:\.\./|\./)*static/([^"?]+))"')
+
+
+def _static_link(match: re.Match[str], page: Path, static: Path) -> str:
+    """A link into the site's ``static/`` that misses by a folder level (GX's favicon on
+    validation pages), pointed at the file it means."""
+    attribute, link, inside = match.groups()
+    if (page.parent / link).exists() or not (static / inside).exists():
+        return match.group(0)
+    return f'{attribute}="{os.path.relpath(static / inside, page.parent)}"'
+
+
 def localize_page(page: Path, vendor: Path, images: Path) -> bool:
     """Point one Data Docs page at the site's copies; True when it changed."""
     text = page.read_text(encoding="utf-8")
-    if "https://" not in text:
-        return False
-    changed = text
+    changed = STATIC_LINK.sub(lambda m: _static_link(m, page, images.parent), text)
     for url, local in CDN_TO_LOCAL.items():
         changed = changed.replace(f'"{url}"', '"' + os.path.relpath(vendor / local, page.parent) + '"')
     changed = IMAGE.sub(lambda m: os.path.relpath(images / m.group(1), page.parent), changed)

@@ -32,6 +32,7 @@ from jobs.reports.summary import labels_summary, tables_listing
 from jobs.stages import STAGES
 from jobs.stages.publish.stage import written_rows
 from lf_library.packs import load_pack
+from tests.browser import assert_renders, look_offline
 from tests.conftest import YOUTUBE, shares_first_run, write_config
 
 LINEAGE = [
@@ -254,6 +255,12 @@ def test_relabel_youtube_end_to_end(spark, lake_after_run, monkeypatch, capsys) 
         assets = re.findall(r'<(?:script|link|img)\b[^>]*?(?:src|href)="([^"]+)"', html)
         assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))], docs_page
         assert all((docs_page.parent / a.split("?")[0]).exists() for a in assets), docs_page
+
+    # In a real browser, offline: the report and a Data Docs page render with no error (issue 32).
+    shots = yt.home.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    assert_renders(look_offline(page, shots / "report.png"))
+    assert_renders(look_offline(Path(unquote(docs[0].removeprefix("file://"))), shots / "data_docs.png"))
 
     assert "labellake.youtube_spam_labels" in register_catalog(spark, yt)
     assert spark.sql("SELECT DISTINCT _run_id FROM labellake.youtube_spam_labels VERSION AS OF 0").first()[0] == "run-1"
