@@ -14,6 +14,7 @@ import dataclasses
 import glob
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -75,6 +76,18 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_p
     assert outcomes["drift_lf_coverage"]["success"]  # the other LFs did not move; the new one has no past
     staging = DeltaTable(str(table(bad, DATASET, "staging_labels").path)).to_pandas()
     assert (staging["_run_id"] == "bad").sum() == 1953  # kept for inspection
+
+    # What the on-call engineer opens: the failed run's report and its failed Data Docs page render
+    # offline in a real browser, and say that it failed (issue 32).
+    from jobs.reports.run_report import write_run_report
+    from tests.browser import assert_renders, look_offline
+
+    report = write_run_report(bad, DATASET, "bad")
+    assert "FAILED" in report.read_text()
+    assert_renders(look_offline(report, tmp_path / "failed_report.png"))
+    failed_page = Path(unquote(json.loads(record["data_docs"])["pages"][0].removeprefix("file://")))
+    assert "Failed" in failed_page.read_text()
+    assert_renders(look_offline(failed_page, tmp_path / "failed_data_docs.png"))
 
 
 @shares_first_run("pack_v1")
