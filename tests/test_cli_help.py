@@ -58,3 +58,28 @@ def test_stage_modules_leave_great_expectations_to_the_stages_that_validate() ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(monkeypatch, caplog) -> None:
+    """A bug still ends in one line (exit 1) naming --debug; --debug shows the traceback (issue 32)."""
+    import logging
+
+    import pytest
+
+    import jobs.cli.read_commands as read_commands
+    from jobs.cli.main import main
+
+    def broken(args: object) -> int:
+        raise RuntimeError("boom\non two lines")
+
+    monkeypatch.setattr(read_commands, "_cmd_tables", broken)
+    with caplog.at_level(logging.ERROR, logger="labellake"):
+        assert main(["tables"]) == 1
+    (record,) = caplog.records
+    assert (
+        record.getMessage()
+        == "unexpected RuntimeError: boom on two lines (a bug: run again with --debug for the traceback)"
+    )
+    assert record.exc_info is None
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", "tables"])

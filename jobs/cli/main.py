@@ -39,6 +39,7 @@ def _drop_py4j_root_records(record: logging.LogRecord) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labellake", description="Programmatic data labeling at lake scale.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (pipeline_commands, read_commands, hand_label_commands, bench_commands):
         group.register(sub)
@@ -48,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["spark-sql"] and not {"-h", "--help"} & set(argv[1:2]):
+    at = 1 if argv[:2] == ["--debug", "spark-sql"] else 0
+    if argv[at : at + 1] == ["spark-sql"] and not {"-h", "--help"} & set(argv[at + 1 : at + 2]):
         # Everything after spark-sql belongs to Spark's shell (-e, -f, --conf, ...);
         # argparse would claim the options, so they bypass it.
-        argv = ["spark-sql", "--", *argv[1:]]
+        argv = [*argv[: at + 1], "--", *argv[at + 1 :]]
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -61,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabellakeError as exc:
         logging.getLogger("labellake").error("%s: %s", type(exc).__name__, exc)
         return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        logging.getLogger("labellake").error(
+            "unexpected %s: %s (a bug: run again with --debug for the traceback)",
+            type(exc).__name__,
+            " ".join(str(exc).split())[:500],
+        )
+        return 1
 
 
 def _spark_running() -> bool:
