@@ -137,6 +137,7 @@ def run_active_learning_bench(
         f"{dataset}: accuracy on gold vs hand labels (K={k} per round)",
         "hand labels",
         "accuracy",
+        wrap=False,
     )
     svg_path = workdir / f"active_learning_{dataset}.svg"
     svg_path.write_text(svg)

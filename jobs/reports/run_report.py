@@ -218,12 +218,14 @@ def _confidence_histogram(settings: Settings, dataset: str, version: int, bins: 
     con.register(
         "labels", DeltaTable(str(table(settings, dataset, "labels").path), version=version).to_pyarrow_dataset()
     )
+    # Confidence is at least 1/k (k classes): the bins span [1/k, 1], not [0, 1].
+    low = float(con.execute("SELECT coalesce(1.0 / max(len(probs)), 0.0) FROM labels").fetchone()[0])
     found = dict(
         con.execute(f"""
-        SELECT least(floor(confidence * {bins}), {bins - 1})::INT AS bin, count(*)
+        SELECT least(floor((confidence - {low}) / {1.0 - low} * {bins}), {bins - 1})::INT AS bin, count(*)
         FROM labels WHERE label >= 0 GROUP BY 1""").fetchall()
     )
-    edges = [i / bins for i in range(bins + 1)]
+    edges = [low + (1.0 - low) * i / bins for i in range(bins + 1)]
     return histogram(
         edges,
         [int(found.get(i, 0)) for i in range(bins)],
@@ -382,7 +384,7 @@ def _page(title: str, sections: list[str]) -> str:
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f4f4f4}"
-        "svg{display:block;margin:1em 0}"
+        "figure.chart{margin:1em 0}figure.chart svg{display:block;max-width:100%;height:auto}"
     )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
