@@ -89,12 +89,9 @@ def histogram(
     return _svg(figure, title)
 
 
-def heatmap(
-    labels: list[str], values: list[list[float | None]], notes: list[list[str]], title: str, cell: int = 16
-) -> str:
+def heatmap(labels: list[str], values: list[list[float | None]], title: str, cell: int = 16) -> str:
     """A square matrix from green (0) through yellow to red (1), grey where there is no value, with
-    a colour bar; cells carry their value when the matrix is small enough to read them.
-    (``notes``, one per cell, are kept for callers; static SVG has no hover text.)"""
+    a colour bar; cells carry their value when the matrix is small enough to read them."""
     import matplotlib
     import numpy as np
 

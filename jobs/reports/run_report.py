@@ -38,6 +38,7 @@ from jobs.reports.summary import labels_summary, lf_analysis
 log = logging.getLogger(__name__)
 
 HEATMAP_LFS = 30
+TOP_CONFLICTS = 10
 """The heatmap shows the most-covering LFs (a 136 x 136 grid is unreadable and heavy)."""
 UNLABELED = "unlabeled (-1)"
 
@@ -323,17 +324,21 @@ def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[s
         [None if i == j or overlap[i, j] == 0 else float(conflict[i, j] / overlap[i, j]) for j in range(len(lfs))]
         for i in range(len(lfs))
     ]
-    notes = [
-        [
-            f"{lfs[i]} x {lfs[j]}: both voted on {overlap[i, j]:,} rows, disagreed on {conflict[i, j]:,}"
-            for j in range(len(lfs))
-        ]
-        for i in range(len(lfs))
+    pairs = sorted(
+        ((int(conflict[i, j]), int(overlap[i, j]), lfs[i], lfs[j]) for i in range(len(lfs)) for j in range(i)),
+        reverse=True,
+    )
+    top = [
+        [f"{a} x {b}", f"{both:,}", f"{differ:,}", f"{differ / both:.1%}"]
+        for differ, both, a, b in pairs[:TOP_CONFLICTS]
+        if differ
     ]
     return (
         "<h3>LF conflicts</h3><p>Share of the rows both LFs voted on where they disagree "
         f"(green 0, red 1, grey: never both voted); the {len(lfs)} LFs with the highest coverage.</p>"
-        + heatmap(lfs, values, notes, "Pairwise LF conflict rate")
+        + heatmap(lfs, values, "Pairwise LF conflict rate")
+        + f"<p>The {len(top)} pairs that disagree on the most rows:</p>"
+        + _table(["LF pair", "both voted", "disagreed", "rate"], top or [["-", "", "", ""]])
     )
 
 

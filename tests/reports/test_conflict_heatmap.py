@@ -36,5 +36,5 @@ def test_heatmap_of_the_top_lfs_of_a_wide_pack(tmp_path: Path) -> None:
     write_deltalake(str(home / "label_models"), pa.table(row))
     html = _conflict_heatmap(settings, "wide", "r1", names[:HEATMAP_LFS])
     assert 'aria-label="Pairwise LF conflict rate"' in html
-    assert "lf_00 x lf_01: both voted on 45 rows, disagreed on 10" in html
+    assert "<td>lf_01 x lf_00</td><td>45</td><td>10</td><td>22.2%</td>" in html
     assert "lf_40" not in html  # beyond the top LFs: counted in the patterns, not drawn
