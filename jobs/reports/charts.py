@@ -63,8 +63,7 @@ def grouped_bars(
         ax.set_xticks(range(len(categories)), categories)
         ax.set_title(title, loc="left", fontweight="bold")
         ax.margins(y=0.15)
-        if len(series) > 1:
-            ax.legend(frameon=False, loc="upper right")
+        ax.legend(frameon=False, loc="upper right")  # names the version(s), even when there is one
     return _svg(figure, title)
 
 
