@@ -90,7 +90,7 @@ def histogram(
 
 def heatmap(labels: list[str], values: list[list[float | None]], title: str, cell: int = 16) -> str:
     """A square matrix from green (0) through yellow to red (1), grey where there is no value, with
-    a colour bar; cells carry their value when the matrix is small enough to read them."""
+    a colour bar (exact figures belong in a table beside it: cells too small to read)."""
     import matplotlib
     import numpy as np
 
@@ -104,11 +104,6 @@ def heatmap(labels: list[str], values: list[list[float | None]], title: str, cel
         ax.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(n), labels, fontsize=8)
         ax.spines[:].set_visible(False)
-        if n <= 12:
-            for i in range(n):
-                for j in range(n):
-                    if not math.isnan(grid[i, j]):
-                        ax.text(j, i, f"{grid[i, j]:.0%}", ha="center", va="center", fontsize=7)
         figure.colorbar(image, ax=ax, shrink=0.8, label="conflict rate (grey: never both voted)")
         ax.set_title(title, loc="left", fontweight="bold")
     return _svg(figure, title)
