@@ -108,7 +108,29 @@ class StageSubmitOperator(SparkSubmitOperator):
         if stage_without_spark(args.stage, run):
             self.log.info("stage %s of %s completed without Spark (inputs unchanged)", args.stage, args.dataset)
             return
+        require_connection(self._conn_id)
         super().execute(context)
+
+
+def require_connection(conn_id: str) -> None:
+    """Fail with what to do when the Spark connection is missing: the provider would otherwise fall
+    back to YARN and fail minutes later with an unrelated error."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+
+    try:
+        BaseHook.get_connection(conn_id)
+        return
+    except AirflowRuntimeError as exc:  # the task SDK's answer for a connection it cannot find
+        if exc.error.error != ErrorType.CONNECTION_NOT_FOUND:
+            raise
+    except AirflowNotFoundException:
+        pass
+    raise SetupError(
+        f"no Airflow connection {conn_id!r}: set AIRFLOW_CONN_{conn_id.upper()} (for one machine: "
+        '\'{"conn_type": "spark", "host": "local[*]"}\'), or run the DAG with `labellake airflow dags test ...`'
+    )
 
 
 def stage_task(dataset: str, stage: str) -> SparkSubmitOperator:

@@ -60,18 +60,18 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     marker = home / ".labellake-db-migrated"
     if marker.exists() and (home / "airflow.db").exists():
         return
-    subprocess.run([_airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     marker.write_text("ok\n")
 
 
 def dags_test(dag_id: str, conf: dict[str, object], env: dict[str, str], logical_date: str | None = None) -> int:
     """Run ``airflow dags test`` for ``dag_id`` with ``conf``; returns the exit code."""
     ensure_airflow_db(env)
-    cmd = [_airflow_bin(), "dags", "test", dag_id, "--conf", json.dumps(conf)]
+    cmd = [airflow_bin(), "dags", "test", dag_id, "--conf", json.dumps(conf)]
     if logical_date:
         cmd.append(logical_date)
     return subprocess.run(cmd, env=env).returncode
 
 
-def _airflow_bin() -> str:
+def airflow_bin() -> str:
     return str(Path(sys.executable).parent / "airflow")

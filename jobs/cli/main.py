@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
-    at = 1 if argv[:2] == ["--debug", "spark-sql"] else 0
-    if argv[at : at + 1] == ["spark-sql"] and not {"-h", "--help"} & set(argv[at + 1 : at + 2]):
-        # Everything after spark-sql belongs to Spark's shell (-e, -f, --conf, ...);
+    at = 1 if argv[:1] == ["--debug"] else 0
+    if argv[at : at + 1] in (["spark-sql"], ["airflow"]) and not {"-h", "--help"} & set(argv[at + 1 : at + 2]):
+        # Everything after spark-sql (or airflow) belongs to that tool (-e, -f, --conf, ...);
         # argparse would claim the options, so they bypass it.
         argv = [*argv[: at + 1], "--", *argv[at + 1 :]]
     args = build_parser().parse_args(argv)

@@ -18,6 +18,7 @@ def register(sub: Subparsers) -> None:
         _add_setup,
         _add_demo,
         _add_settings,
+        _add_airflow,
     ):
         add(sub)
 
@@ -210,3 +211,32 @@ def _cmd_settings(args: argparse.Namespace) -> int:
     text = "\n".join(f"{r['name']:<{width}}  {r['value'] or '-':<24}  {r['meaning']}" for r in rows)
     emit(rows, args.json, text)
     return 0
+
+
+def _add_airflow(sub: Subparsers) -> None:
+    airflow = sub.add_parser(
+        "airflow",
+        help="Airflow's CLI with this project's settings (DAGs folder, SQLite home, Spark connection)",
+        epilog=(
+            "examples:\n  labellake airflow dags list\n"
+            "  labellake airflow dags test lf_change_relabel\n"
+            '  labellake airflow dags test nightly_relabel --conf \'{"dataset": "sms_spam"}\'\n\n'
+            "Every argument after airflow goes to Airflow's CLI (see airflow --help)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER, help="arguments for airflow")
+    airflow.set_defaults(func=_cmd_airflow)
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from jobs.cli.airflow_env import airflow_bin, airflow_env, ensure_airflow_db
+
+    env = airflow_env()
+    ensure_airflow_db(env)
+    forwarded = args.airflow_args[1:] if args.airflow_args[:1] == ["--"] else args.airflow_args
+    if forwarded[:2] == ["dags", "list"]:  # Airflow 3 lists DAGs from its database: parse them into it first
+        subprocess.run([airflow_bin(), "dags", "reserialize"], env=env, check=True, capture_output=True)
+    return subprocess.run([airflow_bin(), *forwarded], env=env).returncode

@@ -186,13 +186,13 @@ def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementall
 
 def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> None:
     """An impossible coverage floor: the validate task fails naming it, the labels table stays as it was."""
-    from jobs.cli.airflow_env import _airflow_bin, ensure_airflow_db
+    from jobs.cli.airflow_env import airflow_bin, ensure_airflow_db
 
     settings, env = dag_env(lake, PACK_V1, min_coverage=0.99)
     before = labels_table(settings).version()
     ensure_airflow_db(env)
     out = subprocess.run(
-        [_airflow_bin(), "dags", "test", "nightly_relabel", "--conf", json.dumps({"dataset": "youtube_spam"})],
+        [airflow_bin(), "dags", "test", "nightly_relabel", "--conf", json.dumps({"dataset": "youtube_spam"})],
         env=env,
         capture_output=True,
         text=True,
