@@ -17,10 +17,10 @@ BROWSER := .cache/browser/.checked
 
 setup: $(STAMP) $(JARS) $(ARCHIVE) $(ASSETS) $(BROWSER)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
 $(JARS): $(STAMP)

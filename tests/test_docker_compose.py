@@ -58,7 +58,7 @@ def test_image_installs_the_same_pinned_stack() -> None:
     dockerfile = (PROJECT_ROOT / SERVICES["spark-master"]["build"]["dockerfile"]).read_text()
     assert re.search(r"FROM python:3\.11", dockerfile)
     assert "openjdk-17" in dockerfile
-    assert "pip install --no-cache-dir -e ." in dockerfile  # pins come from pyproject.toml
+    assert "pip install --no-cache-dir -c constraints.txt -e ." in dockerfile  # pins: pyproject + lock
     assert "python -m jobs.spark.jars" in dockerfile  # Delta jars baked into the image
     deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "pyspark==4.1.3" in deps and "pyspark-client==4.1.3" in deps
@@ -105,3 +105,28 @@ def test_spark_driver_is_reachable_from_the_workers() -> None:
     assert SERVICES["airflow-scheduler"]["hostname"] == "airflow-scheduler"
     conn = json.loads(SERVICES["airflow-scheduler"]["environment"]["AIRFLOW_CONN_SPARK_DEFAULT"])
     assert conn["extra"]["deploy-mode"] == "client"
+
+
+def test_every_long_running_service_has_a_healthcheck_and_binds_localhost() -> None:
+    """Issue 32: healthchecks everywhere, ports on 127.0.0.1 unless LABELLAKE_BIND says otherwise,
+    and the Spark master's 7077 only inside the compose network."""
+    for name, service in SERVICES.items():
+        if name != "airflow-init":
+            assert "healthcheck" in service, name
+        for port in service.get("ports", []):
+            assert port.startswith("${LABELLAKE_BIND:-127.0.0.1}:"), (name, port)
+            assert not port.endswith(":7077"), name
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert "airflow jobs check" in " ".join(SERVICES[name]["healthcheck"]["test"]), name
+
+
+def test_the_image_runs_unprivileged_with_locked_versions_and_custom_packs() -> None:
+    dockerfile = (PROJECT_ROOT / "docker" / "Dockerfile").read_text()
+    assert "USER labellake" in dockerfile and "useradd" in dockerfile
+    assert "-c constraints.txt" in dockerfile and "-c constraints.txt" in (PROJECT_ROOT / "Makefile").read_text()
+    pins = (PROJECT_ROOT / "constraints.txt").read_text()
+    assert "pyspark==4.1.3" in pins and "apache-airflow==3.3.2" in pins and " @ " not in pins
+    for name in ("airflow-scheduler", "spark-worker-1"):
+        mounts = SERVICES[name]["volumes"]
+        assert any(m.endswith(":/opt/labellake/packs:ro") for m in mounts), name
+        assert SERVICES[name]["environment"]["PYTHONPATH"] == "/opt/labellake/packs"
