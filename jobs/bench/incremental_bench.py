@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.bench.scaled_source import build_scaled_source
+from jobs.bench.scaled_source import build_scaled_source, scaled_dataset
 from jobs.bench.spark_profile import EVENT_LOG_ENV, MemoryProfile, stage_profile
-from jobs.core.datasets import get_dataset, write_datasets_toml
+from jobs.core.datasets import DatasetConfig, get_dataset, write_datasets_toml
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings, bench_dir, env_setting
 from jobs.lake.runs import run_record
@@ -162,25 +162,12 @@ def _same_results(a: Settings, b: Settings, dataset: str, b_staged_run: str | No
     }
 
 
-def _bench_dataset(ds: Any, source_dir: Path) -> dict[str, Any]:
+def _bench_dataset(ds: DatasetConfig, source_dir: Path) -> dict[str, Any]:
     """The bench's dataset over the scaled JSON files, with the drift limits opened: the bench times
     a rerun that publishes, and refitting after an edit can move the label distribution past the
     production limits (at 2M rows of SMS, one keyword more on a ham LF changed 1% of the patterns
     and 8.5% of the labels, KL 0.14). The drift checks still run and are logged."""
-    return {
-        "source_path": str(source_dir / "*.json"),
-        "format": "json",
-        "id_column": "id",
-        "text_column": "text",
-        "classes": list(ds.classes),
-        "label_model": ds.label_model,
-        "expectations": {
-            "min_coverage": ds.expectations.min_coverage,
-            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
-            "max_kl_divergence": 10.0,
-            "max_label_change_share": 1.0,
-        },
-    }
+    return scaled_dataset(ds, str(source_dir / "*.json"), max_kl_divergence=10.0, max_label_change_share=1.0)
 
 
 def _ratios(figures: dict[str, Any], rows: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ afterwards reads identical input and the generation cost is not counted.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -40,3 +41,21 @@ def build_scaled_source(
     scaled.write.mode("overwrite").parquet(str(out))
     texts.unpersist()
     return spark.read.parquet(str(out))
+
+
+def scaled_dataset(ds: DatasetConfig, source_glob: str, **expectations: float) -> dict[str, Any]:
+    """A bench dataset over scaled JSON files (``id``, ``text``): ``ds``'s classes, label model,
+    coverage and class-share thresholds, plus ``expectations`` (e.g. opened drift limits)."""
+    return {
+        "source_path": source_glob,
+        "format": "json",
+        "id_column": "id",
+        "text_column": "text",
+        "classes": list(ds.classes),
+        "label_model": ds.label_model,
+        "expectations": {
+            "min_coverage": ds.expectations.min_coverage,
+            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
+            **expectations,
+        },
+    }

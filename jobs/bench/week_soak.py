@@ -60,7 +60,7 @@ from pyspark.sql import functions as F
 
 from jobs.bench.incremental_bench import BASE_PACK_ENV, _same_results
 from jobs.bench.lfs_bench import PeakMemory
-from jobs.bench.scaled_source import build_scaled_source
+from jobs.bench.scaled_source import build_scaled_source, scaled_dataset
 from jobs.bench.week_checks import Checks, check_night
 from jobs.bench.week_scenario import (
     MALFORMED_FILE,
@@ -98,22 +98,6 @@ def _full_recompute(run: RunContext, settings: Settings, spark: SparkSession) ->
     for stage in ("ingest", "apply_lfs", "fit_label_model"):
         run_stage(stage, run, settings, spark)
     return round(time.monotonic() - started, 2)
-
-
-def _week_dataset(ds: Any, workdir: Path) -> dict[str, Any]:
-    """The week's dataset: the real dataset's classes, model and thresholds over the week's JSON files."""
-    return {
-        "source_path": str(workdir / "source" / "*" / "*.json"),
-        "format": "json",
-        "id_column": "id",
-        "text_column": "text",
-        "classes": list(ds.classes),
-        "label_model": ds.label_model,
-        "expectations": {
-            "min_coverage": ds.expectations.min_coverage,
-            "class_share": {k: list(v) for k, v in ds.expectations.class_share.items()},
-        },
-    }
 
 
 def _write_night_source(scaled: DataFrame, rows: int, night: Night, workdir: Path) -> tuple[Path | None, int]:
@@ -200,7 +184,7 @@ def run_week(
     name = f"week_{dataset}"
     scaled = build_scaled_source(spark, ds, settings, rows, workdir / "scaled.parquet")
     (workdir / "source" / "extra").mkdir(parents=True, exist_ok=True)
-    week_ds = {"name": name, "config": _week_dataset(ds, workdir)}
+    week_ds = {"name": name, "config": scaled_dataset(ds, str(workdir / "source" / "*" / "*.json"))}
     checks, full = Checks(), _FullRecompute()
     figures: dict[str, Any] = {
         "dataset": dataset,
