@@ -43,12 +43,14 @@ can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from expectations.descriptions import with_check
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -134,7 +136,16 @@ def row_problem(n_classes: int) -> Any:
     return F.when(problem != "", problem)
 
 
-def validation_view(labels: DataFrame, n_classes: int, gold: DataFrame | None = None) -> DataFrame:
+def share_column(classes: tuple[str, ...], index: int) -> str:
+    """The view's 0/1 column "is this labeled row of class ``index``": ``share_SPAM`` in Data Docs,
+    or ``share_<index>`` when a class name is not a plain identifier or two differ only in case
+    (Spark resolves column names without case)."""
+    plain = all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", c) for c in classes)
+    distinct = len({c.lower() for c in classes}) == len(classes)
+    return f"share_{classes[index]}" if plain and distinct else f"share_{index}"
+
+
+def validation_view(labels: DataFrame, classes: tuple[str, ...], gold: DataFrame | None = None) -> DataFrame:
     """The candidate labels' checked columns: one narrow row per candidate label.
 
     The per-row columns are computed *before* the join with gold, so a shuffle
@@ -145,12 +156,12 @@ def validation_view(labels: DataFrame, n_classes: int, gold: DataFrame | None = 
         "id",
         "label",
         "confidence",
-        row_problem(n_classes).alias("row_problem"),
+        row_problem(len(classes)).alias("row_problem"),
         F.when(F.col("label") >= 0, F.col("label_name")).alias("labeled_class"),
         (F.col("label") >= 0).cast("double").alias("labeled"),
         *[
-            F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(f"share_{i}")
-            for i in range(n_classes)
+            F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(share_column(classes, i))
+            for i in range(len(classes))
         ],
     )
     if gold is not None:
@@ -191,8 +202,7 @@ def build_suite(
     suite = gx.ExpectationSuite(name=name)
 
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
-        expectation.meta = {"check": check, "threshold": threshold}
-        suite.add_expectation(expectation)
+        suite.add_expectation(with_check(expectation, check, threshold))
 
     add(E.ExpectTableRowCountToBeBetween(min_value=1), "rows_present", ">= 1")
     add(ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0), "id_unique", "unique")
@@ -208,7 +218,7 @@ def build_suite(
         thresholds.min_coverage,
     )
     for cls, (low, high) in thresholds.class_share.items():
-        share = f"share_{classes.index(cls)}"
+        share = share_column(classes, classes.index(cls))
         add(E.ExpectColumnMeanToBeBetween(column=share, min_value=low), f"class_share_min[{cls}]", low)
         add(E.ExpectColumnMeanToBeBetween(column=share, max_value=high), f"class_share_max[{cls}]", high)
     if published is not None:
@@ -266,11 +276,8 @@ def build_label_change_suite(name: str, thresholds: ExpectationConfig, published
     expectation = gx.expectations.ExpectColumnSumToBeBetween(
         column="changed_share", max_value=thresholds.max_label_change_share + SUM_TOLERANCE
     )
-    expectation.meta = {
-        "check": "drift_label_changes",
-        "threshold": f"<= {thresholds.max_label_change_share} vs v{published_version}",
-    }
-    suite.add_expectation(expectation)
+    threshold = f"<= {thresholds.max_label_change_share} vs v{published_version}"
+    suite.add_expectation(with_check(expectation, "drift_label_changes", threshold))
     return suite
 
 

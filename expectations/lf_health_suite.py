@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from expectations.descriptions import with_check
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -34,9 +35,8 @@ def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_ru
     expectation = gx.expectations.ExpectColumnValuesToBeBetween(
         column="coverage_change", min_value=-limit, max_value=limit
     )
-    expectation.meta = {"check": "drift_lf_coverage", "threshold": f"|change| <= {limit} vs run {published_run}"}
     suite = gx.ExpectationSuite(name=name)
-    suite.add_expectation(expectation)
+    suite.add_expectation(with_check(expectation, "drift_lf_coverage", f"|change| <= {limit} vs run {published_run}"))
     return suite
 
 

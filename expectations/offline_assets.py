@@ -134,14 +134,19 @@ def _static_link(match: re.Match[str], page: Path, static: Path) -> str:
     return f'{attribute}="{os.path.relpath(static / inside, page.parent)}"'
 
 
+NEWSLETTER_FOOTER = re.compile(r"<footer>\s*<p>[^<]*newsletter.*?</footer>", re.S | re.I)
+"""GX's fixed "subscribe to our newsletter" bar: it covers the page's last rows and links out."""
+
+
 def localize_page(page: Path, vendor: Path, images: Path) -> bool:
-    """Point one Data Docs page at the site's copies; True when it changed."""
+    """Point one Data Docs page at the site's copies, without GX's newsletter bar; True when it changed."""
     text = page.read_text(encoding="utf-8")
     changed = STATIC_LINK.sub(lambda m: _static_link(m, page, images.parent), text)
     for url, local in CDN_TO_LOCAL.items():
         changed = changed.replace(f'"{url}"', '"' + os.path.relpath(vendor / local, page.parent) + '"')
     changed = IMAGE.sub(lambda m: os.path.relpath(images / m.group(1), page.parent), changed)
     changed = re.sub(r"<(script|link)\b[^>]*>", lambda m: SRI.sub("", m.group(0)), changed)
+    changed = NEWSLETTER_FOOTER.sub("", changed)
     if changed == text:
         return False
     page.write_text(changed, encoding="utf-8")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from expectations.descriptions import with_check
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -60,8 +61,7 @@ def build_source_suite(
     suite = gx.ExpectationSuite(name=name)
 
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
-        expectation.meta = {"check": check, "threshold": threshold}
-        suite.add_expectation(expectation)
+        suite.add_expectation(with_check(expectation, check, threshold))
 
     mostly = round(1.0 - thresholds.max_null_share, 12)
     add(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from expectations.descriptions import with_check
+
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
 
@@ -45,8 +47,7 @@ def build_votes_suite(name: str, lf_names: Sequence[str]) -> gx.ExpectationSuite
             f"all {len(lf_names)} LFs vote on some row",
         ),
     ):
-        expectation.meta = {"check": check, "threshold": threshold}
-        suite.add_expectation(expectation)
+        suite.add_expectation(with_check(expectation, check, threshold))
     return suite
 
 

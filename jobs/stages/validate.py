@@ -150,7 +150,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
     started = time.monotonic()
-    view = _cached_uncompressed(spark, validation_view(labels, len(ds.classes), gold))
+    view = _cached_uncompressed(spark, validation_view(labels, ds.classes, gold))
     # Materializing the view is validation's cost too (GX used to pay it in its first metric).
     report.seconds += time.monotonic() - started
     validated: list[SuiteRun] = []

@@ -87,6 +87,7 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_p
     assert_renders(look_offline(report, tmp_path / "failed_report.png"))
     failed_page = Path(unquote(json.loads(record["data_docs"])["pages"][0].removeprefix("file://")))
     assert "Failed" in failed_page.read_text()
+    assert "of the labeled rows are SPAM" in failed_page.read_text()  # a sentence, not GX's column line
     assert_renders(look_offline(failed_page, tmp_path / "failed_data_docs.png"))
 
 
@@ -207,7 +208,7 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     stats = published_stats(
         published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)), 0, "run-0"
     )
-    view = validation_view(labels, 2)
+    view = validation_view(labels, ("HAM", "SPAM"))
     run = run_suite(
         tmp_path / "home",
         "t",
