@@ -323,6 +323,14 @@ def test_a_quiet_night_completes_every_stage_without_spark(lake_after_run, tmp_p
     assert cli.stderr.count("(inputs unchanged: no Spark session)") == len(STAGES), cli.stderr[-3000:]
     assert "session on" not in cli.stderr and run_record(None, yt, "quiet-cli")["status"] == "published"
 
+    # The same LFs under another module path are the same LF set: nothing new to fit or publish.
+    moved = {**YOUTUBE, "lf_pack": "lf_library.packs.youtube_spam:build_pack"}
+    renamed = dataclasses.replace(yt, config_path=write_config(tmp_path / "moved.toml", {"youtube_spam": moved}))
+    assert [stage_without_spark(stage, RunContext("moved", "youtube_spam"), renamed) for stage in STAGES] == [
+        True
+    ] * len(STAGES)
+    assert run_record(None, renamed, "moved")["labels_current_from"] == "run-1" and labels.version() == 0
+
     tighter = {**YOUTUBE, "expectations": {**YOUTUBE["expectations"], "min_coverage": 0.6}}
     strict = dataclasses.replace(yt, config_path=write_config(tmp_path / "strict.toml", {"youtube_spam": tighter}))
     tightened = RunContext("tightened", "youtube_spam")

@@ -50,9 +50,12 @@ def fit_key(
     """A hash of everything that determines the labels: equal keys, equal labels (models are seeded).
 
     The whole dataset config goes in (label model, options, selection, uncovered policy, and the
-    expectation thresholds, so a tightened threshold is validated again), as does the code version.
+    expectation thresholds, so a tightened threshold is validated again), as does the code version;
+    the pack's module path does not: the LFs' content is ``lf_set_version``, so a pack moved or
+    renamed with the same LFs publishes nothing new.
     """
-    config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in ("nightly", "description", "review_queue")}
+    unused = ("nightly", "description", "review_queue", "lf_pack")
+    config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in unused}
     material = json.dumps(
         {
             "config": config,
