@@ -5,7 +5,7 @@ Not a DAG file (``.airflowignore`` lists it); ``nightly_relabel`` and
 decides which datasets this run relabels and with which trigger and mode; each
 dataset's group then runs::
 
-    selected (short-circuit) >> ingest >> apply_lfs >> fit_label_model >> validate >> publish >> report
+    selected (short-circuit) >> ingest >> apply_lfs >> fit_label_model >> validate >> publish >> [report, vacuum]
 
 Why one group per configured dataset in one DAG (rather than one DAG per
 dataset or a ``dataset`` param alone): a scheduled run relabels every
@@ -206,10 +206,19 @@ def relabel_group(dataset: str, plan: Any) -> TaskGroup:
                 "report": str(path) if path else None,
             }
 
+        @task(task_id="vacuum")
+        def vacuum() -> None:
+            """Once published, apply the dataset's ``[retention]`` (old versions' files, old staging runs)."""
+            from jobs.core.datasets import get_dataset
+            from jobs.lake.retention import format_vacuum, vacuum_dataset
+
+            settings = Settings.from_env()
+            print(format_vacuum(dataset, vacuum_dataset(settings, get_dataset(dataset, settings)), dry_run=False))
+
         previous: Any = selected(plan)
         for stage in STAGES:
             submit = stage_task(dataset, stage)
             previous >> submit
             previous = submit
-        previous >> report()
+        previous >> [report(), vacuum()]
     return group

@@ -1,4 +1,4 @@
-"""``labellake run``, ``stage``, ``runs``, ``setup`` and ``demo``: running the pipeline, with or without Airflow."""
+"""``labellake run``, ``stage``, ``runs``, ``vacuum``, ``setup``, ``demo``: running and keeping the pipeline."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def register(sub: Subparsers) -> None:
         _add_run,
         _add_stage,
         _add_runs,
+        _add_vacuum,
         _add_setup,
         _add_demo,
         _add_settings,
@@ -79,6 +80,34 @@ def _add_runs(sub: Subparsers) -> None:
     runs.add_argument("--reap", action="store_true", help="first mark runs whose process died as killed")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=_cmd_runs)
+
+
+def _add_vacuum(sub: Subparsers) -> None:
+    vacuum = sub.add_parser(
+        "vacuum",
+        help="delete history older than the dataset's [retention] (days, min_versions): VACUUM and old staging runs",
+        **examples(
+            "labellake vacuum --dataset youtube_spam --dry-run   # what would go",
+            "labellake vacuum --dataset youtube_spam --json",
+        ),
+    )
+    vacuum.add_argument("--dataset", required=True)
+    vacuum.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    vacuum.add_argument("--json", action="store_true")
+    vacuum.set_defaults(func=_cmd_vacuum)
+
+
+def _cmd_vacuum(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from jobs.core.datasets import get_dataset
+    from jobs.core.settings import Settings
+    from jobs.lake.retention import format_vacuum, vacuum_dataset
+
+    settings = Settings.from_env()
+    results = vacuum_dataset(settings, get_dataset(args.dataset, settings), dry_run=args.dry_run)
+    emit([dataclasses.asdict(r) for r in results], args.json, format_vacuum(args.dataset, results, args.dry_run))
+    return 0
 
 
 def _add_setup(sub: Subparsers) -> None:

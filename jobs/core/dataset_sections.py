@@ -114,6 +114,29 @@ class ReviewQueueSettings:
     """Shares of ``uncertain``, ``conflict``, ``uncovered``, ``disagreement`` (None: the default mix)."""
 
 
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How much history ``labellake vacuum`` keeps (config: ``[datasets.X.retention]``): every
+    version newer than ``days`` stays readable, and the ``min_versions`` newest ones whatever
+    their age; older versions' files, and older runs' staging partitions, are deleted."""
+
+    days: float = 30.0
+    min_versions: int = 10
+
+
+def retention_settings(name: str, raw: dict[str, Any] | None) -> RetentionSettings:
+    if raw is None:
+        return RetentionSettings()
+    unknown = sorted(set(raw) - {"days", "min_versions"})
+    if unknown:
+        raise ConfigError(f"dataset {name!r}: retention has unknown keys {unknown}")
+    days = number(name, "retention.days", raw.get("days", 30.0))
+    versions = raw.get("min_versions", 10)
+    if isinstance(versions, bool) or not isinstance(versions, int) or versions < 1:
+        raise ConfigError(f"dataset {name!r}: retention.min_versions must be an integer >= 1, got {versions!r}")
+    return RetentionSettings(days, versions)
+
+
 def review_queue_settings(name: str, raw: dict[str, Any] | None) -> ReviewQueueSettings | None:
     if raw is None:
         return None

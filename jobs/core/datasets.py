@@ -18,6 +18,7 @@ from jobs.core.dataset_sections import (
     EndModelSettings,
     ExpectationConfig,
     GoldSetRule,
+    RetentionSettings,
     ReviewQueueSettings,
     choice,
     end_model_settings,
@@ -27,6 +28,7 @@ from jobs.core.dataset_sections import (
     label_model_name,
     number,
     read_options_of,
+    retention_settings,
     review_queue_settings,
 )
 from jobs.core.errors import ConfigError
@@ -81,6 +83,8 @@ class DatasetConfig:
     """Train an end model in the fit stage and keep its label next to the label model's (None: off)."""
     review_queue: ReviewQueueSettings | None = None
     """Write a review queue after each publish (None: only on ``labellake review-queue``)."""
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    """What ``labellake vacuum`` (and the DAGs after a publish) keeps of the tables' history."""
 
     def source_globs(self, settings: Settings) -> list[str]:
         """Absolute paths (globs allowed) of the raw source files."""
@@ -110,6 +114,7 @@ OPTIONAL_KEYS = (
     "gold_set",
     "end_model",
     "review_queue",
+    "retention",
 )
 
 
@@ -216,6 +221,7 @@ def _dataset_from_toml(name: str, raw: dict[str, Any]) -> DatasetConfig:
         gold_set=gold_set_rule(name, raw.get("gold_set")),
         end_model=end_model_settings(name, raw.get("end_model")),
         review_queue=review_queue_settings(name, raw.get("review_queue")),
+        retention=retention_settings(name, raw.get("retention")),
     )
 
 

@@ -43,10 +43,13 @@ def test_relabel_dags_have_one_chain_per_dataset(bag, dag_id: str) -> None:
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.params["mode"] == "incremental" and dag.params["dataset"] is None
     for name in datasets:
-        chain = [f"{name}.selected", *(f"{name}.{s}" for s in STAGES), f"{name}.report"]
+        chain = [f"{name}.selected", *(f"{name}.{s}" for s in STAGES)]
         assert dag.get_task("plan").downstream_task_ids >= {f"{name}.selected"}
         for upstream, downstream in zip(chain, chain[1:], strict=False):
             assert dag.get_task(upstream).downstream_task_ids == {downstream}
+        # after publish: the report (whatever happened) and, once published, the retention vacuum
+        assert dag.get_task(chain[-1]).downstream_task_ids == {f"{name}.report", f"{name}.vacuum"}
+        assert dag.get_task(f"{name}.report").trigger_rule == "all_done"
         for stage in STAGES:
             task = dag.get_task(f"{name}.{stage}")
             assert isinstance(task, SparkSubmitOperator)
@@ -171,6 +174,7 @@ def _lf_change_is_detected_published_as_an_asset_event_and_relabels_incrementall
         assert f"stage {stage} of youtube_spam completed without Spark" in log
         assert f"labellake-youtube_spam-{stage}" not in log
     assert "labellake-youtube_spam-fit_label_model" in log
+    assert "vacuum youtube_spam: 0 files deleted" in log  # retention ran after publish (30 days kept)
     labels = labels_table(settings)
     assert labels.version() == before + 1
     frame = labels.to_pandas()
@@ -200,7 +204,7 @@ def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> No
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "coverage" in log and "ValidationFailed" in log
-    assert labels_table(settings).version() == before
+    assert labels_table(settings).version() == before and "vacuum youtube_spam:" not in log
     # The input files and LFs are v0's: ingest and apply_lfs found their outputs on record and
     # started no JVM; the tightened threshold changed the fit key, so the fit ran.
     for stage in ("ingest", "apply_lfs"):

@@ -54,7 +54,7 @@ def fit_key(
     the pack's module path does not: the LFs' content is ``lf_set_version``, so a pack moved or
     renamed with the same LFs publishes nothing new.
     """
-    unused = ("nightly", "description", "review_queue", "lf_pack")
+    unused = ("nightly", "description", "review_queue", "retention", "lf_pack")
     config = {k: v for k, v in dataclasses.asdict(ds).items() if k not in unused}
     material = json.dumps(
         {
