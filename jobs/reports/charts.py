@@ -109,6 +109,30 @@ def heatmap(labels: list[str], values: list[list[float | None]], title: str, cel
     return _svg(figure, title)
 
 
+def lf_bars(names: list[str], coverage: list[float], accuracy: list[float | None], title: str) -> str:
+    """Two horizontal bar panels sharing the LF axis: the share of rows each LF votes on, and its
+    empirical accuracy on gold (no bar where it has no gold rows)."""
+    import matplotlib
+
+    rows = len(names)
+    with matplotlib.rc_context(STYLE):
+        from matplotlib.figure import Figure
+
+        height = 60 + 14 * rows
+        figure = Figure(figsize=(760 / DPI, height / DPI), dpi=DPI, layout="constrained")
+        left, right = figure.subplots(1, 2, sharey=True)
+        ys = list(range(rows))
+        left.barh(ys, coverage, color=PALETTE[0])
+        left.set_yticks(ys, names, fontsize=8)
+        left.invert_yaxis()  # the widest-covering LF on top
+        left.set_xlabel("coverage (share of rows)")
+        right.barh(ys, [math.nan if a is None else a for a in accuracy], color=PALETTE[2])
+        right.set_xlim(0, 1)
+        right.set_xlabel("empirical accuracy on gold")
+        left.set_title(title, loc="left", fontweight="bold")
+    return _svg(figure, title)
+
+
 def lines(
     series: dict[str, list[tuple[float, float]]],
     title: str,

@@ -24,22 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 from deltalake import DeltaTable
 
 from jobs.core.errors import LabellakeError, RunNotFound
 from jobs.core.settings import Settings, run_report_file
 from jobs.lake.runs import run_record
 from jobs.lake.tables import table
-from jobs.reports.charts import grouped_bars, heatmap, histogram
+from jobs.reports.charts import grouped_bars, histogram
 from jobs.reports.history import labels_diff
-from jobs.reports.summary import labels_summary, lf_analysis
+from jobs.reports.html_table import html_table
+from jobs.reports.lf_sections import label_model_row, lf_section
+from jobs.reports.summary import labels_summary
 
 log = logging.getLogger(__name__)
 
-HEATMAP_LFS = 30
-TOP_CONFLICTS = 10
-"""The heatmap shows the most-covering LFs (a 136 x 136 grid is unreadable and heavy)."""
 UNLABELED = "unlabeled (-1)"
 
 
@@ -76,7 +74,7 @@ def write_run_report(settings: Settings, dataset: str, run_id: str | None = None
         sections += _labels_sections(settings, dataset, int(version), "current" if current_from else "this run")
     else:
         sections.append(_staging_section(settings, dataset, run_id))
-    sections.append(_lf_section(settings, dataset, current_from or run_id))
+    sections.append(lf_section(settings, dataset, current_from or run_id))
     sections.append(_expectations_section(record))
     path = report_path(settings, dataset, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,25 +120,13 @@ def _run_section(record: dict[str, Any], version: int | None) -> str:
         "code version": record.get("code_version"),
         "error": record.get("error") or "-",
     }
-    return "<h2>Run</h2>" + _table(["", ""], [[k, v] for k, v in facts.items()])
-
-
-def _label_model_row(settings: Settings, dataset: str, run_id: str) -> dict[str, Any] | None:
-    """The run's row of the label_models table (model id, selection, pattern-counts version), or None."""
-    models = table(settings, dataset, "label_models")
-    if not models.exists():
-        return None
-    con = duckdb.connect()
-    con.register("lm", DeltaTable(str(models.path)).to_pyarrow_dataset())
-    columns = ("model_id", "selection", "pattern_counts_version", "lf_names")
-    found = con.execute(f"SELECT {', '.join(columns)} FROM lm WHERE _run_id = ?", [run_id]).fetchone()
-    return None if found is None else dict(zip(columns, found, strict=True))
+    return "<h2>Run</h2>" + html_table(["", ""], [[k, v] for k, v in facts.items()])
 
 
 def _model_choice_section(settings: Settings, dataset: str, run_id: str) -> str:
     """How the run's label model was chosen, and the evidence (``auto``: held-out LF agreement and
     any fallback; model selection: dev accuracy), from the run's row of the label_models table."""
-    found = _label_model_row(settings, dataset, run_id)
+    found = label_model_row(settings, dataset, run_id)
     if found is None or not found["selection"]:
         return ""
     selection = json.loads(found["selection"])
@@ -152,7 +138,7 @@ def _model_choice_section(settings: Settings, dataset: str, run_id: str) -> str:
             rows.append([label, ", ".join(f"{k} {v:.4f}" for k, v in selection[key].items())])
     if selection.get("auto_evidence"):
         rows.append(["evidence", ", ".join(f"{k} {v}" for k, v in selection["auto_evidence"].items())])
-    return "<h2>Label model</h2>" + _table(["", ""], rows)
+    return "<h2>Label model</h2>" + html_table(["", ""], rows)
 
 
 def _queue_text(raw: str | None) -> str:
@@ -201,7 +187,7 @@ def _labels_sections(settings: Settings, dataset: str, version: int, whose: str 
             f"<h2>Changes since v{version - 1}</h2><p>{diff['changed']:,} of {diff['rows_to']:,} ids changed label.</p>"
         )
         out.append(
-            _table(
+            html_table(
                 ["from", "to", "rows", "sample ids"],
                 [
                     [t["from"], t["to"], f"{t['rows']:,}", ", ".join(t["sample_ids"])]
@@ -250,98 +236,6 @@ def _staging_section(settings: Settings, dataset: str, run_id: str) -> str:
     )
 
 
-def _lf_section(settings: Settings, dataset: str, run_id: str) -> str:
-    if not table(settings, dataset, "lf_analysis").exists():
-        return "<h2>Labeling functions</h2><p>no LF analysis</p>"
-    rows = lf_analysis(settings, dataset, run_id)
-    if not rows:
-        return "<h2>Labeling functions</h2><p>no LF analysis for this run</p>"
-
-    def pct(value: Any) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
-    body = [
-        [
-            r["lf"],
-            r["kind"],
-            r["lf_version"],
-            ",".join(map(str, r["polarity"] or [])),
-            pct(r["coverage"]),
-            pct(r["overlaps"]),
-            pct(r["conflicts"]),
-            f"{r['correct']}/{r['incorrect']}",
-            pct(r["empirical_accuracy"]),
-            pct(r.get("learned_accuracy")),
-            r["errors"],
-        ]
-        for r in rows
-    ]
-    out = [
-        "<h2>Labeling functions</h2>",
-        _table(
-            [
-                "LF",
-                "kind",
-                "version",
-                "polarity",
-                "coverage",
-                "overlaps",
-                "conflicts",
-                "correct/incorrect",
-                "empirical acc.",
-                "learned acc.",
-                "errors",
-            ],
-            body,
-        ),
-    ]
-    out.append(_conflict_heatmap(settings, dataset, run_id, [r["lf"] for r in rows[:HEATMAP_LFS]]))
-    return "".join(out)
-
-
-def _conflict_heatmap(settings: Settings, dataset: str, run_id: str, lfs: list[str]) -> str:
-    """Pairwise LF conflicts from the pattern counts the run's label model read."""
-    from jobs.patterns.vote_patterns import pattern_matrix
-
-    counts_ref = table(settings, dataset, "pattern_counts")
-    found = _label_model_row(settings, dataset, run_id) if counts_ref.exists() and len(lfs) >= 2 else None
-    if found is None:
-        return ""
-    counted = DeltaTable(str(counts_ref.path), version=int(found["pattern_counts_version"])).to_pyarrow_table()
-    counted = counted.to_pydict()
-    # Patterns name every LF the model read; the matrix is built over all of them, then cut to ``lfs``.
-    every = list(found["lf_names"])
-    shown = [every.index(name) for name in lfs if name in every]
-    lfs = [every[j] for j in shown]
-    L = pattern_matrix(counted["pattern"], every).astype(np.int32)[:, shown]
-    n = np.asarray(counted["count"], dtype=np.int64)
-    voted = L != -1
-    both = (voted[:, :, None] & voted[:, None, :]).astype(np.int64)
-    differ = both * (L[:, :, None] != L[:, None, :])
-    overlap = np.einsum("p,pij->ij", n, both)
-    conflict = np.einsum("p,pij->ij", n, differ)
-    values = [
-        [None if i == j or overlap[i, j] == 0 else float(conflict[i, j] / overlap[i, j]) for j in range(len(lfs))]
-        for i in range(len(lfs))
-    ]
-    pairs = sorted(
-        ((int(conflict[i, j]), int(overlap[i, j]), lfs[i], lfs[j]) for i in range(len(lfs)) for j in range(i)),
-        reverse=True,
-    )
-    top = [
-        [f"{a} x {b}", f"{both:,}", f"{differ:,}", f"{differ / both:.1%}"]
-        for differ, both, a, b in pairs[:TOP_CONFLICTS]
-        if differ
-    ]
-    return (
-        "<h3>LF conflicts</h3><p>Share of the rows both LFs voted on where they disagree "
-        f"(green 0, red 1, grey: never both voted); the {len(lfs)} LFs with the highest coverage.</p>"
-        + heatmap(lfs, values, "Pairwise LF conflict rate")
-        + f"<p>The {len(top)} pairs that disagree on the most rows:</p>"
-        + _table(["LF pair", "both voted", "disagreed", "rate"], top or [["-", "", "", ""]])
-    )
-
-
 def _expectations_section(record: dict[str, Any]) -> str:
     rows = []
     for column in ("source_validation", "votes_validation", "validation"):
@@ -370,17 +264,11 @@ def _expectations_section(record: dict[str, Any]) -> str:
     return (
         "<h2>Expectations</h2>"
         + link
-        + _table(
+        + html_table(
             ["suite", "check", "result", "severity", "observed", "threshold"],
             rows or [["-", "no expectations recorded", "", "", "", ""]],
         )
     )
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _page(title: str, sections: list[str]) -> str:

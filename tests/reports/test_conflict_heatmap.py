@@ -11,7 +11,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from jobs.core.settings import Settings
-from jobs.reports.run_report import HEATMAP_LFS, _conflict_heatmap
+from jobs.reports.lf_sections import HEATMAP_LFS, conflict_heatmap
 
 
 def test_heatmap_of_the_top_lfs_of_a_wide_pack(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_heatmap_of_the_top_lfs_of_a_wide_pack(tmp_path: Path) -> None:
         "lf_names": [names],
     }
     write_deltalake(str(home / "label_models"), pa.table(row))
-    html = _conflict_heatmap(settings, "wide", "r1", names[:HEATMAP_LFS])
+    html = conflict_heatmap(settings, "wide", "r1", names[:HEATMAP_LFS])
     assert 'aria-label="Pairwise LF conflict rate"' in html
     assert "<td>lf_01 x lf_00</td><td>45</td><td>10</td><td>22.2%</td>" in html
     assert "lf_40" not in html  # beyond the top LFs: counted in the patterns, not drawn

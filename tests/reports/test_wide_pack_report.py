@@ -11,7 +11,8 @@ from pathlib import Path
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.pipeline import run_pipeline
-from jobs.reports.run_report import HEATMAP_LFS, write_run_report
+from jobs.reports.lf_sections import HEATMAP_LFS
+from jobs.reports.run_report import write_run_report
 from tests.browser import assert_renders, look_offline
 from tests.conftest import DATA_ROOT, PROJECT_ROOT, write_config
 
@@ -29,4 +30,5 @@ def test_the_sms_spam_report_renders_all_73_lfs_and_a_top_conflict_heatmap(spark
     lf_rows = re.findall(r"<tr><td>(?:ham|spam)_\d\d_\w+</td><td>regex</td>", html)
     assert len(lf_rows) == 73
     assert 'aria-label="Pairwise LF conflict rate"' in html and f"the {HEATMAP_LFS} LFs" in html
+    assert 'aria-label="LF coverage and empirical accuracy"' in html
     assert_renders(look_offline(report, tmp_path / "sms_spam_report.png"))
