@@ -97,29 +97,32 @@ def write_run_report_quietly(settings: Settings, dataset: str, run_id: str) -> P
 def _run_section(record: dict[str, Any], version: int | None) -> str:
     recomputed = json.loads(record.get("recomputed") or "{}")
     seconds = json.loads(record.get("stage_seconds") or "{}")
+    status = record.get("status")
     facts = {
-        "status": record.get("status"),
+        "status": f"{status} at {record.get('stage')}" if status == "failed" and record.get("stage") else status,
         "trigger": record.get("trigger"),
         "mode": record.get("mode"),
         "Airflow DAG / run": f"{record.get('dag_id') or '-'} / {record.get('run_id')}",
         "labels version": version if version is not None else "not published",
-        "source": f"{record.get('source_table')} v{record.get('source_version')}",
+        "source": f"{record['source_table']} v{record.get('source_version')}" if record.get("source_table") else None,
         "LF set version": record.get("lf_set_version"),
         "label model": record.get("label_model"),
-        "end model": record.get("end_model") or "-",
-        "gold set version": "-" if record.get("gold_set_version") is None else record.get("gold_set_version"),
+        "end model": record.get("end_model"),
+        "gold set version": record.get("gold_set_version"),
         "review queue": _queue_text(record.get("review_queue")),
         "rows (input / accepted / quarantined)": " / ".join(
-            str(record.get(key)) for key in ("input_rows", "accepted_rows", "quarantined_rows")
+            "-" if record.get(key) is None else f"{record[key]:,}"
+            for key in ("input_rows", "accepted_rows", "quarantined_rows")
         ),
         "recomputed": f"{recomputed.get('lfs')} x {recomputed.get('dirty_rows', 0)} changed rows"
         f" ({recomputed.get('reason', '')})"
         if recomputed
-        else "-",
-        "stage seconds": ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if "." not in k) or "-",
+        else None,
+        "stage seconds": ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if "." not in k) or None,
         "code version": record.get("code_version"),
-        "error": record.get("error") or "-",
+        "error": record.get("error"),
     }
+    facts = {k: "-" if v is None else v for k, v in facts.items()}
     return "<h2>Run</h2>" + html_table(["", ""], [[k, v] for k, v in facts.items()])
 
 

@@ -139,6 +139,11 @@ def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_p
     assert "source_text_not_null" in message and "on CONTENT" in message and "'null_share': 1.0" in message
     assert DeltaTable(str(source.path)).version() == version
     assert run_record(spark, ds, "empty-text")["status"] == "failed"
+    # Its report says where the run stopped and why, with no placeholders for what never ran.
+    from jobs.reports.run_report import write_run_report
+
+    page = write_run_report(ds, DATASET, "empty-text").read_text()
+    assert "failed at ingest" in page and "source_text_not_null" in page and "None" not in page
 
 
 def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tmp_path: Path) -> None:
