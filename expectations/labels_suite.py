@@ -26,9 +26,9 @@ their commit or read by Delta time travel) and the gold accuracy are checked on
 the same view, so the whole contract is one batch: Spark materializes the view
 once (it is persisted by the caller).
 
-- ``ExpectColumnKLDivergenceToBeLessThan`` over ``labeled_class`` with the
+- ``ExpectColumnKLDivergenceToBeLessThan`` over ``class_of_labeled_row`` with the
   previous distribution as the partition object is the label-distribution drift;
-- ``ExpectColumnMeanToBeBetween`` over ``confidence`` (drop) and ``gold_correct``
+- ``ExpectColumnMeanToBeBetween`` over ``confidence`` (drop) and ``agrees_with_gold``
   (1/0 where a labeled row has gold, else null) are the confidence and accuracy floors.
 
 The share of labels changed since the published labels has its own suite
@@ -157,8 +157,8 @@ def validation_view(labels: DataFrame, classes: tuple[str, ...], gold: DataFrame
         "label",
         "confidence",
         row_problem(len(classes)).alias("row_problem"),
-        F.when(F.col("label") >= 0, F.col("label_name")).alias("labeled_class"),
-        (F.col("label") >= 0).cast("double").alias("labeled"),
+        F.when(F.col("label") >= 0, F.col("label_name")).alias("class_of_labeled_row"),
+        (F.col("label") >= 0).cast("double").alias("has_label"),
         *[
             F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(share_column(classes, i))
             for i in range(len(classes))
@@ -169,7 +169,7 @@ def validation_view(labels: DataFrame, classes: tuple[str, ...], gold: DataFrame
             view.hint("shuffle_hash")
             .join(gold.select("id", F.col("label").alias("_gold_label")), "id", "left")
             .withColumn(
-                "gold_correct",
+                "agrees_with_gold",
                 F.when(
                     F.col("_gold_label").isNotNull() & (F.col("label") >= 0),
                     (F.col("label") == F.col("_gold_label")).cast("double"),
@@ -213,7 +213,7 @@ def build_suite(
         f"sum 1 +/- {PROB_SUM_TOLERANCE}, confidence == max prob",
     )
     add(
-        E.ExpectColumnMeanToBeBetween(column="labeled", min_value=thresholds.min_coverage),
+        E.ExpectColumnMeanToBeBetween(column="has_label", min_value=thresholds.min_coverage),
         "coverage",
         thresholds.min_coverage,
     )
@@ -225,7 +225,7 @@ def build_suite(
         add_drift(suite, add, classes, thresholds, published)
     if with_gold and thresholds.min_gold_accuracy is not None:
         add(
-            E.ExpectColumnMeanToBeBetween(column="gold_correct", min_value=thresholds.min_gold_accuracy),
+            E.ExpectColumnMeanToBeBetween(column="agrees_with_gold", min_value=thresholds.min_gold_accuracy),
             "gold_accuracy",
             f">= {thresholds.min_gold_accuracy}",
         )
@@ -252,7 +252,7 @@ def add_drift(
     partition = {"values": list(classes), "weights": [w / total for w in weights]}
     add(
         E.ExpectColumnKLDivergenceToBeLessThan(
-            column="labeled_class", partition_object=partition, threshold=thresholds.max_kl_divergence
+            column="class_of_labeled_row", partition_object=partition, threshold=thresholds.max_kl_divergence
         ),
         "drift_kl",
         f"< {thresholds.max_kl_divergence} vs v{published.version}",

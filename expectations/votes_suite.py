@@ -1,6 +1,6 @@
 """The contract on a run's votes: every vote in its LF's label space; every LF fires somewhere.
 
-``vote_in_space`` is computed by joining each vote with the small broadcast
+``vote_in_label_space`` is computed by joining each vote with the small broadcast
 table of the votes each LF may cast (a keyword LF declares one class; a Python
 LF may vote any class), so one GX map expectation covers every LF, and a
 failure lists offending ``(id, lf)`` pairs. An LF that never votes is flagged
@@ -22,11 +22,11 @@ if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pay
 
 
 def votes_view(spark: SparkSession, votes: DataFrame, vote_space: Mapping[str, Sequence[int]]) -> DataFrame:
-    """Each vote with ``vote_in_space``: is it one of the votes ``vote_space`` lets its LF cast?"""
+    """Each vote with ``vote_in_label_space``: is it one of the votes ``vote_space`` lets its LF cast?"""
     allowed = [(name, int(v)) for name, space in vote_space.items() for v in space]
     space = spark.createDataFrame(allowed, "lf string, vote int").withColumn("_allowed", F.lit(True))
     return votes.join(F.broadcast(space), ["lf", "vote"], "left").select(
-        "id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_space")
+        "id", "lf", "vote", F.coalesce("_allowed", F.lit(False)).alias("vote_in_label_space")
     )
 
 
@@ -37,7 +37,7 @@ def build_votes_suite(name: str, lf_names: Sequence[str]) -> gx.ExpectationSuite
     suite = gx.ExpectationSuite(name=name)
     for expectation, check, threshold in (
         (
-            E.ExpectColumnValuesToBeInSet(column="vote_in_space", value_set=[True]),
+            E.ExpectColumnValuesToBeInSet(column="vote_in_label_space", value_set=[True]),
             "votes_in_label_space",
             "every vote is a class its LF may vote",
         ),
