@@ -230,12 +230,21 @@ def _staging_section(settings: Settings, dataset: str, run_id: str) -> str:
         return "<h2>Candidate labels</h2><p>none written</p>"
     con = duckdb.connect()
     con.register("staging", DeltaTable(str(ref.path)).to_pyarrow_dataset())
-    rows = con.execute(
-        "SELECT coalesce(label_name, ?), count(*) FROM staging WHERE _run_id = ? GROUP BY 1 ORDER BY 1",
-        [UNLABELED, run_id],
-    ).fetchall()
+    rows = dict(
+        con.execute(
+            "SELECT coalesce(label_name, ?), count(*) FROM staging WHERE _run_id = ? GROUP BY 1 ORDER BY 1",
+            [UNLABELED, run_id],
+        ).fetchall()
+    )
+    series = {"candidates": rows}
+    if table(settings, dataset, "labels").exists():  # what analysts read now, for comparison
+        published = labels_summary(settings, dataset)
+        series[f"v{published['version']} (published)"] = published["distribution"]
+    classes = list(dict.fromkeys(c for counts in series.values() for c in counts))
     return "<h2>Candidate labels (not published)</h2>" + grouped_bars(
-        [r[0] for r in rows], {"candidates": [r[1] for r in rows]}, "Candidate label distribution"
+        classes,
+        {name: [counts.get(c, 0) for c in classes] for name, counts in series.items()},
+        "Candidate label distribution",
     )
 
 
