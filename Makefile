@@ -9,13 +9,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
+S3JARS := .cache/jars/s3-manifest.json
 ARCHIVE := .cache/jvm/.built
 ASSETS := .cache/gx_assets/vendor/.complete
 BROWSER := .cache/browser/.checked
+S3SERVER := .cache/bin/versitygw
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP) $(JARS) $(ARCHIVE) $(ASSETS) $(BROWSER)
+setup: $(STAMP) $(JARS) $(S3JARS) $(ARCHIVE) $(ASSETS) $(BROWSER) $(S3SERVER)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 $(JARS): $(STAMP)
+	$(BIN)/python -m jobs.spark.jars
+
+# hadoop-aws and the AWS SDK modules it uses, for a lakehouse on S3 (LABELLAKE_HOME=s3://...).
+$(S3JARS): $(JARS)
 	$(BIN)/python -m jobs.spark.jars
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
@@ -43,6 +50,14 @@ $(BROWSER):
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
 	  || echo "labellake: chromium not installed (needs root and apt-get): the browser tests will skip"
 	touch $@
+
+# The S3-compatible server the object-store tests start (versitygw, from the Go module proxy; about a
+# minute to build). Without Go it is not built, and those tests skip saying so.
+$(S3SERVER):
+	@command -v go >/dev/null || { echo "labellake: no Go toolchain: the object-store tests will skip"; exit 0; }; \
+	mkdir -p .cache/go-s3server $(dir $@) && cd .cache/go-s3server \
+	  && { [ -f go.mod ] || go mod init labellake-s3server >/dev/null 2>&1; } \
+	  && go get $(VERSITYGW) && go build -trimpath -ldflags "-s -w" -o ../bin/versitygw $(firstword $(subst @, ,$(VERSITYGW)))
 
 demo: setup
 	$(BIN)/labellake demo

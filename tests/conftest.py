@@ -19,7 +19,9 @@ import pytest
 from jobs.core.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
 from jobs.core.lineage import RunContext
 from jobs.core.settings import PROJECT_ROOT, Settings
-from jobs.spark.conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
+from jobs.spark.conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV, OBJECT_STORE_MANIFEST
+from tests.object_store import BUCKET as S3_BUCKET
+from tests.object_store import running_s3_server
 
 TEST_SESSION_CONF = (
     "spark.sql.codegen.wholeStage=false spark.sql.codegen.factoryMode=NO_CODEGEN spark.sql.adaptive.enabled=false"
@@ -63,6 +65,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
+    if (settings.jar_cache / OBJECT_STORE_MANIFEST).exists():  # s3a on the classpath: tests/e2e/test_object_store.py
+        settings = dataclasses.replace(settings, lake=f"s3a://{S3_BUCKET}")
     # This long-lived session keeps C2 and parallel GC: over a whole run of the suite its compiled
     # code pays back (in-process tests took up to twice as long under C1, docs/decisions/0002).
     # A developer's own flags stay.
@@ -74,6 +78,26 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
             os.environ[JAVA_OPTIONS_ENV] = flags
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3-compatible server on 127.0.0.1 for this test process (tests/object_store.py)."""
+    with running_s3_server(tmp_path_factory.mktemp("s3") / "data") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(spark, s3_server, tmp_path: Path, monkeypatch) -> Settings:
+    """Settings whose tables live on the S3 server (a fresh prefix), the work folder under ``tmp_path``;
+    the AWS variables set for delta-rs and obstore, the s3a keys for the shared Spark session."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3_server.hadoop_conf().items():
+        hadoop.set(key, value)
+    lake = f"s3a://{s3_server.bucket}/{tmp_path.name}"
+    return dataclasses.replace(Settings.from_env(), home=tmp_path / "work", data_root=DATA_ROOT, lake=lake)
 
 
 @pytest.fixture

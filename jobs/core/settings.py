@@ -27,7 +27,16 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("LABELLAKE_HOME", "lakehouse root; every table lives here", str(PROJECT_ROOT / "lakehouse")),
+    Variable(
+        "LABELLAKE_HOME",
+        "lakehouse root, a folder or s3://bucket/prefix; every table lives here",
+        str(PROJECT_ROOT / "lakehouse"),
+    ),
+    Variable(
+        "LABELLAKE_WORK_DIR",
+        "with an s3:// home: the local folder for Data Docs, reports and the catalog's files",
+        str(PROJECT_ROOT / "lakehouse-work"),
+    ),
     Variable(
         "LABELLAKE_DATA_ROOT",
         "root the dataset source_paths are under",
@@ -89,25 +98,59 @@ def bench_dir() -> Path | None:
     return path
 
 
+OBJECT_STORE_SCHEMES = ("s3://", "s3a://")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Where things are for this deployment. Build it with :meth:`from_env`."""
+    """Where things are for this deployment. Build it with :meth:`from_env`.
+
+    ``home`` is a local folder: the lakehouse itself, or, when ``lake`` names an object store
+    (``s3a://bucket/prefix``), the folder for what is not a table (Data Docs, reports, the
+    catalog's init file, the review queue's exports).
+    """
 
     home: Path
     data_root: Path
     spark_master: str
     config_path: Path
     jar_cache: Path
+    lake: str | None = None
+    """The tables' root URI on an object store (``s3a://...``); None: the tables live in ``home``."""
 
     @classmethod
     def from_env(cls) -> Settings:
+        home = env_setting("LABELLAKE_HOME")
+        lake = object_store_uri(home)
         return cls(
-            home=Path(env_setting("LABELLAKE_HOME")).resolve(),
+            home=Path(env_setting("LABELLAKE_WORK_DIR") if lake else home).resolve(),
             data_root=Path(env_setting("LABELLAKE_DATA_ROOT")).resolve(),
             spark_master=env_setting("LABELLAKE_SPARK_MASTER"),
             config_path=Path(env_setting("LABELLAKE_CONFIG")).resolve(),
             jar_cache=Path(env_setting("LABELLAKE_JAR_CACHE")).resolve(),
+            lake=lake,
         )
+
+    @property
+    def tables_root(self) -> str:
+        """Where the Delta tables live: ``lake`` or the ``home`` folder."""
+        return self.lake or str(self.home)
+
+
+def object_store_uri(location: str) -> str | None:
+    """``s3a://bucket/prefix`` for an ``s3://`` or ``s3a://`` location (one scheme that Spark's s3a
+    and delta-rs both read), None for a local path."""
+    for scheme in OBJECT_STORE_SCHEMES:
+        if location.startswith(scheme):
+            rest = location[len(scheme) :].strip("/")
+            if not rest:
+                from jobs.core.errors import ConfigError
+
+                raise ConfigError(
+                    f"LABELLAKE_HOME={location!r}: an object store home needs a bucket (s3://bucket/prefix)"
+                )
+            return f"s3a://{rest}"
+    return None
 
 
 def run_report_file(home: Path, dataset: str, run_id: str) -> Path:

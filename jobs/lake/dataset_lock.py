@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from jobs.core.errors import DatasetBusy
 from jobs.core.lineage import RunContext, utc_now
@@ -42,6 +42,7 @@ _HELD: dict[str, str] = {}
 
 
 def lock_path(settings: Settings, dataset: str) -> Path:
+    """The lock file (a local lakehouse); with an object store, the key of the in-process registry."""
     return settings.home / "_locks" / f"{dataset}.lock"
 
 
@@ -52,6 +53,16 @@ def dataset_lock(settings: Settings, run: RunContext, wait_s: float | None = Non
     path = lock_path(settings, run.dataset)
     if _HELD.get(str(path)) == run.run_id:
         yield  # the enclosing pipeline of the same run holds it
+        return
+    if settings.lake:  # no file system shared between machines: a lease on the object store
+        from jobs.lake.lease_lock import dataset_lease
+
+        with dataset_lease(settings, run, _holder_note(run), wait_s):
+            _HELD[str(path)] = run.run_id
+            try:
+                yield
+            finally:
+                _HELD.pop(str(path), None)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
@@ -109,9 +120,18 @@ def _reap_holder_that_died(settings: Settings, dataset: str, handle: TextIO, fou
         return None
     try:
         holder = json.loads(note)
+    except ValueError:
+        holder = None
+    return mark_dead_holder(settings, dataset, holder, found_by)
+
+
+def mark_dead_holder(settings: Settings, dataset: str, holder: Any, found_by: str) -> dict | None:
+    """Record the run in a dead holder's note (a lock file's, or an expired lease's) as ``killed``,
+    unless it had ended; what was recorded, or None."""
+    try:
         dead = RunContext(str(holder["run_id"]), dataset, holder["trigger"], holder["dag_id"], holder["mode"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("lock of %s: unreadable note from an earlier holder, ignored: %r", dataset, note[:200])
+    except (KeyError, TypeError, ValueError):
+        log.warning("lock of %s: unreadable note from an earlier holder, ignored: %r", dataset, str(holder)[:200])
         return None
     from jobs.lake.runs import record_run, run_record
 

@@ -59,11 +59,16 @@ RUNS_DIR = "_runs"
 
 @dataclass(frozen=True)
 class TableRef:
-    """A Delta table's identity: its dataset, its role and its path."""
+    """A Delta table's identity: its dataset, its role and its location (a local ``Path``, or an
+    ``s3a://`` URI string on an object store: ``str(ref.path)`` is what Spark and delta-rs open)."""
 
     dataset: str
     role: str
-    path: Path
+    path: Path | str
+
+    @property
+    def uri(self) -> str:
+        return str(self.path)
 
     @property
     def name(self) -> str:
@@ -73,6 +78,10 @@ class TableRef:
     def exists(self) -> bool:
         """True once the table has a commit. A ``_delta_log`` folder alone is not enough:
         a writer killed before its first commit leaves one behind, empty."""
+        if not isinstance(self.path, Path):
+            from deltalake import DeltaTable
+
+            return bool(DeltaTable.is_deltatable(self.path))
         log = self.path / "_delta_log"
         if not log.is_dir():
             return False
@@ -109,7 +118,7 @@ def table(settings: Settings, dataset: str, role: str) -> TableRef:
     """The table of ``dataset`` playing ``role``."""
     if role not in DATASET_ROLES:
         raise ValueError(f"unknown table role {role!r}; roles: {DATASET_ROLES}")
-    return TableRef(dataset, role, settings.home / dataset / role)
+    return TableRef(dataset, role, _under_root(settings, dataset, role))
 
 
 @dataclass(frozen=True)
@@ -175,21 +184,35 @@ def require_table(settings: Settings, dataset: str, role: str) -> TableRef:
 
 
 def runs_table(settings: Settings) -> TableRef:
-    return TableRef("*", "runs", settings.home / RUNS_DIR)
+    return TableRef("*", "runs", _under_root(settings, RUNS_DIR))
+
+
+def _under_root(settings: Settings, *parts: str) -> Path | str:
+    """A table location under the tables' root: a path on disk, a URI on an object store."""
+    if settings.lake:
+        return "/".join([settings.lake, *parts])
+    return settings.home.joinpath(*parts)
 
 
 def existing_tables(settings: Settings) -> list[TableRef]:
     """Every labellake Delta table under the lakehouse root."""
     found = [runs_table(settings)] if runs_table(settings).exists() else []
-    if settings.home.is_dir():
-        for dataset_dir in sorted(p for p in settings.home.iterdir() if p.is_dir()):
-            if dataset_dir.name.startswith("_"):
-                continue
-            for role in DATASET_ROLES:
-                ref = table(settings, dataset_dir.name, role)
-                if ref.exists():
-                    found.append(ref)
+    for dataset in _dataset_folders(settings):
+        for role in DATASET_ROLES:
+            ref = table(settings, dataset, role)
+            if ref.exists():
+                found.append(ref)
     return found
+
+
+def _dataset_folders(settings: Settings) -> list[str]:
+    if settings.lake:
+        from jobs.lake.object_store import list_folders
+
+        names = list_folders(settings.lake)
+    else:
+        names = [p.name for p in settings.home.iterdir() if p.is_dir()] if settings.home.is_dir() else []
+    return sorted(n for n in names if not n.startswith("_"))
 
 
 def commit_metadata(**fields: Any) -> str:

@@ -20,6 +20,7 @@ from jobs.spark.jvm_archive import archive_options
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 JAR_MANIFEST = "manifest.json"
+OBJECT_STORE_MANIFEST = "s3-manifest.json"
 LOG4J_CONFIG = PROJECT_ROOT / "config" / "log4j2.properties"
 EVENT_LOG_ENV = "LABELLAKE_EVENT_LOG_DIR"
 RUN_PROPERTY = "labellake.run"
@@ -61,7 +62,20 @@ def session_jars(settings: Settings, build: bool = True) -> list[str]:
     else:
         built = settings.jar_cache / kernel_jar_name()
         kernel = built if built.is_file() else None
-    return delta_jars(settings) + ([str(kernel)] if kernel else [])
+    return delta_jars(settings) + object_store_jars(settings) + ([str(kernel)] if kernel else [])
+
+
+def object_store_jars(settings: Settings) -> list[str]:
+    """The s3a jars, when the lakehouse is on an object store (a SetupError if set-up lacks them)."""
+    if not settings.lake:
+        return []
+    manifest = settings.jar_cache / OBJECT_STORE_MANIFEST
+    if not manifest.exists():
+        raise SetupError(
+            f"LABELLAKE_HOME is an object store but the s3a jars are not in {settings.jar_cache}; "
+            "run `make setup` (or `python -m jobs.spark.jars`) once while Maven Central is reachable"
+        )
+    return [str(settings.jar_cache / name) for name in json.loads(manifest.read_text())["jars"]]
 
 
 JAVA_OPTIONS_ENV = "LABELLAKE_DRIVER_JAVA_OPTIONS"
@@ -141,5 +155,29 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             ]
         ).strip(),
         **executor_java_options(settings),
+        **object_store_conf(settings),
         **extra_conf(),
     }
+
+
+def object_store_conf(settings: Settings) -> dict[str, str]:
+    """s3a settings when the lakehouse is on an object store, from the standard AWS variables
+    (the ones delta-rs reads): the endpoint, its region, HTTP or HTTPS, and path-style addressing
+    unless ``AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true``. Credentials stay with the AWS default chain
+    (environment, profile, instance role): no secret is written into the Spark configuration."""
+    if not settings.lake:
+        return {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    virtual_hosted = os.environ.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "").lower() == "true"
+    conf = {
+        "spark.hadoop.fs.s3a.path.style.access": str(not virtual_hosted).lower(),
+        # Delta's S3 log store: one Spark writer per table at a time, which the dataset lease guarantees.
+        "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
+    }
+    if endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https://")).lower()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf

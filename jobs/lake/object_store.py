@@ -1,0 +1,89 @@
+"""Small objects on the lakehouse's object store (obstore: the Rust ``object_store`` delta-rs uses).
+
+What is not a Delta table but must live beside the tables when the lakehouse is ``s3a://...``:
+the dataset leases (a conditional PUT is the only lock several machines share) and the listing
+of dataset folders. Endpoint, region, credentials and addressing come from the standard AWS
+variables, read the same way by delta-rs (``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ALLOW_HTTP``,
+``AWS_VIRTUAL_HOSTED_STYLE_REQUEST``); nothing is hard-coded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    etag: str
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of ``s3a://bucket/key`` (or ``s3://``)."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
+        raise ValueError(f"not an object store URI: {uri!r}")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+@lru_cache(maxsize=8)
+def _store(bucket: str) -> Any:
+    from obstore.store import S3Store
+
+    return S3Store(bucket)
+
+
+def list_folders(uri: str) -> list[str]:
+    """The names of the "folders" directly under ``uri``."""
+    import obstore
+
+    bucket, key = split_uri(uri)
+    listed = obstore.list_with_delimiter(_store(bucket), key or None)
+    return [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
+
+
+def read_object(uri: str) -> StoredObject | None:
+    """The object's bytes and ETag, or None when there is none."""
+    import obstore
+
+    bucket, key = split_uri(uri)
+    try:
+        got = obstore.get(_store(bucket), key)
+    except FileNotFoundError:
+        return None
+    return StoredObject(bytes(got.bytes()), str(got.meta["e_tag"]))
+
+
+def create_object(uri: str, data: bytes) -> str | None:
+    """Write ``uri`` only if it does not exist (``If-None-Match: *``): its ETag, or None if it did."""
+    import obstore
+    from obstore.exceptions import AlreadyExistsError
+
+    bucket, key = split_uri(uri)
+    try:
+        return str(obstore.put(_store(bucket), key, data, mode="create")["e_tag"])
+    except AlreadyExistsError:
+        return None
+
+
+def replace_object(uri: str, data: bytes, etag: str) -> str | None:
+    """Overwrite ``uri`` only if it still has ``etag`` (``If-Match``): the new ETag, or None."""
+    import obstore
+    from obstore.exceptions import PreconditionError
+
+    bucket, key = split_uri(uri)
+    try:
+        return str(obstore.put(_store(bucket), key, data, mode={"e_tag": etag})["e_tag"])
+    except (PreconditionError, FileNotFoundError):
+        return None
+
+
+def delete_object(uri: str) -> None:
+    import obstore
+
+    bucket, key = split_uri(uri)
+    obstore.delete(_store(bucket), key)
