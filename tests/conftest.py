@@ -19,8 +19,7 @@ import pytest
 from jobs.core.datasets import write_datasets_toml as write_config  # noqa: F401 - tests import it from here
 from jobs.core.lineage import RunContext
 from jobs.core.settings import PROJECT_ROOT, Settings
-from jobs.spark.conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV, OBJECT_STORE_MANIFEST
-from tests.object_store import BUCKET as S3_BUCKET
+from jobs.spark.conf import EXECUTOR_JAVA_OPTIONS_ENV, EXTRA_CONF_ENV, JAVA_OPTIONS_ENV
 from tests.object_store import running_s3_server
 
 TEST_SESSION_CONF = (
@@ -65,8 +64,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("spark-home")
     settings = dataclasses.replace(Settings.from_env(), home=home, spark_master="local[2]")
-    if (settings.jar_cache / OBJECT_STORE_MANIFEST).exists():  # s3a on the classpath: tests/e2e/test_object_store.py
-        settings = dataclasses.replace(settings, lake=f"s3a://{S3_BUCKET}")
     # This long-lived session keeps C2 and parallel GC: over a whole run of the suite its compiled
     # code pays back (in-process tests took up to twice as long under C1, docs/decisions/0002).
     # A developer's own flags stay.

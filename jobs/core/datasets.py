@@ -32,7 +32,7 @@ from jobs.core.dataset_sections import (
     review_queue_settings,
 )
 from jobs.core.errors import ConfigError
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, object_store_uri
 
 SUPPORTED_FORMATS = ("csv", "json", "wrench")
 ROW_ID = "@row"
@@ -87,8 +87,17 @@ class DatasetConfig:
     """What ``labellake vacuum`` (and the DAGs after a publish) keeps of the tables' history."""
 
     def source_globs(self, settings: Settings) -> list[str]:
-        """Absolute paths (globs allowed) of the raw source files."""
-        return [str(p if p.is_absolute() else settings.data_root / p) for p in map(Path, self.source_path)]
+        """Absolute paths or ``s3a://`` URIs (globs allowed) of the raw source files."""
+        globs = []
+        for raw in self.source_path:
+            uri = object_store_uri(raw)
+            if uri or Path(raw).is_absolute():
+                globs.append(uri or raw)
+            elif isinstance(settings.data_root, str):  # a data root on an object store
+                globs.append(f"{settings.data_root}/{raw}")
+            else:
+                globs.append(str(settings.data_root / raw))
+        return globs
 
     def class_index(self, class_name: str) -> int:
         return self.classes.index(class_name)

@@ -39,7 +39,7 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "LABELLAKE_DATA_ROOT",
-        "root the dataset source_paths are under",
+        "root the dataset source_paths are under: a folder or s3://bucket/prefix",
         str(PROJECT_ROOT.parent / "shared" / "datasets"),
     ),
     Variable("LABELLAKE_SPARK_MASTER", "Spark master URL", "local[*]"),
@@ -111,7 +111,8 @@ class Settings:
     """
 
     home: Path
-    data_root: Path
+    data_root: Path | str
+    """Where relative ``source_path``s are: a folder, or an ``s3a://`` URI on an object store."""
     spark_master: str
     config_path: Path
     jar_cache: Path
@@ -124,7 +125,8 @@ class Settings:
         lake = object_store_uri(home)
         return cls(
             home=Path(env_setting("LABELLAKE_WORK_DIR") if lake else home).resolve(),
-            data_root=Path(env_setting("LABELLAKE_DATA_ROOT")).resolve(),
+            data_root=object_store_uri(env_setting("LABELLAKE_DATA_ROOT"))
+            or Path(env_setting("LABELLAKE_DATA_ROOT")).resolve(),
             spark_master=env_setting("LABELLAKE_SPARK_MASTER"),
             config_path=Path(env_setting("LABELLAKE_CONFIG")).resolve(),
             jar_cache=Path(env_setting("LABELLAKE_JAR_CACHE")).resolve(),

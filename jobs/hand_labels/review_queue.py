@@ -181,7 +181,7 @@ def write_queue(
     queue: DataFrame,
     texts: DataFrame,
     class_names: list[str],
-    table_path: Path,
+    table_path: Path | str,
     out_dir: Path,
     queue_id: str,
     id_field: str,

@@ -46,6 +46,47 @@ def list_folders(uri: str) -> list[str]:
     return [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    uri: str
+    size: int
+    etag: str
+
+
+def list_matching(pattern: str) -> list[ListedObject]:
+    """The objects whose ``s3a://bucket/key`` matches ``pattern`` (``*``, ``?``, ``[...]`` as in a
+    shell glob, within one path segment), sorted by key."""
+    import fnmatch
+    import re
+
+    import obstore
+
+    bucket, key = split_uri(pattern)
+    fixed = re.split(r"[*?\[]", key, maxsplit=1)[0]
+    prefix = fixed.rsplit("/", 1)[0] if "/" in fixed else ""
+    matcher = re.compile(fnmatch.translate(key).replace(".*", "[^/]*"))
+    found = [
+        ListedObject(
+            f"s3a://{bucket}/{meta['path']}", int(meta["size"]), str(meta.get("e_tag") or meta["last_modified"])
+        )
+        for batch in obstore.list(_store(bucket), prefix or None)
+        for meta in batch
+        if matcher.fullmatch(meta["path"])
+    ]
+    return sorted(found, key=lambda o: o.uri)
+
+
+def read_head(uri: str, length: int) -> bytes:
+    """The first ``length`` bytes of an object (fewer if it is shorter)."""
+    import obstore
+
+    bucket, key = split_uri(uri)
+    size = int(obstore.head(_store(bucket), key)["size"])
+    if size == 0:
+        return b""
+    return bytes(obstore.get_range(_store(bucket), key, start=0, end=min(length, size)))
+
+
 def read_object(uri: str) -> StoredObject | None:
     """The object's bytes and ETag, or None when there is none."""
     import obstore

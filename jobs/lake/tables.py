@@ -71,6 +71,13 @@ class TableRef:
         return str(self.path)
 
     @property
+    def local(self) -> Path:
+        """The table's folder on local disk; a ValueError for a table on an object store."""
+        if not isinstance(self.path, Path):
+            raise ValueError(f"{self.name} is on an object store ({self.path}), not on local disk")
+        return self.path
+
+    @property
     def name(self) -> str:
         """Catalog-style name, e.g. ``youtube_spam_labels``."""
         return "runs" if self.role == "runs" else f"{self.dataset}_{self.role}"

@@ -24,17 +24,31 @@ from jobs.lake.object_store import list_folders, read_object
 from jobs.lake.runs import run_record
 from jobs.lake.tables import existing_tables, table
 from jobs.pipeline import run_pipeline
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 DATASET = "youtube_spam"
 PACK_V1 = "tests.packs.incremental_packs:pack_v1"
 PACK_V2 = "tests.packs.incremental_packs:pack_v2"
 
 
-def _with_pack(settings: Settings, pack: str) -> Settings:
-    config = write_config(
-        settings.home.parent / f"{pack.rsplit(':', 1)[1]}.toml", {DATASET: {**YOUTUBE, "lf_pack": pack}}
-    )
+def _upload_sources(settings: Settings) -> str:
+    """The five real comment files, and a gzip file named .csv, under ``raw/`` on the store."""
+    import gzip
+
+    import obstore
+
+    from jobs.lake.object_store import _store, split_uri
+
+    bucket, prefix = split_uri(f"{settings.tables_root}/raw")
+    for path in sorted((DATA_ROOT / DATASET).glob("*.csv")):
+        obstore.put(_store(bucket), f"{prefix}/{path.name}", path.read_bytes())
+    obstore.put(_store(bucket), f"{prefix}/export.csv", gzip.compress(b"COMMENT_ID,CONTENT\nx,y\n"))
+    return f"s3://{bucket}/{prefix}/*.csv"
+
+
+def _with_pack(settings: Settings, pack: str, source: str) -> Settings:
+    dataset = {**YOUTUBE, "lf_pack": pack, "source_path": source}
+    config = write_config(settings.home.parent / f"{pack.rsplit(':', 1)[1]}.toml", {DATASET: dataset})
     return dataclasses.replace(settings, config_path=config)
 
 
@@ -51,14 +65,21 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_pipeline_on_object_storage(spark, s3_lake: Settings) -> None:
-    v1 = _with_pack(s3_lake, PACK_V1)
-    run_pipeline(RunContext("s3-1", DATASET), v1, spark)
+    source = _upload_sources(s3_lake)
+    v1 = _with_pack(s3_lake, PACK_V1, source)
+    ingested = run_pipeline(RunContext("s3-1", DATASET), v1, spark)["ingest"]
+    # The source files are read from the store, each checked first: the gzip one is quarantined whole.
+    assert ingested.accepted == 1953 and ingested.quarantined == {
+        "duplicate id (identical row)": 3,
+        "file quarantined whole: gzip-compressed content in a file not named .gz "
+        "(name it .gz to have it decompressed)": 1,
+    }
     labels = table(v1, DATASET, "labels")
     assert labels.uri.startswith("s3a://") and not (s3_lake.home / DATASET).exists()  # nothing on local disk
     first = DeltaTable(labels.uri).to_pandas()  # delta-rs on the store, as an analyst's notebook reads it
     assert len(first) == 1953 and first["id"].is_unique and (first["_run_id"] == "s3-1").all()
     assert {t.name for t in existing_tables(v1)} >= {"runs", "youtube_spam_votes", "youtube_spam_labels"}
-    assert list_folders(v1.tables_root) == ["_runs", DATASET]
+    assert sorted(list_folders(v1.tables_root)) == ["_runs", "raw", DATASET]
 
     # Another process cannot start a run while this one holds the dataset: it fails at once, naming it.
     with dataset_lock(v1, RunContext("s3-holder", DATASET)):
@@ -70,9 +91,11 @@ def test_the_pipeline_on_object_storage(spark, s3_lake: Settings) -> None:
         assert time.monotonic() - started < 30 and run_record(None, v1, "s3-busy", DATASET) is None
     assert read_object(lease_uri(v1, DATASET)) is None  # released
 
-    v2 = _with_pack(s3_lake, PACK_V2)
+    v2 = _with_pack(s3_lake, PACK_V2, source)
     run_pipeline(RunContext("s3-2", DATASET), v2, spark)
-    recomputed = json.loads(run_record(None, v2, "s3-2", DATASET)["recomputed"])
+    record = run_record(None, v2, "s3-2", DATASET)
+    assert record["source_version"] == 0  # the same objects (ETags): the source table was reused
+    recomputed = json.loads(record["recomputed"])
     assert sorted(recomputed["lfs"]) == ["keyword_free", "keyword_please"] and recomputed["dirty_rows"] == 0
     assert DeltaTable(labels.uri).version() == 1
 

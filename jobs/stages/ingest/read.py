@@ -19,7 +19,7 @@ from jobs.core.errors import ConfigError
 from jobs.core.settings import Settings
 from jobs.stages.ingest.csv_recovery import recover_swallowed_rows
 from jobs.stages.ingest.json_lines import json_columns, read_json_lines, reads_lines
-from jobs.stages.ingest.source_sniff import SniffedFile, sniff_file, source_files
+from jobs.stages.ingest.source_sniff import SniffedFile, is_object_store, sniff_file, source_files
 from jobs.stages.ingest.utf8_check import INVALID_UTF8, decode_utf8, read_as_bytes
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,15 @@ def required_columns(ds: DatasetConfig) -> list[str]:
 
 
 def sniff_files(ds: DatasetConfig, files: list[str], options: dict[str, str]) -> list[SniffedFile]:
-    """Each local file's verdict (remote ones are left to Spark); empty files are dropped with a warning."""
+    """Each file's verdict (local or on an object store; other URLs are left to Spark); empty files
+    are dropped with a warning."""
     required = required_columns(ds) + [c for c in ds.columns if c not in required_columns(ds)]
     if ds.columns and options.get("header", "true").lower() != "true":
         required = []  # no header: the declared columns are positional
-    sniffed = [sniff_file(f, ds.format, options, required) if "://" not in f else SniffedFile(f) for f in files]
+    sniffed = [
+        sniff_file(f, ds.format, options, required) if "://" not in f or is_object_store(f) else SniffedFile(f)
+        for f in files
+    ]
     empty = [f.path for f in sniffed if f.empty]
     if empty:
         log.warning("ingest %s: skipping %d empty file(s): %s", ds.name, len(empty), ", ".join(empty))
@@ -173,6 +177,11 @@ def _read_csv(
     return raw, columns
 
 
+def _file_uri(path: str) -> str:
+    """How Spark names the file in ``_metadata.file_path``: a URI."""
+    return path if "://" in path else Path(path).resolve().as_uri()
+
+
 def _rejected_files(spark: SparkSession, bad: list[SniffedFile], columns: list[str]) -> DataFrame:
     """One row per quarantined file: its path and why (the rows inside are never read)."""
     schema = StructType(
@@ -180,5 +189,5 @@ def _rejected_files(spark: SparkSession, bad: list[SniffedFile], columns: list[s
         + [StructField(n, StringType()) for n in (CORRUPT, FILE_PROBLEM, "_source_file")]
         + [StructField("_block_start", LongType())]
     )
-    rows = [(*([None] * len(columns)), None, f.problem, Path(f.path).resolve().as_uri(), 0) for f in bad]
+    rows = [(*([None] * len(columns)), None, f.problem, _file_uri(f.path), 0) for f in bad]
     return spark.createDataFrame(rows, schema)

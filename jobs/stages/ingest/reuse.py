@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from jobs.core.datasets import DatasetConfig
 from jobs.core.settings import Settings
 from jobs.lake.tables import latest_commit, table
-from jobs.stages.ingest.source_sniff import source_files
+from jobs.stages.ingest.source_sniff import is_object_store, source_files
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,23 @@ class IngestResult:
 
 
 def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
-    """A hash of the raw files (path, size, modification time) and of how they are read.
+    """A hash of the raw files (path, size, modification time or ETag) and of how they are read.
 
     Equal fingerprints mean an ingest would write the same source table, so an
     incremental run reuses it (an LF-change rerun does not re-read a terabyte of
-    unchanged text). ``None`` for remote paths, which are always re-read.
+    unchanged text). ``None`` for URLs other than an object store's, which are always re-read.
     """
     paths = ds.source_globs(settings)
-    if any("://" in p for p in paths):
+    if any("://" in p and not is_object_store(p) for p in paths):
         return None
-    files = [f for path in paths for f in source_files(path, ds.name)]
-    stats = [(f, st.st_size, st.st_mtime_ns) for f in files for st in [os.stat(f)]]
+    stats: list[tuple[str, int, str | int]] = []
+    for path in paths:
+        if is_object_store(path):  # an object's ETag changes with its content
+            from jobs.lake.object_store import list_matching
+
+            stats += [(o.uri, o.size, o.etag) for o in list_matching(path)]
+        else:
+            stats += [(f, st.st_size, st.st_mtime_ns) for f in source_files(path, ds.name) for st in [os.stat(f)]]
     reading = {
         "format": ds.format,
         "id": ds.id_column,

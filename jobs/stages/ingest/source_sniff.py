@@ -14,6 +14,7 @@ import glob
 import gzip
 import io
 import os
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -32,12 +33,17 @@ COMPRESSED_MAGIC = {b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"
 
 
 def source_files(path: str, dataset: str = "") -> list[str]:
-    """The files a source path names: a local glob is expanded (sorted) here, so a
-    path that matches nothing fails with the path in the message; URLs
-    (``s3a://``, ``hdfs://``) go to Spark as they are."""
-    if "://" in path:
+    """The files a source path names: a glob, local or on an object store (``s3a://``), is
+    expanded (sorted) here, so each file is checked before Spark reads it and a path that
+    matches nothing fails with the path in the message; other URLs go to Spark as they are."""
+    if is_object_store(path):
+        from jobs.lake.object_store import list_matching
+
+        files = [o.uri for o in list_matching(path) if not o.uri.endswith("/")]
+    elif "://" in path:
         return [path]
-    files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    else:
+        files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
     if not files:
         raise ConfigError(f"{f'dataset {dataset!r}: ' if dataset else ''}no source files match {path}")
     return files
@@ -54,7 +60,26 @@ class SniffedFile:
     empty: bool = False
 
 
+def is_object_store(path: str) -> bool:
+    return path.startswith(("s3a://", "s3://"))
+
+
+def file_size(path: str) -> int:
+    if is_object_store(path):
+        from jobs.lake.object_store import list_matching
+
+        return sum(o.size for o in list_matching(path))
+    return os.path.getsize(path)
+
+
 def _head(path: str) -> bytes:
+    if is_object_store(path):
+        from jobs.lake.object_store import read_head
+
+        data = read_head(path, HEAD_BYTES * 8 if path.endswith(".gz") else HEAD_BYTES)
+        if path.endswith(".gz"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, HEAD_BYTES)
+        return data
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         return bytes(f.read(HEAD_BYTES))
@@ -113,11 +138,11 @@ def _csv_header(head: bytes, options: dict[str, str]) -> tuple[str, ...]:
 
 def sniff_file(path: str, file_format: str, options: dict[str, str], required: list[str]) -> SniffedFile:
     """What ``path`` is, for a dataset of ``file_format`` whose rows need the ``required`` columns."""
-    if os.path.getsize(path) == 0:
+    if file_size(path) == 0:
         return SniffedFile(path, empty=True)
     try:
         head = _head(path)
-    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
         return SniffedFile(path, problem=f"unreadable: {exc}")
     if not head.removeprefix(b"\xef\xbb\xbf").strip():  # nothing, or only a byte-order mark and blanks
         return SniffedFile(path, empty=True)
@@ -159,7 +184,9 @@ def quarantined_bytes_share(file_shares: dict[str, float]) -> float:
     sizes = {}
     for uri in file_shares:
         path = url2pathname(urlparse(uri).path) if uri.startswith("file:") else uri
-        if "://" not in path and os.path.isfile(path):
+        if is_object_store(path):
+            sizes[uri] = file_size(path)
+        elif "://" not in path and os.path.isfile(path):
             sizes[uri] = os.path.getsize(path)
     total = sum(sizes.values())
     return sum(size * file_shares[uri] for uri, size in sizes.items()) / total if total else 0.0

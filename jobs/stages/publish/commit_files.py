@@ -158,7 +158,7 @@ def commit_staged_files(
     )
 
     for f in files:
-        _link(staging_ref.path / unquote(f.path), labels_ref.path / unquote(f.path))
+        _link(staging_ref.local / unquote(f.path), labels_ref.local / unquote(f.path))
     # delta-rs encodes the path it writes to the log, so it takes the decoded one.
     actions = [
         AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats) for f in files
