@@ -44,14 +44,23 @@ def test_airflow_points_at_postgres_and_the_spark_master() -> None:
         assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
-def test_driver_and_executors_share_the_lakehouse_path() -> None:
-    def mount(service: str) -> str:
-        return next(v for v in SERVICES[service]["volumes"] if v.startswith("lakehouse:"))
-
-    paths = {mount(s) for s in ("airflow-scheduler", "spark-master", "spark-worker-1", "spark-worker-2")}
-    assert paths == {"lakehouse:/opt/labellake/lakehouse"}
-    assert SERVICES["airflow-scheduler"]["environment"]["LABELLAKE_HOME"] == "/opt/labellake/lakehouse"
-    assert "lakehouse" in COMPOSE["volumes"]
+def test_the_lakehouse_is_in_the_object_store_every_driver_and_executor_reaches() -> None:
+    """Issue 33: the tables live in the object-store service (an S3 API), not on a shared volume."""
+    store = SERVICES["object-store"]
+    assert store["command"][0] == "versitygw" and "posix" in store["command"]
+    assert store["environment"]["ROOT_ACCESS_KEY"] == "${S3_ACCESS_KEY:-labellake}"
+    assert "ports" not in store  # reached inside the compose network only
+    for name in ("airflow-scheduler", "airflow-dag-processor", "spark-worker-1", "spark-worker-2"):
+        env = SERVICES[name]["environment"]
+        assert env["LABELLAKE_HOME"] == "s3://labellake/lakehouse", name
+        assert env["AWS_ENDPOINT_URL"] == "http://object-store:7070" and env["AWS_ALLOW_HTTP"] == "true", name
+        assert env["AWS_ACCESS_KEY_ID"] == "${S3_ACCESS_KEY:-labellake}", name
+        assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_KEY:-"), name
+        assert SERVICES[name]["depends_on"]["object-store"]["condition"] == "service_healthy", name
+    assert "objects" in COMPOSE["volumes"] and "lakehouse" not in COMPOSE["volumes"]
+    dockerfile = (PROJECT_ROOT / "docker" / "Dockerfile").read_text()
+    assert "github.com/versity/versitygw/cmd/versitygw@v1.8.0" in dockerfile
+    assert "github.com/versity/versitygw/cmd/versitygw@v1.8.0" in (PROJECT_ROOT / "Makefile").read_text()
 
 
 def test_image_installs_the_same_pinned_stack() -> None:
