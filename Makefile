@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labellake-installed
 JARS   := .cache/jars/manifest.json
-S3JARS := .cache/jars/s3-manifest.json
+S3JARS := .cache/jars/cluster-manifest.json
 ARCHIVE := .cache/jvm/.built
 ASSETS := .cache/gx_assets/vendor/.complete
 BROWSER := .cache/browser/.checked
@@ -34,7 +34,7 @@ $(S3JARS): $(JARS)
 	$(BIN)/python -m jobs.spark.jars
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
-$(ARCHIVE): $(JARS)
+$(ARCHIVE): $(S3JARS)
 	$(BIN)/python -m jobs.spark.jvm_archive
 	touch $@
 

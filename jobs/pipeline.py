@@ -23,7 +23,7 @@ from expectations.gx_runner import data_docs_index
 from jobs.core.datasets import DatasetConfig, get_dataset
 from jobs.core.errors import SparkDied, ValidationFailed
 from jobs.core.lineage import RunContext, utc_now
-from jobs.core.settings import Settings
+from jobs.core.settings import Settings, env_switch
 from jobs.lake.dataset_lock import dataset_lock
 from jobs.lake.runs import begin_attempt, record_run, run_record
 from jobs.lake.tables import local_path, table
@@ -165,6 +165,10 @@ def _publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: Ru
         # New labels: the rows most worth a human look now (jobs/hand_labels/review_queue.py).
         queue = run_review_queue(spark, ds, settings, ds.review_queue.k, ds.review_queue.mix)
         fields["review_queue"] = {k: queue[k] for k in ("queue_id", "rows", "kinds", "csv", "label_studio")}
+    if env_switch("LABELLAKE_METASTORE"):  # new tables appear in the persistent catalog (jobs/lake/metastore.py)
+        from jobs.lake.metastore import sync_after_publish
+
+        sync_after_publish(settings)
     return result, dict(
         status="published",
         labels_version=result.labels_version,

@@ -38,6 +38,9 @@ os.environ.setdefault(EXTRA_CONF_ENV, TEST_SESSION_CONF)
 os.environ.setdefault(JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
 os.environ.setdefault(EXECUTOR_JAVA_OPTIONS_ENV, TEST_JVM_OPTIONS)
 os.environ.setdefault("LABELLAKE_SHUFFLE_PARTITIONS", "2")
+# A publish registers new tables in the Hive metastore with a Spark process of its own (10 s):
+# only tests/lake/test_metastore.py, which checks it, pays for that.
+os.environ.setdefault("LABELLAKE_METASTORE", "off")
 
 DATA_ROOT = Path(os.environ.get("LABELLAKE_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets")).resolve()
 

@@ -58,6 +58,12 @@ def test_the_lakehouse_is_in_the_object_store_every_driver_and_executor_reaches(
         assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_KEY:-"), name
         assert SERVICES[name]["depends_on"]["object-store"]["condition"] == "service_healthy", name
     assert "objects" in COMPOSE["volumes"] and "lakehouse" not in COMPOSE["volumes"]
+    # The tables are registered in a Hive metastore in Postgres (its database made by an init script).
+    env = SERVICES["airflow-scheduler"]["environment"]
+    assert env["LABELLAKE_METASTORE_URL"] == "jdbc:postgresql://postgres:5432/metastore"
+    assert env["LABELLAKE_METASTORE_PASSWORD"] == "${POSTGRES_PASSWORD:-airflow}"
+    init = next(v for v in SERVICES["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v)
+    assert "CREATE DATABASE metastore" in (PROJECT_ROOT / init.split(":")[0]).read_text()
     dockerfile = (PROJECT_ROOT / "docker" / "Dockerfile").read_text()
     assert "github.com/versity/versitygw/cmd/versitygw@v1.8.0" in dockerfile
     assert "github.com/versity/versitygw/cmd/versitygw@v1.8.0" in (PROJECT_ROOT / "Makefile").read_text()

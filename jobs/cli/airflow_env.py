@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs.core.settings import PROJECT_ROOT, Settings, env_setting
+from jobs.core.settings import PROJECT_ROOT, Settings, env_setting, settings_env
 
 
 def airflow_home() -> Path:
@@ -36,11 +36,7 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
-            "LABELLAKE_HOME": settings.tables_root,
-            "LABELLAKE_WORK_DIR": str(settings.home),
-            "LABELLAKE_DATA_ROOT": str(settings.data_root),
-            "LABELLAKE_CONFIG": str(settings.config_path),
-            "LABELLAKE_JAR_CACHE": str(settings.jar_cache),
+            **{k: v for k, v in settings_env(settings).items() if k != "LABELLAKE_SPARK_MASTER"},
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
             # spark-submit (pyspark's) and airflow must be found on PATH by the Spark provider.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
-from jobs.cli.common import Subparsers, emit
+from jobs.cli.common import Subparsers, emit, examples
 
 QUERY_EPILOG = """examples:
   labellake query "SELECT label_name, count(*) AS n FROM youtube_spam_labels GROUP BY 1 ORDER BY n DESC"
@@ -30,8 +31,38 @@ def register(sub: Subparsers) -> None:
         _add_report,
         _add_query,
         _add_spark_sql,
+        _add_catalog,
     ):
         add(sub)
+
+
+def _add_catalog(sub: Subparsers) -> None:
+    catalog = sub.add_parser(
+        "catalog",
+        help="the Hive metastore the tables are registered in: the Spark settings that open it; --sync registers now",
+        **examples(
+            "labellake catalog                # --conf lines for spark-sql, pyspark or spark-submit",
+            "labellake catalog --json         # the same as a JSON object, for SparkSession.builder",
+            "labellake catalog --sync         # register every table now (a publish does it for new ones)",
+        ),
+    )
+    catalog.add_argument("--sync", action="store_true", help="register every table in the metastore now")
+    catalog.add_argument("--json", action="store_true")
+    catalog.set_defaults(func=_cmd_catalog)
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from jobs.core.settings import Settings
+    from jobs.lake.metastore import register_in_metastore, session_conf
+
+    settings = Settings.from_env()
+    if args.sync:
+        names = register_in_metastore(settings)
+        emit(names, args.json, f"registered {len(names)} tables: " + ", ".join(names))
+        return 0
+    conf = session_conf(settings)
+    emit(conf, args.json, " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()))
+    return 0
 
 
 def _add_summary(sub: Subparsers) -> None:

@@ -48,6 +48,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "LABELLAKE_AIRFLOW_HOME", "the Airflow home `labellake demo` and `setup` use", str(PROJECT_ROOT / ".airflow")
     ),
+    Variable("LABELLAKE_METASTORE", "register new tables in the Hive metastore after a publish (on/off)", "on"),
+    Variable(
+        "LABELLAKE_METASTORE_URL",
+        "JDBC URL of the Hive metastore the tables are registered in (default: Derby under the work folder)",
+    ),
+    Variable("LABELLAKE_METASTORE_USER", "the metastore database's user"),
+    Variable("LABELLAKE_METASTORE_PASSWORD", "the metastore database's password"),
     Variable("LABELLAKE_DRIVER_MEMORY", "spark.driver.memory", "4g"),
     Variable("LABELLAKE_SHUFFLE_PARTITIONS", "spark.sql.shuffle.partitions (raise it on a cluster)", "8"),
     Variable("LABELLAKE_SPARK_CONF", "extra Spark properties: key=value pairs separated by spaces"),
@@ -137,6 +144,19 @@ class Settings:
     def tables_root(self) -> str:
         """Where the Delta tables live: ``lake`` or the ``home`` folder."""
         return self.lake or str(self.home)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``LABELLAKE_*`` variables under which a child process's :meth:`Settings.from_env` equals
+    ``settings`` (a spark-submit, an Airflow task, the metastore's own Spark process)."""
+    return {
+        "LABELLAKE_HOME": settings.tables_root,
+        "LABELLAKE_WORK_DIR": str(settings.home),
+        "LABELLAKE_DATA_ROOT": str(settings.data_root),
+        "LABELLAKE_SPARK_MASTER": settings.spark_master,
+        "LABELLAKE_CONFIG": str(settings.config_path),
+        "LABELLAKE_JAR_CACHE": str(settings.jar_cache),
+    }
 
 
 def object_store_uri(location: str) -> str | None:

@@ -20,7 +20,7 @@ from jobs.spark.jvm_archive import archive_options
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 JAR_MANIFEST = "manifest.json"
-OBJECT_STORE_MANIFEST = "s3-manifest.json"
+CLUSTER_MANIFEST = "cluster-manifest.json"
 LOG4J_CONFIG = PROJECT_ROOT / "config" / "log4j2.properties"
 EVENT_LOG_ENV = "LABELLAKE_EVENT_LOG_DIR"
 RUN_PROPERTY = "labellake.run"
@@ -62,14 +62,14 @@ def session_jars(settings: Settings, build: bool = True) -> list[str]:
     else:
         built = settings.jar_cache / kernel_jar_name()
         kernel = built if built.is_file() else None
-    return delta_jars(settings) + object_store_jars(settings) + ([str(kernel)] if kernel else [])
+    return delta_jars(settings) + cluster_jars(settings) + ([str(kernel)] if kernel else [])
 
 
-def object_store_jars(settings: Settings) -> list[str]:
+def cluster_jars(settings: Settings) -> list[str]:
     """The s3a jars set-up cached, so any ``s3a://`` path opens (a lakehouse or source files on a
     store; 18 MB that do not slow a session's start). A SetupError when the lakehouse is on a store
     and set-up has not cached them."""
-    manifest = settings.jar_cache / OBJECT_STORE_MANIFEST
+    manifest = settings.jar_cache / CLUSTER_MANIFEST
     if not manifest.exists() and not settings.lake:
         return []
     if not manifest.exists():
@@ -167,7 +167,7 @@ def object_store_conf(settings: Settings) -> dict[str, str]:
     (the ones delta-rs reads): the endpoint, its region, HTTP or HTTPS, and path-style addressing
     unless ``AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true``. Credentials stay with the AWS default chain
     (environment, profile, instance role): no secret is written into the Spark configuration."""
-    if not object_store_jars(settings):
+    if not cluster_jars(settings):
         return {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     virtual_hosted = os.environ.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "").lower() == "true"

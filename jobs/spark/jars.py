@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from jobs.core.settings import PROJECT_ROOT, Settings
-from jobs.spark.conf import JAR_MANIFEST, OBJECT_STORE_MANIFEST
+from jobs.spark.conf import CLUSTER_MANIFEST, JAR_MANIFEST
 
 DELTA_ARTIFACT = "io.delta:delta-spark_4.1_2.13"
 DELTA_VERSIONS = ("4.4.1", "4.4.0")
@@ -98,21 +98,24 @@ def resolve(settings: Settings | None = None, force: bool = False) -> list[Path]
     raise SystemExit("labellake: could not resolve the Delta jars: " + "; ".join(errors))
 
 
-OBJECT_STORE_PACKAGES = (
+CLUSTER_PACKAGES = (
     "org.apache.hadoop:hadoop-aws:3.4.2",
     "software.amazon.awssdk:s3:2.29.52",
     "software.amazon.awssdk:s3-transfer-manager:2.29.52",
     "software.amazon.awssdk:sts:2.29.52",
+    "org.postgresql:postgresql:42.7.8",
 )
-"""s3a for the Hadoop 3.4.2 that pyspark ships, with the AWS SDK modules it uses instead of the
-SDK's 500 MB ``bundle`` jar (excluded)."""
+"""What a cluster deployment needs beyond Delta: s3a for the Hadoop 3.4.2 that pyspark ships, with
+the AWS SDK modules it uses instead of the SDK's 500 MB ``bundle`` jar (excluded), and the
+Postgres JDBC driver of a shared Hive metastore."""
 
 
-def resolve_object_store_jars(settings: Settings | None = None, force: bool = False) -> list[Path]:
-    """The s3a jars in the cache (their own manifest), resolved once like the Delta jars."""
+def resolve_cluster_jars(settings: Settings | None = None, force: bool = False) -> list[Path]:
+    """The cluster jars (s3a, the metastore's JDBC driver) in the cache, with their own manifest,
+    resolved once like the Delta jars."""
     settings = settings or Settings.from_env()
     cache = settings.jar_cache
-    manifest = cache / OBJECT_STORE_MANIFEST
+    manifest = cache / CLUSTER_MANIFEST
     if manifest.exists() and not force:
         names = json.loads(manifest.read_text())["jars"]
         if all((cache / n).exists() for n in names):
@@ -122,19 +125,19 @@ def resolve_object_store_jars(settings: Settings | None = None, force: bool = Fa
     spark_jars = {_artifact_name(p.name, ivy=False) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
     ivy_dir = PROJECT_ROOT / ".cache" / "ivy-s3"
     shutil.rmtree(ivy_dir / "jars", ignore_errors=True)
-    resolved = _resolve_with_ivy(",".join(OBJECT_STORE_PACKAGES), ivy_dir, excludes="software.amazon.awssdk:bundle")
+    resolved = _resolve_with_ivy(",".join(CLUSTER_PACKAGES), ivy_dir, excludes="software.amazon.awssdk:bundle")
     kept = [p for p in resolved if _artifact_name(p.name, ivy=True) not in spark_jars]
     cache.mkdir(parents=True, exist_ok=True)
     for jar in kept:
         shutil.copy2(jar, cache / jar.name)
-    manifest.write_text(json.dumps({"packages": OBJECT_STORE_PACKAGES, "jars": [p.name for p in kept]}, indent=2))
-    print(f"labellake: cached {len(kept)} object store (s3a) jars in {cache}")
+    manifest.write_text(json.dumps({"packages": CLUSTER_PACKAGES, "jars": [p.name for p in kept]}, indent=2))
+    print(f"labellake: cached {len(kept)} cluster jars (s3a, Postgres JDBC) in {cache}")
     return [cache / p.name for p in kept]
 
 
 if __name__ == "__main__":
     resolve(force="--force" in sys.argv)
-    resolve_object_store_jars(force="--force" in sys.argv)
+    resolve_cluster_jars(force="--force" in sys.argv)
     from lf_library.kernel_build import build_kernel_jar
 
     kernel = build_kernel_jar(Settings.from_env().jar_cache)

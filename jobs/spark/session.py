@@ -22,7 +22,9 @@ from jobs.spark.conf import session_jars, spark_conf
 log = logging.getLogger(__name__)
 
 
-def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> SparkSession:
+def get_spark(
+    app_name: str = "labellake", settings: Settings | None = None, extra_conf: dict[str, str] | None = None
+) -> SparkSession:
     """Return the active SparkSession, or build a Delta-enabled one.
 
     ``PYSPARK_PYTHON`` is pinned to the running interpreter because Spark's
@@ -46,7 +48,7 @@ def get_spark(app_name: str = "labellake", settings: Settings | None = None) -> 
             .config("spark.jars", ",".join(session_jars(settings)))
             .config("spark.driver.memory", env_setting("LABELLAKE_DRIVER_MEMORY"))
         )
-    for key, value in spark_conf(settings).items():
+    for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(env_setting("LABELLAKE_SPARK_LOG_LEVEL"))

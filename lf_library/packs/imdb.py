@@ -11,6 +11,7 @@ list shows up as changed LFs.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from jobs.core.errors import ConfigError
 from jobs.core.settings import Settings
@@ -21,11 +22,27 @@ POSITIVE_LINES = 57
 KEYWORDS_FILE = "imdb/lf_keywords_imdb.txt"
 
 
-def build_pack(settings: Settings | None = None) -> LFPack:
-    path = (settings or Settings.from_env()).data_root / KEYWORDS_FILE
+def _keyword_lines(root: Path | str) -> list[str]:
+    """WeaSEL's keyword list under the data root: a folder, or an ``s3a://`` URI on an object store."""
+    if isinstance(root, str):
+        import obstore
+        from obstore.store import S3Store
+
+        bucket, _, prefix = root.removeprefix("s3a://").partition("/")
+        key = f"{prefix}/{KEYWORDS_FILE}".lstrip("/")
+        try:
+            return bytes(obstore.get(S3Store(bucket), key).bytes()).decode().splitlines()
+        except FileNotFoundError:
+            raise ConfigError(f"LF pack imdb: keyword list {root}/{KEYWORDS_FILE} not found") from None
+    path = root / KEYWORDS_FILE
     if not path.exists():
         raise ConfigError(f"LF pack imdb: keyword list {path} not found (set LABELLAKE_DATA_ROOT)")
-    phrases = [line.rsplit(" ", 1)[0].strip() for line in path.read_text().splitlines() if line.strip()]
+    return path.read_text().splitlines()
+
+
+def build_pack(settings: Settings | None = None) -> LFPack:
+    lines = _keyword_lines((settings or Settings.from_env()).data_root)
+    phrases = [line.rsplit(" ", 1)[0].strip() for line in lines if line.strip()]
     lfs = []
     for index, phrase in enumerate(phrases):
         label = "POS" if index < POSITIVE_LINES else "NEG"

@@ -16,7 +16,11 @@ PACK_V1 = "tests.packs.incremental_packs:pack_v1"
 PACK_V2 = "tests.packs.incremental_packs:pack_v2"
 
 
-def dag_env(root: Path, pack: str, nightly: bool = True, **expectations: object) -> tuple[Settings, dict[str, str]]:
+def dag_env(
+    root: Path, pack: str, nightly: bool = True, lake: str | None = None, **expectations: object
+) -> tuple[Settings, dict[str, str]]:
+    """Settings and the Airflow environment for a DAG run over ``root`` (tables on ``lake``, an
+    ``s3a://`` URI, when given)."""
     from jobs.cli.airflow_env import airflow_env
 
     config = write_config(
@@ -31,7 +35,7 @@ def dag_env(root: Path, pack: str, nightly: bool = True, **expectations: object)
         },
     )
     settings = dataclasses.replace(
-        Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT, config_path=config
+        Settings.from_env(), home=root / "lakehouse", data_root=DATA_ROOT, config_path=config, lake=lake
     )
     os.environ["LABELLAKE_AIRFLOW_HOME"] = str(root / "airflow")
     try:

@@ -63,17 +63,18 @@ def _query(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def backfill_nightly(root: Path, spark_master: str | None = None) -> tuple[Settings, str]:
+def backfill_nightly(root: Path, spark_master: str | None = None, lake: str | None = None) -> tuple[Settings, str]:
     """Backfill one day of nightly_relabel under a real scheduler in ``root``; (settings, run id).
 
     ``spark_master`` (``spark://host:port``) points ``spark_default`` at a standalone
-    cluster, as docker-compose does; by default the tasks run Spark in local mode."""
+    cluster, as docker-compose does; by default the tasks run Spark in local mode. ``lake`` puts
+    the tables on an object store (the AWS variables of this process reach every task)."""
     from jobs.cli.airflow_env import ensure_airflow_db
 
     airflow = str(Path(sys.executable).parent / "airflow")
     # nightly = false: the scheduled run that unpausing starts selects no dataset, so only
     # the backfill relabels youtube_spam (a backfill needs a periodic schedule).
-    settings, env = dag_env(root, PACK_V1, nightly=False)
+    settings, env = dag_env(root, PACK_V1, nightly=False, lake=lake)
     if spark_master:
         host, port_text = spark_master.rsplit(":", 1)
         env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
