@@ -31,6 +31,7 @@ from jobs.spark.conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark.session import get_spark, spark_is_gone
 from jobs.stages import STAGES
 from jobs.stages.ingest.source_sniff import source_files
+from jobs.stages.lineage_events import stage_events
 
 log = logging.getLogger(__name__)
 
@@ -284,30 +285,31 @@ def _run_locked(stage: str, run: RunContext, settings: Settings, ds: DatasetConf
         if stage == "ingest":  # a run starts (or an id starts again) here: a new attempt row
             begin_attempt(settings, run)
             _TIMINGS.pop((str(settings.home), run.run_id, run.dataset), None)
-        try:
-            result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)  # type: ignore[arg-type]
-        except ValidationFailed:
-            raise  # already recorded with every failed expectation
-        except Exception as exc:
-            error = _stage_error(spark, stage, exc)
-            record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(error).__name__}: {error}")
-            if error is not exc:
-                raise error from exc
-            raise
-        finally:
-            failure = sys.exc_info()[1]
-            if spark is not None and (failure is None or not spark_is_gone(spark, failure)):  # a dead JVM: no calls
-                _clear_job_tags(spark, failure)
-        seconds = round(time.monotonic() - started, 2)
-        timings = _stage_seconds(spark, settings, run)
-        timings[stage] = seconds
-        timings.update(fields.pop("_seconds", {}))
-        record_run(
-            spark,
-            settings,
-            run,
-            **{"status": "running", "stage": stage, "error": None, **fields, "stage_seconds": timings},
-        )
+        with stage_events(settings, ds, run, stage):  # OpenLineage START, then COMPLETE (recorded) or FAIL
+            try:
+                result, fields = STAGE_FUNCTIONS[stage](spark, ds, settings, run)  # type: ignore[arg-type]
+            except ValidationFailed:
+                raise  # already recorded with every failed expectation
+            except Exception as exc:
+                error = _stage_error(spark, stage, exc)
+                record_run(spark, settings, run, status="failed", stage=stage, error=f"{type(error).__name__}: {error}")
+                if error is not exc:
+                    raise error from exc
+                raise
+            finally:
+                failure = sys.exc_info()[1]
+                if spark is not None and (failure is None or not spark_is_gone(spark, failure)):  # a dead JVM: no calls
+                    _clear_job_tags(spark, failure)
+            seconds = round(time.monotonic() - started, 2)
+            timings = _stage_seconds(spark, settings, run)
+            timings[stage] = seconds
+            timings.update(fields.pop("_seconds", {}))
+            record_run(
+                spark,
+                settings,
+                run,
+                **{"status": "running", "stage": stage, "error": None, **fields, "stage_seconds": timings},
+            )
         log.info("[%d/%d] stage %s done in %.1fs", STAGES.index(stage) + 1, len(STAGES), stage, seconds)
     return result
 

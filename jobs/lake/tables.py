@@ -242,18 +242,19 @@ def _parsed(user_metadata: str | None) -> dict[str, Any]:
 
 def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, Any]] | None:
     """(version, userMetadata) of commit ``version`` (None: the newest) read from the Delta log with
-    delta-rs, or None when the table is not on local disk or delta-rs cannot read it (Spark can).
+    delta-rs, on local disk or an object store (``s3a://``, through the AWS settings), or None
+    when delta-rs cannot read it (Spark can).
 
     Why not always Spark: its ``history`` is a Spark job, and a run reads commit metadata dozens
     of times (which votes, source and fit each stage works on; docs/decisions/0007).
     """
     path = local_path(ref.path)
-    if path is None:
+    if path is None and not ref.uri.startswith("s3a://"):
         return None
     from deltalake import DeltaTable
 
     try:
-        commits = DeltaTable(str(path), version=version).history(1)
+        commits = DeltaTable(str(path) if path else ref.uri, version=version).history(1)
     except Exception:  # a reader feature delta-rs lacks, a vacuumed log: let Spark answer (or fail)
         return None
     if not commits or (version is not None and commits[0].get("version") != version):

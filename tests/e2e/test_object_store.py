@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from deltalake import DeltaTable
 
@@ -24,6 +25,7 @@ from jobs.lake.object_store import list_folders, read_object
 from jobs.lake.runs import run_record
 from jobs.lake.tables import existing_tables, table
 from jobs.pipeline import run_pipeline
+from jobs.stages.lineage_events import _client
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 DATASET = "youtube_spam"
@@ -64,7 +66,16 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_pipeline_on_object_storage(spark, s3_lake: Settings) -> None:
+def _lineage(events_file: Path) -> list[dict]:
+    return [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+
+
+def test_the_pipeline_on_object_storage_with_lineage(spark, s3_lake: Settings, monkeypatch, tmp_path: Path) -> None:
+    events_file = tmp_path / "openlineage.jsonl"  # OpenLineage's file transport, set the standard way
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    _client.cache_clear()
     source = _upload_sources(s3_lake)
     v1 = _with_pack(s3_lake, PACK_V1, source)
     ingested = run_pipeline(RunContext("s3-1", DATASET), v1, spark)["ingest"]
@@ -102,3 +113,31 @@ def test_the_pipeline_on_object_storage(spark, s3_lake: Settings) -> None:
     query = _cli(v2, "query", "SELECT count(*) AS n, min(_run_id) AS run FROM youtube_spam_labels", "--as-of", "0")
     assert query.returncode == 0, query.stderr[-2000:]
     assert "1953" in query.stdout and "s3-1" in query.stdout
+    _check_the_lineage_graph(_lineage(events_file), first)
+
+
+def _check_the_lineage_graph(events: list[dict], first_labels) -> None:
+    """Every stage of both runs: START then COMPLETE, a child of its labellake run; the graph leads
+    from the source files through the source table and the votes to the labels, at their versions."""
+    by_run: dict[str, list[str]] = {}
+    for event in events:
+        by_run.setdefault(event["run"]["runId"], []).append(event["eventType"])
+    assert len(by_run) == 10 and all(states == ["START", "COMPLETE"] for states in by_run.values())
+    complete = [e for e in events if e["eventType"] == "COMPLETE"]
+    edges = {(i["name"], e["job"]["name"], o["name"]) for e in complete for i in e["inputs"] for o in e["outputs"]}
+    produced = {(job, out) for _, job, out in edges}
+    names = {o.split("/")[-1]: o for _, _, o in edges}
+    assert {("youtube_spam.ingest", names["source"]), ("youtube_spam.apply_lfs", names["votes"])} <= produced
+    assert ("youtube_spam.publish", names["labels"]) in produced
+    assert any(i == names["source"] and o == names["votes"] for i, _, o in edges)
+    assert any(i == names["votes"] and o == names["staging_labels"] for i, _, o in edges)
+    assert any(i == names["staging_labels"] and o == names["labels"] for i, _, o in edges)
+    assert all(d["namespace"] == "s3://labellake" for e in complete for d in e["outputs"])
+    publishes = [e for e in complete if e["job"]["name"] == "youtube_spam.publish"]
+    assert [e["outputs"][0]["facets"]["version"]["datasetVersion"] for e in publishes] == ["0", "1"]
+    facet = publishes[0]["run"]["facets"]["labellake"]
+    assert facet["runId"] == "s3-1" and facet["labelsVersion"] == 0 and facet["rows"]["published_rows"] == 1953
+    assert facet["lfSetVersion"] == first_labels["_lf_set_version"].iloc[0]
+    voted = {lf for row in first_labels["_lf_versions"] for lf in json.loads(row)}  # the LFs that voted somewhere
+    assert voted <= set(facet["lfVersions"]) and all(len(v) == 12 for v in facet["lfVersions"].values())
+    assert publishes[0]["run"]["facets"]["parent"]["job"]["name"] == "youtube_spam"
