@@ -145,3 +145,12 @@ def test_the_image_runs_unprivileged_with_locked_versions_and_custom_packs() -> 
         mounts = SERVICES[name]["volumes"]
         assert any(m.endswith(":/opt/labellake/packs:ro") for m in mounts), name
         assert SERVICES[name]["environment"]["PYTHONPATH"] == "/opt/labellake/packs"
+
+
+def test_lineage_is_optional_and_goes_to_marquez() -> None:
+    """Issue 33: Marquez behind the ``lineage`` profile; OpenLineage off unless OPENLINEAGE_URL is set."""
+    for name in ("marquez", "marquez-web", "marquez-db"):
+        assert SERVICES[name]["profiles"] == ["lineage"], name
+    env = SERVICES["airflow-scheduler"]["environment"]
+    assert env["OPENLINEAGE_URL"] == "${OPENLINEAGE_URL:-}" and env["OPENLINEAGE_NAMESPACE"].startswith("${")
+    assert SERVICES["marquez-web"]["environment"]["MARQUEZ_HOST"] == "marquez"
