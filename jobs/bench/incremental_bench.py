@@ -110,8 +110,11 @@ def common_word(texts: list[str], exclude: set[str], min_length: int = 5, max_sh
 def _bench_settings(
     settings: Settings, workdir: Path, name: str, dataset: dict[str, Any], pack: str, home: str
 ) -> Settings:
+    """The bench's own lakehouse ``home``: under ``workdir``, or, when ``LABELLAKE_HOME`` is an object
+    store, under a prefix of it named after ``workdir`` (the work files stay in ``workdir``)."""
     config = write_datasets_toml(workdir / f"{home}-{pack.split(':')[-1]}.toml", {name: {**dataset, "lf_pack": pack}})
-    return dataclasses.replace(settings, home=workdir / home, config_path=config)
+    lake = f"{settings.lake}/{workdir.name}/{home}" if settings.lake else None
+    return dataclasses.replace(settings, home=workdir / home, config_path=config, lake=lake)
 
 
 def _timed_run(spark: Any, settings: Settings, run: RunContext) -> dict[str, Any]:
@@ -221,6 +224,7 @@ def run_incremental_bench(
         "lfs": len(base_pack()),
         "cores": os.cpu_count(),
         "master": spark.sparkContext.master,
+        "lakehouse": settings.lake or "local disk",
         "driver_memory": spark.conf.get("spark.driver.memory", "?"),
         "source_build_seconds": source_seconds,
         "edit": {"lf": target.name, "gains": env_setting(EDIT_KEYWORD_ENV)},
@@ -250,7 +254,10 @@ def format_incremental(f: dict[str, Any]) -> str:
     def stages(run: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in run["stages"].items())
 
-    lines = [f"bench e2e: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} ({f['cores']} cores)"]
+    lines = [
+        f"bench e2e: {f['dataset']}, {f['rows']:,} rows x {f['lfs']} LFs on {f['master']} ({f['cores']} cores), "
+        f"lakehouse on {f.get('lakehouse', 'local disk')}"
+    ]
     for key, label in (
         ("full", "full run"),
         ("lf_change", "1 LF changed"),

@@ -44,6 +44,10 @@ class DatasetBusy(LabellakeError):
     """Another run holds the dataset's lock; this run changed nothing."""
 
 
+class ObjectStoreError(LabellakeError):
+    """The lakehouse's object store refused the credentials, lacks the bucket or cannot be reached."""
+
+
 class RunNotFound(LabellakeError):
     """No run of that id is on record for the dataset (it never started, or the id is wrong)."""
 

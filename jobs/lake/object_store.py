@@ -30,6 +30,40 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
+STORE_PROBLEMS = (
+    (
+        ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "403"),
+        "refused the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the profile or role in use)",
+    ),
+    (("NoSuchBucket",), "has no such bucket"),
+    (("Connection refused", "connect error", "dns error", "timed out"), "cannot be reached"),
+)
+
+
+@lru_cache(maxsize=8)
+def reachable(bucket: str) -> bool:
+    """Check once per process that the bucket answers with these credentials: an
+    :class:`ObjectStoreError` in one line, naming the endpoint and what is wrong, instead of an
+    S3 error document (successes only are cached)."""
+    import os
+
+    import obstore
+
+    try:
+        obstore.list_with_delimiter(_store(bucket), None)
+    except Exception as exc:
+        from jobs.core.errors import ObjectStoreError
+
+        text = str(exc)
+        why = next((why for needles, why in STORE_PROBLEMS if any(n in text for n in needles)), None)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS S3")
+        if endpoint.startswith("http://") and os.environ.get("AWS_ALLOW_HTTP", "").lower() != "true":
+            why = "is a plain-HTTP endpoint: set AWS_ALLOW_HTTP=true to use it"
+        detail = why or "failed: " + " ".join(text.split())[:200]
+        raise ObjectStoreError(f"object store {endpoint}, bucket {bucket!r}: {detail}") from None
+    return True
+
+
 @lru_cache(maxsize=8)
 def _store(bucket: str) -> Any:
     from obstore.store import S3Store
@@ -42,6 +76,7 @@ def list_folders(uri: str) -> list[str]:
     import obstore
 
     bucket, key = split_uri(uri)
+    reachable(bucket)
     listed = obstore.list_with_delimiter(_store(bucket), key or None)
     return [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
 
@@ -62,6 +97,7 @@ def list_matching(pattern: str) -> list[ListedObject]:
     import obstore
 
     bucket, key = split_uri(pattern)
+    reachable(bucket)
     fixed = re.split(r"[*?\[]", key, maxsplit=1)[0]
     prefix = fixed.rsplit("/", 1)[0] if "/" in fixed else ""
     matcher = re.compile(fnmatch.translate(key).replace(".*", "[^/]*"))
@@ -105,6 +141,7 @@ def create_object(uri: str, data: bytes) -> str | None:
     from obstore.exceptions import AlreadyExistsError
 
     bucket, key = split_uri(uri)
+    reachable(bucket)
     try:
         return str(obstore.put(_store(bucket), key, data, mode="create")["e_tag"])
     except AlreadyExistsError:

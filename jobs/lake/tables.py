@@ -88,6 +88,9 @@ class TableRef:
         if not isinstance(self.path, Path):
             from deltalake import DeltaTable
 
+            from jobs.lake.object_store import reachable, split_uri
+
+            reachable(split_uri(self.path)[0])
             return bool(DeltaTable.is_deltatable(self.path))
         log = self.path / "_delta_log"
         if not log.is_dir():
