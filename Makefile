@@ -31,7 +31,7 @@ $(JARS): $(STAMP)
 
 # hadoop-aws and the AWS SDK modules it uses, for a lakehouse on S3 (LABELLAKE_HOME=s3://...).
 $(S3JARS): $(JARS)
-	$(BIN)/python -m jobs.spark.jars
+	$(BIN)/python -m jobs.spark.jars cluster
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
 $(ARCHIVE): $(S3JARS)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from jobs.core.errors import DatasetBusy
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
+from jobs.lake.dead_holders import mark_dead_holder
 from jobs.lake.object_store import create_object, delete_object, read_object, replace_object
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,6 @@ def _decoded(data: bytes) -> dict[str, object]:
 
 def _reap(settings: Settings, run: RunContext, holder: dict[str, object]) -> None:
     """The previous holder's lease ran out while it held the dataset: its run is marked killed."""
-    from jobs.lake.dataset_lock import mark_dead_holder
-
     mark_dead_holder(settings, run.dataset, holder, found_by=run.run_id)
 
 

@@ -75,7 +75,7 @@ def cluster_jars(settings: Settings) -> list[str]:
     if not manifest.exists():
         raise SetupError(
             f"LABELLAKE_HOME is an object store but the s3a jars are not in {settings.jar_cache}; "
-            "run `make setup` (or `python -m jobs.spark.jars`) once while Maven Central is reachable"
+            "run `make setup` (or `python -m jobs.spark.jars cluster`) once while Maven Central is reachable"
         )
     return [str(settings.jar_cache / name) for name in json.loads(manifest.read_text())["jars"]]
 

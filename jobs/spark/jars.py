@@ -126,6 +126,8 @@ def resolve_cluster_jars(settings: Settings | None = None, force: bool = False) 
     ivy_dir = PROJECT_ROOT / ".cache" / "ivy-s3"
     shutil.rmtree(ivy_dir / "jars", ignore_errors=True)
     resolved = _resolve_with_ivy(",".join(CLUSTER_PACKAGES), ivy_dir, excludes="software.amazon.awssdk:bundle")
+    if not any("hadoop-aws" in p.name for p in resolved):  # Ivy runs only when a JVM starts: see __main__
+        raise SystemExit(f"labellake: the cluster jars did not resolve ({CLUSTER_PACKAGES}); got {resolved}")
     kept = [p for p in resolved if _artifact_name(p.name, ivy=True) not in spark_jars]
     cache.mkdir(parents=True, exist_ok=True)
     for jar in kept:
@@ -136,8 +138,12 @@ def resolve_cluster_jars(settings: Settings | None = None, force: bool = False) 
 
 
 if __name__ == "__main__":
+    # One resolution per process: Spark reads spark.jars.packages only when its JVM starts, so a
+    # second session in the same process would resolve nothing (set-up runs `cluster` apart).
+    if "cluster" in sys.argv:
+        resolve_cluster_jars(force="--force" in sys.argv)
+        raise SystemExit(0)
     resolve(force="--force" in sys.argv)
-    resolve_cluster_jars(force="--force" in sys.argv)
     from lf_library.kernel_build import build_kernel_jar
 
     kernel = build_kernel_jar(Settings.from_env().jar_cache)

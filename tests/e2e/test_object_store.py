@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -70,7 +71,9 @@ def _lineage(events_file: Path) -> list[dict]:
     return [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
 
 
-def test_the_pipeline_on_object_storage_with_lineage(spark, s3_lake: Settings, monkeypatch, tmp_path: Path) -> None:
+def test_the_pipeline_on_object_storage_with_lineage(
+    spark, s3_lake: Settings, monkeypatch, tmp_path: Path, caplog
+) -> None:
     events_file = tmp_path / "openlineage.jsonl"  # OpenLineage's file transport, set the standard way
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
@@ -78,7 +81,10 @@ def test_the_pipeline_on_object_storage_with_lineage(spark, s3_lake: Settings, m
     _client.cache_clear()
     source = _upload_sources(s3_lake)
     v1 = _with_pack(s3_lake, PACK_V1, source)
+    caplog.set_level(logging.INFO, logger="jobs.stages.publish.stage")
     ingested = run_pipeline(RunContext("s3-1", DATASET), v1, spark)["ingest"]
+    # No hard links on a store: the publish rewrote the validated rows through Spark, and said so.
+    assert "rewrote the rows (the tables are not on a local filesystem)" in caplog.text
     # The source files are read from the store, each checked first: the gzip one is quarantined whole.
     assert ingested.accepted == 1953 and ingested.quarantined == {
         "duplicate id (identical row)": 3,
