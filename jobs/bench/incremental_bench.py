@@ -199,6 +199,7 @@ def run_incremental_bench(
     settings = settings or Settings.from_env()
     ds = get_dataset(dataset, settings)
     os.environ[BASE_PACK_ENV] = ds.lf_pack
+    os.environ["LABELLAKE_METASTORE"] = "off"  # scratch lakehouses stay out of the user's metastore
     workdir = Path(tempfile.mkdtemp(prefix="labellake-bench-e2e-", dir=bench_dir()))
     events = workdir / "spark-events"
     if profile and SparkSession.getActiveSession() is None:  # the log is a session setting

@@ -179,6 +179,7 @@ def run_week(
     settings = settings or Settings.from_env()
     ds = get_dataset(dataset, settings)
     os.environ[BASE_PACK_ENV] = ds.lf_pack
+    os.environ["LABELLAKE_METASTORE"] = "off"  # scratch lakehouses stay out of the user's metastore
     spark = get_spark("labellake-bench-week", settings)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="labellake-week-", dir=bench_dir()))
     name = f"week_{dataset}"

@@ -165,3 +165,23 @@ def delete_object(uri: str) -> None:
 
     bucket, key = split_uri(uri)
     obstore.delete(_store(bucket), key)
+
+
+def copy_object(source: str, target: str) -> None:
+    """Copy ``source`` to ``target`` in one bucket on the server (no bytes through this process);
+    a target left by an earlier attempt with the same size is kept (a retried publish)."""
+    import obstore
+
+    bucket, source_key = split_uri(source)
+    target_bucket, target_key = split_uri(target)
+    if target_bucket != bucket:
+        raise ValueError(f"copy across buckets: {source} -> {target}")
+    try:
+        existing = obstore.head(_store(bucket), target_key)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None:
+        if int(existing["size"]) == int(obstore.head(_store(bucket), source_key)["size"]):
+            return
+        raise FileExistsError(f"{target} exists with another size; refusing to overwrite a labels file")
+    obstore.copy(_store(bucket), source_key, target_key)  # checked absent above; S3 has no copy-if-absent

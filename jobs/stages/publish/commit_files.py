@@ -15,18 +15,18 @@ How, without reaching into Delta's JVM internals:
   valid labels file as it is, and every labels version holds exactly one
   run's partition;
 - each file is hard-linked into the labels directory (copied if the two are
-  on different filesystems), under the same relative path. A link is a second
-  name, not a reference: vacuuming either table never breaks the other's
-  history;
+  on different filesystems; on an object store, copied by the server), under
+  the same relative path. A link or copy is a second name, not a reference:
+  vacuuming either table never breaks the other's history;
 - the commit is delta-rs's ``create_write_transaction`` (overwrite), with the
   staging add actions' own statistics, so data skipping on ``id`` keeps working,
   and the lineage JSON as the commit's ``userMetadata``, where Spark, delta-rs
   and ``labellake history`` read it.
 
-:func:`can_commit` says when this applies: local tables, and a labels table
+:func:`can_commit` says when this applies: both tables on local disk or in one bucket, and a labels table
 that does not exist yet (the first publish creates it with the files) or is
 already partitioned by ``_run_id`` with staging's columns. Otherwise (a
-schema change, an object store, a labels table of an older labellake) the
+schema change, tables on two stores, a labels table of an older labellake) the
 publish stage rewrites the rows through Spark, which also moves an older
 unpartitioned labels table to this layout.
 """
@@ -73,8 +73,11 @@ def can_commit(labels_ref: TableRef, staging_ref: TableRef, columns: tuple[str, 
     it does not exist yet) as they are, else why not."""
     from deltalake import DeltaTable
 
-    if local_path(labels_ref.path) is None or local_path(staging_ref.path) is None:
-        return "the tables are not on a local filesystem"
+    labels_local, staging_local = local_path(labels_ref.path) is not None, local_path(staging_ref.path) is not None
+    if labels_local != staging_local:
+        return "the labels and staging tables are on different stores"
+    if not labels_local and not (_bucket(labels_ref.uri) and _bucket(labels_ref.uri) == _bucket(staging_ref.uri)):
+        return "the labels and staging tables are not in one bucket (no server-side copy)"
     staging = DeltaTable(str(staging_ref.path))
     if not labels_ref.exists():  # (a publish killed before its first commit leaves an empty log behind)
         names = {f.name for f in staging.schema().fields}
@@ -87,35 +90,48 @@ def can_commit(labels_ref: TableRef, staging_ref: TableRef, columns: tuple[str, 
     return None
 
 
-def staged_files(staging_path: Path, staging_version: int, run_id: str) -> list[StagedFile]:
+def _bucket(uri: str) -> str | None:
+    return uri.split("://", 1)[1].split("/", 1)[0] if uri.startswith("s3a://") else None
+
+
+def _log_lines(staging: TableRef, version: int) -> list[str]:
+    """The JSON lines of commit ``version`` of ``staging``'s Delta log, on disk or on the store."""
+    name = f"_delta_log/{version:020d}.json"
+    if isinstance(staging.path, Path):
+        return (staging.path / name).read_text(encoding="utf-8").splitlines()
+    from jobs.lake.object_store import read_object
+
+    found = read_object(f"{staging.uri}/{name}")
+    if found is None:
+        raise FileNotFoundError(f"{staging.uri}/{name}")
+    return found.data.decode("utf-8").splitlines()
+
+
+def staged_files(staging: TableRef, staging_version: int, run_id: str) -> list[StagedFile]:
     """The files commit ``staging_version`` of the staging table added for ``run_id``,
     checked to be still live (a later rewrite of the partition would have removed them)."""
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    log_file = staging_path / "_delta_log" / f"{staging_version:020d}.json"
     files = []
-    with log_file.open(encoding="utf-8") as actions:
-        for line in actions:
-            add = json.loads(line).get("add")
-            if add and (add.get("partitionValues") or {}).get(PARTITION) == run_id:
-                files.append(
-                    StagedFile(
-                        add["path"],
-                        int(add["size"]),
-                        int(add["modificationTime"]),
-                        dict(add.get("partitionValues") or {}),
-                        add.get("stats") or "",
-                    )
+    for line in _log_lines(staging, staging_version):
+        add = json.loads(line).get("add")
+        if add and (add.get("partitionValues") or {}).get(PARTITION) == run_id:
+            files.append(
+                StagedFile(
+                    add["path"],
+                    int(add["size"]),
+                    int(add["modificationTime"]),
+                    dict(add.get("partitionValues") or {}),
+                    add.get("stats") or "",
                 )
-    live = {
-        unquote(str(p)) for p in pa.table(DeltaTable(str(staging_path)).get_add_actions()).column("path").to_pylist()
-    }
+            )
+    live = {unquote(str(p)) for p in pa.table(DeltaTable(staging.uri).get_add_actions()).column("path").to_pylist()}
     gone = [f.path for f in files if unquote(f.path) not in live]
     if gone:
         raise FileNotFoundError(
             f"staging commit v{staging_version} of run {run_id}: {len(gone)} files no longer "
-            f"live in {staging_path} (first: {gone[0]})"
+            f"live in {staging.uri} (first: {gone[0]})"
         )
     return files
 
@@ -158,7 +174,12 @@ def commit_staged_files(
     )
 
     for f in files:
-        _link(staging_ref.local / unquote(f.path), labels_ref.local / unquote(f.path))
+        if isinstance(labels_ref.path, Path):
+            _link(staging_ref.local / unquote(f.path), labels_ref.local / unquote(f.path))
+        else:  # a server-side copy: the bytes stay in the store
+            from jobs.lake.object_store import copy_object
+
+            copy_object(f"{staging_ref.uri}/{unquote(f.path)}", f"{labels_ref.uri}/{unquote(f.path)}")
     # delta-rs encodes the path it writes to the log, so it takes the decoded one.
     actions = [
         AddAction(unquote(f.path), f.size, f.partition_values, f.modification_time, True, f.stats) for f in files

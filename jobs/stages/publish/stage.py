@@ -124,7 +124,7 @@ def write_labels(
     if why_not is None:
         # The validated files themselves become the new version (jobs/stages/publish/commit_files.py).
         recorded = json.loads(lineage)
-        files = staged_files(staging_ref.local, recorded["staging_version"], run.run_id)
+        files = staged_files(staging_ref, recorded["staging_version"], run.run_id)
         rows = sum(f.rows for f in files)
         metadata = json.dumps({**recorded, "rows": rows}, sort_keys=True)
         version = commit_staged_files(labels_ref, staging_ref, files, metadata, LABEL_COLUMNS)

@@ -69,7 +69,7 @@ def test_twelve_publishes_read_back_at_every_version(spark, tmp_path: Path) -> N
     for i, run_id in enumerate(runs):
         version = _stage(spark, staging, comments, run_id, i % 2)
         assert can_commit(labels, staging, LABEL_COLUMNS) is None
-        files = staged_files(staging.path, version, run_id)
+        files = staged_files(staging, version, run_id)
         meta = json.dumps({"run_id": run_id, "rows": sum(f.rows for f in files)})
         if i == 3:  # a publish that linked its files, then died before committing, is retried
             for f in files:
@@ -129,7 +129,7 @@ def test_an_older_labels_table_learns_its_statistics_columns_at_the_next_publish
             DeltaTable(str(labels.path)).to_pyarrow_dataset().to_table(filter=ds.field("label_name") == "SPAM").num_rows
         )
 
-    files = staged_files(staging.path, stage("r1"), "r1")
+    files = staged_files(staging, stage("r1"), "r1")
     for f in files:
         _link(staging.path / unquote(f.path), labels.path / unquote(f.path))
     create_table_with_add_actions(  # how publish created labels tables before: no data-skipping property
@@ -144,7 +144,7 @@ def test_an_older_labels_table_learns_its_statistics_columns_at_the_next_publish
         commit_staged_files(
             labels,
             staging,
-            staged_files(staging.path, stage(run_id), run_id),
+            staged_files(staging, stage(run_id), run_id),
             json.dumps({"run_id": run_id}),
             ("id", "label_name", "_run_id"),
         )
