@@ -112,12 +112,20 @@ def list_matching(pattern: str) -> list[ListedObject]:
     return sorted(found, key=lambda o: o.uri)
 
 
+def object_size(uri: str) -> int:
+    """The object's size in bytes (one HEAD request)."""
+    import obstore
+
+    bucket, key = split_uri(uri)
+    return int(obstore.head(_store(bucket), key)["size"])
+
+
 def read_head(uri: str, length: int) -> bytes:
     """The first ``length`` bytes of an object (fewer if it is shorter)."""
     import obstore
 
     bucket, key = split_uri(uri)
-    size = int(obstore.head(_store(bucket), key)["size"])
+    size = object_size(uri)
     if size == 0:
         return b""
     return bytes(obstore.get_range(_store(bucket), key, start=0, end=min(length, size)))

@@ -62,19 +62,31 @@ def _resolve_with_ivy(coordinate: str, ivy_dir: Path, excludes: str = "") -> lis
     return sorted((ivy_dir / "jars").glob("*.jar"))
 
 
+def _cached_jars(cache: Path, manifest: Path) -> list[Path] | None:
+    """The jars ``manifest`` lists, when every one is in ``cache``; None otherwise."""
+    if not manifest.exists():
+        return None
+    names = json.loads(manifest.read_text())["jars"]
+    return [cache / n for n in names] if all((cache / n).exists() for n in names) else None
+
+
+def _pyspark_jar_artifacts() -> set[str]:
+    """Artifact ids of the jars pyspark ships (Ivy's copies of those are not cached)."""
+    import pyspark
+
+    return {_artifact_name(p.name, ivy=False) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+
+
 def resolve(settings: Settings | None = None, force: bool = False) -> list[Path]:
     """Make sure the Delta jars are in the cache; return their paths."""
     settings = settings or Settings.from_env()
     cache = settings.jar_cache
     manifest = cache / JAR_MANIFEST
-    if manifest.exists() and not force:
-        names = json.loads(manifest.read_text())["jars"]
-        if all((cache / n).exists() for n in names):
-            return [cache / n for n in names]
+    cached = None if force else _cached_jars(cache, manifest)
+    if cached is not None:
+        return cached
 
-    import pyspark
-
-    spark_jars = {_artifact_name(p.name, ivy=False) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    spark_jars = _pyspark_jar_artifacts()
     ivy_dir = PROJECT_ROOT / ".cache" / "ivy"
     errors: list[str] = []
     for version in DELTA_VERSIONS:
@@ -116,13 +128,10 @@ def resolve_cluster_jars(settings: Settings | None = None, force: bool = False) 
     settings = settings or Settings.from_env()
     cache = settings.jar_cache
     manifest = cache / CLUSTER_MANIFEST
-    if manifest.exists() and not force:
-        names = json.loads(manifest.read_text())["jars"]
-        if all((cache / n).exists() for n in names):
-            return [cache / n for n in names]
-    import pyspark
-
-    spark_jars = {_artifact_name(p.name, ivy=False) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    cached = None if force else _cached_jars(cache, manifest)
+    if cached is not None:
+        return cached
+    spark_jars = _pyspark_jar_artifacts()
     ivy_dir = PROJECT_ROOT / ".cache" / "ivy-s3"
     shutil.rmtree(ivy_dir / "jars", ignore_errors=True)
     resolved = _resolve_with_ivy(",".join(CLUSTER_PACKAGES), ivy_dir, excludes="software.amazon.awssdk:bundle")

@@ -105,9 +105,10 @@ def stage_event(settings: Settings, ds: DatasetConfig, run: RunContext, stage: s
     if error:
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(message=error, programmingLanguage="python")
     inputs, outputs = STAGE_TABLES[stage]
-    read = [_dataset(InputDataset, table(settings, ds.name, r)) for r in inputs if table(settings, ds.name, r).exists()]
-    if stage == "ingest":
+    if stage == "ingest":  # the source files, by the paths the dataset names
         read = [InputDataset(namespace=_namespace(p), name=p) for p in ds.source_globs(settings)]
+    else:
+        read = [d for d in (_dataset(InputDataset, table(settings, ds.name, r)) for r in inputs) if d is not None]
     written = [_dataset(OutputDataset, table(settings, ds.name, r)) for r in outputs] if state == "COMPLETE" else []
     return RunEvent(
         eventType=getattr(RunState, state),

@@ -66,9 +66,9 @@ def is_object_store(path: str) -> bool:
 
 def file_size(path: str) -> int:
     if is_object_store(path):
-        from jobs.lake.object_store import list_matching
+        from jobs.lake.object_store import object_size
 
-        return sum(o.size for o in list_matching(path))
+        return object_size(path)
     return os.path.getsize(path)
 
 
