@@ -95,6 +95,26 @@ def _apply_preprocessors(frame: Any, pres: list[Preprocessor]) -> dict[str, str]
     return failed
 
 
+def python_votes(
+    frame: Any, lfs: list[PythonLF], classes: tuple[str, ...], pres: list[Preprocessor] | None = None
+) -> dict[str, tuple[list[int], list[str | None]]]:
+    """Each LF's (votes, errors) on one pandas batch: the preprocessors first (added to ``frame``),
+    then every LF; what one Arrow batch of :func:`with_python_votes` computes, and the try-loop too."""
+    if pres is None:
+        pres = list({p.name: p for lf in lfs for p in lf.pre}.values())
+    failed_pre = _apply_preprocessors(frame, pres)
+    results: dict[str, tuple[list[int], list[str | None]]] = {}
+    for lf in lfs:
+        broken = [failed_pre[p.name] for p in lf.pre if p.name in failed_pre]
+        if broken:
+            results[lf.name] = ([ABSTAIN] * len(frame), [broken[0]] * len(frame))
+        elif lf.vectorized:
+            results[lf.name] = _run_batch_lf(lf, frame, classes)
+        else:
+            results[lf.name] = _run_row_lf(lf, frame, classes)
+    return results
+
+
 def with_python_votes(df: DataFrame, lfs: list[PythonLF], classes: tuple[str, ...]) -> DataFrame:
     """``df`` plus one int vote column and one error column per Python LF."""
     if not lfs:
@@ -111,23 +131,10 @@ def with_python_votes(df: DataFrame, lfs: list[PythonLF], classes: tuple[str, ..
         import pyarrow as pa
 
         for batch in batches:
-            frame = batch.to_pandas()
-            failed_pre = _apply_preprocessors(frame, pres)
             out = {name: batch.column(name) for name in input_columns}
-            errors_by_lf = {}
-            votes: list[int]
-            errors: list[str | None]
-            for lf in lfs:
-                broken = [failed_pre[p.name] for p in lf.pre if p.name in failed_pre]
-                if broken:
-                    votes, errors = [ABSTAIN] * len(frame), [broken[0]] * len(frame)
-                elif lf.vectorized:
-                    votes, errors = _run_batch_lf(lf, frame, classes)
-                else:
-                    votes, errors = _run_row_lf(lf, frame, classes)
-                out[lf.name] = pa.array(votes, type=pa.int32())
-                errors_by_lf[error_column(lf.name)] = pa.array(errors, type=pa.string())
-            out.update(errors_by_lf)
+            results = python_votes(batch.to_pandas(), lfs, classes, pres)
+            out.update({lf.name: pa.array(results[lf.name][0], type=pa.int32()) for lf in lfs})
+            out.update({error_column(lf.name): pa.array(results[lf.name][1], type=pa.string()) for lf in lfs})
             yield pa.RecordBatch.from_pydict(
                 out,
                 schema=pa.schema(

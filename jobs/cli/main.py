@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from jobs.cli import bench_commands, hand_label_commands, pipeline_commands, read_commands
+from jobs.cli import bench_commands, hand_label_commands, lf_try_commands, pipeline_commands, read_commands
 from jobs.core.errors import LabellakeError, SparkDied
 
 EXIT_SPARK_DIED = 3  # retry-able: the same run may succeed once the JVM has room
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labellake", description="Programmatic data labeling at lake scale.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (pipeline_commands, read_commands, hand_label_commands, bench_commands):
+    for group in (pipeline_commands, read_commands, lf_try_commands, hand_label_commands, bench_commands):
         group.register(sub)
     return parser
 

@@ -53,6 +53,7 @@ DATASET_ROLES = (
     "annotations",
     "annotations_quarantine",
     "review_queue",
+    "lf_sample",
 )
 RUNS_DIR = "_runs"
 
@@ -150,6 +151,8 @@ class DatasetTables:
     annotations: TableRef
     annotations_quarantine: TableRef
     review_queue: TableRef
+    lf_sample: TableRef
+    """The LF try-loop's stratified sample with the stored votes on it (jobs/lf_try/sample.py)."""
 
 
 def dataset_tables(settings: Settings, dataset: str) -> DatasetTables:
@@ -173,6 +176,7 @@ CREATED_BY = {
     "annotations": "annotations ingest",
     "annotations_quarantine": "annotations ingest",
     "review_queue": "review-queue",
+    "lf_sample": "lf try",
 }
 """The stage whose first run creates each table (for errors that say what to run)."""
 
