@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,16 @@ def shares_first_run(name: str) -> pytest.MarkDecorator:
     """Mark tests that start from one ``lake_after_run`` lakehouse: pytest-xdist runs them on one
     worker, which builds that lakehouse once (each worker process keeps its own ``_first_runs``)."""
     return pytest.mark.xdist_group(f"first-run-{name}")
+
+
+def _shipped_sms() -> dict:
+    shipped = tomllib.loads((PROJECT_ROOT / "config" / "datasets.toml").read_text())["datasets"]["sms_spam"]
+    return {k: v for k, v in shipped.items() if k != "end_model"}
+
+
+SMS_RUN = ({"sms_spam": _shipped_sms()}, RunContext("sms-1", "sms_spam"))
+"""sms_spam as shipped (73 regex LFs, model selection on dev gold) without its end model: the
+wide-pack report and the try-loop start from its lakehouse."""
 
 
 DAWID_SKENE_RUN = ({"youtube_spam": {**YOUTUBE, "label_model": "dawid_skene"}}, RunContext("run-1", "youtube_spam"))

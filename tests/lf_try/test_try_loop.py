@@ -22,7 +22,7 @@ from jobs.lake.tables import table
 from jobs.lf_try.api import TryRequest, try_change
 from jobs.lf_try.candidates import InlineLF
 from jobs.pipeline import run_pipeline
-from tests.conftest import PACK_V1_RUN, YOUTUBE, shares_first_run, write_config
+from tests.conftest import PACK_V1_RUN, SMS_RUN, YOUTUBE, shares_first_run, write_config
 
 V2 = "tests.packs.incremental_packs:pack_v2"
 STATS = ("labeled", "coverage", "overlaps", "conflicts")
@@ -110,3 +110,25 @@ def test_a_dataset_without_votes_says_what_to_run(settings, monkeypatch) -> None
     lake = dataclasses.replace(settings, config_path=config)
     with pytest.raises(Exception, match="labellake run --dataset youtube_spam"):
         try_change(TryRequest("youtube_spam", InlineLF("SPAM", keywords=("x",))), lake)
+
+
+@shares_first_run("sms")
+def test_a_python_lf_tried_on_sms_spam_reports_what_the_run_with_it_publishes(spark, lake_after_run, tmp_path) -> None:
+    datasets, run = SMS_RUN
+    lake, _ = lake_after_run(datasets, run)
+    inline = InlineLF(python="tests.packs.try_lfs:many_digits")
+    tried = try_change(TryRequest("sms_spam", inline), lake, spark_factory=lambda: spark)
+    (lf,) = tried["lfs"]
+    assert lf["lf"] == "many_digits" and lf["kind"] == "python" and tried["sample"]["whole_table"]
+    assert tried["label_model"] and tried["sample"]["dev_rows"] > 0 and lf["dev"]["correct"] > 0
+
+    plus = {"sms_spam": {**datasets["sms_spam"], "lf_pack": "tests.packs.try_lfs:sms_plus_many_digits"}}
+    lake = dataclasses.replace(lake, config_path=write_config(tmp_path / "plus.toml", plus))
+    run_pipeline(RunContext("sms-2", "sms_spam"), lake, spark)
+    rows = DeltaTable(str(table(lake, "sms_spam", "lf_analysis").path)).to_pandas()
+    row = rows[(rows["_run_id"] == "sms-2") & (rows["lf"] == "many_digits")].iloc[0]
+    assert {k: lf[k] for k in STATS} == pytest.approx({k: row[k] for k in STATS}, abs=1e-12)
+    assert (lf["gold"]["correct"], lf["gold"]["incorrect"]) == (row["correct"], row["incorrect"])
+    labels = [DeltaTable(str(table(lake, "sms_spam", "labels").path), version=v).to_pandas() for v in (0, 1)]
+    before, after = (dict(zip(f["id"], f["label"], strict=True)) for f in labels)
+    assert tried["label_changes"]["rows"] == sum(before[i] != after[i] for i in before)
