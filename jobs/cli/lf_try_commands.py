@@ -103,6 +103,11 @@ def render(result: dict[str, Any]) -> str:
         f"({_share(changes['share'])}), about {changes['estimated_rows_in_table']:,} in the table"
         + (f": {moves}" if moves else "")
     )
+    if "without_the_change" in changes:
+        lines.append(
+            f"    (the sample's own fit, without the change, differs from the published labels on "
+            f"{changes['without_the_change']:,} rows: read smaller differences as noise)"
+        )
     if changes["examples"]:
         lines += ["    e.g.:", *_examples(changes["examples"])]
     lines.append(f"  ({result['seconds']:.2f} s)")

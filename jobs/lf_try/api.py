@@ -113,17 +113,23 @@ def try_change(
     after = before.with_change(votes, change.removed)
     fitted = figures.fit_sample(ds, after)
     ids = sample.rows.column("id").to_pylist()
+    n, population = len(ids), sample.population
+    sample_is_table = n == population
     show = {"ids": ids, "texts": sample.rows.column("text").to_pylist() if request.show_text else None}
     end_model = ds.end_model.publish if ds.end_model is not None else None
     changes = figures.label_changes(before.published, fitted.row_labels, end_model, ds.classes)
     changed = changes.pop("changed_mask")
-    n, population = len(ids), sample.population
+    if not sample_is_table:  # the sample's own fit differs a little from the table's: say how much
+        unchanged = figures.fit_sample(ds, before).row_labels
+        changes["without_the_change"] = figures.label_changes(before.published, unchanged, end_model, ds.classes)[
+            "rows"
+        ]
     return {
         "dataset": ds.name,
         "sample": {
             "rows": n,
             "population": population,
-            "whole_table": n == population,
+            "whole_table": sample_is_table,
             "drawn_now": drawn,
             "source_version": sample.meta["key"]["source_version"],
             "votes_version": sample.meta["key"]["votes_version"],

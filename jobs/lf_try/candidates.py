@@ -82,7 +82,10 @@ def _python_lf(target: str | Callable[..., Any] | LabelingFunction, name: str, l
     if not callable(found):
         raise ConfigError(f"lf try: {target!r} is neither an LF nor a function")
     lf_name = name if name != DEFAULT_NAME else getattr(found, "__name__", DEFAULT_NAME)
-    return labeling_function(name=lf_name, label=label)(found)
+    try:
+        return labeling_function(name=lf_name, label=label)(found)
+    except LFDefinitionError as exc:
+        raise ConfigError(f"lf try: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,15 @@ def _spark_votes(pack: LFPack, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     from jobs.spark.session import get_spark
     from jobs.stages.apply.votes import votes_long
 
+    from pyspark.errors import PySparkException
+
     spark = get_spark("labellake-lf-try")
     columns = [c for c in frame.columns if not c.startswith("_")]
-    votes = votes_long(spark.createDataFrame(frame[columns]), pack).toPandas()
+    try:
+        votes = votes_long(spark.createDataFrame(frame[columns]), pack).toPandas()
+    except PySparkException as exc:
+        message = " ".join(str(exc).split("; line")[0].split())[:300]
+        raise ConfigError(f"lf try: Spark cannot evaluate {', '.join(pack.names)}: {message}") from exc
     position = {row_id: i for i, row_id in enumerate(frame["id"].tolist())}
     out = {lf.name: np.full(len(frame), ABSTAIN, dtype=np.int16) for lf in pack}
     for lf_name, row_id, vote in zip(votes["lf"], votes["id"], votes["vote"], strict=True):

@@ -10,6 +10,7 @@ Within a stratum the rows are the first by a hash of their id: the same rows on 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from jobs.lake.tables import DatasetTables, TableRef, commit_at, commit_metadata
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_ROWS = 100_000
 GOLD, DEV, PUBLISHED, STRATUM, VOTES = "_gold", "_dev", "_published", "_stratum", "_votes"
@@ -218,4 +221,5 @@ def load_sample(settings: Settings, ds: DatasetConfig, rows: int, spark_factory:
     stored = stored_sample(tables, key)
     if stored is not None:
         return stored, False
+    log.info("lf try %s: drawing a sample of up to %d rows with Spark (kept until the tables change)", ds.name, rows)
     return build_sample(spark_factory(), settings, ds, key), True

@@ -52,8 +52,20 @@ def get_spark(
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(env_setting("LABELLAKE_SPARK_LOG_LEVEL"))
+    _quiet_query_context_loggers()
     log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+def _quiet_query_context_loggers() -> None:
+    """PySpark logs every analysis error it raises, as a JSON record with the JVM stack; the error
+    itself reaches the caller, which reports it in one line."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def under_spark_submit() -> bool:

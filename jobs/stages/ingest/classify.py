@@ -53,8 +53,9 @@ def _repeats_header(ds: DatasetConfig) -> Column:
     return reduce(lambda a, b: a & b, [F.coalesce(F.col(c) == F.lit(c), F.lit(False)) for c in named])
 
 
-def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
-    """Add ``_reason``: null for accepted rows, else why the row is quarantined."""
+def classify(raw: DataFrame, ds: DatasetConfig, repeated_ids: bool | None = None) -> DataFrame:
+    """Add ``_reason``: null for accepted rows, else why the row is quarantined. ``repeated_ids``:
+    :func:`has_repeated_ids`, when the caller already knows it."""
     data_columns = [c for c in raw.columns if c not in INTERNAL_COLUMNS]
     bad_bytes = F.col(INVALID_UTF8).isNotNull() & F.lit(ds.invalid_utf8 == "quarantine")
     first_reason = (
@@ -65,7 +66,7 @@ def classify(raw: DataFrame, ds: DatasetConfig) -> DataFrame:
         .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
         .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
     )
-    if not has_repeated_ids(raw, ds):
+    if not (has_repeated_ids(raw, ds) if repeated_ids is None else repeated_ids):
         return raw.withColumn(REASON, first_reason)  # no id twice: no duplicate to find
     row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
     staged = raw.withColumn(REASON, first_reason).withColumn("_row_hash", row_hash)

@@ -24,7 +24,12 @@ from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.tables import commit_metadata, dataset_tables, latest_commit, table
 from jobs.stages.gate import ValidationReport, enforce
-from jobs.stages.ingest.classify import classify, quarantine_unparseable_files, warn_replaced_bytes
+from jobs.stages.ingest.classify import (
+    classify,
+    has_repeated_ids,
+    quarantine_unparseable_files,
+    warn_replaced_bytes,
+)
 from jobs.stages.ingest.read import REASON, read_raw
 from jobs.stages.ingest.reuse import IngestResult, input_fingerprint, reused_ingest
 from jobs.stages.ingest.rows import gold_rows, quarantine_rows, source_rows
@@ -128,6 +133,21 @@ def write_ingest_tables(
     return gold_n
 
 
+def parsed_and_classified(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> tuple[DataFrame, DataFrame]:
+    """Every input row classified, cached, with the files parsed once: the raw rows are cached first
+    and the repeated-id check reads them there. Without repeated ids the classification is a
+    projection of that cache; with them, a window over it, cached in its place. Returns the
+    classified rows and the cached frame to unpersist."""
+    raw = read_raw(spark, ds, settings).persist()
+    repeated = has_repeated_ids(raw, ds)
+    if not repeated:
+        return classify(raw, ds, repeated_ids=False), raw
+    classified = classify(raw, ds, repeated_ids=True).persist()
+    classified.count()
+    raw.unpersist()
+    return classified, classified
+
+
 def run_ingest(
     spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext, ingested_at: datetime
 ) -> IngestResult:
@@ -138,7 +158,7 @@ def run_ingest(
     fingerprint = input_fingerprint(ds, settings)
     if run.mode == "incremental" and (previous := reusable_ingest(spark, ds, settings, fingerprint)) is not None:
         return previous
-    persisted = classify(read_raw(spark, ds, settings), ds).persist()
+    persisted, cached = parsed_and_classified(spark, ds, settings)
     try:
         if ds.invalid_utf8 == "replace":
             warn_replaced_bytes(persisted, ds)
@@ -149,7 +169,7 @@ def run_ingest(
         counts = {"input": input_n, "accepted": accepted_n, "quarantined": by_reason}
         gold_n = write_ingest_tables(ds, settings, run, classified, counts, fingerprint, ingested_at)
     finally:
-        persisted.unpersist()
+        cached.unpersist()
     source = table(settings, ds.name, "source")
     source_version, _ = latest_commit(spark, source)
     quarantined = dict(sorted(by_reason.items()))
