@@ -168,10 +168,10 @@ def _duckdb_votes(lf: SqlLF, pack: LFPack, rows: pa.Table) -> np.ndarray | None:
 
 def _spark_votes(pack: LFPack, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Votes through the run's Spark expressions, on the sample (a local session)."""
+    from pyspark.errors import PySparkException
+
     from jobs.spark.session import get_spark
     from jobs.stages.apply.votes import votes_long
-
-    from pyspark.errors import PySparkException
 
     spark = get_spark("labellake-lf-try")
     columns = [c for c in frame.columns if not c.startswith("_")]
