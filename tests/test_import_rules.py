@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("jobs", "lf_library", "expectations", "dags")
+PACKAGES = ("jobs", "lf_library", "expectations", "dags", "labellake")
 TOP_LEVEL_LIMIT = 10
 MODULE_LINE_LIMIT = 400
 
