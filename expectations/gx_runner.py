@@ -29,10 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from expectations.offline_assets import localize_site
 from jobs.core.settings import run_report_file
@@ -134,14 +137,15 @@ def run_suite(
     home: Path,
     dataset: str,
     build_suite: Callable[[], Any],
-    frame: DataFrame,
+    frame: DataFrame | pd.DataFrame,
     run_id: str,
     severity_of: Callable[[str], str],
     observed: Callable[[str, dict], Any],
     index_columns: list[str] | None = None,
     data_docs: bool = True,
 ) -> SuiteRun:
-    """Validate ``frame`` against the suite ``build_suite()`` makes, as run ``run_id``; render its
+    """Validate ``frame`` (Spark, or pandas for a table of a few rows: no Spark job, no Delta log
+    replay) against the suite ``build_suite()`` makes, as run ``run_id``; render its
     Data Docs page, unless ``data_docs`` is False: then the result is stored and
     :func:`render_data_docs` renders it with the stage's other suites. (The suite is built here
     because GX binds a suite to the active context.)"""
@@ -161,7 +165,10 @@ def run_suite(
     # persist=False: GX would cache the frame and never release it, and Spark's cache matches by
     # plan, so the next run's frame over the same paths would be answered from this run's rows.
     # Callers persist (and unpersist) what they hand in.
-    source = context.data_sources.add_spark(name=name, persist=False)
+    if _is_pandas(frame):
+        source = context.data_sources.add_pandas(name=name)
+    else:
+        source = context.data_sources.add_spark(name=name, persist=False)
     asset = source.add_dataframe_asset(name=suite.name)
     batch_definition = asset.add_batch_definition_whole_dataframe("run")
     suite = context.suites.add_or_update(suite)
@@ -185,6 +192,10 @@ def run_suite(
     seconds = round(time.monotonic() - started, 2)
     log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
     return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds, identifier)
+
+
+def _is_pandas(frame: object) -> bool:
+    return type(frame).__module__.split(".")[0] == "pandas"
 
 
 def _linked_page(context: Any, home: Path, dataset: str, run_id: str, suite: str, identifier: Any) -> str | None:

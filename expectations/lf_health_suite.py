@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
 from expectations.descriptions import with_check
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
+    import pandas as pd
 
 
-def lf_health_view(current: DataFrame, published: DataFrame) -> DataFrame:
-    previous = published.select("lf", F.col("coverage").alias("published_coverage"))
-    return (
-        current.select("lf", "coverage")
-        .join(previous, "lf", "left")
-        .withColumn("coverage_change", F.col("coverage") - F.col("published_coverage"))
-    )
+def lf_health_view(current: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """``(lf, coverage, published_coverage, coverage_change)`` per LF of ``current`` (the LF analyses,
+    a row per LF: pandas)."""
+    previous = published[["lf", "coverage"]].rename(columns={"coverage": "published_coverage"})
+    view = current[["lf", "coverage"]].merge(previous, on="lf", how="left")
+    view["coverage_change"] = view["coverage"] - view["published_coverage"]
+    return view.reset_index(drop=True)
 
 
 def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_run: str) -> gx.ExpectationSuite:

@@ -21,11 +21,13 @@ same table with one join (:func:`joined_transitions`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STORED_LABEL = "_stored_label"
 """Row-patterns column: the label the fit that stored the patterns gave the row."""
@@ -64,25 +66,22 @@ class LabelTransitions:
             tuple((None if p is None else int(p), int(label), int(n)) for p, label, n in record["counts"]),
         )
 
-    def frame(self, spark: SparkSession) -> DataFrame:
+    def frame(self) -> pd.DataFrame:
         """One row per transition with ``changed_share`` (its rows over the compared rows when the
         label changed, else 0): the share of changed labels is that column's sum, which is what
-        the ``drift_label_changes`` expectation checks."""
+        the ``drift_label_changes`` expectation checks. A few rows: pandas, no Spark job."""
+        import pandas as pd
+
         compared = self.compared
-        schema = StructType(
-            [
-                StructField("published_label", IntegerType()),
-                StructField("label", IntegerType()),
-                StructField("rows", LongType()),
-                StructField("changed_share", DoubleType()),
-            ]
-        )
         rows = [
             (p, label, n, n / compared if p is not None and p != label and compared else 0.0)
             for p, label, n in self.counts
         ]
         # GX needs a row to sum over; with no candidate rows the share is 0 (rows_present fails anyway).
-        return spark.createDataFrame(rows or [(None, -1, 0, 0.0)], schema)
+        frame = pd.DataFrame(
+            rows or [(None, -1, 0, 0.0)], columns=["published_label", "label", "rows", "changed_share"]
+        )
+        return frame.astype({"published_label": "Int32", "label": "int32", "rows": "int64", "changed_share": "float64"})
 
 
 def _sorted(counts: dict[tuple[int | None, int], int]) -> tuple[tuple[int | None, int, int], ...]:

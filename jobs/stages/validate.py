@@ -225,7 +225,7 @@ def _label_changes(
         settings.home,
         ds.name,
         lambda: build_label_change_suite(f"{ds.name}_label_changes", ds.expectations, published.stats.version),
-        transitions.frame(spark),
+        transitions.frame(),
         run.run_id,
         ds.expectations.severity_of,
         observed_value,
@@ -247,27 +247,27 @@ def _lf_health(
     if not analysis_ref.exists() or published_run is None:
         report.notes.append("per-LF coverage drift skipped: no LF analysis for the published run")
         return []
-    analysis = analysis_ref.read(spark)
-    current = analysis.where(F.col("_run_id") == run.run_id)
-    previous = analysis.where(F.col("_run_id") == published_run)
-    if previous.limit(1).count() == 0:
+    # A row per LF per run, written by delta-rs: read the same way (a Spark read replays the log: seconds).
+    from deltalake import DeltaTable
+
+    analysis = DeltaTable(analysis_ref.uri).to_pandas(
+        columns=["_run_id", "lf", "coverage"], filters=[("_run_id", "in", [run.run_id, published_run])]
+    )
+    current = analysis[analysis["_run_id"] == run.run_id]
+    previous = analysis[analysis["_run_id"] == published_run]
+    if previous.empty:
         report.notes.append(f"per-LF coverage drift skipped: no LF analysis for published run {published_run}")
         return []
-    # One row per LF, read once: GX's several metric jobs would each scan the analysis table twice.
-    view = lf_health_view(current, previous).persist()
-    try:
-        return [
-            run_suite(
-                settings.home,
-                ds.name,
-                lambda: build_lf_health_suite(f"{ds.name}_lf_health", ds.expectations, published_run),
-                view,
-                run.run_id,
-                ds.expectations.severity_of,
-                observed_lf_health_value,
-                index_columns=["lf"],
-                data_docs=False,
-            )
-        ]
-    finally:
-        view.unpersist()
+    return [
+        run_suite(
+            settings.home,
+            ds.name,
+            lambda: build_lf_health_suite(f"{ds.name}_lf_health", ds.expectations, published_run),
+            lf_health_view(current, previous),
+            run.run_id,
+            ds.expectations.severity_of,
+            observed_lf_health_value,
+            index_columns=["lf"],
+            data_docs=False,
+        )
+    ]
