@@ -110,5 +110,6 @@ def render(result: dict[str, Any]) -> str:
         )
     if changes["examples"]:
         lines += ["    e.g.:", *_examples(changes["examples"])]
+    lines += [f"  note: {note}" for note in result["notes"]]
     lines.append(f"  ({result['seconds']:.2f} s)")
     return "\n".join(lines)

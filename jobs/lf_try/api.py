@@ -140,6 +140,7 @@ def try_change(
         "lfs": [_lf_report(lf, votes[lf.name], fitted, after, show) for lf in change.lfs],
         "removed": change.removed,
         "label_model": fitted.model,
+        "notes": _notes(ds),
         "label_changes": {
             **changes,
             "estimated_rows_in_table": round(changes["share"] * population),
@@ -148,6 +149,16 @@ def try_change(
         },
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _notes(ds: DatasetConfig) -> list[str]:
+    """What the try leaves out that a run of this dataset would include."""
+    notes = []
+    if ds.annotator_sources:
+        notes.append("annotators vote as sources in a run, not in the try's fit: its labels may differ more")
+    if ds.end_model is not None:
+        notes.append(f"the end model publishes ({ds.end_model.publish}): rows it labels count as unchanged")
+    return notes
 
 
 def _default_spark(settings: Settings) -> Callable[[], Any]:
