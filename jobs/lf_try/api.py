@@ -20,7 +20,7 @@ from jobs.core.errors import ConfigError
 from jobs.core.settings import Settings
 from jobs.lf_try import figures
 from jobs.lf_try.candidates import Change, InlineLF, candidate_votes, inline_change, pack_change
-from jobs.lf_try.sample import DEFAULT_SAMPLE_ROWS, DEV, GOLD, PUBLISHED, VOTES, Sample, load_sample
+from jobs.lf_try.sample import DEFAULT_SAMPLE_ROWS, DEV, GOLD, PATTERN_ROWS, PUBLISHED, VOTES, Sample, load_sample
 from lf_library.core import LabelingFunction
 
 EXAMPLES = 5
@@ -48,6 +48,10 @@ def _sample_votes(sample: Sample) -> figures.SampleVotes:
         rows.column(DEV).to_numpy(zero_copy_only=False).astype(bool),
         rows.column(PUBLISHED).to_numpy().astype(np.int64),
     )
+
+
+def _pattern_rows(sample: Sample) -> np.ndarray:
+    return sample.rows.column(PATTERN_ROWS).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def _change(request: TryRequest, ds: DatasetConfig, sample: Sample) -> Change:
@@ -111,19 +115,20 @@ def try_change(
     before = _sample_votes(sample)
     votes = candidate_votes(change.lfs, ds.classes, sample.rows) if change.lfs else {}
     after = before.with_change(votes, change.removed)
-    fitted = figures.fit_sample(ds, after)
     ids = sample.rows.column("id").to_pylist()
     n, population = len(ids), sample.population
     sample_is_table = n == population
+    weights = None if sample_is_table else figures.table_weights(before, len(ds.classes), _pattern_rows(sample))
+    fitted = figures.fit_sample(ds, after, weights)
     show = {"ids": ids, "texts": sample.rows.column("text").to_pylist() if request.show_text else None}
     end_model = ds.end_model.publish if ds.end_model is not None else None
-    changes = figures.label_changes(before.published, fitted.row_labels, end_model, ds.classes)
+    row_weights = np.ones(n) if weights is None else weights
+    changes = figures.label_changes(before.published, fitted.row_labels, end_model, ds.classes, row_weights)
     changed = changes.pop("changed_mask")
     if not sample_is_table:  # the sample's own fit differs a little from the table's: say how much
-        unchanged = figures.fit_sample(ds, before).row_labels
-        changes["without_the_change"] = figures.label_changes(before.published, unchanged, end_model, ds.classes)[
-            "rows"
-        ]
+        unchanged = figures.fit_sample(ds, before, weights).row_labels
+        noise = figures.label_changes(before.published, unchanged, end_model, ds.classes, row_weights)
+        changes["without_the_change"] = noise["rows"]
     return {
         "dataset": ds.name,
         "sample": {
@@ -143,7 +148,6 @@ def try_change(
         "notes": _notes(ds),
         "label_changes": {
             **changes,
-            "estimated_rows_in_table": round(changes["share"] * population),
             "end_model_rows": end_model,
             "examples": _examples(changed, ids, show["texts"]),
         },

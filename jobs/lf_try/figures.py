@@ -79,8 +79,18 @@ def gold_counts(sample: SampleVotes, inverse: np.ndarray, strings: list[str]) ->
     return sorted((strings[p], int(g), bool(d), int(c)) for (p, g, d), c in zip(keys, n, strict=True))
 
 
-def fit_sample(ds: DatasetConfig, sample: SampleVotes) -> Fitted:
-    """The fit stage's LF analysis, model choice and labels, on the sample's patterns."""
+def table_weights(sample: SampleVotes, n_classes: int, table_rows: np.ndarray) -> np.ndarray:
+    """Each sample row's weight: the table's rows with its stored pattern (``table_rows``) over the
+    sample's, so the weights of a pattern's sample rows add up to the table's count of it."""
+    inverse = pattern_rows(sample.L, sample.lf_names, n_classes)[2]
+    return table_rows.astype(np.float64) / np.bincount(inverse)[inverse]
+
+
+def fit_sample(ds: DatasetConfig, sample: SampleVotes, weights: np.ndarray | None = None) -> Fitted:
+    """The fit stage's LF analysis, model choice and labels, on the sample's patterns. With
+    ``weights`` (:func:`table_weights`) the model is fitted on the table's pattern counts, each
+    pattern's rows split as its sample rows' votes split: a label model is not fitted on a
+    sample's noise, while the LF figures stay the sample's own."""
     names = sample.lf_names
     L, counts, inverse, strings = pattern_rows(sample.L, names, len(ds.classes))
     gold = gold_counts(sample, inverse, strings)
@@ -95,7 +105,8 @@ def fit_sample(ds: DatasetConfig, sample: SampleVotes) -> Fitted:
         )
     stats = lf_summary(L, counts, int(counts.sum()), names, gold_matrix)
     dev = dev_votes(ds, gold, names) if ds.model_selection and gold else None
-    choice = choose_model(ds, L, counts, dev)
+    model_counts = counts if weights is None else np.bincount(inverse, weights=weights, minlength=len(L))
+    choice = choose_model(ds, L, model_counts, dev)
     labels, _ = pattern_labels(choice.model, L, ds.uncovered)
     return Fitted(stats, choice.candidate or choice.model.name, labels[inverse])
 
@@ -124,9 +135,10 @@ def pairwise(votes: np.ndarray, sample: SampleVotes, exclude: str) -> list[dict[
 
 
 def label_changes(
-    before: np.ndarray, after: np.ndarray, end_model: str | None, classes: tuple[str, ...]
+    before: np.ndarray, after: np.ndarray, end_model: str | None, classes: tuple[str, ...], weights: np.ndarray
 ) -> dict[str, Any]:
-    """Rows whose published label would change, by (from, to). Where an end model publishes
+    """Rows whose published label would change, by (from, to), and (``weights``: the table's rows
+    each sample row stands for) in the whole table. Where an end model publishes
     (``fill_uncovered``: the rows the label model leaves unlabeled; ``end_model``: every row) the
     row keeps the label it has: the votes do not decide it."""
     after = after.copy()
@@ -143,6 +155,7 @@ def label_changes(
     return {
         "rows": int(changed.sum()),
         "share": float(changed.mean()) if len(changed) else 0.0,
+        "estimated_rows_in_table": round(float(weights[changed].sum())),
         "transitions": {f"{name(int(a))} -> {name(int(b))}": int(c) for (a, b), c in zip(pairs, n, strict=True)},
         "changed_mask": changed,
     }

@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_ROWS = 100_000
 GOLD, DEV, PUBLISHED, STRATUM, VOTES = "_gold", "_dev", "_published", "_stratum", "_votes"
+PATTERN_ROWS = "_pattern_rows"
 """The sample's own columns beside the source's: gold class (-1: none), in the dev split,
-published label (-1: none), stratum, and the stored votes in the order of the ``lfs`` on record."""
+published label (-1: none), stratum, the stored votes in the order of the ``lfs`` on record,
+and how many rows of the whole table have the row's stored vote pattern (the fit's weights)."""
+SAMPLE_FORMAT = 2
+"""Bumped when the sample's columns change: an older sample is drawn again."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class SampleKey:
             "labels_version": self.labels_version,
             "gold": self.gold,
             "requested_rows": self.rows,
+            "format": SAMPLE_FORMAT,
         }
 
 
@@ -129,6 +134,7 @@ def build_sample(spark: SparkSession, settings: Settings, ds: DatasetConfig, key
     )
     sample = (
         chosen.join(by_id, "id", "left")
+        .join(_pattern_rows(spark, tables, key, lfs, len(ds.classes), chosen), "id", "left")
         .withColumn(VOTES, F.coalesce(in_order, F.array_repeat(F.lit(-1), len(lfs))))
         .drop("_m", "_hash")
         .orderBy("id")
@@ -145,6 +151,22 @@ def build_sample(spark: SparkSession, settings: Settings, ds: DatasetConfig, key
     stored = stored_sample(tables, key)
     assert stored is not None, "the sample just written must match its key"
     return stored
+
+
+def _pattern_rows(
+    spark: SparkSession, tables: DatasetTables, key: SampleKey, lfs: list[str], n_classes: int, chosen: DataFrame
+) -> DataFrame:
+    """``(id, _pattern_rows)`` of the sampled ids: the rows of the whole table that share the id's
+    vote pattern (the fit's unit), so a try can fit on the table's pattern counts, not the sample's."""
+    from pyspark.sql import functions as F
+
+    from jobs.patterns.vote_patterns import row_patterns
+
+    ids = tables.source.read(spark, key.source_version).select("id")
+    patterned = row_patterns(ids, tables.votes.read(spark, key.votes_version), lfs, n_classes)
+    counts = patterned.rows.groupBy(*patterned.keys).agg(F.count(F.lit(1)).alias(PATTERN_ROWS))
+    sampled = patterned.rows.join(F.broadcast(chosen.select("id")), "id")
+    return sampled.join(counts, patterned.keys).select("id", PATTERN_ROWS)
 
 
 def stratum_quotas(per_stratum: dict[str, int], size: int) -> dict[str, int]:

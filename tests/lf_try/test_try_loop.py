@@ -3,7 +3,8 @@
 A pack change (one LF edited, one removed, one added) is tried on the real YouTube comments,
 then a run with the changed pack publishes: each changed LF's coverage, overlaps, conflicts and
 gold accuracy, and the labels that change, are the run's. On a sample smaller than the table
-the figures are the run's votes counted on the sample's rows.
+the figures are the run's votes counted on the sample's rows, and the label changes an estimate
+of the run's.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def test_a_tried_pack_change_reports_what_the_run_then_publishes(spark, lake_aft
     hits = int(np.isin(sample_ids, list(free)).sum())
     new = next(lf for lf in sampled["lfs"] if lf["lf"] == "keyword_free")
     assert new["labeled"] == hits and new["coverage"] == pytest.approx(hits / 600)
+    # Its label model is fitted on the table's pattern counts: the estimate is the table's, near enough.
+    estimate = sampled["label_changes"]["estimated_rows_in_table"]
+    assert abs(estimate - len(changed)) <= 0.2 * len(changed), (estimate, len(changed))
 
 
 @shares_first_run("pack-v1")
