@@ -24,6 +24,7 @@ from jobs.lf_try.sample import DEFAULT_SAMPLE_ROWS, DEV, GOLD, PATTERN_ROWS, PUB
 from lf_library.core import LabelingFunction
 
 EXAMPLES = 5
+NOTHING_PUBLISHED = "nothing is published yet: every label the fit gives counts as a change"
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def try_change(
         "lfs": [_lf_report(lf, votes[lf.name], fitted, after, show) for lf in change.lfs],
         "removed": change.removed,
         "label_model": fitted.model,
-        "notes": _notes(ds),
+        "notes": _notes(ds) + ([] if sample.meta["key"]["labels_version"] is not None else [NOTHING_PUBLISHED]),
         "label_changes": {
             **changes,
             "end_model_rows": end_model,

@@ -146,8 +146,13 @@ def build_sample(spark: SparkSession, settings: Settings, ds: DatasetConfig, key
         "population": population,
         "strata": {s: [per_stratum[s], quotas[s]] for s in sorted(per_stratum)},
     }
-    tables.lf_sample.overwrite(sample.coalesce(1), commit_metadata(**meta))
-    chosen.unpersist()
+    try:
+        tables.lf_sample.overwrite(sample.coalesce(1), commit_metadata(**meta))
+    except Exception:  # another try drawing the same sample at once: its commit wins, and serves
+        if stored_sample(tables, key) is None:
+            raise
+    finally:
+        chosen.unpersist()
     stored = stored_sample(tables, key)
     assert stored is not None, "the sample just written must match its key"
     return stored
