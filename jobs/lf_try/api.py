@@ -149,7 +149,7 @@ def try_change(
         "notes": _notes(ds) + ([] if sample.meta["key"]["labels_version"] is not None else [NOTHING_PUBLISHED]),
         "label_changes": {
             **changes,
-            "end_model_rows": end_model,
+            "end_model_publishes": end_model,
             "examples": _examples(changed, ids, show["texts"]),
         },
         "seconds": round(time.monotonic() - started, 3),
