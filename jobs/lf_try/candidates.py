@@ -75,8 +75,9 @@ def _python_lf(target: str | Callable[..., Any] | LabelingFunction, name: str, l
             raise ConfigError(f"lf try: --python wants module:function, got {target!r}")
         try:
             found = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"lf try: cannot load {target!r}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a module that fails to import (syntax, its own raise) too
+            message = " ".join(str(exc).split())[:300]
+            raise ConfigError(f"lf try: cannot load {target!r}: {type(exc).__name__}: {message}") from exc
     if isinstance(found, LabelingFunction):
         return found
     if not callable(found):
