@@ -180,7 +180,7 @@ def try_lf(
     *,
     label: str | None = None,
     name: str = "candidate",
-    keywords: list[str] | tuple[str, ...] = (),
+    keywords: str | list[str] | tuple[str, ...] = (),
     regex: str | None = None,
     sql: str | None = None,
     python: Any = None,
@@ -195,5 +195,6 @@ def try_lf(
     prints. ``python`` takes an LF object, a function or ``"module:function"``."""
     inline = None
     if not pack:
-        inline = InlineLF(label, name, tuple(keywords), regex, sql, python, match, ignore_case)
+        words = (keywords,) if isinstance(keywords, str) else tuple(keywords)  # "free" is one keyword
+        inline = InlineLF(label, name, words, regex, sql, python, match, ignore_case)
     return try_change(TryRequest(dataset, inline, pack, sample_rows, show_text), settings)

@@ -10,13 +10,14 @@ Within a stratum the rows are the first by a hash of their id: the same rows on 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobs.core.datasets import DatasetConfig
-from jobs.core.errors import StageOrderError
+from jobs.core.errors import LabellakeError, StageOrderError
 from jobs.core.settings import Settings
 from jobs.lake.tables import DatasetTables, TableRef, commit_at, commit_metadata, dataset_tables
 
@@ -105,8 +106,6 @@ def stored_sample(tables: DatasetTables, key: SampleKey) -> Sample | None:
         return None
     table = DeltaTable(ref.uri)
     history = table.history(1)
-    import json
-
     meta = json.loads(history[0].get("userMetadata") or "{}") if history else {}
     if meta.get("key") != key.as_dict():
         return None
@@ -154,7 +153,8 @@ def build_sample(spark: SparkSession, settings: Settings, ds: DatasetConfig, key
     finally:
         chosen.unpersist()
     stored = stored_sample(tables, key)
-    assert stored is not None, "the sample just written must match its key"
+    if stored is None:
+        raise LabellakeError(f"lf try {ds.name}: another try replaced the sample while this one drew it; try again")
     return stored
 
 
