@@ -34,11 +34,11 @@ from urllib.parse import quote, unquote
 
 from pyspark.sql import DataFrame
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 from expectations.offline_assets import localize_site
 from jobs.core.settings import run_report_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

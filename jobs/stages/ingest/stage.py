@@ -139,11 +139,14 @@ def parsed_and_classified(spark: SparkSession, ds: DatasetConfig, settings: Sett
     projection of that cache; with them, a window over it, cached in its place. Returns the
     classified rows and the cached frame to unpersist."""
     raw = read_raw(spark, ds, settings).persist()
-    repeated = has_repeated_ids(raw, ds)
-    if not repeated:
-        return classify(raw, ds, repeated_ids=False), raw
-    classified = classify(raw, ds, repeated_ids=True).persist()
-    classified.count()
+    try:
+        if not has_repeated_ids(raw, ds):
+            return classify(raw, ds, repeated_ids=False), raw
+        classified = classify(raw, ds, repeated_ids=True).persist()
+        classified.count()
+    except Exception:
+        raw.unpersist()
+        raise
     raw.unpersist()
     return classified, classified
 
