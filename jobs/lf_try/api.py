@@ -51,7 +51,8 @@ def _sample_votes(sample: Sample) -> figures.SampleVotes:
     )
 
 
-def _pattern_rows(sample: Sample) -> np.ndarray:
+def _table_rows(sample: Sample) -> np.ndarray:
+    """Each sample row's count of table rows with its stored vote pattern."""
     return sample.rows.column(PATTERN_ROWS).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
@@ -119,7 +120,7 @@ def try_change(
     ids = sample.rows.column("id").to_pylist()
     n, population = len(ids), sample.population
     sample_is_table = n == population
-    weights = None if sample_is_table else figures.table_weights(before, len(ds.classes), _pattern_rows(sample))
+    weights = None if sample_is_table else figures.table_weights(before, len(ds.classes), _table_rows(sample))
     fitted = figures.fit_sample(ds, after, weights)
     show = {"ids": ids, "texts": sample.rows.column("text").to_pylist() if request.show_text else None}
     end_model = ds.end_model.publish if ds.end_model is not None else None

@@ -16,8 +16,7 @@ import numpy as np
 from jobs.core.datasets import DatasetConfig
 from jobs.patterns.vote_patterns import PatternCodec
 from jobs.stages.fit.choose_model import choose_model
-from jobs.stages.fit.lf_analysis import lf_summary
-from jobs.stages.fit.model_fit import dev_votes
+from jobs.stages.fit.model_fit import dev_votes, lf_stats
 from jobs.stages.fit.predictions import pattern_labels
 
 
@@ -94,16 +93,7 @@ def fit_sample(ds: DatasetConfig, sample: SampleVotes, weights: np.ndarray | Non
     names = sample.lf_names
     L, counts, inverse, strings = pattern_rows(sample.L, names, len(ds.classes))
     gold = gold_counts(sample, inverse, strings)
-    gold_matrix = None
-    if gold:
-        from jobs.patterns.vote_patterns import pattern_matrix
-
-        gold_matrix = (
-            pattern_matrix([p for p, _, _, _ in gold], names),
-            np.array([g for _, g, _, _ in gold], dtype=np.int64),
-            np.array([c for _, _, _, c in gold], dtype=np.int64),
-        )
-    stats = lf_summary(L, counts, int(counts.sum()), names, gold_matrix)
+    stats = lf_stats(L, counts, names, gold)
     dev = dev_votes(ds, gold, names) if ds.model_selection and gold else None
     model_counts = counts if weights is None else np.bincount(inverse, weights=weights, minlength=len(L))
     choice = choose_model(ds, L, model_counts, dev)

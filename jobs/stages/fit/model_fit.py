@@ -135,6 +135,21 @@ def dev_votes(
     )
 
 
+def lf_stats(
+    L: np.ndarray, counts: np.ndarray, lf_names: list[str], gold_counts: list[tuple[str, int, bool, int]]
+) -> dict[str, dict[str, Any]]:
+    """Snorkel's per-LF statistics of the patterns ``L`` with their row ``counts``, and, from the
+    ``(pattern, gold, dev, rows)`` gold counts, each LF's correct and incorrect votes."""
+    gold = None
+    if gold_counts:
+        gold = (
+            pattern_matrix([p for p, _, _, _ in gold_counts], lf_names),
+            np.array([g for _, g, _, _ in gold_counts], dtype=np.int64),
+            np.array([n for _, _, _, n in gold_counts], dtype=np.int64),
+        )
+    return lf_summary(L, counts, int(counts.sum()), lf_names, gold)
+
+
 def lf_analysis_of(
     L: np.ndarray,
     counts: np.ndarray,
@@ -144,14 +159,7 @@ def lf_analysis_of(
     record: dict,
 ) -> LFAnalysis:
     """Coverage, overlaps, conflicts and gold accuracy from the pattern counts in hand."""
-    gold = None
-    if gold_counts:
-        gold = (
-            pattern_matrix([p for p, _, _, _ in gold_counts], lf_names),
-            np.array([g for _, g, _, _ in gold_counts], dtype=np.int64),
-            np.array([n for _, _, _, n in gold_counts], dtype=np.int64),
-        )
-    stats = lf_summary(L, counts, int(counts.sum()), lf_names, gold)
+    stats = lf_stats(L, counts, lf_names, gold_counts)
     kinds = votes_meta.get("lf_kinds") or {}
     lfs = [(n, votes_meta["lf_versions"][n], kinds.get(n, "")) for n in lf_names]
     return LFAnalysis(stats, lfs, json.loads(record.get("lf_errors") or "{}"))
