@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,12 +126,32 @@ def _context(home: Path, dataset: str) -> Any:
     if cached is not None and (root / "gx" / "great_expectations.yml").exists():
         return cached
     context = gx.get_context(mode="file", project_root_dir=str(root))
+    _drop_config_variables_template(root / "gx")
     if context.config.analytics_enabled is not False and os.environ["GX_ANALYTICS_ENABLED"].lower() == "false":
         context.enable_analytics(False)
     # One log line per expectation (the caller's) beats a tqdm bar per metric batch in task logs.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     _CONTEXTS[root] = context
     return context
+
+
+def _drop_config_variables_template(gx_dir: Path) -> None:
+    """Delete ``uncommitted/config_variables.yml`` while it is GX's template (comments and an
+    analytics ``instance_id``, unused with analytics off).
+
+    GX re-reads and YAML-parses that file on every read of a context variable (hundreds per
+    stage: 0.5 s of an LF-edit rerun on youtube_spam); a missing file reads as no variables.
+    A file a user has written variables into is kept."""
+    from great_expectations.data_context.templates import CONFIG_VARIABLES_INTRO
+
+    path = gx_dir / "uncommitted" / "config_variables.yml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    rest = text.removeprefix(CONFIG_VARIABLES_INTRO)
+    if rest != text and re.fullmatch(r"instance_id: [0-9a-f-]+\s*", rest):
+        path.unlink(missing_ok=True)
 
 
 def run_suite(

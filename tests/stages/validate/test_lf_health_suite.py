@@ -29,3 +29,16 @@ def test_the_lf_health_suite_names_the_lfs_that_moved(tmp_path: Path) -> None:
     )
     (outcome,) = checked.outcomes
     assert not outcome["success"] and outcome["observed"] == {"lfs_moved": ["moved"], "unexpected_count": 1}
+
+
+def test_gx_config_variables_template_is_dropped_and_a_users_file_kept(tmp_path: Path) -> None:
+    """GX re-parses ``config_variables.yml`` on every context variable read: its comment-only
+    template goes when a context is made; a file holding a user's variables stays and still works."""
+    from expectations.gx_runner import _context, gx_root
+
+    context = _context(tmp_path, "d")
+    variables = gx_root(tmp_path, "d") / "gx" / "uncommitted" / "config_variables.yml"
+    assert not variables.exists() and "instance_id" not in context.config_provider.get_values()
+    variables.write_text("my_bucket: labels\n", encoding="utf-8")
+    _context(tmp_path / "other", "d")  # another project: this one's file is untouched
+    assert variables.exists() and context.config_provider.get_values()["my_bucket"] == "labels"
