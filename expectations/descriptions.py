@@ -43,6 +43,17 @@ def describe(check: str, threshold: object) -> str:
     return text.replace("$", "$$")
 
 
+def checked_suite(name: str, checks: list[tuple[gx.expectations.Expectation, str, object]]) -> gx.ExpectationSuite:
+    """A suite of ``(expectation, check name, threshold)`` built in one call.
+
+    ``suite.add_expectation`` on a suite whose name the context's store already holds (every run
+    after the first) rewrites the stored suite once per expectation; the suite is stored once, by
+    the runner, instead."""
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(name=name, expectations=[with_check(e, check, t) for e, check, t in checks])
+
+
 def with_check(expectation: gx.expectations.Expectation, check: str, threshold: object) -> gx.expectations.Expectation:
     """``expectation`` carrying its check name and threshold (read back from the results) and
     the sentence Data Docs show for it."""

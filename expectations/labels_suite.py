@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from expectations.descriptions import with_check
+from expectations.descriptions import checked_suite
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -199,10 +199,10 @@ def build_suite(
 
     E = gx.expectations
     k = len(classes)
-    suite = gx.ExpectationSuite(name=name)
+    checks: list[tuple[gx.expectations.Expectation, str, object]] = []
 
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
-        suite.add_expectation(with_check(expectation, check, threshold))
+        checks.append((expectation, check, threshold))
 
     add(E.ExpectTableRowCountToBeBetween(min_value=1), "rows_present", ">= 1")
     add(ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0), "id_unique", "unique")
@@ -222,14 +222,14 @@ def build_suite(
         add(E.ExpectColumnMeanToBeBetween(column=share, min_value=low), f"class_share_min[{cls}]", low)
         add(E.ExpectColumnMeanToBeBetween(column=share, max_value=high), f"class_share_max[{cls}]", high)
     if published is not None:
-        add_drift(suite, add, classes, thresholds, published)
+        add_drift(add, classes, thresholds, published)
     if with_gold and thresholds.min_gold_accuracy is not None:
         add(
             E.ExpectColumnMeanToBeBetween(column="agrees_with_gold", min_value=thresholds.min_gold_accuracy),
             "gold_accuracy",
             f">= {thresholds.min_gold_accuracy}",
         )
-    return suite
+    return checked_suite(name, checks)
 
 
 KL_FLOOR = 1e-6
@@ -238,7 +238,6 @@ appearing from nowhere reads as large drift, not as an error."""
 
 
 def add_drift(
-    suite: gx.ExpectationSuite,
     add: Any,
     classes: tuple[str, ...],
     thresholds: ExpectationConfig,
@@ -271,14 +270,12 @@ def build_label_change_suite(name: str, thresholds: ExpectationConfig, published
     that version are not compared; when every id is new the share is 0."""
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name=name)
     # The shares of several transitions add up with float error: 0.1 + 0.15 must pass "<= 0.25".
     expectation = gx.expectations.ExpectColumnSumToBeBetween(
         column="changed_share", max_value=thresholds.max_label_change_share + SUM_TOLERANCE
     )
     threshold = f"<= {thresholds.max_label_change_share} vs v{published_version}"
-    suite.add_expectation(with_check(expectation, "drift_label_changes", threshold))
-    return suite
+    return checked_suite(name, [(expectation, "drift_label_changes", threshold)])
 
 
 def name_duplicate_ids(outcomes: list[dict[str, Any]], view: DataFrame, limit: int = 5) -> None:

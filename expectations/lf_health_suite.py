@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from expectations.descriptions import with_check
+from expectations.descriptions import checked_suite
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -33,9 +33,7 @@ def build_lf_health_suite(name: str, thresholds: ExpectationConfig, published_ru
     expectation = gx.expectations.ExpectColumnValuesToBeBetween(
         column="coverage_change", min_value=-limit, max_value=limit
     )
-    suite = gx.ExpectationSuite(name=name)
-    suite.add_expectation(with_check(expectation, "drift_lf_coverage", f"|change| <= {limit} vs run {published_run}"))
-    return suite
+    return checked_suite(name, [(expectation, "drift_lf_coverage", f"|change| <= {limit} vs run {published_run}")])
 
 
 def observed_lf_health_value(check: str, result: dict) -> object:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from expectations.descriptions import with_check
+from expectations.descriptions import checked_suite
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
@@ -58,10 +58,10 @@ def build_source_suite(
     import great_expectations as gx
 
     E = gx.expectations
-    suite = gx.ExpectationSuite(name=name)
+    checks: list[tuple[gx.expectations.Expectation, str, object]] = []
 
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
-        suite.add_expectation(with_check(expectation, check, threshold))
+        checks.append((expectation, check, threshold))
 
     mostly = round(1.0 - thresholds.max_null_share, 12)
     add(
@@ -104,7 +104,7 @@ def build_source_suite(
         )
     else:
         add(E.ExpectTableRowCountToBeBetween(min_value=1), "source_row_count", ">= 1 (first ingest)")
-    return suite
+    return checked_suite(name, checks)
 
 
 def observed_source_value(check: str, result: dict) -> object:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from expectations.descriptions import with_check
+from expectations.descriptions import checked_suite
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
@@ -34,21 +34,21 @@ def build_votes_suite(name: str, lf_names: Sequence[str]) -> gx.ExpectationSuite
     import great_expectations as gx
 
     E = gx.expectations
-    suite = gx.ExpectationSuite(name=name)
-    for expectation, check, threshold in (
-        (
-            E.ExpectColumnValuesToBeInSet(column="vote_in_label_space", value_set=[True]),
-            "votes_in_label_space",
-            "every vote is a class its LF may vote",
-        ),
-        (
-            E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=list(lf_names)),
-            "votes_lf_fires",
-            f"all {len(lf_names)} LFs vote on some row",
-        ),
-    ):
-        suite.add_expectation(with_check(expectation, check, threshold))
-    return suite
+    return checked_suite(
+        name,
+        [
+            (
+                E.ExpectColumnValuesToBeInSet(column="vote_in_label_space", value_set=[True]),
+                "votes_in_label_space",
+                "every vote is a class its LF may vote",
+            ),
+            (
+                E.ExpectColumnDistinctValuesToContainSet(column="lf", value_set=list(lf_names)),
+                "votes_lf_fires",
+                f"all {len(lf_names)} LFs vote on some row",
+            ),
+        ],
+    )
 
 
 def observed_votes_value(names: list[str]):

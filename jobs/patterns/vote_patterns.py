@@ -63,8 +63,11 @@ class PatternCodec:
         return [f"_p{c}" for c in range(math.ceil(len(self.lf_names) / self.per_column))]
 
     def digit(self, j: int) -> Column:
+        return F.expr(self._digit_sql(j))
+
+    def _digit_sql(self, j: int) -> str:
         column, place = self.columns[j // self.per_column], j % self.per_column
-        return F.expr(f"(`{column}` div {self.base**place}) % {self.base}")
+        return f"((`{column}` div {self.base**place}) % {self.base})"
 
     def row_codes(self, ids: DataFrame, votes: DataFrame) -> DataFrame:
         """``(id, _p0, ...)`` for every source row; rows without votes get zeros."""
@@ -104,11 +107,14 @@ class PatternCodec:
     def pattern_string(self) -> Column:
         """The canonical ``lf=vote,...`` string of the coded columns (entries sorted as strings)."""
         order = sorted(range(len(self.lf_names)), key=lambda j: self.lf_names[j] + "=")
+        # One SQL text, parsed once by the JVM: built from Column objects it took ~8 py4j calls per
+        # LF (0.6 s of a fit's driver time at 73 LFs).
         entries = [
-            F.when(self.digit(j) > 0, F.concat(F.lit(self.lf_names[j] + "="), (self.digit(j) - 1).cast("string")))
+            f"CASE WHEN {self._digit_sql(j)} > 0 THEN "
+            f"concat({_sql_literal(self.lf_names[j] + '=')}, CAST({self._digit_sql(j)} - 1 AS STRING)) END"
             for j in order
         ]
-        return F.concat_ws(",", *entries)
+        return F.expr(f"concat_ws(',', {', '.join(entries)})")
 
     def pattern_strings(self, codes: np.ndarray) -> list[str]:
         """The canonical strings of a (P, columns) array of codes, in Python: the same text as
@@ -220,3 +226,8 @@ def row_patterns(ids: DataFrame, votes: DataFrame, lf_names: list[str], n_classe
     if codec is None:
         return RowPatterns(string_patterns(ids, votes), [PATTERN], None)
     return RowPatterns(codec.row_codes(ids, votes), codec.columns, codec)
+
+
+def _sql_literal(text: str) -> str:
+    """``text`` as a Spark SQL string literal (backslashes and quotes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
