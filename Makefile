@@ -30,11 +30,12 @@ $(JARS): $(STAMP)
 	$(BIN)/python -m jobs.spark.jars
 
 # hadoop-aws and the AWS SDK modules it uses, for a lakehouse on S3 (LABELLAKE_HOME=s3://...).
-$(S3JARS): $(JARS)
+# Its own Ivy folder and manifest, no jar in common with Delta's: it resolves beside them.
+$(S3JARS): $(STAMP)
 	$(BIN)/python -m jobs.spark.jars cluster
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
-$(ARCHIVE): $(S3JARS)
+$(ARCHIVE): $(JARS) $(S3JARS)
 	$(BIN)/python -m jobs.spark.jvm_archive
 	touch $@
 

@@ -43,7 +43,7 @@ def _labels(settings, version: int) -> dict[str, int]:
     return dict(zip(frame["id"], frame["label"], strict=True))
 
 
-@shares_first_run("pack-v1")
+@shares_first_run("pack_v1")
 def test_a_tried_pack_change_reports_what_the_run_then_publishes(spark, lake_after_run, tmp_path) -> None:
     datasets, run = PACK_V1_RUN
     lake, _ = lake_after_run(datasets, run)
@@ -81,7 +81,7 @@ def test_a_tried_pack_change_reports_what_the_run_then_publishes(spark, lake_aft
     assert abs(estimate - len(changed)) <= 0.2 * len(changed), (estimate, len(changed))
 
 
-@shares_first_run("pack-v1")
+@shares_first_run("pack_v1")
 def test_the_cli_tries_an_inline_lf_and_refuses_bad_ones(spark, lake_after_run, monkeypatch, capsys) -> None:
     datasets, run = PACK_V1_RUN
     lake, _ = lake_after_run(datasets, run)
