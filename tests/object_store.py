@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from jobs.core.settings import PROJECT_ROOT
+from tests.ports import free_port
 
 BINARY = PROJECT_ROOT / ".cache" / "bin" / "versitygw"
 BUCKET = "labellake"
@@ -51,19 +52,13 @@ class S3Server:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_s3_server(root: Path) -> Iterator[S3Server]:
     """Start the gateway over ``root`` (one bucket, ``labellake``) and stop it afterwards."""
     if not BINARY.is_file():
         pytest.skip(f"no S3 server at {BINARY}: `make setup` builds versitygw where Go is installed")
     (root / BUCKET).mkdir(parents=True, exist_ok=True)
-    server = S3Server(f"http://127.0.0.1:{_free_port()}")
+    server = S3Server(f"http://127.0.0.1:{free_port()}")
     address = server.endpoint.removeprefix("http://")
     env = {**os.environ, "ROOT_ACCESS_KEY": server.access_key, "ROOT_SECRET_KEY": server.secret_key}
     log = open(root.parent / "versitygw.log", "w")  # noqa: SIM115 - open while the server runs

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,12 +26,7 @@ from jobs.core.settings import Settings
 from jobs.spark.conf import EXTRA_CONF_ENV
 from tests.conftest import TEST_SESSION_CONF
 from tests.dags.helpers import PACK_V1, dag_env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 def _rest(base: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -84,7 +78,7 @@ def backfill_nightly(root: Path, spark_master: str | None = None, lake: str | No
         # Spark's default generated code on the cluster: the test compares these labels with the
         # in-process session's interpreted run (docs/decisions/0002).
         env[EXTRA_CONF_ENV] = env.get(EXTRA_CONF_ENV, "").replace(TEST_SESSION_CONF, "").strip()
-    port = _free_port()
+    port = free_port()
     env.update(
         {
             "AIRFLOW__API__PORT": str(port),

@@ -17,6 +17,7 @@ from jobs.spark.jvm_archive import archive_path
 from jobs.stages import STAGES
 from tests.conftest import PACK_V1_RUN, shares_first_run
 from tests.dags.helpers import PACK_V1, PACK_V2, dag_env, labels_table, run_row
+from tests.ports import free_port
 
 DAG_IDS = {"nightly_relabel", "lf_change_relabel", "lf_library_watch"}
 
@@ -216,14 +217,6 @@ def _failed_validation_fails_the_dag_run_and_publishes_nothing(lake: Path) -> No
 # --- a real Spark standalone cluster (master + 1 worker from the pyspark install) under a real scheduler ------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def standalone_master(tmp_path: Path):
     """``spark-class`` Master and Worker processes, as docker-compose starts them; torn down after."""
@@ -232,7 +225,7 @@ def standalone_master(tmp_path: Path):
     import urllib.request
 
     spark_class = str(Path(sys.executable).parent / "spark-class")
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     env = {
         **os.environ,
         "SPARK_LOCAL_IP": "127.0.0.1",
@@ -271,7 +264,7 @@ def standalone_master(tmp_path: Path):
                     "--memory",
                     "4g",
                     "--webui-port",
-                    str(_free_port()),
+                    str(free_port()),
                 ],
                 env=env,
                 stdout=(tmp_path / "worker.log").open("w"),
