@@ -23,7 +23,9 @@ strings), so the ``pattern_counts`` table, reports and reruns read one format.
 
 from __future__ import annotations
 
+import base64
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -229,5 +231,11 @@ def row_patterns(ids: DataFrame, votes: DataFrame, lf_names: list[str], n_classe
 
 
 def _sql_literal(text: str) -> str:
-    """``text`` as a Spark SQL string literal (backslashes and quotes escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``text`` as a Spark SQL string expression. A name of plain characters is quoted as is; any
+    other (an annotator source names a person as the annotation file spells them) goes through
+    base64, whose alphabet no parser setting (``escapedStringLiterals``) reads differently; the
+    optimizer folds the decoding into a constant."""
+    if re.fullmatch(r"[A-Za-z0-9_:=.@ -]*", text):
+        return f"'{text}'"
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return f"decode(unbase64('{encoded}'), 'UTF-8')"

@@ -52,3 +52,20 @@ def test_a_vote_outside_the_classes_fails_naming_lf_and_row(spark) -> None:
     votes = spark.createDataFrame([("r1", "lf_a", 2)], "id string, lf string, vote int")
     with pytest.raises(Exception, match="LF lf_a cast a vote outside the 2 classes on row r1"):
         row_patterns(ids, votes, ["lf_a"], 2).rows.collect()
+
+
+def test_coded_patterns_spell_any_source_name(spark) -> None:
+    """Annotator sources are named as the annotation file spells the person: quotes, backslashes
+    and accents reach the coded pattern string unchanged."""
+    names = sorted(["annotator:o'brien", "annotator:a\\b", "annotator:zoë", "lf_x"])
+    ids = spark.createDataFrame([("r1",), ("r2",), ("r3",)], "id string")
+    rows = [("r1", names[0], 1), ("r1", names[1], 0), ("r2", names[2], 1), ("r2", names[3], 0)]
+    votes = spark.createDataFrame(rows, "id string, lf string, vote int")
+    patterned = row_patterns(ids, votes, names, 2)
+    assert patterned.codec is not None
+    coded = patterned.rows.join(patterned.distinct_counts().select("pattern", *patterned.keys), patterned.keys)
+    expected = string_patterns(ids, votes)
+    assert coded.count() == expected.count() == 3
+    assert expected.join(coded, ["id", "pattern"], "left_anti").count() == 0
+    spelled = {r["pattern"] for r in coded.collect()}
+    assert spelled == {"annotator:a\\b=1,annotator:o'brien=0", "annotator:zoë=1,lf_x=0", ""}
