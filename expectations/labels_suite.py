@@ -186,12 +186,15 @@ def build_suite(
     thresholds: ExpectationConfig,
     published: PublishedStats | None = None,
     with_gold: bool = False,
+    ids_known_unique: bool = False,
 ) -> gx.ExpectationSuite:
     """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``.
 
     With ``published`` (the last published labeling), the drift expectations are
     added; a first run has none and says so in its log. With ``with_gold`` and a
-    ``min_gold_accuracy``, the accuracy floor is added.
+    ``min_gold_accuracy``, the accuracy floor is added. With ``ids_known_unique``
+    the ids are the multiset a validated run found unique, and ``id_unique`` is
+    carried from it (:func:`carried_id_unique`) instead of counted again.
     """
     import great_expectations as gx
 
@@ -205,7 +208,12 @@ def build_suite(
         checks.append((expectation, check, threshold))
 
     add(E.ExpectTableRowCountToBeBetween(min_value=1), "rows_present", ">= 1")
-    add(ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0), "id_unique", "unique")
+    if not ids_known_unique:
+        add(
+            ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0),
+            "id_unique",
+            ID_UNIQUE_THRESHOLD,
+        )
     add(
         E.ExpectColumnValuesToBeNull(column="row_problem"),
         "rows_valid",
@@ -276,6 +284,33 @@ def build_label_change_suite(name: str, thresholds: ExpectationConfig, published
     )
     threshold = f"<= {thresholds.max_label_change_share} vs v{published_version}"
     return checked_suite(name, [(expectation, "drift_label_changes", threshold)])
+
+
+ID_UNIQUE_THRESHOLD = "unique"
+IDS_KEY = "ids"
+"""Where an ``id_unique`` outcome keeps the fingerprint of the ids it found unique."""
+
+
+def validated_unique_ids(outcomes: list[dict[str, Any]]) -> dict[str, int] | None:
+    """The fingerprint of the ids a run's ``id_unique`` passed on, from its recorded outcomes."""
+    for outcome in outcomes:
+        if outcome.get("check") == "id_unique" and outcome.get("success") and isinstance(outcome.get(IDS_KEY), dict):
+            return dict(outcome[IDS_KEY])
+    return None
+
+
+def carried_id_unique(ids: dict[str, int], severity: str, validated_in: str) -> dict[str, Any]:
+    """The ``id_unique`` outcome of ids whose fingerprint equals that of ids ``validated_in`` found unique."""
+    return {
+        "check": "id_unique",
+        "expectation": "expect_column_proportion_of_unique_values_to_be_between",
+        "column": "id",
+        "success": True,
+        "observed": {"unique_share": 1.0, "same_ids_as": validated_in},
+        "threshold": ID_UNIQUE_THRESHOLD,
+        "severity": severity,
+        IDS_KEY: ids,
+    }
 
 
 def name_duplicate_ids(outcomes: list[dict[str, Any]], view: DataFrame, limit: int = 5) -> None:

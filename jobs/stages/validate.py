@@ -21,6 +21,7 @@ logged and flagged on the run, and the run is published.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -32,13 +33,16 @@ from pyspark.sql import functions as F
 
 from expectations.gx_runner import SuiteRun, render_data_docs, run_suite
 from expectations.labels_suite import (
+    IDS_KEY,
     PublishedStats,
     build_label_change_suite,
     build_suite,
+    carried_id_unique,
     name_duplicate_ids,
     observed_value,
     published_stats,
     recorded_published_stats,
+    validated_unique_ids,
     validation_view,
 )
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
@@ -116,13 +120,16 @@ def labels_suite_run(
     view: DataFrame,
     stats: PublishedStats | None,
     with_gold: bool,
+    ids: IdsCheck,
 ) -> SuiteRun:
-    """The candidate-labels suite over the (cached) validation view, duplicate ids named."""
+    """The candidate-labels suite over the (cached) validation view, duplicate ids named; the
+    ``id_unique`` outcome keeps the ids' fingerprint, or is carried from the run that validated them."""
     thresholds = ds.expectations
+    known = ids.validated_in is not None
     labels_run = run_suite(
         settings.home,
         ds.name,
-        lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, with_gold),
+        lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, with_gold, known),
         view,
         run.run_id,
         thresholds.severity_of,
@@ -131,7 +138,37 @@ def labels_suite_run(
         data_docs=False,
     )
     name_duplicate_ids(labels_run.outcomes, view)
+    if ids.validated_in is not None:
+        carried = carried_id_unique(ids.fingerprint, thresholds.severity_of("id_unique"), ids.validated_in)
+        labels_run.outcomes.insert(min(1, len(labels_run.outcomes)), carried)
+    for outcome in labels_run.outcomes:
+        if outcome["check"] == "id_unique" and outcome["success"]:
+            outcome[IDS_KEY] = ids.fingerprint
     return labels_run
+
+
+@dataclass(frozen=True)
+class IdsCheck:
+    """The candidate ids' fingerprint, and which published run found the same ids unique (if one did)."""
+
+    fingerprint: dict[str, int]
+    validated_in: str | None
+
+
+def ids_check(settings: Settings, ds: DatasetConfig, view: DataFrame, published: Published | None) -> IdsCheck:
+    """Fingerprint the view's ids (one aggregate, no shuffle) and compare them with the ids the
+    published labels' run found unique: the same multiset need not be counted again (the count
+    shuffles every id: most of an LF edit's validation at 10M rows, docs/decisions/0006)."""
+    from expectations.unique_values import values_fingerprint  # imports GX: validation has it loaded by now
+
+    fingerprint = values_fingerprint(view, "id")
+    if published is None or published.stats.run_id is None:
+        return IdsCheck(fingerprint, None)
+    record = run_record(None, settings, published.stats.run_id, ds.name) or {}
+    validated = validated_unique_ids(json.loads(record.get("validation") or "[]"))
+    if validated != fingerprint:
+        return IdsCheck(fingerprint, None)
+    return IdsCheck(fingerprint, f"v{published.stats.version} (run {published.stats.run_id})")
 
 
 def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
@@ -151,13 +188,14 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         report.notes.append("first run: nothing published yet, drift checks skipped")
     started = time.monotonic()
     view = _cached_uncompressed(spark, validation_view(labels, ds.classes, gold))
-    # Materializing the view is validation's cost too (GX used to pay it in its first metric).
-    report.seconds += time.monotonic() - started
     validated: list[SuiteRun] = []
     try:
         try:
+            ids = ids_check(settings, ds, view, published)
+            # Materializing the view is validation's cost too (GX used to pay it in its first metric).
+            report.seconds += time.monotonic() - started
             stats = published.stats if published is not None else None
-            validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None))
+            validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None, ids))
         finally:
             view.unpersist()
         if published is not None:

@@ -67,6 +67,11 @@ def _observed_label_changes(spark, settings: Settings, run_id: str) -> float:
     return next(o["observed"] for o in outcomes if o["check"] == "drift_label_changes")
 
 
+def _id_unique(spark, settings: Settings, run_id: str) -> dict:
+    outcomes = json.loads(run_record(spark, settings, run_id)["validation"])
+    return next(o for o in outcomes if o["check"] == "id_unique")
+
+
 def _label_change_share(settings: Settings, before: int, after: int) -> float:
     """Share of the ids in both labels versions whose label differs, from the rows themselves."""
     path = str(table(settings, DATASET, "labels").path)
@@ -122,6 +127,10 @@ def test_incremental_reruns_equal_full_recomputes(
     assert _votes(inc) == _votes(full)
     pd.testing.assert_frame_equal(_labels(inc), _labels(full))
     assert json.loads(run_record(spark, full, "full-2")["recomputed"])["reason"] == "--mode full"
+    # Same rows as the published inc-1: their ids are the multiset inc-1 found unique, not counted again.
+    assert _id_unique(spark, inc, "inc-2")["observed"] == {"unique_share": 1.0, "same_ids_as": "v0 (run inc-1)"}
+    assert _id_unique(spark, inc, "inc-2")["ids"] == _id_unique(spark, inc, "inc-1")["ids"]
+    assert _id_unique(spark, inc, "inc-1")["observed"] == 1.0
     # LFs added and removed: the patterns were rebuilt, so the label changes were joined by id.
     assert _observed_label_changes(spark, inc, "inc-2") == pytest.approx(_label_change_share(inc, 0, 1), abs=1e-6)
 
@@ -148,6 +157,7 @@ def test_incremental_reruns_equal_full_recomputes(
     assert record["lf_row_pairs"] == 9 * 8 and record["dirty_rows"] == 8
     labels = _labels(inc)
     assert len(labels) == 1953 - 5 + 4
+    assert _id_unique(spark, inc, "inc-3")["observed"] == 1.0  # rows added and deleted: counted
     assert {f"new-comment-{i}" for i in range(4)} <= set(labels["id"])
     _check_history_and_diff(inc, monkeypatch, capsys)
 

@@ -77,3 +77,19 @@ def test_values_sharing_a_bucket_are_not_merged(spark) -> None:
         unique_values.ColumnUniqueProportionByHashBuckets, engine, {"column": "id", "batch_id": "c"}, {}, {}, {}
     )
     assert observed == pytest.approx(n / (n + n // 2))
+
+
+def test_equal_id_multisets_share_a_fingerprint_and_others_do_not(spark) -> None:
+    """The fingerprint ignores order and nulls, and tells a repeated id from the one it replaced."""
+    from expectations.unique_values import values_fingerprint
+
+    ids = _comment_ids().drop_duplicates()
+    frame = spark.createDataFrame(ids, "id string")
+    shuffled = spark.createDataFrame(
+        pd.concat([ids.sample(frac=1.0, random_state=1), pd.DataFrame({"id": [None] * 3})]), "id string"
+    )
+    repeated = spark.createDataFrame(pd.concat([ids.iloc[1:], ids.iloc[[5]]]), "id string")
+    fingerprint = values_fingerprint(frame, "id")
+    assert fingerprint["values"] == len(ids)
+    assert values_fingerprint(shuffled, "id") == fingerprint
+    assert values_fingerprint(repeated, "id") != fingerprint
