@@ -11,7 +11,8 @@ count (a sudden halving fails); the first ingest has nothing to compare with.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -53,8 +54,15 @@ def source_view(
 
 
 def build_source_suite(
-    name: str, id_column: str, text_column: str, thresholds: ExpectationConfig, previous_input_rows: int | None
+    name: str,
+    id_column: str,
+    text_column: str,
+    thresholds: ExpectationConfig,
+    previous_input_rows: int | None,
+    ids_counted_unique: bool = False,
 ) -> gx.ExpectationSuite:
+    """The source suite; with ``ids_counted_unique`` (the ingest counted every input id and found
+    none twice) ``source_id_unique`` is that count's (:func:`unique_input_ids`), not a second one."""
     import great_expectations as gx
 
     E = gx.expectations
@@ -74,7 +82,8 @@ def build_source_suite(
         "source_text_not_null",
         f"null or blank share <= {thresholds.max_null_share}",
     )
-    add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", "unique")
+    if not ids_counted_unique:
+        add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", SOURCE_ID_UNIQUE_THRESHOLD)
     add(
         E.ExpectColumnMeanToBeBetween(column="quarantined", min_value=0, max_value=thresholds.max_quarantine_share),
         "source_quarantined_share",
@@ -105,6 +114,23 @@ def build_source_suite(
     else:
         add(E.ExpectTableRowCountToBeBetween(min_value=1), "source_row_count", ">= 1 (first ingest)")
     return checked_suite(name, checks)
+
+
+SOURCE_ID_UNIQUE_THRESHOLD = "unique"
+
+
+def unique_input_ids(severity_of: Callable[[str], str]) -> dict[str, Any]:
+    """The ``source_id_unique`` outcome when no input id occurs twice: the accepted ids are some of
+    them, so they are unique too. (GX's check is a window over every row: ~10 s at 10M rows.)"""
+    return {
+        "check": "source_id_unique",
+        "expectation": "expect_column_values_to_be_unique",
+        "column": "accepted_id",
+        "success": True,
+        "observed": {"unexpected_count": 0, "sample": [], "counted": "no input id occurs twice"},
+        "threshold": SOURCE_ID_UNIQUE_THRESHOLD,
+        "severity": severity_of("source_id_unique"),
+    }
 
 
 def observed_source_value(check: str, result: dict) -> object:

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.source_suite import build_source_suite, observed_source_value, source_view
+from expectations.source_suite import build_source_suite, observed_source_value, source_view, unique_input_ids
 from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.core.errors import LabellakeError
 from jobs.core.lineage import RunContext
@@ -45,9 +45,11 @@ def validate_input(
     run: RunContext,
     classified: DataFrame,
     file_shares: dict[str, float],
+    ids_counted_unique: bool = False,
 ) -> ValidationReport:
     """The source suite on every input row, before any table is written (a blocking failure
-    leaves source, gold and quarantine as they were)."""
+    leaves source, gold and quarantine as they were). ``ids_counted_unique``: the ingest counted
+    every input id and none occurs twice, so the accepted ids are unique without a second count."""
     source = table(settings, ds.name, "source")
     previous_input = None
     if source.exists():
@@ -58,12 +60,16 @@ def validate_input(
     checked = run_suite(
         settings.home,
         ds.name,
-        lambda: build_source_suite(f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input),
+        lambda: build_source_suite(
+            f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input, ids_counted_unique
+        ),
         view,
         run.run_id,
         ds.expectations.severity_of,
         observed_source_value,
     )
+    if ids_counted_unique:
+        checked.outcomes.insert(min(2, len(checked.outcomes)), unique_input_ids(ds.expectations.severity_of))
     report = ValidationReport(thresholds=ds.expectations.record())
     report.add(checked)
     enforce(spark, settings, run, "ingest", f"{ds.name}'s input files", report, "source_validation")
@@ -133,22 +139,25 @@ def write_ingest_tables(
     return gold_n
 
 
-def parsed_and_classified(spark: SparkSession, ds: DatasetConfig, settings: Settings) -> tuple[DataFrame, DataFrame]:
+def parsed_and_classified(
+    spark: SparkSession, ds: DatasetConfig, settings: Settings
+) -> tuple[DataFrame, DataFrame, bool]:
     """Every input row classified, cached, with the files parsed once: the raw rows are cached first
     and the repeated-id check reads them there. Without repeated ids the classification is a
     projection of that cache; with them, a window over it, cached in its place. Returns the
-    classified rows and the cached frame to unpersist."""
+    classified rows, the cached frame to unpersist, and whether the ids were counted and none
+    repeats (``@row`` ids are numbered, not counted)."""
     raw = read_raw(spark, ds, settings).persist()
     try:
         if not has_repeated_ids(raw, ds):
-            return classify(raw, ds, repeated_ids=False), raw
+            return classify(raw, ds, repeated_ids=False), raw, ds.id_column != ROW_ID
         classified = classify(raw, ds, repeated_ids=True).persist()
         classified.count()
     except Exception:
         raw.unpersist()
         raise
     raw.unpersist()
-    return classified, classified
+    return classified, classified, False
 
 
 def run_ingest(
@@ -161,14 +170,14 @@ def run_ingest(
     fingerprint = input_fingerprint(ds, settings)
     if run.mode == "incremental" and (previous := reusable_ingest(spark, ds, settings, fingerprint)) is not None:
         return previous
-    persisted, cached = parsed_and_classified(spark, ds, settings)
+    persisted, cached, ids_counted_unique = parsed_and_classified(spark, ds, settings)
     try:
         if ds.invalid_utf8 == "replace":
             warn_replaced_bytes(persisted, ds)
         classified, by_reason, file_shares = quarantine_unparseable_files(persisted, ds)
         accepted_n = by_reason.pop("", 0)
         input_n = accepted_n + sum(by_reason.values())
-        validation = validate_input(spark, ds, settings, run, classified, file_shares)
+        validation = validate_input(spark, ds, settings, run, classified, file_shares, ids_counted_unique)
         counts = {"input": input_n, "accepted": accepted_n, "quarantined": by_reason}
         gold_n = write_ingest_tables(ds, settings, run, classified, counts, fingerprint, ingested_at)
     finally:

@@ -53,7 +53,10 @@ def test_spam_everywhere_lf_fails_balance_and_drift(spark, lake_after_run, tmp_p
     assert all(o["success"] for o in checks.values())
     assert "drift_kl" not in checks  # first run: nothing to drift from
     assert checks["gold_accuracy"]["observed"] == pytest.approx(1333 / 1436, abs=1e-4)
-    assert {o["check"] for o in json.loads(record["source_validation"])} >= {"source_text_not_null", "source_row_count"}
+    source_checks = _checks(json.loads(record["source_validation"]))
+    assert {"source_text_not_null", "source_row_count"} <= set(source_checks)
+    # 3 comment ids occur twice in the files: GX checks that the accepted ones are unique.
+    assert source_checks["source_id_unique"]["observed"] == {"unexpected_count": 0, "sample": []}
     assert _checks(json.loads(record["votes_validation"]))["votes_in_label_space"]["success"]
     docs = json.loads(record["data_docs"])
     assert Path(docs["index"]).is_file() and docs["pages"]
@@ -125,10 +128,15 @@ def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_p
         Path(p).name: pd.read_csv(p, dtype=str, keep_default_na=False)
         for p in sorted(glob.glob(str(DATA_ROOT / "youtube_spam" / "*.csv")))
     }
-    for name, frame in frames.items():
-        frame.to_csv(data / name, index=False)
+    seen: set[str] = set()
+    for name, frame in frames.items():  # each id once: the ingest's id count answers source_id_unique
+        frames[name] = frame[~frame["COMMENT_ID"].isin(seen)].drop_duplicates("COMMENT_ID")
+        seen |= set(frame["COMMENT_ID"])
+        frames[name].to_csv(data / name, index=False)
     ds = _settings(settings, tmp_path, "youtube_spam", source_path=str(data / "*.csv"))
     run_stage("ingest", RunContext("full-text", DATASET), ds, spark)
+    counted = _checks(json.loads(run_record(spark, ds, "full-text")["source_validation"]))["source_id_unique"]
+    assert counted["success"] and counted["observed"]["counted"] == "no input id occurs twice"
     source = table(ds, DATASET, "source")
     version = DeltaTable(str(source.path)).version()
     for name, frame in frames.items():
