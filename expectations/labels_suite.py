@@ -10,7 +10,9 @@ those columns with stock GX expectations:
   a unique proportion of 1 over ``id``, counted per hash bucket
   (``expectations/unique_values.py``: GX's ``ExpectColumnValuesToBeUnique`` is
   a window over every row; docs/decisions/0006); when it fails,
-  :func:`name_duplicate_ids` adds the duplicated ids;
+  :func:`name_duplicate_ids` adds the duplicated ids. When the ids are the
+  multiset the published labels' run found unique (same count and hash sum,
+  ``values_fingerprint``), that outcome is carried instead (:func:`carried_id_unique`);
 - shares as means of 0/1 columns, with ``ExpectColumnMeanToBeBetween``:
   ``labeled`` (coverage) and ``share_<i>`` (1 where the label is class i, 0 for
   another class, null where unlabeled: the share among labeled rows);

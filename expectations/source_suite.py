@@ -4,7 +4,8 @@ Validated in ingest on every input row (before the quarantine split), so a
 source whose text column went empty fails here, naming the column and the
 observed null share, instead of quietly quarantining every row. Blank values
 count as null. ``accepted_id`` (null for quarantined rows) must be unique: the
-source table's key. The row count is held against the previous ingest's input
+source table's key (when the ingest counted every input id and none repeats,
+that count answers it: :func:`unique_input_ids`). The row count is held against the previous ingest's input
 count (a sudden halving fails); the first ingest has nothing to compare with.
 """
 

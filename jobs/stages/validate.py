@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -57,6 +58,7 @@ from jobs.patterns.label_transitions import joined_transitions, recorded_transit
 from jobs.stages.gate import ValidationReport, enforce
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,12 @@ class IdsCheck:
     validated_in: str | None
 
 
-def ids_check(settings: Settings, ds: DatasetConfig, view: DataFrame, published: Published | None) -> IdsCheck:
-    """Fingerprint the view's ids (one aggregate, no shuffle) and compare them with the ids the
-    published labels' run found unique: the same multiset need not be counted again (the count
-    shuffles every id: most of an LF edit's validation at 10M rows, docs/decisions/0006)."""
-    from expectations.unique_values import values_fingerprint  # imports GX: validation has it loaded by now
-
-    fingerprint = values_fingerprint(view, "id")
+def ids_check(
+    settings: Settings, ds: DatasetConfig, fingerprint: dict[str, int], published: Published | None
+) -> IdsCheck:
+    """Compare the candidate ids' fingerprint with that of the ids the published labels' run found
+    unique: the same multiset need not be counted again (the count shuffles every id: most of an
+    LF edit's validation at 10M rows, docs/decisions/0006)."""
     if published is None or published.stats.run_id is None:
         return IdsCheck(fingerprint, None)
     record = run_record(None, settings, published.stats.run_id, ds.name) or {}
@@ -187,13 +188,14 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
     started = time.monotonic()
-    view = _cached_uncompressed(spark, validation_view(labels, ds.classes, gold))
+    # The ids' fingerprint is the aggregate that fills the view's cache (one pass, no shuffle).
+    view, fingerprint = _cached_uncompressed(spark, validation_view(labels, ds.classes, gold), ids_fingerprint)
+    # Materializing the view is validation's cost too (GX used to pay it in its first metric).
+    report.seconds += time.monotonic() - started
     validated: list[SuiteRun] = []
     try:
         try:
-            ids = ids_check(settings, ds, view, published)
-            # Materializing the view is validation's cost too (GX used to pay it in its first metric).
-            report.seconds += time.monotonic() - started
+            ids = ids_check(settings, ds, fingerprint, published)
             stats = published.stats if published is not None else None
             validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None, ids))
         finally:
@@ -213,8 +215,18 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
 COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
 
 
-def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
-    """``view`` persisted and materialized, its cached columns left uncompressed.
+def ids_fingerprint(view: DataFrame) -> dict[str, int]:
+    """The fingerprint of the view's ids (``expectations.unique_values.values_fingerprint``)."""
+    from expectations.unique_values import values_fingerprint  # imports GX: validation has it loaded by now
+
+    return values_fingerprint(view, "id")
+
+
+def _cached_uncompressed(
+    spark: SparkSession, view: DataFrame, materialize: Callable[[DataFrame], T]
+) -> tuple[DataFrame, T]:
+    """``view`` persisted and materialized by ``materialize`` (an action over every row, whose
+    result is returned), its cached columns left uncompressed.
 
     The view lives for one suite, and on 2 cores CPU is scarcer than memory (measured in
     docs/decisions/0006). The setting is read when the cache is
@@ -224,13 +236,13 @@ def _cached_uncompressed(spark: SparkSession, view: DataFrame) -> DataFrame:
     spark.conf.set(COMPRESSED_CACHE, "false")
     view = view.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        view.count()
+        result = materialize(view)
     except Exception:
         view.unpersist()
         raise
     finally:
         spark.conf.set(COMPRESSED_CACHE, previous)
-    return view
+    return view, result
 
 
 def _label_changes(
