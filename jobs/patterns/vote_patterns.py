@@ -200,13 +200,17 @@ class RowPatterns:
             return [key[0] for key in keys]
         return self.codec.pattern_strings(np.array(keys, dtype=np.int64).reshape(len(keys), len(self.keys)))
 
-    def collect_counts(self, counts_table: DataFrame) -> pd.DataFrame:
-        """``(*keys, count)`` of every distinct pattern on the driver, in a stable order.
+    def collect_counts(self, counts_table: DataFrame | pd.DataFrame) -> pd.DataFrame:
+        """``(*keys, count)`` of every distinct pattern on the driver, in a stable order, from a
+        Spark frame or one already read (with delta-rs).
 
         Only the keys and counts: at 2.7M patterns the readable strings would be
         most of the driver's memory, and the fit needs the codes only.
         """
-        counted: pd.DataFrame = counts_table.select(*self.keys, "count").toPandas()
+        columns = [*self.keys, "count"]
+        counted = (
+            counts_table.select(*columns).toPandas() if isinstance(counts_table, DataFrame) else counts_table[columns]
+        )
         return counted.sort_values(self.keys, kind="stable").reset_index(drop=True)
 
     def distinct_counts(self, finer: DataFrame | None = None) -> DataFrame:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -165,6 +166,14 @@ def lf_analysis_of(
     return LFAnalysis(stats, lfs, json.loads(record.get("lf_errors") or "{}"))
 
 
+def counts_as_written(fp: FitPatterns, version: int) -> pd.DataFrame:
+    """The pattern counts' keys and counts at ``version``, read with delta-rs: a Spark read of the
+    table this stage just wrote replays its log in several small jobs (docs/decisions/0007)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(fp.counts_ref.uri, version=version).to_pandas(columns=[*fp.patterned.keys, "count"])
+
+
 def fit_on_driver(
     spark: SparkSession,
     ds: DatasetConfig,
@@ -178,7 +187,7 @@ def fit_on_driver(
     the fit sees the same order whatever Spark's partitioning): LF analysis, model (chosen on dev
     gold when configured), per-pattern prediction and the label changes."""
     lf_names, lf_versions = inputs.lf_names, inputs.votes_meta["lf_versions"]
-    counted = fp.patterned.collect_counts(fp.counts)
+    counted = fp.patterned.collect_counts(counts_as_written(fp, counts_version))
     clock.lap("patterns")
     counts = counted["count"].to_numpy(dtype=np.int64)
     L = fp.patterned.matrix(counted, lf_names)
