@@ -289,6 +289,8 @@ def build_label_change_suite(name: str, thresholds: ExpectationConfig, published
 
 
 ID_UNIQUE_THRESHOLD = "unique"
+ID_UNIQUE_EXPECTATION = "expect_column_proportion_of_unique_values_by_hash_buckets_to_be_between"
+"""The type of the expectation that counts ``id_unique`` (the one a carried outcome stands for)."""
 IDS_KEY = "ids"
 """Where an ``id_unique`` outcome keeps the fingerprint of the ids it found unique."""
 
@@ -305,7 +307,7 @@ def carried_id_unique(ids: dict[str, int], severity: str, validated_in: str) -> 
     """The ``id_unique`` outcome of ids whose fingerprint equals that of ids ``validated_in`` found unique."""
     return {
         "check": "id_unique",
-        "expectation": "expect_column_proportion_of_unique_values_to_be_between",
+        "expectation": ID_UNIQUE_EXPECTATION,
         "column": "id",
         "success": True,
         "observed": {"unique_share": 1.0, "same_ids_as": validated_in},
