@@ -5,8 +5,9 @@ source whose text column went empty fails here, naming the column and the
 observed null share, instead of quietly quarantining every row. Blank values
 count as null. ``accepted_id`` (null for quarantined rows) must be unique: the
 source table's key (when the ingest counted every input id and none repeats,
-that count answers it: :func:`unique_input_ids`). The row count is held against the previous ingest's input
-count (a sudden halving fails); the first ingest has nothing to compare with.
+that count answers it: :func:`unique_input_ids`). The row count is held
+against the previous ingest's input count (a sudden halving fails); the first
+ingest has nothing to compare with.
 """
 
 from __future__ import annotations
