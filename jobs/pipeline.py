@@ -26,7 +26,7 @@ from jobs.core.lineage import RunContext, utc_now
 from jobs.core.settings import Settings, env_switch
 from jobs.lake.dataset_lock import dataset_lock
 from jobs.lake.runs import begin_attempt, record_run, run_record
-from jobs.lake.tables import local_path, table
+from jobs.lake.tables import delta_rs_location, table
 from jobs.spark.conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark.session import get_spark, spark_is_gone
 from jobs.stages import STAGES
@@ -222,7 +222,7 @@ _NEEDS_SPARK = object()
 
 
 def _completes_without_spark(stage: str, ds: DatasetConfig, settings: Settings, run: RunContext) -> bool:
-    """True when ``stage`` only reads and writes Delta logs (delta-rs), on a local lakehouse: an
+    """True when ``stage`` only reads and writes Delta logs (delta-rs), on local disk or S3: an
     incremental ingest of the input files the current source version was read from, an
     ``apply_lfs`` or fit whose outputs are on record (:mod:`jobs.stages.reused_outputs`), the validate
     and publish of a run whose published labels stay current, and a publish that commits the
@@ -239,7 +239,7 @@ def _reads_delta_logs_only(stage: str, ds: DatasetConfig, settings: Settings, ru
     if stage == "ingest" and run.mode == "incremental":
         from jobs.stages.ingest.reuse import input_fingerprint, reused_ingest
 
-        if local_path(table(settings, ds.name, "source").path) is None:
+        if delta_rs_location(table(settings, ds.name, "source").path) is None:
             return False
         return reused_ingest(None, ds, settings, input_fingerprint(ds, settings)) is not None
     if stage == "apply_lfs":

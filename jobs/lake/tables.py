@@ -243,6 +243,15 @@ def local_path(location: str | Path) -> Path | None:
     return None
 
 
+def delta_rs_location(location: str | Path) -> str | None:
+    """Where delta-rs opens the table at ``location``: its folder on local disk, or its ``s3a://``
+    URI (through the AWS settings); None for another remote store, whose logs only Spark reads here."""
+    path = local_path(location)
+    if path is not None:
+        return str(path)
+    return str(location) if str(location).startswith("s3a://") else None
+
+
 def _parsed(user_metadata: str | None) -> dict[str, Any]:
     return json.loads(user_metadata) if user_metadata else {}
 
@@ -255,13 +264,13 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
     Why not always Spark: its ``history`` is a Spark job, and a run reads commit metadata dozens
     of times (which votes, source and fit each stage works on; docs/decisions/0007).
     """
-    path = local_path(ref.path)
-    if path is None and not ref.uri.startswith("s3a://"):
+    location = delta_rs_location(ref.path)
+    if location is None:
         return None
     from deltalake import DeltaTable
 
     try:
-        commits = DeltaTable(str(path) if path else ref.uri, version=version).history(1)
+        commits = DeltaTable(location, version=version).history(1)
     except Exception:  # a reader feature delta-rs lacks, a vacuumed log: let Spark answer (or fail)
         return None
     if not commits or (version is not None and commits[0].get("version") != version):
@@ -281,12 +290,12 @@ def _spark_for_log(spark: Any, ref: TableRef) -> Any:
 
 def commit_history(spark: Any, ref: TableRef, limit: int | None = 50) -> list[tuple[int, dict[str, Any]]]:
     """(version, parsed userMetadata) of the newest ``limit`` (None: all) commits of ``ref``, newest first."""
-    path = local_path(ref.path)
-    if path is not None:
+    location = delta_rs_location(ref.path)
+    if location is not None:
         from deltalake import DeltaTable
 
         try:
-            return [(int(c["version"]), _parsed(c.get("userMetadata"))) for c in DeltaTable(str(path)).history(limit)]
+            return [(int(c["version"]), _parsed(c.get("userMetadata"))) for c in DeltaTable(location).history(limit)]
         except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
             pass
     from delta.tables import DeltaTable as SparkDeltaTable

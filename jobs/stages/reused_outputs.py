@@ -19,7 +19,7 @@ from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.runs import run_record
-from jobs.lake.tables import TableRef, commit_at, latest_commit, local_path, table
+from jobs.lake.tables import TableRef, commit_at, delta_rs_location, latest_commit, table
 from jobs.stages.apply.recompute_plan import RecomputePlan
 from jobs.stages.apply.registry import upsert_registry
 from jobs.stages.apply.stage import ApplyResult
@@ -52,7 +52,7 @@ def current_votes(ds: DatasetConfig, settings: Settings, run: RunContext) -> Cur
     the version they were computed from, the pack has their LF versions and classes, and every
     LF's votes passed their check. Reads Delta logs only; None when anything differs."""
     source, votes = table(settings, ds.name, "source"), table(settings, ds.name, "votes")
-    if run.mode != "incremental" or local_path(votes.path) is None or not (source.exists() and votes.exists()):
+    if run.mode != "incremental" or delta_rs_location(votes.path) is None or not (source.exists() and votes.exists()):
         return None
     from deltalake import DeltaTable
 
@@ -115,7 +115,7 @@ def labels_still_current(
     if run.mode == "full" or ds.gold_set is not None or ds.annotator_sources:
         return None
     votes_ref, gold_ref = table(settings, ds.name, "votes"), table(settings, ds.name, "gold")
-    if local_path(votes_ref.path) is None or not votes_ref.exists():
+    if delta_rs_location(votes_ref.path) is None or not votes_ref.exists():
         return None
     record = run_record(None, settings, run.run_id, run.dataset) or {}
     if record.get("votes_version") is None:

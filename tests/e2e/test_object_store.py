@@ -25,7 +25,8 @@ from jobs.lake.lease_lock import lease_uri
 from jobs.lake.object_store import list_folders, read_object
 from jobs.lake.runs import run_record
 from jobs.lake.tables import existing_tables, table
-from jobs.pipeline import run_pipeline
+from jobs.pipeline import run_pipeline, stage_without_spark
+from jobs.stages import STAGES
 from jobs.stages.lineage_events import _client
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
@@ -116,6 +117,13 @@ def test_the_pipeline_on_object_storage_with_lineage(
     assert sorted(recomputed["lfs"]) == ["keyword_free", "keyword_please"] and recomputed["dirty_rows"] == 0
     assert DeltaTable(labels.uri).version() == 1
 
+    # A quiet night (same objects, LFs and config) reads Delta logs on the store only: no stage needs Spark.
+    quiet = RunContext("s3-quiet", DATASET, trigger="schedule")
+    assert [stage_without_spark(stage, quiet, v2) for stage in STAGES] == [True] * len(STAGES)
+    record = run_record(None, v2, "s3-quiet", DATASET)
+    assert record["status"] == "published" and record["labels_current_from"] == "s3-2"
+    assert DeltaTable(labels.uri).version() == 1
+
     query = _cli(v2, "query", "SELECT count(*) AS n, min(_run_id) AS run FROM youtube_spam_labels", "--as-of", "0")
     assert query.returncode == 0, query.stderr[-2000:]
     assert "1953" in query.stdout and "s3-1" in query.stdout
@@ -123,12 +131,12 @@ def test_the_pipeline_on_object_storage_with_lineage(
 
 
 def _check_the_lineage_graph(events: list[dict], first_labels) -> None:
-    """Every stage of both runs: START then COMPLETE, a child of its labellake run; the graph leads
+    """Every stage of the three runs: START then COMPLETE, a child of its labellake run; the graph leads
     from the source files through the source table and the votes to the labels, at their versions."""
     by_run: dict[str, list[str]] = {}
     for event in events:
         by_run.setdefault(event["run"]["runId"], []).append(event["eventType"])
-    assert len(by_run) == 10 and all(states == ["START", "COMPLETE"] for states in by_run.values())
+    assert len(by_run) == 15 and all(states == ["START", "COMPLETE"] for states in by_run.values())
     complete = [e for e in events if e["eventType"] == "COMPLETE"]
     edges = {(i["name"], e["job"]["name"], o["name"]) for e in complete for i in e["inputs"] for o in e["outputs"]}
     produced = {(job, out) for _, job, out in edges}
@@ -140,7 +148,8 @@ def _check_the_lineage_graph(events: list[dict], first_labels) -> None:
     assert any(i == names["staging_labels"] and o == names["labels"] for i, _, o in edges)
     assert all(d["namespace"] == "s3://labellake" for e in complete for d in e["outputs"])
     publishes = [e for e in complete if e["job"]["name"] == "youtube_spam.publish"]
-    assert [e["outputs"][0]["facets"]["version"]["datasetVersion"] for e in publishes] == ["0", "1"]
+    # The quiet night's publish leaves v1 the current labels.
+    assert [e["outputs"][0]["facets"]["version"]["datasetVersion"] for e in publishes] == ["0", "1", "1"]
     facet = publishes[0]["run"]["facets"]["labellake"]
     assert facet["runId"] == "s3-1" and facet["labelsVersion"] == 0 and facet["rows"]["published_rows"] == 1953
     assert facet["lfSetVersion"] == first_labels["_lf_set_version"].iloc[0]

@@ -25,7 +25,7 @@ from jobs.core.errors import StageOrderError
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.runs import run_record
-from jobs.lake.tables import TableRef, commit_history, latest_commit, local_path, table
+from jobs.lake.tables import TableRef, commit_history, delta_rs_location, latest_commit, table
 from jobs.stages.publish.commit_files import PARTITION, can_commit, commit_staged_files, staged_files
 
 log = logging.getLogger(__name__)
@@ -178,8 +178,8 @@ def run_publish(spark: SparkSession, ds: DatasetConfig, settings: Settings, run:
 def written_rows(spark: SparkSession | None, path: object) -> int:
     """Rows written by the newest commit of the table at ``path``: Delta's commit metrics for a
     Spark write, the ``rows`` the publish recorded in ``userMetadata`` for a file commit. Read
-    with delta-rs on local disk (no Spark job), with Spark elsewhere."""
-    if spark is None:  # the Spark-free publish, on local tables only (jobs.pipeline checks)
+    with delta-rs on local disk or S3 (no Spark job), with Spark elsewhere."""
+    if spark is None:  # the Spark-free publish, on tables delta-rs reads (jobs.pipeline checks)
         commit = _local_newest_commit(str(path))
     else:
         found = _local_newest_commit_or_none(str(path))
@@ -196,13 +196,13 @@ def written_rows(spark: SparkSession | None, path: object) -> int:
 
 
 def _local_newest_commit(path: str) -> dict:
-    """The newest commit's info of a local table, read by delta-rs (raises when it cannot)."""
+    """The newest commit's info of a table on local disk or S3, read by delta-rs (raises when it cannot)."""
     from deltalake import DeltaTable as RustDeltaTable
 
-    local = local_path(path)
-    if local is None:
-        raise ValueError(f"{path}: not on a local filesystem; its history needs Spark")
-    return RustDeltaTable(str(local)).history(1)[0]
+    location = delta_rs_location(path)
+    if location is None:
+        raise ValueError(f"{path}: delta-rs does not read this store; its history needs Spark")
+    return RustDeltaTable(location).history(1)[0]
 
 
 def _local_newest_commit_or_none(path: str) -> dict | None:
