@@ -8,7 +8,6 @@ the edited LFs' changes (:mod:`jobs.patterns.incremental`).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,7 +18,7 @@ from jobs.core.settings import Settings
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
 from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
 from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts
-from jobs.patterns.vote_patterns import RowPatterns, row_patterns
+from jobs.patterns.vote_patterns import PatternCodec, RowPatterns, row_patterns
 from jobs.stages.fit.inputs import FitInputs
 
 
@@ -66,20 +65,22 @@ def count_patterns(
     """Row patterns (reusing the stored ones after an LF edit) and their counts, written to
     ``pattern_counts``. Annotator votes are not in the votes table's versions, so with annotators
     the patterns are rebuilt."""
-    patterned = row_patterns(inputs.ids, inputs.votes, inputs.lf_names, len(ds.classes))
+    codec = PatternCodec.for_lfs(inputs.lf_names, len(ds.classes))
     updated = None
     if run.mode != "full" and inputs.annotators is None:
         updated = updated_patterns(
             spark,
             inputs.tables.row_patterns,
             inputs.votes_ref,
-            patterned.codec,
+            codec,
             inputs.source_version,
             inputs.votes_version,
             inputs.lf_names,
         )
-    if updated is not None:
-        patterned = dataclasses.replace(patterned, rows=updated.rows)
+    if updated is not None and codec is not None:  # the votes and ids are never read
+        patterned = RowPatterns(updated.rows, codec.columns, codec)
+    else:
+        patterned = row_patterns(inputs.ids, inputs.votes, inputs.lf_names, len(ds.classes))
     # Rows built from the votes are a pivot worth caching for their second pass (the staging write);
     # updated rows are a read of the stored codes plus a broadcast join, cheaper to read twice.
     rows = patterned.rows if updated is not None else patterned.rows.persist()

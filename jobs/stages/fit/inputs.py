@@ -6,7 +6,9 @@ later run rewriting the votes cannot change what this run fits on.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +55,10 @@ class FitInputs:
     votes_version: int
     votes_meta: dict[str, Any]
     """The votes commit's metadata: ``lfs``, ``lf_versions``, ``lf_kinds``, ``lf_set_version``."""
-    ids: DataFrame
-    votes: DataFrame
+    read_rows: Callable[[], tuple[DataFrame, DataFrame]]
+    """``(ids, votes)`` at this run's versions, annotator votes merged in: read when first asked
+    (:attr:`ids`, :attr:`votes`). An LF edit's fit updates the stored row patterns and never asks,
+    and a Spark read of a table version replays its Delta log in small jobs."""
     gold_set: GoldSet | None
     annotators: AnnotatorVotes | None
     key: str
@@ -63,6 +67,20 @@ class FitInputs:
     @property
     def lf_names(self) -> list[str]:
         return list(self.votes_meta["lfs"])
+
+    @functools.cached_property
+    def _rows(self) -> tuple[DataFrame, DataFrame]:
+        return self.read_rows()
+
+    @property
+    def ids(self) -> DataFrame:
+        """Every source row's id at the votes' source version."""
+        return self._rows[0]
+
+    @property
+    def votes(self) -> DataFrame:
+        """The votes at this run's version, annotator sources' votes included."""
+        return self._rows[1]
 
     @property
     def annotator_sources(self) -> list[str]:
@@ -84,12 +102,16 @@ def settled_votes(
     return record, int(record["votes_version"])
 
 
-def with_annotator_sources(votes: DataFrame, votes_meta: dict, annotators: AnnotatorVotes) -> tuple[DataFrame, dict]:
-    """Hand labels as sources of their own (:mod:`jobs.hand_labels.annotator_sources`): their
-    version is the annotations table's, so new annotations change the fit key and the lineage."""
-    votes = votes.select("id", "lf", "vote").unionByName(annotators.votes)
+def with_annotator_votes(votes: DataFrame, annotators: AnnotatorVotes) -> DataFrame:
+    """Hand labels as sources of their own (:mod:`jobs.hand_labels.annotator_sources`)."""
+    return votes.select("id", "lf", "vote").unionByName(annotators.votes)
+
+
+def with_annotator_sources_meta(votes_meta: dict, annotators: AnnotatorVotes) -> dict:
+    """The votes commit's metadata with the annotator sources as LFs of their own: their version is
+    the annotations table's, so new annotations change the fit key and the lineage."""
     version = f"annotations@v{annotators.version}"
-    return votes, {
+    return {
         **votes_meta,
         "lfs": list(votes_meta["lfs"]) + annotators.sources,
         "lf_versions": {**votes_meta["lf_versions"], **{name: version for name in annotators.sources}},
@@ -105,12 +127,17 @@ def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, 
     record, votes_version = settled_votes(spark, settings, ds, run, votes_ref)
     votes_meta = commit_at(spark, votes_ref, votes_version)
     source_version = int(votes_meta["source_version"])
-    ids = source_ref.read(spark, source_version).select("id")
-    votes = votes_ref.read(spark, votes_version)
     gold_set = refresh_gold_set(spark, settings, ds, run.run_id)
     annotators = annotator_votes(spark, settings, ds, withheld_ids(spark, gold_set))
+
+    def read_rows() -> tuple[DataFrame, DataFrame]:
+        votes = votes_ref.read(spark, votes_version)
+        if annotators is not None:
+            votes = with_annotator_votes(votes, annotators)
+        return source_ref.read(spark, source_version).select("id"), votes
+
     if annotators is not None:
-        votes, votes_meta = with_annotator_sources(votes, votes_meta, annotators)
+        votes_meta = with_annotator_sources_meta(votes_meta, annotators)
     gold_version = gold_set.version if gold_set else table_version(tables.gold)
     key = fit_key(
         ds,
@@ -128,8 +155,7 @@ def read_fit_inputs(spark: SparkSession, settings: Settings, ds: DatasetConfig, 
         votes_ref,
         votes_version,
         votes_meta,
-        ids,
-        votes,
+        read_rows,
         gold_set,
         annotators,
         key,
