@@ -21,7 +21,7 @@ from jobs.core.datasets import DatasetConfig
 from jobs.core.settings import Settings
 from jobs.hand_labels.gold_set import evaluation_gold
 from jobs.label_models import LabelModel
-from jobs.lake.tables import latest_commit
+from jobs.lake.tables import delta_rs_location, latest_commit
 from jobs.patterns.label_transitions import LabelTransitions, pattern_transitions
 from jobs.patterns.vote_patterns import RowPatterns, pattern_matrix
 from jobs.stages.fit import on_executors as fit_on_executors
@@ -166,12 +166,20 @@ def lf_analysis_of(
     return LFAnalysis(stats, lfs, json.loads(record.get("lf_errors") or "{}"))
 
 
-def counts_as_written(fp: FitPatterns, version: int) -> pd.DataFrame:
+def counts_as_written(fp: FitPatterns, version: int) -> pd.DataFrame | DataFrame:
     """The pattern counts' keys and counts at ``version``, read with delta-rs: a Spark read of the
-    table this stage just wrote replays its log in several small jobs (docs/decisions/0007)."""
+    table this stage just wrote replays its log in several small jobs (docs/decisions/0007). On a
+    store delta-rs does not open, or a log it cannot read, Spark's frame of the table."""
+    location = delta_rs_location(fp.counts_ref.path)
+    if location is None:
+        return fp.counts
     from deltalake import DeltaTable
 
-    return DeltaTable(fp.counts_ref.uri, version=version).to_pandas(columns=[*fp.patterned.keys, "count"])
+    try:
+        return DeltaTable(location, version=version).to_pandas(columns=[*fp.patterned.keys, "count"])
+    except Exception:  # noqa: BLE001 - a reader feature delta-rs lacks: Spark reads it
+        log.info("fit_label_model: pattern counts read with Spark (delta-rs cannot read %s)", fp.counts_ref.name)
+        return fp.counts
 
 
 def fit_on_driver(
