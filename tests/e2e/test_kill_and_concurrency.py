@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from deltalake import DeltaTable
 
@@ -170,11 +171,22 @@ def test_busy_dataset_fails_before_changing_anything(spark, yt: Settings) -> Non
     assert not table(yt, DATASET, "source").exists()
 
 
+def _the_spark_jvm(pid: int) -> psutil.Process:
+    """The one `java` process under the CLI; children that exit while listed are skipped."""
+
+    def is_java(child: psutil.Process) -> bool:
+        try:
+            return child.name() == "java"
+        except psutil.NoSuchProcess:  # a short-lived child (a shell, a worker) ended meanwhile
+            return False
+
+    (jvm,) = [c for c in psutil.Process(pid).children(recursive=True) if is_java(c)]
+    return jvm
+
+
 def test_a_dead_spark_jvm_is_one_line_exit_3_and_a_failed_run(yt: Settings) -> None:
     """Issue 29 item 16: the JVM dies under the run (OOM killer, kill -9): the CLI says so in one
     line naming the stage and exits 3 (retry-able), the run is recorded failed, the lock is free."""
-    import psutil
-
     proc = _start(yt, "jvm-dies")
     seen: list[str] = []
     deadline = time.monotonic() + 300
@@ -183,8 +195,7 @@ def test_a_dead_spark_jvm_is_one_line_exit_3_and_a_failed_run(yt: Settings) -> N
         if "stage ingest:" in line:
             break
         assert time.monotonic() < deadline, "".join(seen[-20:])
-    (jvm,) = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "java"]
-    jvm.kill()
+    _the_spark_jvm(proc.pid).kill()
     rest = proc.communicate(timeout=120)[0]
     output = "".join(seen) + rest
     assert proc.returncode == 3, output[-3000:]
