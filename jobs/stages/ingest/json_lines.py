@@ -10,6 +10,13 @@ character per byte; JSON's structure is ASCII) and its columns then go through
 bytes. Only such lines take that path: a ``\\u`` escape in them decodes to a
 character that is not its bytes, so a column of an invalid line may be named
 for an escape, never a valid line.
+
+Parsing lines with ``from_json`` costs about four times Spark's JSON reader
+(measured in docs/benchmarks.md), so only the files that need it take that
+path: one pass over the lines finds the files with a line that is not UTF-8 or
+that does not start with ``{`` (a top-level array, which the reader would
+split into one row per element). Every other file is read by the JSON reader,
+which parses a line that starts with ``{`` exactly as ``from_json`` does.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 from jobs.stages.ingest.utf8_check import BYTES_ENCODING, INVALID_UTF8, quoted_column, read_as_bytes, utf8_expressions
 
 VALID_LINE = "_valid_utf8_line"
+BLANKS = " \t"
+"""What JSON counts as blank within a line (the text reader splits at line breaks)."""
 log = logging.getLogger(__name__)
 
 
@@ -39,14 +48,55 @@ def read_json_lines(
     spark: SparkSession, files: list[str], columns: list[str], corrupt: str, options: dict[str, str]
 ) -> DataFrame:
     """One row per non-blank line: ``columns`` as strings, ``corrupt`` for a line that does not parse,
-    and :data:`INVALID_UTF8` naming the columns whose bytes are not UTF-8 (base64)."""
+    and :data:`INVALID_UTF8` naming the columns whose bytes are not UTF-8 (base64). The files whose
+    lines are all UTF-8 JSON objects go through Spark's JSON reader, the others line by line."""
+    by_line = files_read_by_line(spark, files)
+    if len(by_line) == len(set(files)):
+        return _parsed_lines(spark, files, columns, corrupt, options)
+    file_path = F.col("_metadata.file_path")
+    schema = StructType([StructField(c, StringType()) for c in [*columns, corrupt]])
+    objects = (
+        spark.read.options(**options)
+        .schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", corrupt)
+        .json(files)
+        .where(~file_path.isin(by_line))  # a filter on the file path prunes files: none is parsed twice
+        .withColumns(
+            {
+                "_source_file": file_path,
+                "_block_start": F.col("_metadata.file_block_start"),
+                INVALID_UTF8: F.lit(None).cast("string"),
+            }
+        )
+    )
+    if not by_line:
+        return objects
+    lines = _parsed_lines(spark, files, columns, corrupt, options).where(F.col("_source_file").isin(by_line))
+    return objects.unionByName(lines)
+
+
+def files_read_by_line(spark: SparkSession, files: list[str]) -> list[str]:
+    """The files, as Spark names them, with a line that is not UTF-8 or whose first character
+    (after spaces and tabs) is not ``{``: Spark's JSON reader would replace the bytes, or read
+    a top-level array as one row per element. Blank lines are skipped by both readers."""
+    start = F.ltrim(F.col("value"), F.lit(BLANKS))
+    odd = ~F.is_valid_utf8("value") | ((start != "") & ~start.startswith("{"))
+    odd_files = spark.read.text(files).where(odd).select(F.col("_metadata.file_path")).distinct()
+    return sorted(row[0] for row in odd_files.collect())
+
+
+def _parsed_lines(
+    spark: SparkSession, files: list[str], columns: list[str], corrupt: str, options: dict[str, str]
+) -> DataFrame:
+    """:func:`read_json_lines` line by line: each line's bytes checked, then parsed with ``from_json``."""
     schema = StructType([StructField(c, StringType()) for c in [*columns, corrupt]])
     parse_options = {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     lines = (
         spark.read.text(files)
         .withColumn("_source_file", F.col("_metadata.file_path"))
         .withColumn("_block_start", F.col("_metadata.file_block_start"))
-        .where(F.trim("value") != "")  # the JSON reader skips blank lines too
+        .where(F.trim(F.col("value"), F.lit(BLANKS)) != "")  # the JSON reader skips blank lines too
     )
     valid = F.is_valid_utf8("value")
     as_text = F.when(valid, F.col("value")).otherwise(F.decode(F.col("value").cast("binary"), BYTES_ENCODING))

@@ -16,7 +16,7 @@ from jobs.core.settings import Settings
 from jobs.lake.tables import table
 from jobs.stages.ingest.reuse import input_fingerprint
 from jobs.stages.ingest.stage import run_ingest
-from tests.conftest import YOUTUBE, write_config
+from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
 BAD_CSV = (
     "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
@@ -248,3 +248,30 @@ def test_an_unchanged_ingest_completes_without_spark_and_a_changed_one_records_n
     assert not stage_without_spark("ingest", RunContext("touched", "bad"), settings)
     assert run_record(None, settings, "touched", "bad") is None
     assert DeltaTable(str(source.path)).version() == version
+
+
+def test_json_object_files_take_the_json_reader_and_read_as_line_by_line(spark, tmp_path: Path) -> None:
+    """Real IMDB review lines: files of UTF-8 JSON objects are read by Spark's JSON reader, a file
+    with a top-level array line or a byte that is not UTF-8 line by line; all rows equal reading
+    every file line by line (the array is one malformed row, not one row per element)."""
+    import gzip
+    import json
+
+    from jobs.stages.ingest.json_lines import _parsed_lines, files_read_by_line, read_json_lines
+
+    with gzip.open(DATA_ROOT / "imdb" / "test.jsonl.gz", "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(300)]
+    paths = {name: tmp_path / f"{name}.json" for name in ("clean", "array", "latin")}
+    paths["clean"].write_text("".join(lines[:200]) + "\t\n", encoding="utf-8")
+    array = "[" + ", ".join(line.strip() for line in lines[200:202]) + "]\n"
+    paths["array"].write_text("".join(lines[202:250]) + array, encoding="utf-8")
+    paths["latin"].write_bytes("".join(lines[250:]).encode() + b'{"id": "x", "text": "caf\xe9"}\n')
+    files = [str(p) for p in paths.values()]
+
+    assert [Path(uri).name for uri in files_read_by_line(spark, files)] == ["array.json", "latin.json"]
+    columns = ["id", "label", "rating", "text"]
+    ours = read_json_lines(spark, files, columns, "_corrupt_record", {}).drop("_block_start").toPandas()
+    by_line = _parsed_lines(spark, files, columns, "_corrupt_record", {}).drop("_block_start").toPandas()
+    assert len(ours) == 300 and sorted(map(str, ours.values.tolist())) == sorted(map(str, by_line.values.tolist()))
+    assert ours["_corrupt_record"].dropna().map(json.loads).map(len).tolist() == [2]
+    assert ours["_invalid_utf8"].notna().sum() == 1
