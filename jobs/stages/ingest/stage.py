@@ -32,7 +32,7 @@ from jobs.stages.ingest.classify import (
 )
 from jobs.stages.ingest.read import REASON, read_raw
 from jobs.stages.ingest.reuse import IngestResult, input_fingerprint, reused_ingest
-from jobs.stages.ingest.rows import gold_rows, quarantine_rows, source_rows
+from jobs.stages.ingest.rows import SOURCE_STATS_COLUMNS, gold_rows, quarantine_rows, source_rows
 from jobs.stages.ingest.source_sniff import quarantined_bytes_share
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,9 @@ def write_ingest_tables(
         input_fingerprint=fingerprint,
         counts={**counts, "gold": gold_n},
     )
-    tables.source.overwrite(source_rows(accepted, ds, run, ingested_at), source_meta)
+    rows = source_rows(accepted, ds, run, ingested_at)
+    # A table property: it takes effect when the table is created (an older table keeps its statistics).
+    tables.source.overwrite(rows, source_meta, **{"delta.dataSkippingStatsColumns": SOURCE_STATS_COLUMNS})
     return gold_n
 
 

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pyarrow as pa
 from deltalake import DeltaTable
 
 from jobs.core.datasets import get_dataset
@@ -199,8 +200,11 @@ def test_json_lines_that_are_not_utf8_are_quarantined_with_their_bytes(spark, tm
     config = write_config(tmp_path / "json.toml", {"enc": entry})
     run_settings = dataclasses.replace(settings, data_root=tmp_path / "data", config_path=config)
     run_ingest(spark, get_dataset("enc", run_settings), run_settings, RunContext("r1", "enc"), utc_now())
-    source = DeltaTable(str(table(run_settings, "enc", "source").path)).to_pandas().set_index("id")
+    source_table = DeltaTable(str(table(run_settings, "enc", "source").path))
+    source = source_table.to_pandas().set_index("id")
     assert sorted(source.index) == ["u1", "u2", "u4"]
+    stats = {c for c in pa.table(source_table.get_add_actions(flatten=True)).column_names if c.startswith("min.")}
+    assert stats == {"min.id", "min._source_file", "min._run_id", "min._ingested_at"}  # none on the text
     assert (
         source.loc["u2", "text"] == "café ✓ or café"
         and source.loc["u4", "text"] == "a literal \ufffd char\nover two lines"
