@@ -2,8 +2,12 @@ package ai.labellake.lf;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
@@ -19,9 +23,11 @@ import org.apache.spark.sql.api.java.UDF1;
  * {@code contains} walks the UTF-8 bytes one call at a time per keyword, each
  * {@code rlike} decodes the row to a Java string again, and {@code lower}
  * takes a slow path on any non-ASCII text. Here the text is decoded and
- * lowercased once, substrings are found with {@link String#indexOf} (a JIT
- * intrinsic), words are counted in a loop that stops early, and every regex
- * runs on the already-decoded string.
+ * lowercased once, every keyword and every literal a regex requires is found
+ * in one pass over it ({@link LiteralScanner}, an Aho-Corasick automaton: one
+ * table step per character however many literals), words are counted in a
+ * loop that stops early, and a regex runs, on the already-decoded string, only
+ * where its required literals occur.
  *
  * <p>The semantics are those of {@code lf_library/compile.py} (Python's):
  * {@code lower} is Unicode full lowercase ({@link Locale#ROOT}), a word is a
@@ -36,11 +42,11 @@ import org.apache.spark.sql.api.java.UDF1;
  */
 public final class LfKernel implements UDF1<String, int[]> {
     private static final long serialVersionUID = 2L;
-    private static final ConcurrentHashMap<String, Condition[]> SPECS = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Compiled> SPECS = new ConcurrentHashMap<>();
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String spec;
-    private transient Condition[] conditions;
+    private transient Compiled compiled;
 
     public LfKernel(String spec) {
         this.spec = spec;
@@ -55,10 +61,11 @@ public final class LfKernel implements UDF1<String, int[]> {
             code = spec.get("code").asInt();
         }
 
-        abstract boolean test(String text, Lowered lowered);
+        /** Whether the condition holds; {@code found} says which scanned literals occur in the row. */
+        abstract boolean test(String text, Lowered lowered, Found found);
     }
 
-    /** The lowercased text, computed at most once per row and only if some condition needs it. */
+    /** A row's text lowercased on first use (Unicode full lowercase, as Python's {@code str.lower}). */
     static final class Lowered {
         private final String text;
         private String value;
@@ -75,77 +82,87 @@ public final class LfKernel implements UDF1<String, int[]> {
         }
     }
 
-    static final class Keywords extends Condition {
-        final boolean lower;
-        final String[] keywords;
-        final Pattern word;
+    /** The literals conditions look for, in the lowercased text and in the text as it is. */
+    static final class Literals {
+        final Map<String, Integer> lower = new LinkedHashMap<>();
+        final Map<String, Integer> exact = new LinkedHashMap<>();
 
-        Keywords(JsonNode spec) {
-            super(spec);
-            lower = spec.get("lower").asBoolean();
-            List<String> kws = new ArrayList<>();
-            spec.get("keywords").forEach(k -> kws.add(k.asText()));
-            keywords = kws.toArray(new String[0]);
-            word = spec.hasNonNull("word_regex") ? Pattern.compile(spec.get("word_regex").asText()) : null;
-        }
-
-        @Override
-        boolean test(String text, Lowered lowered) {
-            String hay = lower ? lowered.get() : text;
-            for (String k : keywords) {
-                if (hay.indexOf(k) >= 0) {
-                    return word == null || word.matcher(hay).find();
-                }
+        /** Ids of {@code words} among the literals of the lowercased text ({@code lowered}) or the text. */
+        int[] ids(JsonNode words, boolean lowered) {
+            Map<String, Integer> in = lowered ? lower : exact;
+            int[] ids = new int[words.size()];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = in.computeIfAbsent(words.get(i).asText(), w -> in.size()) * 2 + (lowered ? 1 : 0);
             }
-            return false;
+            return ids;
         }
     }
 
-    static final class Regex extends Condition {
-        final boolean lowerTarget;
-        final boolean lowerLiterals;
-        /** Pre-filters: every match contains one string of each set (see compile.required_literal_sets). */
-        final String[][] literalSets;
-        final Pattern pattern;
+    /** Which literals occur in one row; an id's low bit says which text it was looked for in. */
+    static final class Found {
+        final boolean[] lower;
+        final boolean[] exact;
 
-        Regex(JsonNode spec) {
-            super(spec);
-            lowerTarget = spec.get("lower").asBoolean();
-            lowerLiterals = spec.get("literals_lower").asBoolean();
-            JsonNode sets = spec.get("literals");
-            literalSets = new String[sets.size()][];
-            for (int i = 0; i < sets.size(); i++) {
-                List<String> alternatives = new ArrayList<>();
-                sets.get(i).forEach(a -> alternatives.add(a.asText()));
-                literalSets[i] = alternatives.toArray(new String[0]);
-            }
-            pattern = Pattern.compile(spec.get("pattern").asText());
+        Found(boolean[] lower, boolean[] exact) {
+            this.lower = lower;
+            this.exact = exact;
         }
 
-        private static boolean containsAny(String hay, String[] alternatives) {
-            for (String a : alternatives) {
-                if (hay.indexOf(a) >= 0) {
+        boolean any(int[] ids) {
+            for (int id : ids) {
+                if (((id & 1) == 1 ? lower : exact)[id >> 1]) {
                     return true;
                 }
             }
             return false;
         }
+    }
+
+    static final class Keywords extends Condition {
+        final int[] keywords;
+        final Pattern word;
+        final boolean lower;
+
+        Keywords(JsonNode spec, Literals literals) {
+            super(spec);
+            lower = spec.get("lower").asBoolean();
+            keywords = literals.ids(spec.get("keywords"), lower);
+            word = spec.hasNonNull("word_regex") ? Pattern.compile(spec.get("word_regex").asText()) : null;
+        }
 
         @Override
-        boolean test(String text, Lowered lowered) {
-            if (literalSets.length > 0) {
-                String hay = lowerLiterals ? lowered.get() : text;
-                for (String[] alternatives : literalSets) {
-                    if (!containsAny(hay, alternatives)) {
-                        return false;
-                    }
+        boolean test(String text, Lowered lowered, Found found) {
+            return found.any(keywords) && (word == null || word.matcher(lower ? lowered.get() : text).find());
+        }
+    }
+
+    static final class Regex extends Condition {
+        final boolean lowerTarget;
+        final int[][] literalSets;
+        final Pattern pattern;
+
+        Regex(JsonNode spec, Literals literals) {
+            super(spec);
+            lowerTarget = spec.get("lower").asBoolean();
+            boolean lowerLiterals = spec.get("literals_lower").asBoolean();
+            JsonNode sets = spec.get("literals");
+            literalSets = new int[sets.size()][];
+            for (int i = 0; i < sets.size(); i++) {
+                literalSets[i] = literals.ids(sets.get(i), lowerLiterals);
+            }
+            pattern = Pattern.compile(spec.get("pattern").asText());
+        }
+
+        @Override
+        boolean test(String text, Lowered lowered, Found found) {
+            for (int[] alternatives : literalSets) {
+                if (!found.any(alternatives)) {
+                    return false;
                 }
             }
             return pattern.matcher(lowerTarget ? lowered.get() : text).find();
         }
     }
-
-    /** Python's {@code len(text.split())} compared with bounds, counting no further than needed. */
     static final class WordCount extends Condition {
         final int min;
         final int max;
@@ -180,27 +197,41 @@ public final class LfKernel implements UDF1<String, int[]> {
         }
 
         @Override
-        boolean test(String text, Lowered lowered) {
+        boolean test(String text, Lowered lowered, Found found) {
             int limit = Math.max(min, max);
             int words = countWords(text, limit <= 0 ? Integer.MAX_VALUE : limit);
             return (min < 0 || words >= min) && (max < 0 || words < max);
         }
     }
 
-    static Condition[] parse(String spec) {
+    /** A spec's conditions and the scanners that find their literals. */
+    static final class Compiled {
+        final Condition[] conditions;
+        final LiteralScanner lower;
+        final LiteralScanner exact;
+
+        Compiled(Condition[] conditions, Literals literals) {
+            this.conditions = conditions;
+            this.lower = new LiteralScanner(new ArrayList<>(literals.lower.keySet()));
+            this.exact = new LiteralScanner(new ArrayList<>(literals.exact.keySet()));
+        }
+    }
+
+    static Compiled parse(String spec) {
         try {
             JsonNode root = JSON.readTree(spec);
+            Literals literals = new Literals();
             Condition[] conditions = new Condition[root.size()];
             for (int i = 0; i < root.size(); i++) {
                 JsonNode c = root.get(i);
                 switch (c.get("kind").asText()) {
-                    case "keywords": conditions[i] = new Keywords(c); break;
-                    case "regex": conditions[i] = new Regex(c); break;
+                    case "keywords": conditions[i] = new Keywords(c, literals); break;
+                    case "regex": conditions[i] = new Regex(c, literals); break;
                     case "words": conditions[i] = new WordCount(c); break;
                     default: throw new IllegalArgumentException("unknown condition kind " + c.get("kind"));
                 }
             }
-            return conditions;
+            return new Compiled(conditions, literals);
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("labellake LF kernel: bad spec: " + e.getMessage(), e);
         }
@@ -211,20 +242,135 @@ public final class LfKernel implements UDF1<String, int[]> {
         if (text == null) {
             return null;
         }
-        if (conditions == null) {
-            conditions = SPECS.computeIfAbsent(spec, LfKernel::parse);
+        if (compiled == null) {
+            compiled = SPECS.computeIfAbsent(spec, LfKernel::parse);
         }
         Lowered lowered = new Lowered(text);
+        boolean[] inLower = compiled.lower.isEmpty() ? null : compiled.lower.scan(lowered.get());
+        Found found = new Found(inLower, compiled.exact.isEmpty() ? null : compiled.exact.scan(text));
+        Condition[] conditions = compiled.conditions;
         int[] fired = null;
         int n = 0;
         for (Condition condition : conditions) {
-            if (condition.test(text, lowered)) {
+            if (condition.test(text, lowered, found)) {
                 if (fired == null) {
                     fired = new int[conditions.length];
                 }
                 fired[n++] = condition.code;
             }
         }
-        return fired == null ? null : java.util.Arrays.copyOf(fired, n);
+        return fired == null ? null : Arrays.copyOf(fired, n);
+    }
+
+    /**
+     * Which of a fixed set of literals occur in a string, in one pass (Aho-Corasick): a
+     * deterministic automaton over the characters the literals use, each state listing the
+     * literals that end there, so a scan is one table step per character. The result is
+     * {@code text.indexOf(literal) >= 0} for every literal (UTF-16 units, as indexOf).
+     */
+    static final class LiteralScanner {
+        private final int size;
+        private final char[] classOf = new char[Character.MAX_VALUE + 1]; // 0: in no literal
+        private final int width;
+        private final int[] next; // state * width + class -> state
+        private final int[][] ends; // state -> the literals that end there (null: none)
+
+        LiteralScanner(List<String> literals) {
+            size = literals.size();
+            int classes = 1;
+            for (String literal : literals) {
+                for (char c : literal.toCharArray()) {
+                    if (classOf[c] == 0) {
+                        classOf[c] = (char) classes++;
+                    }
+                }
+            }
+            width = classes;
+            List<int[]> trie = new ArrayList<>();
+            List<List<Integer>> endings = new ArrayList<>();
+            trie.add(newState());
+            endings.add(new ArrayList<>());
+            for (int id = 0; id < size; id++) {
+                int state = 0;
+                for (char c : literals.get(id).toCharArray()) {
+                    if (trie.get(state)[classOf[c]] < 0) {
+                        trie.get(state)[classOf[c]] = trie.size();
+                        trie.add(newState());
+                        endings.add(new ArrayList<>());
+                    }
+                    state = trie.get(state)[classOf[c]];
+                }
+                endings.get(state).add(id);
+            }
+            next = new int[trie.size() * width];
+            ends = new int[trie.size()][];
+            link(trie, endings);
+        }
+
+        private int[] newState() {
+            int[] row = new int[width];
+            Arrays.fill(row, -1);
+            return row;
+        }
+
+        /** Breadth first: each missing step goes where the longest proper suffix goes, and each
+         * state also ends the literals its longest suffix state ends. */
+        private void link(List<int[]> trie, List<List<Integer>> endings) {
+            int[] fail = new int[trie.size()];
+            ArrayDeque<Integer> queue = new ArrayDeque<>();
+            for (int c = 0; c < width; c++) {
+                int child = trie.get(0)[c];
+                next[c] = child < 0 ? 0 : child;
+                if (child > 0) {
+                    queue.add(child);
+                }
+            }
+            ends[0] = endings.get(0).isEmpty() ? null : endings.get(0).stream().mapToInt(Integer::intValue).toArray();
+            while (!queue.isEmpty()) {
+                int state = queue.poll();
+                List<Integer> here = endings.get(state);
+                if (ends[fail[state]] != null) {
+                    for (int id : ends[fail[state]]) {
+                        here.add(id);
+                    }
+                }
+                ends[state] = here.isEmpty() ? null : here.stream().mapToInt(Integer::intValue).toArray();
+                for (int c = 0; c < width; c++) {
+                    int child = trie.get(state)[c];
+                    int viaFail = next[fail[state] * width + c];
+                    if (child < 0) {
+                        next[state * width + c] = viaFail;
+                    } else {
+                        next[state * width + c] = child;
+                        fail[child] = viaFail;
+                        queue.add(child);
+                    }
+                }
+            }
+        }
+
+        boolean isEmpty() {
+            return size == 0;
+        }
+
+        boolean[] scan(String text) {
+            boolean[] found = new boolean[size];
+            int state = 0;
+            if (ends[0] != null) {
+                for (int id : ends[0]) {
+                    found[id] = true; // the empty literal occurs everywhere
+                }
+            }
+            for (int i = 0, n = text.length(); i < n; i++) {
+                state = next[state * width + classOf[text.charAt(i)]];
+                int[] here = ends[state];
+                if (here != null) {
+                    for (int id : here) {
+                        found[id] = true;
+                    }
+                }
+            }
+            return found;
+        }
     }
 }

@@ -85,6 +85,24 @@ def test_votes_match_python_on_unicode_edge_cases(spark, monkeypatch, kernel: st
         assert expressions[str(i)] == expected
 
 
+def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
+    """The kernel finds all keywords in one automaton pass: literals that overlap, nest, end
+    inside each other or repeat a character are each found exactly where ``in`` finds them."""
+    words = ["he", "she", "his", "hers", "ushe", "a", "aa", "aaa", "ab", "bab", "\U0001f600", "SHE"]
+    pack = LFPack(
+        "overlap",
+        ("HAM", "SPAM"),
+        [KeywordLF(f"kw_{i}", "SPAM", keywords=(w,), case_sensitive=w.isupper()) for i, w in enumerate(words)]
+        + [RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True)],
+    )
+    texts = ["ushers", "aaaa", "h", "", "babab", "x\U0001f600x", "a SHE aab", "hishers", "USHERS aaB", "aa"]
+    df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
+    got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
+    references = [python_lf(lf, pack) for lf in pack.declarative]
+    for i, text in enumerate(texts):
+        assert got[str(i)] == [f(text) for f in references], text
+
+
 def test_word_count_splits_on_every_python_whitespace_code_point(spark) -> None:
     """All of Unicode, one row per code point: 'a<c>b' is two words exactly when c.isspace()."""
     rows = [(str(cp), f"a{chr(cp)}b") for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
