@@ -56,6 +56,7 @@ from jobs.lake.runs import run_record
 from jobs.lake.tables import TableRef, latest_commit, table
 from jobs.patterns.label_transitions import joined_transitions, recorded_transitions
 from jobs.stages.gate import ValidationReport, enforce
+from jobs.stages.ingest.reuse import unique_source_ids
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,11 +159,18 @@ class IdsCheck:
 
 
 def ids_check(
-    settings: Settings, ds: DatasetConfig, fingerprint: dict[str, int], published: Published | None
+    settings: Settings,
+    ds: DatasetConfig,
+    fingerprint: dict[str, int],
+    published: Published | None,
+    source_ids: tuple[int, dict[str, int] | None] | None = None,
 ) -> IdsCheck:
-    """Compare the candidate ids' fingerprint with that of the ids the published labels' run found
-    unique: the same multiset need not be counted again (the count shuffles every id: most of an
-    LF edit's validation at 10M rows, docs/decisions/0006)."""
+    """Compare the candidate ids' fingerprint with that of ids already found unique: the source
+    version the labels were fitted on (``source_ids``: its version and the fingerprint its ingest
+    recorded), or the published labels' run. The same multiset need not be counted again (the
+    count shuffles every id: most of an LF edit's validation at 10M rows, docs/decisions/0006)."""
+    if source_ids is not None and source_ids[1] == fingerprint:
+        return IdsCheck(fingerprint, f"source v{source_ids[0]} (unique at ingest)")
     if published is None or published.stats.run_id is None:
         return IdsCheck(fingerprint, None)
     record = run_record(None, settings, published.stats.run_id, ds.name) or {}
@@ -170,6 +178,16 @@ def ids_check(
     if validated != fingerprint:
         return IdsCheck(fingerprint, None)
     return IdsCheck(fingerprint, f"v{published.stats.version} (run {published.stats.run_id})")
+
+
+def fitted_source_ids(
+    spark: SparkSession, settings: Settings, ds: DatasetConfig, staging_meta: dict[str, Any]
+) -> tuple[int, dict[str, int] | None] | None:
+    """The source version the candidate labels were fitted on, and its ids' fingerprint if unique."""
+    version = staging_meta.get("source_version")
+    if version is None:
+        return None
+    return int(version), unique_source_ids(spark, table(settings, ds.name, "source"), int(version))
 
 
 def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run: RunContext) -> ValidationReport:
@@ -195,7 +213,7 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     validated: list[SuiteRun] = []
     try:
         try:
-            ids = ids_check(settings, ds, fingerprint, published)
+            ids = ids_check(settings, ds, fingerprint, published, fitted_source_ids(spark, settings, ds, staging_meta))
             stats = published.stats if published is not None else None
             validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None, ids))
         finally:

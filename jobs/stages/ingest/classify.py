@@ -14,6 +14,7 @@ Reasons, in the order they are tested:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -95,38 +96,68 @@ MOSTLY_MALFORMED = 0.5
 """A file more than this share of whose records do not parse is not the declared format: all of it is quarantined."""
 
 
-def quarantine_unparseable_files(
-    classified: DataFrame, ds: DatasetConfig
-) -> tuple[DataFrame, dict[str, int], dict[str, float]]:
-    """Quarantine whole files whose records mostly fail to parse; the rows per reason ("" = accepted)
-    and each file's quarantined share.
+@dataclass(frozen=True)
+class FileVerdicts:
+    """What the per-file aggregate found: rows per reason ("" = accepted), each file's quarantined
+    share, and the fingerprint of the accepted ids (count and 64-bit hash sum, as
+    ``expectations.unique_values.values_fingerprint`` gives it)."""
 
-    One aggregate (a row per file and reason) gives both the counts and the files
-    to reject, so a file of another format cannot slip a few lucky rows through."""
+    by_reason: dict[str, int]
+    file_shares: dict[str, float]
+    accepted_ids: dict[str, int]
+
+
+def quarantine_unparseable_files(classified: DataFrame, ds: DatasetConfig) -> tuple[DataFrame, FileVerdicts]:
+    """Quarantine whole files whose records mostly fail to parse; with them, what each file holds.
+
+    One aggregate (a row per file and reason) gives the counts, the files to reject and the
+    accepted ids' fingerprint, so a file of another format cannot slip a few lucky rows through."""
     reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
+    hashed = F.xxhash64(F.col(ds.id_column))
+    per_group = classified.groupBy("_source_file", reason.alias(REASON)).agg(
+        F.count(F.lit(1)).alias("count"),
+        F.sum(hashed.bitwiseAND(F.lit(0xFFFFFFFF))).alias("low"),
+        F.sum(F.shiftright(hashed, 32)).alias("high"),
+    )
     per_file: dict[str, dict[str, int]] = {}
-    for r in classified.groupBy("_source_file", reason.alias(REASON)).count().collect():
+    accepted_hashes: dict[str, tuple[int, int]] = {}
+    for r in per_group.collect():
         per_file.setdefault(r["_source_file"], {})[r[REASON]] = int(r["count"])
+        if r[REASON] == "":
+            accepted_hashes[r["_source_file"]] = (int(r["low"] or 0), int(r["high"] or 0))
     rejected = {}
     for path, counts in per_file.items():
         malformed, total = counts.get("malformed record", 0), sum(counts.values())
         if malformed > MOSTLY_MALFORMED * total:
             rejected[path] = f"file quarantined whole: {malformed} of {total} records do not parse as {ds.format}"
             log.warning("ingest %s: %s: %s", ds.name, path, rejected[path])
+    kept = [path for path in accepted_hashes if path not in rejected]
+    accepted_ids = {
+        "values": sum(per_file[path][""] for path in kept),
+        "hash_sum_low": sum(accepted_hashes[path][0] for path in kept),
+        "hash_sum_high": sum(accepted_hashes[path][1] for path in kept),
+    }
+    verdicts = FileVerdicts(_by_reason(per_file, rejected), _shares(per_file, rejected), accepted_ids)
+    if not rejected:
+        return classified, verdicts
+    mapping = F.create_map(*[F.lit(x) for pair in rejected.items() for x in pair])
+    return classified.withColumn(REASON, F.coalesce(mapping[F.col("_source_file")], F.col(REASON))), verdicts
+
+
+def _by_reason(per_file: dict[str, dict[str, int]], rejected: dict[str, str]) -> dict[str, int]:
     by_reason: dict[str, int] = {}
     for path, counts in per_file.items():
         for why, n in counts.items():
             key = rejected.get(path, why)
             by_reason[key] = by_reason.get(key, 0) + n
-    shares = {
+    return by_reason
+
+
+def _shares(per_file: dict[str, dict[str, int]], rejected: dict[str, str]) -> dict[str, float]:
+    return {
         path: 1.0 if path in rejected else 1.0 - counts.get("", 0) / max(sum(counts.values()), 1)
         for path, counts in per_file.items()
     }
-    if not rejected:
-        return classified, by_reason, shares
-    mapping = F.create_map(*[F.lit(x) for pair in rejected.items() for x in pair])
-    marked = classified.withColumn(REASON, F.coalesce(mapping[F.col("_source_file")], F.col(REASON)))
-    return marked, by_reason, shares
 
 
 def warn_replaced_bytes(classified: DataFrame, ds: DatasetConfig) -> None:

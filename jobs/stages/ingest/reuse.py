@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from jobs.core.datasets import DatasetConfig
 from jobs.core.settings import Settings
-from jobs.lake.tables import latest_commit, table
+from jobs.lake.tables import TableRef, commit_at, latest_commit, table
 from jobs.stages.ingest.source_sniff import is_object_store, source_files
 
 
@@ -88,3 +88,16 @@ def reused_ingest(
         version,
         reused=True,
     )
+
+
+UNIQUE_IDS_KEY = "unique_ids"
+"""A source commit's fingerprint of its ids, recorded when the source suite found them unique."""
+
+
+def unique_source_ids(spark: SparkSession | None, source: TableRef, version: int) -> dict[str, int] | None:
+    """The fingerprint of source version ``version``'s ids, when its ingest found them unique."""
+    try:
+        recorded = commit_at(spark, source, version).get(UNIQUE_IDS_KEY)
+    except Exception:  # noqa: BLE001 - a vacuumed or unreadable commit: the ids are counted instead
+        return None
+    return dict(recorded) if isinstance(recorded, dict) else None

@@ -31,7 +31,7 @@ from jobs.stages.ingest.classify import (
     warn_replaced_bytes,
 )
 from jobs.stages.ingest.read import REASON, read_raw
-from jobs.stages.ingest.reuse import IngestResult, input_fingerprint, reused_ingest
+from jobs.stages.ingest.reuse import UNIQUE_IDS_KEY, IngestResult, input_fingerprint, reused_ingest
 from jobs.stages.ingest.rows import SOURCE_STATS_COLUMNS, gold_rows, quarantine_rows, source_rows
 from jobs.stages.ingest.source_sniff import quarantined_bytes_share
 
@@ -76,6 +76,11 @@ def validate_input(
     return report
 
 
+def _passed(report: ValidationReport, check: str) -> bool:
+    """Whether ``check`` ran in ``report`` and passed."""
+    return any(o.get("check") == check and o.get("success") for o in report.outcomes)
+
+
 def reusable_ingest(
     spark: SparkSession, ds: DatasetConfig, settings: Settings, fingerprint: str | None
 ) -> IngestResult | None:
@@ -109,11 +114,14 @@ def write_ingest_tables(
     counts: dict[str, Any],
     fingerprint: str | None,
     ingested_at: datetime,
+    unique_ids: dict[str, int] | None = None,
 ) -> int:
     """Write quarantine (this run's partition), gold and source, in that order; return the gold rows.
 
     The source goes last: its commit carries the fingerprint and counts that let the next
-    incremental run skip ingest, so it must only exist once gold and quarantine are written."""
+    incremental run skip ingest, so it must only exist once gold and quarantine are written.
+    ``unique_ids``: the fingerprint of the accepted ids when the source suite found them unique
+    (validation compares the candidate labels' ids with it instead of counting them again)."""
     accepted = classified.where(F.col(REASON).isNull())
     rejected = classified.where(F.col(REASON).isNotNull())
     meta = commit_metadata(run_id=run.run_id, stage="ingest", dataset=ds.name)
@@ -134,6 +142,7 @@ def write_ingest_tables(
         dataset=ds.name,
         input_fingerprint=fingerprint,
         counts={**counts, "gold": gold_n},
+        **({UNIQUE_IDS_KEY: unique_ids} if unique_ids else {}),
     )
     rows = source_rows(accepted, ds, run, ingested_at)
     # A table property: it takes effect when the table is created (an older table keeps its statistics).
@@ -176,12 +185,14 @@ def run_ingest(
     try:
         if ds.invalid_utf8 == "replace":
             warn_replaced_bytes(persisted, ds)
-        classified, by_reason, file_shares = quarantine_unparseable_files(persisted, ds)
+        classified, verdicts = quarantine_unparseable_files(persisted, ds)
+        by_reason = dict(verdicts.by_reason)
         accepted_n = by_reason.pop("", 0)
         input_n = accepted_n + sum(by_reason.values())
-        validation = validate_input(spark, ds, settings, run, classified, file_shares, ids_counted_unique)
+        validation = validate_input(spark, ds, settings, run, classified, verdicts.file_shares, ids_counted_unique)
         counts = {"input": input_n, "accepted": accepted_n, "quarantined": by_reason}
-        gold_n = write_ingest_tables(ds, settings, run, classified, counts, fingerprint, ingested_at)
+        unique_ids = verdicts.accepted_ids if _passed(validation, "source_id_unique") else None
+        gold_n = write_ingest_tables(ds, settings, run, classified, counts, fingerprint, ingested_at, unique_ids)
     finally:
         cached.unpersist()
     source = table(settings, ds.name, "source")

@@ -93,3 +93,18 @@ def test_equal_id_multisets_share_a_fingerprint_and_others_do_not(spark) -> None
     assert fingerprint["values"] == len(ids)
     assert values_fingerprint(shuffled, "id") == fingerprint
     assert values_fingerprint(repeated, "id") != fingerprint
+
+
+def test_labels_carry_id_uniqueness_only_from_the_same_ids_the_ingest_found_unique() -> None:
+    """Validation counts the candidate ids unless their fingerprint equals the one the source
+    version's ingest recorded (unique ids); another multiset, or none recorded, is counted."""
+    from typing import Any, cast
+
+    from jobs.stages.validate import ids_check
+
+    ids = {"values": 3, "hash_sum_low": 7, "hash_sum_high": 1}
+    none: Any = None
+    assert ids_check(none, none, ids, None, (4, dict(ids))).validated_in == "source v4 (unique at ingest)"
+    for other in ({**ids, "values": 4}, {**ids, "hash_sum_high": 2}, None):
+        assert ids_check(none, none, ids, None, (4, cast(dict, other))).validated_in is None
+    assert ids_check(none, none, ids, None, None).validated_in is None
