@@ -123,7 +123,7 @@ def _literal_alternatives(items: object) -> set[str] | None:
     return alternatives
 
 
-def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ...]]:
+def required_literal_sets(pattern: str, ignore_case: bool, min_length: int = _MIN_LITERAL) -> list[tuple[str, ...]]:
     """Sets of strings such that every match of ``pattern`` contains one string of each set.
 
     Used as ``contains`` pre-filters before ``rlike``: substring tests are cheap
@@ -134,8 +134,9 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
     alternatives, anything else (classes, repeats, anchors) ends it; an
     alternation of non-literal branches adds one set of its own (see
     :func:`_required_sets`). The strongest sets come first (longest
-    shortest alternative); at most three, each alternative at least 3
-    characters. With ``ignore_case`` the strings are
+    shortest alternative); at most three, each alternative at least
+    ``min_length`` characters (3 by default: each ``contains`` is a pass over
+    the text; the text kernel finds literals of any length in one scan). With ``ignore_case`` the strings are
     lowercased and must avoid the letters whose Unicode case folding ``lower()``
     does not reproduce. An inline ``(?i)`` the caller did not declare gives none.
     """
@@ -147,10 +148,10 @@ def required_literal_sets(pattern: str, ignore_case: bool) -> list[tuple[str, ..
         return []
     if parsed.state.flags & re.IGNORECASE and not ignore_case:
         return []  # an inline (?i): the caller would compare against the unlowered text
-    return _required_sets(parsed, ignore_case)[:_MAX_PREFILTERS]
+    return _required_sets(parsed, ignore_case, min_length)[:_MAX_PREFILTERS]
 
 
-def _required_sets(items: object, ignore_case: bool) -> list[tuple[str, ...]]:
+def _required_sets(items: object, ignore_case: bool, min_length: int = _MIN_LITERAL) -> list[tuple[str, ...]]:
     """Every usable required set of a parsed sequence, strongest first (see
     :func:`required_literal_sets`).
 
@@ -177,7 +178,7 @@ def _required_sets(items: object, ignore_case: bool) -> list[tuple[str, ...]]:
                 stretches.append(current)
                 current = {""}
                 if name == "BRANCH":
-                    found.extend(_branch_set(arg[1], ignore_case))
+                    found.extend(_branch_set(arg[1], ignore_case, min_length))
             else:
                 current = {a + b for a in current for b in alternatives}
                 if len(current) > _MAX_ALTERNATIVES:
@@ -192,18 +193,18 @@ def _required_sets(items: object, ignore_case: bool) -> list[tuple[str, ...]]:
             if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
                 continue
             strings = sorted({x.lower() for x in strings})
-        if min(map(len, strings)) >= _MIN_LITERAL:
+        if min(map(len, strings)) >= min_length:
             usable.append(tuple(_drop_superstrings(strings)))
     usable.sort(key=lambda alts: -min(map(len, alts)))
     return usable
 
 
-def _branch_set(branches: list[Any], ignore_case: bool) -> list[tuple[str, ...]]:
+def _branch_set(branches: list[Any], ignore_case: bool, min_length: int) -> list[tuple[str, ...]]:
     """The one required set of an alternation: the union of each branch's strongest set, or
     nothing when a branch requires nothing or the union grows past ``_MAX_ALTERNATIVES``."""
     strongest = []
     for branch in branches:
-        sets = _required_sets(branch, ignore_case)
+        sets = _required_sets(branch, ignore_case, min_length)
         if not sets:
             return []
         strongest.append(sets[0])
@@ -214,6 +215,52 @@ def _branch_set(branches: list[Any], ignore_case: bool) -> list[tuple[str, ...]]
 def _drop_superstrings(strings: list[str]) -> list[str]:
     """``thanks.`` is redundant beside ``thanks``: containing the longer implies the shorter."""
     return [x for x in strings if not any(y != x and y in x for y in strings)]
+
+
+def literal_anchor(
+    pattern: str, ignore_case: bool, min_length: int = _MIN_LITERAL
+) -> tuple[list[str], int, int] | None:
+    """Where a match of ``pattern`` can start, from where its first literal stretch occurs.
+
+    When the pattern's top-level sequence is a part of bounded width (``low``..``high``
+    characters) followed by a run of literals (``(thanks\\.|thanks)``), every match starts
+    that many characters before an occurrence of one of the run's strings. Returns the strings
+    (each at least ``min_length`` characters, lowercased under ``ignore_case`` as in
+    :func:`required_literal_sets`), ``low`` and ``high``; None when there is no such run.
+    The text kernel tries the regex only at those starts instead of at every character.
+    """
+    import re._parser as sre_parse  # CPython's own regex parser (3.11+)
+
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    if parsed.state.flags & re.IGNORECASE and not ignore_case:
+        return None
+    low = high = 0
+    stretch: set[str] | None = None
+    for item in parsed:
+        alternatives = _literal_alternatives([item])
+        if alternatives is None and stretch is None:
+            item_low, item_high = sre_parse.SubPattern(parsed.state, [item]).getwidth()
+            low, high = low + item_low, high + item_high
+            if high >= sre_parse.MAXREPEAT:
+                return None
+            continue
+        if alternatives is None:
+            break
+        stretch = alternatives if stretch is None else {a + b for a in stretch for b in alternatives}
+        if len(stretch) > _MAX_ALTERNATIVES:
+            return None
+    strings = sorted(stretch or [])
+    if ignore_case:
+        if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
+            return None
+        strings = sorted({x.lower() for x in strings})
+    if not strings or min(map(len, strings)) < min_length:
+        return None
+    # A string that starts with another starts where it does; one merely containing another does not.
+    return [x for x in strings if not any(y != x and x.startswith(y) for y in strings)], low, high
 
 
 def required_literal(pattern: str, ignore_case: bool) -> str | None:

@@ -31,7 +31,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.core.settings import env_switch
-from lf_library.compile import java_regex, required_literal_sets
+from lf_library.compile import java_regex, literal_anchor, required_literal_sets
 from lf_library.core import KeywordLF, LabelingFunction, RegexLF, WordCountLF
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,18 @@ def condition_spec(lf: LabelingFunction, code: int) -> dict[str, Any]:
             "word_regex": word,
         }
     if isinstance(lf, RegexLF):
+        # The anchor's strings are found in the string the regex runs on only when the literals'
+        # text is the regex's (not so for an ignore-case regex on the unlowered text).
+        # Any literal length: one scan finds them all, where each `contains` was a pass of its own.
+        anchor = literal_anchor(lf.pattern, lf.ignore_case, 1) if lf.lowercase or not lf.ignore_case else None
         return {
             "kind": "regex",
             "code": code,
             "lower": lf.lowercase,
             "pattern": java_regex(lf.pattern, lf.ignore_case),
-            "literals": [list(alts) for alts in required_literal_sets(lf.pattern, lf.ignore_case)],
+            "literals": [list(alts) for alts in required_literal_sets(lf.pattern, lf.ignore_case, 1)],
             "literals_lower": lf.lowercase or lf.ignore_case,
+            "anchor": None if anchor is None else {"strings": anchor[0], "low": anchor[1], "high": anchor[2]},
         }
     if isinstance(lf, WordCountLF):
         return {"kind": "words", "code": code, "min": lf.min_words, "max": lf.max_words}

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.api.java.UDF1;
 
@@ -140,6 +141,9 @@ public final class LfKernel implements UDF1<String, int[]> {
         final boolean lowerTarget;
         final int[][] literalSets;
         final Pattern pattern;
+        final String[] anchors; // null: try the regex at every start
+        final int minBefore;
+        final int maxBefore;
 
         Regex(JsonNode spec, Literals literals) {
             super(spec);
@@ -151,6 +155,18 @@ public final class LfKernel implements UDF1<String, int[]> {
                 literalSets[i] = literals.ids(sets.get(i), lowerLiterals);
             }
             pattern = Pattern.compile(spec.get("pattern").asText());
+            JsonNode anchor = spec.get("anchor");
+            if (anchor != null && !anchor.isNull()) {
+                List<String> strings = new ArrayList<>();
+                anchor.get("strings").forEach(a -> strings.add(a.asText()));
+                anchors = strings.toArray(new String[0]);
+                minBefore = anchor.get("low").asInt();
+                maxBefore = 2 * anchor.get("high").asInt(); // a character is one or two UTF-16 units
+            } else {
+                anchors = null;
+                minBefore = 0;
+                maxBefore = 0;
+            }
         }
 
         @Override
@@ -160,7 +176,39 @@ public final class LfKernel implements UDF1<String, int[]> {
                     return false;
                 }
             }
-            return pattern.matcher(lowerTarget ? lowered.get() : text).find();
+            String target = lowerTarget ? lowered.get() : text;
+            return anchors == null ? pattern.matcher(target).find() : findAtAnchors(target);
+        }
+
+        /**
+         * {@code find()} tried only where a match can start: {@code minBefore..maxBefore} units
+         * before an occurrence of an anchor string (the literals that follow the pattern's
+         * bounded-width start, lf_library/compile.py literal_anchor). Bounds are transparent and
+         * not anchoring, so {@code ^}, {@code \b} and lookarounds see the whole text, as in find().
+         */
+        private boolean findAtAnchors(String target) {
+            int n = target.length();
+            boolean[] start = null;
+            for (String anchor : anchors) {
+                for (int p = target.indexOf(anchor); p >= 0; p = target.indexOf(anchor, p + 1)) {
+                    if (start == null) {
+                        start = new boolean[n + 1];
+                    }
+                    for (int s = Math.max(0, p - maxBefore); s <= p - minBefore; s++) {
+                        start[s] = true;
+                    }
+                }
+            }
+            if (start == null) {
+                return false;
+            }
+            Matcher matcher = pattern.matcher(target).useTransparentBounds(true).useAnchoringBounds(false);
+            for (int s = 0; s <= n; s++) {
+                if (start[s] && matcher.region(s, n).lookingAt()) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
     static final class WordCount extends Condition {

@@ -20,7 +20,7 @@ from lf_library import KeywordLF, LFPack, RegexLF, SqlLF, WordCountLF
 from lf_library.compile import compile_pack
 from lf_library.packs import load_pack
 from lf_library.reference import python_lf
-from lf_library.text_kernel import KERNEL_ENV, kernel_enabled
+from lf_library.text_kernel import KERNEL_ENV, condition_spec, kernel_enabled
 from tests.conftest import DATA_ROOT
 from tests.lf_library.test_compile import TEXTS
 
@@ -93,14 +93,24 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
         "overlap",
         ("HAM", "SPAM"),
         [KeywordLF(f"kw_{i}", "SPAM", keywords=(w,), case_sensitive=w.isupper()) for i, w in enumerate(words)]
-        + [RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True)],
+        + [
+            RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True),
+            # Tried only a bounded width before its literal: two code points, up to four UTF-16 units.
+            RegexLF("rx_wide", "SPAM", pattern=r"^.{2}free"),
+            RegexLF("rx_word", "HAM", pattern=r"( |^)(thanks\.|thanks)[^\w]*( |$)", lowercase=True),
+            RegexLF("rx_after", "SPAM", pattern=r"(?<=\d)(usd|eur)\b", ignore_case=True, lowercase=True),
+        ],
     )
     texts = ["ushers", "aaaa", "h", "", "babab", "x\U0001f600x", "a SHE aab", "hishers", "USHERS aaB", "aa"]
+    texts += ["\U0001f600\U0001f600free", "xyfree", "xyzfree", "ok THANKS. bye", "thanksgiving thanks", "xthanks"]
+    texts += ["10USD", "ten usd", "5eur5eur", "\U0001f600\U0001f600\U0001f600free"]
     df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
     got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
     references = [python_lf(lf, pack) for lf in pack.declarative]
     for i, text in enumerate(texts):
         assert got[str(i)] == [f(text) for f in references], text
+    wide = next(lf for lf in pack if lf.name == "rx_wide")
+    assert condition_spec(wide, 0)["anchor"] == {"strings": ["free"], "low": 2, "high": 2}
 
 
 def test_word_count_splits_on_every_python_whitespace_code_point(spark) -> None:
