@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -76,11 +76,17 @@ def read_json_lines(
     return objects.unionByName(lines)
 
 
+def _trimmed(side: str) -> Column:
+    """The line without :data:`BLANKS` on ``side`` (SQL's form: the two-argument functions are
+    deprecated). The blanks are raw characters in the literal, so no escape setting changes them."""
+    return F.expr(f"trim({side} '{BLANKS}' FROM value)")
+
+
 def files_read_by_line(spark: SparkSession, files: list[str]) -> list[str]:
     """The files, as Spark names them, with a line that is not UTF-8 or whose first character
     (after spaces and tabs) is not ``{``: Spark's JSON reader would replace the bytes, or read
     a top-level array as one row per element. Blank lines are skipped by both readers."""
-    start = F.ltrim(F.col("value"), F.lit(BLANKS))
+    start = _trimmed("LEADING")
     odd = ~F.is_valid_utf8("value") | ((start != "") & ~start.startswith("{"))
     odd_files = spark.read.text(files).where(odd).select(F.col("_metadata.file_path")).distinct()
     return sorted(row[0] for row in odd_files.collect())
@@ -96,7 +102,7 @@ def _parsed_lines(
         spark.read.text(files)
         .withColumn("_source_file", F.col("_metadata.file_path"))
         .withColumn("_block_start", F.col("_metadata.file_block_start"))
-        .where(F.trim(F.col("value"), F.lit(BLANKS)) != "")  # the JSON reader skips blank lines too
+        .where(_trimmed("BOTH") != "")  # the JSON reader skips blank lines too
     )
     valid = F.is_valid_utf8("value")
     as_text = F.when(valid, F.col("value")).otherwise(F.decode(F.col("value").cast("binary"), BYTES_ENCODING))
