@@ -183,3 +183,18 @@ def test_prefilters_never_reject_a_python_match() -> None:
         for text in texts[:1500]:
             if rx.search(text):
                 assert all(any(a in text for a in alts) for alts in sets), (pattern, text)
+
+
+def test_literal_anchor_bounds_where_a_match_can_start() -> None:
+    """A start of bounded width then a run of literals anchors the pattern; an unbounded start or
+    no run does not; a string that only contains another is kept (it starts elsewhere)."""
+    from lf_library.compile import literal_anchor
+
+    assert literal_anchor(r"( |^)(thanks\.|thanks)[^\w]*( |$)", False) == (["thanks"], 0, 1)
+    assert literal_anchor(r"\w{2,5}free", False) == (["free"], 2, 5)
+    assert literal_anchor(r"(ab c|b c)x", False) == (["ab cx", "b cx"], 0, 0)
+    assert literal_anchor(r"\w+free", False) is None  # the start has no bounded width
+    assert literal_anchor(r"( |^)(i)[^\w]*", False) is None  # shorter than the default 3
+    assert literal_anchor(r"( |^)(i)[^\w]*", False, 1) == (["i"], 0, 1)
+    assert literal_anchor(r"(?i)free", False) is None  # an undeclared inline ignore-case
+    assert literal_anchor(r"FREE now", True) == (["free now"], 0, 0)
