@@ -62,8 +62,9 @@ def input_fingerprint(ds: DatasetConfig, settings: Settings) -> str | None:
         "columns": ds.columns,
         "invalid_utf8": ds.invalid_utf8,
         # Bump when the reading code changes what the same files yield (v2: rows an unclosed quote
-        # swallowed are read back, bytes that are not UTF-8 are checked; v3: in JSON lines too).
-        "reader": "v3",
+        # swallowed are read back, bytes that are not UTF-8 are checked; v3: in JSON lines too;
+        # v4: a JSON line of only tabs is blank, as Spark's JSON reader has it, not a row).
+        "reader": "v4",
     }
     payload = json.dumps({"files": stats, "reading": reading}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -268,7 +268,7 @@ def test_json_object_files_take_the_json_reader_and_read_as_line_by_line(spark, 
     paths = {name: tmp_path / f"{name}.json" for name in ("clean", "array", "latin")}
     paths["clean"].write_text("".join(lines[:200]) + "\t\n", encoding="utf-8")
     array = "[" + ", ".join(line.strip() for line in lines[200:202]) + "]\n"
-    paths["array"].write_text("".join(lines[202:250]) + array, encoding="utf-8")
+    paths["array"].write_text("".join(lines[202:250]) + " \t \n" + array, encoding="utf-8")  # blank: skipped
     paths["latin"].write_bytes("".join(lines[250:]).encode() + b'{"id": "x", "text": "caf\xe9"}\n')
     files = [str(p) for p in paths.values()]
 
