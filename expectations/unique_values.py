@@ -89,24 +89,15 @@ def _distinct_and_values(frame: Any, value: Any) -> tuple[int, int]:
 
 
 def values_fingerprint(frame: Any, column: str) -> dict[str, int]:
-    """The multiset of ``column``'s non-null values in three numbers: how many, and the exact sum of
-    their 64-bit hashes (as its low and high 32-bit halves, so no sum overflows). One aggregate with
-    no shuffle. Two multisets with equal fingerprints are equal but for a 64-bit hash coincidence,
-    so values found unique once are unique again (docs/decisions/0006)."""
+    """The multiset of ``column``'s non-null values in three numbers
+    (:mod:`expectations.fingerprint`). One aggregate with no shuffle. Two multisets with equal
+    fingerprints are equal but for a 64-bit hash coincidence, so values found unique once are
+    unique again (docs/decisions/0006)."""
     from pyspark.sql import functions as F
 
-    value = F.col(column)
-    hashed = F.when(value.isNotNull(), F.xxhash64(value))
-    totals = frame.agg(
-        F.count(value).alias("values"),
-        F.sum(hashed.bitwiseAND(F.lit(0xFFFFFFFF))).alias("low"),
-        F.sum(F.shiftright(hashed, 32)).alias("high"),
-    ).first()
-    return {
-        "values": int(totals["values"]),
-        "hash_sum_low": int(totals["low"] or 0),
-        "hash_sum_high": int(totals["high"] or 0),
-    }
+    from expectations.fingerprint import combined_fingerprint, fingerprint_aggregates
+
+    return combined_fingerprint([frame.agg(*fingerprint_aggregates(F.col(column))).first()])
 
 
 class ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(ExpectColumnProportionOfUniqueValuesToBeBetween):

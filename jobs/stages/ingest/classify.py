@@ -17,9 +17,10 @@ import logging
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
+from expectations.fingerprint import combined_fingerprint, fingerprint_aggregates
 from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.stages.ingest.read import CORRUPT, FILE_PROBLEM, INTERNAL_COLUMNS, REASON
 from jobs.stages.ingest.utf8_check import INVALID_UTF8, invalid_columns
@@ -99,8 +100,8 @@ MOSTLY_MALFORMED = 0.5
 @dataclass(frozen=True)
 class FileVerdicts:
     """What the per-file aggregate found: rows per reason ("" = accepted), each file's quarantined
-    share, and the fingerprint of the accepted ids (count and 64-bit hash sum, as
-    ``expectations.unique_values.values_fingerprint`` gives it)."""
+    share, and the fingerprint of the accepted ids (:mod:`expectations.fingerprint`, as
+    validation takes it of the candidate labels' ids)."""
 
     by_reason: dict[str, int]
     file_shares: dict[str, float]
@@ -113,30 +114,22 @@ def quarantine_unparseable_files(classified: DataFrame, ds: DatasetConfig) -> tu
     One aggregate (a row per file and reason) gives the counts, the files to reject and the
     accepted ids' fingerprint, so a file of another format cannot slip a few lucky rows through."""
     reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
-    hashed = F.xxhash64(F.col(ds.id_column))
     per_group = classified.groupBy("_source_file", reason.alias(REASON)).agg(
-        F.count(F.lit(1)).alias("count"),
-        F.sum(hashed.bitwiseAND(F.lit(0xFFFFFFFF))).alias("low"),
-        F.sum(F.shiftright(hashed, 32)).alias("high"),
+        F.count(F.lit(1)).alias("count"), *fingerprint_aggregates(F.col(ds.id_column))
     )
     per_file: dict[str, dict[str, int]] = {}
-    accepted_hashes: dict[str, tuple[int, int]] = {}
+    accepted_ids_of: dict[str, Row] = {}
     for r in per_group.collect():
         per_file.setdefault(r["_source_file"], {})[r[REASON]] = int(r["count"])
         if r[REASON] == "":
-            accepted_hashes[r["_source_file"]] = (int(r["low"] or 0), int(r["high"] or 0))
+            accepted_ids_of[r["_source_file"]] = r
     rejected = {}
     for path, counts in per_file.items():
         malformed, total = counts.get("malformed record", 0), sum(counts.values())
         if malformed > MOSTLY_MALFORMED * total:
             rejected[path] = f"file quarantined whole: {malformed} of {total} records do not parse as {ds.format}"
             log.warning("ingest %s: %s: %s", ds.name, path, rejected[path])
-    kept = [path for path in accepted_hashes if path not in rejected]
-    accepted_ids = {
-        "values": sum(per_file[path][""] for path in kept),
-        "hash_sum_low": sum(accepted_hashes[path][0] for path in kept),
-        "hash_sum_high": sum(accepted_hashes[path][1] for path in kept),
-    }
+    accepted_ids = combined_fingerprint(r for path, r in accepted_ids_of.items() if path not in rejected)
     verdicts = FileVerdicts(_by_reason(per_file, rejected), _shares(per_file, rejected), accepted_ids)
     if not rejected:
         return classified, verdicts
