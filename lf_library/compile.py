@@ -188,15 +188,21 @@ def _required_sets(items: object, ignore_case: bool, min_length: int = _MIN_LITE
     stretches.append(current)
     usable = list(found)
     for stretch in stretches:
-        strings = sorted(stretch)
-        if ignore_case:
-            if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
-                continue
-            strings = sorted({x.lower() for x in strings})
-        if min(map(len, strings)) >= min_length:
+        strings = _case_folded(sorted(stretch), ignore_case)
+        if strings is not None and min(map(len, strings)) >= min_length:
             usable.append(tuple(_drop_superstrings(strings)))
     usable.sort(key=lambda alts: -min(map(len, alts)))
     return usable
+
+
+def _case_folded(strings: list[str], ignore_case: bool) -> list[str] | None:
+    """``strings`` as the lowercased text holds them: as they are, or under ``ignore_case``
+    lowercased, and None when one has a letter whose case folding ``lower()`` does not reproduce."""
+    if not ignore_case:
+        return strings
+    if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
+        return None
+    return sorted({x.lower() for x in strings})
 
 
 def _branch_set(branches: list[Any], ignore_case: bool, min_length: int) -> list[tuple[str, ...]]:
@@ -252,11 +258,7 @@ def literal_anchor(
         stretch = alternatives if stretch is None else {a + b for a in stretch for b in alternatives}
         if len(stretch) > _MAX_ALTERNATIVES:
             return None
-    strings = sorted(stretch or [])
-    if ignore_case:
-        if not all(x.isascii() and not (set(x.lower()) & _CASE_UNSAFE) for x in strings):
-            return None
-        strings = sorted({x.lower() for x in strings})
+    strings = _case_folded(sorted(stretch or []), ignore_case)
     if not strings or min(map(len, strings)) < min_length:
         return None
     # A string that starts with another starts where it does; one merely containing another does not.
