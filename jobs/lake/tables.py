@@ -11,6 +11,7 @@ Layout under ``LABELLAKE_HOME``::
     <dataset>/lf_analysis     per run and LF: coverage, overlaps, conflicts, accuracy, errors
     <dataset>/pattern_counts  distinct vote patterns and their counts
     <dataset>/row_patterns    every row's packed vote pattern, kept for the next rerun
+    <dataset>/pattern_labels  the label of each of those patterns, by the run that stored them
     <dataset>/staging_labels  candidate labels, partitioned by run id
     <dataset>/labels          the published labels
     <dataset>/annotations     hand labels: one per (row id, annotator), with time and origin
@@ -47,6 +48,7 @@ DATASET_ROLES = (
     "lf_analysis",
     "pattern_counts",
     "row_patterns",
+    "pattern_labels",
     "label_models",
     "staging_labels",
     "labels",
@@ -145,6 +147,7 @@ class DatasetTables:
     lf_analysis: TableRef
     pattern_counts: TableRef
     row_patterns: TableRef
+    pattern_labels: TableRef
     label_models: TableRef
     staging_labels: TableRef
     labels: TableRef
@@ -170,6 +173,7 @@ CREATED_BY = {
     "lf_analysis": "fit_label_model",
     "pattern_counts": "fit_label_model",
     "row_patterns": "fit_label_model",
+    "pattern_labels": "fit_label_model",
     "label_models": "fit_label_model",
     "staging_labels": "fit_label_model",
     "labels": "publish",
@@ -303,27 +307,6 @@ def commit_history(spark: Any, ref: TableRef, limit: int | None = 50) -> list[tu
     history = SparkDeltaTable.forPath(_spark_for_log(spark, ref), str(ref.path))
     rows = (history.history(limit) if limit else history.history()).select("version", "userMetadata").collect()
     return [(int(r["version"]), _parsed(r["userMetadata"])) for r in rows]
-
-
-def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
-    """The Parquet files of version ``version`` of an unpartitioned table on local disk, when they
-    hold exactly its rows: the plain protocol (no deletion vectors, column mapping or other
-    reader features), so each file read as Parquet is its share of the table. None otherwise
-    (remote store, table features, a version delta-rs cannot read): read the table with Spark."""
-    path = local_path(ref.path)
-    if path is None:
-        return None
-    from deltalake import DeltaTable
-
-    try:
-        snapshot = DeltaTable(str(path), version=version)
-        protocol = snapshot.protocol()
-        if protocol.min_reader_version > 1 or protocol.reader_features or snapshot.metadata().partition_columns:
-            return None
-        files = [local_path(uri) for uri in snapshot.file_uris()]
-    except Exception:  # a vacuumed or unreadable version: Spark reports it
-        return None
-    return None if any(f is None for f in files) else [str(f) for f in files]
 
 
 def replace_run_rows(ref: TableRef, rows: pa.Table, run_id: str, user_metadata: str) -> None:

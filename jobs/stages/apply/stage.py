@@ -26,6 +26,7 @@ from jobs.core.datasets import DatasetConfig
 from jobs.core.errors import StageOrderError
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
+from jobs.lake.table_files import table_rows
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
 from jobs.stages.apply.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.stages.apply.registry import upsert_registry
@@ -194,13 +195,13 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     plan = plan_recompute(spark, run, pack, votes, source, source_version)
     if plan.rows is not None:
         plan.rows = plan.rows.persist(StorageLevel.MEMORY_AND_DISK)
-    total_rows = rows.count()
+    total_rows = table_rows(spark, source, source_version)
     log.info("apply_lfs %s: %s", ds.name, plan.describe(pack, total_rows))
     meta = votes_commit_metadata(run, ds, source, source_version, pack, plan)
     errors = update_votes(plan, pack, ds, rows, votes, source_version, meta)
     upsert_registry(settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
-    n_votes = votes.read(spark, votes_version).count()
+    n_votes = table_rows(spark, votes, votes_version)
     checked = lfs_to_check(spark, settings, ds, pack, plan)
     validation = (
         validate_votes(spark, ds, settings, run, sub_pack(pack, checked), votes, votes_version)

@@ -122,7 +122,7 @@ def test_stored_row_files_update_codes_as_spark_does(spark, tmp_path: Path) -> N
     import pyarrow as pa
     import pytest
 
-    from jobs.lake.tables import plain_parquet_files
+    from jobs.lake.table_files import plain_parquet_files
     from jobs.patterns.incremental import StoredRowFiles
     from tests.conftest import DATA_ROOT
 
