@@ -14,9 +14,9 @@ small. The result is the same codes a full rebuild gives; anything else
 annotators voting, the table missing or vacuumed) rebuilds from scratch, and
 the log says why.
 
-The stored rows also carry the label the storing fit gave each row, when it
-labeled by pattern: a rerun then counts its label changes against those labels
-from aggregates (``jobs/patterns/label_transitions.py``).
+The storing run's labels are kept per pattern, not per row (``<dataset>/pattern_labels``):
+a rerun counts its label changes against them from aggregates, grouping its rows
+by (stored pattern, difference) (``jobs/patterns/label_transitions.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from jobs.lake.tables import TableRef, commit_at, commit_metadata, latest_commit, plain_parquet_files
-from jobs.patterns.label_transitions import STORED_LABEL
+from jobs.lake.table_files import plain_parquet_files
+from jobs.lake.tables import TableRef, commit_at, commit_metadata, latest_commit
 from jobs.patterns.vote_patterns import PatternCodec
 
 if TYPE_CHECKING:
@@ -121,20 +121,27 @@ class StoredRowFiles:
         return joined.select(["id", index])
 
 
+STORED_PREFIX = "_s"
+"""Prefix of :attr:`UpdatedPatterns.origins`' columns holding a row's stored codes."""
+
+
 @dataclass(frozen=True)
 class UpdatedPatterns:
-    """Every row's codes after the edit (``id``, codes, and the stored label when there is one)."""
+    """Every row's codes after the edit (``id`` and codes), and where they came from."""
 
     rows: DataFrame
     stored_run: str | None
-    """The run whose fit stored the patterns (and the labels in :data:`STORED_LABEL`)."""
+    """The run that stored the patterns (its labels per pattern may be in ``pattern_labels``)."""
+    stored_version: int
+    """The ``row_patterns`` version read."""
+    origins: DataFrame
+    """Per row, its codes now and its stored codes (``_s<column>``): grouped, the pattern counts
+    split by stored pattern, which the stored run's pattern labels turn into label changes."""
     files: StoredRowFiles | None = None
     """The same rows as Parquet files plus a difference Arrow can apply, when there are such files
     (a local table on the plain protocol) and the difference is at most :data:`ARROW_CHANGE_ROWS`."""
-
-    @property
-    def has_stored_labels(self) -> bool:
-        return STORED_LABEL in self.rows.columns
+    edited: tuple[str, ...] = ()
+    """The LFs whose vote changes were added to the stored codes."""
 
 
 def updated_patterns(
@@ -164,12 +171,14 @@ def updated_patterns(
         log.info("fit_label_model: row patterns rebuilt (%s)", edited)
         return None
     try:
-        stored = patterns_ref.read(spark, version)
+        stored = patterns_ref.read(spark, version).select("id", *codec.columns)
         files = plain_parquet_files(patterns_ref, version)
         if not edited:
             return UpdatedPatterns(
                 stored,
                 meta.get("run_id"),
+                version,
+                stored.select(*codec.columns, *[F.col(c).alias(STORED_PREFIX + c) for c in codec.columns]),
                 None if files is None else StoredRowFiles(tuple(files), tuple(codec.columns), None),
             )
 
@@ -212,14 +221,14 @@ def _with_changes(
         changed_rows,
     )
     joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
-    carried = [STORED_LABEL] if STORED_LABEL in stored.columns else []
     arrow = (
         StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
         if files is not None and changed_rows <= ARROW_CHANGE_ROWS
         else None
     )
     codes = [(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns]
-    return UpdatedPatterns(joined.select("id", *codes, *carried), stored_run, arrow)
+    origins = joined.select(*codes, *[F.col(c).alias(STORED_PREFIX + c) for c in codec.columns])
+    return UpdatedPatterns(joined.select("id", *codes), stored_run, version, origins, arrow, tuple(edited))
 
 
 def store_patterns(
@@ -231,13 +240,11 @@ def store_patterns(
     votes_version: int,
     lf_names: list[str],
 ) -> None:
-    """Keep this fit's row codes for the next rerun (no statistics: nothing filters on them), with
-    each row's label in :data:`STORED_LABEL` when ``rows`` has it."""
+    """Keep this run's row codes for the next rerun (no statistics: nothing filters on them)."""
     if codec is None:
         return
-    labels = [STORED_LABEL] if STORED_LABEL in rows.columns else []
     (
-        rows.select("id", *codec.columns, *labels)
+        rows.select("id", *codec.columns)
         .write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")

@@ -7,10 +7,11 @@ most of an LF-edit rerun's validation (docs/decisions/0006).
 
 The join is avoidable when the published labels are a function of vote
 patterns the rerun already has. A fit that labels every row from its pattern
-stores, with its row patterns (``jobs/patterns/incremental.py``), each row's
-label (:data:`STORED_LABEL`). A rerun after an LF edit reads those rows back
+keeps, beside its row patterns (``jobs/patterns/incremental.py``), each pattern's
+label (``pattern_labels``). A rerun after an LF edit reads the stored rows back
 anyway, to update their codes, and groups them by pattern for the fit; grouping
-by ``(pattern, stored label)`` instead is the same pass. With the rerun's own
+by ``(pattern, stored pattern)`` instead is the same pass, and the stored
+patterns' labels make that ``(pattern, stored label)``. With the rerun's own
 per-pattern labels, that gives the ``(published label, candidate label, rows)``
 table exactly, from aggregates. The fit records it on its staging commit,
 naming the run whose labels it compared with; validate uses it only if that
@@ -23,14 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from jobs.lake.tables import TableRef, commit_metadata, latest_commit
+from jobs.patterns.incremental import STORED_PREFIX
 
 if TYPE_CHECKING:
     import pandas as pd
 
 STORED_LABEL = "_stored_label"
-"""Row-patterns column: the label the fit that stored the patterns gave the row."""
+"""Column of the stored run's label of a row's stored pattern (``pattern_labels``' ``label``)."""
 
 RECORD_KEY = "label_transitions"
 """Key of the staging commit's userMetadata that carries the transitions the fit counted."""
@@ -90,17 +94,45 @@ def _sorted(counts: dict[tuple[int | None, int], int]) -> tuple[tuple[int | None
     )
 
 
-def stored_label_counts(rows: DataFrame, keys: list[str]) -> DataFrame:
-    """``(*keys, _stored_label, count)``: the pattern counts split by the rows' stored label."""
-    return rows.groupBy(*keys, STORED_LABEL).agg(F.count(F.lit(1)).alias("count"))
+def stored_label_counts(origins: DataFrame, keys: list[str], stored_labels: DataFrame) -> DataFrame:
+    """``(*keys, _stored_label, count)``: the pattern counts split by the rows' stored label, from
+    the rows' (pattern, stored pattern) counts and the stored run's label per pattern (a join of
+    aggregates: :func:`stored_pattern_labels`)."""
+    stored_keys = [STORED_PREFIX + k for k in keys]
+    by_origin = origins.groupBy(*keys, *stored_keys).agg(F.count(F.lit(1)).alias("count"))
+    return (
+        by_origin.join(stored_labels, stored_keys, "left")
+        .groupBy(*keys, STORED_LABEL)
+        .agg(F.sum("count").cast("long").alias("count"))
+    )
 
 
-def with_pattern_labels(rows: DataFrame, per_pattern: DataFrame | None, keys: list[str]) -> DataFrame:
-    """``rows`` with their pattern's label in :data:`STORED_LABEL` (as stored with the row patterns),
-    or as they are when the fit predicted per row (no per-pattern table)."""
-    if per_pattern is None:
-        return rows
-    return rows.join(F.broadcast(per_pattern.select(*keys, F.col("label").alias(STORED_LABEL))), keys, "left")
+def store_pattern_labels(per_pattern: DataFrame, keys: list[str], ref: TableRef, run_id: str, version: int) -> None:
+    """Keep each pattern's label of ``run_id``, whose rows are ``row_patterns`` version ``version``
+    (a few thousand rows, one delta-rs commit; the next rerun reads them back)."""
+    from deltalake import write_deltalake
+    from deltalake.transaction import CommitProperties
+
+    labels = per_pattern.select(*keys, F.col("label").cast("int").alias("label")).toArrow()
+    meta = commit_metadata(run_id=run_id, stage="fit_label_model", row_patterns_version=int(version))
+    commit = CommitProperties(custom_metadata={"userMetadata": meta})
+    write_deltalake(str(ref.path), labels, mode="overwrite", schema_mode="overwrite", commit_properties=commit)
+
+
+def stored_pattern_labels(
+    spark: SparkSession, ref: TableRef, keys: list[str], run_id: str | None, patterns_version: int
+) -> DataFrame | None:
+    """``(_s<key>..., _stored_label)``: the label per pattern of ``run_id``'s rows, stored as
+    ``row_patterns`` version ``patterns_version``; None when that run's labels are not on record."""
+    if run_id is None or not ref.exists():
+        return None
+    version, meta = latest_commit(spark, ref)
+    if meta.get("run_id") != run_id or meta.get("row_patterns_version") != patterns_version:
+        return None
+    stored = ref.read(spark, version)
+    if any(k not in stored.columns for k in keys):
+        return None
+    return stored.select(*[F.col(k).alias(STORED_PREFIX + k) for k in keys], F.col("label").alias(STORED_LABEL))
 
 
 def pattern_transitions(
@@ -116,6 +148,8 @@ def pattern_transitions(
     )
     if any(r["label"] is None for r in grouped):
         raise ValueError("label transitions: a stored-label count has a pattern the fit did not predict")
+    if any(r[STORED_LABEL] is None for r in grouped):
+        raise ValueError(f"label transitions: a stored pattern has no label of run {against_run} in pattern_labels")
     counts = {
         (None if r[STORED_LABEL] is None else int(r[STORED_LABEL]), int(r["label"])): int(r["rows"]) for r in grouped
     }

@@ -8,6 +8,7 @@ the edited LFs' changes (:mod:`jobs.patterns.incremental`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,9 +18,11 @@ from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
 from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
-from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts
+from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts, stored_pattern_labels
 from jobs.patterns.vote_patterns import PatternCodec, RowPatterns, row_patterns
 from jobs.stages.fit.inputs import FitInputs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,15 +51,29 @@ class FitPatterns:
 def published_pattern_labels_run(
     spark: SparkSession, settings: Settings, ds: DatasetConfig, updated: UpdatedPatterns | None
 ) -> str | None:
-    """The run whose labels are published, when they are the labels stored with ``updated``'s row
-    patterns: that run stored them, and its labels are its pattern labels."""
-    if updated is None or not updated.has_stored_labels or updated.stored_run is None:
+    """The run whose labels are published, when they are the pattern labels of the run that stored
+    ``updated``'s row patterns: that run's labels are its pattern labels."""
+    if updated is None or updated.stored_run is None:
         return None
     labels_ref = table(settings, ds.name, "labels")
     if not labels_ref.exists():
         return None
     _, meta = latest_commit(spark, labels_ref)
     return updated.stored_run if pattern_labels_run(meta) == updated.stored_run else None
+
+
+def split_by_stored_label(
+    spark: SparkSession, inputs: FitInputs, updated: UpdatedPatterns | None, against: str | None, keys: list[str]
+) -> DataFrame | None:
+    """The pattern counts split by the label ``against`` (the run that stored the patterns) gave
+    each row, when its pattern labels are on record (cached); else None."""
+    if updated is None or against is None:
+        return None
+    stored = stored_pattern_labels(spark, inputs.tables.pattern_labels, keys, against, updated.stored_version)
+    if stored is None:
+        log.info("fit_label_model: label changes not counted from patterns (no pattern labels of run %s)", against)
+        return None
+    return stored_label_counts(updated.origins, keys, stored).persist()
 
 
 def count_patterns(
@@ -84,10 +101,11 @@ def count_patterns(
     # Rows built from the votes are a pivot worth caching for their second pass (the staging write);
     # updated rows are a read of the stored codes plus a broadcast join, cheaper to read twice.
     rows = patterned.rows if updated is not None else patterned.rows.persist()
-    # Updated rows carry the published pattern labels: count the patterns split by them, and the
-    # label changes come from aggregates (jobs/patterns/label_transitions.py).
+    # When the published labels are the pattern labels of the run that stored the rows, count the
+    # patterns split by them: the label changes come from aggregates (jobs/patterns/label_transitions.py).
     against = published_pattern_labels_run(spark, settings, ds, updated)
-    split = stored_label_counts(rows, patterned.keys).persist() if against is not None else None
+    split = split_by_stored_label(spark, inputs, updated, against, patterned.keys)
+    against = against if split is not None else None
     counts_ref = inputs.tables.pattern_counts
     meta = commit_metadata(
         run_id=run.run_id,

@@ -18,10 +18,10 @@ from pyspark.sql import functions as F
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
-from jobs.lake.tables import TableRef, commit_metadata, replace_run_rows
+from jobs.lake.tables import TableRef, commit_metadata, latest_commit, replace_run_rows
 from jobs.patterns.incremental import store_patterns
 from jobs.patterns.label_transitions import RECORD_KEY as TRANSITIONS_KEY
-from jobs.patterns.label_transitions import with_pattern_labels
+from jobs.patterns.label_transitions import store_pattern_labels
 from jobs.stages.fit import staging as staging_files
 from jobs.stages.fit.candidates import Candidates, candidate_columns, lineage_json, staged_columns, without_end_model
 from jobs.stages.fit.fit_patterns import FitPatterns
@@ -228,6 +228,22 @@ def write_staging(
     return staging_ref
 
 
+def keep_pattern_labels(
+    spark: SparkSession, inputs: FitInputs, fp: FitPatterns, fitted: FittedModel, run: RunContext
+) -> None:
+    """Store this run's label per pattern when the stored row patterns are this run's rows as they
+    are (stored by this run, no edit since): the next rerun counts its label changes against them."""
+    if fitted.per_pattern is None or fp.patterned.codec is None or inputs.annotators is not None:
+        return
+    if fp.updated is not None and (fp.updated.stored_run != run.run_id or fp.updated.edited):
+        return
+    ref = inputs.tables.row_patterns
+    version, meta = latest_commit(spark, ref) if ref.exists() else (None, {})
+    if version is None or meta.get("run_id") != run.run_id or meta.get("votes_version") != inputs.votes_version:
+        return
+    store_pattern_labels(fitted.per_pattern, fp.patterned.keys, inputs.tables.pattern_labels, run.run_id, version)
+
+
 def write_fit_outputs(
     spark: SparkSession,
     settings: Settings,
@@ -249,7 +265,7 @@ def write_fit_outputs(
     record_label_model(settings, ds, run, fitted, inputs)
     if fitted.on_driver and inputs.annotators is None and fp.updated is None:
         store_patterns(
-            with_pattern_labels(fp.rows, fitted.per_pattern, fp.patterned.keys),
+            fp.rows,
             inputs.tables.row_patterns,
             fp.patterned.codec,
             run.run_id,
@@ -258,6 +274,7 @@ def write_fit_outputs(
             inputs.lf_names,
         )
         clock.lap("stored patterns")
+    keep_pattern_labels(spark, inputs, fp, fitted, run)
     metadata = staging_metadata(ds, run, inputs, fitted, candidates, labeled_at)
     staging_ref = write_staging(spark, settings, ds, run, inputs, fp, fitted, candidates, metadata)
     fp.unpersist()
