@@ -152,12 +152,15 @@ def updated_patterns(
     source_version: int,
     votes_version: int,
     lf_names: list[str],
+    stored_by: str | None = None,
 ) -> UpdatedPatterns | None:
     """Every row's codes at ``votes_version`` from the stored ones, or None (with the reason
-    logged) when they must be rebuilt."""
+    logged) when they must be rebuilt. ``stored_by``: only patterns that run stored will do."""
     if codec is None or not patterns_ref.exists():
         return None
     version, meta = latest_commit(spark, patterns_ref)
+    if stored_by is not None and meta.get("run_id") != stored_by:
+        return None
     if (
         meta.get("source_version") != source_version
         or meta.get("lfs") != lf_names
@@ -239,8 +242,9 @@ def store_patterns(
     source_version: int,
     votes_version: int,
     lf_names: list[str],
+    stage: str = "fit_label_model",
 ) -> None:
-    """Keep this run's row codes for the next rerun (no statistics: nothing filters on them)."""
+    """Keep this run's row codes for its fit and the next rerun (no statistics: nothing filters on them)."""
     if codec is None:
         return
     (
@@ -253,7 +257,7 @@ def store_patterns(
             "userMetadata",
             commit_metadata(
                 run_id=run_id,
-                stage="fit_label_model",
+                stage=stage,
                 source_version=source_version,
                 votes_version=votes_version,
                 lfs=lf_names,

@@ -28,9 +28,11 @@ from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.table_files import table_rows
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
+from jobs.patterns.incremental import store_patterns
+from jobs.patterns.vote_patterns import PatternCodec
 from jobs.stages.apply.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.stages.apply.registry import upsert_registry
-from jobs.stages.apply.votes import VOTES_SCHEMA, compute_votes, load_dataset_pack, sub_pack
+from jobs.stages.apply.votes import VOTES_SCHEMA, compute_votes, compute_votes_and_codes, load_dataset_pack, sub_pack
 from jobs.stages.apply.votes_check import unvalidated_lfs, validate_votes
 from jobs.stages.gate import ValidationReport
 from lf_library.compile import check_with_spark
@@ -53,8 +55,23 @@ class ApplyResult:
     validation_seconds: float
 
 
+@dataclass(frozen=True)
+class PatternsTarget:
+    """Where a full recompute keeps every row's pattern codes for this run's fit (``row_patterns``)."""
+
+    ref: TableRef
+    run_id: str
+    source_version: int
+
+
 def write_votes(
-    plan: RecomputePlan, pack: LFPack, ds: DatasetConfig, rows: DataFrame, votes_ref: TableRef, meta: str
+    plan: RecomputePlan,
+    pack: LFPack,
+    ds: DatasetConfig,
+    rows: DataFrame,
+    votes_ref: TableRef,
+    meta: str,
+    patterns: PatternsTarget | None = None,
 ) -> dict[str, dict]:
     """Write this run's votes in one Delta commit, recomputing only what ``plan`` says.
 
@@ -62,11 +79,14 @@ def write_votes(
     that rewrites just the changed and removed LFs' files. When rows changed too, the
     kept votes (unchanged LFs on unchanged rows, read from the previous version) and the
     new ones replace the table together. Either way readers see the old state or the
-    new one, never a mix. Returns the error report of the Python LFs that ran.
+    new one, never a mix. A full recompute also stores every row's pattern codes in ``patterns``
+    (from the same cached projection), so the fit need not regroup the votes by id. Returns the
+    error report of the Python LFs that ran.
     """
     path = str(votes_ref.path)
+    codes = None
     if plan.mode == "full":
-        new, errors, cached = compute_votes(rows, pack, ds)
+        new, errors, cached, codes = compute_votes_and_codes(rows, pack, ds)
         parts = [new] if new is not None else []
         writer_options = {"overwriteSchema": "true"}
     else:
@@ -109,10 +129,21 @@ def write_votes(
         for key, value in {**writer_options, "userMetadata": meta}.items():
             writer = writer.option(key, value)
         writer.save(path)
+        if codes is not None and patterns is not None:
+            store_row_codes(codes, pack, patterns, votes_ref)
     finally:
         for frame in cached:
             frame.unpersist()
     return errors
+
+
+def store_row_codes(codes: DataFrame, pack: LFPack, patterns: PatternsTarget, votes_ref: TableRef) -> None:
+    """Store ``codes`` as the row patterns of the votes version just written."""
+    codec = PatternCodec.for_lfs(pack.names, len(pack.classes))
+    votes_version, _ = latest_commit(codes.sparkSession, votes_ref)
+    store_patterns(
+        codes, patterns.ref, codec, patterns.run_id, patterns.source_version, votes_version, pack.names, "apply_lfs"
+    )
 
 
 def _sql_string(value: str) -> str:
@@ -162,6 +193,7 @@ def update_votes(
     votes: TableRef,
     source_version: int,
     meta: str,
+    patterns: PatternsTarget | None = None,
 ) -> dict[str, dict]:
     """Write the votes the plan asks for (nothing when nothing changed); the Python LFs' error report."""
     nothing_to_do = (
@@ -172,7 +204,7 @@ def update_votes(
     )
     try:
         # With nothing to do, the votes on record are this run's votes: no new version.
-        return {} if nothing_to_do else write_votes(plan, pack, ds, rows, votes, meta)
+        return {} if nothing_to_do else write_votes(plan, pack, ds, rows, votes, meta, patterns)
     finally:
         if plan.rows is not None:
             plan.rows.unpersist()
@@ -198,7 +230,8 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     total_rows = table_rows(spark, source, source_version)
     log.info("apply_lfs %s: %s", ds.name, plan.describe(pack, total_rows))
     meta = votes_commit_metadata(run, ds, source, source_version, pack, plan)
-    errors = update_votes(plan, pack, ds, rows, votes, source_version, meta)
+    patterns = PatternsTarget(table(settings, ds.name, "row_patterns"), run.run_id, source_version)
+    errors = update_votes(plan, pack, ds, rows, votes, source_version, meta, patterns)
     upsert_registry(settings, pack, ds, run)
     votes_version, _ = latest_commit(spark, votes)
     n_votes = table_rows(spark, votes, votes_version)

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from jobs.core.datasets import DatasetConfig
 from jobs.core.errors import ConfigError, LFExecutionError
+from jobs.patterns.vote_patterns import PatternCodec
 from lf_library.apply_python import error_column, with_python_votes
 from lf_library.compile import lf_condition
 from lf_library.core import LabelingFunction, LFPack
@@ -58,64 +59,99 @@ def votes_long(annotated: DataFrame, pack: LFPack) -> DataFrame:
 
     ``annotated`` is the source with the Python LFs' vote columns already added
     (:func:`lf_library.apply_python.with_python_votes`). Every other vote comes
-    out of one projection over the source:
-
-    - the text LFs (keywords, regexes, word counts) through the text kernel
-      (:mod:`lf_library.text_kernel`), one decode and lowercase per row, or as
-      compiled expressions (:mod:`lf_library.compile`) when it is unavailable;
-    - the other declarative LFs as compiled expressions, the Python LFs as
-      their vote columns.
-
-    Each vote travels as one int code, ``lf position x classes + class``, so a
-    row emits an array of only the votes it has: exploding it costs per vote,
-    not per (row, LF), and the LF name and version are looked up from constant
-    arrays. Packs with many single-word keyword LFs apply those through one
-    token lookup instead (:mod:`lf_library.keyword_index`), and the two vote
-    sets are unioned.
+    out of one projection over the source (:func:`coded_rows`), except that packs
+    with many single-word keyword LFs apply those through one token lookup
+    instead (:mod:`lf_library.keyword_index`), and the two vote sets are unioned.
     """
-    indexed, compiled = split_for_index(pack)
-    per_row: list[LabelingFunction] = compiled + list(pack.python)
-    votes: DataFrame | None = None
-    if per_row:
-        k = len(pack.classes)
-        use_kernel = kernel_enabled(annotated.sparkSession)
-        kernel_lfs = [
-            (lf, pos * k + pack.label_index(lf)) for pos, lf in enumerate(per_row) if use_kernel and in_kernel(lf)
-        ]
-        in_kernel_names = {lf.name for lf, _ in kernel_lfs}
-        singles = [_vote_code(lf, pos, pack) for pos, lf in enumerate(per_row) if lf.name not in in_kernel_names]
-        parts = (
-            [F.coalesce(kernel_codes(annotated.sparkSession, F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
-            if kernel_lfs
-            else []
-        ) + ([F.array(*singles)] if singles else [])
-        codes = parts[0] if len(parts) == 1 else F.concat(*parts)
-        names = F.array(*[F.lit(lf.name) for lf in per_row])
-        versions = F.array(*[F.lit(lf.version) for lf in per_row])
-        position = (F.col("code") / F.lit(k)).cast("int") + F.lit(1)
-        # Two steps on purpose. The codes come out of a plain projection, where Spark
-        # shares common subexpressions such as lower(text) between compiled LFs (it
-        # does not inside a generator). And explode_outer, not explode: for explode,
-        # Spark infers a filter "the array is not empty" and pushes it below the
-        # projection, where it builds the code array a second time per row (every
-        # LF, or the kernel, evaluated twice); the outer form's one null row for a
-        # row without votes is dropped by the null filter.
-        votes = (
-            annotated.select("id", codes.alias("codes"))
-            .select("id", F.explode_outer("codes").alias("code"))
-            .where(F.col("code").isNotNull())
-            .select(
-                "id",
-                F.element_at(names, position).alias("lf"),
-                (F.col("code") % F.lit(k)).cast("int").alias("vote"),
-                F.element_at(versions, position).alias("lf_version"),
-            )
-        )
+    indexed, _ = split_for_index(pack)
+    coded = coded_rows(annotated, pack, indexed_too=True)
+    votes = votes_of_codes(coded, pack) if coded is not None else None
     if indexed:
         by_token = token_votes(annotated, pack, indexed)
         votes = by_token if votes is None else votes.unionByName(by_token)
     assert votes is not None, "votes_long needs a pack with at least one LF"
     return votes
+
+
+def _per_row_lfs(pack: LFPack) -> list[LabelingFunction]:
+    """The LFs evaluated per row (all but the token-indexed ones), in code position order."""
+    return split_for_index(pack)[1] + list(pack.python)
+
+
+def coded_rows(annotated: DataFrame, pack: LFPack, indexed_too: bool = False) -> DataFrame | None:
+    """``(id, codes)``: each row's votes of the per-row LFs as an int array, one code per vote,
+    ``position x classes + class``; None without per-row LFs, or (unless ``indexed_too``) when
+    some LFs vote through the token index instead (then the codes are not all of a row's votes).
+
+    One projection: the text LFs (keywords, regexes, word counts) through the text kernel
+    (:mod:`lf_library.text_kernel`), one decode and lowercase per row, or as compiled
+    expressions (:mod:`lf_library.compile`) when it is unavailable; the other declarative LFs
+    as compiled expressions, the Python LFs as their vote columns. A row carries only the
+    votes it has: exploding them costs per vote, not per (row, LF).
+    """
+    per_row = _per_row_lfs(pack)
+    if not per_row or (split_for_index(pack)[0] and not indexed_too):
+        return None
+    k = len(pack.classes)
+    use_kernel = kernel_enabled(annotated.sparkSession)
+    kernel_lfs = [
+        (lf, pos * k + pack.label_index(lf)) for pos, lf in enumerate(per_row) if use_kernel and in_kernel(lf)
+    ]
+    in_kernel_names = {lf.name for lf, _ in kernel_lfs}
+    singles = [_vote_code(lf, pos, pack) for pos, lf in enumerate(per_row) if lf.name not in in_kernel_names]
+    parts = (
+        [F.coalesce(kernel_codes(annotated.sparkSession, F.col("text"), kernel_lfs), F.array().cast("array<int>"))]
+        if kernel_lfs
+        else []
+    ) + ([F.array(*singles)] if singles else [])
+    codes = parts[0] if len(parts) == 1 else F.concat(*parts)
+    return annotated.select("id", codes.alias("codes"))
+
+
+def votes_of_codes(coded: DataFrame, pack: LFPack) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` of :func:`coded_rows`' codes; the LF name and version are
+    looked up from constant arrays.
+
+    Two steps on purpose. The codes come out of a plain projection, where Spark
+    shares common subexpressions such as lower(text) between compiled LFs (it
+    does not inside a generator). And explode_outer, not explode: for explode,
+    Spark infers a filter "the array is not empty" and pushes it below the
+    projection, where it builds the code array a second time per row (every
+    LF, or the kernel, evaluated twice); the outer form's one null row for a
+    row without votes is dropped by the null filter.
+    """
+    per_row, k = _per_row_lfs(pack), len(pack.classes)
+    names = F.array(*[F.lit(lf.name) for lf in per_row])
+    versions = F.array(*[F.lit(lf.version) for lf in per_row])
+    position = (F.col("code") / F.lit(k)).cast("int") + F.lit(1)
+    return (
+        coded.select("id", F.explode_outer("codes").alias("code"))
+        .where(F.col("code").isNotNull())
+        .select(
+            "id",
+            F.element_at(names, position).alias("lf"),
+            (F.col("code") % F.lit(k)).cast("int").alias("vote"),
+            F.element_at(versions, position).alias("lf_version"),
+        )
+    )
+
+
+def pattern_codes_of(coded: DataFrame, pack: LFPack, codec: PatternCodec) -> DataFrame:
+    """``(id, _p0, ...)``: each row's packed vote pattern (:class:`PatternCodec`) summed from its
+    codes in the same pass, instead of regrouping the long votes by id (a shuffle of every id)."""
+    per_row, k = _per_row_lfs(pack), len(pack.classes)
+    index = {name: j for j, name in enumerate(codec.lf_names)}
+    columns = []
+    for c, name in enumerate(codec.columns):
+        places = [
+            codec.base ** (index[lf.name] % codec.per_column) if index[lf.name] // codec.per_column == c else 0
+            for lf in per_row
+        ]
+        lookup = "array(" + ", ".join(f"{v}L" for v in places) + ")"
+        digit = f"element_at({lookup}, CAST(x div {k} AS INT) + 1) * (x % {k} + 1)"
+        expr = f"aggregate(codes, 0L, (acc, x) -> acc + coalesce({digit}, 0L))"  # x is null for an abstain
+        columns.append(F.expr(expr).alias(name))
+    return coded.select("id", *columns)
 
 
 def _vote_code(lf: LabelingFunction, position: int, pack: LFPack) -> Column:
@@ -143,6 +179,24 @@ def compute_votes(
         return votes_long(annotated, pack), {}, []
     annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
     return votes_long(annotated, pack), lf_error_report(annotated, pack, ds), [annotated]
+
+
+def compute_votes_and_codes(
+    rows: DataFrame, pack: LFPack, ds: DatasetConfig
+) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame], DataFrame | None]:
+    """:func:`compute_votes` plus every row's pattern codes (:func:`pattern_codes_of`) from the same
+    cached projection, when every vote is a per-row code and the codes fit; else no codes."""
+    codec = PatternCodec.for_lfs(pack.names, len(pack.classes)) if len(pack) else None
+    annotated = with_python_votes(rows, cast(list[PythonLF], pack.python), pack.classes)
+    coded = coded_rows(annotated, pack) if codec is not None else None
+    if codec is None or coded is None:
+        return (*compute_votes(rows, pack, ds), None)
+    cached = [annotated.persist(StorageLevel.MEMORY_AND_DISK)] if pack.python else []
+    coded = coded_rows(cached[0], pack) if cached else coded
+    assert coded is not None
+    coded = coded.persist(StorageLevel.MEMORY_AND_DISK)
+    errors = lf_error_report(cached[0], pack, ds) if cached else {}
+    return votes_of_codes(coded, pack), errors, [coded, *cached], pattern_codes_of(coded, pack, codec)
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

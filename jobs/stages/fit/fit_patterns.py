@@ -84,7 +84,8 @@ def count_patterns(
     the patterns are rebuilt."""
     codec = PatternCodec.for_lfs(inputs.lf_names, len(ds.classes))
     updated = None
-    if run.mode != "full" and inputs.annotators is None:
+    if inputs.annotators is None:
+        # A full run takes only the codes its own apply stored with the votes it wrote.
         updated = updated_patterns(
             spark,
             inputs.tables.row_patterns,
@@ -93,6 +94,7 @@ def count_patterns(
             inputs.source_version,
             inputs.votes_version,
             inputs.lf_names,
+            stored_by=run.run_id if run.mode == "full" else None,
         )
     if updated is not None and codec is not None:  # the votes and ids are never read
         patterned = RowPatterns(updated.rows, codec.columns, codec)
