@@ -144,6 +144,19 @@ class UpdatedPatterns:
     """The LFs whose vote changes were added to the stored codes."""
 
 
+def _votes_written_by(spark: SparkSession, votes_ref: TableRef, meta: dict, votes_version: int) -> bool:
+    """Whether the votes version apply's stored codes name (written before the votes) exists and
+    was written by the run that stored them: a write that failed in between left codes that
+    describe no votes on record."""
+    version = meta.get("votes_version")
+    if not isinstance(version, int) or version > votes_version:
+        return False
+    try:
+        return commit_at(spark, votes_ref, version).get("run_id") == meta.get("run_id")
+    except KeyError:
+        return False
+
+
 def updated_patterns(
     spark: SparkSession,
     patterns_ref: TableRef,
@@ -160,6 +173,9 @@ def updated_patterns(
         return None
     version, meta = latest_commit(spark, patterns_ref)
     if stored_by is not None and meta.get("run_id") != stored_by:
+        return None
+    if meta.get("stage") == "apply_lfs" and not _votes_written_by(spark, votes_ref, meta, votes_version):
+        log.info("fit_label_model: row patterns rebuilt (the stored ones name votes their run did not write)")
         return None
     if (
         meta.get("source_version") != source_version

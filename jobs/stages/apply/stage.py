@@ -32,7 +32,14 @@ from jobs.patterns.incremental import store_patterns
 from jobs.patterns.vote_patterns import PatternCodec
 from jobs.stages.apply.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.stages.apply.registry import upsert_registry
-from jobs.stages.apply.votes import VOTES_SCHEMA, compute_votes, compute_votes_and_codes, load_dataset_pack, sub_pack
+from jobs.stages.apply.votes import (
+    VOTES_SCHEMA,
+    compute_votes,
+    load_dataset_pack,
+    pattern_codes,
+    sub_pack,
+    votes_of_pattern_codes,
+)
 from jobs.stages.apply.votes_check import unvalidated_lfs, validate_votes
 from jobs.stages.gate import ValidationReport
 from lf_library.compile import check_with_spark
@@ -79,14 +86,13 @@ def write_votes(
     that rewrites just the changed and removed LFs' files. When rows changed too, the
     kept votes (unchanged LFs on unchanged rows, read from the previous version) and the
     new ones replace the table together. Either way readers see the old state or the
-    new one, never a mix. A full recompute also stores every row's pattern codes in ``patterns``
-    (from the same cached projection), so the fit need not regroup the votes by id. Returns the
-    error report of the Python LFs that ran.
+    new one, never a mix. A full recompute goes through every row's pattern codes when it can
+    (:func:`votes_through_row_codes`). Returns the error report of the Python LFs that ran.
     """
     path = str(votes_ref.path)
-    codes = None
     if plan.mode == "full":
-        new, errors, cached, codes = compute_votes_and_codes(rows, pack, ds)
+        through_codes = votes_through_row_codes(rows, pack, ds, patterns, votes_ref) if patterns else None
+        new, errors, cached = through_codes or compute_votes(rows, pack, ds)
         parts = [new] if new is not None else []
         writer_options = {"overwriteSchema": "true"}
     else:
@@ -129,21 +135,41 @@ def write_votes(
         for key, value in {**writer_options, "userMetadata": meta}.items():
             writer = writer.option(key, value)
         writer.save(path)
-        if codes is not None and patterns is not None:
-            store_row_codes(codes, pack, patterns, votes_ref)
     finally:
         for frame in cached:
             frame.unpersist()
     return errors
 
 
-def store_row_codes(codes: DataFrame, pack: LFPack, patterns: PatternsTarget, votes_ref: TableRef) -> None:
-    """Store ``codes`` as the row patterns of the votes version just written."""
-    codec = PatternCodec.for_lfs(pack.names, len(pack.classes))
-    votes_version, _ = latest_commit(codes.sparkSession, votes_ref)
-    store_patterns(
-        codes, patterns.ref, codec, patterns.run_id, patterns.source_version, votes_version, pack.names, "apply_lfs"
-    )
+def votes_through_row_codes(
+    rows: DataFrame, pack: LFPack, ds: DatasetConfig, patterns: PatternsTarget, votes_ref: TableRef
+) -> tuple[DataFrame, dict[str, dict], list[DataFrame]] | None:
+    """Store every row's pattern codes, summed in the LF projection (one pass, no shuffle), as the
+    row patterns of the votes version this run is about to write; return the votes decoded from
+    them, the Python LFs' error report and what to unpersist. The fit then takes the stored codes
+    instead of regrouping every vote by id. None when the pack's votes are not all per-row codes
+    or too wide to pack: then the votes are computed directly.
+
+    The codes are written first, so they name the votes version to come and this run: a fit
+    uses them only when that version exists and this run wrote it (``updated_patterns``)."""
+    codec = PatternCodec.for_lfs(pack.names, len(pack.classes)) if len(pack) else None
+    if codec is None:
+        return None
+    codes, errors, cached = pattern_codes(rows, pack, ds, codec)
+    if codes is None:
+        return None
+    spark = rows.sparkSession
+    next_votes = latest_commit(spark, votes_ref)[0] + 1 if votes_ref.exists() else 0
+    try:
+        store_patterns(
+            codes, patterns.ref, codec, patterns.run_id, patterns.source_version, next_votes, pack.names, "apply_lfs"
+        )
+    except Exception:
+        for frame in cached:
+            frame.unpersist()
+        raise
+    stored = patterns.ref.read(spark, latest_commit(spark, patterns.ref)[0])
+    return votes_of_pattern_codes(stored, pack, codec), errors, cached
 
 
 def _sql_string(value: str) -> str:

@@ -108,9 +108,9 @@ def coded_rows(annotated: DataFrame, pack: LFPack, indexed_too: bool = False) ->
     return annotated.select("id", codes.alias("codes"))
 
 
-def votes_of_codes(coded: DataFrame, pack: LFPack) -> DataFrame:
-    """``(id, lf, vote, lf_version)`` of :func:`coded_rows`' codes; the LF name and version are
-    looked up from constant arrays.
+def votes_of_codes(coded: DataFrame, pack: LFPack, lfs: list[LabelingFunction] | None = None) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` of :func:`coded_rows`' codes (positions in ``lfs``, by default
+    the per-row LFs); the LF name and version are looked up from constant arrays.
 
     Two steps on purpose. The codes come out of a plain projection, where Spark
     shares common subexpressions such as lower(text) between compiled LFs (it
@@ -120,7 +120,7 @@ def votes_of_codes(coded: DataFrame, pack: LFPack) -> DataFrame:
     LF, or the kernel, evaluated twice); the outer form's one null row for a
     row without votes is dropped by the null filter.
     """
-    per_row, k = _per_row_lfs(pack), len(pack.classes)
+    per_row, k = lfs if lfs is not None else _per_row_lfs(pack), len(pack.classes)
     names = F.array(*[F.lit(lf.name) for lf in per_row])
     versions = F.array(*[F.lit(lf.version) for lf in per_row])
     position = (F.col("code") / F.lit(k)).cast("int") + F.lit(1)
@@ -181,22 +181,38 @@ def compute_votes(
     return votes_long(annotated, pack), lf_error_report(annotated, pack, ds), [annotated]
 
 
-def compute_votes_and_codes(
-    rows: DataFrame, pack: LFPack, ds: DatasetConfig
-) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame], DataFrame | None]:
-    """:func:`compute_votes` plus every row's pattern codes (:func:`pattern_codes_of`) from the same
-    cached projection, when every vote is a per-row code and the codes fit; else no codes."""
-    codec = PatternCodec.for_lfs(pack.names, len(pack.classes)) if len(pack) else None
+def pattern_codes(
+    rows: DataFrame, pack: LFPack, ds: DatasetConfig, codec: PatternCodec
+) -> tuple[DataFrame | None, dict[str, dict], list[DataFrame]]:
+    """Every row's pattern codes (:func:`pattern_codes_of`) straight from the LF projection, the
+    Python LFs' error report and what to unpersist; no codes when some LFs vote through the
+    token index (their votes are not per-row codes)."""
     annotated = with_python_votes(rows, cast(list[PythonLF], pack.python), pack.classes)
-    coded = coded_rows(annotated, pack) if codec is not None else None
-    if codec is None or coded is None:
-        return (*compute_votes(rows, pack, ds), None)
+    if coded_rows(annotated, pack) is None:
+        return None, {}, []
     cached = [annotated.persist(StorageLevel.MEMORY_AND_DISK)] if pack.python else []
-    coded = coded_rows(cached[0], pack) if cached else coded
+    coded = coded_rows(cached[0] if cached else annotated, pack)
     assert coded is not None
-    coded = coded.persist(StorageLevel.MEMORY_AND_DISK)
-    errors = lf_error_report(cached[0], pack, ds) if cached else {}
-    return votes_of_codes(coded, pack), errors, [coded, *cached], pattern_codes_of(coded, pack, codec)
+    try:
+        errors = lf_error_report(cached[0], pack, ds) if cached else {}
+    except Exception:
+        for frame in cached:
+            frame.unpersist()
+        raise
+    return pattern_codes_of(coded, pack, codec), errors, cached
+
+
+def votes_of_pattern_codes(stored: DataFrame, pack: LFPack, codec: PatternCodec) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` of stored ``(id, _p0, ...)`` codes: each LF's digit back
+    into its vote (rows without votes are skipped before decoding)."""
+    by_name = {lf.name: lf for lf in pack}
+    lfs = [by_name[name] for name in codec.lf_names]
+    k = len(pack.classes)
+    digits = [codec.digit_sql(j) for j in range(len(lfs))]
+    codes = ", ".join(f"CASE WHEN {d} > 0 THEN {j * k} + {d} - 1 END" for j, d in enumerate(digits))
+    voted = " OR ".join(f"`{c}` <> 0" for c in codec.columns)
+    coded = stored.where(voted).select("id", F.expr(f"array({codes})").alias("codes"))
+    return votes_of_codes(coded, pack, lfs)
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

@@ -1,4 +1,5 @@
-"""Row pattern codes summed in apply's projection equal the codes regrouped from the long votes."""
+"""Row pattern codes summed in apply's projection equal the codes regrouped from the long votes,
+and the votes decoded from them are the votes."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 
 from jobs.core.datasets import get_dataset
 from jobs.core.settings import Settings
-from jobs.patterns.vote_patterns import row_patterns
-from jobs.stages.apply.votes import compute_votes_and_codes
+from jobs.patterns.vote_patterns import PatternCodec, row_patterns
+from jobs.stages.apply.votes import compute_votes, pattern_codes, votes_of_pattern_codes
 from lf_library.packs import load_pack
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
@@ -39,7 +40,10 @@ def test_codes_from_the_projection_equal_the_votes_regrouped_by_id(
     ds = get_dataset("youtube_spam", configured)
     pack = load_pack(dataset)
     source = spark.createDataFrame(_sms() if dataset == "sms_spam" else _youtube())
-    votes, _, cached, codes = compute_votes_and_codes(source, pack, ds)
+    codec = PatternCodec.for_lfs(pack.names, len(pack.classes))
+    assert codec is not None
+    votes, _, cached = compute_votes(source, pack, ds)
+    codes, _, more_cached = pattern_codes(source, pack, ds, codec)
     try:
         assert votes is not None and codes is not None
         expected = row_patterns(source.select("id"), votes, pack.names, len(pack.classes))
@@ -47,6 +51,8 @@ def test_codes_from_the_projection_equal_the_votes_regrouped_by_id(
         got, want = sorted(map(tuple, codes.collect())), sorted(map(tuple, expected.rows.collect()))
         assert len(got) == source.count() and got == want
         assert sum(1 for row in got if any(row[1:])) > len(got) // 4  # most rows have some vote
+        decoded = votes_of_pattern_codes(codes.localCheckpoint(), pack, codec)
+        assert sorted(map(tuple, decoded.collect())) == sorted(map(tuple, votes.collect()))
     finally:
-        for frame in cached:
+        for frame in cached + more_cached:
             frame.unpersist()
