@@ -273,13 +273,18 @@ def _local_commit(ref: TableRef, version: int | None) -> tuple[int, dict[str, An
         return None
     from deltalake import DeltaTable
 
+    # The newest version's history, not an older version's: delta-rs 1.6 lists a table loaded at
+    # an older version with the newer commits numbered from that version (v1's metadata as v0's).
     try:
-        commits = DeltaTable(location, version=version).history(1)
+        newest = DeltaTable(location)
+        limit = 1 if version is None else newest.version() - version + 1
+        commits = newest.history(limit) if limit > 0 else []
     except Exception:  # a reader feature delta-rs lacks, a vacuumed log: let Spark answer (or fail)
         return None
-    if not commits or (version is not None and commits[0].get("version") != version):
+    found = [c for c in commits if version is None or c.get("version") == version]
+    if not found:
         return None
-    return int(commits[0]["version"]), _parsed(commits[0].get("userMetadata"))
+    return int(found[0]["version"]), _parsed(found[0].get("userMetadata"))
 
 
 def _spark_for_log(spark: Any, ref: TableRef) -> Any:

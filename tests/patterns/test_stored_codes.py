@@ -40,3 +40,18 @@ def test_codes_naming_votes_another_run_wrote_are_rebuilt(spark, tmp_path: Path)
     taken = updated(1)
     assert taken is not None and taken.stored_run == "night-3" and not taken.edited
     assert sorted(map(tuple, taken.rows.collect())) == [("r1", 6), ("r2", 1)]
+
+
+def test_codes_of_an_earlier_full_run_take_the_later_edits(spark, tmp_path: Path) -> None:
+    """The LF-edit rerun after a full run: the codes name the full run's votes version, an older
+    one, whose commit must be read as that version's (not the newest commit's)."""
+    votes = TableRef("t", "votes", tmp_path / "votes")
+    patterns = TableRef("t", "row_patterns", tmp_path / "row_patterns")
+    codec = PatternCodec.for_lfs(LFS, 2)
+    assert codec is not None
+    codes = spark.createDataFrame([("r1", 2 * 3), ("r2", 1)], "id string, _p0 long")
+    store_patterns(codes, patterns, codec, "night-1", 0, 0, LFS, "apply_lfs")
+    _write_votes(spark, votes, "night-1", "full")  # v0
+    _write_votes(spark, votes, "night-2", "incremental")  # v1: both LFs recomputed
+    taken = updated_patterns(spark, patterns, votes, codec, 0, 1, LFS)
+    assert taken is not None and taken.stored_run == "night-1" and taken.edited == tuple(LFS)
