@@ -259,12 +259,14 @@ def store_patterns(
     votes_version: int,
     lf_names: list[str],
     stage: str = "fit_label_model",
+    extra: list[str] | None = None,
 ) -> None:
-    """Keep this run's row codes for its fit and the next rerun (no statistics: nothing filters on them)."""
+    """Keep this run's row codes (and ``extra`` columns of ``rows``) for its fit and the next
+    rerun (no statistics: nothing filters on them)."""
     if codec is None:
         return
     (
-        rows.select("id", *codec.columns)
+        rows.select("id", *codec.columns, *(extra or []))
         .write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")

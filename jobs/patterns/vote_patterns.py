@@ -65,9 +65,9 @@ class PatternCodec:
         return [f"_p{c}" for c in range(math.ceil(len(self.lf_names) / self.per_column))]
 
     def digit(self, j: int) -> Column:
-        return F.expr(self.digit_sql(j))
+        return F.expr(self._digit_sql(j))
 
-    def digit_sql(self, j: int) -> str:
+    def _digit_sql(self, j: int) -> str:
         column, place = self.columns[j // self.per_column], j % self.per_column
         return f"((`{column}` div {self.base**place}) % {self.base})"
 
@@ -112,8 +112,8 @@ class PatternCodec:
         # One SQL text, parsed once by the JVM: built from Column objects it took ~8 py4j calls per
         # LF (0.6 s of a fit's driver time at 73 LFs).
         entries = [
-            f"CASE WHEN {self.digit_sql(j)} > 0 THEN "
-            f"concat({_sql_literal(self.lf_names[j] + '=')}, CAST({self.digit_sql(j)} - 1 AS STRING)) END"
+            f"CASE WHEN {self._digit_sql(j)} > 0 THEN "
+            f"concat({_sql_literal(self.lf_names[j] + '=')}, CAST({self._digit_sql(j)} - 1 AS STRING)) END"
             for j in order
         ]
         return F.expr(f"concat_ws(',', {', '.join(entries)})")

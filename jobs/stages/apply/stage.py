@@ -33,12 +33,13 @@ from jobs.patterns.vote_patterns import PatternCodec
 from jobs.stages.apply.recompute_plan import ROW_STATUS, RecomputePlan, plan_recompute
 from jobs.stages.apply.registry import upsert_registry
 from jobs.stages.apply.votes import (
+    VOTE_CODES,
     VOTES_SCHEMA,
     compute_votes,
     load_dataset_pack,
     pattern_codes,
     sub_pack,
-    votes_of_pattern_codes,
+    votes_of_codes,
 )
 from jobs.stages.apply.votes_check import unvalidated_lfs, validate_votes
 from jobs.stages.gate import ValidationReport
@@ -145,8 +146,9 @@ def votes_through_row_codes(
     rows: DataFrame, pack: LFPack, ds: DatasetConfig, patterns: PatternsTarget, votes_ref: TableRef
 ) -> tuple[DataFrame, dict[str, dict], list[DataFrame]] | None:
     """Store every row's pattern codes, summed in the LF projection (one pass, no shuffle), as the
-    row patterns of the votes version this run is about to write; return the votes decoded from
-    them, the Python LFs' error report and what to unpersist. The fit then takes the stored codes
+    row patterns of the votes version this run is about to write, with each row's vote codes;
+    return the votes exploded from those, the Python LFs' error report and what to unpersist (the
+    LFs run once, and no cache holds every row). The fit then takes the stored codes
     instead of regrouping every vote by id. None when the pack's votes are not all per-row codes
     or too wide to pack: then the votes are computed directly.
 
@@ -162,14 +164,22 @@ def votes_through_row_codes(
     next_votes = latest_commit(spark, votes_ref)[0] + 1 if votes_ref.exists() else 0
     try:
         store_patterns(
-            codes, patterns.ref, codec, patterns.run_id, patterns.source_version, next_votes, pack.names, "apply_lfs"
+            codes,
+            patterns.ref,
+            codec,
+            patterns.run_id,
+            patterns.source_version,
+            next_votes,
+            pack.names,
+            "apply_lfs",
+            [VOTE_CODES],
         )
     except Exception:
         for frame in cached:
             frame.unpersist()
         raise
     stored = patterns.ref.read(spark, latest_commit(spark, patterns.ref)[0])
-    return votes_of_pattern_codes(stored, pack, codec), errors, cached
+    return votes_of_codes(stored.select("id", F.col(VOTE_CODES).alias("codes")), pack), errors, cached
 
 
 def _sql_string(value: str) -> str:

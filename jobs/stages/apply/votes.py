@@ -136,9 +136,15 @@ def votes_of_codes(coded: DataFrame, pack: LFPack, lfs: list[LabelingFunction] |
     )
 
 
+VOTE_CODES = "_votes"
+"""Row-patterns column apply stores beside the packed codes: the row's :func:`coded_rows` codes,
+which it explodes into the votes (unpacking 73 digits per row cost four times more)."""
+
+
 def pattern_codes_of(coded: DataFrame, pack: LFPack, codec: PatternCodec) -> DataFrame:
-    """``(id, _p0, ...)``: each row's packed vote pattern (:class:`PatternCodec`) summed from its
-    codes in the same pass, instead of regrouping the long votes by id (a shuffle of every id)."""
+    """``(id, _p0, ..., _votes)``: each row's packed vote pattern (:class:`PatternCodec`) summed
+    from its codes in the same pass, instead of regrouping the long votes by id (a shuffle of
+    every id), and the codes themselves (:data:`VOTE_CODES`)."""
     per_row, k = _per_row_lfs(pack), len(pack.classes)
     index = {name: j for j, name in enumerate(codec.lf_names)}
     columns = []
@@ -151,7 +157,7 @@ def pattern_codes_of(coded: DataFrame, pack: LFPack, codec: PatternCodec) -> Dat
         digit = f"element_at({lookup}, CAST(x div {k} AS INT) + 1) * (x % {k} + 1)"
         expr = f"aggregate(codes, 0L, (acc, x) -> acc + coalesce({digit}, 0L))"  # x is null for an abstain
         columns.append(F.expr(expr).alias(name))
-    return coded.select("id", *columns)
+    return coded.select("id", *columns, F.col("codes").alias(VOTE_CODES))
 
 
 def _vote_code(lf: LabelingFunction, position: int, pack: LFPack) -> Column:
@@ -200,19 +206,6 @@ def pattern_codes(
             frame.unpersist()
         raise
     return pattern_codes_of(coded, pack, codec), errors, cached
-
-
-def votes_of_pattern_codes(stored: DataFrame, pack: LFPack, codec: PatternCodec) -> DataFrame:
-    """``(id, lf, vote, lf_version)`` of stored ``(id, _p0, ...)`` codes: each LF's digit back
-    into its vote (rows without votes are skipped before decoding)."""
-    by_name = {lf.name: lf for lf in pack}
-    lfs = [by_name[name] for name in codec.lf_names]
-    k = len(pack.classes)
-    digits = [codec.digit_sql(j) for j in range(len(lfs))]
-    codes = ", ".join(f"CASE WHEN {d} > 0 THEN {j * k} + {d} - 1 END" for j, d in enumerate(digits))
-    voted = " OR ".join(f"`{c}` <> 0" for c in codec.columns)
-    coded = stored.where(voted).select("id", F.expr(f"array({codes})").alias("codes"))
-    return votes_of_codes(coded, pack, lfs)
 
 
 def lf_error_report(annotated: DataFrame, pack: LFPack, ds: DatasetConfig) -> dict[str, dict]:

@@ -1,5 +1,5 @@
 """Row pattern codes summed in apply's projection equal the codes regrouped from the long votes,
-and the votes decoded from them are the votes."""
+and the votes exploded from the codes stored with them are the votes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from jobs.core.datasets import get_dataset
 from jobs.core.settings import Settings
 from jobs.patterns.vote_patterns import PatternCodec, row_patterns
-from jobs.stages.apply.votes import compute_votes, pattern_codes, votes_of_pattern_codes
+from jobs.stages.apply.votes import VOTE_CODES, compute_votes, pattern_codes, votes_of_codes
 from lf_library.packs import load_pack
 from tests.conftest import DATA_ROOT, YOUTUBE, write_config
 
@@ -47,12 +48,13 @@ def test_codes_from_the_projection_equal_the_votes_regrouped_by_id(
     try:
         assert votes is not None and codes is not None
         expected = row_patterns(source.select("id"), votes, pack.names, len(pack.classes))
-        assert codes.columns == ["id", *expected.keys]
-        got, want = sorted(map(tuple, codes.collect())), sorted(map(tuple, expected.rows.collect()))
+        assert codes.columns == ["id", *expected.keys, VOTE_CODES]
+        packed = codes.select("id", *expected.keys)
+        got, want = sorted(map(tuple, packed.collect())), sorted(map(tuple, expected.rows.collect()))
         assert len(got) == source.count() and got == want
         assert sum(1 for row in got if any(row[1:])) > len(got) // 4  # most rows have some vote
-        decoded = votes_of_pattern_codes(codes.localCheckpoint(), pack, codec)
-        assert sorted(map(tuple, decoded.collect())) == sorted(map(tuple, votes.collect()))
+        stored = codes.localCheckpoint().select("id", F.col(VOTE_CODES).alias("codes"))
+        assert sorted(map(tuple, votes_of_codes(stored, pack).collect())) == sorted(map(tuple, votes.collect()))
     finally:
         for frame in cached + more_cached:
             frame.unpersist()
