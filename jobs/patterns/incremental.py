@@ -250,6 +250,11 @@ def _with_changes(
     return UpdatedPatterns(joined.select("id", *codes), stored_run, version, origins, arrow, tuple(edited))
 
 
+ROW_PATTERN_FILE_ROWS = 1_000_000
+"""Most rows per stored row-pattern file: a rerun's staging writer takes one file per task
+(``StoredRowFiles``), and apply's two LF tasks at 10M rows would otherwise leave two 5M-row files."""
+
+
 def store_patterns(
     rows: DataFrame,
     patterns_ref: TableRef,
@@ -271,6 +276,7 @@ def store_patterns(
         .mode("overwrite")
         .option("overwriteSchema", "true")
         .option("delta.dataSkippingNumIndexedCols", "0")
+        .option("maxRecordsPerFile", ROW_PATTERN_FILE_ROWS)
         .option(
             "userMetadata",
             commit_metadata(
