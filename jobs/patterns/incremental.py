@@ -4,9 +4,10 @@ Building every row's vote pattern is a ``groupBy(id)`` over every source id and
 every vote (:mod:`jobs.patterns.vote_patterns`), the fit's largest per-row cost. When
 only LFs changed since the last fit (same source version, same LF list), a
 row's packed code changes by exactly its edited LFs' digits: new code = old
-code - old digit + new digit. So the fit keeps its row codes as a table
+code - old digit + new digit. So the row codes are kept as a table
 (``<dataset>/row_patterns``, tagged with the source and votes versions it
-describes) and a rerun after an LF edit reads them back and adds the
+describes; written by a full recompute's apply, or by the fit that built
+them) and a rerun after an LF edit reads them back and adds the
 difference, computed from the edited LFs' votes alone (their partitions of
 the old and new votes versions), joined to the rows by broadcast when it is
 small. The result is the same codes a full rebuild gives; anything else

@@ -1,8 +1,10 @@
 """Per-row vote patterns, the label model's unit of work, built from the long votes table.
 
 A row's *pattern* is which LFs voted what on it. The fit needs every row's
-pattern once (to count the distinct ones and to join predictions back), so
-this ``groupBy(id)`` over every vote is the label-model stage's one
+pattern once (to count the distinct ones and to join predictions back). A
+full recompute's apply writes them from its LF pass
+(:func:`jobs.stages.apply.votes.pattern_codes_of`); otherwise this
+``groupBy(id)`` over every vote builds them, the label-model stage's one
 row-level cost.
 
 Two encodings, the same patterns:
