@@ -108,9 +108,9 @@ def coded_rows(annotated: DataFrame, pack: LFPack, indexed_too: bool = False) ->
     return annotated.select("id", codes.alias("codes"))
 
 
-def votes_of_codes(coded: DataFrame, pack: LFPack, lfs: list[LabelingFunction] | None = None) -> DataFrame:
-    """``(id, lf, vote, lf_version)`` of :func:`coded_rows`' codes (positions in ``lfs``, by default
-    the per-row LFs); the LF name and version are looked up from constant arrays.
+def votes_of_codes(coded: DataFrame, pack: LFPack) -> DataFrame:
+    """``(id, lf, vote, lf_version)`` of :func:`coded_rows`' codes; the LF name and version are
+    looked up from constant arrays.
 
     Two steps on purpose. The codes come out of a plain projection, where Spark
     shares common subexpressions such as lower(text) between compiled LFs (it
@@ -120,7 +120,7 @@ def votes_of_codes(coded: DataFrame, pack: LFPack, lfs: list[LabelingFunction] |
     LF, or the kernel, evaluated twice); the outer form's one null row for a
     row without votes is dropped by the null filter.
     """
-    per_row, k = lfs if lfs is not None else _per_row_lfs(pack), len(pack.classes)
+    per_row, k = _per_row_lfs(pack), len(pack.classes)
     names = F.array(*[F.lit(lf.name) for lf in per_row])
     versions = F.array(*[F.lit(lf.version) for lf in per_row])
     position = (F.col("code") / F.lit(k)).cast("int") + F.lit(1)
