@@ -10,6 +10,7 @@ variables, read the same way by delta-rs (``AWS_ENDPOINT_URL``, ``AWS_REGION``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -31,13 +32,20 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 STORE_PROBLEMS = (
+    (r"NoSuchBucket", "has no such bucket"),
     (
-        ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "403"),
+        r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|\b403\b",
         "refused the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the profile or role in use)",
     ),
-    (("NoSuchBucket",), "has no such bucket"),
-    (("Connection refused", "connect error", "dns error", "timed out"), "cannot be reached"),
+    (r"Connection refused|connect error|dns error|timed out", "cannot be reached"),
 )
+"""What an S3 error's text says, most specific first (an error document that names its code wins
+over a ``403`` that may appear in any request id, port or time in the same text)."""
+
+
+def store_problem(text: str) -> str | None:
+    """What an object store's error text says is wrong (:data:`STORE_PROBLEMS`), or None."""
+    return next((why for pattern, why in STORE_PROBLEMS if re.search(pattern, text)), None)
 
 
 @lru_cache(maxsize=8)
@@ -55,7 +63,7 @@ def reachable(bucket: str) -> bool:
         from jobs.core.errors import ObjectStoreError
 
         text = str(exc)
-        why = next((why for needles, why in STORE_PROBLEMS if any(n in text for n in needles)), None)
+        why = store_problem(text)
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS S3")
         if endpoint.startswith("http://") and os.environ.get("AWS_ALLOW_HTTP", "").lower() != "true":
             why = "is a plain-HTTP endpoint: set AWS_ALLOW_HTTP=true to use it"
@@ -92,7 +100,6 @@ def list_matching(pattern: str) -> list[ListedObject]:
     """The objects whose ``s3a://bucket/key`` matches ``pattern`` (``*``, ``?``, ``[...]`` as in a
     shell glob, within one path segment), sorted by key."""
     import fnmatch
-    import re
 
     import obstore
 

@@ -58,3 +58,17 @@ def test_wrong_store_settings_are_one_line_errors(s3_server, tmp_path: Path) -> 
         )
         assert done.returncode == 2 and message in done.stderr, (env, done.stderr[-1000:])
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_missing_bucket_is_named_whatever_digits_its_error_carries() -> None:
+    """The server's error text carries a request time and random ids: a ``403`` in them is not a
+    refusal (a clean-clone CI run once reported versitygw's missing bucket as refused credentials)."""
+    from jobs.lake.object_store import store_problem
+
+    missing = (
+        "Error performing GET http://127.0.0.1:42039/no-such-bucket?list-type=2 in 403.2µs - Server returned "
+        "non-2xx status code: 404 Not Found: <Error><Code>NoSuchBucket</Code><HostId>Zj403Gh1</HostId></Error>"
+    )
+    assert store_problem(missing) == "has no such bucket"
+    assert "refused the credentials" in (store_problem("returned non-2xx status code: 403 Forbidden: ") or "")
+    assert store_problem("status code: 500 Internal Server Error, took 1.403ms") is None
