@@ -78,6 +78,12 @@ def _per_row_lfs(pack: LFPack) -> list[LabelingFunction]:
     return split_for_index(pack)[1] + list(pack.python)
 
 
+def codes_hold_every_vote(pack: LFPack) -> bool:
+    """Whether :func:`coded_rows` carries all of a row's votes: some LF votes per row, and none
+    through the token index."""
+    return bool(_per_row_lfs(pack)) and not split_for_index(pack)[0]
+
+
 def coded_rows(annotated: DataFrame, pack: LFPack, indexed_too: bool = False) -> DataFrame | None:
     """``(id, codes)``: each row's votes of the per-row LFs as an int array, one code per vote,
     ``position x classes + class``; None without per-row LFs, or (unless ``indexed_too``) when
@@ -90,7 +96,7 @@ def coded_rows(annotated: DataFrame, pack: LFPack, indexed_too: bool = False) ->
     votes it has: exploding them costs per vote, not per (row, LF).
     """
     per_row = _per_row_lfs(pack)
-    if not per_row or (split_for_index(pack)[0] and not indexed_too):
+    if not per_row or (not indexed_too and not codes_hold_every_vote(pack)):
         return None
     k = len(pack.classes)
     use_kernel = kernel_enabled(annotated.sparkSession)
@@ -193,9 +199,9 @@ def pattern_codes(
     """Every row's pattern codes (:func:`pattern_codes_of`) straight from the LF projection, the
     Python LFs' error report and what to unpersist; no codes when some LFs vote through the
     token index (their votes are not per-row codes)."""
-    annotated = with_python_votes(rows, cast(list[PythonLF], pack.python), pack.classes)
-    if coded_rows(annotated, pack) is None:
+    if not codes_hold_every_vote(pack):
         return None, {}, []
+    annotated = with_python_votes(rows, cast(list[PythonLF], pack.python), pack.classes)
     cached = [annotated.persist(StorageLevel.MEMORY_AND_DISK)] if pack.python else []
     coded = coded_rows(cached[0] if cached else annotated, pack)
     assert coded is not None
