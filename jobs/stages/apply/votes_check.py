@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
+from expectations.votes_suite import build_votes_suite, observed_votes_value, vote_pairs, votes_view
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
@@ -80,20 +80,21 @@ def validate_votes(
     """The votes suite on the version this run settled on, over the LFs of ``pack``: label
     spaces, and LFs that never fire."""
     frame = votes.read(spark, votes_version).where(F.col("lf").isin(pack.names))
-    view = votes_view(spark, frame, pack.vote_space()).persist(StorageLevel.MEMORY_AND_DISK)
+    pairs = vote_pairs(spark, frame, pack.vote_space()).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        checked = run_suite(
-            settings.home,
-            ds.name,
-            lambda: build_votes_suite(f"{ds.name}_votes", pack.names),
-            view,
-            run.run_id,
-            ds.expectations.severity_of,
-            observed_votes_value(pack.names),
-            index_columns=["id", "lf"],
-        )
+        view, outside = votes_view(frame, pairs)
     finally:
-        view.unpersist()
+        pairs.unpersist()
+    checked = run_suite(
+        settings.home,
+        ds.name,
+        lambda: build_votes_suite(f"{ds.name}_votes", pack.names),
+        view,
+        run.run_id,
+        ds.expectations.severity_of,
+        observed_votes_value(pack.names, outside),
+        index_columns=["lf", "vote"],
+    )
     report = ValidationReport(thresholds=ds.expectations.record())
     report.add(checked)
     enforce(spark, settings, run, "apply_lfs", f"{votes.name}@v{votes_version}", report, "votes_validation")

@@ -154,12 +154,13 @@ def test_emptied_text_column_fails_source_suite(spark, settings: Settings, tmp_p
     assert "failed at ingest" in page and "source_text_not_null" in page and "None" not in page
 
 
-def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tmp_path: Path) -> None:
-    """Real votes of the tutorial LFs on real comments, with two LFs' votes removed: the
-    ``votes_lf_fires`` check fails and names exactly those two (GX 1.24 leaves its
-    ``observed_value`` empty, so the names come from its missing list)."""
+def test_votes_suite_names_silent_lfs_and_votes_outside_their_space(spark, settings: Settings, tmp_path: Path) -> None:
+    """Real votes of the tutorial LFs on real comments, with two LFs' votes removed and one LF's
+    SPAM votes turned to HAM: ``votes_lf_fires`` names exactly the two silent LFs (GX 1.24 leaves
+    its ``observed_value`` empty, so the names come from its missing list), and
+    ``votes_in_label_space`` counts the turned votes and names their pair and rows."""
     from expectations.gx_runner import run_suite
-    from expectations.votes_suite import build_votes_suite, observed_votes_value, votes_view
+    from expectations.votes_suite import build_votes_suite, observed_votes_value, vote_pairs, votes_view
     from jobs.core.datasets import get_dataset
     from jobs.stages.apply.votes import compute_votes
     from lf_library.packs import load_pack
@@ -172,18 +173,26 @@ def test_votes_suite_names_the_lfs_that_never_fire(spark, settings: Settings, tm
     ds = get_dataset(DATASET, _settings(settings, tmp_path, "youtube_spam"))
     votes, _, _ = compute_votes(frame, pack, ds)  # the votes apply_lfs writes: (id, lf, vote, lf_version)
     votes = votes.where(~F.col("lf").isin("keyword_song", "short_comment"))
-    checked = run_suite(
-        tmp_path,
-        DATASET,
-        lambda: build_votes_suite("votes", pack.names),
-        votes_view(spark, votes, pack.vote_space()),
-        "run-x",
-        lambda check: "warning",
-        observed_votes_value(pack.names),
-    )
-    fires = _checks(checked.outcomes)["votes_lf_fires"]
-    assert not fires["success"] and fires["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
-    assert _checks(checked.outcomes)["votes_in_label_space"]["success"]
+    turned = votes.withColumn("vote", F.when(F.col("lf") == "keyword_link", F.lit(0)).otherwise(F.col("vote")))
+    link_ids = {r["id"] for r in votes.where(F.col("lf") == "keyword_link").select("id").collect()}
+
+    def check(votes):
+        view, outside = votes_view(votes, vote_pairs(spark, votes, pack.vote_space()))
+        checked = run_suite(
+            tmp_path, DATASET, lambda: build_votes_suite("votes", pack.names), view, "run-x",
+            lambda check: "warning", observed_votes_value(pack.names, outside), index_columns=["lf", "vote"],
+        )  # fmt: skip
+        return _checks(checked.outcomes)
+
+    sound = check(votes)
+    assert not sound["votes_lf_fires"]["success"]
+    assert sound["votes_lf_fires"]["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
+    assert sound["votes_in_label_space"]["success"]
+    outside = check(turned)["votes_in_label_space"]
+    assert not outside["success"] and outside["observed"]["unexpected_count"] == len(link_ids) > 0
+    (pair,) = outside["observed"]["sample"]
+    assert (pair["lf"], pair["vote"], pair["votes"]) == ("keyword_link", 0, len(link_ids))
+    assert set(pair["ids"]) <= link_ids and len(pair["ids"]) == min(5, len(link_ids))
 
 
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
