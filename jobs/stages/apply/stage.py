@@ -290,5 +290,5 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     recomputed = plan.record(pack, total_rows)
     return ApplyResult(
         source_version, len(pack), n_votes, votes_version, errors, pack.set_version, plan, recomputed,
-        validation.outcomes, validation.seconds,
+        validation.outcomes, round(validation.seconds, 2),
     )  # fmt: skip
