@@ -56,13 +56,16 @@ def _table_rows(sample: Sample) -> np.ndarray:
     return sample.rows.column(PATTERN_ROWS).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _change(request: TryRequest, ds: DatasetConfig, sample: Sample) -> Change:
+def _change(request: TryRequest, ds: DatasetConfig, sample: Sample | None) -> Change:
+    """What the try changes in the pack: the inline LF added (or replacing the LF of its name), or
+    the pack's LFs that differ from the sample's stored votes (``--pack``, which needs ``sample``)."""
     from jobs.stages.apply.votes import load_dataset_pack
 
     pack = load_dataset_pack(ds)
     if request.pack:
         if request.lf is not None:
             raise ConfigError("lf try: give an inline LF or --pack, not both")
+        assert sample is not None, "--pack compares the pack with the sample's stored votes"
         return pack_change(pack, dict(sample.meta["lf_versions"]))
     if request.lf is None:
         raise ConfigError("lf try: give an LF (--keywords, --regex, --sql or --python) or --pack")
@@ -112,8 +115,10 @@ def try_change(
     ds = get_dataset(request.dataset, settings)
     if request.sample_rows < 1:
         raise ConfigError(f"lf try: --sample-rows must be at least 1, got {request.sample_rows}")
+    # An inline LF is built (and a bad one refused) before the sample is drawn: no Spark for a typo.
+    inline = _change(request, ds, None) if request.lf is not None and not request.pack else None
     sample, drawn = load_sample(settings, ds, request.sample_rows, spark_factory or _default_spark(settings))
-    change = _change(request, ds, sample)
+    change = inline or _change(request, ds, sample)
     before = _sample_votes(sample)
     votes = candidate_votes(change.lfs, ds.classes, sample.rows) if change.lfs else {}
     after = before.with_change(votes, change.removed)
