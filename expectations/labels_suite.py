@@ -1,37 +1,28 @@
 """The contract a candidate labeling must meet before it is published.
 
-GX column expectations check columns, so the properties of a row (id, label,
-the ``probs`` array) and of the label distribution are first exposed as plain
-columns by :func:`validation_view`; the suite then states the contract on
-those columns with stock GX expectations:
+The suite checks the candidate labels grouped by label, class, row problem and gold agreement
+(:mod:`expectations.label_summary`: one Spark pass, then a pandas frame of a few rows), with
+stock GX expectations:
 
-- one ``ExpectColumnValuesToBeNull`` over ``row_problem`` (null when the row is
-  sound, else what is wrong), reported with the failing rows' ids, and
-  a unique proportion of 1 over ``id``, counted per hash bucket
-  (``expectations/unique_values.py``: GX's ``ExpectColumnValuesToBeUnique`` is
-  a window over every row; docs/decisions/0006); when it fails,
-  :func:`name_duplicate_ids` adds the duplicated ids. When the ids are the
-  multiset the published labels' run found unique (same count and hash sum,
-  ``values_fingerprint``), that outcome is carried instead (:func:`carried_id_unique`);
-- shares as means of 0/1 columns, with ``ExpectColumnMeanToBeBetween``:
-  ``labeled`` (coverage) and ``share_<i>`` (1 where the label is class i, 0 for
-  another class, null where unlabeled: the share among labeled rows);
+- ``ExpectColumnValuesToBeNull`` over ``row_problem`` (null when the row is sound, else what is
+  wrong: id or label missing, label out of range, ``probs`` unsound), reported with the broken
+  rows' count, problems and some of their ids;
+- shares as sums of the groups' parts (``ExpectColumnSumToBeBetween``): ``labeled_share``
+  (coverage) and ``share_<class>`` (the class's share among labeled rows);
+- drift against the last published labels (their distribution, recorded on their commit or
+  read by Delta time travel): the sum of the groups' KL(candidate || published) terms, and the
+  mean confidence (``confidence_share``); the gold-accuracy floor (``gold_agreement_share``).
 
-Why means and not ``mostly`` over map expectations (what this suite used to
-do): a map expectation costs GX two or three Spark jobs over every row (the
-count, a sample, the failing ids), while all the means of one view are
-aggregates GX computes together; at 10M rows the suite went from 51 Spark
-jobs to a handful. The observed value is the share itself.
+Why groups and not rows (what this suite used to check): every one of these is a property of
+the distribution, and GX over every row cost a cache of the rows plus a Spark job per metric.
 
-Drift against the last published labels (their distribution, recorded on
-their commit or read by Delta time travel) and the gold accuracy are checked on
-the same view, so the whole contract is one batch: Spark materializes the view
-once (it is persisted by the caller).
-
-- ``ExpectColumnKLDivergenceToBeLessThan`` over ``class_of_labeled_row`` with the
-  previous distribution as the partition object is the label-distribution drift;
-- ``ExpectColumnMeanToBeBetween`` over ``confidence`` (drop) and ``agrees_with_gold``
-  (1/0 where a labeled row has gold, else null) are the confidence and accuracy floors.
+Unique ids are the one row-level property: ``id_unique`` is a unique proportion of 1 over
+``id``, counted per hash bucket (``expectations/unique_values.py``: GX's
+``ExpectColumnValuesToBeUnique`` is a window over every row; docs/decisions/0006), in its own
+suite over the ids (:func:`build_ids_suite`); when it fails, :func:`name_duplicate_ids` adds the
+duplicated ids. When the ids are the multiset a validated run or the ingest found unique (same
+count and hash sum, ``values_fingerprint``), that outcome is carried instead
+(:func:`carried_id_unique`) and the ids are not counted.
 
 The share of labels changed since the published labels has its own suite
 (:func:`build_label_change_suite`) over the label transition table
@@ -147,60 +138,21 @@ def share_column(classes: tuple[str, ...], index: int) -> str:
     return f"share_{classes[index]}" if plain and distinct else f"share_{index}"
 
 
-def validation_view(labels: DataFrame, classes: tuple[str, ...], gold: DataFrame | None = None) -> DataFrame:
-    """The candidate labels' checked columns: one narrow row per candidate label.
-
-    The per-row columns are computed *before* the join with gold, so a shuffle
-    would carry a few small columns rather than the ``probs`` arrays and lineage
-    strings, and the join is a shuffled-hash join (no sort of ids on either side).
-    """
-    view = labels.select(
-        "id",
-        "label",
-        "confidence",
-        row_problem(len(classes)).alias("row_problem"),
-        F.when(F.col("label") >= 0, F.col("label_name")).alias("class_of_labeled_row"),
-        (F.col("label") >= 0).cast("double").alias("has_label"),
-        *[
-            F.when(F.col("label") >= 0, (F.col("label") == i).cast("double")).alias(share_column(classes, i))
-            for i in range(len(classes))
-        ],
-    )
-    if gold is not None:
-        view = (
-            view.hint("shuffle_hash")
-            .join(gold.select("id", F.col("label").alias("_gold_label")), "id", "left")
-            .withColumn(
-                "agrees_with_gold",
-                F.when(
-                    F.col("_gold_label").isNotNull() & (F.col("label") >= 0),
-                    (F.col("label") == F.col("_gold_label")).cast("double"),
-                ),
-            )
-            .drop("_gold_label")
-        )
-    return view
-
-
 def build_suite(
     name: str,
     classes: tuple[str, ...],
     thresholds: ExpectationConfig,
     published: PublishedStats | None = None,
     with_gold: bool = False,
-    ids_known_unique: bool = False,
 ) -> gx.ExpectationSuite:
-    """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``.
+    """The candidate-labels suite for a dataset with ``classes`` and ``thresholds``, over the
+    labels' groups (``LabelGroups.suite_frame``).
 
     With ``published`` (the last published labeling), the drift expectations are
     added; a first run has none and says so in its log. With ``with_gold`` and a
-    ``min_gold_accuracy``, the accuracy floor is added. With ``ids_known_unique``
-    the ids are the multiset a validated run found unique, and ``id_unique`` is
-    carried from it (:func:`carried_id_unique`) instead of counted again.
+    ``min_gold_accuracy``, the accuracy floor is added.
     """
     import great_expectations as gx
-
-    from expectations.unique_values import ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween
 
     E = gx.expectations
     k = len(classes)
@@ -209,37 +161,48 @@ def build_suite(
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
         checks.append((expectation, check, threshold))
 
-    add(E.ExpectTableRowCountToBeBetween(min_value=1), "rows_present", ">= 1")
-    if not ids_known_unique:
-        add(
-            ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0),
-            "id_unique",
-            ID_UNIQUE_THRESHOLD,
-        )
+    add(E.ExpectColumnSumToBeBetween(column="rows", min_value=1), "rows_present", ">= 1")
     add(
         E.ExpectColumnValuesToBeNull(column="row_problem"),
         "rows_valid",
         f"id and label not null, label in [-1, {k - 1}], probs: len == {k}, each in [0, 1], "
         f"sum 1 +/- {PROB_SUM_TOLERANCE}, confidence == max prob",
     )
-    add(
-        E.ExpectColumnMeanToBeBetween(column="has_label", min_value=thresholds.min_coverage),
-        "coverage",
-        thresholds.min_coverage,
-    )
+    add(share_at_least("labeled_share", thresholds.min_coverage), "coverage", thresholds.min_coverage)
     for cls, (low, high) in thresholds.class_share.items():
         share = share_column(classes, classes.index(cls))
-        add(E.ExpectColumnMeanToBeBetween(column=share, min_value=low), f"class_share_min[{cls}]", low)
-        add(E.ExpectColumnMeanToBeBetween(column=share, max_value=high), f"class_share_max[{cls}]", high)
+        add(share_at_least(share, low), f"class_share_min[{cls}]", low)
+        add(share_at_most(share, high), f"class_share_max[{cls}]", high)
     if published is not None:
-        add_drift(add, classes, thresholds, published)
+        add_drift(add, thresholds, published)
     if with_gold and thresholds.min_gold_accuracy is not None:
         add(
-            E.ExpectColumnMeanToBeBetween(column="agrees_with_gold", min_value=thresholds.min_gold_accuracy),
+            share_at_least("gold_agreement_share", thresholds.min_gold_accuracy),
             "gold_accuracy",
             f">= {thresholds.min_gold_accuracy}",
         )
     return checked_suite(name, checks)
+
+
+def share_at_least(column: str, low: float) -> gx.expectations.Expectation:
+    """The sum of ``column`` (a share's parts) is at least ``low``, give or take float error."""
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnSumToBeBetween(column=column, min_value=low - SUM_TOLERANCE)
+
+
+def share_at_most(column: str, high: float) -> gx.expectations.Expectation:
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnSumToBeBetween(column=column, max_value=high + SUM_TOLERANCE)
+
+
+def build_ids_suite(name: str) -> gx.ExpectationSuite:
+    """``id_unique`` over the candidate ids (a Spark frame of ``id``): every id once."""
+    from expectations.unique_values import ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween
+
+    unique = ExpectColumnProportionOfUniqueValuesByHashBucketsToBeBetween(column="id", min_value=1.0)
+    return checked_suite(name, [(unique, "id_unique", ID_UNIQUE_THRESHOLD)])
 
 
 KL_FLOOR = 1e-6
@@ -247,28 +210,17 @@ KL_FLOOR = 1e-6
 appearing from nowhere reads as large drift, not as an error."""
 
 
-def add_drift(
-    add: Any,
-    classes: tuple[str, ...],
-    thresholds: ExpectationConfig,
-    published: PublishedStats,
-) -> None:
-    import great_expectations as gx
-
-    E = gx.expectations
-    weights = [max(published.class_shares.get(c, 0.0), KL_FLOOR) for c in classes]
-    total = sum(weights)
-    partition = {"values": list(classes), "weights": [w / total for w in weights]}
+def add_drift(add: Any, thresholds: ExpectationConfig, published: PublishedStats) -> None:
+    """KL(candidate || published class distribution) at most the threshold, as the sum of the
+    groups' terms (``kl_divergence_term``); the mean confidence no more than the allowed drop."""
     add(
-        E.ExpectColumnKLDivergenceToBeLessThan(
-            column="class_of_labeled_row", partition_object=partition, threshold=thresholds.max_kl_divergence
-        ),
+        share_at_most("kl_divergence_term", thresholds.max_kl_divergence),
         "drift_kl",
-        f"< {thresholds.max_kl_divergence} vs v{published.version}",
+        f"<= {thresholds.max_kl_divergence} vs v{published.version}",
     )
     floor = max(published.mean_confidence - thresholds.max_confidence_drop, 0.0)
     add(
-        E.ExpectColumnMeanToBeBetween(column="confidence", min_value=round(floor, 6)),
+        share_at_least("confidence_share", round(floor, 6)),
         "drift_mean_confidence",
         f">= {floor:.4f} (v{published.version}: {published.mean_confidence:.4f} - {thresholds.max_confidence_drop})",
     )

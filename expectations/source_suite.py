@@ -3,20 +3,27 @@
 Validated in ingest on every input row (before the quarantine split), so a
 source whose text column went empty fails here, naming the column and the
 observed null share, instead of quietly quarantining every row. Blank values
-count as null. ``accepted_id`` (null for quarantined rows) must be unique: the
-source table's key (when the ingest counted every input id and none repeats,
-that count answers it: :func:`unique_input_ids`). The row count is held
-against the previous ingest's input count (a sudden halving fails); the first
-ingest has nothing to compare with.
+count as null. The accepted ids must be unique: the source table's key (when the
+ingest counted every input id and none repeats, that count answers it:
+:func:`unique_input_ids`; else :func:`build_source_ids_suite` counts them). The row count is
+held against the previous ingest's input count (a sudden halving fails); the
+first ingest has nothing to compare with.
+
+Every other check is a property of the input's files and reasons, so the suite runs on the
+ingest's per-file aggregate (one row per file and reason, with its blank ids and texts:
+:func:`source_suite_frame`), a pandas frame of a few rows: no Spark job of its own. Shares are
+sums of the rows' parts (``ExpectColumnSumToBeBetween``), as in the candidate-labels suite
+(:mod:`expectations.label_summary`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import Column, DataFrame
+import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from expectations.descriptions import checked_suite
@@ -25,34 +32,47 @@ from jobs.core.dataset_sections import ExpectationConfig
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
 
+SUM_TOLERANCE = 1e-12
+"""Float error allowed when parts of a share add up to a threshold."""
 
-def _blank_to_null(column: Column) -> Column:
-    return F.when(F.trim(column) != F.lit(""), column)
+
+def null_share_column(column: str) -> str:
+    return f"{column}_null_share"
 
 
-def source_view(
-    classified: DataFrame,
+def source_suite_frame(
+    groups: Sequence[dict[str, Any]],
     id_column: str,
     text_column: str,
     file_shares: dict[str, float] | None = None,
     bytes_share: float = 0.0,
-) -> DataFrame:
-    """Input rows with blank id/text as null, the accepted rows' id (the source key), whether the
-    row was quarantined (0/1), the quarantined share of the row's file (from ``file_shares``) and
-    the quarantined share of the input's bytes (``bytes_share``: a file quarantined whole is one
-    row but all its bytes, so losing a whole file cannot hide under the row share)."""
+) -> pd.DataFrame:
+    """The suite's rows: one per file and reason (``groups``: ``file``, ``rows``, ``blank_ids``,
+    ``blank_texts``, ``quarantined``), with each one's part of the blank-id, blank-text and
+    quarantined shares, its file's quarantined share (``file_shares``) and the quarantined share
+    of the input's bytes (``bytes_share``: a file quarantined whole is one row but all its bytes,
+    so losing a whole file cannot hide under the row share)."""
+    total = sum(g["rows"] for g in groups)
     shares = file_shares or {}
-    by_file = F.create_map(*[F.lit(x) for pair in shares.items() for x in pair]) if shares else None
-    return classified.select(
-        _blank_to_null(F.col(id_column)).alias(id_column),
-        _blank_to_null(F.col(text_column)).alias(text_column),
-        F.when(F.col("_reason").isNull(), F.col(id_column)).alias("accepted_id"),
-        F.col("_reason").isNotNull().cast("int").alias("quarantined"),
-        (F.coalesce(by_file[F.col("_source_file")], F.lit(0.0)) if by_file is not None else F.lit(0.0)).alias(
-            "file_quarantined_share"
-        ),
-        F.lit(float(bytes_share)).alias("quarantined_bytes_share"),
-    )
+    columns = ["rows", null_share_column(id_column), null_share_column(text_column), "quarantined_share"]
+    columns += ["file_quarantined_share", "quarantined_bytes_share"]
+    records = [
+        (
+            g["rows"],
+            g["blank_ids"] / total,
+            g["blank_texts"] / total,
+            g["rows"] / total if g["quarantined"] else 0.0,
+            float(shares.get(g["file"], 0.0)),
+            float(bytes_share),
+        )
+        for g in groups
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def accepted_ids_view(classified: DataFrame, id_column: str) -> DataFrame:
+    """The accepted rows' ids (null for quarantined rows): what :func:`build_source_ids_suite` counts."""
+    return classified.select(F.when(F.col("_reason").isNull(), F.col(id_column)).alias("accepted_id"))
 
 
 def build_source_suite(
@@ -61,10 +81,8 @@ def build_source_suite(
     text_column: str,
     thresholds: ExpectationConfig,
     previous_input_rows: int | None,
-    ids_counted_unique: bool = False,
 ) -> gx.ExpectationSuite:
-    """The source suite; with ``ids_counted_unique`` (the ingest counted every input id and found
-    none twice) ``source_id_unique`` is that count's (:func:`unique_input_ids`), not a second one."""
+    """The source suite over :func:`source_suite_frame`."""
     import great_expectations as gx
 
     E = gx.expectations
@@ -73,21 +91,18 @@ def build_source_suite(
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
         checks.append((expectation, check, threshold))
 
-    mostly = round(1.0 - thresholds.max_null_share, 12)
+    def at_most(column: str, high: float) -> gx.expectations.Expectation:
+        return E.ExpectColumnSumToBeBetween(column=column, min_value=0, max_value=high + SUM_TOLERANCE)
+
+    null_share = thresholds.max_null_share
+    add(at_most(null_share_column(id_column), null_share), "source_id_not_null", f"null share <= {null_share}")
     add(
-        E.ExpectColumnValuesToNotBeNull(column=id_column, mostly=mostly),
-        "source_id_not_null",
-        f"null share <= {thresholds.max_null_share}",
-    )
-    add(
-        E.ExpectColumnValuesToNotBeNull(column=text_column, mostly=mostly),
+        at_most(null_share_column(text_column), null_share),
         "source_text_not_null",
-        f"null or blank share <= {thresholds.max_null_share}",
+        f"null or blank share <= {null_share}",
     )
-    if not ids_counted_unique:
-        add(E.ExpectColumnValuesToBeUnique(column="accepted_id"), "source_id_unique", SOURCE_ID_UNIQUE_THRESHOLD)
     add(
-        E.ExpectColumnMeanToBeBetween(column="quarantined", min_value=0, max_value=thresholds.max_quarantine_share),
+        at_most("quarantined_share", thresholds.max_quarantine_share),
         "source_quarantined_share",
         f"quarantined share of the input <= {thresholds.max_quarantine_share}",
     )
@@ -109,13 +124,22 @@ def build_source_suite(
         low = math.ceil(previous_input_rows * thresholds.min_row_ratio)
         high = None if thresholds.max_row_ratio is None else math.floor(previous_input_rows * thresholds.max_row_ratio)
         add(
-            E.ExpectTableRowCountToBeBetween(min_value=low, max_value=high),
+            E.ExpectColumnSumToBeBetween(column="rows", min_value=low, max_value=high),
             "source_row_count",
             f"[{low}, {high if high is not None else 'inf'}] (previous ingest: {previous_input_rows} rows)",
         )
     else:
-        add(E.ExpectTableRowCountToBeBetween(min_value=1), "source_row_count", ">= 1 (first ingest)")
+        add(E.ExpectColumnSumToBeBetween(column="rows", min_value=1), "source_row_count", ">= 1 (first ingest)")
     return checked_suite(name, checks)
+
+
+def build_source_ids_suite(name: str) -> gx.ExpectationSuite:
+    """``source_id_unique`` over :func:`accepted_ids_view` (GX's window over every row: only when
+    the ingest could not count the ids itself)."""
+    import great_expectations as gx
+
+    unique = gx.expectations.ExpectColumnValuesToBeUnique(column="accepted_id")
+    return checked_suite(name, [(unique, "source_id_unique", SOURCE_ID_UNIQUE_THRESHOLD)])
 
 
 SOURCE_ID_UNIQUE_THRESHOLD = "unique"
@@ -135,15 +159,21 @@ def unique_input_ids(severity_of: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
-def observed_source_value(check: str, result: dict) -> object:
-    if check in ("source_id_not_null", "source_text_not_null"):
-        return {
-            "null_share": round((result.get("unexpected_percent") or 0.0) / 100, 6),
-            "null_rows": result.get("unexpected_count", 0),
-        }
-    if "observed_value" in result:
-        return result["observed_value"]
-    return {
-        "unexpected_count": result.get("unexpected_count", 0),
-        "sample": result.get("partial_unexpected_list", [])[:5],
+def observed_source_value(groups: Sequence[dict[str, Any]]) -> Callable[[str, dict], object]:
+    """Observed values of the source suites; the null checks with the blank rows counted in ``groups``."""
+    blank = {
+        "source_id_not_null": sum(g["blank_ids"] for g in groups),
+        "source_text_not_null": sum(g["blank_texts"] for g in groups),
     }
+
+    def observed(check: str, result: dict) -> object:
+        if check in blank:
+            return {"null_share": round(float(result.get("observed_value") or 0.0), 6), "null_rows": blank[check]}
+        if "observed_value" in result:
+            return result["observed_value"]
+        return {
+            "unexpected_count": result.get("unexpected_count", 0),
+            "sample": result.get("partial_unexpected_list", [])[:5],
+        }
+
+    return observed

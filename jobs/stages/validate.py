@@ -24,18 +24,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import SuiteRun, render_data_docs, run_suite
+from expectations.label_summary import LabelGroups, group_labels
 from expectations.labels_suite import (
     IDS_KEY,
     PublishedStats,
+    build_ids_suite,
     build_label_change_suite,
     build_suite,
     carried_id_unique,
@@ -44,7 +44,6 @@ from expectations.labels_suite import (
     published_stats,
     recorded_published_stats,
     validated_unique_ids,
-    validation_view,
 )
 from expectations.lf_health_suite import build_lf_health_suite, lf_health_view, observed_lf_health_value
 from jobs.core.datasets import DatasetConfig
@@ -59,7 +58,6 @@ from jobs.stages.gate import ValidationReport, enforce
 from jobs.stages.ingest.reuse import unique_source_ids
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -115,39 +113,53 @@ def staged_labels(spark: SparkSession, ds: DatasetConfig, staging: TableRef, run
     return labels, staging_meta
 
 
-def labels_suite_run(
-    spark: SparkSession,
+def labels_suite_runs(
     ds: DatasetConfig,
     settings: Settings,
     run: RunContext,
-    view: DataFrame,
+    labels: DataFrame,
+    groups: LabelGroups,
     stats: PublishedStats | None,
     with_gold: bool,
     ids: IdsCheck,
-) -> SuiteRun:
-    """The candidate-labels suite over the (cached) validation view, duplicate ids named; the
-    ``id_unique`` outcome keeps the ids' fingerprint, or is carried from the run that validated them."""
+) -> list[SuiteRun]:
+    """The candidate-labels suite over the labels' groups, with the broken rows described; then
+    ``id_unique``: carried from the run or ingest that found the same ids unique, else counted
+    over ``labels`` in a suite of its own (duplicates named). A passing ``id_unique`` keeps the
+    ids' fingerprint."""
     thresholds = ds.expectations
-    known = ids.validated_in is not None
     labels_run = run_suite(
         settings.home,
         ds.name,
-        lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, with_gold, known),
-        view,
+        lambda: build_suite(f"{ds.name}_candidate_labels", ds.classes, thresholds, stats, with_gold),
+        groups.suite_frame(stats),
         run.run_id,
         thresholds.severity_of,
         observed_value,
-        index_columns=["id"],
         data_docs=False,
     )
-    name_duplicate_ids(labels_run.outcomes, view)
+    for outcome in labels_run.outcomes:
+        if outcome["check"] == "rows_valid":
+            outcome["observed"] = groups.broken_rows()
     if ids.validated_in is not None:
         carried = carried_id_unique(ids.fingerprint, thresholds.severity_of("id_unique"), ids.validated_in)
         labels_run.outcomes.insert(min(1, len(labels_run.outcomes)), carried)
-    for outcome in labels_run.outcomes:
+        return [labels_run]
+    ids_run = run_suite(
+        settings.home,
+        ds.name,
+        lambda: build_ids_suite(f"{ds.name}_candidate_ids"),
+        labels.select("id"),
+        run.run_id,
+        thresholds.severity_of,
+        observed_value,
+        data_docs=False,
+    )
+    name_duplicate_ids(ids_run.outcomes, labels)
+    for outcome in ids_run.outcomes:
         if outcome["check"] == "id_unique" and outcome["success"]:
             outcome[IDS_KEY] = ids.fingerprint
-    return labels_run
+    return [labels_run, ids_run]
 
 
 @dataclass(frozen=True)
@@ -206,18 +218,14 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
     if published is None:
         report.notes.append("first run: nothing published yet, drift checks skipped")
     started = time.monotonic()
-    # The ids' fingerprint is the aggregate that fills the view's cache (one pass, no shuffle).
-    view, fingerprint = _cached_uncompressed(spark, validation_view(labels, ds.classes, gold), ids_fingerprint)
-    # Materializing the view is validation's cost too (GX used to pay it in its first metric).
+    groups = group_labels(labels, ds.classes, gold)  # one pass over the rows: validation's cost too
     report.seconds += time.monotonic() - started
     validated: list[SuiteRun] = []
     try:
-        try:
-            ids = ids_check(settings, ds, fingerprint, published, fitted_source_ids(spark, settings, ds, staging_meta))
-            stats = published.stats if published is not None else None
-            validated.append(labels_suite_run(spark, ds, settings, run, view, stats, gold is not None, ids))
-        finally:
-            view.unpersist()
+        source_ids = fitted_source_ids(spark, settings, ds, staging_meta)
+        ids = ids_check(settings, ds, groups.fingerprint, published, source_ids)
+        stats = published.stats if published is not None else None
+        validated += labels_suite_runs(ds, settings, run, labels, groups, stats, gold is not None, ids)
         if published is not None:
             validated.append(_label_changes(spark, ds, settings, run, labels, staging_meta, published))
             validated += _lf_health(spark, ds, settings, run, published.stats.run_id, report)
@@ -228,39 +236,6 @@ def run_validate(spark: SparkSession, ds: DatasetConfig, settings: Settings, run
         report.add(suite_run)
     enforce(spark, settings, run, "validate", staging.name, report, "validation")
     return report
-
-
-COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
-
-
-def ids_fingerprint(view: DataFrame) -> dict[str, int]:
-    """The fingerprint of the view's ids (``expectations.unique_values.values_fingerprint``)."""
-    from expectations.unique_values import values_fingerprint  # imports GX: validation has it loaded by now
-
-    return values_fingerprint(view, "id")
-
-
-def _cached_uncompressed(
-    spark: SparkSession, view: DataFrame, materialize: Callable[[DataFrame], T]
-) -> tuple[DataFrame, T]:
-    """``view`` persisted and materialized by ``materialize`` (an action over every row, whose
-    result is returned), its cached columns left uncompressed.
-
-    The view lives for one suite, and on 2 cores CPU is scarcer than memory (measured in
-    docs/decisions/0006). The setting is read when the cache is
-    built, so it is restored right after (other caches keep Spark's default).
-    """
-    previous = spark.conf.get(COMPRESSED_CACHE, "true") or "true"
-    spark.conf.set(COMPRESSED_CACHE, "false")
-    view = view.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        result = materialize(view)
-    except Exception:
-        view.unpersist()
-        raise
-    finally:
-        spark.conf.set(COMPRESSED_CACHE, previous)
-    return view, result
 
 
 def _label_changes(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
@@ -111,20 +112,28 @@ class FileVerdicts:
     by_reason: dict[str, int]
     file_shares: dict[str, float]
     accepted_ids: dict[str, int]
+    groups: list[dict[str, Any]]
+    """One per file and reason: ``rows``, ``blank_ids``, ``blank_texts`` and whether they are
+    ``quarantined`` (the source suite's rows, :func:`expectations.source_suite.source_suite_frame`)."""
 
 
 def quarantine_unparseable_files(classified: DataFrame, ds: DatasetConfig) -> tuple[DataFrame, FileVerdicts]:
     """Quarantine whole files whose records mostly fail to parse; with them, what each file holds.
 
-    One aggregate (a row per file and reason) gives the counts, the files to reject and the
-    accepted ids' fingerprint, so a file of another format cannot slip a few lucky rows through."""
+    One aggregate (a row per file and reason) gives the counts, the files to reject, the
+    accepted ids' fingerprint and the blank ids and texts the source suite checks, so a file of
+    another format cannot slip a few lucky rows through."""
     reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
     per_group = classified.groupBy("_source_file", reason.alias(REASON)).agg(
-        F.count(F.lit(1)).alias("count"), *fingerprint_aggregates(F.col(ds.id_column))
+        F.count(F.lit(1)).alias("count"),
+        F.count(F.when(_blank(F.col(ds.id_column)), 1)).alias("blank_ids"),
+        F.count(F.when(_blank(F.col(ds.text_column)), 1)).alias("blank_texts"),
+        *fingerprint_aggregates(F.col(ds.id_column)),
     )
     per_file: dict[str, dict[str, int]] = {}
     accepted_ids_of: dict[str, Row] = {}
-    for r in per_group.collect():
+    found = per_group.collect()
+    for r in found:
         per_file.setdefault(r["_source_file"], {})[r[REASON]] = int(r["count"])
         if r[REASON] == "":
             accepted_ids_of[r["_source_file"]] = r
@@ -135,7 +144,17 @@ def quarantine_unparseable_files(classified: DataFrame, ds: DatasetConfig) -> tu
             rejected[path] = f"file quarantined whole: {malformed} of {total} records do not parse as {ds.format}"
             log.warning("ingest %s: %s: %s", ds.name, path, rejected[path])
     accepted_ids = combined_fingerprint(r for path, r in accepted_ids_of.items() if path not in rejected)
-    verdicts = FileVerdicts(_by_reason(per_file, rejected), _shares(per_file, rejected), accepted_ids)
+    groups = [
+        {
+            "file": r["_source_file"],
+            "rows": int(r["count"]),
+            "blank_ids": int(r["blank_ids"]),
+            "blank_texts": int(r["blank_texts"]),
+            "quarantined": r[REASON] != "" or r["_source_file"] in rejected,
+        }
+        for r in found
+    ]
+    verdicts = FileVerdicts(_by_reason(per_file, rejected), _shares(per_file, rejected), accepted_ids, groups)
     if not rejected:
         return classified, verdicts
     mapping = F.create_map(*[F.lit(x) for pair in rejected.items() for x in pair])

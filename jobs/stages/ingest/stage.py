@@ -17,7 +17,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.source_suite import build_source_suite, observed_source_value, source_view, unique_input_ids
+from expectations.source_suite import (
+    accepted_ids_view,
+    build_source_ids_suite,
+    build_source_suite,
+    observed_source_value,
+    source_suite_frame,
+    unique_input_ids,
+)
 from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.core.errors import LabellakeError
 from jobs.core.lineage import RunContext
@@ -25,6 +32,7 @@ from jobs.core.settings import Settings
 from jobs.lake.tables import commit_metadata, dataset_tables, latest_commit, table
 from jobs.stages.gate import ValidationReport, enforce
 from jobs.stages.ingest.classify import (
+    FileVerdicts,
     classify,
     has_repeated_ids,
     quarantine_unparseable_files,
@@ -44,33 +52,42 @@ def validate_input(
     settings: Settings,
     run: RunContext,
     classified: DataFrame,
-    file_shares: dict[str, float],
+    verdicts: FileVerdicts,
     ids_counted_unique: bool = False,
 ) -> ValidationReport:
     """The source suite on every input row, before any table is written (a blocking failure
-    leaves source, gold and quarantine as they were). ``ids_counted_unique``: the ingest counted
-    every input id and none occurs twice, so the accepted ids are unique without a second count."""
+    leaves source, gold and quarantine as they were), from the per-file aggregate in ``verdicts``.
+    ``ids_counted_unique``: the ingest counted every input id and none occurs twice, so the
+    accepted ids are unique without a second count; else GX counts them over ``classified``."""
     source = table(settings, ds.name, "source")
     previous_input = None
     if source.exists():
         previous_input = (latest_commit(spark, source)[1].get("counts") or {}).get("input")
     id_name = "id" if ds.id_column == ROW_ID else ds.id_column
-    renamed = classified.withColumnRenamed(ds.id_column, id_name)
-    view = source_view(renamed, id_name, ds.text_column, file_shares, quarantined_bytes_share(file_shares))
+    shares = verdicts.file_shares
+    frame = source_suite_frame(verdicts.groups, id_name, ds.text_column, shares, quarantined_bytes_share(shares))
+    severity_of, observed = ds.expectations.severity_of, observed_source_value(verdicts.groups)
     checked = run_suite(
         settings.home,
         ds.name,
-        lambda: build_source_suite(
-            f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input, ids_counted_unique
-        ),
-        view,
+        lambda: build_source_suite(f"{ds.name}_source", id_name, ds.text_column, ds.expectations, previous_input),
+        frame,
         run.run_id,
-        ds.expectations.severity_of,
-        observed_source_value,
+        severity_of,
+        observed,
     )
-    if ids_counted_unique:
-        checked.outcomes.insert(min(2, len(checked.outcomes)), unique_input_ids(ds.expectations.severity_of))
     report = ValidationReport(thresholds=ds.expectations.record())
+    if ids_counted_unique:
+        checked.outcomes.insert(min(2, len(checked.outcomes)), unique_input_ids(severity_of))
+    else:
+        ids_view = accepted_ids_view(classified, ds.id_column)
+        suite = f"{ds.name}_source_ids"
+        ids_run = run_suite(
+            settings.home, ds.name, lambda: build_source_ids_suite(suite), ids_view, run.run_id, severity_of, observed
+        )
+        checked.outcomes[min(2, len(checked.outcomes)) : min(2, len(checked.outcomes))] = ids_run.outcomes
+        report.docs_pages += [ids_run.docs_page] if ids_run.docs_page else []
+        report.seconds += ids_run.seconds
     report.add(checked)
     enforce(spark, settings, run, "ingest", f"{ds.name}'s input files", report, "source_validation")
     return report
@@ -189,7 +206,7 @@ def run_ingest(
         by_reason = dict(verdicts.by_reason)
         accepted_n = by_reason.pop("", 0)
         input_n = accepted_n + sum(by_reason.values())
-        validation = validate_input(spark, ds, settings, run, classified, verdicts.file_shares, ids_counted_unique)
+        validation = validate_input(spark, ds, settings, run, classified, verdicts, ids_counted_unique)
         counts = {"input": input_n, "accepted": accepted_n, "quarantined": by_reason}
         unique_ids = verdicts.accepted_ids if _passed(validation, "source_id_unique") else None
         gold_n = write_ingest_tables(ds, settings, run, classified, counts, fingerprint, ingested_at, unique_ids)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import math
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -198,13 +199,14 @@ def test_votes_suite_names_silent_lfs_and_votes_outside_their_space(spark, setti
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
     """Row-level breakage is reported with the failing ids; shares are the real shares among labeled rows."""
     from expectations.gx_runner import run_suite
+    from expectations.label_summary import group_labels
     from expectations.labels_suite import (
+        build_ids_suite,
         build_label_change_suite,
         build_suite,
         name_duplicate_ids,
         observed_value,
         published_stats,
-        validation_view,
     )
     from jobs.core.dataset_sections import ExpectationConfig
     from jobs.patterns.label_transitions import joined_transitions
@@ -230,21 +232,25 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     stats = published_stats(
         published.withColumn("label_name", F.lit("HAM")).withColumn("confidence", F.lit(0.9)), 0, "run-0"
     )
-    view = validation_view(labels, ("HAM", "SPAM"))
+    groups = group_labels(labels, ("HAM", "SPAM"))
     run = run_suite(
         tmp_path / "home",
         "t",
         lambda: build_suite("t_candidate_labels", ("HAM", "SPAM"), thresholds, stats),
-        view,
+        groups.suite_frame(stats),
         "run-1",
         thresholds.severity_of,
         observed_value,
-        index_columns=["id"],
     )
-    name_duplicate_ids(run.outcomes, view)
-    checks = _checks(run.outcomes)
+    ids_run = run_suite(
+        tmp_path / "home", "t", lambda: build_ids_suite("t_candidate_ids"), labels.select("id"), "run-1",
+        thresholds.severity_of, observed_value,
+    )  # fmt: skip
+    name_duplicate_ids(ids_run.outcomes, labels)
+    checks = _checks(run.outcomes + ids_run.outcomes)
     assert not checks["rows_valid"]["success"] and not checks["id_unique"]["success"]
-    problems = checks["rows_valid"]["observed"]
+    assert checks["rows_present"]["observed"] == len(rows)
+    problems = groups.broken_rows()
     assert problems["unexpected_count"] == 3
     assert set(problems["sample"]) == {"sum != 1", "label not in [-1, 1]", "length != 2"}
     assert sorted(problems["ids"]) == ["bad-label", "bad-len", "bad-sum"]  # which rows
@@ -257,6 +263,12 @@ def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) 
     spam = sum(r[1] == 1 for r in labeled) / len(labeled)
     assert checks["class_share_max[SPAM]"]["observed"] == pytest.approx(spam, abs=1e-6)
     assert not checks["class_share_max[SPAM]"]["success"] and checks["class_share_min[HAM]"]["success"]
+    # Drift: KL(candidate classes || published, all HAM) and the mean confidence, as GX's own
+    # KL expectation and a mean over the rows would observe them.
+    ham = sum(r[2] == "HAM" for r in rows) / sum(r[2] is not None for r in rows)
+    kl = ham * math.log(ham / (1 - 1e-6)) + (1 - ham) * math.log((1 - ham) / 1e-6)
+    assert checks["drift_kl"]["observed"] == pytest.approx(kl, rel=1e-6) and not checks["drift_kl"]["success"]
+    assert checks["drift_mean_confidence"]["observed"] == pytest.approx(sum(r[4] for r in rows) / len(rows), abs=1e-6)
     # 20 ids were published (all HAM); the odd ones among them are now SPAM: 11 of the 21 rows
     # with those ids (r3 twice) changed.
     transitions = joined_transitions(labels, published, "run-0")
