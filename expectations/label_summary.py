@@ -3,7 +3,8 @@
 Every check of the candidate-labels contract but ``id_unique`` depends on a row only through
 its label, its class, what is wrong with it (``row_problem``) and whether it agrees with its
 gold label. So one aggregate over the staged rows, grouped by those four, gives everything: each
-group's rows, its confidence sum, a few ids of broken rows and the ids' fingerprint. GX then
+group's rows, its confidence sum and the ids' fingerprint (a few ids of broken rows are looked up
+only when there are some: a min or max of string ids would make the aggregate sort every row). GX then
 checks the groups as a pandas frame: the rows are not cached and GX runs no Spark job (at 10M
 rows the cache and GX's jobs over it were most of an LF edit's validation, docs/decisions/0006).
 Every row is still read: the aggregate passes over all of them.
@@ -38,6 +39,8 @@ class LabelGroups:
     groups: list[dict[str, Any]]
     classes: tuple[str, ...]
     fingerprint: dict[str, int]
+    broken_ids: list[str]
+    """Up to :data:`IDS_SHOWN` ids of rows with a ``row_problem`` (none when every row is sound)."""
 
     def rows(self, where: Any = None) -> int:
         return sum(g["rows"] for g in self.groups if where is None or where(g))
@@ -75,11 +78,10 @@ class LabelGroups:
     def broken_rows(self) -> dict[str, Any]:
         """What ``rows_valid`` observed: how many rows are broken, what is wrong, and some of their ids."""
         broken = [g for g in self.groups if g["row_problem"] is not None]
-        ids = sorted({i for g in broken for i in (g["first_broken_id"], g["last_broken_id"]) if i is not None})
         return {
             "unexpected_count": sum(g["rows"] for g in broken),
             "sample": sorted({g["row_problem"] for g in broken})[:IDS_SHOWN],
-            **({"ids": ids[:IDS_SHOWN]} if ids else {}),
+            **({"ids": sorted(self.broken_ids)} if self.broken_ids else {}),
         }
 
 
@@ -127,14 +129,17 @@ def group_labels(labels: DataFrame, classes: tuple[str, ...], gold: DataFrame | 
                 ),
             )
         )
-    broken_id = F.when(F.col("row_problem").isNotNull(), F.col("id"))
+    # Only fixed-width aggregates: a min or max of the ids (strings) would turn the hash aggregate
+    # into a sort of every row. The ids of broken rows are looked up only when there are some.
     grouped = rows.groupBy(*GROUP_KEYS).agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum("confidence").alias("confidence_sum"),
-        F.min(broken_id).alias("first_broken_id"),
-        F.max(broken_id).alias("last_broken_id"),
         *fingerprint_aggregates(F.col("id")),
     )
     found = grouped.collect()  # one row per group: at most (classes + 1) x problems x 3
     groups = [{**r.asDict(), "label": -1 if r["label"] is None else int(r["label"])} for r in found]
-    return LabelGroups(groups, classes, combined_fingerprint(found))
+    broken: list[str] = []
+    if any(g["row_problem"] is not None for g in groups):
+        picked = rows.where(F.col("row_problem").isNotNull()).select("id").limit(IDS_SHOWN).collect()
+        broken = [r["id"] for r in picked]
+    return LabelGroups(groups, classes, combined_fingerprint(found), broken)
