@@ -12,7 +12,7 @@ the suite had been GX's map expectations over some 20M votes, about 8 s.
 outside are counted in Spark and the most frequent are handed to GX, so a
 buggy LF that returns a different number on every row still makes a small
 frame. A failure names the pairs, their vote counts and a few row ids
-(:func:`votes_outside_space`). An LF that never votes is flagged by
+(:func:`votes_view`). An LF that never votes is flagged by
 ``ExpectColumnDistinctValuesToContainSet`` (a warning by default).
 """
 

@@ -4,8 +4,9 @@ Reads this run's partition of the staging table and validates it, through GX
 Checkpoints that also render Data Docs (``expectations/gx_runner.py``), against:
 
 - the candidate-labels contract, drift against the last published labels
-  (Delta time travel) and the gold-accuracy floor, all on one persisted view
-  (``expectations/labels_suite.py``);
+  (Delta time travel) and the gold-accuracy floor, all on the labels' groups from one
+  aggregate over the rows (``expectations/labels_suite.py``, ``expectations/label_summary.py``),
+  and unique ids (carried when an earlier count answers for them, else counted);
 - the share of labels changed since the published version, over the label
   transitions (``jobs/patterns/label_transitions.py``);
 - per-LF coverage drift against the run that produced the published labels
