@@ -27,13 +27,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from expectations.descriptions import checked_suite
+from expectations.labels_suite import share_at_most
 from jobs.core.dataset_sections import ExpectationConfig
 
 if TYPE_CHECKING:  # GX takes seconds to import: only a stage that validates pays for it
     import great_expectations as gx
-
-SUM_TOLERANCE = 1e-12
-"""Float error allowed when parts of a share add up to a threshold."""
 
 
 def null_share_column(column: str) -> str:
@@ -91,18 +89,15 @@ def build_source_suite(
     def add(expectation: gx.expectations.Expectation, check: str, threshold: object) -> None:
         checks.append((expectation, check, threshold))
 
-    def at_most(column: str, high: float) -> gx.expectations.Expectation:
-        return E.ExpectColumnSumToBeBetween(column=column, min_value=0, max_value=high + SUM_TOLERANCE)
-
     null_share = thresholds.max_null_share
-    add(at_most(null_share_column(id_column), null_share), "source_id_not_null", f"null share <= {null_share}")
+    add(share_at_most(null_share_column(id_column), null_share), "source_id_not_null", f"null share <= {null_share}")
     add(
-        at_most(null_share_column(text_column), null_share),
+        share_at_most(null_share_column(text_column), null_share),
         "source_text_not_null",
         f"null or blank share <= {null_share}",
     )
     add(
-        at_most("quarantined_share", thresholds.max_quarantine_share),
+        share_at_most("quarantined_share", thresholds.max_quarantine_share),
         "source_quarantined_share",
         f"quarantined share of the input <= {thresholds.max_quarantine_share}",
     )

@@ -118,7 +118,7 @@ def try_change(
     # An inline LF is built (and a bad one refused) before the sample is drawn: no Spark for a typo.
     inline = _change(request, ds, None) if request.lf is not None and not request.pack else None
     sample, drawn = load_sample(settings, ds, request.sample_rows, spark_factory or _default_spark(settings))
-    change = inline or _change(request, ds, sample)
+    change = inline if inline is not None else _change(request, ds, sample)
     before = _sample_votes(sample)
     votes = candidate_votes(change.lfs, ds.classes, sample.rows) if change.lfs else {}
     after = before.with_change(votes, change.removed)

@@ -77,15 +77,16 @@ def validate_input(
         observed,
     )
     report = ValidationReport(thresholds=ds.expectations.record())
+    after_null_checks = min(2, len(checked.outcomes))  # where source_id_unique goes, as it always has
     if ids_counted_unique:
-        checked.outcomes.insert(min(2, len(checked.outcomes)), unique_input_ids(severity_of))
+        checked.outcomes.insert(after_null_checks, unique_input_ids(severity_of))
     else:
         ids_view = accepted_ids_view(classified, ds.id_column)
         suite = f"{ds.name}_source_ids"
         ids_run = run_suite(
             settings.home, ds.name, lambda: build_source_ids_suite(suite), ids_view, run.run_id, severity_of, observed
         )
-        checked.outcomes[min(2, len(checked.outcomes)) : min(2, len(checked.outcomes))] = ids_run.outcomes
+        checked.outcomes[after_null_checks:after_null_checks] = ids_run.outcomes
         report.docs_pages += [ids_run.docs_page] if ids_run.docs_page else []
         report.seconds += ids_run.seconds
     report.add(checked)
