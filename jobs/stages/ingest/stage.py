@@ -38,8 +38,9 @@ from jobs.stages.ingest.classify import (
     quarantine_unparseable_files,
     warn_replaced_bytes,
 )
-from jobs.stages.ingest.read import REASON, read_raw
+from jobs.stages.ingest.read import INTERNAL_COLUMNS, REASON, read_raw
 from jobs.stages.ingest.reuse import UNIQUE_IDS_KEY, IngestResult, input_fingerprint, reused_ingest
+from jobs.stages.ingest.row_cache import cached_rows
 from jobs.stages.ingest.rows import SOURCE_STATS_COLUMNS, gold_rows, quarantine_rows, source_rows
 from jobs.stages.ingest.source_sniff import quarantined_bytes_share
 
@@ -172,21 +173,21 @@ def parsed_and_classified(
     spark: SparkSession, ds: DatasetConfig, settings: Settings
 ) -> tuple[DataFrame, DataFrame, bool]:
     """Every input row classified, cached, with the files parsed once: the raw rows are cached first
-    and the repeated-id check reads them there. Without repeated ids the classification is a
-    projection of that cache; with them, a window over it, cached in its place. Returns the
-    classified rows, the cached frame to unpersist, and whether the ids were counted and none
-    repeats (``@row`` ids are numbered, not counted)."""
-    raw = read_raw(spark, ds, settings).persist()
+    (:mod:`~jobs.stages.ingest.row_cache`) and the repeated-id check reads them there. Without
+    repeated ids the classification is a projection of that cache; with them, a window over it,
+    cached in its place. Returns the classified rows, the cached frame to unpersist, and whether
+    the ids were counted and none repeats (``@row`` ids are numbered, not counted)."""
+    raw, raw_cache = cached_rows(read_raw(spark, ds, settings), INTERNAL_COLUMNS)
     try:
         if not has_repeated_ids(raw, ds):
-            return classify(raw, ds, repeated_ids=False), raw, ds.id_column != ROW_ID
-        classified = classify(raw, ds, repeated_ids=True).persist()
-        classified.count()
+            return classify(raw, ds, repeated_ids=False), raw_cache, ds.id_column != ROW_ID
+        classified, classified_cache = cached_rows(classify(raw, ds, repeated_ids=True), INTERNAL_COLUMNS)
+        classified_cache.count()
     except Exception:
-        raw.unpersist()
+        raw_cache.unpersist()
         raise
-    raw.unpersist()
-    return classified, classified, False
+    raw_cache.unpersist()
+    return classified, classified_cache, False
 
 
 def run_ingest(
