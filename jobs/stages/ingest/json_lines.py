@@ -127,7 +127,8 @@ def json_columns(spark: SparkSession, files: list[str], options: dict[str, str],
     previous = spark.conf.get("spark.sql.caseSensitive")
     spark.conf.set("spark.sql.caseSensitive", "true")
     try:
-        inferred = spark.read.options(**options).json(files).columns
+        # Only the names are kept (every column is read as a string), so no value's type is inferred.
+        inferred = spark.read.options(**{**options, "primitivesAsString": "true"}).json(files).columns
     finally:
         spark.conf.set("spark.sql.caseSensitive", previous or "false")
     kept: dict[str, str] = {}
