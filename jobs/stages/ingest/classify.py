@@ -46,8 +46,8 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
     # Counted by a 64-bit hash of the id: a shuffle of longs, not of strings, and one reduce job (a
     # ``limit(1)`` on the counts ran several). Two ids that share a hash (about 3 in a million at 10M
     # ids) only send the ingest down the exact window path, which then finds no duplicate.
-    # Shuffled by hash into the configured partitions first: left to AQE, the exchange of 10M
-    # distinct hashes was coalesced into two tasks, whose hash maps spilled to disk.
+    # Shuffled by hash into the configured partitions first: left to AQE, the exchange of millions
+    # of distinct hashes was coalesced into two tasks, whose hash maps spilled (docs/decisions/0013).
     hashes = raw.where(~_blank(F.col(ds.id_column))).select(F.xxhash64(F.col(ds.id_column)).alias("_id_hash"))
     partitions = int(raw.sparkSession.conf.get("spark.sql.shuffle.partitions") or 8)
     counts = hashes.repartition(partitions, "_id_hash").groupBy("_id_hash").count()

@@ -1,12 +1,12 @@
 """The ingest's cache of parsed rows, with the data's strings held as bytes.
 
 Spark's columnar cache looks for an encoding (dictionary, run length) for every
-string column of every batch it stores. On free text that search cost more than
-parsing the files (10M rows: 14.7 s to parse and cache, 7.2 s to parse alone),
-and free text seldom repeats enough to gain from it. Binary columns are stored
-as they are, so the data's strings are cached as their UTF-8 bytes and read back
-as strings, byte for byte. The ingest's own columns (file name, reason) repeat on
-every row of a file and stay strings, which the encodings shrink to almost nothing.
+string column of every batch it stores; on free text that search costs more than
+parsing the files, and free text seldom repeats enough to gain from it
+(docs/decisions/0013). Binary columns are stored as they are, so the data's
+strings are cached as their UTF-8 bytes and read back as strings, byte for byte.
+The ingest's own columns (file name, reason) repeat on every row of a file and
+stay strings, which the encodings shrink to almost nothing.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from jobs.stages.ingest.row_cache import cached_rows
 def test_cached_rows_give_back_the_frame(spark: SparkSession) -> None:
     rows = [("a1", "plain", "f.csv", 1), (None, "", "f.csv", 2), ("a\u00e9", "emoji \U0001f600 and \t tab", "g.csv", 3)]
     frame = spark.createDataFrame(rows, "`id.x` string, `te``xt` string, _source_file string, n long")
-    # A string that is not valid UTF-8 (an ingest with invalid_utf8 = "keep" carries them) survives too.
+    # A Spark string can hold bytes that are not UTF-8: those survive too.
     invalid = spark.createDataFrame([("b1", None, "g.csv", 4)], frame.schema)
     frame = frame.unionByName(invalid.withColumn("te`xt", F.unhex(F.lit("C328")).cast("string")))
     view, cached = cached_rows(frame, ["_source_file"])
