@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from expectations.descriptions import checked_suite
@@ -68,9 +68,9 @@ def source_suite_frame(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def accepted_ids_view(classified: DataFrame, id_column: str) -> DataFrame:
+def accepted_ids_view(classified: DataFrame, id_column: Column) -> DataFrame:
     """The accepted rows' ids (null for quarantined rows): what :func:`build_source_ids_suite` counts."""
-    return classified.select(F.when(F.col("_reason").isNull(), F.col(id_column)).alias("accepted_id"))
+    return classified.select(F.when(F.col("_reason").isNull(), id_column).alias("accepted_id"))
 
 
 def build_source_suite(

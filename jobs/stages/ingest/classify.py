@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from expectations.fingerprint import combined_fingerprint, fingerprint_aggregates
 from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.stages.ingest.read import CORRUPT, FILE_PROBLEM, INTERNAL_COLUMNS, REASON
-from jobs.stages.ingest.utf8_check import INVALID_UTF8, invalid_columns
+from jobs.stages.ingest.utf8_check import INVALID_UTF8, invalid_columns, quoted_column
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def has_repeated_ids(raw: DataFrame, ds: DatasetConfig) -> bool:
     # ids) only send the ingest down the exact window path, which then finds no duplicate.
     # Shuffled by hash into the configured partitions first: left to AQE, the exchange of millions
     # of distinct hashes was coalesced into two tasks, whose hash maps spilled (docs/decisions/0013).
-    hashes = raw.where(~_blank(F.col(ds.id_column))).select(F.xxhash64(F.col(ds.id_column)).alias("_id_hash"))
+    hashes = raw.where(~_blank(quoted_column(ds.id_column))).select(
+        F.xxhash64(quoted_column(ds.id_column)).alias("_id_hash")
+    )
     partitions = int(raw.sparkSession.conf.get("spark.sql.shuffle.partitions") or 8)
     counts = hashes.repartition(partitions, "_id_hash").groupBy("_id_hash").count()
     most = counts.agg(F.max("count")).first()
@@ -61,7 +63,7 @@ def _repeats_header(ds: DatasetConfig) -> Column:
     if ds.format != "csv":
         return F.lit(False)
     named = [c for c in (ds.id_column, ds.text_column, ds.gold_column) if c and c != ROW_ID]
-    return reduce(lambda a, b: a & b, [F.coalesce(F.col(c) == F.lit(c), F.lit(False)) for c in named])
+    return reduce(lambda a, b: a & b, [F.coalesce(quoted_column(c) == F.lit(c), F.lit(False)) for c in named])
 
 
 def classify(raw: DataFrame, ds: DatasetConfig, repeated_ids: bool | None = None) -> DataFrame:
@@ -74,14 +76,16 @@ def classify(raw: DataFrame, ds: DatasetConfig, repeated_ids: bool | None = None
         .when(F.col(CORRUPT).isNotNull(), F.lit("malformed record"))
         .when(_repeats_header(ds), F.lit("a repeated header line"))
         .when(bad_bytes, F.concat(F.lit("invalid UTF-8 bytes in "), invalid_columns(F.col(INVALID_UTF8))))
-        .when(_blank(F.col(ds.id_column)), F.lit("null or empty id"))
-        .when(_blank(F.col(ds.text_column)), F.lit("null or empty text"))
+        .when(_blank(quoted_column(ds.id_column)), F.lit("null or empty id"))
+        .when(_blank(quoted_column(ds.text_column)), F.lit("null or empty text"))
     )
     if not (has_repeated_ids(raw, ds) if repeated_ids is None else repeated_ids):
         return raw.withColumn(REASON, first_reason)  # no id twice: no duplicate to find
-    row_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in data_columns]), 256)
+    row_hash = F.sha2(
+        F.concat_ws("\u0001", *[F.coalesce(quoted_column(c), F.lit("\u0000")) for c in data_columns]), 256
+    )
     staged = raw.withColumn(REASON, first_reason).withColumn("_row_hash", row_hash)
-    by_id = Window.partitionBy(ds.id_column).orderBy(
+    by_id = Window.partitionBy(quoted_column(ds.id_column)).orderBy(
         F.col(REASON).isNotNull(), F.col("_source_file"), F.col("_row_order")
     )
     ranked = (
@@ -129,9 +133,9 @@ def quarantine_unparseable_files(classified: DataFrame, ds: DatasetConfig) -> tu
     reason = F.coalesce(F.regexp_replace(F.col(REASON), " first kept from .*$", ""), F.lit(""))
     per_group = classified.groupBy("_source_file", reason.alias(REASON)).agg(
         F.count(F.lit(1)).alias("count"),
-        F.count(F.when(_blank(F.col(ds.id_column)), 1)).alias("blank_ids"),
-        F.count(F.when(_blank(F.col(ds.text_column)), 1)).alias("blank_texts"),
-        *fingerprint_aggregates(F.col(ds.id_column)),
+        F.count(F.when(_blank(quoted_column(ds.id_column)), 1)).alias("blank_ids"),
+        F.count(F.when(_blank(quoted_column(ds.text_column)), 1)).alias("blank_texts"),
+        *fingerprint_aggregates(quoted_column(ds.id_column)),
     )
     per_file: dict[str, dict[str, int]] = {}
     accepted_ids_of: dict[str, Row] = {}

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.stages.ingest.read import CORRUPT, INTERNAL_COLUMNS, REASON
-from jobs.stages.ingest.utf8_check import INVALID_UTF8
+from jobs.stages.ingest.utf8_check import INVALID_UTF8, quoted_column
 
 
 def sanitize(name: str) -> str:
@@ -27,13 +27,13 @@ def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingeste
     """
     skip = {ds.id_column, ds.text_column, ds.gold_column, *INTERNAL_COLUMNS}
     skip.add(ROW_ID)
-    others = [F.col(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
+    others = [quoted_column(c).alias(sanitize(c)) for c in accepted.columns if c not in skip]
     return accepted.select(
-        F.col(ds.id_column).alias("id"),
-        F.col(ds.text_column).alias("text"),
+        quoted_column(ds.id_column).alias("id"),
+        quoted_column(ds.text_column).alias("text"),
         *others,
         F.col("_source_file"),
-        content_hash(F.col(ds.text_column), others).alias("_content_hash"),
+        content_hash(quoted_column(ds.text_column), others).alias("_content_hash"),
         F.lit(run.run_id).alias("_run_id"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
     )
@@ -62,10 +62,10 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
     mapping = F.create_map(*[F.lit(x) for pair in ds.gold_values.items() for x in pair])
     classes = F.array(*[F.lit(c) for c in ds.classes])
     assert ds.gold_column is not None, "gold_rows needs a dataset with a gold column"
-    raw_value = F.trim(F.col(ds.gold_column))
+    raw_value = F.trim(quoted_column(ds.gold_column))
     name = mapping[raw_value]
     return accepted.where(name.isNotNull()).select(
-        F.col(ds.id_column).alias("id"),
+        quoted_column(ds.id_column).alias("id"),
         (F.array_position(classes, name) - 1).cast("int").alias("label"),
         name.alias("label_name"),
         raw_value.alias("raw_value"),
@@ -74,7 +74,7 @@ def gold_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext) -> DataFr
 
 
 def quarantine_rows(rejected: DataFrame, run: RunContext, ingested_at: datetime) -> DataFrame:
-    keep = [F.col(c).alias(sanitize(c)) for c in rejected.columns if c not in INTERNAL_COLUMNS]
+    keep = [quoted_column(c).alias(sanitize(c)) for c in rejected.columns if c not in INTERNAL_COLUMNS]
     raw_bytes = F.concat(F.lit("raw bytes (base64): "), F.col(INVALID_UTF8))
     return rejected.select(
         *keep,

@@ -43,6 +43,7 @@ from jobs.stages.ingest.reuse import UNIQUE_IDS_KEY, IngestResult, input_fingerp
 from jobs.stages.ingest.row_cache import cached_rows
 from jobs.stages.ingest.rows import SOURCE_STATS_COLUMNS, gold_rows, quarantine_rows, source_rows
 from jobs.stages.ingest.source_sniff import quarantined_bytes_share
+from jobs.stages.ingest.utf8_check import quoted_column
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def validate_input(
     if ids_counted_unique:
         checked.outcomes.insert(after_null_checks, unique_input_ids(severity_of))
     else:
-        ids_view = accepted_ids_view(classified, ds.id_column)
+        ids_view = accepted_ids_view(classified, quoted_column(ds.id_column))
         suite = f"{ds.name}_source_ids"
         ids_run = run_suite(
             settings.home, ds.name, lambda: build_source_ids_suite(suite), ids_view, run.run_id, severity_of, observed

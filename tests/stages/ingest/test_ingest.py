@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import os
 import time
 from pathlib import Path
@@ -279,3 +280,27 @@ def test_json_object_files_take_the_json_reader_and_read_as_line_by_line(spark, 
     assert len(ours) == 300 and sorted(map(str, ours.values.tolist())) == sorted(map(str, by_line.values.tolist()))
     assert ours["_corrupt_record"].dropna().map(json.loads).map(len).tolist() == [2]
     assert ours["_invalid_utf8"].notna().sum() == 1
+
+
+def test_json_keys_with_dots_and_backticks_survive_the_duplicate_window(
+    spark, tmp_path: Path, settings: Settings
+) -> None:
+    """Keys are column names, not paths: ``meta.source`` and a backticked key are read, hashed for the
+    duplicate check (a repeated id takes the window path) and written under their sanitized names."""
+    (tmp_path / "data" / "keys").mkdir(parents=True)
+    lines = [
+        {"COMMENT_ID": "k1", "CONTENT": "first", "CLASS": "0", "meta.source": "web", "`odd`": "tick"},
+        {"COMMENT_ID": "k2", "CONTENT": "second", "CLASS": "1", "meta.source": "app"},
+        {"COMMENT_ID": "k1", "CONTENT": "first, edited", "CLASS": "0", "meta.source": "web"},
+    ]
+    (tmp_path / "data" / "keys" / "part.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    lenient = {**YOUTUBE["expectations"], "max_quarantine_share": 0.5, "max_file_quarantine_share": 0.5}
+    entry = {**YOUTUBE, "source_path": "keys/*.json", "format": "json", "expectations": lenient}
+    config = write_config(tmp_path / "keys.toml", {"keys": entry})
+    run_settings = dataclasses.replace(settings, data_root=tmp_path / "data", config_path=config)
+    result = run_ingest(spark, get_dataset("keys", run_settings), run_settings, RunContext("r1", "keys"), utc_now())
+    [(reason, rows)] = result.quarantined.items()
+    assert result.accepted == 2 and rows == 1 and reason.startswith("duplicate id (conflicting content)")
+    source = DeltaTable(str(table(run_settings, "keys", "source").path)).to_pandas().set_index("id")
+    assert source.loc["k1", "meta_source"] == "web" and source.loc["k1", "odd"] == "tick"
+    assert source.loc["k2", "meta_source"] == "app" and source.loc["k2", "odd"] is None
