@@ -142,7 +142,7 @@ public final class LfKernel implements UDF1<String, int[]> {
         final int[][] literalSets;
         final Pattern pattern;
         final String[] anchors; // null: try the regex at every start
-        final int minBefore;
+        final int minBefore; // characters (code points) between a match's start and its anchor
         final int maxBefore;
 
         Regex(JsonNode spec, Literals literals) {
@@ -161,7 +161,7 @@ public final class LfKernel implements UDF1<String, int[]> {
                 anchor.get("strings").forEach(a -> strings.add(a.asText()));
                 anchors = strings.toArray(new String[0]);
                 minBefore = anchor.get("low").asInt();
-                maxBefore = 2 * anchor.get("high").asInt(); // a character is one or two UTF-16 units
+                maxBefore = anchor.get("high").asInt();
             } else {
                 anchors = null;
                 minBefore = 0;
@@ -181,36 +181,54 @@ public final class LfKernel implements UDF1<String, int[]> {
         }
 
         /**
-         * {@code find()} tried only where a match can start: {@code minBefore..maxBefore} units
-         * before an occurrence of an anchor string (the literals that follow the pattern's
-         * bounded-width start, lf_library/compile.py literal_anchor). Bounds are transparent and
-         * not anchoring, so {@code ^}, {@code \b} and lookarounds see the whole text, as in find().
+         * {@code find()} tried only where a match can start: {@code minBefore..maxBefore} characters
+         * (code points, one or two UTF-16 units each) before an occurrence of an anchor string (the
+         * literals that follow the pattern's bounded-width start, lf_library/compile.py
+         * literal_anchor), each start once, in order. Bounds are transparent and not anchoring, so
+         * {@code ^}, {@code \b} and lookarounds see the whole text, as in find().
          */
         private boolean findAtAnchors(String target) {
-            int n = target.length();
-            boolean[] start = null;
+            int[] starts = new int[8];
+            int count = 0;
             for (String anchor : anchors) {
                 for (int p = target.indexOf(anchor); p >= 0; p = target.indexOf(anchor, p + 1)) {
-                    if (start == null) {
-                        start = new boolean[n + 1];
-                    }
-                    for (int s = Math.max(0, p - maxBefore); s <= p - minBefore; s++) {
-                        start[s] = true;
+                    int s = p;
+                    for (int before = 0; before <= maxBefore; before++) {
+                        if (before >= minBefore) {
+                            if (count == starts.length) {
+                                starts = Arrays.copyOf(starts, 2 * count);
+                            }
+                            starts[count++] = s;
+                        }
+                        if (s == 0) {
+                            break;
+                        }
+                        s = previousCharacter(target, s);
                     }
                 }
             }
-            if (start == null) {
+            if (count == 0) {
                 return false;
             }
+            Arrays.sort(starts, 0, count);
             Matcher matcher = pattern.matcher(target).useTransparentBounds(true).useAnchoringBounds(false);
-            for (int s = 0; s <= n; s++) {
-                if (start[s] && matcher.region(s, n).lookingAt()) {
+            int n = target.length();
+            for (int i = 0; i < count; i++) {
+                if ((i == 0 || starts[i] != starts[i - 1]) && matcher.region(starts[i], n).lookingAt()) {
                     return true;
                 }
             }
             return false;
         }
+
+        /** Where the character (code point) before index {@code s > 0} starts: a surrogate pair is one. */
+        private static int previousCharacter(String text, int s) {
+            boolean pair = s >= 2 && Character.isLowSurrogate(text.charAt(s - 1))
+                    && Character.isHighSurrogate(text.charAt(s - 2));
+            return pair ? s - 2 : s - 1;
+        }
     }
+
     static final class WordCount extends Condition {
         final int min;
         final int max;

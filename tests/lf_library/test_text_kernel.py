@@ -103,7 +103,7 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
     )
     texts = ["ushers", "aaaa", "h", "", "babab", "x\U0001f600x", "a SHE aab", "hishers", "USHERS aaB", "aa"]
     texts += ["\U0001f600\U0001f600free", "xyfree", "xyzfree", "ok THANKS. bye", "thanksgiving thanks", "xthanks"]
-    texts += ["10USD", "ten usd", "5eur5eur", "\U0001f600\U0001f600\U0001f600free"]
+    texts += ["10USD", "ten usd", "5eur5eur", "\U0001f600\U0001f600\U0001f600free", "x\U0001f600free", "\U0001f600free"]
     df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
     got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
     references = [python_lf(lf, pack) for lf in pack.declarative]
