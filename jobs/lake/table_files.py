@@ -3,6 +3,7 @@ read with delta-rs so a stage need not start a Spark job for them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jobs.lake.tables import TableRef, delta_rs_location, local_path
@@ -48,3 +49,58 @@ def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
     except Exception:  # a vacuumed or unreadable version: Spark reports it
         return None
     return None if any(f is None for f in files) else [str(f) for f in files]
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """What a partition's file statistics say about one integer column: its rows, the least and
+    greatest value (None when every value is null) and how many are null."""
+
+    rows: int
+    least: int | None
+    greatest: int | None
+    nulls: int
+
+
+def partition_value_ranges(ref: TableRef, version: int, partition: str, column: str) -> dict[str, ValueRange] | None:
+    """Per value of the partition column ``partition``, ``column``'s range over the partition's files
+    in version ``version``, from the Delta log (delta-rs, no Spark job). A partition with no file
+    is absent. None when the log cannot say it exactly: delta-rs cannot read the table, deletion
+    vectors (a file's statistics then count rows it no longer has), or a file without statistics
+    on ``column``; the caller then reads the rows."""
+    location = delta_rs_location(ref.path)
+    if location is None:
+        return None
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    try:
+        snapshot = DeltaTable(location, version=version)
+        if "deletionVectors" in (snapshot.protocol().reader_features or []):
+            return None
+        files = pa.table(snapshot.get_add_actions(flatten=True)).to_pylist()
+    except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
+        return None
+    ranges: dict[str, ValueRange] = {}
+    for f in files:
+        rows, nulls = f.get("num_records"), f.get(f"null_count.{column}")
+        least, greatest = f.get(f"min.{column}"), f.get(f"max.{column}")
+        if rows is None or nulls is None or (nulls < rows and (least is None or greatest is None)):
+            return None
+        key = f.get(f"partition.{partition}")
+        if key is None:
+            return None
+        seen = ranges.get(str(key))
+        ranges[str(key)] = (
+            ValueRange(rows, least, greatest, nulls) if seen is None else _widened(seen, rows, least, greatest, nulls)
+        )
+    return ranges
+
+
+def _widened(seen: ValueRange, rows: int, least: Any, greatest: Any, nulls: int) -> ValueRange:
+    def pick(a: int | None, b: int | None, choose: Any) -> int | None:
+        return b if a is None else a if b is None else choose(a, b)
+
+    return ValueRange(
+        seen.rows + rows, pick(seen.least, least, min), pick(seen.greatest, greatest, max), seen.nulls + nulls
+    )

@@ -13,7 +13,7 @@ current source table:
 
 When the previous state cannot be trusted (no votes yet, ``--mode full``, the
 class list changed, the old source version was vacuumed, an older table
-layout) the plan says ``full`` and why.
+layout, content hashes of another form) the plan says ``full`` and why.
 """
 
 from __future__ import annotations
@@ -157,6 +157,12 @@ def plan_recompute(
     except Exception as exc:  # noqa: BLE001 - any failure to read the old snapshot means "recompute all"
         return full(f"{source.name}@v{plan.previous_source_version} is no longer readable ({type(exc).__name__})")
     new_rows = source.read(spark, source_version).select("id", F.col("_content_hash").alias("_new_hash"))
+    old_form, new_form = old_rows.schema["_old_hash"].dataType, new_rows.schema["_new_hash"].dataType
+    if old_form != new_form:  # e.g. SHA-256 text before docs/decisions/0014: no hash compares
+        return full(
+            f"{source.name}@v{plan.previous_source_version}'s content hashes are {old_form.simpleString()}, "
+            f"v{source_version}'s {new_form.simpleString()}: rows hashed another way cannot be compared"
+        )
     status = (
         F.when(F.col("_old_hash").isNull(), "new")
         .when(F.col("_new_hash").isNull(), "deleted")

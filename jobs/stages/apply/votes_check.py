@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -11,13 +12,22 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from expectations.gx_runner import run_suite
-from expectations.votes_suite import build_votes_suite, observed_votes_value, vote_pairs, votes_view
+from expectations.votes_suite import (
+    build_votes_suite,
+    in_space_from_ranges,
+    observed_votes_value,
+    vote_pairs,
+    votes_view,
+)
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
+from jobs.lake.table_files import partition_value_ranges
 from jobs.lake.tables import TableRef, commit_history, runs_table
 from jobs.stages.gate import ValidationReport, enforce
 from lf_library.core import LFPack
+
+log = logging.getLogger(__name__)
 
 
 def computed_lfs(meta: dict[str, Any]) -> list[str]:
@@ -79,14 +89,30 @@ def validate_votes(
     votes_version: int,
 ) -> ValidationReport:
     """The votes suite on the version this run settled on, over the LFs of ``pack``: label
-    spaces, and LFs that never fire."""
+    spaces, and LFs that never fire. LFs whose file statistics settle their votes are not read
+    (:func:`expectations.votes_suite.in_space_from_ranges`); an LF with no file in the version
+    has no vote to read."""
     started = time.monotonic()
-    frame = votes.read(spark, votes_version).where(F.col("lf").isin(pack.names))
-    pairs = vote_pairs(spark, frame, pack.vote_space()).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        view, outside = votes_view(frame, pairs)
-    finally:
-        pairs.unpersist()
+    space = pack.vote_space()
+    ranges = partition_value_ranges(votes, votes_version, "lf", "vote")
+    settled = in_space_from_ranges(ranges, space) if ranges is not None else []
+    done = {r["lf"] for r in settled}
+    to_count = [n for n in pack.names if n not in done and (ranges is None or n in ranges)]
+    log.info(
+        "apply_lfs %s: votes of %d LFs settled by file statistics, %d LFs' votes counted",
+        ds.name,
+        len(done),
+        len(to_count),
+    )
+    if to_count:
+        frame = votes.read(spark, votes_version).where(F.col("lf").isin(to_count))
+        pairs = vote_pairs(spark, frame, {n: space[n] for n in to_count}).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            view, outside = votes_view(frame, pairs, settled)
+        finally:
+            pairs.unpersist()
+    else:
+        view, outside = votes_view(None, None, settled)
     counting = time.monotonic() - started  # the pass over the votes is validation's cost too
     checked = run_suite(
         settings.home,

@@ -159,10 +159,20 @@ def test_votes_suite_names_silent_lfs_and_votes_outside_their_space(spark, setti
     """Real votes of the tutorial LFs on real comments, with two LFs' votes removed and one LF's
     SPAM votes turned to HAM: ``votes_lf_fires`` names exactly the two silent LFs (GX 1.24 leaves
     its ``observed_value`` empty, so the names come from its missing list), and
-    ``votes_in_label_space`` counts the turned votes and names their pair and rows."""
+    ``votes_in_label_space`` counts the turned votes and names their pair and rows. The same
+    holds when the votes are a Delta table whose file statistics settle the sound LFs: only the
+    turned LF's votes are read."""
     from expectations.gx_runner import run_suite
-    from expectations.votes_suite import build_votes_suite, observed_votes_value, vote_pairs, votes_view
+    from expectations.votes_suite import (
+        build_votes_suite,
+        in_space_from_ranges,
+        observed_votes_value,
+        vote_pairs,
+        votes_view,
+    )
     from jobs.core.datasets import get_dataset
+    from jobs.lake.table_files import partition_value_ranges
+    from jobs.lake.tables import TableRef
     from jobs.stages.apply.votes import compute_votes
     from lf_library.packs import load_pack
 
@@ -177,23 +187,62 @@ def test_votes_suite_names_silent_lfs_and_votes_outside_their_space(spark, setti
     turned = votes.withColumn("vote", F.when(F.col("lf") == "keyword_link", F.lit(0)).otherwise(F.col("vote")))
     link_ids = {r["id"] for r in votes.where(F.col("lf") == "keyword_link").select("id").collect()}
 
-    def check(votes):
-        view, outside = votes_view(votes, vote_pairs(spark, votes, pack.vote_space()))
+    def outcomes(view, outside):
         checked = run_suite(
             tmp_path, DATASET, lambda: build_votes_suite("votes", pack.names), view, "run-x",
             lambda check: "warning", observed_votes_value(pack.names, outside), index_columns=["lf", "vote"],
         )  # fmt: skip
         return _checks(checked.outcomes)
 
-    sound = check(votes)
-    assert not sound["votes_lf_fires"]["success"]
-    assert sound["votes_lf_fires"]["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
-    assert sound["votes_in_label_space"]["success"]
-    outside = check(turned)["votes_in_label_space"]
-    assert not outside["success"] and outside["observed"]["unexpected_count"] == len(link_ids) > 0
-    (pair,) = outside["observed"]["sample"]
-    assert (pair["lf"], pair["vote"], pair["votes"]) == ("keyword_link", 0, len(link_ids))
-    assert set(pair["ids"]) <= link_ids and len(pair["ids"]) == min(5, len(link_ids))
+    def check(votes):
+        return outcomes(*votes_view(votes, vote_pairs(spark, votes, pack.vote_space())))
+
+    def check_through_statistics(votes, name):
+        ref = TableRef(DATASET, name, tmp_path / name)
+        votes.write.format("delta").partitionBy("lf").save(str(ref.path))
+        ranges = partition_value_ranges(ref, 0, "lf", "vote")
+        assert ranges is not None and set(ranges) == set(pack.names) - {"keyword_song", "short_comment"}
+        settled = in_space_from_ranges(ranges, pack.vote_space())
+        to_count = sorted(set(ranges) - {r["lf"] for r in settled})
+        if not to_count:
+            return outcomes(*votes_view(None, None, settled)), to_count
+        read = ref.read(spark, 0).where(F.col("lf").isin(to_count))
+        return outcomes(*votes_view(read, vote_pairs(spark, read, pack.vote_space()), settled)), to_count
+
+    by_stats, counted = check_through_statistics(votes, "sound")
+    assert counted == []  # every LF settled by its statistics: no vote read
+    for sound in (check(votes), by_stats):
+        assert not sound["votes_lf_fires"]["success"]
+        assert sound["votes_lf_fires"]["observed"] == {"silent_lfs": ["keyword_song", "short_comment"]}
+        assert sound["votes_in_label_space"]["success"]
+    by_stats, counted = check_through_statistics(turned, "turned")
+    assert counted == ["keyword_link"]  # only the LF whose statistics leave its space is read
+    for checks in (check(turned), by_stats):
+        outside = checks["votes_in_label_space"]
+        assert not outside["success"] and outside["observed"]["unexpected_count"] == len(link_ids) > 0
+        (pair,) = outside["observed"]["sample"]
+        assert (pair["lf"], pair["vote"], pair["votes"]) == ("keyword_link", 0, len(link_ids))
+        assert set(pair["ids"]) <= link_ids and len(pair["ids"]) == min(5, len(link_ids))
+
+
+def test_file_statistics_settle_only_votes_inside_a_contiguous_space() -> None:
+    """An LF is settled by its statistics only when no vote is null and every integer between the
+    least and greatest vote is one it may cast: a gap in its space, or a null, leaves it to be read."""
+    from expectations.votes_suite import in_space_from_ranges
+    from jobs.lake.table_files import ValueRange
+
+    space = {"one": (1,), "every": (0, 1, 2), "gap": (0, 2), "nulls": (0, 1, 2), "wide": (0, 1, 2), "none": (0,)}
+    ranges = {
+        "one": ValueRange(rows=5, least=1, greatest=1, nulls=0),
+        "every": ValueRange(rows=9, least=0, greatest=2, nulls=0),
+        "gap": ValueRange(rows=4, least=0, greatest=2, nulls=0),
+        "nulls": ValueRange(rows=3, least=0, greatest=1, nulls=1),
+        "wide": ValueRange(rows=3, least=-(2**31), greatest=2, nulls=0),
+    }
+    settled = {r["lf"]: r for r in in_space_from_ranges(ranges, space)}
+    assert set(settled) == {"one", "every"}
+    assert (settled["one"]["vote"], settled["one"]["votes"]) == (1, 5)
+    assert (settled["every"]["vote"], settled["every"]["votes"]) == (None, 9)
 
 
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
