@@ -104,3 +104,35 @@ def _widened(seen: ValueRange, rows: int, least: Any, greatest: Any, nulls: int)
     return ValueRange(
         seen.rows + rows, pick(seen.least, least, min), pick(seen.greatest, greatest, max), seen.nulls + nulls
     )
+
+
+def partition_parquet_files(
+    ref: TableRef, version: int, partition: str, values: list[str]
+) -> dict[str, list[str]] | None:
+    """Per value in ``values`` of the table's one partition column ``partition``, the Parquet files
+    of version ``version`` holding its rows (none: the value has no rows), on local disk and the
+    plain protocol, as :func:`plain_parquet_files`. None otherwise: read the table with Spark.
+
+    Why: Spark's Delta reader replays the log of a version that is not the newest (a few Spark
+    jobs, about a second warm) each time a query reads it, where delta-rs lists the files in
+    milliseconds (docs/decisions/0014)."""
+    path = local_path(ref.path)
+    if path is None:
+        return None
+    from deltalake import DeltaTable
+
+    try:
+        snapshot = DeltaTable(str(path), version=version)
+        protocol = snapshot.protocol()
+        if protocol.min_reader_version > 1 or protocol.reader_features:
+            return None
+        if list(snapshot.metadata().partition_columns) != [partition]:
+            return None
+        listed = {
+            v: [local_path(u) for u in snapshot.file_uris(file_pruning_predicate=[(partition, "=", v)])] for v in values
+        }
+    except Exception:  # a vacuumed or unreadable version: Spark reports it
+        return None
+    if any(f is None or not f.exists() for files in listed.values() for f in files):
+        return None  # a remote file, or one VACUUM removed: Spark reports it
+    return {v: [str(f) for f in files] for v, files in listed.items()}

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from jobs.lake.table_files import plain_parquet_files
+from jobs.lake.table_files import partition_parquet_files, plain_parquet_files
 from jobs.lake.tables import TableRef, commit_at, commit_metadata, latest_commit
 from jobs.patterns.vote_patterns import PatternCodec
 
@@ -68,6 +69,27 @@ def _edited_lfs(
 def _digits(codec: PatternCodec, votes: DataFrame, sign: int) -> DataFrame:
     """``(id, _p0, ...)`` per vote: the vote's digit in its column, ``sign`` times."""
     return codec.vote_digits(votes).select("id", *[(F.col(c) * sign).alias(c) for c in codec.columns])
+
+
+VOTE_FILE_COLUMNS = "id string, vote int, lf_version string"
+"""The columns of a votes file: ``lf``, the partition column, is in its path."""
+
+
+def votes_of(spark: SparkSession, votes_ref: TableRef, version: int, lfs: list[str]) -> DataFrame:
+    """``lfs``' votes at ``version``: their Parquet files read as such when delta-rs lists them
+    (:func:`~jobs.lake.table_files.partition_parquet_files`: no log replay of an older version),
+    else through Delta time travel."""
+    files = partition_parquet_files(votes_ref, version, "lf", lfs)
+    if files is None:
+        return votes_ref.read(spark, version).where(F.col("lf").isin(lfs))
+    parts = [
+        spark.read.schema(VOTE_FILE_COLUMNS).parquet(*paths).withColumn("lf", F.lit(lf))
+        for lf, paths in files.items()
+        if paths
+    ]
+    if not parts:
+        return spark.createDataFrame([], f"lf string, {VOTE_FILE_COLUMNS}")
+    return reduce(DataFrame.unionByName, parts)
 
 
 ARROW_CHANGE_ROWS = 1_000_000
@@ -202,10 +224,10 @@ def updated_patterns(
                 None if files is None else StoredRowFiles(tuple(files), tuple(codec.columns), None),
             )
 
-        def edited_votes(version: int) -> DataFrame:
-            return votes_ref.read(spark, version).where(F.col("lf").isin(edited))
-
-        old, new = edited_votes(int(meta["votes_version"])), edited_votes(votes_version)
+        old, new = (
+            votes_of(spark, votes_ref, int(meta["votes_version"]), edited),
+            votes_of(spark, votes_ref, votes_version, edited),
+        )
         _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.lake.tables import TableRef, commit_metadata, latest_commit
+from jobs.lake.tables import TableRef, commit_metadata, delta_rs_location, latest_commit
 from jobs.patterns.incremental import STORED_PREFIX
 
 if TYPE_CHECKING:
@@ -129,10 +129,25 @@ def stored_pattern_labels(
     version, meta = latest_commit(spark, ref)
     if meta.get("run_id") != run_id or meta.get("row_patterns_version") != patterns_version:
         return None
-    stored = ref.read(spark, version)
+    stored = _small_table(spark, ref, version)
     if any(k not in stored.columns for k in keys):
         return None
     return stored.select(*[F.col(k).alias(STORED_PREFIX + k) for k in keys], F.col("label").alias(STORED_LABEL))
+
+
+def _small_table(spark: SparkSession, ref: TableRef, version: int) -> DataFrame:
+    """A table of a few thousand rows at ``version``: read by delta-rs and handed to Spark as Arrow
+    when delta-rs can (the table is written by delta-rs, so Spark's Delta reader would first
+    replay a log it has not seen), else read by Spark."""
+    location = delta_rs_location(ref.path)
+    if location is not None:
+        from deltalake import DeltaTable
+
+        try:
+            return spark.createDataFrame(DeltaTable(location, version=version).to_pyarrow_table())
+        except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may (and reports)
+            pass
+    return ref.read(spark, version)
 
 
 def pattern_transitions(
