@@ -225,10 +225,12 @@ def test_votes_suite_names_silent_lfs_and_votes_outside_their_space(spark, setti
         assert set(pair["ids"]) <= link_ids and len(pair["ids"]) == min(5, len(link_ids))
 
 
-def test_file_statistics_settle_only_votes_inside_a_contiguous_space() -> None:
+def test_file_statistics_settle_only_votes_inside_a_contiguous_space(tmp_path: Path) -> None:
     """An LF is settled by its statistics only when no vote is null and every integer between the
-    least and greatest vote is one it may cast: a gap in its space, or a null, leaves it to be read."""
-    from expectations.votes_suite import in_space_from_ranges
+    least and greatest vote is one it may cast: a gap in its space, or a null, leaves it to be read.
+    GX checks settled rows whose vote is unknown (an LF that casts several)."""
+    from expectations.gx_runner import run_suite
+    from expectations.votes_suite import build_votes_suite, in_space_from_ranges, observed_votes_value, votes_view
     from jobs.lake.table_files import ValueRange
 
     space = {"one": (1,), "every": (0, 1, 2), "gap": (0, 2), "nulls": (0, 1, 2), "wide": (0, 1, 2), "none": (0,)}
@@ -243,6 +245,14 @@ def test_file_statistics_settle_only_votes_inside_a_contiguous_space() -> None:
     assert set(settled) == {"one", "every"}
     assert (settled["one"]["vote"], settled["one"]["votes"]) == (1, 5)
     assert (settled["every"]["vote"], settled["every"]["votes"]) == (None, 9)
+    view, outside = votes_view(None, None, list(settled.values()))
+    checked = run_suite(
+        tmp_path, DATASET, lambda: build_votes_suite("votes", list(space)), view, "run-x",
+        lambda check: "warning", observed_votes_value(list(space), outside), index_columns=["lf", "vote"],
+    )  # fmt: skip
+    outcomes = _checks(checked.outcomes)
+    assert outcomes["votes_in_label_space"]["success"]
+    assert outcomes["votes_lf_fires"]["observed"] == {"silent_lfs": ["gap", "none", "nulls", "wide"]}
 
 
 def test_the_suite_names_broken_rows_and_measures_shares(spark, tmp_path: Path) -> None:
