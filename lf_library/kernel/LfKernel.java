@@ -191,20 +191,24 @@ public final class LfKernel implements UDF1<String, int[]> {
             int[] starts = new int[8];
             int count = 0;
             for (String anchor : anchors) {
+                int covered = -1; // the previous occurrence added every start from its lowest up to here
                 for (int p = target.indexOf(anchor); p >= 0; p = target.indexOf(anchor, p + 1)) {
                     int s = p;
-                    for (int before = 0; before <= maxBefore; before++) {
+                    int highest = -1;
+                    for (int before = 0; before <= maxBefore && s > covered; before++) {
                         if (before >= minBefore) {
                             if (count == starts.length) {
                                 starts = Arrays.copyOf(starts, 2 * count);
                             }
                             starts[count++] = s;
+                            highest = Math.max(highest, s);
                         }
                         if (s == 0) {
                             break;
                         }
                         s = previousCharacter(target, s);
                     }
+                    covered = Math.max(covered, highest);
                 }
             }
             if (count == 0) {

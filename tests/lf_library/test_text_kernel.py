@@ -8,6 +8,7 @@ Unicode edge cases, every whitespace code point, and WRENCH's stored votes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 
@@ -99,11 +100,17 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
             RegexLF("rx_wide", "SPAM", pattern=r"^.{2}free"),
             RegexLF("rx_word", "HAM", pattern=r"( |^)(thanks\.|thanks)[^\w]*( |$)", lowercase=True),
             RegexLF("rx_after", "SPAM", pattern=r"(?<=\d)(usd|eur)\b", ignore_case=True, lowercase=True),
+            # Overlapping windows before repeated anchors: each start is tried once.
+            RegexLF("rx_window", "SPAM", pattern=r".{2,5}e$"),
+            RegexLF("rx_one_start", "HAM", pattern=r"(?<=x)..e"),
         ],
     )
     texts = ["ushers", "aaaa", "h", "", "babab", "x\U0001f600x", "a SHE aab", "hishers", "USHERS aaB", "aa"]
     texts += ["\U0001f600\U0001f600free", "xyfree", "xyzfree", "ok THANKS. bye", "thanksgiving thanks", "xthanks"]
     texts += ["10USD", "ten usd", "5eur5eur", "\U0001f600\U0001f600\U0001f600free", "x\U0001f600free", "\U0001f600free"]
+    texts += ["eeeeeeeeeeee", "xxeyyyyyyye", "abe", "ae", "\U0001f600\U0001f600e", "e\U0001f600e\U0001f600eeqe"]
+    texts += ["axaee", "xaee", "axxaeee"]
+    texts += ["".join(word) for n in range(6, 9) for word in itertools.product("axe", repeat=n) if word[-1] == "e"]
     df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
     got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
     references = [python_lf(lf, pack) for lf in pack.declarative]
