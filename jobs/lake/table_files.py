@@ -30,11 +30,11 @@ def table_rows(spark: Any, ref: TableRef, version: int) -> int:
     return int(ref.read(spark, version).count())
 
 
-def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
-    """The Parquet files of version ``version`` of an unpartitioned table on local disk, when they
-    hold exactly its rows: the plain protocol (no deletion vectors, column mapping or other
-    reader features), so each file read as Parquet is its share of the table. None otherwise
-    (remote store, table features, a version delta-rs cannot read): read the table with Spark."""
+def _plain_snapshot(ref: TableRef, version: int, partitions: list[str]) -> Any | None:
+    """Version ``version`` of ``ref`` as delta-rs opens it, when its files hold exactly its rows:
+    on local disk, the plain protocol (no deletion vectors, column mapping or other reader
+    features), partitioned by ``partitions`` (none: unpartitioned). None otherwise, or when the
+    version cannot be read (vacuumed): Spark reads it and reports that."""
     path = local_path(ref.path)
     if path is None:
         return None
@@ -43,10 +43,24 @@ def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
     try:
         snapshot = DeltaTable(str(path), version=version)
         protocol = snapshot.protocol()
-        if protocol.min_reader_version > 1 or protocol.reader_features or snapshot.metadata().partition_columns:
+        if protocol.min_reader_version > 1 or protocol.reader_features:
             return None
+        return snapshot if list(snapshot.metadata().partition_columns) == partitions else None
+    except Exception:  # noqa: BLE001 - a vacuumed or unreadable version: Spark reports it
+        return None
+
+
+def plain_parquet_files(ref: TableRef, version: int) -> list[str] | None:
+    """The Parquet files of version ``version`` of an unpartitioned table on local disk, when they
+    hold exactly its rows (:func:`_plain_snapshot`), so each file read as Parquet is its share of
+    the table. None otherwise (remote store, table features, a version delta-rs cannot read):
+    read the table with Spark."""
+    snapshot = _plain_snapshot(ref, version, [])
+    if snapshot is None:
+        return None
+    try:
         files = [local_path(uri) for uri in snapshot.file_uris()]
-    except Exception:  # a vacuumed or unreadable version: Spark reports it
+    except Exception:  # noqa: BLE001 - Spark reports what delta-rs cannot list
         return None
     return None if any(f is None for f in files) else [str(f) for f in files]
 
@@ -116,22 +130,14 @@ def partition_parquet_files(
     Why: Spark's Delta reader replays the log of a version that is not the newest (a few Spark
     jobs, about a second warm) each time a query reads it, where delta-rs lists the files in
     milliseconds (docs/decisions/0014)."""
-    path = local_path(ref.path)
-    if path is None:
+    snapshot = _plain_snapshot(ref, version, [partition])
+    if snapshot is None:
         return None
-    from deltalake import DeltaTable
-
     try:
-        snapshot = DeltaTable(str(path), version=version)
-        protocol = snapshot.protocol()
-        if protocol.min_reader_version > 1 or protocol.reader_features:
-            return None
-        if list(snapshot.metadata().partition_columns) != [partition]:
-            return None
         listed = {
             v: [local_path(u) for u in snapshot.file_uris(file_pruning_predicate=[(partition, "=", v)])] for v in values
         }
-    except Exception:  # a vacuumed or unreadable version: Spark reports it
+    except Exception:  # noqa: BLE001 - Spark reports what delta-rs cannot list
         return None
     if any(f is None or not f.exists() for files in listed.values() for f in files):
         return None  # a remote file, or one VACUUM removed: Spark reports it
