@@ -335,6 +335,17 @@ def replace_run_rows(ref: TableRef, rows: pa.Table, run_id: str, user_metadata: 
     write_deltalake(str(ref.path), rows, mode="overwrite", predicate=f"_run_id = '{run_id}'", commit_properties=commit)
 
 
+def overwrite_small_table(ref: TableRef, rows: pa.Table, user_metadata: str) -> None:
+    """Replace the whole of a small table (schema included) with ``rows`` in one delta-rs commit:
+    Spark's overwrite of a few thousand rows is a snapshot, a write job and a commit (about 2 s
+    on 2 cores); delta-rs commits them in milliseconds, readable by Spark, DuckDB and delta-rs."""
+    from deltalake import write_deltalake
+    from deltalake.transaction import CommitProperties
+
+    commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+    write_deltalake(str(ref.path), rows, mode="overwrite", schema_mode="overwrite", commit_properties=commit)
+
+
 def latest_commit(spark: Any, ref: TableRef) -> tuple[int, dict[str, Any]]:
     """(version, parsed userMetadata) of the newest commit of ``ref``."""
     local = _local_commit(ref, None)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.lake.tables import TableRef, commit_metadata, delta_rs_location, latest_commit
+from jobs.lake.tables import TableRef, commit_metadata, delta_rs_location, latest_commit, overwrite_small_table
 from jobs.patterns.incremental import STORED_PREFIX
 
 if TYPE_CHECKING:
@@ -110,13 +110,9 @@ def stored_label_counts(origins: DataFrame, keys: list[str], stored_labels: Data
 def store_pattern_labels(per_pattern: DataFrame, keys: list[str], ref: TableRef, run_id: str, version: int) -> None:
     """Keep each pattern's label of ``run_id``, whose rows are ``row_patterns`` version ``version``
     (a few thousand rows, one delta-rs commit; the next rerun reads them back)."""
-    from deltalake import write_deltalake
-    from deltalake.transaction import CommitProperties
-
     labels = per_pattern.select(*keys, F.col("label").cast("int").alias("label")).toArrow()
     meta = commit_metadata(run_id=run_id, stage="fit_label_model", row_patterns_version=int(version))
-    commit = CommitProperties(custom_metadata={"userMetadata": meta})
-    write_deltalake(str(ref.path), labels, mode="overwrite", schema_mode="overwrite", commit_properties=commit)
+    overwrite_small_table(ref, labels, meta)
 
 
 def stored_pattern_labels(

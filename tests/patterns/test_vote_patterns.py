@@ -69,3 +69,22 @@ def test_coded_patterns_spell_any_source_name(spark) -> None:
     assert expected.join(coded, ["id", "pattern"], "left_anti").count() == 0
     spelled = {r["pattern"] for r in coded.collect()}
     assert spelled == {"annotator:a\\b=1,annotator:o'brien=0", "annotator:zoë=1,lf_x=0", ""}
+
+
+def test_pattern_counts_written_in_hand_or_by_spark(spark, tmp_path, monkeypatch) -> None:
+    """The counts collected and committed by delta-rs are the table Spark reads back; over the
+    in-hand limit nothing is written and Spark's writer takes over (real trec votes, 6 classes)."""
+    from jobs.lake.tables import TableRef
+    from jobs.stages.fit import fit_patterns
+
+    ids, votes, names = _wrench_votes(spark, "trec", "valid")
+    distinct = row_patterns(ids, votes, names, 6).distinct_counts()
+    ref = TableRef("trec", "pattern_counts", tmp_path / "pattern_counts")
+    counted = fit_patterns.written_in_hand(distinct, ref, '{"run_id": "r1"}')
+    assert counted is not None and counted.num_rows == distinct.count() > 50
+    read_back = spark.read.format("delta").load(str(ref.path))
+    assert read_back.exceptAll(distinct).count() == 0 and distinct.exceptAll(read_back).count() == 0
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`").first()["userMetadata"] == '{"run_id": "r1"}'
+    monkeypatch.setattr(fit_patterns, "COUNTS_IN_HAND", counted.num_rows - 1)
+    assert fit_patterns.written_in_hand(distinct, ref, '{"run_id": "r2"}') is None
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`").count() == 1  # not written

@@ -11,18 +11,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
-from jobs.lake.tables import TableRef, commit_metadata, latest_commit, table
+from jobs.lake.tables import TableRef, commit_metadata, latest_commit, local_path, overwrite_small_table, table
 from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
 from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts, stored_pattern_labels
 from jobs.patterns.vote_patterns import PatternCodec, RowPatterns, row_patterns
 from jobs.stages.fit.inputs import FitInputs
 
 log = logging.getLogger(__name__)
+
+COUNTS_IN_HAND = 200_000
+"""Most distinct patterns collected as Arrow and written by delta-rs (tens of MB with their strings)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,10 @@ class FitPatterns:
     split: DataFrame | None
     """Pattern counts split by the stored (published) label, when ``against`` is set (cached)."""
     counts_ref: TableRef
-    counts: DataFrame
-    """The ``pattern_counts`` table as written for this run."""
+    counts: DataFrame | None
+    """The ``pattern_counts`` table as Spark wrote it for this run (None when ``counted``)."""
+    counted: pa.Table | None
+    """The pattern counts as collected and written by delta-rs (None when Spark wrote them)."""
 
     def unpersist(self) -> None:
         self.rows.unpersist()
@@ -116,6 +122,24 @@ def count_patterns(
         source_version=inputs.source_version,
         votes_version=inputs.votes_version,
     )
-    counts_ref.overwrite(patterned.distinct_counts(split), meta)
-    counts = counts_ref.read(spark)
-    return FitPatterns(patterned, rows, updated, against, split, counts_ref, counts)
+    distinct = patterned.distinct_counts(split)
+    counted = written_in_hand(distinct, counts_ref, meta) if patterned.codec is not None else None
+    if counted is not None:
+        return FitPatterns(patterned, rows, updated, against, split, counts_ref, None, counted)
+    counts_ref.overwrite(distinct, meta)
+    return FitPatterns(patterned, rows, updated, against, split, counts_ref, counts_ref.read(spark), None)
+
+
+def written_in_hand(distinct: DataFrame, counts_ref: TableRef, user_metadata: str) -> pa.Table | None:
+    """The pattern counts collected and written by delta-rs, when the table is on local disk and
+    has at most :data:`COUNTS_IN_HAND` patterns; else None (Spark writes them). Packed codes mean a
+    fit on the driver, which collects the counts anyway: Spark's overwrite of a small table and
+    the read back cost a snapshot, a write job and a commit (docs/decisions/0015)."""
+    if local_path(counts_ref.path) is None:
+        return None
+    counted = distinct.limit(COUNTS_IN_HAND + 1).toArrow()
+    if counted.num_rows > COUNTS_IN_HAND:
+        log.info("fit_label_model: over %d distinct patterns, written by Spark", COUNTS_IN_HAND)
+        return None
+    overwrite_small_table(counts_ref, counted, user_metadata)
+    return counted

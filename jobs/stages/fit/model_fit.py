@@ -104,6 +104,8 @@ def fit_model(
     """Fit where the patterns fit: the executors for very many, else the driver."""
     gold = evaluation_gold(spark, settings, ds, inputs.gold_set.version if inputs.gold_set else None)
     counts_version, _ = latest_commit(spark, fp.counts_ref)
+    if fp.counts is None:  # collected already: a fit on the driver
+        return fit_on_driver(spark, ds, inputs, fp, gold, counts_version, clock)
     sizes = fits_on_executors(ds, fp.patterned, inputs.annotators is not None, fp.counts, len(inputs.lf_names))
     if sizes is None:
         return fit_on_driver(spark, ds, inputs, fp, gold, counts_version, clock)
@@ -167,9 +169,12 @@ def lf_analysis_of(
 
 
 def counts_as_written(fp: FitPatterns, version: int) -> pd.DataFrame | DataFrame:
-    """The pattern counts' keys and counts at ``version``, read with delta-rs: a Spark read of the
-    table this stage just wrote replays its log in several small jobs (docs/decisions/0007). On a
-    store delta-rs does not open, or a log it cannot read, Spark's frame of the table."""
+    """The pattern counts' keys and counts at ``version``: the ones in hand, or read with delta-rs
+    (a Spark read of the table this stage just wrote replays its log in several small jobs,
+    docs/decisions/0007). On a store delta-rs does not open, or a log it cannot read, Spark's frame."""
+    if fp.counted is not None:
+        return fp.counted.select([*fp.patterned.keys, "count"]).to_pandas()
+    assert fp.counts is not None  # one of the two is set
     location = delta_rs_location(fp.counts_ref.path)
     if location is None:
         return fp.counts
