@@ -3,6 +3,7 @@ read with delta-rs so a stage need not start a Spark job for them."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +132,11 @@ def partition_parquet_files(
     jobs, about a second warm) each time a query reads it, where delta-rs lists the files in
     milliseconds (docs/decisions/0014)."""
     snapshot = _plain_snapshot(ref, version, [partition])
-    if snapshot is None:
-        return None
+    return None if snapshot is None else _listed(snapshot, partition, values)
+
+
+def _listed(snapshot: Any, partition: str, values: list[str]) -> dict[str, list[str]] | None:
+    """:func:`partition_parquet_files` of an open plain snapshot."""
     try:
         listed = {
             v: [local_path(u) for u in snapshot.file_uris(file_pruning_predicate=[(partition, "=", v)])] for v in values
@@ -142,3 +146,22 @@ def partition_parquet_files(
     if any(f is None or not f.exists() for files in listed.values() for f in files):
         return None  # a remote file, or one VACUUM removed: Spark reports it
     return {v: [str(f) for f in files] for v, files in listed.items()}
+
+
+def partition_frame(spark: Any, ref: TableRef, version: int, partition: str, value: str) -> Any | None:
+    """The rows of one partition of version ``version`` as Spark reads the Parquet files delta-rs
+    lists for it, with the table's schema and the partition column as a constant (the columns in
+    the table's order); None when :func:`partition_parquet_files` cannot list them or there are
+    none: read the table with Spark. Saves the Delta reader's log replay (a few small jobs)."""
+    snapshot = _plain_snapshot(ref, version, [partition])
+    listed = None if snapshot is None else _listed(snapshot, partition, [value])
+    if not listed or not listed[value]:
+        return None
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromJson(json.loads(snapshot.schema().to_json()))
+    in_files = StructType([f for f in schema.fields if f.name != partition])
+    rows = spark.read.schema(in_files).parquet(*listed[value])
+    constant = F.lit(value).cast(schema[partition].dataType).alias(partition)
+    return rows.select(*[constant if f.name == partition else F.col(f"`{f.name}`") for f in schema.fields])

@@ -81,29 +81,29 @@ class PatternCodec:
 
     def vote_digits(self, votes: DataFrame) -> DataFrame:
         """``(id, _p0, ...)`` per vote: its digit in its LF's column, zeros in the others (a row's
-        codes are the sums of its votes' rows)."""
-        index = F.create_map(*[x for j, name in enumerate(self.lf_names) for x in (F.lit(name), F.lit(j))])
-        j = F.element_at(index, F.col("lf"))
-        place_value = F.element_at(
-            F.array(*[F.lit(self.base**p) for p in range(self.per_column)]), (j % self.per_column) + 1
-        )
+        codes are the sums of its votes' rows). One SQL text, as :meth:`pattern_string`: built from
+        Column objects, the LF index map alone took two py4j calls per LF."""
+        index = "map(" + ", ".join(f"{_sql_literal(name)}, {j}" for j, name in enumerate(self.lf_names)) + ")"
+        j = f"element_at({index}, `lf`)"
+        place_values = ", ".join(f"CAST({self.base**p} AS BIGINT)" for p in range(self.per_column))
+        place_value = f"element_at(array({place_values}), ({j} % {self.per_column}) + 1)"
         n_classes = self.base - 1
-        digit = F.when(
-            (F.col("vote") < 0) | (F.col("vote") >= n_classes),
-            F.raise_error(
-                F.concat(
-                    F.lit("votes: LF "),
-                    F.col("lf"),
-                    F.lit(f" cast a vote outside the {n_classes} classes on row "),
-                    F.col("id"),
-                    F.lit(": "),
-                    F.col("vote").cast("string"),
-                )
-            ),
-        ).otherwise((F.col("vote") + 1).cast("long") * place_value)
-        chunk = (j / self.per_column).cast("int")
+        outside = (
+            f"raise_error(concat('votes: LF ', `lf`, ' cast a vote outside the {n_classes} classes on row ', "
+            "`id`, ': ', CAST(`vote` AS STRING)))"
+        )
+        digit = (
+            f"CASE WHEN `vote` < 0 OR `vote` >= {n_classes} THEN {outside} "
+            f"ELSE CAST(`vote` + 1 AS BIGINT) * {place_value} END"
+        )
         parts = [
-            (digit if len(self.columns) == 1 else F.when(chunk == c, digit).otherwise(F.lit(0))).alias(name)
+            F.expr(
+                digit
+                if len(self.columns) == 1
+                else f"CASE WHEN {j} div {self.per_column} = {c} THEN {digit} ELSE 0 END"
+            )
+            .cast("long")
+            .alias(name)
             for c, name in enumerate(self.columns)
         ]
         return votes.select("id", *parts)

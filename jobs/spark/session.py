@@ -48,6 +48,9 @@ def get_spark(
             .config("spark.jars", ",".join(session_jars(settings)))
             .config("spark.driver.memory", env_setting("LABELLAKE_DRIVER_MEMORY"))
         )
+        if settings.spark_master.startswith("local") and os.environ["PYSPARK_PYTHON"] == sys.executable:
+            # The workers are this interpreter's forks: let its daemon import their modules first.
+            builder = builder.config("spark.python.daemon.module", "jobs.spark.preloaded_daemon")
     for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -53,6 +53,7 @@ from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.hand_labels.gold_set import evaluation_gold
 from jobs.lake.runs import run_record
+from jobs.lake.table_files import partition_frame
 from jobs.lake.tables import TableRef, latest_commit, table
 from jobs.patterns.label_transitions import joined_transitions, recorded_transitions
 from jobs.stages.gate import ValidationReport, enforce
@@ -104,8 +105,9 @@ def staged_labels(spark: SparkSession, ds: DatasetConfig, staging: TableRef, run
     """This run's candidate labels and the staging commit's metadata; a StageOrderError without them."""
     if not staging.exists():
         raise StageOrderError(f"validate {ds.name}: staging table missing; run fit_label_model first")
-    labels = staging.read(spark).where(F.col("_run_id") == run.run_id)
-    _, staging_meta = latest_commit(spark, staging)
+    version, staging_meta = latest_commit(spark, staging)
+    listed = partition_frame(spark, staging, version, "_run_id", run.run_id)
+    labels = listed if listed is not None else staging.read(spark).where(F.col("_run_id") == run.run_id)
     if not _staged(staging_meta, run.run_id, labels):
         raise StageOrderError(
             f"validate {ds.name}: no candidate labels for run {run.run_id!r} in {staging.name}; "
