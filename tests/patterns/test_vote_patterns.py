@@ -73,7 +73,8 @@ def test_coded_patterns_spell_any_source_name(spark) -> None:
 
 def test_pattern_counts_written_in_hand_or_by_spark(spark, tmp_path, monkeypatch) -> None:
     """The counts collected and committed by delta-rs are the table Spark reads back; over the
-    in-hand limit nothing is written and Spark's writer takes over (real trec votes, 6 classes)."""
+    in-hand limit, or on a table delta-rs cannot write, nothing is written and Spark's writer takes
+    over (real trec votes, 6 classes)."""
     from jobs.lake.tables import TableRef
     from jobs.stages.fit import fit_patterns
 
@@ -88,3 +89,9 @@ def test_pattern_counts_written_in_hand_or_by_spark(spark, tmp_path, monkeypatch
     monkeypatch.setattr(fit_patterns, "COUNTS_IN_HAND", counted.num_rows - 1)
     assert fit_patterns.written_in_hand(distinct, ref, '{"run_id": "r2"}') is None
     assert spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`").count() == 1  # not written
+    # A table delta-rs cannot overwrite (column mapping someone enabled) is left to Spark, untouched.
+    monkeypatch.setattr(fit_patterns, "COUNTS_IN_HAND", 200_000)
+    mapped = TableRef("trec", "pattern_counts", tmp_path / "mapped")
+    distinct.write.format("delta").option("delta.columnMapping.mode", "name").save(str(mapped.path))
+    assert fit_patterns.written_in_hand(distinct, mapped, '{"run_id": "r3"}') is None
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{mapped.path}`").count() == 1

@@ -131,8 +131,9 @@ def count_patterns(
 
 
 def written_in_hand(distinct: DataFrame, counts_ref: TableRef, user_metadata: str) -> pa.Table | None:
-    """The pattern counts collected and written by delta-rs, when the table is on local disk and
-    has at most :data:`COUNTS_IN_HAND` patterns; else None (Spark writes them). Packed codes mean a
+    """The pattern counts collected and written by delta-rs, when the table is on local disk, has
+    at most :data:`COUNTS_IN_HAND` patterns and no feature delta-rs cannot write (column mapping);
+    else None (Spark writes them). Packed codes mean a
     fit on the driver, which collects the counts anyway: Spark's overwrite of a small table and
     the read back cost a snapshot, a write job and a commit (docs/decisions/0015)."""
     if local_path(counts_ref.path) is None:
@@ -141,5 +142,9 @@ def written_in_hand(distinct: DataFrame, counts_ref: TableRef, user_metadata: st
     if counted.num_rows > COUNTS_IN_HAND:
         log.info("fit_label_model: over %d distinct patterns, written by Spark", COUNTS_IN_HAND)
         return None
-    overwrite_small_table(counts_ref, counted, user_metadata)
+    try:
+        overwrite_small_table(counts_ref, counted, user_metadata)
+    except Exception as exc:  # noqa: BLE001 - a table feature delta-rs does not write: Spark's writer does
+        log.info("fit_label_model: pattern counts written by Spark (delta-rs: %s)", str(exc).splitlines()[0])
+        return None
     return counted
