@@ -164,4 +164,5 @@ def partition_frame(spark: Any, ref: TableRef, version: int, partition: str, val
     in_files = StructType([f for f in schema.fields if f.name != partition])
     rows = spark.read.schema(in_files).parquet(*listed[value])
     constant = F.lit(value).cast(schema[partition].dataType).alias(partition)
-    return rows.select(*[constant if f.name == partition else F.col(f"`{f.name}`") for f in schema.fields])
+    quoted = {f.name: "`" + f.name.replace("`", "``") + "`" for f in schema.fields}
+    return rows.select(*[constant if f.name == partition else F.col(quoted[f.name]) for f in schema.fields])

@@ -133,9 +133,9 @@ def count_patterns(
 def written_in_hand(distinct: DataFrame, counts_ref: TableRef, user_metadata: str) -> pa.Table | None:
     """The pattern counts collected and written by delta-rs, when the table is on local disk, has
     at most :data:`COUNTS_IN_HAND` patterns and no feature delta-rs cannot write (column mapping);
-    else None (Spark writes them). Packed codes mean a
-    fit on the driver, which collects the counts anyway: Spark's overwrite of a small table and
-    the read back cost a snapshot, a write job and a commit (docs/decisions/0015)."""
+    else None (Spark writes them). Packed codes mean a fit on the driver, which collects the
+    counts anyway: Spark's overwrite of a small table and the read back cost a snapshot, a write
+    job and a commit (docs/decisions/0015)."""
     if local_path(counts_ref.path) is None:
         return None
     counted = distinct.limit(COUNTS_IN_HAND + 1).toArrow()
