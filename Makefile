@@ -35,7 +35,8 @@ $(S3JARS): $(STAMP)
 	$(BIN)/python -m jobs.spark.jars cluster
 
 # A class-data archive of a Spark driver's classes: every spark-submit starts ~2x faster.
-$(ARCHIVE): $(JARS) $(S3JARS)
+# The text LF kernel's jar is on the classpath: a changed kernel needs a new archive.
+$(ARCHIVE): $(JARS) $(S3JARS) lf_library/kernel/LfKernel.java
 	$(BIN)/python -m jobs.spark.jvm_archive
 	touch $@
 

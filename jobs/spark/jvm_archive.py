@@ -71,7 +71,10 @@ def archive_options(settings: Settings) -> str:
 def build_archive(settings: Settings | None = None) -> Path | None:
     """Run the workload in a fresh JVM that writes the archive at exit; the archive's path, or
     None when the JVM could not write one (set-up goes on: sessions just start slower)."""
+    from lf_library.kernel_build import build_kernel_jar
+
     settings = settings or Settings.from_env()
+    build_kernel_jar(settings.jar_cache)  # the kernel jar is on the classpath, so in the archive's name
     target = archive_path(settings)
     if target.is_file():
         return target
