@@ -165,6 +165,10 @@ class UpdatedPatterns:
     (a local table on the plain protocol) and the difference is at most :data:`ARROW_CHANGE_ROWS`."""
     edited: tuple[str, ...] = ()
     """The LFs whose vote changes were added to the stored codes."""
+    moved: DataFrame | None = None
+    """``origins`` of the rows whose codes the edit changed, only (None: no LF edited). With the
+    stored run's rows per pattern, their counts give every row's (pattern, stored pattern) counts
+    without an aggregate over every row (:func:`jobs.patterns.label_transitions.origin_counts`)."""
 
 
 def _votes_written_by(spark: SparkSession, votes_ref: TableRef, meta: dict, votes_version: int) -> bool:
@@ -262,15 +266,18 @@ def _with_changes(
         ", ".join(edited),
         changed_rows,
     )
-    joined = stored.join(F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change, "id", "left")
+    side = F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change
+    joined = stored.join(side, "id", "left")
     arrow = (
         StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
         if files is not None and changed_rows <= ARROW_CHANGE_ROWS
         else None
     )
     codes = [(F.col(c) + F.coalesce(F.col(f"_d{c}"), F.lit(0))).alias(c) for c in codec.columns]
-    origins = joined.select(*codes, *[F.col(c).alias(STORED_PREFIX + c) for c in codec.columns])
-    return UpdatedPatterns(joined.select("id", *codes), stored_run, version, origins, arrow, tuple(edited))
+    stored_codes = [F.col(c).alias(STORED_PREFIX + c) for c in codec.columns]
+    origins = joined.select(*codes, *stored_codes)
+    moved = stored.join(side, "id", "inner").select(*codes, *stored_codes)
+    return UpdatedPatterns(joined.select("id", *codes), stored_run, version, origins, arrow, tuple(edited), moved)
 
 
 ROW_PATTERN_FILE_ROWS = 1_000_000

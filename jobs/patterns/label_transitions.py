@@ -32,6 +32,7 @@ from jobs.patterns.incremental import STORED_PREFIX
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 STORED_LABEL = "_stored_label"
 """Column of the stored run's label of a row's stored pattern (``pattern_labels``' ``label``)."""
@@ -101,49 +102,59 @@ def stored_label_counts(origins: DataFrame, keys: list[str], stored_labels: Data
     stored_keys = [STORED_PREFIX + k for k in keys]
     by_origin = origins.groupBy(*keys, *stored_keys).agg(F.count(F.lit(1)).alias("count"))
     return (
-        by_origin.join(stored_labels, stored_keys, "left")
+        by_origin.join(stored_labels.select(*stored_keys, STORED_LABEL), stored_keys, "left")
         .groupBy(*keys, STORED_LABEL)
         .agg(F.sum("count").cast("long").alias("count"))
     )
 
 
-def store_pattern_labels(per_pattern: DataFrame, keys: list[str], ref: TableRef, run_id: str, version: int) -> None:
-    """Keep each pattern's label of ``run_id``, whose rows are ``row_patterns`` version ``version``
-    (a few thousand rows, one delta-rs commit; the next rerun reads them back)."""
+def store_pattern_labels(
+    per_pattern: DataFrame, keys: list[str], ref: TableRef, run_id: str, version: int, counts: pa.Table | None
+) -> None:
+    """Keep each pattern's label of ``run_id``, whose rows are ``row_patterns`` version ``version``,
+    and its rows (``counts``: the keys and ``count``) when given (a few thousand rows, one delta-rs
+    commit; the next rerun reads them back)."""
     labels = per_pattern.select(*keys, F.col("label").cast("int").alias("label")).toArrow()
+    if counts is not None:
+        labels = labels.join(counts.select([*keys, "count"]), keys, join_type="inner")
+        labels = labels.set_column(labels.schema.get_field_index("count"), "count", labels["count"].cast("int64"))
     meta = commit_metadata(run_id=run_id, stage="fit_label_model", row_patterns_version=int(version))
     overwrite_small_table(ref, labels, meta)
 
 
-def stored_pattern_labels(
+def stored_pattern_table(
     spark: SparkSession, ref: TableRef, keys: list[str], run_id: str | None, patterns_version: int
-) -> DataFrame | None:
-    """``(_s<key>..., _stored_label)``: the label per pattern of ``run_id``'s rows, stored as
-    ``row_patterns`` version ``patterns_version``; None when that run's labels are not on record."""
+) -> pa.Table | None:
+    """``pattern_labels`` as stored by ``run_id`` for ``row_patterns`` version ``patterns_version``
+    (the keys, ``label`` and, when recorded, ``count``: its rows per pattern); None when that run's
+    labels are not on record."""
     if run_id is None or not ref.exists():
         return None
     version, meta = latest_commit(spark, ref)
     if meta.get("run_id") != run_id or meta.get("row_patterns_version") != patterns_version:
         return None
     stored = _small_table(spark, ref, version)
-    if any(k not in stored.columns for k in keys):
-        return None
-    return stored.select(*[F.col(k).alias(STORED_PREFIX + k) for k in keys], F.col("label").alias(STORED_LABEL))
+    return None if any(k not in stored.column_names for k in keys) else stored
 
 
-def _small_table(spark: SparkSession, ref: TableRef, version: int) -> DataFrame:
-    """A table of a few thousand rows at ``version``: read by delta-rs and handed to Spark as Arrow
-    when delta-rs can (the table is written by delta-rs, so Spark's Delta reader would first
-    replay a log it has not seen), else read by Spark."""
+def stored_pattern_labels(spark: SparkSession, stored: pa.Table, keys: list[str]) -> DataFrame:
+    """``(_s<key>..., _stored_label)``: the stored run's label per pattern (:func:`stored_pattern_table`)."""
+    renamed = stored.select([*keys, "label"]).rename_columns([*[STORED_PREFIX + k for k in keys], STORED_LABEL])
+    return spark.createDataFrame(renamed)
+
+
+def _small_table(spark: SparkSession, ref: TableRef, version: int) -> pa.Table:
+    """A table of a few thousand rows at ``version``: read by delta-rs when it can (the table is
+    written by delta-rs, so Spark's Delta reader would first replay a log it has not seen), else by Spark."""
     location = delta_rs_location(ref.path)
     if location is not None:
         from deltalake import DeltaTable
 
         try:
-            return spark.createDataFrame(DeltaTable(location, version=version).to_pyarrow_table())
+            return DeltaTable(location, version=version).to_pyarrow_table()
         except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may (and reports)
             pass
-    return ref.read(spark, version)
+    return ref.read(spark, version).toArrow()
 
 
 def pattern_transitions(

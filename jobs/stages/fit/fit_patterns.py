@@ -19,7 +19,13 @@ from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, local_path, overwrite_small_table, table
 from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
-from jobs.patterns.label_transitions import pattern_labels_run, stored_label_counts, stored_pattern_labels
+from jobs.patterns.label_transitions import (
+    pattern_labels_run,
+    stored_label_counts,
+    stored_pattern_labels,
+    stored_pattern_table,
+)
+from jobs.patterns.moved_counts import counts_by_stored_label, moved_counts, origin_counts, pattern_counts
 from jobs.patterns.vote_patterns import PatternCodec, RowPatterns, row_patterns
 from jobs.stages.fit.inputs import FitInputs
 
@@ -69,17 +75,39 @@ def published_pattern_labels_run(
 
 
 def split_by_stored_label(
-    spark: SparkSession, inputs: FitInputs, updated: UpdatedPatterns | None, against: str | None, keys: list[str]
+    spark: SparkSession, updated: UpdatedPatterns | None, stored: pa.Table | None, against: str | None, keys: list[str]
 ) -> DataFrame | None:
     """The pattern counts split by the label ``against`` (the run that stored the patterns) gave
     each row, when its pattern labels are on record (cached); else None."""
     if updated is None or against is None:
         return None
-    stored = stored_pattern_labels(spark, inputs.tables.pattern_labels, keys, against, updated.stored_version)
     if stored is None:
         log.info("fit_label_model: label changes not counted from patterns (no pattern labels of run %s)", against)
         return None
-    return stored_label_counts(updated.origins, keys, stored).persist()
+    return stored_label_counts(updated.origins, keys, stored_pattern_labels(spark, stored, keys)).persist()
+
+
+def counted_from_moves(
+    spark: SparkSession,
+    patterned: RowPatterns,
+    updated: UpdatedPatterns | None,
+    stored: pa.Table | None,
+    against: str | None,
+) -> tuple[pa.Table, DataFrame | None] | None:
+    """After an LF edit, when the stored run's rows per pattern are on record: the pattern counts
+    and, with ``against``, their split by stored label, from the rows the edit moved
+    (:mod:`jobs.patterns.moved_counts`); else None."""
+    if updated is None or stored is None or "count" not in stored.column_names or patterned.codec is None:
+        return None
+    moved = moved_counts(updated, patterned.keys, COUNTS_IN_HAND)
+    if moved is None:
+        return None
+    by_origin = origin_counts(stored, moved, patterned.keys)
+    log.info("fit_label_model: pattern counts from the stored run's and %d rows moved", int(moved["count"].sum()))
+    split = None
+    if against is not None:
+        split = spark.createDataFrame(counts_by_stored_label(by_origin, stored, patterned.keys))
+    return pattern_counts(by_origin, patterned), split
 
 
 def count_patterns(
@@ -112,8 +140,10 @@ def count_patterns(
     # When the published labels are the pattern labels of the run that stored the rows, count the
     # patterns split by them: the label changes come from aggregates (jobs/patterns/label_transitions.py).
     against = published_pattern_labels_run(spark, settings, ds, updated)
-    split = split_by_stored_label(spark, inputs, updated, against, patterned.keys)
-    against = against if split is not None else None
+    stored = None
+    if updated is not None:
+        ref, version = inputs.tables.pattern_labels, updated.stored_version
+        stored = stored_pattern_table(spark, ref, patterned.keys, updated.stored_run, version)
     counts_ref = inputs.tables.pattern_counts
     meta = commit_metadata(
         run_id=run.run_id,
@@ -122,6 +152,15 @@ def count_patterns(
         source_version=inputs.source_version,
         votes_version=inputs.votes_version,
     )
+    in_hand = counted_from_moves(spark, patterned, updated, stored, against)
+    if in_hand is not None:
+        counted, split = in_hand
+        if local_path(counts_ref.path) is not None and _written_by_delta_rs(counts_ref, counted, meta):
+            return FitPatterns(patterned, rows, updated, against, split, counts_ref, None, counted)
+        counts_ref.overwrite(spark.createDataFrame(counted), meta)
+        return FitPatterns(patterned, rows, updated, against, split, counts_ref, counts_ref.read(spark), None)
+    split = split_by_stored_label(spark, updated, stored, against, patterned.keys)
+    against = against if split is not None else None
     distinct = patterned.distinct_counts(split)
     counted = written_in_hand(distinct, counts_ref, meta) if patterned.codec is not None else None
     if counted is not None:
@@ -142,9 +181,14 @@ def written_in_hand(distinct: DataFrame, counts_ref: TableRef, user_metadata: st
     if counted.num_rows > COUNTS_IN_HAND:
         log.info("fit_label_model: over %d distinct patterns, written by Spark", COUNTS_IN_HAND)
         return None
+    return counted if _written_by_delta_rs(counts_ref, counted, user_metadata) else None
+
+
+def _written_by_delta_rs(counts_ref: TableRef, counted: pa.Table, user_metadata: str) -> bool:
+    """Whether delta-rs overwrote ``pattern_counts`` with ``counted`` (not a table it refuses)."""
     try:
         overwrite_small_table(counts_ref, counted, user_metadata)
     except Exception as exc:  # noqa: BLE001 - a table feature delta-rs does not write: Spark's writer does
         log.info("fit_label_model: pattern counts written by Spark (delta-rs: %s)", str(exc).splitlines()[0])
-        return None
-    return counted
+        return False
+    return True

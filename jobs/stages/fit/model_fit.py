@@ -203,6 +203,8 @@ def fit_on_driver(
     counted = fp.patterned.collect_counts(counts_as_written(fp, counts_version))
     clock.lap("patterns")
     counts = counted["count"].to_numpy(dtype=np.int64)
+    if len(counts) and counts.min() <= 0:  # counts updated from stored ones that did not match the rows
+        raise ValueError(f"{fp.counts_ref.name}: a pattern counts {counts.min()} rows; rerun with --mode full")
     L = fp.patterned.matrix(counted, lf_names)
     gold_counts = gold_pattern_counts(fp.patterned, gold, ds.dev_percent) if gold is not None else []
     dev = dev_votes(ds, gold_counts, lf_names) if ds.model_selection and gold is not None else None

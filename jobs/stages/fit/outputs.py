@@ -241,7 +241,8 @@ def keep_pattern_labels(
     version, meta = latest_commit(spark, ref) if ref.exists() else (None, {})
     if version is None or meta.get("run_id") != run.run_id or meta.get("votes_version") != inputs.votes_version:
         return
-    store_pattern_labels(fitted.per_pattern, fp.patterned.keys, inputs.tables.pattern_labels, run.run_id, version)
+    ref = inputs.tables.pattern_labels
+    store_pattern_labels(fitted.per_pattern, fp.patterned.keys, ref, run.run_id, version, fp.counted)
 
 
 def write_fit_outputs(

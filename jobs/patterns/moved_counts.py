@@ -1,0 +1,81 @@
+"""Pattern counts after an LF edit from the stored counts and the rows the edit moved.
+
+An LF edit changes the pattern of the rows where the edited LFs' votes changed,
+typically a small share of them. The stored run kept its rows per pattern beside
+its labels per pattern (``pattern_labels``' ``count``), so every row's
+(pattern, stored pattern) counts are those counts, less the rows that moved away
+from each stored pattern, plus the moved rows' (new, stored) counts: one
+aggregate of the moved rows instead of one of every row, and the small tables
+combined on the driver (no Spark job per query stage of a join of aggregates).
+The result equals the aggregate of every row; the fit refuses a count that is not
+positive, which only a stored table that does not describe the stored rows gives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pyspark.sql import functions as F
+
+from jobs.patterns.incremental import STORED_PREFIX, UpdatedPatterns
+from jobs.patterns.label_transitions import STORED_LABEL
+from jobs.patterns.vote_patterns import PATTERN, RowPatterns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def moved_counts(updated: UpdatedPatterns, keys: list[str], limit: int) -> pd.DataFrame | None:
+    """``(*keys, _s<key>..., count)`` of the rows the edit moved (one Spark job), or None when
+    there is no edit or more than ``limit`` such pairs (then every row is aggregated in Spark)."""
+    if updated.moved is None:
+        return None
+    stored_keys = [STORED_PREFIX + k for k in keys]
+    grouped = updated.moved.groupBy(*keys, *stored_keys).agg(F.count(F.lit(1)).alias("count"))
+    table = grouped.limit(limit + 1).toArrow()
+    return None if table.num_rows > limit else table.to_pandas()
+
+
+def origin_counts(stored: pa.Table, moved: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``(*keys, _s<key>..., count)`` of every row: the stored rows per pattern (``stored``'s keys
+    and ``count``) less those that moved away, plus the moved rows. A moved row from a pattern
+    the stored counts lack means they do not describe the stored rows: a ValueError."""
+    stored_keys = [STORED_PREFIX + k for k in keys]
+    base = stored.select([*keys, "count"]).to_pandas().rename(columns=dict(zip(keys, stored_keys, strict=True)))
+    left = moved.groupby(stored_keys, as_index=False)["count"].sum().rename(columns={"count": "_left"})
+    merged = base.merge(left, on=stored_keys, how="outer", indicator=True)
+    if (merged["_merge"] == "right_only").any():
+        raise ValueError("pattern_labels: rows moved from a pattern its stored counts do not have")
+    merged["count"] = (merged["count"] - merged["_left"].fillna(0)).astype("int64")
+    stayed = merged[merged["count"] != 0]  # a negative count is kept: the fit refuses it
+    stayed = stayed.assign(**{k: stayed[s] for k, s in zip(keys, stored_keys, strict=True)})
+    columns = [*keys, *stored_keys, "count"]
+    return pd.concat([stayed[columns], moved[columns].astype({"count": "int64"})], ignore_index=True)
+
+
+def counts_by_stored_label(by_origin: pd.DataFrame, stored: pa.Table, keys: list[str]) -> pa.Table:
+    """``(*keys, _stored_label, count)``: :func:`origin_counts` by the stored run's label of each
+    row's stored pattern (as :func:`jobs.patterns.label_transitions.stored_label_counts`; a pattern
+    without a stored label keeps a null one, which the label transitions refuse)."""
+    import pyarrow as pa
+
+    stored_keys = [STORED_PREFIX + k for k in keys]
+    labels = stored.select([*keys, "label"]).to_pandas()
+    labels = labels.rename(columns={**dict(zip(keys, stored_keys, strict=True)), "label": STORED_LABEL})
+    joined = by_origin.merge(labels, on=stored_keys, how="left")
+    joined[STORED_LABEL] = joined[STORED_LABEL].astype("Int32")
+    grouped = joined.groupby([*keys, STORED_LABEL], as_index=False, dropna=False)["count"].sum()
+    return pa.Table.from_pandas(grouped, preserve_index=False)
+
+
+def pattern_counts(by_origin: pd.DataFrame, patterned: RowPatterns) -> pa.Table:
+    """``(pattern, count, *keys)`` per distinct pattern, as Spark's aggregate writes ``pattern_counts``."""
+    import pyarrow as pa
+
+    assert patterned.codec is not None  # the stored codes are packed codes
+    keys = patterned.keys
+    summed = by_origin.groupby(keys, as_index=False)["count"].sum()
+    strings = patterned.codec.pattern_strings(summed[keys].to_numpy(dtype="int64"))
+    columns = {PATTERN: pa.array(strings, pa.string()), "count": pa.array(summed["count"], pa.int64())}
+    return pa.table({**columns, **{k: pa.array(summed[k], pa.int64()) for k in keys}})
