@@ -132,7 +132,10 @@ def write_votes(
         votes = votes.unionByName(part)
     try:
         mode = writer_options.pop("_mode", "overwrite")
-        writer = votes.repartition("lf").write.format("delta").mode(mode).partitionBy("lf")
+        # A full write gathers each LF's votes into one file; an LF edit writes its LFs' votes from
+        # the tasks that computed them, without a shuffle of every row into one task per LF.
+        edit_only = plan.mode != "full" and not plan.rows_changed
+        writer = (votes if edit_only else votes.repartition("lf")).write.format("delta").mode(mode).partitionBy("lf")
         for key, value in {**writer_options, "userMetadata": meta}.items():
             writer = writer.option(key, value)
         writer.save(path)
