@@ -132,6 +132,24 @@ class StoredRowFiles:
             names=["id", *self.columns],
         )
 
+    def moved_pairs(self, path: str) -> pa.Table:
+        """``(<column>..., _s<column>..., count)``: one stored file's rows whose codes the edit
+        changed, counted by (new codes, stored codes)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        assert self.change is not None  # only an edit moves rows
+        stored = pq.read_table(path, columns=["id", *self.columns])
+        change_ids = self.change.column("id").cast(stored.schema.field("id").type)
+        moved = stored.filter(pc.is_in(stored.column("id"), value_set=change_ids))
+        at = pc.index_in(moved.column("id"), value_set=change_ids)
+        new = [pc.add(moved.column(c), pc.take(self.change.column(f"_d{c}"), at)) for c in self.columns]
+        old = [moved.column(c) for c in self.columns]
+        pairs = pa.table([*new, *old], names=[*self.columns, *[STORED_PREFIX + c for c in self.columns]])
+        counted = pairs.group_by(pairs.column_names).aggregate([([], "count_all")])
+        return pa.table({**{c: counted.column(c) for c in pairs.column_names}, "count": counted.column("count_all")})
+
     def indexed_rows(self, path: str, keys: pa.Table, index: str) -> pa.Table:
         """``id`` and ``index`` (looked up in ``keys``: the code columns and ``index``, one row per
         pattern) of one stored file's rows. A row whose pattern ``keys`` lacks is an error that

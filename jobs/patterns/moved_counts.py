@@ -13,12 +13,14 @@ positive, which only a stored table that does not describe the stored rows gives
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.patterns.incremental import STORED_PREFIX, UpdatedPatterns
+from jobs.patterns.incremental import STORED_PREFIX, StoredRowFiles, UpdatedPatterns
 from jobs.patterns.label_transitions import STORED_LABEL
 from jobs.patterns.vote_patterns import PATTERN, RowPatterns
 
@@ -31,6 +33,8 @@ def moved_counts(updated: UpdatedPatterns, keys: list[str], limit: int) -> pd.Da
     there is no edit or more than ``limit`` such pairs (then every row is aggregated in Spark)."""
     if updated.moved is None:
         return None
+    if updated.files is not None and updated.files.change is not None:
+        return _moved_in_files(updated.moved.sparkSession, updated.files, keys, limit)
     stored_keys = [STORED_PREFIX + k for k in keys]
     grouped = updated.moved.groupBy(*keys, *stored_keys).agg(F.count(F.lit(1)).alias("count"))
     table = grouped.limit(limit + 1).toArrow()
@@ -79,3 +83,33 @@ def pattern_counts(by_origin: pd.DataFrame, patterned: RowPatterns) -> pa.Table:
     strings = patterned.codec.pattern_strings(summed[keys].to_numpy(dtype="int64"))
     columns = {PATTERN: pa.array(strings, pa.string()), "count": pa.array(summed["count"], pa.int64())}
     return pa.table({**columns, **{k: pa.array(summed[k], pa.int64()) for k in keys}})
+
+
+def _moved_in_files(spark: SparkSession, files: StoredRowFiles, keys: list[str], limit: int) -> pd.DataFrame | None:
+    """:func:`moved_counts` from the stored row-pattern files read by Arrow in one task each, as the
+    staging writer reads them (docs/decisions/0005): no Spark scan and join of every stored row."""
+    import pyarrow as pa
+
+    shipped = spark.sparkContext.broadcast(files)
+
+    def count(paths: Iterable[str]) -> Iterator[pa.Table]:
+        for path in paths:
+            yield shipped.value.moved_pairs(path)
+
+    try:
+        parts = spark.sparkContext.parallelize(list(files.files), max(len(files.files), 1)).mapPartitions(count)
+        tables = parts.collect() if files.files else []
+    finally:
+        shipped.unpersist()
+    stored_keys = [STORED_PREFIX + k for k in keys]
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in [*keys, *stored_keys, "count"]})
+    summed = pa.concat_tables(tables).group_by([*keys, *stored_keys]).aggregate([("count", "sum")])
+    if summed.num_rows > limit:
+        return None
+    return pd.DataFrame(
+        {
+            **{c: summed.column(c).to_numpy() for c in [*keys, *stored_keys]},
+            "count": summed.column("count_sum").to_numpy(),
+        }
+    )
