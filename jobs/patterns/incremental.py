@@ -33,6 +33,7 @@ from pyspark.sql.utils import AnalysisException
 
 from jobs.lake.table_files import partition_parquet_files, plain_parquet_files
 from jobs.lake.tables import TableRef, commit_at, commit_metadata, latest_commit
+from jobs.patterns.vote_changes import code_changes, listed_votes
 from jobs.patterns.vote_patterns import PatternCodec
 
 if TYPE_CHECKING:
@@ -246,29 +247,24 @@ def updated_patterns(
                 None if files is None else StoredRowFiles(tuple(files), tuple(codec.columns), None),
             )
 
-        old, new = (
-            votes_of(spark, votes_ref, int(meta["votes_version"]), edited),
-            votes_of(spark, votes_ref, votes_version, edited),
-        )
-        _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit
+        versions = (int(meta["votes_version"]), votes_version)
+        listed = listed_votes(votes_ref, versions, edited) if files is not None else None
+        if listed is not None:  # the edited LFs' votes are few files: Arrow sums their differences
+            in_hand = code_changes(codec, *listed)
+            change = spark.createDataFrame(in_hand).persist()
+        else:
+            old, new = (votes_of(spark, votes_ref, v, edited) for v in versions)
+            _ = (old.schema, new.schema, stored.schema)  # resolve now: a vacuumed version fails here, not mid-fit
+            change, in_hand = _spark_change(codec, old, new), None
     except AnalysisException as e:
         log.info("fit_label_model: row patterns rebuilt (%s)", str(e).splitlines()[0])
         return None
-    return _with_changes(stored, codec, files, old, new, edited, version, meta.get("run_id"))
+    return _with_changes(stored, codec, files, (change, in_hand), edited, version, meta.get("run_id"))
 
 
-def _with_changes(
-    stored: DataFrame,
-    codec: PatternCodec,
-    files: list[str] | None,
-    old: DataFrame,
-    new: DataFrame,
-    edited: list[str],
-    version: int,
-    stored_run: str | None,
-) -> UpdatedPatterns:
-    """The stored codes plus each row's code difference between the edited LFs' old and new votes."""
-    change = (
+def _spark_change(codec: PatternCodec, old: DataFrame, new: DataFrame) -> DataFrame:
+    """``(id, _d<column>...)`` per row whose codes the edit changed, by Spark (cached)."""
+    return (
         _digits(codec, new, 1)
         .unionByName(_digits(codec, old, -1))
         .groupBy("id")
@@ -276,7 +272,21 @@ def _with_changes(
         .where(" OR ".join(f"`{c}` <> 0" for c in codec.columns))
         .select("id", *[F.col(c).alias(f"_d{c}") for c in codec.columns])
     ).persist()
-    changed_rows = change.count()
+
+
+def _with_changes(
+    stored: DataFrame,
+    codec: PatternCodec,
+    files: list[str] | None,
+    changes: tuple[DataFrame, pa.Table | None],
+    edited: list[str],
+    version: int,
+    stored_run: str | None,
+) -> UpdatedPatterns:
+    """The stored codes plus each row's code difference (``changes``: cached, and in Arrow when
+    computed there) between the edited LFs' old and new votes."""
+    change, in_hand = changes
+    changed_rows = in_hand.num_rows if in_hand is not None else change.count()
     log.info(
         "fit_label_model: row patterns updated from v%d: %d LFs edited (%s), %d rows changed pattern",
         version,
@@ -287,7 +297,7 @@ def _with_changes(
     side = F.broadcast(change) if changed_rows <= BROADCAST_ROWS else change
     joined = stored.join(side, "id", "left")
     arrow = (
-        StoredRowFiles(tuple(files), tuple(codec.columns), change.toArrow())
+        StoredRowFiles(tuple(files), tuple(codec.columns), in_hand if in_hand is not None else change.toArrow())
         if files is not None and changed_rows <= ARROW_CHANGE_ROWS
         else None
     )
