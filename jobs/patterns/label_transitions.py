@@ -178,6 +178,21 @@ def pattern_transitions(
     return LabelTransitions(against_run, _sorted(counts))
 
 
+def transitions_in_hand(
+    split: pa.Table, predicted: pd.DataFrame, keys: list[str], against_run: str
+) -> LabelTransitions:
+    """:func:`pattern_transitions` of a split in hand (``jobs/patterns/moved_counts.py``) and the
+    fit's label per pattern (``predicted``: the keys and ``label``), on the driver."""
+    joined = split.to_pandas().merge(predicted[[*keys, "label"]], on=keys, how="left")
+    if joined["label"].isna().any():
+        raise ValueError("label transitions: a stored-label count has a pattern the fit did not predict")
+    if joined[STORED_LABEL].isna().any():
+        raise ValueError(f"label transitions: a stored pattern has no label of run {against_run} in pattern_labels")
+    grouped = joined.groupby([STORED_LABEL, "label"])["count"].sum()
+    counts: dict[tuple[int | None, int], int] = {(int(p), int(label)): int(n) for (p, label), n in grouped.items()}
+    return LabelTransitions(against_run, _sorted(counts))
+
+
 def joined_transitions(candidates: DataFrame, published: DataFrame, against_run: str | None) -> LabelTransitions:
     """The transitions by joining the candidate rows with the published ones by id (one aggregate job)."""
     grouped = (

@@ -46,8 +46,9 @@ class FitPatterns:
     """The stored patterns plus the LF edit's changes, on an incremental rerun; else None."""
     against: str | None
     """The published run whose stored pattern labels the label changes are counted against."""
-    split: DataFrame | None
-    """Pattern counts split by the stored (published) label, when ``against`` is set (cached)."""
+    split: DataFrame | pa.Table | None
+    """Pattern counts split by the stored (published) label, when ``against`` is set (cached, or in
+    hand when counted from the rows an edit moved)."""
     counts_ref: TableRef
     counts: DataFrame | None
     """The ``pattern_counts`` table as Spark wrote it for this run (None when ``counted``)."""
@@ -56,7 +57,7 @@ class FitPatterns:
 
     def unpersist(self) -> None:
         self.rows.unpersist()
-        if self.split is not None:
+        if isinstance(self.split, DataFrame):
             self.split.unpersist()
 
 
@@ -93,7 +94,7 @@ def counted_from_moves(
     updated: UpdatedPatterns | None,
     stored: pa.Table | None,
     against: str | None,
-) -> tuple[pa.Table, DataFrame | None] | None:
+) -> tuple[pa.Table, pa.Table | None] | None:
     """After an LF edit, when the stored run's rows per pattern are on record: the pattern counts
     and, with ``against``, their split by stored label, from the rows the edit moved
     (:mod:`jobs.patterns.moved_counts`); else None."""
@@ -104,9 +105,7 @@ def counted_from_moves(
         return None
     by_origin = origin_counts(stored, moved, patterned.keys)
     log.info("fit_label_model: pattern counts from the stored run's and %d rows moved", int(moved["count"].sum()))
-    split = None
-    if against is not None:
-        split = spark.createDataFrame(counts_by_stored_label(by_origin, stored, patterned.keys))
+    split = counts_by_stored_label(by_origin, stored, patterned.keys) if against is not None else None
     return pattern_counts(by_origin, patterned), split
 
 

@@ -22,7 +22,7 @@ from jobs.core.settings import Settings
 from jobs.hand_labels.gold_set import evaluation_gold
 from jobs.label_models import LabelModel
 from jobs.lake.tables import delta_rs_location, latest_commit
-from jobs.patterns.label_transitions import LabelTransitions, pattern_transitions
+from jobs.patterns.label_transitions import LabelTransitions, pattern_transitions, transitions_in_hand
 from jobs.patterns.vote_patterns import RowPatterns, pattern_matrix
 from jobs.stages.fit import on_executors as fit_on_executors
 from jobs.stages.fit.choose_model import Choice, choose_model, dev_pattern_counts, gold_pattern_counts
@@ -220,7 +220,11 @@ def fit_on_driver(
     transitions = None
     if fp.split is not None and per_pattern is not None:
         assert fp.against is not None  # split is only built when there is a run to compare with
-        transitions = pattern_transitions(fp.split, per_pattern, fp.patterned.keys, fp.against)
+        keys = fp.patterned.keys
+        if isinstance(fp.split, DataFrame):
+            transitions = pattern_transitions(fp.split, per_pattern, keys, fp.against)
+        else:
+            transitions = transitions_in_hand(fp.split, counted[keys].assign(label=labels), keys, fp.against)
     distribution = label_distribution(ds.classes, counts, labels, probs)
     return FittedModel(
         choice.model, choice, counts_version, predicted, per_pattern, distribution, len(L), int(counts.sum()),
