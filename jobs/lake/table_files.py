@@ -31,6 +31,21 @@ def table_rows(spark: Any, ref: TableRef, version: int) -> int:
     return int(ref.read(spark, version).count())
 
 
+def table_schema(spark: Any, ref: TableRef) -> Any:
+    """The newest version's schema as a Spark ``StructType``: from the Delta log by delta-rs
+    (milliseconds), else from Spark's reader (a snapshot of the table: tenths of a second)."""
+    location = delta_rs_location(ref.path)
+    if location is not None:
+        from deltalake import DeltaTable
+        from pyspark.sql.types import StructType
+
+        try:
+            return StructType.fromJson(json.loads(DeltaTable(location).schema().to_json()))
+        except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
+            pass
+    return ref.read(spark).schema
+
+
 def _plain_snapshot(ref: TableRef, version: int, partitions: list[str]) -> Any | None:
     """Version ``version`` of ``ref`` as delta-rs opens it, when its files hold exactly its rows:
     on local disk, the plain protocol (no deletion vectors, column mapping or other reader

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
+from jobs.lake.table_files import table_schema
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, replace_run_rows
 from jobs.patterns.incremental import store_patterns
 from jobs.patterns.label_transitions import RECORD_KEY as TRANSITIONS_KEY
@@ -43,7 +44,7 @@ def reset_staging_if_schema_changed(spark: SparkSession, ref: TableRef, staged: 
     (a per-run ``replaceWhere`` cannot change the schema)."""
     if not ref.exists():
         return
-    current = ref.read(spark).schema
+    current = table_schema(spark, ref)
     # Compare names and types, not nullability: Delta reads arrays back as containsNull=true,
     # and treating that as a change would drop the candidates kept from earlier (failed) runs.
     wanted = {f.name: f.dataType.simpleString() for f in staged.schema.fields}
