@@ -7,8 +7,9 @@ its labels per pattern (``pattern_labels``' ``count``), so every row's
 from each stored pattern, plus the moved rows' (new, stored) counts: one
 aggregate of the moved rows instead of one of every row, and the small tables
 combined on the driver (no Spark job per query stage of a join of aggregates).
-The result equals the aggregate of every row; the fit refuses a count that is not
-positive, which only a stored table that does not describe the stored rows gives.
+The result equals the aggregate of every row. Stored counts that cannot describe the
+stored rows (more rows moved away from a pattern than it had) are not used: every row
+is aggregated instead, and the log says why.
 """
 
 from __future__ import annotations
@@ -41,18 +42,18 @@ def moved_counts(updated: UpdatedPatterns, keys: list[str], limit: int) -> pd.Da
     return None if table.num_rows > limit else table.to_pandas()
 
 
-def origin_counts(stored: pa.Table, moved: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def origin_counts(stored: pa.Table, moved: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
     """``(*keys, _s<key>..., count)`` of every row: the stored rows per pattern (``stored``'s keys
-    and ``count``) less those that moved away, plus the moved rows. A moved row from a pattern
-    the stored counts lack means they do not describe the stored rows: a ValueError."""
+    and ``count``) less those that moved away, plus the moved rows. None when more rows moved
+    away from a pattern than the stored counts give it: they do not describe the stored rows."""
     stored_keys = [STORED_PREFIX + k for k in keys]
     base = stored.select([*keys, "count"]).to_pandas().rename(columns=dict(zip(keys, stored_keys, strict=True)))
     left = moved.groupby(stored_keys, as_index=False)["count"].sum().rename(columns={"count": "_left"})
-    merged = base.merge(left, on=stored_keys, how="outer", indicator=True)
-    if (merged["_merge"] == "right_only").any():
-        raise ValueError("pattern_labels: rows moved from a pattern its stored counts do not have")
-    merged["count"] = (merged["count"] - merged["_left"].fillna(0)).astype("int64")
-    stayed = merged[merged["count"] != 0]  # a negative count is kept: the fit refuses it
+    merged = base.merge(left, on=stored_keys, how="outer")
+    merged["count"] = (merged["count"].fillna(0) - merged["_left"].fillna(0)).astype("int64")
+    if (merged["count"] < 0).any():
+        return None
+    stayed = merged[merged["count"] != 0]
     stayed = stayed.assign(**{k: stayed[s] for k, s in zip(keys, stored_keys, strict=True)})
     columns = [*keys, *stored_keys, "count"]
     return pd.concat([stayed[columns], moved[columns].astype({"count": "int64"})], ignore_index=True)

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs.core.datasets import DatasetConfig
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
+from jobs.lake.table_files import table_rows
 from jobs.lake.tables import TableRef, commit_metadata, latest_commit, local_path, overwrite_small_table, table
 from jobs.patterns.incremental import UpdatedPatterns, updated_patterns
 from jobs.patterns.label_transitions import (
@@ -94,6 +95,7 @@ def counted_from_moves(
     updated: UpdatedPatterns | None,
     stored: pa.Table | None,
     against: str | None,
+    patterns_ref: TableRef,
 ) -> tuple[pa.Table, pa.Table | None] | None:
     """After an LF edit, when the stored run's rows per pattern are on record: the pattern counts
     and, with ``against``, their split by stored label, from the rows the edit moved
@@ -104,6 +106,12 @@ def counted_from_moves(
     if moved is None:
         return None
     by_origin = origin_counts(stored, moved, patterned.keys)
+    total = table_rows(spark, patterns_ref, updated.stored_version)
+    if by_origin is None or int(by_origin["count"].sum()) != total:
+        log.warning(
+            "fit_label_model: pattern_labels' counts do not describe the stored row patterns; counting every row"
+        )
+        return None
     log.info("fit_label_model: pattern counts from the stored run's and %d rows moved", int(moved["count"].sum()))
     split = counts_by_stored_label(by_origin, stored, patterned.keys) if against is not None else None
     return pattern_counts(by_origin, patterned), split
@@ -151,7 +159,7 @@ def count_patterns(
         source_version=inputs.source_version,
         votes_version=inputs.votes_version,
     )
-    in_hand = counted_from_moves(spark, patterned, updated, stored, against)
+    in_hand = counted_from_moves(spark, patterned, updated, stored, against, inputs.tables.row_patterns)
     if in_hand is not None:
         counted, split = in_hand
         if local_path(counts_ref.path) is not None and _written_by_delta_rs(counts_ref, counted, meta):
