@@ -31,6 +31,12 @@ def table_rows(spark: Any, ref: TableRef, version: int) -> int:
     return int(ref.read(spark, version).count())
 
 
+def file_slices(spark: Any, files: int) -> int:
+    """Spark tasks for work over ``files`` table files read by Python itself: one per core, not one
+    per file, so each task's fixed cost (its Python function and broadcast) is paid once per core."""
+    return max(1, min(files, int(spark.sparkContext.defaultParallelism)))
+
+
 def table_schema(spark: Any, ref: TableRef) -> Any:
     """The newest version's schema as a Spark ``StructType``: from the Delta log by delta-rs
     (milliseconds), else from Spark's reader (a snapshot of the table: tenths of a second)."""

@@ -21,6 +21,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs.lake.table_files import file_slices
 from jobs.patterns.incremental import STORED_PREFIX, StoredRowFiles, UpdatedPatterns
 from jobs.patterns.label_transitions import STORED_LABEL
 from jobs.patterns.vote_patterns import PATTERN, RowPatterns
@@ -87,7 +88,7 @@ def pattern_counts(by_origin: pd.DataFrame, patterned: RowPatterns) -> pa.Table:
 
 
 def _moved_in_files(spark: SparkSession, files: StoredRowFiles, keys: list[str], limit: int) -> pd.DataFrame | None:
-    """:func:`moved_counts` from the stored row-pattern files read by Arrow in one task each, as the
+    """:func:`moved_counts` from the stored row-pattern files read by Arrow in one task per core, as the
     staging writer reads them (docs/decisions/0005): no Spark scan and join of every stored row."""
     import pyarrow as pa
 
@@ -98,7 +99,9 @@ def _moved_in_files(spark: SparkSession, files: StoredRowFiles, keys: list[str],
             yield shipped.value.moved_pairs(path)
 
     try:
-        parts = spark.sparkContext.parallelize(list(files.files), max(len(files.files), 1)).mapPartitions(count)
+        parts = spark.sparkContext.parallelize(list(files.files), file_slices(spark, len(files.files))).mapPartitions(
+            count
+        )
         tables = parts.collect() if files.files else []
     finally:
         shipped.unpersist()

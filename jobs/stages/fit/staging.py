@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from jobs.lake.table_files import file_slices
 from jobs.lake.tables import TableRef
 from jobs.stages.publish.commit_files import PARTITION, local_path
 
@@ -271,9 +272,10 @@ def write_run_partition_from_files(
     stats_columns: list[str],
     user_metadata: str,
 ) -> int:
-    """:func:`write_run_partition` for rows that Python can read itself: one task per source
-    (a Parquet file), ``indexed_rows(source)`` giving its ``id`` and ``_pattern`` as an Arrow
-    table, one staged file per source.
+    """:func:`write_run_partition` for rows that Python can read itself: the sources (Parquet
+    files) shared among one task per core (:func:`~jobs.lake.table_files.file_slices`),
+    ``indexed_rows(source)`` giving its ``id`` and ``_pattern`` as an Arrow table, one staged
+    file per source.
 
     Why: rows that come from Spark reach the Python workers through Spark's Arrow
     conversion, which costs more than pyarrow reading a table's Parquet files (the stored
@@ -294,7 +296,7 @@ def write_run_partition_from_files(
     started = time.monotonic()
     try:
         written = (
-            spark.sparkContext.parallelize(sources, max(len(sources), 1)).mapPartitions(write).collect()
+            spark.sparkContext.parallelize(sources, file_slices(spark, len(sources))).mapPartitions(write).collect()
             if sources
             else []
         )
