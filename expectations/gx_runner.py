@@ -26,7 +26,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -181,17 +182,18 @@ def run_suite(
     # computed, keyed by batch id) on the datasource, and a whole-dataframe batch has the same
     # id every run, so a reused one would answer with the previous run's metrics.
     name = f"labellake_{dataset}_{suite.name}"
-    if name in context.data_sources.all():
-        context.data_sources.delete(name)
-    # persist=False: GX would cache the frame and never release it, and Spark's cache matches by
-    # plan, so the next run's frame over the same paths would be answered from this run's rows.
-    # Callers persist (and unpersist) what they hand in.
-    if _is_pandas(frame):
-        source = context.data_sources.add_pandas(name=name)
-    else:
-        source = context.data_sources.add_spark(name=name, persist=False)
-    asset = source.add_dataframe_asset(name=suite.name)
-    batch_definition = asset.add_batch_definition_whole_dataframe("run")
+    with _one_config_save(context):
+        if name in context.data_sources.all():
+            context.data_sources.delete(name)
+        # persist=False: GX would cache the frame and never release it, and Spark's cache matches by
+        # plan, so the next run's frame over the same paths would be answered from this run's rows.
+        # Callers persist (and unpersist) what they hand in.
+        if _is_pandas(frame):
+            source = context.data_sources.add_pandas(name=name)
+        else:
+            source = context.data_sources.add_spark(name=name, persist=False)
+        asset = source.add_dataframe_asset(name=suite.name)
+        batch_definition = asset.add_batch_definition_whole_dataframe("run")
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
@@ -213,6 +215,21 @@ def run_suite(
     seconds = round(time.monotonic() - started, 2)
     log.info("validated %s: %d expectations in %.1fs", suite.name, len(validation.results), seconds)
     return SuiteRun(suite.name, outcomes(validation, severity_of, observed), page, seconds, identifier)
+
+
+@contextmanager
+def _one_config_save(context: Any) -> Iterator[None]:
+    """Write ``great_expectations.yml`` once for the datasource changes made inside: GX's file
+    context rewrites it after each (delete, add, asset, batch definition: four per validation,
+    about 20 ms each as the file lists every suite's datasource). On an error the file is
+    written as well, with whatever changes were made."""
+    save = context._save_project_config
+    context._save_project_config = lambda: None
+    try:
+        yield
+    finally:
+        del context._save_project_config  # the class's method again
+        save()
 
 
 def _is_pandas(frame: object) -> bool:

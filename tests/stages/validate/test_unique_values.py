@@ -53,6 +53,9 @@ def test_bucketed_unique_proportion_equals_gx_count_distinct(spark, tmp_path: Pa
     assert checks["bucketed"]["observed"] == checks["stock"]["observed"]
     assert checks["bucketed"]["success"] == checks["stock"]["success"] == (expected == 1.0)
     assert run.docs_page and Path(run.docs_page.removeprefix("file://")).exists()
+    # The project file was written once for the datasource's four changes, with all of them.
+    config = (tmp_path / "home" / "_gx" / "t" / "gx" / "great_expectations.yml").read_text()
+    assert "labellake_t_t_ids" in config and "t_ids" in config
     if variant == "repeats_and_nulls":
         assert not checks["bucketed"]["success"]
 
