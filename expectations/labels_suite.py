@@ -36,6 +36,8 @@ can be reported as "class_share_max[SPAM]: observed 0.97 > 0.95".
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,40 +95,35 @@ def recorded_published_stats(meta: dict[str, Any], version: int) -> PublishedSta
     )
 
 
-def probs_problem(n_classes: int) -> Any:
-    """Null when ``probs`` and ``confidence`` are sound, else what is wrong with them.
-
-    One column for the five properties (length, range, sum, confidence = max)
-    so GX checks them in one pass and a failure still says which went wrong.
-    """
+def _problems(n_classes: int) -> list[tuple[Any, str]]:
+    """(condition, what is wrong) per row-level property: id and label present, label in [-1, k),
+    and ``probs`` and ``confidence`` sound (length, range, sum, confidence = max)."""
     # The sum as k element reads, not ``aggregate`` with a lambda: Spark interprets
     # higher-order functions row by row, and at 10M rows that was most of the view's cost.
     total = sum((F.coalesce(F.try_element_at("probs", F.lit(i + 1)), F.lit(0.0)) for i in range(n_classes)), F.lit(0.0))
-    problem = F.concat_ws(
-        ", ",
-        F.when(F.size("probs") != n_classes, F.lit(f"length != {n_classes}")),
-        F.when((F.array_min("probs") < 0) | (F.array_max("probs") > 1), F.lit("a prob outside [0, 1]")),
-        F.when(F.abs(total - 1.0) > PROB_SUM_TOLERANCE, F.lit("sum != 1")),
-        F.when(F.abs(F.col("confidence") - F.array_max("probs")) > 1e-9, F.lit("confidence != max prob")),
-    )
-    return F.when(problem != "", problem)
+    return [
+        (F.col("id").isNull(), "id is null"),
+        (F.col("label").isNull(), "label is null"),
+        ((F.col("label") < -1) | (F.col("label") >= n_classes), f"label not in [-1, {n_classes - 1}]"),
+        (F.size("probs") != n_classes, f"length != {n_classes}"),
+        ((F.array_min("probs") < 0) | (F.array_max("probs") > 1), "a prob outside [0, 1]"),
+        (F.abs(total - 1.0) > PROB_SUM_TOLERANCE, "sum != 1"),
+        (F.abs(F.col("confidence") - F.array_max("probs")) > 1e-9, "confidence != max prob"),
+    ]
 
 
 def row_problem(n_classes: int) -> Any:
-    """Null when a row is sound (id and label present, label in [-1, k), probs sound), else what is wrong.
+    """Null when a row is sound, else what is wrong with it (:func:`_problems`).
 
     The row-level properties share one column so GX checks them in one pass over
     the rows (each expectation is at least one Spark job over 10M rows), and a
     failure still names the problem and, through the index column, the row ids.
+    The text is built only for a broken row: a string per sound row cost a fifth
+    of the validation pass.
     """
-    problem = F.concat_ws(
-        ", ",
-        F.when(F.col("id").isNull(), F.lit("id is null")),
-        F.when(F.col("label").isNull(), F.lit("label is null")),
-        F.when((F.col("label") < -1) | (F.col("label") >= n_classes), F.lit(f"label not in [-1, {n_classes - 1}]")),
-        probs_problem(n_classes),
-    )
-    return F.when(problem != "", problem)
+    problems = _problems(n_classes)
+    broken = functools.reduce(operator.or_, [F.coalesce(c, F.lit(False)) for c, _ in problems])
+    return F.when(broken, F.concat_ws(", ", *[F.when(c, F.lit(text)) for c, text in problems]))
 
 
 def share_column(classes: tuple[str, ...], index: int) -> str:
