@@ -180,7 +180,7 @@ def test_incremental_reruns_equal_full_recomputes(
     assert observed == pytest.approx(_label_change_share(inc, 2, 3), abs=1e-6) and observed > 0
     assert len(updated) == 1 and "2 LFs edited (keyword_free, keyword_please)" in updated[0], caplog.text
     # Only the rows the edit moved were aggregated: the other patterns kept inc-3's counts.
-    assert any("pattern counts from the stored run's and" in m for m in caplog.messages), caplog.text
+    assert any("pattern counts from the stored run's counts and" in m for m in caplog.messages), caplog.text
     # The staged rows were read from the stored row-pattern files by Arrow (jobs/stages/fit/staging.py).
     assert any("staging rows read by Arrow from" in r.getMessage() for r in caplog.records), caplog.text
     changed_rows = int(re.search(r"(\d+) rows changed pattern", updated[0]).group(1))

@@ -112,7 +112,9 @@ def counted_from_moves(
             "fit_label_model: pattern_labels' counts do not describe the stored row patterns; counting every row"
         )
         return None
-    log.info("fit_label_model: pattern counts from the stored run's and %d rows moved", int(moved["count"].sum()))
+    log.info(
+        "fit_label_model: pattern counts from the stored run's counts and %d moved rows", int(moved["count"].sum())
+    )
     split = counts_by_stored_label(by_origin, stored, patterned.keys) if against is not None else None
     return pattern_counts(by_origin, patterned), split
 
