@@ -43,13 +43,19 @@ def table_schema(spark: Any, ref: TableRef) -> Any:
     location = delta_rs_location(ref.path)
     if location is not None:
         from deltalake import DeltaTable
-        from pyspark.sql.types import StructType
 
         try:
-            return StructType.fromJson(json.loads(DeltaTable(location).schema().to_json()))
+            return _spark_schema(DeltaTable(location))
         except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
             pass
     return ref.read(spark).schema
+
+
+def _spark_schema(snapshot: Any) -> Any:
+    """A delta-rs table's schema as a Spark ``StructType`` (the Delta log's schema JSON is Spark's)."""
+    from pyspark.sql.types import StructType
+
+    return StructType.fromJson(json.loads(snapshot.schema().to_json()))
 
 
 def _plain_snapshot(ref: TableRef, version: int, partitions: list[str]) -> Any | None:
@@ -181,7 +187,7 @@ def partition_frame(spark: Any, ref: TableRef, version: int, partition: str, val
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    schema = StructType.fromJson(json.loads(snapshot.schema().to_json()))
+    schema = _spark_schema(snapshot)
     in_files = StructType([f for f in schema.fields if f.name != partition])
     rows = spark.read.schema(in_files).parquet(*listed[value])
     constant = F.lit(value).cast(schema[partition].dataType).alias(partition)

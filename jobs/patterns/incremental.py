@@ -187,7 +187,7 @@ class UpdatedPatterns:
     moved: DataFrame | None = None
     """``origins`` of the rows whose codes the edit changed, only (None: no LF edited). With the
     stored run's rows per pattern, their counts give every row's (pattern, stored pattern) counts
-    without an aggregate over every row (:func:`jobs.patterns.label_transitions.origin_counts`)."""
+    without an aggregate over every row (:mod:`jobs.patterns.moved_counts`)."""
 
 
 def _votes_written_by(spark: SparkSession, votes_ref: TableRef, meta: dict, votes_version: int) -> bool:
