@@ -42,6 +42,7 @@ from jobs.stages.apply.votes import (
     votes_of_codes,
 )
 from jobs.stages.apply.votes_check import unvalidated_lfs, validate_votes
+from jobs.stages.apply.votes_files import write_lf_partitions, writes_directly
 from jobs.stages.gate import ValidationReport
 from lf_library.compile import check_with_spark
 from lf_library.core import LFPack
@@ -131,10 +132,14 @@ def write_votes(
     for part in parts[1:]:
         votes = votes.unionByName(part)
     try:
-        mode = writer_options.pop("_mode", "overwrite")
-        # A full write gathers each LF's votes into one file; an LF edit writes its LFs' votes from
-        # the tasks that computed them, without a shuffle of every row into one task per LF.
+        # An LF edit's votes are written by the tasks that computed them (no shuffle into one task
+        # per LF), by pyarrow with a delta-rs commit where the table allows (jobs/stages/apply/votes_files.py).
         edit_only = plan.mode != "full" and not plan.rows_changed
+        replaced = plan.recomputed_lfs + plan.removed_lfs
+        if edit_only and replaced and writes_directly(votes_ref):
+            write_lf_partitions(votes, votes_ref, replaced, meta)
+            return errors
+        mode = writer_options.pop("_mode", "overwrite")
         writer = (votes if edit_only else votes.repartition("lf")).write.format("delta").mode(mode).partitionBy("lf")
         for key, value in {**writer_options, "userMetadata": meta}.items():
             writer = writer.option(key, value)
