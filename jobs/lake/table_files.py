@@ -51,6 +51,22 @@ def table_schema(spark: Any, ref: TableRef) -> Any:
     return ref.read(spark).schema
 
 
+def partition_columns(spark: Any, ref: TableRef) -> list[str]:
+    """The newest version's partition columns: from the Delta log by delta-rs (milliseconds), else
+    from Spark's ``DESCRIBE DETAIL`` (a snapshot of the table: about 0.1 s)."""
+    location = delta_rs_location(ref.path)
+    if location is not None:
+        from deltalake import DeltaTable
+
+        try:
+            return list(DeltaTable(location).metadata().partition_columns)
+        except Exception:  # noqa: BLE001 - what delta-rs cannot read, Spark may
+            pass
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    return list(SparkDeltaTable.forPath(spark, str(ref.path)).detail().first()["partitionColumns"])
+
+
 def _spark_schema(snapshot: Any) -> Any:
     """A delta-rs table's schema as a Spark ``StructType`` (the Delta log's schema JSON is Spark's)."""
     from pyspark.sql.types import StructType

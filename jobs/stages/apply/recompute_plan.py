@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.core.lineage import RunContext
+from jobs.lake.table_files import partition_columns
 from jobs.lake.tables import TableRef, latest_commit
 from lf_library.core import LFPack
 
@@ -123,9 +124,7 @@ def plan_recompute(
         return full("--mode full")
     if not votes.exists():
         return full("no votes on record yet")
-    from delta.tables import DeltaTable
-
-    if DeltaTable.forPath(spark, str(votes.path)).detail().first()["partitionColumns"] != ["lf"]:
+    if partition_columns(spark, votes) != ["lf"]:
         return full("the votes table predates the per-LF layout")
     votes_version, meta = latest_commit(spark, votes)
     if "lf_versions" not in meta or "source_version" not in meta:

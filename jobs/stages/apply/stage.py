@@ -217,6 +217,12 @@ def votes_commit_metadata(
     )
 
 
+def computed_lfs(pack: LFPack, plan: RecomputePlan) -> list[str]:
+    """The LFs whose votes this run computes: every LF when all rows or some rows are computed, else
+    the new and changed ones."""
+    return pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs
+
+
 def lfs_to_check(
     spark: SparkSession, settings: Settings, ds: DatasetConfig, pack: LFPack, plan: RecomputePlan
 ) -> list[str]:
@@ -224,7 +230,7 @@ def lfs_to_check(
     the run that computed them. Unless the votes on record never passed their check (it failed, or
     the run that wrote them died first): then their LFs are checked again, so a failure holds until
     its cause changes."""
-    computed = pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs
+    computed = computed_lfs(pack, plan)
     unchecked = unvalidated_lfs(spark, settings, ds.name, table(settings, ds.name, "votes"))
     return [n for n in pack.names if n in set(computed) | unchecked]
 
@@ -266,9 +272,9 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     source_version, _ = latest_commit(spark, source)
     pack = load_dataset_pack(ds)
     rows = source.read(spark, source_version)
-    check_with_spark(spark, pack, rows)
     votes = table(settings, ds.name, "votes")
     plan = plan_recompute(spark, run, pack, votes, source, source_version)
+    check_with_spark(spark, sub_pack(pack, computed_lfs(pack, plan)), rows)  # the LFs about to run
     if plan.rows is not None:
         plan.rows = plan.rows.persist(StorageLevel.MEMORY_AND_DISK)
     total_rows = table_rows(spark, source, source_version)
