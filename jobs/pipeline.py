@@ -25,7 +25,7 @@ from jobs.core.errors import SparkDied, ValidationFailed
 from jobs.core.lineage import RunContext, utc_now
 from jobs.core.settings import Settings, env_switch
 from jobs.lake.dataset_lock import dataset_lock
-from jobs.lake.runs import begin_attempt, record_run, run_record
+from jobs.lake.runs import attempt_remembered, begin_attempt, record_run, run_record
 from jobs.lake.tables import delta_rs_location, table
 from jobs.spark.conf import RUN_PROPERTY, STAGE_PROPERTY
 from jobs.spark.session import get_spark, spark_is_gone
@@ -378,7 +378,8 @@ def run_pipeline(
         source_files(path, ds.name)
     load_dataset_pack(ds)  # and so does an LF pack that fails to import or build, or has other classes
     results: dict[str, Any] = {}
-    with dataset_lock(settings, run):  # a busy dataset fails in a second, before a JVM starts
+    # A busy dataset fails in a second, before a JVM starts; the lock is held throughout.
+    with dataset_lock(settings, run), attempt_remembered(settings, run):
         for index, stage in enumerate(STAGES):
             if spark is None:
                 done = _run_locked(stage, run, settings, ds, None)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +120,10 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     if unknown:
         raise ValueError(f"runs table has no columns {sorted(unknown)}")
     now = utc_now()
-    attempt = fields.pop("attempt", None) or latest_attempt(settings, run.run_id, run.dataset) or 1
+    key = _attempt_key(settings, run)
+    attempt = (
+        fields.pop("attempt", None) or _ATTEMPTS.get(key) or latest_attempt(settings, run.run_id, run.dataset) or 1
+    )
     values: dict[str, Any] = {
         "run_id": run.run_id,
         "dataset": run.dataset,
@@ -201,7 +206,31 @@ def begin_attempt(settings: Settings, run: RunContext) -> int:
     previous = latest_attempt(settings, run.run_id, run.dataset)
     attempt = 1 if previous is None else previous + 1
     record_run(None, settings, run, attempt=attempt, status="running", stage="ingest", error=None)
+    if _attempt_key(settings, run) in _REMEMBERED:
+        _ATTEMPTS[_attempt_key(settings, run)] = attempt
     return attempt
+
+
+_REMEMBERED: set[tuple[str, str, str]] = set()
+_ATTEMPTS: dict[tuple[str, str, str], int] = {}
+
+
+def _attempt_key(settings: Settings, run: RunContext) -> tuple[str, str, str]:
+    return str(settings.home), run.run_id, run.dataset
+
+
+@contextmanager
+def attempt_remembered(settings: Settings, run: RunContext) -> Iterator[None]:
+    """Inside, the runs-table records of ``run`` reuse the attempt :func:`begin_attempt` started
+    instead of looking it up each time (a read per record). Only for a caller that holds the
+    dataset's lock throughout (``run_pipeline``): no other process can start an attempt meanwhile."""
+    key = _attempt_key(settings, run)
+    _REMEMBERED.add(key)
+    try:
+        yield
+    finally:
+        _REMEMBERED.discard(key)
+        _ATTEMPTS.pop(key, None)
 
 
 def run_record(

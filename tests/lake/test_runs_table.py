@@ -94,3 +94,26 @@ def test_a_rerun_of_a_run_id_adds_an_attempt_and_keeps_the_first(lake: Settings)
     latest = run_record(None, lake, "old", "youtube_spam")
     assert latest["attempt"] == 2 and latest["status"] == "failed" and latest["source_version"] == 7
     assert begin_attempt(lake, RunContext("new", "youtube_spam")) == 1
+
+
+def test_a_pipeline_remembers_its_attempt_and_forgets_it_after(lake: Settings, monkeypatch) -> None:
+    """Inside ``attempt_remembered`` (``run_pipeline``), records reuse the attempt ``begin_attempt``
+    started without reading the table; outside, each record looks the newest attempt up again."""
+    from jobs.lake import runs
+
+    run = RunContext("again", "youtube_spam")
+    runs.begin_attempt(lake, run)
+    lookups: list[str] = []
+    real = runs.latest_attempt
+    monkeypatch.setattr(runs, "latest_attempt", lambda *a: lookups.append(a[1]) or real(*a))
+    with runs.attempt_remembered(lake, run):
+        assert runs.begin_attempt(lake, run) == 2
+        lookups.clear()
+        record_run(None, lake, run, status="validated")
+        record_run(None, lake, run, status="published")
+        assert lookups == []  # remembered
+    record_run(None, lake, run, error="after")  # another process may have begun attempt 3 by now
+    assert lookups == ["again"]
+    rows = DeltaTable(str(runs_table(lake).path)).to_pandas().sort_values("attempt")
+    assert rows["attempt"].tolist() == [1, 2] and rows["status"].tolist() == ["running", "published"]
+    assert rows["error"].tolist()[1] == "after"

@@ -217,7 +217,7 @@ def votes_commit_metadata(
     )
 
 
-def computed_lfs(pack: LFPack, plan: RecomputePlan) -> list[str]:
+def lfs_to_compute(pack: LFPack, plan: RecomputePlan) -> list[str]:
     """The LFs whose votes this run computes: every LF when all rows or some rows are computed, else
     the new and changed ones."""
     return pack.names if plan.mode == "full" or plan.rows_changed else plan.recomputed_lfs
@@ -230,7 +230,7 @@ def lfs_to_check(
     the run that computed them. Unless the votes on record never passed their check (it failed, or
     the run that wrote them died first): then their LFs are checked again, so a failure holds until
     its cause changes."""
-    computed = computed_lfs(pack, plan)
+    computed = lfs_to_compute(pack, plan)
     unchecked = unvalidated_lfs(spark, settings, ds.name, table(settings, ds.name, "votes"))
     return [n for n in pack.names if n in set(computed) | unchecked]
 
@@ -274,7 +274,7 @@ def run_apply_lfs(spark: SparkSession, ds: DatasetConfig, settings: Settings, ru
     rows = source.read(spark, source_version)
     votes = table(settings, ds.name, "votes")
     plan = plan_recompute(spark, run, pack, votes, source, source_version)
-    check_with_spark(spark, sub_pack(pack, computed_lfs(pack, plan)), rows)  # the LFs about to run
+    check_with_spark(spark, sub_pack(pack, lfs_to_compute(pack, plan)), rows)  # the LFs about to run
     if plan.rows is not None:
         plan.rows = plan.rows.persist(StorageLevel.MEMORY_AND_DISK)
     total_rows = table_rows(spark, source, source_version)
