@@ -1,13 +1,13 @@
-"""Parquet files written by pyarrow in Spark tasks, committed to a Delta table by delta-rs.
+"""Parquet files added to a Delta table by a delta-rs commit instead of Spark's Delta writer.
 
 For a table on a filesystem the executors share with the driver (local mode, or a cluster's
-shared volume) and on the plain protocol: each task writes its files with pyarrow and returns
-what a Delta ``add`` action needs (path, size, rows, min/max statistics); the driver commits
-them in one delta-rs transaction that replaces the named partitions, as Spark's
-``replaceWhere`` would. Spark's Delta writer spends most of a second of driver work on each
-commit (snapshot, conflict checks, post-commit hooks), which is most of a small write
-(docs/decisions/0017). A task that fails leaves at most a file no version references
-(``VACUUM`` removes it).
+shared volume) and on the plain protocol: the files are written by pyarrow in Spark tasks
+(:class:`ParquetFile`, which gathers their statistics) or by Spark's plain Parquet writer
+(statistics from their footers: :func:`footer_stats`); the driver commits them in one delta-rs
+transaction that replaces the named partitions, as Spark's ``replaceWhere`` would. Spark's
+Delta writer spends most of a second of driver work on each commit (snapshot, checksum,
+conflict checks, post-commit hooks), which is most of a small write (docs/decisions/0017).
+A write that fails leaves at most files no version references (``VACUUM`` removes them).
 """
 
 from __future__ import annotations
@@ -110,6 +110,28 @@ def stats_json(rows: int, bounds: dict[str, list[Any]]) -> str:
             continue
         low[name], high[name] = lo, hi
     return json.dumps({"numRecords": rows, "minValues": low, "maxValues": high, "nullCount": nulls})
+
+
+def footer_stats(path: Path, columns: tuple[str, ...]) -> tuple[int, str]:
+    """A Parquet file's rows and Delta ``add.stats`` JSON from its row groups' statistics: min,
+    max and null count of ``columns`` (a column some row group keeps no statistics for is left
+    out: Delta then reads it as unknown, never as wrong)."""
+    import pyarrow.parquet as pq
+
+    footer = pq.read_metadata(path)
+    names = footer.schema.names
+    bounds: dict[str, list[Any]] = {}
+    for name in columns:
+        found = [footer.row_group(g).column(names.index(name)).statistics for g in range(footer.num_row_groups)]
+        if not found or any(s is None or not s.has_null_count for s in found):
+            continue
+        if any(not s.has_min_max and s.num_values for s in found):
+            continue  # values without bounds: unknown
+        bounded = [s for s in found if s.has_min_max]  # the others hold only nulls
+        low = min(s.min for s in bounded) if bounded else None
+        high = max(s.max for s in bounded) if bounded else None
+        bounds[name] = [low, high, sum(s.null_count for s in found)]
+    return footer.num_rows, stats_json(footer.num_rows, bounds)
 
 
 class ParquetFile:

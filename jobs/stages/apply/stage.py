@@ -3,8 +3,8 @@
 Votes are stored long and sparse: one row ``(id, lf, vote, lf_version)`` per
 non-abstain vote. Why this layout:
 
-- replacing one LF's votes is a ``replaceWhere lf = ...`` that leaves every
-  other LF's files alone (incremental reruns when one LF changes);
+- replacing one LF's votes is a commit that replaces its ``lf`` partition and
+  leaves every other LF's files alone (incremental reruns when one LF changes);
 - abstains, usually most of the matrix, cost nothing;
 - vote patterns for the label model are one ``groupBy(id)`` away;
 - adding or removing an LF never changes the schema.
@@ -84,8 +84,9 @@ def write_votes(
 ) -> dict[str, dict]:
     """Write this run's votes in one Delta commit, recomputing only what ``plan`` says.
 
-    The table is partitioned by LF, so an LF-only change is a ``replaceWhere lf IN (...)``
-    that rewrites just the changed and removed LFs' files. When rows changed too, the
+    The table is partitioned by LF, so an LF-only change replaces just the changed and removed
+    LFs' partitions: a ``replaceWhere lf IN (...)``, or the same commit by delta-rs of files
+    Spark wrote (:mod:`jobs.stages.apply.votes_files`). When rows changed too, the
     kept votes (unchanged LFs on unchanged rows, read from the previous version) and the
     new ones replace the table together. Either way readers see the old state or the
     new one, never a mix. A full recompute goes through every row's pattern codes when it can

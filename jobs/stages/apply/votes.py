@@ -3,8 +3,8 @@
 Votes are stored long and sparse: one row ``(id, lf, vote, lf_version)`` per
 non-abstain vote. Why this layout:
 
-- replacing one LF's votes is a ``replaceWhere lf = ...`` that leaves every
-  other LF's files alone (incremental reruns when one LF changes);
+- replacing one LF's votes is a commit that replaces its ``lf`` partition and
+  leaves every other LF's files alone (incremental reruns when one LF changes);
 - abstains, usually most of the matrix, cost nothing;
 - vote patterns for the label model are one ``groupBy(id)`` away;
 - adding or removing an LF never changes the schema.

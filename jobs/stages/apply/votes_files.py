@@ -24,12 +24,11 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
 
-from jobs.lake.executor_writes import WrittenFile, commit_partitions, plain_writer_protocol
+from jobs.lake.executor_writes import WrittenFile, commit_partitions, footer_stats, plain_writer_protocol
 from jobs.lake.tables import TableRef, local_path
 
 log = logging.getLogger(__name__)
@@ -98,27 +97,6 @@ def _moved_into_table(root: Path, scratch: Path, written: Path) -> WrittenFile:
     info = target.stat()
     rows, stats = footer_stats(target, DATA_COLUMNS)
     return WrittenFile(relative, info.st_size, rows, stats, int(info.st_mtime * 1000))
-
-
-def footer_stats(path: Path, columns: tuple[str, ...]) -> tuple[int, str]:
-    """A Parquet file's rows and Delta ``add.stats`` JSON from its row groups' statistics: min,
-    max and null count of ``columns``, each left out where a row group does not record it."""
-    import pyarrow.parquet as pq
-
-    footer = pq.read_metadata(path)
-    names = footer.schema.names
-    low: dict[str, Any] = {}
-    high: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for name in columns:
-        found = [footer.row_group(g).column(names.index(name)).statistics for g in range(footer.num_row_groups)]
-        if all(s is not None and s.has_null_count for s in found):
-            nulls[name] = sum(s.null_count for s in found)
-        bounded = [s for s in found if s is not None and s.has_min_max]
-        if bounded and len(bounded) == len(found):
-            low[name], high[name] = min(s.min for s in bounded), max(s.max for s in bounded)
-    stats = {"numRecords": footer.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls}
-    return footer.num_rows, json.dumps(stats)
 
 
 def _partition_value(path: str) -> str:

@@ -96,3 +96,28 @@ def test_tables_a_plain_write_would_misrecord_go_through_spark(spark, tmp_path: 
     assert not writes_directly(TableRef("yt", "votes", tmp_path / "unpartitioned"))
     assert not writes_directly(TableRef("yt", "votes", tmp_path / "missing"))
     assert not writes_directly(TableRef("yt", "votes", "s3a://bucket/votes"))
+
+
+def test_footer_statistics_leave_out_what_a_file_does_not_bound(tmp_path: Path) -> None:
+    """Min and max over the row groups that have values; a column of nulls only has its null count;
+    a column a row group keeps no statistics for is left out (unknown to Delta, never wrong)."""
+    import pyarrow.parquet as pq
+
+    from jobs.lake.executor_writes import footer_stats
+
+    path = tmp_path / "f.parquet"
+    table = pa.table(
+        {
+            "id": ["b", "a", None, "c"],
+            "vote": pa.array([None, None, None, None], pa.int32()),
+            "lf_version": ["v1", "v1", "v2", "v2"],
+        }
+    )
+    pq.write_table(table, path, row_group_size=2, write_statistics=["id", "vote"])
+    rows, stats = footer_stats(path, ("id", "vote", "lf_version"))
+    assert rows == 4 and json.loads(stats) == {
+        "numRecords": 4,
+        "minValues": {"id": "a"},
+        "maxValues": {"id": "c"},
+        "nullCount": {"id": 1, "vote": 4},
+    }
