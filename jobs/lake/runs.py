@@ -120,10 +120,8 @@ def record_run(spark: SparkSession | None, settings: Settings, run: RunContext, 
     if unknown:
         raise ValueError(f"runs table has no columns {sorted(unknown)}")
     now = utc_now()
-    key = _attempt_key(settings, run)
-    attempt = (
-        fields.pop("attempt", None) or _ATTEMPTS.get(key) or latest_attempt(settings, run.run_id, run.dataset) or 1
-    )
+    known = fields.pop("attempt", None) or _ATTEMPTS.get(_attempt_key(settings, run))
+    attempt = known or latest_attempt(settings, run.run_id, run.dataset) or 1
     values: dict[str, Any] = {
         "run_id": run.run_id,
         "dataset": run.dataset,

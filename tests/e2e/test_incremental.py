@@ -183,6 +183,8 @@ def test_incremental_reruns_equal_full_recomputes(
     assert any("pattern counts from the stored run's counts and" in m for m in caplog.messages), caplog.text
     # The staged rows were read from the stored row-pattern files by Arrow (jobs/stages/fit/staging.py).
     assert any("staging rows read by Arrow from" in r.getMessage() for r in caplog.records), caplog.text
+    # The edited LFs' votes were Spark's Parquet files committed by delta-rs (jobs/stages/apply/votes_files.py).
+    assert any("votes replace 2 LFs' partitions" in m for m in caplog.messages), caplog.text
     changed_rows = int(re.search(r"(\d+) rows changed pattern", updated[0]).group(1))
     assert 0 < changed_rows < 1953
     run_pipeline(RunContext("full-4", DATASET, mode="full"), full, spark)

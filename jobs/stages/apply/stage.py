@@ -134,7 +134,7 @@ def write_votes(
         votes = votes.unionByName(part)
     try:
         # An LF edit's votes are written by the tasks that computed them (no shuffle into one task
-        # per LF), by pyarrow with a delta-rs commit where the table allows (jobs/stages/apply/votes_files.py).
+        # per LF), as plain Parquet committed by delta-rs where the table allows (votes_files.py).
         edit_only = plan.mode != "full" and not plan.rows_changed
         replaced = plan.recomputed_lfs + plan.removed_lfs
         if edit_only and replaced and writes_directly(votes_ref):

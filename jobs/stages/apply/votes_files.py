@@ -77,7 +77,7 @@ def write_lf_partitions(votes: DataFrame, ref: TableRef, replaced: list[str], me
     partition_of = {f.path: _partition_value(f.path) for f in files}
     version = commit_partitions(ref, LF, replaced, files, partition_of, meta)
     log.info(
-        "apply_lfs: %d votes of %d LFs in %d files -> %s@v%d (Parquet by Spark, committed by delta-rs)",
+        "apply_lfs: %d votes replace %d LFs' partitions in %d files -> %s@v%d (Spark's Parquet, delta-rs's commit)",
         sum(f.rows for f in files),
         len(replaced),
         len(files),
