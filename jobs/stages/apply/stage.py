@@ -133,22 +133,28 @@ def write_votes(
     for part in parts[1:]:
         votes = votes.unionByName(part)
     try:
-        # An LF edit's votes are written by the tasks that computed them (no shuffle into one task
-        # per LF), as plain Parquet committed by delta-rs where the table allows (votes_files.py).
-        edit_only = plan.mode != "full" and not plan.rows_changed
-        replaced = plan.recomputed_lfs + plan.removed_lfs
-        if edit_only and replaced and writes_directly(votes_ref):
-            write_lf_partitions(votes, votes_ref, replaced, meta)
-            return errors
-        mode = writer_options.pop("_mode", "overwrite")
-        writer = (votes if edit_only else votes.repartition("lf")).write.format("delta").mode(mode).partitionBy("lf")
-        for key, value in {**writer_options, "userMetadata": meta}.items():
-            writer = writer.option(key, value)
-        writer.save(path)
+        _save_votes(votes, votes_ref, plan, writer_options, meta)
     finally:
         for frame in cached:
             frame.unpersist()
     return errors
+
+
+def _save_votes(votes: DataFrame, votes_ref: TableRef, plan: RecomputePlan, writer_options: dict, meta: str) -> None:
+    """Commit ``votes`` as :func:`write_votes` planned. An LF edit's votes are written by the tasks
+    that computed them (no shuffle into one task per LF), as plain Parquet committed by delta-rs
+    where the table allows (:mod:`jobs.stages.apply.votes_files`); a full write gathers each LF's
+    votes into one file."""
+    edit_only = plan.mode != "full" and not plan.rows_changed
+    replaced = plan.recomputed_lfs + plan.removed_lfs
+    if edit_only and replaced and writes_directly(votes_ref):
+        write_lf_partitions(votes, votes_ref, replaced, meta)
+        return
+    mode = writer_options.pop("_mode", "overwrite")
+    writer = (votes if edit_only else votes.repartition("lf")).write.format("delta").mode(mode).partitionBy("lf")
+    for key, value in {**writer_options, "userMetadata": meta}.items():
+        writer = writer.option(key, value)
+    writer.save(str(votes_ref.path))
 
 
 def votes_through_row_codes(
