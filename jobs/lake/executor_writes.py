@@ -181,7 +181,15 @@ class ParquetFile:
         if self._writer is None:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             # No Arrow schema in the footer: readers see plain Parquet strings, as in Spark's files.
-            self._writer = pq.ParquetWriter(str(self.target), out.schema, compression="snappy", store_schema=False)
+            # Row-group statistics only for the statistics columns: the others' cost a third of
+            # the write and no reader skips by them (docs/decisions/0018).
+            self._writer = pq.ParquetWriter(
+                str(self.target),
+                out.schema,
+                compression="snappy",
+                store_schema=False,
+                write_statistics=list(self.stats_columns) or False,
+            )
         self._writer.write_table(out, row_group_size=out.num_rows)
         self._pending, self._pending_rows = [], 0
 

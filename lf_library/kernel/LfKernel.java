@@ -339,7 +339,11 @@ public final class LfKernel implements UDF1<String, int[]> {
      * {@code text.indexOf(literal) >= 0} for every literal (UTF-16 units, as indexOf).
      */
     static final class LiteralScanner {
+        /** Up to this many literals, one {@code indexOf} each beats the automaton: the JIT's
+         * intrinsic compares many characters per step, the automaton one (docs/decisions/0018). */
+        static final int FEW = 16;
         private final int size;
+        private final String[] few; // the literals when there are at most FEW, else null
         private final char[] classOf = new char[Character.MAX_VALUE + 1]; // 0: in no literal
         private final int width;
         private final int[] next; // state * width + class -> state
@@ -347,6 +351,7 @@ public final class LfKernel implements UDF1<String, int[]> {
 
         LiteralScanner(List<String> literals) {
             size = literals.size();
+            few = size <= FEW ? literals.toArray(new String[0]) : null;
             int classes = 1;
             for (String literal : literals) {
                 for (char c : literal.toCharArray()) {
@@ -425,6 +430,12 @@ public final class LfKernel implements UDF1<String, int[]> {
 
         boolean[] scan(String text) {
             boolean[] found = new boolean[size];
+            if (few != null) {
+                for (int id = 0; id < size; id++) {
+                    found[id] = text.indexOf(few[id]) >= 0;
+                }
+                return found;
+            }
             int state = 0;
             if (ends[0] != null) {
                 for (int id : ends[0]) {

@@ -86,13 +86,16 @@ def test_votes_match_python_on_unicode_edge_cases(spark, monkeypatch, kernel: st
         assert expressions[str(i)] == expected
 
 
-def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
-    """The kernel finds all keywords in one automaton pass: literals that overlap, nest, end
-    inside each other or repeat a character are each found exactly where ``in`` finds them."""
+@pytest.mark.parametrize("scan", ["automaton", "few literals"])
+def test_overlapping_keywords_are_each_found_in_one_scan(spark, scan: str) -> None:
+    """The kernel finds all keywords in one scan: literals that overlap, nest, end inside each
+    other or repeat a character are each found exactly where ``in`` finds them, by the automaton
+    (the whole pack: more than ``LiteralScanner.FEW`` literals) and by one ``indexOf`` per literal
+    (a few LFs at a time, as in an LF edit's rerun)."""
     words = ["he", "she", "his", "hers", "ushe", "a", "aa", "aaa", "ab", "bab", "\U0001f600", "SHE"]
-    pack = LFPack(
-        "overlap",
-        ("HAM", "SPAM"),
+    words += ["sher", "ers", "rs", "us", "baba", "abab"]  # past FEW (16) lowercase literals in one pack
+    assert len({w for w in words if not w.isupper()}) > 16
+    lfs = (
         [KeywordLF(f"kw_{i}", "SPAM", keywords=(w,), case_sensitive=w.isupper()) for i, w in enumerate(words)]
         + [
             RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True),
@@ -103,8 +106,11 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
             # Overlapping windows before repeated anchors: each start is tried once.
             RegexLF("rx_window", "SPAM", pattern=r".{2,5}e$"),
             RegexLF("rx_one_start", "HAM", pattern=r"(?<=x)..e"),
-        ],
+        ]
     )
+    packs = [LFPack("overlap", ("HAM", "SPAM"), lfs)]
+    if scan == "few literals":
+        packs = [LFPack("overlap", ("HAM", "SPAM"), lfs[i : i + 4]) for i in range(0, len(lfs), 4)]
     texts = ["ushers", "aaaa", "h", "", "babab", "x\U0001f600x", "a SHE aab", "hishers", "USHERS aaB", "aa"]
     texts += ["\U0001f600\U0001f600free", "xyfree", "xyzfree", "ok THANKS. bye", "thanksgiving thanks", "xthanks"]
     texts += ["10USD", "ten usd", "5eur5eur", "\U0001f600\U0001f600\U0001f600free", "x\U0001f600free", "\U0001f600free"]
@@ -112,11 +118,12 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark) -> None:
     texts += ["axaee", "xaee", "axxaeee"]
     texts += ["".join(word) for n in range(6, 9) for word in itertools.product("axe", repeat=n) if word[-1] == "e"]
     df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
-    got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
-    references = [python_lf(lf, pack) for lf in pack.declarative]
-    for i, text in enumerate(texts):
-        assert got[str(i)] == [f(text) for f in references], text
-    wide = next(lf for lf in pack if lf.name == "rx_wide")
+    for pack in packs:
+        got = {r["id"]: list(r["got"]) for r in votes_as_arrays(df, pack).collect()}
+        references = [python_lf(lf, pack) for lf in pack.declarative]
+        for i, text in enumerate(texts):
+            assert got[str(i)] == [f(text) for f in references], (text, pack.names)
+    wide = next(lf for lf in lfs if lf.name == "rx_wide")
     assert condition_spec(wide, 0)["anchor"] == {"strings": ["free"], "low": 2, "high": 2}
 
 
