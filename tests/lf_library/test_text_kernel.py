@@ -95,19 +95,16 @@ def test_overlapping_keywords_are_each_found_in_one_scan(spark, scan: str) -> No
     words = ["he", "she", "his", "hers", "ushe", "a", "aa", "aaa", "ab", "bab", "\U0001f600", "SHE"]
     words += ["sher", "ers", "rs", "us", "baba", "abab"]  # past FEW (16) lowercase literals in one pack
     assert len({w for w in words if not w.isupper()}) > 16
-    lfs = (
-        [KeywordLF(f"kw_{i}", "SPAM", keywords=(w,), case_sensitive=w.isupper()) for i, w in enumerate(words)]
-        + [
-            RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True),
-            # Tried only a bounded width before its literal: two code points, up to four UTF-16 units.
-            RegexLF("rx_wide", "SPAM", pattern=r"^.{2}free"),
-            RegexLF("rx_word", "HAM", pattern=r"( |^)(thanks\.|thanks)[^\w]*( |$)", lowercase=True),
-            RegexLF("rx_after", "SPAM", pattern=r"(?<=\d)(usd|eur)\b", ignore_case=True, lowercase=True),
-            # Overlapping windows before repeated anchors: each start is tried once.
-            RegexLF("rx_window", "SPAM", pattern=r".{2,5}e$"),
-            RegexLF("rx_one_start", "HAM", pattern=r"(?<=x)..e"),
-        ]
-    )
+    lfs = [KeywordLF(f"kw_{i}", "SPAM", keywords=(w,), case_sensitive=w.isupper()) for i, w in enumerate(words)] + [
+        RegexLF("rx_two", "HAM", pattern=r"sh.*aab", ignore_case=True),
+        # Tried only a bounded width before its literal: two code points, up to four UTF-16 units.
+        RegexLF("rx_wide", "SPAM", pattern=r"^.{2}free"),
+        RegexLF("rx_word", "HAM", pattern=r"( |^)(thanks\.|thanks)[^\w]*( |$)", lowercase=True),
+        RegexLF("rx_after", "SPAM", pattern=r"(?<=\d)(usd|eur)\b", ignore_case=True, lowercase=True),
+        # Overlapping windows before repeated anchors: each start is tried once.
+        RegexLF("rx_window", "SPAM", pattern=r".{2,5}e$"),
+        RegexLF("rx_one_start", "HAM", pattern=r"(?<=x)..e"),
+    ]
     packs = [LFPack("overlap", ("HAM", "SPAM"), lfs)]
     if scan == "few literals":
         packs = [LFPack("overlap", ("HAM", "SPAM"), lfs[i : i + 4]) for i in range(0, len(lfs), 4)]

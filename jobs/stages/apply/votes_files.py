@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import uuid
-from pathlib import Path
 from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
 
-from jobs.lake.executor_writes import WrittenFile, commit_partitions, footer_stats, plain_writer_protocol
+from jobs.lake.executor_writes import commit_partitions, plain_writer_protocol
+from jobs.lake.spark_parquet import spark_parquet_files
 from jobs.lake.tables import TableRef, local_path
 
 log = logging.getLogger(__name__)
@@ -37,9 +34,6 @@ LF = "lf"
 DATA_COLUMNS = ("id", "vote", "lf_version")
 """The votes' columns in their files (``lf`` is the partition); Delta's default statistics
 cover all of them (the first 32 columns)."""
-SCRATCH_PREFIX = "_labellake_write-"
-"""A write's scratch directory in the table root: hidden from Spark and Delta, which skip
-names that start with ``_``; one left by a killed write is removed by the next."""
 _SPARK_TYPES = {"id": "string", "lf": "string", "vote": "integer", "lf_version": "string"}
 _PROPERTIES_SPARK_HONOURS = ("delta.appendOnly", "delta.dataSkipping")
 
@@ -66,14 +60,7 @@ def write_lf_partitions(votes: DataFrame, ref: TableRef, replaced: list[str], me
     the dataset's lock: no other write of the table runs meanwhile."""
     root = local_path(ref.path)
     assert root is not None, "writes_directly() first"
-    for stale in root.glob(f"{SCRATCH_PREFIX}*"):  # a killed write's: never committed
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = root / f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
-    try:
-        votes.select("id", LF, "vote", "lf_version").write.partitionBy(LF).parquet(str(scratch))
-        files = [_moved_into_table(root, scratch, written) for written in sorted(scratch.glob(f"{LF}=*/*.parquet"))]
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    files = spark_parquet_files(votes.select("id", LF, "vote", "lf_version"), root, DATA_COLUMNS, LF)
     partition_of = {f.path: _partition_value(f.path) for f in files}
     version = commit_partitions(ref, LF, replaced, files, partition_of, meta)
     log.info(
@@ -85,18 +72,6 @@ def write_lf_partitions(votes: DataFrame, ref: TableRef, replaced: list[str], me
         version,
     )
     return version
-
-
-def _moved_into_table(root: Path, scratch: Path, written: Path) -> WrittenFile:
-    """Move a file Spark wrote under ``scratch`` to the same partition directory of the table;
-    its add action's fields, statistics from its footer."""
-    relative = written.relative_to(scratch).as_posix()
-    target = root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(written, target)
-    info = target.stat()
-    rows, stats = footer_stats(target, DATA_COLUMNS)
-    return WrittenFile(relative, info.st_size, rows, stats, int(info.st_mtime * 1000))
 
 
 def _partition_value(path: str) -> str:

@@ -40,11 +40,12 @@ def source_rows(accepted: DataFrame, ds: DatasetConfig, run: RunContext, ingeste
     )
 
 
-SOURCE_STATS_COLUMNS = "id,_source_file,_run_id,_ingested_at"
-"""The source table's ``delta.dataSkippingStatsColumns``: the columns every source version has.
-Statistics on the text cost about a third of the source write (docs/benchmarks.md) and no
-query skips files by it; a data column is left out because Delta refuses a later overwrite
-whose schema lacks a listed column (an export that stops sending a field)."""
+SOURCE_STATS_COLUMNS = ("id", "_source_file", "_run_id")
+"""The source table's ``delta.dataSkippingStatsColumns``: lineage columns every source version
+has, for lookups by id, file and run. Statistics on the text cost about a third of the source
+write and no query skips files by it; a data column is left out because Delta refuses a later
+overwrite whose schema lacks a listed column; ``_ingested_at`` (one value per version) is left
+out because Spark's Parquet files keep no statistics of a timestamp (docs/decisions/0018)."""
 
 
 def content_hash(columns: list[tuple[str, Column]]) -> Column:

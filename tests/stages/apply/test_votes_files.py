@@ -13,8 +13,9 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
+from jobs.lake.spark_parquet import SCRATCH_PREFIX
 from jobs.lake.tables import TableRef
-from jobs.stages.apply.votes_files import SCRATCH_PREFIX, write_lf_partitions, writes_directly
+from jobs.stages.apply.votes_files import write_lf_partitions, writes_directly
 from tests.conftest import DATA_ROOT
 
 SCHEMA = "id string, lf string, vote int, lf_version string"

@@ -205,7 +205,8 @@ def test_json_lines_that_are_not_utf8_are_quarantined_with_their_bytes(spark, tm
     source = source_table.to_pandas().set_index("id")
     assert sorted(source.index) == ["u1", "u2", "u4"]
     stats = {c for c in pa.table(source_table.get_add_actions(flatten=True)).column_names if c.startswith("min.")}
-    assert stats == {"min.id", "min._source_file", "min._run_id", "min._ingested_at"}  # none on the text
+    assert stats == {"min.id", "min._source_file", "min._run_id"}  # none on the text
+    assert source_table.history(1)[0]["userMetadata"]  # committed by delta-rs with the run's lineage
     assert (
         source.loc["u2", "text"] == "café ✓ or café"
         and source.loc["u4", "text"] == "a literal \ufffd char\nover two lines"
