@@ -24,7 +24,9 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
 
@@ -80,29 +82,48 @@ def _nullable_schema(frame: DataFrame) -> str:
     return json.dumps({**schema, "fields": [{**f, "nullable": True} for f in schema["fields"]]})
 
 
-def overwrites_directly(ref: TableRef, frame: DataFrame, stats_columns: tuple[str, ...]) -> str | None:
+@dataclass(frozen=True)
+class Layout:
+    """How a table this module overwrites is laid out: the columns its files carry statistics for,
+    the partition column (if any), and whether ``delta.dataSkippingStatsColumns`` names the
+    statistics columns (else Delta's default applies: every data column, up to 32)."""
+
+    stats_columns: tuple[str, ...]
+    partition_by: str | None = None
+    named_stats: bool = True
+
+    def properties(self) -> dict[str, str]:
+        named = {STATS_PROPERTY: ",".join(self.stats_columns)} if self.named_stats else {}
+        return {**named, **_KEPT_PROPERTIES}
+
+
+def overwrites_directly(ref: TableRef, frame: DataFrame, layout: Layout) -> str | None:
     """None when :func:`overwrite_table` may write ``frame`` to ``ref``, else why not: the table must
-    be on a filesystem path and, if it exists, unpartitioned, on the plain protocol, with
-    ``frame``'s schema and no property but its statistics columns (``stats_columns``, each one a
-    footer keeps figures for: no INT96 timestamp) and no deletion vectors. Other statistics
-    columns are replaced by these: every file the table keeps is rewritten."""
+    be on a filesystem path and, if it exists, on the plain protocol, partitioned as ``layout``
+    says, with ``frame``'s schema and no property but the layout's statistics columns and no
+    deletion vectors; each statistics column must be one a footer keeps figures for (no INT96
+    timestamp). Named statistics columns that differ are replaced: every file is rewritten."""
     if local_path(ref.path) is None:
         return "not on a filesystem path"
-    if any(frame.schema[c].dataType.typeName() == "timestamp" for c in stats_columns):
+    if any(frame.schema[c].dataType.typeName() == "timestamp" for c in layout.stats_columns):
         return "Spark's Parquet files keep no statistics of a timestamp (INT96)"
+    if not layout.named_stats and set(layout.stats_columns) != set(frame.columns) - {layout.partition_by}:
+        return "Delta's default statistics cover every data column"
     if not ref.exists():
         return None
     if not plain_writer_protocol(ref):
         return "the table uses writer features"
     from deltalake import DeltaTable
 
-    metadata = DeltaTable(str(ref.path)).metadata()
-    if metadata.partition_columns:
-        return "the table is partitioned"
-    others = {k: v for k, v in metadata.configuration.items() if v is not None and k != STATS_PROPERTY}
+    table = DeltaTable(str(ref.path))
+    metadata = table.metadata()
+    if list(metadata.partition_columns) != ([layout.partition_by] if layout.partition_by else []):
+        return f"the table is partitioned by {list(metadata.partition_columns)}"
+    ignored = STATS_PROPERTY if layout.named_stats else None
+    others = {k: v for k, v in metadata.configuration.items() if v is not None and k != ignored}
     if others not in ({}, _KEPT_PROPERTIES):
         return f"the table has properties {sorted(others)}"
-    schema = DeltaTable(str(ref.path)).schema().to_json()
+    schema = table.schema().to_json()
     if _fields(schema) != _fields(frame.schema.json()):
         return "the schema changes"
     if not all(f["nullable"] for f in json.loads(schema)["fields"]):
@@ -110,10 +131,14 @@ def overwrites_directly(ref: TableRef, frame: DataFrame, stats_columns: tuple[st
     return None
 
 
-def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, stats_columns: tuple[str, ...]) -> int:
-    """Replace every row of ``ref`` with ``frame`` in one delta-rs commit (creating the table, with
-    ``stats_columns`` as its statistics columns); returns the new version. Check
-    :func:`overwrites_directly` first."""
+def partition_value(path: str, column: str) -> str:
+    """The value a file's partition directory (``<column>=<value>/``) names, Spark's ``%XX`` escapes undone."""
+    return unquote(path.split("/", 1)[0][len(column) + 1 :])
+
+
+def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, layout: Layout) -> int:
+    """Replace every row of ``ref`` with ``frame`` in one delta-rs commit (creating the table as
+    ``layout`` says); returns the new version. Check :func:`overwrites_directly` first."""
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import (
         AddAction,
@@ -125,21 +150,34 @@ def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, stats_c
 
     root = local_path(ref.path)
     assert root is not None, "overwrites_directly() first"
-    files = spark_parquet_files(frame, root, stats_columns)
-    actions = [AddAction(f.path, f.size, {}, f.modification_time, True, f.stats) for f in files]
+    column = layout.partition_by
+    files = spark_parquet_files(frame, root, layout.stats_columns, column)
+    actions = [
+        AddAction(
+            f.path,
+            f.size,
+            {column: partition_value(f.path, column)} if column else {},
+            f.modification_time,
+            True,
+            f.stats,
+        )
+        for f in files
+    ]
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
+    partitions = [column] if column else None
     if ref.exists():
         table = DeltaTable(str(root))
-        if table.metadata().configuration.get(STATS_PROPERTY) != ",".join(stats_columns):
+        named = layout.properties().get(STATS_PROPERTY)
+        if named is not None and table.metadata().configuration.get(STATS_PROPERTY) != named:
             # Every file is replaced below; the old files' statistics cover what the table named.
-            table.alter.set_table_properties({STATS_PROPERTY: ",".join(stats_columns)})
+            table.alter.set_table_properties({STATS_PROPERTY: named})
             table = DeltaTable(str(root))
         table.create_write_transaction(
             list[AddAction | RemoveAction](actions),
             mode="overwrite",
             schema=table.schema(),
-            partition_by=None,
+            partition_by=partitions,
             commit_properties=commit,
             post_commithook_properties=hooks,
         )
@@ -148,7 +186,8 @@ def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, stats_c
             str(root),
             Schema.from_json(_nullable_schema(frame)),
             actions,
-            configuration={STATS_PROPERTY: ",".join(stats_columns), **_KEPT_PROPERTIES},
+            partition_by=partitions,
+            configuration=layout.properties(),
             commit_properties=commit,
             post_commithook_properties=hooks,
         )

@@ -16,11 +16,12 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.lake.spark_parquet import SCRATCH_PREFIX, STATS_PROPERTY, overwrite_table, overwrites_directly
+from jobs.lake.spark_parquet import SCRATCH_PREFIX, STATS_PROPERTY, Layout, overwrite_table, overwrites_directly
 from jobs.lake.tables import TableRef
 from tests.conftest import DATA_ROOT
 
 STATS = ("id", "_source_file", "_run_id")
+LAYOUT = Layout(STATS)
 FILE = "file:/data/drops/2026-12-07/a-long-export-name-past-32-chars.tsv"
 
 
@@ -56,9 +57,9 @@ def test_overwrite_equals_sparks_delta_overwrite(spark, tmp_path: Path) -> None:
         rows = _source(spark, run, every)
         options = {STATS_PROPERTY: ",".join(STATS), "overwriteSchema": "true", "userMetadata": run}
         rows.write.format("delta").mode("overwrite").options(**options).save(str(by_spark))
-        assert overwrites_directly(ref, rows, STATS) is None
+        assert overwrites_directly(ref, rows, LAYOUT) is None
         (by_files / f"{SCRATCH_PREFIX}killed").mkdir(parents=True, exist_ok=True)  # a killed write's leftovers
-        assert overwrite_table(rows, ref, json.dumps({"run_id": run}), STATS) == (0 if run == "r1" else 1)
+        assert overwrite_table(rows, ref, json.dumps({"run_id": run}), LAYOUT) == (0 if run == "r1" else 1)
 
     a, b = (spark.read.format("delta").load(str(p)) for p in (by_spark, by_files))
     assert a.count() == b.count() == 2787 and a.exceptAll(b).count() == 0 == b.exceptAll(a).count()
@@ -85,8 +86,8 @@ def test_an_older_tables_statistics_columns_are_replaced(spark, tmp_path: Path) 
     old = {STATS_PROPERTY: "id,_source_file,_run_id,_ingested_at"}
     rows.write.format("delta").options(**old).save(str(tmp_path / "t"))
     ref = TableRef("sms", "source", tmp_path / "t")
-    assert overwrites_directly(ref, rows, STATS) is None
-    overwrite_table(rows, ref, "{}", STATS)
+    assert overwrites_directly(ref, rows, LAYOUT) is None
+    overwrite_table(rows, ref, "{}", LAYOUT)
     assert DeltaTable(str(tmp_path / "t")).metadata().configuration[STATS_PROPERTY] == "id,_source_file,_run_id"
     assert spark.read.format("delta").load(str(tmp_path / "t")).where(F.col("_run_id") == "r1").count() == 112
 
@@ -110,10 +111,12 @@ def test_layouts_a_plain_overwrite_would_misrecord_are_refused(spark, tmp_path: 
     else:
         writer = writer.options(**layout)
     writer.save(str(tmp_path / "t"))
-    assert reason in (overwrites_directly(TableRef("sms", "source", tmp_path / "t"), rows, STATS) or "")
+    assert reason in (overwrites_directly(TableRef("sms", "source", tmp_path / "t"), rows, LAYOUT) or "")
 
 
 def test_object_stores_and_timestamp_statistics_are_refused(spark) -> None:
     rows = _source(spark, "r1", 500)
-    assert overwrites_directly(TableRef("sms", "source", "s3a://bucket/source"), rows, STATS)
-    assert "timestamp" in (overwrites_directly(TableRef("sms", "source", "/x"), rows, (*STATS, "_ingested_at")) or "")
+    assert overwrites_directly(TableRef("sms", "source", "s3a://bucket/source"), rows, LAYOUT)
+    assert "timestamp" in (
+        overwrites_directly(TableRef("sms", "source", "/x"), rows, Layout((*STATS, "_ingested_at"))) or ""
+    )

@@ -42,7 +42,7 @@ from jobs.stages.apply.votes import (
     votes_of_codes,
 )
 from jobs.stages.apply.votes_check import unvalidated_lfs, validate_votes
-from jobs.stages.apply.votes_files import write_lf_partitions, writes_directly
+from jobs.stages.apply.votes_files import overwrite_votes, write_lf_partitions, writes_directly
 from jobs.stages.gate import ValidationReport
 from lf_library.compile import check_with_spark
 from lf_library.core import LFPack
@@ -144,11 +144,13 @@ def _save_votes(votes: DataFrame, votes_ref: TableRef, plan: RecomputePlan, writ
     """Commit ``votes`` as :func:`write_votes` planned. An LF edit's votes are written by the tasks
     that computed them (no shuffle into one task per LF), as plain Parquet committed by delta-rs
     where the table allows (:mod:`jobs.stages.apply.votes_files`); a full write gathers each LF's
-    votes into one file."""
+    votes into one file, committed by delta-rs too where the table allows."""
     edit_only = plan.mode != "full" and not plan.rows_changed
     replaced = plan.recomputed_lfs + plan.removed_lfs
     if edit_only and replaced and writes_directly(votes_ref):
         write_lf_partitions(votes, votes_ref, replaced, meta)
+        return
+    if not edit_only and overwrite_votes(votes, votes_ref, meta):
         return
     mode = writer_options.pop("_mode", "overwrite")
     writer = (votes if edit_only else votes.repartition("lf")).write.format("delta").mode(mode).partitionBy("lf")

@@ -10,7 +10,9 @@ and delta-rs commits them in one transaction (:mod:`jobs.lake.executor_writes`) 
 replaces those partitions, with the statistics a Spark write records (the votes suite
 settles its checks from them). No Python runs in the tasks.
 
-Only for a votes table on local or shared disk that is what the apply stage creates:
+A full run (or one where rows changed) replaces the whole table the same way
+(:func:`overwrite_votes`, :func:`jobs.lake.spark_parquet.overwrite_table`), creating it on the
+first run. Only for a votes table on local or shared disk that is what the apply stage creates:
 partitioned by ``lf``, the votes schema, the plain protocol and no table property that
 changes what a write must record (statistics columns, append-only). Anything else goes
 through Spark's Delta writer.
@@ -20,12 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
 
 from jobs.lake.executor_writes import commit_partitions, plain_writer_protocol
-from jobs.lake.spark_parquet import spark_parquet_files
+from jobs.lake.spark_parquet import Layout, overwrite_table, overwrites_directly, partition_value, spark_parquet_files
 from jobs.lake.tables import TableRef, local_path
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ LF = "lf"
 DATA_COLUMNS = ("id", "vote", "lf_version")
 """The votes' columns in their files (``lf`` is the partition); Delta's default statistics
 cover all of them (the first 32 columns)."""
+WHOLE_TABLE = Layout(DATA_COLUMNS, LF, named_stats=False)
+"""A whole votes table as the apply stage creates it: by LF, Delta's default statistics."""
 _SPARK_TYPES = {"id": "string", "lf": "string", "vote": "integer", "lf_version": "string"}
 _PROPERTIES_SPARK_HONOURS = ("delta.appendOnly", "delta.dataSkipping")
 
@@ -61,7 +64,7 @@ def write_lf_partitions(votes: DataFrame, ref: TableRef, replaced: list[str], me
     root = local_path(ref.path)
     assert root is not None, "writes_directly() first"
     files = spark_parquet_files(votes.select("id", LF, "vote", "lf_version"), root, DATA_COLUMNS, LF)
-    partition_of = {f.path: _partition_value(f.path) for f in files}
+    partition_of = {f.path: partition_value(f.path, LF) for f in files}
     version = commit_partitions(ref, LF, replaced, files, partition_of, meta)
     log.info(
         "apply_lfs: %d votes replace %d LFs' partitions in %d files -> %s@v%d (Spark's Parquet, delta-rs's commit)",
@@ -74,6 +77,13 @@ def write_lf_partitions(votes: DataFrame, ref: TableRef, replaced: list[str], me
     return version
 
 
-def _partition_value(path: str) -> str:
-    """The LF a file's directory names, with Spark's ``%XX`` escapes undone."""
-    return unquote(path.split("/", 1)[0][len(LF) + 1 :])
+def overwrite_votes(votes: DataFrame, ref: TableRef, meta: str) -> bool:
+    """Replace the whole votes table with ``votes`` (a full run, or rows changed) through Spark's
+    Parquet writer and one delta-rs commit, each LF's votes gathered into one task; False (nothing
+    written) when the table's layout needs Spark's Delta writer."""
+    why_not = overwrites_directly(ref, votes, WHOLE_TABLE)
+    if why_not is not None:
+        log.info("apply_lfs: the votes go through Spark's Delta writer: %s", why_not)
+        return False
+    overwrite_table(votes.repartition(LF), ref, meta, WHOLE_TABLE)
+    return True

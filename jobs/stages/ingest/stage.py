@@ -29,7 +29,7 @@ from jobs.core.datasets import ROW_ID, DatasetConfig
 from jobs.core.errors import LabellakeError
 from jobs.core.lineage import RunContext
 from jobs.core.settings import Settings
-from jobs.lake.spark_parquet import STATS_PROPERTY, overwrite_table, overwrites_directly
+from jobs.lake.spark_parquet import STATS_PROPERTY, Layout, overwrite_table, overwrites_directly
 from jobs.lake.tables import commit_metadata, dataset_tables, latest_commit, table
 from jobs.stages.gate import ValidationReport, enforce
 from jobs.stages.ingest.classify import (
@@ -166,9 +166,10 @@ def write_ingest_tables(
         **({UNIQUE_IDS_KEY: unique_ids} if unique_ids else {}),
     )
     rows = source_rows(accepted, ds, run, ingested_at)
-    why_not = overwrites_directly(tables.source, rows, SOURCE_STATS_COLUMNS)
+    layout = Layout(SOURCE_STATS_COLUMNS)
+    why_not = overwrites_directly(tables.source, rows, layout)
     if why_not is None:
-        overwrite_table(rows, tables.source, source_meta, SOURCE_STATS_COLUMNS)
+        overwrite_table(rows, tables.source, source_meta, layout)
     else:
         log.info("ingest %s: the source goes through Spark's Delta writer: %s", ds.name, why_not)
         # A table property: it takes effect when the table is created (an older table keeps its statistics).

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from jobs.lake.spark_parquet import SCRATCH_PREFIX
 from jobs.lake.tables import TableRef
-from jobs.stages.apply.votes_files import write_lf_partitions, writes_directly
+from jobs.stages.apply.votes_files import overwrite_votes, write_lf_partitions, writes_directly
 from tests.conftest import DATA_ROOT
 
 SCHEMA = "id string, lf string, vote int, lf_version string"
@@ -79,6 +79,23 @@ def test_edited_votes_equal_sparks_delta_write(spark, tmp_path: Path) -> None:
     history = DeltaTable(str(by_files)).history(1)[0]
     assert json.loads(history["userMetadata"]) == {"run_id": "edit"}
     assert not list(by_files.glob(f"{SCRATCH_PREFIX}*"))
+
+
+def test_full_votes_equal_sparks_delta_write_and_take_edits(spark, tmp_path: Path) -> None:
+    """A full run's votes, by delta-rs (created, then replaced), equal Spark's Delta write file for
+    file; the table is one an LF edit then writes directly."""
+    by_spark, by_files = tmp_path / "by_spark", tmp_path / "by_files"
+    ref = TableRef("yt", "votes", by_files)
+    for edit in (False, True):
+        votes = spark.createDataFrame(_long_votes(edit=edit), SCHEMA).repartition(4)
+        writer = votes.repartition("lf").write.format("delta").mode("overwrite").partitionBy("lf")
+        writer.option("overwriteSchema", "true").save(str(by_spark))
+        assert overwrite_votes(votes, ref, json.dumps({"run_id": f"full-{edit}"}))
+    a, b = (spark.read.format("delta").load(str(p)) for p in (by_spark, by_files))
+    assert a.count() == b.count() > 1000 and a.exceptAll(b).count() == 0 == b.exceptAll(a).count()
+    assert _adds(by_spark) == _adds(by_files) and DeltaTable(str(by_files)).version() == 1
+    assert writes_directly(ref)
+    assert not overwrite_votes(votes.withColumn("extra", F.lit(1)), ref, "{}")  # a schema change: Spark's writer
 
 
 @pytest.mark.parametrize(
