@@ -105,6 +105,9 @@ def overwrites_directly(ref: TableRef, frame: DataFrame, layout: Layout) -> str 
     timestamp). Named statistics columns that differ are replaced: every file is rewritten."""
     if local_path(ref.path) is None:
         return "not on a filesystem path"
+    missing = [c for c in layout.stats_columns if c not in frame.columns]
+    if missing:
+        return f"no statistics column {missing} in the rows"
     if any(frame.schema[c].dataType.typeName() == "timestamp" for c in layout.stats_columns):
         return "Spark's Parquet files keep no statistics of a timestamp (INT96)"
     if not layout.named_stats and set(layout.stats_columns) != set(frame.columns) - {layout.partition_by}:

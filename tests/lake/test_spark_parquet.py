@@ -114,9 +114,12 @@ def test_layouts_a_plain_overwrite_would_misrecord_are_refused(spark, tmp_path: 
     assert reason in (overwrites_directly(TableRef("sms", "source", tmp_path / "t"), rows, LAYOUT) or "")
 
 
-def test_object_stores_and_timestamp_statistics_are_refused(spark) -> None:
+def test_object_stores_timestamp_and_missing_statistics_are_refused(spark) -> None:
     rows = _source(spark, "r1", 500)
     assert overwrites_directly(TableRef("sms", "source", "s3a://bucket/source"), rows, LAYOUT)
     assert "timestamp" in (
         overwrites_directly(TableRef("sms", "source", "/x"), rows, Layout((*STATS, "_ingested_at"))) or ""
+    )
+    assert "no statistics column" in (
+        overwrites_directly(TableRef("sms", "source", "/x"), rows, Layout(("nope",))) or ""
     )
