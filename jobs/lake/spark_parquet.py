@@ -26,6 +26,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
@@ -142,14 +143,8 @@ def partition_value(path: str, column: str) -> str:
 def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, layout: Layout) -> int:
     """Replace every row of ``ref`` with ``frame`` in one delta-rs commit (creating the table as
     ``layout`` says); returns the new version. Check :func:`overwrites_directly` first."""
-    from deltalake import DeltaTable, Schema
-    from deltalake.transaction import (
-        AddAction,
-        CommitProperties,
-        PostCommitHookProperties,
-        RemoveAction,
-        create_table_with_add_actions,
-    )
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction
 
     root = local_path(ref.path)
     assert root is not None, "overwrites_directly() first"
@@ -166,9 +161,38 @@ def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, layout:
         )
         for f in files
     ]
+    try:
+        _commit_overwrite(frame, ref, root, actions, user_metadata, layout)
+    except Exception as exc:
+        # Nothing was committed: the table stays at its version, the moved files are unreferenced.
+        raise RuntimeError(f"{ref.name}: committing {len(files)} files Spark wrote to {root} failed: {exc}") from exc
+    version = int(DeltaTable(str(root)).version())
+    log.info(
+        "%s: %d rows in %d files -> v%d (Spark's Parquet, delta-rs's commit)",
+        ref.name,
+        sum(f.rows for f in files),
+        len(files),
+        version,
+    )
+    return version
+
+
+def _commit_overwrite(
+    frame: DataFrame, ref: TableRef, root: Path, actions: list[Any], user_metadata: str, layout: Layout
+) -> None:
+    """Commit ``actions`` as every file of the table at ``root`` (created as ``layout`` says when new)."""
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import (
+        AddAction,
+        CommitProperties,
+        PostCommitHookProperties,
+        RemoveAction,
+        create_table_with_add_actions,
+    )
+
+    partitions = [layout.partition_by] if layout.partition_by else None
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
-    partitions = [column] if column else None
     if ref.exists():
         table = DeltaTable(str(root))
         named = layout.properties().get(STATS_PROPERTY)
@@ -194,12 +218,3 @@ def overwrite_table(frame: DataFrame, ref: TableRef, user_metadata: str, layout:
             commit_properties=commit,
             post_commithook_properties=hooks,
         )
-    version = int(DeltaTable(str(root)).version())
-    log.info(
-        "%s: %d rows in %d files -> v%d (Spark's Parquet, delta-rs's commit)",
-        ref.name,
-        sum(f.rows for f in files),
-        len(files),
-        version,
-    )
-    return version
